@@ -1,0 +1,1 @@
+"""Alpha's domain and shared library: identifiers, fills, positions, configuration, clients."""

@@ -1,0 +1,123 @@
+"""The ``alpha`` command line: one entry point, verbs contributed by each package.
+
+Each package that offers verbs has a ``cli`` module with ``register(cli: Cli)``; this
+module only builds the tree, dispatches, and turns a :class:`~core.errors.UserError`
+into one line on stderr. Handlers import their heavy dependencies lazily so that
+``alpha --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from core.errors import UserError
+
+Handler = Callable[[argparse.Namespace], int | None]
+
+#: Packages whose ``cli`` module registers verbs, in help order.
+VERB_MODULES = (
+    "core.config_cli",
+    "database.cli",
+    "paper_exchange.cli",
+    "websocket_listener.cli",
+    "trade_sync.cli",
+    "bots.cli",
+    "telegram_c2.cli",
+    "database.backup.cli",
+    "database.reports.cli",
+    "demo.cli",
+    "devenv.cli",
+)
+
+GROUP_HELP = {
+    "config": "show the effective configuration (secrets masked)",
+    "db": "database migrations: upgrade, downgrade, current",
+    "bots": "the bot registry: register, list, show, pause, resume, retire",
+    "run": "run one long-lived service (paper-exchange, listener, trade-sync, bot, c2, backup)",
+    "positions": "per-bot positions derived from the ledger: show, rebuild",
+    "listener": "listener tools: replay a capture of private WebSocket messages",
+    "sync": "reconcile with the exchange: now, backfill",
+    "backup": "database backups: now, list, verify, restore",
+    "report": "P&L reports from the analytics views",
+    "dev": "local PostgreSQL, PgBouncer and Redis for development and tests",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line plus usage, exit 2, never a traceback."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class Cli:
+    """The verb tree that packages register into."""
+
+    def __init__(self) -> None:
+        self.parser = _Parser(
+            prog="alpha",
+            description="Alpha: a host for Bybit trading bots with one exact fill ledger.",
+        )
+        self._top = self.parser.add_subparsers(
+            title="verbs", metavar="VERB", parser_class=_Parser
+        )
+        self._groups: dict[str, argparse._SubParsersAction[_Parser]] = {}
+
+    def group(self, name: str) -> argparse._SubParsersAction[_Parser]:
+        """The sub-verb table of ``alpha NAME …``, created on first use."""
+        if name not in self._groups:
+            parser = self._top.add_parser(name, help=GROUP_HELP.get(name, ""), description=GROUP_HELP.get(name))
+            parser.set_defaults(func=lambda _args, p=parser: _help_and_fail(p))
+            self._groups[name] = parser.add_subparsers(
+                title="commands", metavar="COMMAND", parser_class=_Parser
+            )
+        return self._groups[name]
+
+    def command(self, group: str | None, name: str, help: str, handler: Handler) -> _Parser:
+        """Add ``alpha [GROUP] NAME``; returns its parser for the caller's arguments."""
+        table = self._top if group is None else self.group(group)
+        parser = table.add_parser(name, help=help, description=help)
+        parser.set_defaults(func=handler)
+        return parser
+
+
+def _help_and_fail(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def build() -> Cli:
+    cli = Cli()
+    for module in VERB_MODULES:
+        try:
+            registrar = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue  # that part of the product is not installed in this build
+            raise
+        registrar.register(cli)
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cli = build()
+    args = cli.parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        cli.parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"alpha: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("alpha: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

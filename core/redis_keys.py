@@ -1,0 +1,57 @@
+"""Every Redis key and stream name, in one place (DESIGN.md "Redis").
+
+Per-bot keys live in the bot's own logical DB (``trading.bots.redis_db``) and still
+carry the bot id, so all DBs can be collapsed into one (Redis Cluster has only DB 0).
+Infrastructure keys live in ``REDIS_INFRA_DB``.
+"""
+
+from __future__ import annotations
+
+from core.ids import BotId, Symbol
+
+
+def position(bot_id: BotId, symbol: Symbol | str) -> str:
+    """Hash: qty, avg_price, realized_pnl, fees, last_fill, updated_at (Decimal strings)."""
+    return f"position:{bot_id}:{symbol}"
+
+
+def position_pattern(bot_id: BotId) -> str:
+    return f"position:{bot_id}:*"
+
+
+def bot_state(bot_id: BotId) -> str:
+    """String: running | paused | stopped."""
+    return f"bot:{bot_id}:state"
+
+
+def heartbeat(bot_id: BotId) -> str:
+    """String with a TTL: the bot's last heartbeat (ISO time); gone when the bot is dead."""
+    return f"bot:{bot_id}:heartbeat"
+
+
+def fills_stream(bot_id: BotId) -> str:
+    """Stream: every newly committed fill of this bot, appended by the listener."""
+    return f"fills:{bot_id}"
+
+
+def commands_stream(bot_id: BotId) -> str:
+    """Stream: operator commands for this bot (``flatten``, ``cancel-all``)."""
+    return f"commands:{bot_id}"
+
+
+# --- infrastructure DB -------------------------------------------------------------
+
+#: Stream of alerts (drift, disconnects, heartbeats, halts, backups) read by the C2.
+ALERTS = "alerts"
+#: Global kill flag: when set, every bot's risk gate refuses new entries.
+KILL_FLAG = "risk:kill"
+#: Stream of executions/orders trade sync found missing, for the listener to write.
+HANDOVER = "listener:handover"
+#: Consumer group of the listener on :data:`HANDOVER`.
+HANDOVER_GROUP = "listener"
+#: Hash: the listener's health (per-account connected flag, last message time, lag).
+LISTENER_STATUS = "listener:status"
+#: Hash: trade sync's last run per job and the current drift summary.
+SYNC_STATUS = "sync:status"
+#: Stream of backup requests (from the C2's /backup) for the backup service.
+BACKUP_REQUESTS = "backup:requests"

@@ -1,0 +1,1 @@
+"""PostgreSQL: migrations (Alembic), roles, the bot registry, backups and reports."""
