@@ -1,0 +1,56 @@
+"""The one place that builds Redis clients for a logical DB.
+
+Every client decodes responses to ``str`` (keys and values are text: Decimal strings,
+ISO times, JSON), and takes its address and password from ``REDIS_*``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from core.config import Settings
+
+#: Fail fast on a dead server instead of hanging a service's loop; callers retry.
+SOCKET_TIMEOUT = 10.0
+
+
+def _kwargs(settings: Settings, db: int | None) -> dict[str, Any]:
+    cfg = settings.redis
+    chosen = cfg.db if db is None else db
+    if not 0 <= chosen <= 15:
+        raise ValueError(f"redis db {chosen} out of range 0..15")
+    return {
+        "host": cfg.host,
+        "port": cfg.port,
+        "db": chosen,
+        # A credential provider, not ``password=``: redis-py puts a plain password in the
+        # connection pool's repr, and reprs end up in logs and tracebacks.
+        "credential_provider": (
+            redis.UsernamePasswordCredentialProvider(password=cfg.password.get_secret_value())
+            if cfg.password
+            else None
+        ),
+        "decode_responses": True,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "health_check_interval": 30,
+    }
+
+
+def redis_client(settings: Settings, db: int | None = None, **overrides: Any) -> redis.Redis:
+    """A client for logical DB ``db`` (default ``REDIS_DB``)."""
+    return redis.Redis(**{**_kwargs(settings, db), **overrides})
+
+
+def async_redis_client(
+    settings: Settings, db: int | None = None, **overrides: Any
+) -> redis.asyncio.Redis:
+    """The asyncio twin of :func:`redis_client`."""
+    return redis.asyncio.Redis(**{**_kwargs(settings, db), **overrides})
+
+
+def infra_client(settings: Settings) -> redis.Redis:
+    """A client for the infrastructure DB (``REDIS_INFRA_DB``)."""
+    return redis_client(settings, settings.redis.infra_db)
