@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -62,15 +63,15 @@ class Cli:
             prog="alpha",
             description="Alpha: a host for Bybit trading bots with one exact fill ledger.",
         )
-        self._top = self.parser.add_subparsers(
-            title="verbs", metavar="VERB", parser_class=_Parser
-        )
+        self._top = self.parser.add_subparsers(title="verbs", metavar="VERB", parser_class=_Parser)
         self._groups: dict[str, argparse._SubParsersAction[_Parser]] = {}
 
     def group(self, name: str) -> argparse._SubParsersAction[_Parser]:
         """The sub-verb table of ``alpha NAME …``, created on first use."""
         if name not in self._groups:
-            parser = self._top.add_parser(name, help=GROUP_HELP.get(name, ""), description=GROUP_HELP.get(name))
+            parser = self._top.add_parser(
+                name, help=GROUP_HELP.get(name, ""), description=GROUP_HELP.get(name)
+            )
             parser.set_defaults(func=lambda _args, p=parser: _help_and_fail(p))
             self._groups[name] = parser.add_subparsers(
                 title="commands", metavar="COMMAND", parser_class=_Parser
@@ -110,13 +111,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli.parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit
+        return status
     except UserError as exc:
         print(f"alpha: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("alpha: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """The reader went away (``alpha config show | head``): exit quietly, like ``cat``.
+
+    stdout is pointed at /dev/null so the interpreter's final flush cannot raise again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a killed pipeline member
 
 
 if __name__ == "__main__":
