@@ -1,0 +1,1 @@
+"""The bundled strategy bots (plugins of the host, see :mod:`core.strategy`) and the backtester."""

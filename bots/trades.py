@@ -1,0 +1,300 @@
+"""Trade bookkeeping shared by the bundled strategies (pure, no I/O).
+
+On a shared account a bot's exits are its own tagged orders (DESIGN.md): a conditional
+stop and take profit placed after the entry fills, the sibling cancelled when one of them
+fills, trailing stops amended only in the position's favour. :class:`TradeBook` does that
+bookkeeping once so the four strategies only decide *when*.
+
+A trade is keyed by the strategy (``symbol`` or ``symbol/rule``); its quantity and average
+price come from its own fills, which the host reports with the intent id of the order
+that caused them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from core.strategy import (
+    ZERO,
+    AmendStop,
+    CancelOrder,
+    EnterLimit,
+    EnterMarket,
+    ExitMarket,
+    FillEvent,
+    Intent,
+    PlaceStop,
+    PlaceTakeProfit,
+    Reason,
+    Side,
+    StrategyContext,
+    TriggerDirection,
+    opposite,
+)
+
+Leg = Literal["entry", "stop", "tp", "exit"]
+
+
+@dataclass(slots=True, eq=False)
+class Trade:
+    """One position the strategy opened, from its entry order to its last exit fill."""
+
+    key: str
+    symbol: str
+    side: Side  # Buy = long, Sell = short
+    entry_id: str
+    requested_qty: Decimal
+    created_at: datetime
+    limit_price: Decimal | None = None
+    qty: Decimal = ZERO  # open quantity, from fills (unsigned)
+    entry_price: Decimal = ZERO  # average entry fill price
+    opened_at: datetime | None = None  # first entry fill
+    entry_open: bool = True  # the entry order may still fill
+    stop_id: str | None = None
+    stop_price: Decimal | None = None
+    stop_reason: Reason = Reason.SL
+    tp_id: str | None = None
+    tp_price: Decimal | None = None
+    exit_ids: list[str] = field(default_factory=list)
+    closing: bool = False  # a market exit is in flight: no more trailing, no new exits
+    extreme: Decimal | None = None  # best price since entry (high for long, low for short)
+    trailing: bool = False
+    data: dict[str, Any] = field(default_factory=dict)  # strategy-specific (rule, block …)
+
+    @property
+    def is_long(self) -> bool:
+        return self.side == "Buy"
+
+    @property
+    def exit_side(self) -> Side:
+        return opposite(self.side)
+
+    def profit_pct(self, price: Decimal) -> Decimal:
+        """Unrealised return at ``price`` in percent of the entry (positive = in profit)."""
+        if not self.entry_price:
+            return ZERO
+        move = (price - self.entry_price) if self.is_long else (self.entry_price - price)
+        return move / self.entry_price * 100
+
+
+class TradeBook:
+    """The strategy's trades and the intent ids of their orders."""
+
+    __slots__ = ("_by_intent", "reduce_only", "trades")
+
+    def __init__(self, reduce_only: bool = False) -> None:
+        self.trades: dict[str, Trade] = {}
+        self._by_intent: dict[str, tuple[Trade, Leg]] = {}
+        #: ``exclusive`` bots may mark their exits reduceOnly; shared-account bots never.
+        self.reduce_only = reduce_only
+
+    def __len__(self) -> int:
+        return len(self.trades)
+
+    def __iter__(self) -> Iterator[Trade]:
+        return iter(list(self.trades.values()))
+
+    def get(self, key: str) -> Trade | None:
+        return self.trades.get(key)
+
+    def for_symbol(self, symbol: str) -> list[Trade]:
+        return [t for t in self.trades.values() if t.symbol == symbol]
+
+    # -- opening -----------------------------------------------------------------------
+
+    def enter_market(
+        self, ctx: StrategyContext, key: str, symbol: str, side: Side, qty: Decimal, **data: Any
+    ) -> EnterMarket:
+        trade = self._open(ctx, key, symbol, side, qty, None, data)
+        return EnterMarket(trade.entry_id, symbol, side, qty)
+
+    def enter_limit(
+        self,
+        ctx: StrategyContext,
+        key: str,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        **data: Any,
+    ) -> EnterLimit:
+        trade = self._open(ctx, key, symbol, side, qty, price, data)
+        return EnterLimit(trade.entry_id, symbol, side, qty, price)
+
+    def _open(
+        self,
+        ctx: StrategyContext,
+        key: str,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None,
+        data: dict[str, Any],
+    ) -> Trade:
+        if key in self.trades:
+            raise ValueError(f"trade {key!r} is already open")
+        trade = Trade(key, symbol, side, ctx.new_id(), qty, ctx.now, price, data=data)
+        self.trades[key] = trade
+        self._by_intent[trade.entry_id] = (trade, "entry")
+        return trade
+
+    def protect(
+        self, ctx: StrategyContext, trade: Trade, stop: Decimal | None, tp: Decimal | None
+    ) -> list[Intent]:
+        """Place the trade's tagged stop and take profit (prices rounded toward the entry)."""
+        inst = ctx.instrument(trade.symbol)
+        side = trade.exit_side
+        out: list[Intent] = []
+        stop_id = ctx.new_id() if stop is not None else None
+        tp_id = ctx.new_id() if tp is not None else None
+        # A long's stop fires on a fall and its take profit on a rise; a short's mirrored.
+        stop_dir = TriggerDirection.FALL if trade.is_long else TriggerDirection.RISE
+        tp_dir = TriggerDirection.RISE if trade.is_long else TriggerDirection.FALL
+        if stop is not None and stop_id is not None:
+            trade.stop_id, trade.stop_price = stop_id, inst.stop_price(side, stop)
+            self._by_intent[stop_id] = (trade, "stop")
+            out.append(
+                PlaceStop(
+                    stop_id, trade.symbol, side, trade.qty, trade.stop_price, stop_dir,
+                    Reason.SL, tp_id, self.reduce_only,
+                )
+            )  # fmt: skip
+        if tp is not None and tp_id is not None:
+            trade.tp_id, trade.tp_price = tp_id, inst.take_profit_price(side, tp)
+            self._by_intent[tp_id] = (trade, "tp")
+            out.append(
+                PlaceTakeProfit(
+                    tp_id, trade.symbol, side, trade.qty, trade.tp_price, tp_dir,
+                    Reason.TP, stop_id, self.reduce_only,
+                )
+            )  # fmt: skip
+        return out
+
+    # -- fills ---------------------------------------------------------------------------
+
+    def apply_fill(
+        self, fill: FillEvent, ctx: StrategyContext
+    ) -> tuple[Trade | None, Leg | None, list[Intent]]:
+        """Fold one own execution into its trade.
+
+        Returns the trade, which leg filled, and the bookkeeping intents that follow
+        (protective-order quantity updates, sibling cancel). An entry fill of an
+        unprotected trade returns no protection: the strategy calls :meth:`protect` with
+        its own prices. Fills of unknown intents (a manual order, ADL) are ignored here;
+        the host's ledger still counts them.
+        """
+        hit = self._by_intent.get(fill.intent_id) if fill.intent_id else None
+        if hit is None:
+            return None, None, []
+        trade, leg = hit
+        out: list[Intent] = []
+        if fill.side == trade.side:
+            new_qty = trade.qty + fill.qty
+            trade.entry_price = (trade.entry_price * trade.qty + fill.price * fill.qty) / new_qty
+            trade.qty = new_qty
+            if trade.opened_at is None:
+                trade.opened_at = fill.exec_time
+            if trade.extreme is None:
+                trade.extreme = fill.price
+            if trade.qty >= trade.requested_qty:
+                trade.entry_open = False
+            self.trades.setdefault(trade.key, trade)  # a late fill after a cancel reopens it
+            # A partial entry already protected: the protective orders follow its size.
+            for oid in (trade.stop_id, trade.tp_id):
+                if oid is not None:
+                    out.append(AmendStop(oid, trade.symbol, qty=trade.qty, reason=Reason.ENTRY))
+            return trade, leg, out
+        trade.qty = max(ZERO, trade.qty - fill.qty)
+        if leg == "stop":
+            siblings = [("tp", trade.tp_id)]
+        elif leg == "tp":
+            siblings = [("stop", trade.stop_id)]
+        else:
+            siblings = [("stop", trade.stop_id), ("tp", trade.tp_id)]
+        if trade.qty == 0:
+            for name, oid in siblings:
+                if oid is not None:
+                    out.append(CancelOrder(oid, trade.symbol, Reason(fill.reason)))
+                    self._clear(trade, name)
+            if leg in ("stop", "tp"):
+                self._clear(trade, leg)
+            if not trade.entry_open:
+                self.trades.pop(trade.key, None)
+        else:
+            for _name, oid in siblings:
+                if oid is not None and not trade.closing:
+                    out.append(AmendStop(oid, trade.symbol, qty=trade.qty, reason=fill.reason))
+        return trade, leg, out
+
+    @staticmethod
+    def _clear(trade: Trade, leg: str) -> None:
+        if leg == "stop":
+            trade.stop_id = None
+        elif leg == "tp":
+            trade.tp_id = None
+
+    # -- managing --------------------------------------------------------------------------
+
+    def trail(
+        self, ctx: StrategyContext, trade: Trade, new_stop: Decimal, reason: Reason, last: Decimal
+    ) -> list[Intent]:
+        """Move the stop to ``new_stop`` if that is in the trade's favour (up for a long,
+        down for a short); if the last price is already beyond it, exit at market instead
+        (the exchange would refuse a trigger on the wrong side of the price)."""
+        if trade.closing or trade.stop_id is None or trade.qty == 0:
+            return []
+        inst = ctx.instrument(trade.symbol)
+        price = inst.stop_price(trade.exit_side, new_stop)
+        old = trade.stop_price
+        if old is not None and (price <= old if trade.is_long else price >= old):
+            return []
+        if (last <= price) if trade.is_long else (last >= price):
+            return self.close(ctx, trade, reason)
+        trade.stop_price = price
+        trade.stop_reason = reason
+        return [AmendStop(trade.stop_id, trade.symbol, trigger_price=price, reason=reason)]
+
+    def close(self, ctx: StrategyContext, trade: Trade, reason: Reason) -> list[Intent]:
+        """Close the trade at market: cancel its resting orders (entry remainder, stop, take
+        profit) first, then sell/buy back exactly its own open quantity."""
+        if trade.closing:
+            return []
+        out: list[Intent] = []
+        if trade.entry_open:
+            out.append(CancelOrder(trade.entry_id, trade.symbol, reason))
+            trade.entry_open = False
+        for name, oid in (("stop", trade.stop_id), ("tp", trade.tp_id)):
+            if oid is not None:
+                out.append(CancelOrder(oid, trade.symbol, reason))
+                self._clear(trade, name)
+        if trade.qty > 0:
+            trade.closing = True
+            exit_id = ctx.new_id()
+            trade.exit_ids.append(exit_id)
+            self._by_intent[exit_id] = (trade, "exit")
+            qty = ctx.instrument(trade.symbol).exit_qty(trade.qty)
+            out.append(
+                ExitMarket(exit_id, trade.symbol, trade.exit_side, qty, reason, self.reduce_only)
+            )
+        else:
+            self.trades.pop(trade.key, None)
+        return out
+
+    def cancel_entry(self, ctx: StrategyContext, trade: Trade, reason: Reason) -> list[Intent]:
+        """Withdraw a resting entry that has not filled (an invalidated order block)."""
+        if not trade.entry_open:
+            return []
+        trade.entry_open = False
+        if trade.qty == 0:
+            self.trades.pop(trade.key, None)
+        return [CancelOrder(trade.entry_id, trade.symbol, reason)]
+
+    def close_all(self, ctx: StrategyContext, reason: Reason) -> list[Intent]:
+        out: list[Intent] = []
+        for trade in self:
+            out += self.close(ctx, trade, reason)
+        return out

@@ -1,0 +1,387 @@
+"""The strategy plugin API: closed candles and own fills in, order intents out.
+
+A strategy is pure decision logic. It never talks to the exchange, never reads the wall
+clock and never does I/O: the host (live runtime, paper exchange, backtest) feeds it
+closed :class:`~core.candles.Candle` objects and the bot's own :class:`FillEvent` s, and
+turns the returned intents into orders. That is what lets the same code run live, on
+the paper exchange and in a backtest.
+
+The surface, in the order a host calls it::
+
+    strategy = StrategyType(config)          # config: StrategyType.Config (pydantic v2)
+    strategy.warm_up(history)                # closed candles, oldest first; no intents
+    strategy.on_candle(candle, ctx)          # each closed candle      -> list[Intent]
+    strategy.on_fill(fill, ctx)              # each own execution      -> list[Intent]
+    strategy.on_timer(ctx)                   # after each batch of candles closing at
+                                             # ctx.now, and periodically -> list[Intent]
+    strategy.flatten(ctx, Reason.KILL)       # close everything it holds -> list[Intent]
+
+Intents map 1:1 to Bybit V5 orders (:func:`order_params`). Each carries a local
+``intent_id`` (from :meth:`StrategyContext.new_id`); the host binds it to an orderLinkId
+``{bot_code}-{reason}-…`` (DESIGN.md) and reports fills back with the same ``intent_id``,
+so a strategy can tell its stop's fill from its take profit's and cancel the sibling.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import IntEnum, StrEnum
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.candles import Candle
+from core.instruments import Instrument, default_instrument
+
+Side = Literal["Buy", "Sell"]
+ZERO = Decimal(0)
+
+
+def opposite(side: Side) -> Side:
+    return "Sell" if side == "Buy" else "Buy"
+
+
+class Reason(StrEnum):
+    """Why an order exists; the value is the short code carried in its orderLinkId.
+
+    This is the one place the reason names (STRATEGIES.md) meet the codes (DESIGN.md).
+    """
+
+    ENTRY = "en"
+    SL = "sl"
+    TP = "tp"
+    TRAIL = "tr"
+    TIME = "tm"
+    REGIME = "rg"
+    BREAK_EVEN = "be"
+    EXIT = "mx"
+    MANUAL = "mn"
+    KILL = "ks"
+
+    @property
+    def long_name(self) -> str:
+        return _LONG_NAMES[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Reason:
+        """A reason from its code (``tr``) or its long name (``trail``)."""
+        try:
+            return cls(text)
+        except ValueError:
+            pass
+        for reason, name in _LONG_NAMES.items():
+            if name == text:
+                return reason
+        raise ValueError(f"unknown reason {text!r}")
+
+
+_LONG_NAMES: dict[Reason, str] = {
+    Reason.ENTRY: "entry",
+    Reason.SL: "sl",
+    Reason.TP: "tp",
+    Reason.TRAIL: "trail",
+    Reason.TIME: "time",
+    Reason.REGIME: "regime",
+    Reason.BREAK_EVEN: "break_even",
+    Reason.EXIT: "exit",
+    Reason.MANUAL: "manual",
+    Reason.KILL: "kill",
+}
+
+
+class TriggerDirection(IntEnum):
+    """Bybit ``triggerDirection``: fire when the last price rises to / falls to the trigger."""
+
+    RISE = 1
+    FALL = 2
+
+
+# -- what the strategy reads -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """This bot's position in one symbol, as the fill ledger folds it (never the exchange's
+    netted position). ``qty`` is signed: > 0 long, < 0 short."""
+
+    symbol: str
+    qty: Decimal = ZERO
+    avg_price: Decimal = ZERO
+
+    @property
+    def is_flat(self) -> bool:
+        return self.qty == 0
+
+
+@dataclass(frozen=True, slots=True)
+class FillEvent:
+    """One execution of this bot's order (from ``fills:{bot_id}``).
+
+    ``intent_id`` is the id of the intent that created the order (the host keeps the
+    orderLinkId → intent id map); ``None`` for executions the bot did not ask for (ADL,
+    liquidation, a manual order), which a strategy should treat as external exits.
+    """
+
+    symbol: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    fee: Decimal
+    reason: Reason
+    order_link_id: str
+    exec_time: datetime
+    intent_id: str | None = None
+
+
+class StrategyContext:
+    """What a strategy may read while deciding. The host owns and updates it.
+
+    ``now`` is the decision time (a candle's close time, a fill's execution time, or the
+    timer's tick), never the wall clock, so backtests are reproducible. ``equity`` is the
+    bot's equity (initial capital + realized P&L − fees + unrealized P&L) in the quote
+    currency.
+    """
+
+    __slots__ = ("_counter", "_id_source", "equity", "instruments", "now", "positions")
+
+    def __init__(
+        self,
+        now: datetime,
+        equity: Decimal,
+        instruments: Mapping[str, Instrument] | None = None,
+        positions: Mapping[str, PositionView] | None = None,
+        id_source: Callable[[], str] | None = None,
+    ) -> None:
+        self.now = now
+        self.equity = equity
+        self.instruments: Mapping[str, Instrument] = instruments or {}
+        self.positions: Mapping[str, PositionView] = positions or {}
+        self._id_source = id_source
+        self._counter = 0
+
+    def instrument(self, symbol: str) -> Instrument:
+        inst = self.instruments.get(symbol)
+        return inst if inst is not None else default_instrument(symbol)
+
+    def position(self, symbol: str) -> PositionView:
+        pos = self.positions.get(symbol)
+        return pos if pos is not None else PositionView(symbol)
+
+    def new_id(self) -> str:
+        """A fresh intent id, unique for this bot. The live host supplies a source that
+        survives restarts; the default is a counter (backtests, tests)."""
+        if self._id_source is not None:
+            return self._id_source()
+        self._counter += 1
+        return f"i{self._counter}"
+
+
+# -- what the strategy asks for -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EnterMarket:
+    """Open (or add to) a position at market. Refused by the host when paused/stopped."""
+
+    intent_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    reason: Reason = Reason.ENTRY
+
+
+@dataclass(frozen=True, slots=True)
+class EnterLimit:
+    """A resting entry limit order (GTC)."""
+
+    intent_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    reason: Reason = Reason.ENTRY
+    post_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceStop:
+    """A protective conditional market order (the bot's own tagged stop loss).
+
+    ``side`` is the closing side; ``sibling_id`` names the take profit to cancel when
+    this one fills. ``reduce_only`` only for ``exclusive`` bots (DESIGN.md, shared accounts).
+    """
+
+    intent_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    trigger_price: Decimal
+    trigger_direction: TriggerDirection
+    reason: Reason = Reason.SL
+    sibling_id: str | None = None
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceTakeProfit:
+    """A take-profit conditional market order; mirror of :class:`PlaceStop`."""
+
+    intent_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    trigger_price: Decimal
+    trigger_direction: TriggerDirection
+    reason: Reason = Reason.TP
+    sibling_id: str | None = None
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AmendStop:
+    """Move a resting conditional order (``intent_id`` of the stop or take profit) and/or
+    change its quantity. Trailing stops only ever move in the position's favour; the
+    order keeps its orderLinkId, ``reason`` says why it moved (tr, be) for the log."""
+
+    intent_id: str
+    symbol: str
+    trigger_price: Decimal | None = None
+    qty: Decimal | None = None
+    reason: Reason = Reason.TRAIL
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Cancel a resting order by its intent id (sibling cancel, expired entry …)."""
+
+    intent_id: str
+    symbol: str
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class ExitMarket:
+    """Close (part of) the bot's own position at market: a tagged order in the closing
+    direction, never reduceOnly on a shared account."""
+
+    intent_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    reason: Reason = Reason.EXIT
+    reduce_only: bool = False
+
+
+Intent = (
+    EnterMarket | EnterLimit | PlaceStop | PlaceTakeProfit | AmendStop | CancelOrder | ExitMarket
+)
+#: Intents that open exposure: the risk gate and the paused state apply to these only.
+ENTRY_INTENTS = (EnterMarket, EnterLimit)
+
+
+def order_params(intent: Intent) -> dict[str, str]:
+    """The Bybit V5 request fields of an intent, without ``category`` and ``orderLinkId``
+    (the host adds those). ``/v5/order/create`` for placements, ``/v5/order/amend`` for
+    :class:`AmendStop`, ``/v5/order/cancel`` for :class:`CancelOrder`."""
+    p: dict[str, str] = {"symbol": intent.symbol}
+    match intent:
+        case EnterMarket() | ExitMarket():
+            p |= {"side": intent.side, "orderType": "Market", "qty": str(intent.qty)}
+            if isinstance(intent, ExitMarket) and intent.reduce_only:
+                p["reduceOnly"] = "true"
+        case EnterLimit():
+            p |= {
+                "side": intent.side,
+                "orderType": "Limit",
+                "qty": str(intent.qty),
+                "price": str(intent.price),
+                "timeInForce": "PostOnly" if intent.post_only else "GTC",
+            }
+        case PlaceStop() | PlaceTakeProfit():
+            p |= {
+                "side": intent.side,
+                "orderType": "Market",
+                "qty": str(intent.qty),
+                "triggerPrice": str(intent.trigger_price),
+                "triggerDirection": str(int(intent.trigger_direction)),
+                "triggerBy": "LastPrice",
+            }
+            if intent.reduce_only:
+                p["reduceOnly"] = "true"
+        case AmendStop():
+            if intent.trigger_price is not None:
+                p["triggerPrice"] = str(intent.trigger_price)
+            if intent.qty is not None:
+                p["qty"] = str(intent.qty)
+        case CancelOrder():
+            pass
+    return p
+
+
+# -- the plugin base class ----------------------------------------------------------------
+
+
+class StrategyConfig(BaseModel):
+    """Fields every strategy has. Subclasses add theirs, each with the spec's default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbols: list[str] = Field(min_length=1)
+    interval: str
+    #: The only bot trading its symbols on its account: may use reduceOnly (DESIGN.md).
+    exclusive: bool = False
+
+
+ConfigT = TypeVar("ConfigT", bound=StrategyConfig)
+
+
+class Strategy(ABC, Generic[ConfigT]):
+    """Base class of every bot type. Subclasses set ``Config`` and implement ``on_candle``."""
+
+    Config: ClassVar[type[StrategyConfig]]
+    #: Closed candles per symbol the host must feed to :meth:`warm_up` before trading.
+    warmup_bars: ClassVar[int] = 0
+
+    def __init__(self, config: ConfigT | Mapping[str, Any] | None = None) -> None:
+        if config is None:
+            config = {}
+        if not isinstance(config, StrategyConfig):
+            config = self.Config.model_validate(dict(config))  # type: ignore[assignment]
+        self.config: ConfigT = config  # type: ignore[assignment]
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.config.symbols)
+
+    @property
+    def interval(self) -> str:
+        return self.config.interval
+
+    def warm_up(self, candles: Iterable[Candle]) -> None:
+        """Feed history (closed candles, oldest first) to the indicators; no decisions."""
+        for candle in candles:
+            self.observe(candle)
+
+    def observe(self, candle: Candle) -> None:
+        """Update indicators with one closed candle without deciding (warm-up)."""
+
+    @abstractmethod
+    def on_candle(self, candle: Candle, ctx: StrategyContext) -> list[Intent]:
+        """Decide on one closed candle (indicators are updated here too)."""
+
+    def on_fill(self, fill: FillEvent, ctx: StrategyContext) -> list[Intent]:
+        """React to one of the bot's own executions (protective orders, sibling cancel)."""
+        return []
+
+    def on_timer(self, ctx: StrategyContext) -> list[Intent]:
+        """Called after every batch of candles closing at ``ctx.now`` (and periodically):
+        cross-symbol ranking, time-based exits, daily resets."""
+        return []
+
+    def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
+        """Close everything this bot holds and cancel its resting orders (kill, flatten)."""
+        return []
