@@ -1,0 +1,279 @@
+"""One group commit: a batch of parsed records into the ledger, in one transaction.
+
+Each table gets one statement per batch: the rows travel as parallel arrays and
+``unnest`` them server-side, so a batch of 1 and a batch of 2,000 both cost one round
+trip per table (PgBouncer transaction mode, no prepared statements). Fills and funding
+use ``ON CONFLICT (exchange, exec_id) DO NOTHING RETURNING exec_id``: what comes back is
+exactly the set of newly inserted executions, the only ones that go on to positions.
+
+Orders are state snapshots: the upsert keeps the newest (``updated_time``, then
+``cum_exec_qty``) and never touches an order already in a terminal status, so a late
+``New`` after ``Filled`` or Bybit's documented second ``Filled`` (cancel/fill race) is
+ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from core.ids import EXCHANGE
+
+TERMINAL_STATUSES = ("Filled", "Cancelled", "Rejected", "Deactivated", "PartiallyFilledCanceled")
+
+
+@dataclass(slots=True)
+class FillRow:
+    exec_id: str
+    account: str
+    category: str
+    bot_id: str
+    symbol: str
+    order_id: str
+    order_link_id: str
+    reason: str | None
+    side: str
+    exec_price: Any  # Decimal
+    exec_qty: Any
+    exec_value: Any
+    exec_fee: Any
+    fee_currency: str
+    is_maker: bool
+    exec_type: str
+    exec_time: Any  # datetime (UTC)
+    seq: int
+    source: str
+    raw: str  # the item's JSON, as received
+    #: The parsed domain object, handed on to positions when the row is new.
+    fill: Any = None
+
+
+@dataclass(slots=True)
+class FundingRow:
+    exec_id: str
+    account: str
+    category: str
+    bot_id: str
+    symbol: str
+    side: str
+    funding_fee: Any
+    fee_rate: Any
+    mark_price: Any
+    position_qty: Any
+    position_value: Any
+    exec_time: Any
+    source: str
+    raw: str
+
+
+@dataclass(slots=True)
+class OrderRow:
+    account: str
+    category: str
+    order_id: str
+    order_link_id: str
+    bot_id: str
+    reason: str | None
+    symbol: str
+    side: str
+    order_type: str
+    time_in_force: str | None
+    status: str
+    price: Any
+    qty: Any
+    cum_exec_qty: Any
+    cum_exec_value: Any
+    avg_price: Any
+    trigger_price: Any
+    reduce_only: bool
+    cancel_type: str | None
+    reject_reason: str | None
+    created_time: Any
+    updated_time: Any
+    raw: str
+
+
+@dataclass(slots=True)
+class RejectRow:
+    account: str | None
+    topic: str | None
+    reason: str
+    message: str
+
+
+@dataclass(slots=True)
+class Batch:
+    fills: list[FillRow] = field(default_factory=list)
+    funding: list[FundingRow] = field(default_factory=list)
+    orders: list[OrderRow] = field(default_factory=list)
+    rejects: list[RejectRow] = field(default_factory=list)
+
+    def extend(self, other: Batch) -> None:
+        self.fills += other.fills
+        self.funding += other.funding
+        self.orders += other.orders
+        self.rejects += other.rejects
+
+    def __bool__(self) -> bool:
+        return bool(self.fills or self.funding or self.orders or self.rejects)
+
+
+@dataclass(slots=True)
+class Committed:
+    """What the transaction actually changed."""
+
+    new_fills: list[FillRow]
+    duplicate_fills: int
+    new_funding: int
+    duplicate_funding: int
+    orders: int
+    rejects: int
+
+
+_FILL_COLUMNS = (
+    "exchange", "account", "category", "exec_id", "bot_id", "symbol", "order_id",
+    "order_link_id", "reason", "side", "exec_price", "exec_qty", "exec_value", "exec_fee",
+    "fee_currency", "is_maker", "exec_type", "exec_time", "seq", "source", "raw",
+)  # fmt: skip
+_FILL_TYPES = (
+    "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
+    "numeric", "numeric", "numeric", "numeric", "text", "boolean", "text", "timestamptz",
+    "bigint", "text", "text",
+)  # fmt: skip
+
+_FUNDING_COLUMNS = (
+    "exchange", "account", "category", "exec_id", "bot_id", "symbol", "side", "funding_fee",
+    "fee_rate", "mark_price", "position_qty", "position_value", "exec_time", "source", "raw",
+)  # fmt: skip
+_FUNDING_TYPES = (
+    "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric",
+    "numeric", "numeric", "timestamptz", "text", "text",
+)  # fmt: skip
+
+_ORDER_COLUMNS = (
+    "exchange", "account", "category", "order_id", "order_link_id", "bot_id", "reason",
+    "symbol", "side", "order_type", "time_in_force", "status", "price", "qty", "cum_exec_qty",
+    "cum_exec_value", "avg_price", "trigger_price", "reduce_only", "cancel_type",
+    "reject_reason", "created_time", "updated_time", "raw",
+)  # fmt: skip
+_ORDER_TYPES = (
+    "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
+    "text", "numeric", "numeric", "numeric", "numeric", "numeric", "numeric", "boolean",
+    "text", "text", "timestamptz", "timestamptz", "text",
+)  # fmt: skip
+
+
+def _unnest_insert(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    select = ", ".join(f"{c}::jsonb" if c == "raw" else c for c in columns)
+    cols = ", ".join(columns)
+    return (
+        f"INSERT INTO trading.{table} ({cols}) SELECT {select} FROM unnest({arrays}) AS u({cols})"
+    )
+
+
+INSERT_FILLS = (
+    _unnest_insert("fills", _FILL_COLUMNS, _FILL_TYPES)
+    + " ON CONFLICT (exchange, exec_id) DO NOTHING RETURNING exec_id"
+)
+INSERT_FUNDING = (
+    _unnest_insert("funding", _FUNDING_COLUMNS, _FUNDING_TYPES)
+    + " ON CONFLICT (exchange, exec_id) DO NOTHING RETURNING exec_id"
+)
+_TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL_STATUSES)
+_ORDER_UPDATABLE = [c for c in _ORDER_COLUMNS if c not in ("exchange", "order_id", "created_time")]
+UPSERT_ORDERS = (
+    _unnest_insert("orders", _ORDER_COLUMNS, _ORDER_TYPES)
+    + " ON CONFLICT (exchange, order_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _ORDER_UPDATABLE)
+    + ", created_time = COALESCE(trading.orders.created_time, EXCLUDED.created_time)"
+    + ", ingested_at = now()"
+    + f" WHERE trading.orders.status NOT IN ({_TERMINAL_SQL})"
+    " AND (trading.orders.updated_time IS NULL OR EXCLUDED.updated_time IS NULL"
+    "      OR EXCLUDED.updated_time >= trading.orders.updated_time)"
+    " AND EXCLUDED.cum_exec_qty >= trading.orders.cum_exec_qty"
+)
+INSERT_REJECTS = (
+    "INSERT INTO trading.fill_rejects (account, topic, reason, message) "
+    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
+)
+
+
+def _columns(rows: Sequence[Any], names: Sequence[str]) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    for name in names:
+        if name == "exchange":
+            out.append([EXCHANGE] * len(rows))
+        else:
+            out.append([getattr(row, name) for row in rows])
+    return out
+
+
+def _order_rank(row: OrderRow) -> tuple[bool, Any, Any]:
+    return (row.status in TERMINAL_STATUSES, row.updated_time or 0, row.cum_exec_qty)
+
+
+def _latest_orders(rows: Sequence[OrderRow]) -> list[OrderRow]:
+    """One row per order id (an upsert cannot touch a row twice): the most advanced state."""
+    best: dict[str, OrderRow] = {}
+    for row in rows:
+        current = best.get(row.order_id)
+        if current is None:
+            best[row.order_id] = row
+        elif current.status in TERMINAL_STATUSES:
+            continue  # the first terminal state wins, as in the table
+        elif row.status in TERMINAL_STATUSES or _order_rank(row)[1:] >= _order_rank(current)[1:]:
+            best[row.order_id] = row
+    return list(best.values())
+
+
+def _unique_by(rows: Sequence[Any], key: str) -> list[Any]:
+    """First occurrence per key: a batch may carry the same execution twice."""
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        k = getattr(row, key)
+        if k not in seen:
+            seen.add(k)
+            out.append(row)
+    return out
+
+
+def write_batch(conn: psycopg.Connection[Any], batch: Batch) -> Committed:
+    """Write ``batch`` in one transaction and commit; raises on any database error."""
+    fills = _unique_by(batch.fills, "exec_id")
+    funding = _unique_by(batch.funding, "exec_id")
+    orders = _latest_orders(batch.orders)
+    new_ids: set[str] = set()
+    new_funding = 0
+    with conn.transaction(), conn.cursor() as cur:
+        if fills:
+            cur.execute(INSERT_FILLS, _columns(fills, _FILL_COLUMNS))
+            new_ids = {r[0] for r in cur.fetchall()}
+        if funding:
+            cur.execute(INSERT_FUNDING, _columns(funding, _FUNDING_COLUMNS))
+            new_funding = len(cur.fetchall())
+        if orders:
+            cur.execute(UPSERT_ORDERS, _columns(orders, _ORDER_COLUMNS))
+        if batch.rejects:
+            cur.execute(
+                INSERT_REJECTS, _columns(batch.rejects, ("account", "topic", "reason", "message"))
+            )
+    new = [f for f in fills if f.exec_id in new_ids]
+    return Committed(
+        new_fills=new,
+        duplicate_fills=len(batch.fills) - len(new),
+        new_funding=new_funding,
+        duplicate_funding=len(batch.funding) - new_funding,
+        orders=len(orders),
+        rejects=len(batch.rejects),
+    )
+
+
+def raw_json(item: Any) -> str:
+    """The item as it will sit in the ``raw`` jsonb column (Decimals as their strings)."""
+    return json.dumps(item, separators=(",", ":"), default=str)
