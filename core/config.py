@@ -347,7 +347,9 @@ def _read_env_or_file(var: str, env: Mapping[str, str]) -> str | None:
     return value or None
 
 
-def _accounts(bybit: BybitSettings, env: Mapping[str, str]) -> dict[AccountName, AccountCredentials]:
+def _accounts(
+    bybit: BybitSettings, env: Mapping[str, str]
+) -> dict[AccountName, AccountCredentials]:
     accounts: dict[AccountName, AccountCredentials] = {}
     if bybit.api_key and bybit.api_secret:
         main = AccountName("main")

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL reads better with its columns aligned than wrapped)
 """The trading schema: bot registry, the fill ledger, orders, funding, audit and ops tables.
 
 The ledger tables (fills, orders, funding) are written only by the listener role:

@@ -1,0 +1,90 @@
+"""Which bot an execution belongs to (DESIGN invariant 6).
+
+In this order:
+
+1. **The connection's bound bot** — when the execution's account serves exactly one
+   (non-retired) bot, everything on that account is that bot's.
+2. **The orderLinkId's bot code** — every order a bot sends carries its code.
+3. **The sole holder** — for exchange-generated executions without a link id (ADL,
+   liquidation, delivery, settlement) and for funding: the one bot holding that symbol
+   on that account.
+4. Otherwise the reserved bot ``external`` (manual trades, other tools, ambiguity).
+
+An operator's manual trade (``execType=Trade`` with no link id of ours) is never given
+to a bot by rule 3: only the exchange's own executions are, because only those are
+caused by a position rather than by somebody's order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.fills import Execution
+from core.ids import EXTERNAL_BOT, AccountName, BotCode, BotId, Symbol
+from core.link_ids import decode as decode_link_id
+
+#: ``holders(account, symbol)`` → the bots with a non-zero position there.
+Holders = Callable[[AccountName, Symbol], set[BotId]]
+
+
+class Rule(StrEnum):
+    BOUND_ACCOUNT = "bound_account"
+    LINK_ID = "link_id"
+    SOLE_HOLDER = "sole_holder"
+    EXTERNAL = "external"
+
+
+@dataclass(frozen=True, slots=True)
+class BotRecord:
+    """What attribution needs to know of one registered bot (a ``trading.bots`` row)."""
+
+    bot_id: BotId
+    bot_code: BotCode
+    account: AccountName
+    status: str = "active"
+
+    @property
+    def retired(self) -> bool:
+        return self.status == "retired"
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    bot_id: BotId
+    rule: Rule
+
+
+class Attributor:
+    """Attributes executions given the registered bots and who holds what."""
+
+    def __init__(self, bots: Iterable[BotRecord], holders: Holders | None = None) -> None:
+        self._by_code: dict[str, BotId] = {}
+        serving: dict[AccountName, list[BotId]] = defaultdict(list)
+        for bot in bots:
+            if bot.bot_id == EXTERNAL_BOT:
+                continue
+            # Codes stay unique forever, so a retired bot's late fills still find it.
+            self._by_code[str(bot.bot_code)] = bot.bot_id
+            if not bot.retired:
+                serving[bot.account].append(bot.bot_id)
+        self._bound = {account: ids[0] for account, ids in serving.items() if len(ids) == 1}
+        self._holders = holders
+
+    def bound_bot(self, account: AccountName) -> BotId | None:
+        return self._bound.get(account)
+
+    def attribute(self, execution: Execution) -> Attribution:
+        bound = self._bound.get(execution.account)
+        if bound is not None:
+            return Attribution(bound, Rule.BOUND_ACCOUNT)
+        link = decode_link_id(execution.order_link_id)
+        if link is not None and (bot := self._by_code.get(str(link.bot_code))) is not None:
+            return Attribution(bot, Rule.LINK_ID)
+        if (execution.exchange_generated or execution.is_funding) and self._holders is not None:
+            holders = self._holders(execution.account, execution.symbol)
+            if len(holders) == 1:
+                return Attribution(next(iter(holders)), Rule.SOLE_HOLDER)
+        return Attribution(EXTERNAL_BOT, Rule.EXTERNAL)
