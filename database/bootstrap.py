@@ -1,0 +1,144 @@
+"""Create the four roles and the database, then migrate as the owner, directly.
+
+The administrative login (``POSTGRES_USER``) creates what is missing: each role with
+LOGIN and its SCRAM password from configuration (updated when the configured password
+changed), then the database owned by the owner role. Passwords are sent as SCRAM
+verifiers computed here, so the plain text never reaches the server or its logs.
+Migrations then run as the owner over a direct connection, never through PgBouncer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine
+from sqlalchemy.pool import NullPool
+
+from core import db
+from core.config import DatabaseRoleSettings, Role, Settings
+from database import migrate
+
+log = logging.getLogger(__name__)
+
+
+def role_names(db_roles: DatabaseRoleSettings) -> dict[str, str]:
+    """``{"owner": "alpha_owner", …}``: what ``database.migrate`` hands the migrations."""
+    return {role.value: db_roles.name(role) for role in Role}
+
+
+def ensure_roles(admin: psycopg.Connection[Any], db_roles: DatabaseRoleSettings) -> list[str]:
+    """Create missing roles and fix changed passwords; returns what was done, per role."""
+    done: list[str] = []
+    for role in Role:
+        name = db_roles.name(role)
+        secret = db_roles.password(role)
+        password = secret.get_secret_value() if secret else None
+        row = admin.execute(
+            "SELECT rolpassword, rolcanlogin FROM pg_authid WHERE rolname = %s", (name,)
+        ).fetchone()
+        ident = sql.Identifier(name)
+        if row is None:
+            stmt = sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(ident)
+            if password:
+                stmt += sql.SQL(" PASSWORD {}").format(sql.Literal(db.scram_verifier(password)))
+            admin.execute(stmt)
+            done.append(f"created role {name}")
+            continue
+        stored, can_login = row
+        if password and not db.scram_matches(stored, password):
+            verifier = db.scram_verifier(password)
+            admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(verifier)))
+            done.append(f"updated password of {name}")
+        if not can_login:
+            admin.execute(sql.SQL("ALTER ROLE {} LOGIN").format(ident))
+            done.append(f"allowed {name} to log in")
+    return done
+
+
+def ensure_database(admin: psycopg.Connection[Any], name: str, owner: str) -> bool:
+    """Create the database owned by ``owner`` if missing; True when it was created."""
+    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if exists:
+        return False
+    admin.execute(
+        sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner))
+    )
+    return True
+
+
+def scram_verifiers(admin: psycopg.Connection[Any], names: Iterable[str]) -> dict[str, str]:
+    """The stored SCRAM verifiers of ``names`` (for PgBouncer's ``auth_file``)."""
+    rows = admin.execute(
+        "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s) "
+        "AND rolpassword LIKE 'SCRAM-SHA-256$%%'",
+        (list(names),),
+    ).fetchall()
+    return {name: verifier for name, verifier in rows}
+
+
+def _owner_engine(settings: Settings, dbname: str | None) -> Engine:
+    # One migration, one connection: no pool to outlive it (and hold the database open).
+    return db.engine(settings, Role.OWNER, direct=True, dbname=dbname, poolclass=NullPool)
+
+
+def upgrade(settings: Settings, revision: str = "head", *, dbname: str | None = None) -> None:
+    """Migrate as the owner over a direct connection."""
+    eng = _owner_engine(settings, dbname)
+    try:
+        with eng.begin() as conn:
+            migrate.upgrade(conn, role_names(settings.db_roles), revision)
+    finally:
+        eng.dispose()
+
+
+def downgrade(settings: Settings, revision: str, *, dbname: str | None = None) -> None:
+    eng = _owner_engine(settings, dbname)
+    try:
+        with eng.begin() as conn:
+            migrate.downgrade(conn, role_names(settings.db_roles), revision)
+    finally:
+        eng.dispose()
+
+
+def current(settings: Settings, *, dbname: str | None = None) -> str | None:
+    eng = _owner_engine(settings, dbname)
+    try:
+        with eng.connect() as conn:
+            return migrate.current(conn)
+    finally:
+        eng.dispose()
+
+
+def bootstrap(settings: Settings, *, dbname: str | None = None) -> list[str]:
+    """Roles and database (as the admin login); returns what was done."""
+    name = dbname or settings.postgres.db
+    with db.admin_connect(settings) as admin:
+        done = ensure_roles(admin, settings.db_roles)
+        if ensure_database(admin, name, settings.db_roles.name(Role.OWNER)):
+            done.append(f"created database {name}")
+    for line in done:
+        log.info("%s", line)
+    return done
+
+
+def admin_available(settings: Settings) -> bool:
+    """Whether the administrative login works (production may not hand it out)."""
+    try:
+        with db.admin_connect(settings) as conn:
+            row = conn.execute(
+                "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
+            return bool(row and row[0])
+    except psycopg.OperationalError:
+        return False
+
+
+def verifiers_for(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The four roles' stored verifiers (plus ``extra``), read with the admin login."""
+    with db.admin_connect(settings) as admin:
+        found = scram_verifiers(admin, role_names(settings.db_roles).values())
+    return {**found, **(extra or {})}

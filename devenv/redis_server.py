@@ -1,0 +1,110 @@
+"""A private Redis: AOF with ``everysec`` fsync, ``noeviction``, a password, loopback only."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from core.errors import UserError
+from devenv.ports import wait_until
+from devenv.system import require_binary
+
+
+@dataclass
+class RedisServer:
+    run_dir: Path
+    port: int
+    host: str = "127.0.0.1"
+    password: str | None = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+
+    @property
+    def conf(self) -> Path:
+        return self.run_dir / "redis.conf"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.run_dir / "redis.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.run_dir / "redis.log"
+
+    def config_text(self) -> str:
+        auth = f'requirepass "{self.password}"\n' if self.password else ""
+        return (
+            "# Written by devenv.redis_server: a private Redis for development and tests.\n"
+            f"bind {self.host}\nport {self.port}\nprotected-mode yes\n"
+            f"dir {self.run_dir}\npidfile {self.pidfile}\nlogfile {self.logfile}\n"
+            "daemonize yes\ndatabases 16\n"
+            # DESIGN.md "Redis": positions and streams survive a restart (AOF, fsync every
+            # second); a full Redis refuses writes instead of silently dropping keys.
+            "appendonly yes\nappendfsync everysec\nmaxmemory-policy noeviction\n"
+            'save ""\n' + auth
+        )
+
+    def client(self, db: int = 0) -> redis.Redis:
+        return redis.Redis(
+            host=self.host,
+            port=self.port,
+            db=db,
+            credential_provider=(
+                redis.UsernamePasswordCredentialProvider(password=self.password)
+                if self.password
+                else None
+            ),
+            decode_responses=True,
+            socket_connect_timeout=2,
+        )
+
+    def answers(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+    def start(self) -> None:
+        binary = require_binary("redis-server")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.chmod(0o700)
+        self.conf.write_text(self.config_text(), encoding="utf-8")
+        self.conf.chmod(0o600)  # it holds the password
+        result = subprocess.run(
+            [binary, str(self.conf)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0 or not wait_until(self.answers, timeout=10):
+            tail = self.logfile.read_text(errors="replace")[-500:] if self.logfile.exists() else ""
+            raise UserError(f"redis-server did not start on {self.host}:{self.port}: {tail}")
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self, timeout: float = 10) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+
+        def gone() -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        wait_until(gone, timeout=timeout)

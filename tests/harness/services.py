@@ -1,0 +1,443 @@
+"""The real-service test stack: PostgreSQL, a private PgBouncer, a private Redis.
+
+One :class:`ServiceStack` per pytest session:
+
+- PostgreSQL is the machine's (``POSTGRES_HOST/PORT/USER/PASSWORD``, default
+  127.0.0.1:5432 as ``postgres``); when nothing answers there, a private cluster is
+  started under a temporary directory.
+- Roles are ``{prefix}_{owner,listener,app,readonly}`` plus ``{prefix}_su`` (a superuser
+  that is not the writer, for the single-writer tests), with random passwords. The
+  prefix ``at{pid}_{time}`` is unique per session, so concurrent sessions on one
+  server never see each other's roles or databases; a crashed session's leftovers
+  (its pid is gone) are dropped when the next session starts.
+- A template database is migrated once; each test gets ``CREATE DATABASE … TEMPLATE``.
+- PgBouncer (transaction mode, SCRAM) and Redis run privately on free ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+from psycopg import sql
+from pydantic import SecretStr
+
+from core import db
+from core.config import (
+    BackupSettings,
+    BybitSettings,
+    DatabaseRoleSettings,
+    ListenerSettings,
+    PgBouncerSettings,
+    PostgresSettings,
+    RedisSettings,
+    Role,
+    ServiceSettings,
+    Settings,
+    SyncSettings,
+    TelegramSettings,
+    known_variables,
+)
+from database import bootstrap
+from devenv.pgbouncer import ROLE_POOLS, PgBouncer
+from devenv.ports import free_port
+from devenv.redis_server import RedisServer
+
+#: Role-name prefix of test sessions: ``at{pid}_{base36 epoch seconds}``.
+PREFIX_RE = re.compile(r"^at(\d+)_([0-9a-z]+)_")
+#: Leftovers of a live session older than this are dropped too (a hung, forgotten run).
+STALE_AFTER_SECONDS = 12 * 3600
+SUPERUSER = "superuser"
+ADMIN = "admin"
+
+RoleLike = Role | str
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale(name: str, own_prefix: str, now: float | None = None) -> bool:
+    """Whether a role/database name belongs to a dead (or very old) test session."""
+    match = PREFIX_RE.match(name)
+    if not match or name.startswith(own_prefix + "_"):
+        return False
+    pid, stamp = int(match.group(1)), int(match.group(2), 36)
+    age = (now or time.time()) - stamp
+    return not _pid_alive(pid) or age > STALE_AFTER_SECONDS
+
+
+def _drop_databases(admin: psycopg.Connection[Any], names: Sequence[str]) -> None:
+    for name in names:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _drop_roles(admin: psycopg.Connection[Any], names: Sequence[str]) -> None:
+    if not names:
+        return
+    idents = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    # Privileges they hold in the admin's database (their databases are gone by now).
+    admin.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(idents))
+    for name in names:
+        admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def clean_stale(admin: psycopg.Connection[Any], own_prefix: str) -> list[str]:
+    """Drop databases and roles that crashed earlier sessions left behind."""
+    dbs = [
+        r[0] for r in admin.execute("SELECT datname FROM pg_database WHERE datname ~ '^at[0-9]+_'")
+    ]
+    roles = [
+        r[0] for r in admin.execute("SELECT rolname FROM pg_roles WHERE rolname ~ '^at[0-9]+_'")
+    ]
+    stale_dbs = [n for n in dbs if is_stale(n, own_prefix)]
+    stale_roles = [n for n in roles if is_stale(n, own_prefix)]
+    with contextlib.suppress(psycopg.Error):
+        _drop_databases(admin, stale_dbs)
+    # Databases a stale role still owns (from a session that is still dropping) block it.
+    for name in stale_roles:
+        with contextlib.suppress(psycopg.Error):
+            _drop_roles(admin, [name])
+    return stale_dbs + stale_roles
+
+
+@dataclass
+class ServiceStack:
+    """Everything one test session shares. Build with :meth:`start`; end with :meth:`stop`."""
+
+    admin_settings: PostgresSettings
+    prefix: str
+    passwords: dict[Role, str] = field(repr=False)
+    superuser_password: str = field(repr=False)
+    pgbouncer: PgBouncer
+    redis_server: RedisServer
+    tmp: Path
+    template: str
+    private_postgres: Any = None
+    _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    # --- construction ------------------------------------------------------------
+
+    @classmethod
+    def start(cls) -> ServiceStack:
+        prefix = f"at{os.getpid()}_{_base36(int(time.time()))}"
+        tmp = Path(tempfile.mkdtemp(prefix=f"alpha-{prefix}-"))
+        tmp.chmod(0o711)  # PgBouncer runs unprivileged and must reach its own subfolder
+        admin_settings, private_pg = _postgres(tmp)
+        passwords = {role: secrets.token_urlsafe(18) for role in Role}
+        su_password = secrets.token_urlsafe(18)
+        roles = DatabaseRoleSettings(
+            role_prefix=prefix,
+            **{f"{r.value}_password": SecretStr(p) for r, p in passwords.items()},
+        )
+        stack = cls(
+            admin_settings=admin_settings,
+            prefix=prefix,
+            passwords=passwords,
+            superuser_password=su_password,
+            pgbouncer=PgBouncer(
+                run_dir=tmp / "pgbouncer",
+                server_host=admin_settings.host,
+                server_port=admin_settings.port,
+                port=free_port(),
+                user_pools={roles.name(r): ROLE_POOLS[r.value] for r in Role},
+            ),
+            redis_server=RedisServer(run_dir=tmp / "redis", port=free_port()),
+            tmp=tmp,
+            template=f"{prefix}_tpl",
+            private_postgres=private_pg,
+        )
+        try:
+            stack._bootstrap(roles)
+        except BaseException:
+            stack.stop()
+            raise
+        return stack
+
+    def _bootstrap(self, roles: DatabaseRoleSettings) -> None:
+        with self.admin() as admin:
+            clean_stale(admin, self.prefix)
+            bootstrap.ensure_roles(admin, roles)
+            admin.execute(
+                sql.SQL("CREATE ROLE {} SUPERUSER LOGIN PASSWORD {}").format(
+                    sql.Identifier(self.superuser_name),
+                    sql.Literal(db.scram_verifier(self.superuser_password)),
+                )
+            )
+            bootstrap.ensure_database(admin, self.template, roles.name(Role.OWNER))
+            verifiers = bootstrap.scram_verifiers(admin, [*self.role_names, self.superuser_name])
+        bootstrap.upgrade(self.settings(self.template))
+        self.redis_server.start()
+        self._start_pgbouncer(verifiers)
+
+    def _start_pgbouncer(self, verifiers: Mapping[str, str]) -> None:
+        for _attempt in range(3):  # the free port may be taken between pick and bind
+            try:
+                self.pgbouncer.start(verifiers)
+                return
+            except Exception:
+                self.pgbouncer.stop()
+                self.pgbouncer.port = free_port()
+        self.pgbouncer.start(verifiers)
+
+    # --- names and settings ------------------------------------------------------
+
+    @property
+    def superuser_name(self) -> str:
+        return f"{self.prefix}_su"
+
+    @property
+    def role_names(self) -> list[str]:
+        return [f"{self.prefix}_{r.value}" for r in Role]
+
+    def role_settings(self) -> DatabaseRoleSettings:
+        return DatabaseRoleSettings(
+            role_prefix=self.prefix,
+            **{f"{r.value}_password": SecretStr(p) for r, p in self.passwords.items()},
+        )
+
+    def settings(self, dbname: str) -> Settings:
+        """A full ``Settings`` for ``dbname`` through this stack (built, not from os.environ)."""
+        pg = self.admin_settings
+        return Settings(
+            postgres=PostgresSettings(
+                host=pg.host, port=pg.port, db=dbname, user=pg.user, password=pg.password
+            ),
+            pgbouncer=PgBouncerSettings(host=self.pgbouncer.host, port=self.pgbouncer.port),
+            db_roles=self.role_settings(),
+            redis=RedisSettings(
+                host=self.redis_server.host,
+                port=self.redis_server.port,
+                db=0,
+                password=SecretStr(self.redis_server.password or ""),
+            ),
+            bybit=BybitSettings(),
+            telegram=TelegramSettings(),
+            service=ServiceSettings(),
+            listener=ListenerSettings(),
+            sync=SyncSettings(),
+            backup=BackupSettings(),
+            bot_id=None,
+            accounts={},
+        )
+
+    def env(self, dbname: str) -> dict[str, str]:
+        """Environment for an ``alpha`` subprocess against ``dbname``.
+
+        Starts from ``os.environ`` minus every variable the configuration reads, so a
+        developer's own settings never leak into a test.
+        """
+        known = known_variables()
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in known and not k.startswith(("BYBIT_ACCOUNT_", "ALPHA_", "POSTGRES_"))
+        }
+        pg = self.admin_settings
+        env = {
+            **base,
+            "POSTGRES_HOST": pg.host,
+            "POSTGRES_PORT": str(pg.port),
+            "POSTGRES_DB": dbname,
+            "POSTGRES_USER": pg.user,
+            "PGBOUNCER_HOST": self.pgbouncer.host,
+            "PGBOUNCER_PORT": str(self.pgbouncer.port),
+            "REDIS_HOST": self.redis_server.host,
+            "REDIS_PORT": str(self.redis_server.port),
+            "REDIS_DB": "0",
+            "REDIS_PASSWORD": self.redis_server.password or "",
+            "ALPHA_DB_ROLE_PREFIX": self.prefix,
+            "ALPHA_LOG_FORMAT": "text",
+            "PYTHONUNBUFFERED": "1",
+        }
+        if pg.password:
+            env["POSTGRES_PASSWORD"] = pg.password.get_secret_value()
+        for role, password in self.passwords.items():
+            env[f"ALPHA_DB_{role.value.upper()}_PASSWORD"] = password
+        return env
+
+    # --- connections -------------------------------------------------------------
+
+    def admin(self, dbname: str = "postgres") -> psycopg.Connection[Any]:
+        pg = self.admin_settings
+        return psycopg.connect(
+            host=pg.host,
+            port=pg.port,
+            dbname=dbname,
+            user=pg.user,
+            password=pg.password.get_secret_value() if pg.password else None,
+            autocommit=True,
+            connect_timeout=10,
+        )
+
+    def connect(
+        self, dbname: str, role: RoleLike, *, direct: bool = False, autocommit: bool = False
+    ) -> psycopg.Connection[Any]:
+        """As a role (``Role`` or its value), ``"superuser"`` (not the writer) or ``"admin"``."""
+        if role == ADMIN:
+            conn = self.admin(dbname)
+            conn.autocommit = autocommit
+            return conn
+        if role == SUPERUSER:
+            host, port = (
+                (self.admin_settings.host, self.admin_settings.port)
+                if direct
+                else (self.pgbouncer.host, self.pgbouncer.port)
+            )
+            conn = psycopg.connect(
+                host=host,
+                port=port,
+                dbname=dbname,
+                user=self.superuser_name,
+                password=self.superuser_password,
+                autocommit=autocommit,
+                connect_timeout=10,
+            )
+            if not direct:
+                conn.prepare_threshold = None
+            return conn
+        return db.connect(self.settings(dbname), Role(role), direct=direct, autocommit=autocommit)
+
+    def redis(self, db_index: int = 0) -> redis.Redis:
+        return self.redis_server.client(db_index)
+
+    # --- databases -------------------------------------------------------------
+
+    def create_database(self) -> str:
+        name = f"{self.prefix}_d{next(self._counter)}"
+        owner = f"{self.prefix}_{Role.OWNER.value}"
+        with self.admin() as admin:
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(self.template), sql.Identifier(owner)
+                )
+            )
+        return name
+
+    def empty_database(self) -> str:
+        """A database with no schema at all (for migration tests), owned by the owner role."""
+        name = f"{self.prefix}_e{next(self._counter)}"
+        with self.admin() as admin:
+            bootstrap.ensure_database(admin, name, f"{self.prefix}_{Role.OWNER.value}")
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with self.admin() as admin:
+            _drop_databases(admin, [name])
+
+    # --- teardown ----------------------------------------------------------------
+
+    def stop(self) -> None:
+        self.pgbouncer.stop()
+        self.redis_server.stop()
+        with contextlib.suppress(psycopg.Error), self.admin() as admin:
+            dbs = [
+                r[0]
+                for r in admin.execute(
+                    "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+                    (self.prefix + "_",),
+                )
+            ]
+            _drop_databases(admin, dbs)
+            _drop_roles(admin, [*self.role_names, self.superuser_name])
+        if self.private_postgres is not None:
+            self.private_postgres.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@dataclass
+class Database:
+    """One fresh, migrated database for one test (the ``database`` fixture)."""
+
+    name: str
+    stack: ServiceStack
+    settings: Settings = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.settings = self.stack.settings(self.name)
+
+    def env(self) -> dict[str, str]:
+        return self.stack.env(self.name)
+
+    def connect(
+        self, role: RoleLike, direct: bool = False, *, autocommit: bool = False
+    ) -> psycopg.Connection[Any]:
+        return self.stack.connect(self.name, role, direct=direct, autocommit=autocommit)
+
+    def alpha(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``alpha ARGS`` as a subprocess against this database (no stdin, no .env)."""
+        return subprocess.run(
+            [*alpha_command(), *args],
+            env={**self.env(), **(env or {})},
+            cwd=self.stack.tmp,  # no stray .env from the developer's checkout
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def alpha_command() -> list[str]:
+    """The installed ``alpha`` script of this interpreter's environment."""
+    script = Path(sys.executable).with_name("alpha")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "core.cli"]
+
+
+def _postgres(tmp: Path) -> tuple[PostgresSettings, Any]:
+    """The machine's PostgreSQL if its admin login answers, else a private cluster."""
+    configured = PostgresSettings()
+    try:
+        psycopg.connect(
+            host=configured.host,
+            port=configured.port,
+            dbname="postgres",
+            user=configured.user,
+            password=configured.password.get_secret_value() if configured.password else None,
+            connect_timeout=3,
+        ).close()
+        return configured, None
+    except psycopg.OperationalError:
+        pass
+    from devenv.postgres import PrivatePostgres
+
+    private = PrivatePostgres(run_dir=tmp / "postgres", port=free_port())
+    private.start()
+    return (
+        PostgresSettings(host=private.host, port=private.port, user=private.user, password=None),
+        private,
+    )
