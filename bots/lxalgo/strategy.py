@@ -1,16 +1,208 @@
-"""LXAlgo (STRATEGIES.md). Work in progress: decisions land in the next commit."""
+"""LXAlgo — pump continuation, long only (STRATEGIES.md §2)."""
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import ClassVar
 
 from bots.lxalgo.config import LXAlgoConfig
+from bots.trades import Trade, TradeBook
 from core.candles import Candle
-from core.strategy import Intent, Strategy, StrategyContext
+from core.indicators import RSI, RollingStdev
+from core.risk_rules import LXAlgoRisk
+from core.strategy import FillEvent, Intent, Reason, Strategy, StrategyContext
+
+HUNDRED = Decimal(100)
+ONE = Decimal(1)
+
+
+def select_universe(turnover_24h: Mapping[str, Decimal], minimum: Decimal) -> list[str]:
+    """USDT linear perpetuals with 24 h turnover above ``minimum``, highest first (from
+    ``/v5/market/tickers``; the host refreshes it every ``universe_refresh_hours``)."""
+    eligible = [(t, s) for s, t in turnover_24h.items() if s.endswith("USDT") and t > minimum]
+    return [s for _t, s in sorted(eligible, key=lambda p: (-p[0], p[1]))]
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    rule: int  # 8 or 6
+    score: int
+    rsi: Decimal
+    volatility: Decimal
+    spread: Decimal
+    price_change: Decimal
+    volume_change: Decimal
+
+
+class _Series:
+    """The last ``keep`` bars of one symbol and its incremental indicators."""
+
+    __slots__ = ("bars", "closes", "opens", "prev_close", "returns", "rsi", "volumes")
+
+    def __init__(self, cfg: LXAlgoConfig) -> None:
+        keep = cfg.keep_bars
+        self.opens: deque[Decimal] = deque(maxlen=keep)
+        self.closes: deque[Decimal] = deque(maxlen=keep)
+        self.volumes: deque[Decimal] = deque(maxlen=keep)
+        self.rsi = RSI(cfg.rsi_period)
+        self.returns = RollingStdev(cfg.volatility_period, ddof=1)
+        self.prev_close: Decimal | None = None
+        self.bars = 0
+
+    def update(self, c: Candle) -> None:
+        self.opens.append(c.open)
+        self.closes.append(c.close)
+        self.volumes.append(c.volume)
+        self.rsi.update(c.close)
+        pc = self.prev_close
+        if pc:
+            self.returns.update(c.close / pc - ONE)
+        self.prev_close = c.close
+        self.bars += 1
 
 
 class LXAlgo(Strategy[LXAlgoConfig]):
+    """Buys continuation after a ≥ 8 % pump when momentum and volume confirm it."""
+
     Config: ClassVar[type[LXAlgoConfig]] = LXAlgoConfig
+    warmup_bars: ClassVar[int] = 200
+
+    def __init__(self, config: LXAlgoConfig | dict[str, object] | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        self.series: dict[str, _Series] = {}
+        self.book = TradeBook(reduce_only=cfg.exclusive)
+        self.risk = LXAlgoRisk(
+            cfg.daily_drawdown_pct, cfg.weekly_reduce_pct, cfg.weekly_halt_pct, cfg.reduced_size
+        )
+        self.last_bucket: dict[str, tuple[object, int]] = {}
+        self._neg_after = timedelta(hours=float(cfg.negative_exit_hours))
+        self._max_hold = timedelta(hours=float(cfg.max_hold_hours))
+
+    def _series(self, symbol: str) -> _Series:
+        s = self.series.get(symbol)
+        if s is None:
+            # The universe changes every few hours: a new symbol gets its series on first use.
+            s = self.series[symbol] = _Series(self.config)
+        return s
+
+    def observe(self, candle: Candle) -> None:
+        self._series(candle.symbol).update(candle)
+
+    # -- signal ---------------------------------------------------------------------------
+
+    def signal(self, s: _Series, c: Candle) -> Signal | None:
+        """The rule that fires on the last closed bar of ``s`` (``c``), or ``None``."""
+        cfg = self.config
+        if s.bars < cfg.min_bars:
+            return None
+        opens, closes, volumes = s.opens, s.closes, s.volumes
+        base = opens[-1 - cfg.pump_lookback]
+        if not base or (c.close - base) / base * HUNDRED < cfg.pump_pct:
+            return None  # the pump gate is required; nothing else is computed without it
+        rsi = s.rsi.value
+        std = s.returns.value
+        n = cfg.change_period
+        if rsi is None or std is None or len(closes) <= n:
+            return None
+        volatility = std * HUNDRED
+        spread = (c.high - c.low) / c.close * HUNDRED
+        old_close, old_volume = closes[-1 - n], volumes[-1 - n]
+        price_change = (c.close - old_close) / old_close * HUNDRED if old_close else Decimal(0)
+        volume_change = (c.volume - old_volume) / old_volume * HUNDRED if old_volume else Decimal(0)
+        score = (
+            (rsi > cfg.score_rsi)
+            + (volume_change > cfg.score_volume_change)
+            + (spread < cfg.score_spread)
+            + (volatility > cfg.score_volatility)
+            + (price_change > cfg.score_price_change)
+        )
+        if score >= cfg.rule8_min_score and spread < cfg.rule8_max_spread:
+            rule = 8
+        elif rsi > cfg.rule6_rsi and volatility > cfg.rule6_volatility:
+            rule = 6
+        else:
+            return None
+        return Signal(rule, score, rsi, volatility, spread, price_change, volume_change)
+
+    # -- decisions --------------------------------------------------------------------------
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> list[Intent]:
-        return []
+        s = self._series(candle.symbol)
+        s.update(candle)
+        risk = self.risk.update(ctx.now, ctx.equity)
+        if risk.close_all:
+            return self.book.close_all(ctx, Reason.EXIT)
+        out: list[Intent] = []
+        for trade in self.book.for_symbol(candle.symbol):
+            if trade.qty > 0:
+                out += self._manage(trade, candle, ctx)
+        if not risk.allow_entries:
+            return out
+        sig = self.signal(s, candle)
+        if sig is None:
+            return out
+        cfg = self.config
+        key = f"{candle.symbol}/{sig.rule}"
+        bucket = (ctx.now.date(), ctx.now.hour // cfg.entry_bucket_hours)
+        if (
+            key in self.book.trades
+            or len(self.book) >= cfg.max_open_trades
+            or self.last_bucket.get(candle.symbol) == bucket
+        ):
+            return out
+        notional = cfg.notional_usdt * risk.size_multiplier
+        qty = ctx.instrument(candle.symbol).qty_for_notional(notional, candle.close)
+        if qty is None:
+            return out
+        self.last_bucket[candle.symbol] = bucket
+        out.append(self.book.enter_market(ctx, key, candle.symbol, "Buy", qty, rule=sig.rule))
+        return out
+
+    def _manage(self, t: Trade, c: Candle, ctx: StrategyContext) -> list[Intent]:
+        if t.closing:
+            return []
+        cfg = self.config
+        close = c.close
+        if t.tp_price is not None and close >= t.tp_price:
+            return self.book.close(ctx, t, Reason.TP)
+        if t.stop_price is not None and close <= t.stop_price:
+            return self.book.close(ctx, t, t.stop_reason)
+        held = ctx.now - (t.opened_at or t.created_at)
+        if held > self._max_hold:
+            return self.book.close(ctx, t, Reason.TIME)  # really close, not just forget
+        profit = t.profit_pct(close)
+        if held > self._neg_after and profit < 0:
+            return self.book.close(ctx, t, Reason.TIME)
+        if t.extreme is None or c.high > t.extreme:
+            t.extreme = c.high
+        out: list[Intent] = []
+        if profit >= cfg.break_even_pct:
+            out += self.book.trail(ctx, t, t.entry_price, Reason.BREAK_EVEN, close)
+        if not t.trailing and profit >= cfg.trailing_activation_pct:
+            t.trailing = True
+        if t.trailing and not t.closing:
+            stop = t.extreme * (1 - cfg.trailing_pct / HUNDRED)
+            out += self.book.trail(ctx, t, stop, Reason.TRAIL, close)
+        return out
+
+    def on_fill(self, fill: FillEvent, ctx: StrategyContext) -> list[Intent]:
+        trade, leg, out = self.book.apply_fill(fill, ctx)
+        if trade is not None and leg == "entry" and trade.stop_id is None and trade.qty > 0:
+            cfg = self.config
+            entry = trade.entry_price
+            stop = entry * (1 - cfg.stop_loss_pct / HUNDRED)
+            tp = entry * (1 + cfg.take_profit_pct / HUNDRED)
+            out += self.book.protect(ctx, trade, stop, tp)
+        return out
+
+    def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
+        return self.book.close_all(ctx, reason)
+
+    def open_since(self, now: datetime) -> dict[str, timedelta]:
+        """How long each open trade has been held (for status displays)."""
+        return {t.key: now - (t.opened_at or t.created_at) for t in self.book}

@@ -1,16 +1,155 @@
-"""Momentum (STRATEGIES.md). Work in progress: decisions land in the next commit."""
+"""Momentum — 4 h volatility-squeeze breakout, long only (STRATEGIES.md §3)."""
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar
 
 from bots.momentum.config import MomentumConfig
+from bots.trades import Trade, TradeBook
 from core.candles import Candle
-from core.strategy import Intent, Strategy, StrategyContext
+from core.indicators import SMA, Bollinger
+from core.risk_rules import MomentumRisk
+from core.strategy import FillEvent, Intent, Reason, Strategy, StrategyContext
+
+HUNDRED = Decimal(100)
+ONE = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    symbol: str
+    at: datetime  # close time of the bar
+    close: Decimal
+    bbw_pct: Decimal
+    volume_ratio: Decimal
+    distance: Decimal  # (close − SMA20) / SMA20
+    strength: Decimal
+
+
+class _Series:
+    __slots__ = ("bb", "bbw", "volume")
+
+    def __init__(self, cfg: MomentumConfig) -> None:
+        self.bb = Bollinger(cfg.bb_period, cfg.bb_std)
+        self.volume = SMA(cfg.volume_period)
+        self.bbw: deque[Decimal] = deque(maxlen=cfg.bbw_lookback)
+
+    def update(self, c: Candle) -> Decimal | None:
+        bbw = self.bb.update(c.close)
+        self.volume.update(c.volume)
+        if bbw is not None:
+            self.bbw.append(bbw)
+        return bbw
 
 
 class Momentum(Strategy[MomentumConfig]):
+    """Buys a close above the upper Bollinger band out of a volatility squeeze."""
+
     Config: ClassVar[type[MomentumConfig]] = MomentumConfig
+    #: 20 bars for the first band width, then 90 band widths for the percentile.
+    warmup_bars: ClassVar[int] = 120
+
+    def __init__(self, config: MomentumConfig | dict[str, object] | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        self.series = {s: _Series(cfg) for s in cfg.symbols}
+        self.book = TradeBook(reduce_only=cfg.exclusive)
+        self.risk = MomentumRisk(
+            cfg.daily_limit_pct, cfg.weekly_limit_pct, cfg.monthly_limit_pct, cfg.reduced_size
+        )
+        self.pending: dict[str, Signal] = {}
+
+    def observe(self, candle: Candle) -> None:
+        s = self.series.get(candle.symbol)
+        if s is not None:
+            s.update(candle)
+
+    def signal(self, s: _Series, c: Candle, bbw: Decimal) -> Signal | None:
+        cfg = self.config
+        bb = s.bb
+        upper, middle, vol_avg = bb.upper, bb.middle, s.volume.value
+        # Cheap tests first; the 90-value percentile only when everything else holds.
+        if upper is None or middle is None or not vol_avg or c.close <= upper or c.close <= middle:
+            return None
+        ratio = c.volume / vol_avg
+        if ratio <= cfg.volume_ratio_min or len(s.bbw) < cfg.bbw_lookback:
+            return None
+        below = sum(1 for w in s.bbw if w < bbw)
+        pct = Decimal(below) / (cfg.bbw_lookback - 1)
+        if pct >= cfg.bbw_pct_max:
+            return None
+        distance = (c.close - middle) / middle
+        strength = (
+            (ONE - pct)
+            + min(ratio / cfg.strength_volume_cap, ONE)
+            + min(distance / cfg.strength_distance_cap, ONE)
+        ) / 3
+        return Signal(c.symbol, c.end, c.close, pct, ratio, distance, strength)
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> list[Intent]:
-        return []
+        s = self.series.get(candle.symbol)
+        if s is None:
+            return []
+        bbw = s.update(candle)
+        out: list[Intent] = []
+        for trade in self.book.for_symbol(candle.symbol):
+            if trade.qty > 0:
+                out += self._manage(trade, s, candle, ctx)
+        if bbw is not None and self.book.get(candle.symbol) is None:
+            sig = self.signal(s, candle, bbw)
+            if sig is not None:
+                self.pending[candle.symbol] = sig
+        return out
+
+    def _manage(self, t: Trade, s: _Series, c: Candle, ctx: StrategyContext) -> list[Intent]:
+        if t.closing:
+            return []
+        middle = s.bb.middle
+        if middle is not None and c.close < middle:
+            return self.book.close(ctx, t, Reason.EXIT)
+        if t.extreme is None or c.high > t.extreme:
+            t.extreme = c.high
+        stop = t.extreme * (1 - self.config.trailing_pct / HUNDRED)
+        return self.book.trail(ctx, t, stop, Reason.TRAIL, c.close)
+
+    def on_timer(self, ctx: StrategyContext) -> list[Intent]:
+        """Rank the signals of the bars that closed at ``ctx.now`` and fill free slots."""
+        if not self.pending:
+            return []
+        latest = max(sig.at for sig in self.pending.values())
+        signals = [sig for sig in self.pending.values() if sig.at == latest]
+        self.pending.clear()
+        risk = self.risk.update(ctx.now, ctx.equity)
+        if not risk.allow_entries:
+            return []
+        cfg = self.config
+        free = cfg.max_positions - len(self.book)
+        # Risk 5 % with a 10 % stop would be 50 % of equity: the 20 % cap decides.
+        fraction = min(cfg.risk_pct / cfg.stop_pct, cfg.max_position_pct / HUNDRED)
+        notional = ctx.equity * fraction * risk.size_multiplier
+        out: list[Intent] = []
+        for sig in sorted(signals, key=lambda x: (-x.strength, x.symbol)):
+            if free <= 0:
+                break
+            if self.book.get(sig.symbol) is not None or not ctx.position(sig.symbol).is_flat:
+                continue
+            qty = ctx.instrument(sig.symbol).qty_for_notional(notional, sig.close)
+            if qty is None:
+                continue
+            out.append(self.book.enter_market(ctx, sig.symbol, sig.symbol, "Buy", qty))
+            free -= 1
+        return out
+
+    def on_fill(self, fill: FillEvent, ctx: StrategyContext) -> list[Intent]:
+        trade, leg, out = self.book.apply_fill(fill, ctx)
+        if trade is not None and leg == "entry" and trade.stop_id is None and trade.qty > 0:
+            stop = trade.entry_price * (1 - self.config.trailing_pct / HUNDRED)
+            out += self.book.protect(ctx, trade, stop, None)
+        return out
+
+    def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
+        return self.book.close_all(ctx, reason)

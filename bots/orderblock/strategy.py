@@ -1,16 +1,265 @@
-"""OrderBlock (STRATEGIES.md). Work in progress: decisions land in the next commit."""
+"""Order-block "OB-v1", no look-ahead (STRATEGIES.md §4).
+
+Everything is decided on closed bars with information available at that bar: a pivot at
+``k`` is only usable once bar ``k+N`` has closed; a block's lifecycle on bar ``i`` is
+evaluated before the breaks of bar ``i``; the block candle is searched among bars that
+closed before the break.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections import deque
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar, Literal
 
 from bots.orderblock.config import OrderBlockConfig
+from bots.trades import TradeBook
 from core.candles import Candle
-from core.strategy import Intent, Strategy, StrategyContext
+from core.indicators import ATR
+from core.strategy import FillEvent, Intent, Reason, Strategy, StrategyContext
+
+Kind = Literal["bullish", "bearish"]
+HUNDRED = Decimal(100)
+
+
+@dataclass(slots=True, eq=False)
+class Block:
+    kind: Kind
+    candle: int  # index of the block candle m
+    top: Decimal
+    bottom: Decimal
+    pivot: int  # index k of the broken pivot
+    created: int  # index i of the breaking bar
+    touched: int | None = None
+    invalidated: int | None = None
+    expired: int | None = None
+    dropped: int | None = None  # pushed out by newer blocks (max_active_per_side)
+    order_key: str | None = None  # the trade key of its entry order, while it rests
+
+    @property
+    def active(self) -> bool:
+        return self.invalidated is None and self.expired is None and self.dropped is None
+
+
+class _Series:
+    """Per-symbol state: the pivot window, the two candidate pivots, active blocks."""
+
+    __slots__ = (
+        "atr", "blocks", "highs", "i", "lows", "ph", "ph_ext", "ph_used", "pl", "pl_ext",
+        "pl_used",
+    )  # fmt: skip
+
+    def __init__(self, cfg: OrderBlockConfig) -> None:
+        n = cfg.pivot_len
+        self.i = -1
+        self.highs: deque[Decimal] = deque(maxlen=2 * n + 1)
+        self.lows: deque[Decimal] = deque(maxlen=2 * n + 1)
+        self.atr = ATR(cfg.atr_period)
+        # Most recent confirmed pivot high (index, price), whether a block used it, and the
+        # lowest low since it (price, index; latest on ties) = the bullish block candidate.
+        self.ph: tuple[int, Decimal] | None = None
+        self.ph_used = False
+        self.ph_ext: tuple[Decimal, int, Decimal] | None = None  # (low, index, high)
+        self.pl: tuple[int, Decimal] | None = None
+        self.pl_used = False
+        self.pl_ext: tuple[Decimal, int, Decimal] | None = None  # (high, index, low)
+        self.blocks: list[Block] = []  # active blocks, oldest first
 
 
 class OrderBlock(Strategy[OrderBlockConfig]):
+    """Rests a limit order at each fresh order block, with a stop beyond it and a fixed
+    reward-to-risk take profit."""
+
     Config: ClassVar[type[OrderBlockConfig]] = OrderBlockConfig
+    warmup_bars: ClassVar[int] = 300
+
+    def __init__(self, config: OrderBlockConfig | dict[str, object] | None = None) -> None:
+        super().__init__(config)
+        self.series = {s: _Series(self.config) for s in self.config.symbols}
+        self.book = TradeBook(reduce_only=self.config.exclusive)
+        #: Every block ever created, per symbol, for inspection and tests.
+        self.history: dict[str, list[Block]] = {s: [] for s in self.config.symbols}
+
+    # -- detection ---------------------------------------------------------------------------
+
+    def _step(self, s: _Series, c: Candle, symbol: str) -> tuple[list[Block], list[Block]]:
+        """Fold one closed bar in. Returns (blocks that ended on it, blocks created on it)."""
+        cfg = self.config
+        s.i += 1
+        i = s.i
+        high, low, close, open_ = c.high, c.low, c.close, c.open
+        s.atr.update(high, low, close)
+
+        # 1. Lifecycle of the blocks created before this bar.
+        ended: list[Block] = []
+        if s.blocks:
+            wick = cfg.mitigation == "wick"
+            body_low, body_high = (low, high) if wick else (min(open_, close), max(open_, close))
+            for b in s.blocks:
+                if b.kind == "bullish":
+                    if b.touched is None and low <= b.top:
+                        b.touched = i
+                    if body_low < b.bottom:
+                        b.invalidated = i
+                else:
+                    if b.touched is None and high >= b.bottom:
+                        b.touched = i
+                    if body_high > b.top:
+                        b.invalidated = i
+                if b.invalidated is None and i - b.created >= cfg.max_age_bars:
+                    b.expired = i
+                if not b.active:
+                    ended.append(b)
+            if ended:
+                s.blocks = [b for b in s.blocks if b.active]
+
+        # 2. Breaks of the most recent confirmed pivots (one block per pivot).
+        created: list[Block] = []
+        if s.ph is not None and not s.ph_used and s.ph_ext is not None and close > s.ph[1]:
+            s.ph_used = True
+            m_low, m, m_high = s.ph_ext
+            created.append(Block("bullish", m, m_high, m_low, s.ph[0], i))
+        if s.pl is not None and not s.pl_used and s.pl_ext is not None and close < s.pl[1]:
+            s.pl_used = True
+            m_high, m, m_low = s.pl_ext
+            created.append(Block("bearish", m, m_high, m_low, s.pl[0], i))
+
+        # 3. This bar now lies between the pivots and any later break.
+        if s.ph_ext is not None and low <= s.ph_ext[0]:
+            s.ph_ext = (low, i, high)
+        if s.pl_ext is not None and high >= s.pl_ext[0]:
+            s.pl_ext = (high, i, low)
+
+        # 4. Pivots confirmed by this bar: k = i − N with N bars on each side.
+        s.highs.append(high)
+        s.lows.append(low)
+        n = cfg.pivot_len
+        if len(s.highs) == 2 * n + 1:
+            k = i - n
+            hs, ls = list(s.highs), list(s.lows)
+            hk, lk = hs[n], ls[n]
+            if hk > max(hs[:n]) and hk >= max(hs[n + 1 :]):
+                s.ph, s.ph_used = (k, hk), False
+                s.ph_ext = _lowest(ls, hs, n, k)
+            if lk < min(ls[:n]) and lk <= min(ls[n + 1 :]):
+                s.pl, s.pl_used = (k, lk), False
+                s.pl_ext = _highest(hs, ls, n, k)
+
+        # 5. Newest blocks win; the oldest beyond the limit per side are dropped.
+        if created:
+            s.blocks.extend(created)
+            self.history.setdefault(symbol, []).extend(created)
+            for kind in ("bullish", "bearish"):
+                same = [b for b in s.blocks if b.kind == kind]
+                for b in same[: max(0, len(same) - cfg.max_active_per_side)]:
+                    b.dropped = i
+                    ended.append(b)
+            s.blocks = [b for b in s.blocks if b.active]
+        return ended, created
+
+    def _get(self, symbol: str) -> _Series | None:
+        return self.series.get(symbol)
+
+    def observe(self, candle: Candle) -> None:
+        s = self._get(candle.symbol)
+        if s is not None:
+            self._step(s, candle, candle.symbol)
+
+    def active_blocks(self, symbol: str) -> list[Block]:
+        s = self._get(symbol)
+        return list(s.blocks) if s is not None else []
+
+    # -- orders ---------------------------------------------------------------------------------
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> list[Intent]:
-        return []
+        s = self._get(candle.symbol)
+        if s is None:
+            return []
+        ended, created = self._step(s, candle, candle.symbol)
+        out: list[Intent] = []
+        for b in ended:
+            out += self._withdraw(b, ctx)
+        if created:
+            out += self._place(created[-1], s, candle.symbol, ctx)
+        return out
+
+    def _withdraw(self, b: Block, ctx: StrategyContext) -> list[Intent]:
+        """Cancel the resting entry of a block that is no longer valid."""
+        if b.order_key is None:
+            return []
+        trade = self.book.get(b.order_key)
+        b.order_key = None
+        return [] if trade is None else self.book.cancel_entry(ctx, trade, Reason.EXIT)
+
+    def _place(self, b: Block, s: _Series, symbol: str, ctx: StrategyContext) -> list[Intent]:
+        """A limit entry at the new block, replacing a resting one: one position per symbol."""
+        out: list[Intent] = []
+        trade = self.book.get(symbol)
+        if trade is not None:
+            if trade.qty > 0 or not trade.entry_open:
+                return []  # a position is open (or exiting): no new orders on this symbol
+            old = trade.data.get("block")
+            if isinstance(old, Block):
+                old.order_key = None
+            out += self.book.cancel_entry(ctx, trade, Reason.EXIT)
+        if not ctx.position(symbol).is_flat:
+            return out
+        cfg = self.config
+        inst = ctx.instrument(symbol)
+        atr = s.atr.value
+        pad = max(inst.tick_size, cfg.atr_stop_mult * atr) if atr is not None else inst.tick_size
+        if b.kind == "bullish":
+            side, entry = "Buy", inst.limit_price("Buy", b.top)
+            stop = b.bottom - pad
+            risk = entry - stop
+            tp = entry + cfg.rr * risk
+        else:
+            side, entry = "Sell", inst.limit_price("Sell", b.bottom)
+            stop = b.top + pad
+            risk = stop - entry
+            tp = entry - cfg.rr * risk
+        if risk <= 0:
+            return out
+        qty = inst.order_qty(ctx.equity * cfg.risk_pct / HUNDRED / risk, entry)
+        if qty is None:
+            return out
+        b.order_key = symbol
+        out.append(
+            self.book.enter_limit(ctx, symbol, symbol, side, qty, entry, block=b, stop=stop, tp=tp)
+        )
+        return out
+
+    def on_fill(self, fill: FillEvent, ctx: StrategyContext) -> list[Intent]:
+        trade, leg, out = self.book.apply_fill(fill, ctx)
+        if trade is not None and leg == "entry" and trade.stop_id is None and trade.qty > 0:
+            block = trade.data.get("block")
+            if isinstance(block, Block):
+                block.order_key = None  # filled: the block's fate no longer cancels anything
+            out += self.book.protect(ctx, trade, trade.data["stop"], trade.data["tp"])
+        return out
+
+    def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
+        return self.book.close_all(ctx, reason)
+
+
+def _lowest(
+    lows: list[Decimal], highs: list[Decimal], n: int, k: int
+) -> tuple[Decimal, int, Decimal]:
+    """Lowest low among the window bars after the pivot (latest on ties)."""
+    best = n + 1
+    for j in range(n + 2, 2 * n + 1):
+        if lows[j] <= lows[best]:
+            best = j
+    return lows[best], k + best - n, highs[best]
+
+
+def _highest(
+    highs: list[Decimal], lows: list[Decimal], n: int, k: int
+) -> tuple[Decimal, int, Decimal]:
+    """Highest high among the window bars after the pivot (latest on ties)."""
+    best = n + 1
+    for j in range(n + 2, 2 * n + 1):
+        if highs[j] >= highs[best]:
+            best = j
+    return highs[best], k + best - n, lows[best]

@@ -1,0 +1,1 @@
+"""Small sample candle files for ``alpha backtest`` and the benchmark."""
