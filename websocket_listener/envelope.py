@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -33,6 +34,8 @@ class Envelope:
     received_at: float = field(default_factory=time.time)
     #: The message as received when it could not be split into topic + items (for rejects).
     malformed: str | None = None
+    #: Called once the envelope is committed or spooled (e.g. XACK of a hand-over entry).
+    on_durable: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_ws(cls, account: str, message: Any, source: Source = "ws") -> Envelope:

@@ -21,53 +21,10 @@ from typing import Any
 
 import psycopg
 
+from core.fills import TERMINAL_ORDER_STATUSES, Fill, FundingPayment, OrderUpdate
 from core.ids import EXCHANGE
 
-TERMINAL_STATUSES = ("Filled", "Cancelled", "Rejected", "Deactivated", "PartiallyFilledCanceled")
-
-
-@dataclass(slots=True)
-class FillRow:
-    exec_id: str
-    account: str
-    category: str
-    bot_id: str
-    symbol: str
-    order_id: str
-    order_link_id: str
-    reason: str | None
-    side: str
-    exec_price: Any  # Decimal
-    exec_qty: Any
-    exec_value: Any
-    exec_fee: Any
-    fee_currency: str
-    is_maker: bool
-    exec_type: str
-    exec_time: Any  # datetime (UTC)
-    seq: int
-    source: str
-    raw: str  # the item's JSON, as received
-    #: The parsed domain object, handed on to positions when the row is new.
-    fill: Any = None
-
-
-@dataclass(slots=True)
-class FundingRow:
-    exec_id: str
-    account: str
-    category: str
-    bot_id: str
-    symbol: str
-    side: str
-    funding_fee: Any
-    fee_rate: Any
-    mark_price: Any
-    position_qty: Any
-    position_value: Any
-    exec_time: Any
-    source: str
-    raw: str
+TERMINAL_STATUSES = tuple(sorted(TERMINAL_ORDER_STATUSES))
 
 
 @dataclass(slots=True)
@@ -96,6 +53,11 @@ class OrderRow:
     updated_time: Any
     raw: str
 
+    @classmethod
+    def of(cls, order: OrderUpdate, bot_id: str, reason: str | None) -> OrderRow:
+        values = {name: getattr(order, name) for name in _ORDER_FIELDS}
+        return cls(**values, bot_id=bot_id, reason=reason, raw=raw_json(order.raw))
+
 
 @dataclass(slots=True)
 class RejectRow:
@@ -107,8 +69,8 @@ class RejectRow:
 
 @dataclass(slots=True)
 class Batch:
-    fills: list[FillRow] = field(default_factory=list)
-    funding: list[FundingRow] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    funding: list[FundingPayment] = field(default_factory=list)
     orders: list[OrderRow] = field(default_factory=list)
     rejects: list[RejectRow] = field(default_factory=list)
 
@@ -126,13 +88,20 @@ class Batch:
 class Committed:
     """What the transaction actually changed."""
 
-    new_fills: list[FillRow]
+    new_fills: list[Fill]
     duplicate_fills: int
     new_funding: int
     duplicate_funding: int
     orders: int
     rejects: int
 
+
+_ORDER_FIELDS = (
+    "account", "category", "order_id", "order_link_id", "symbol", "side", "order_type",
+    "time_in_force", "status", "price", "qty", "cum_exec_qty", "cum_exec_value", "avg_price",
+    "trigger_price", "reduce_only", "cancel_type", "reject_reason", "created_time",
+    "updated_time",
+)  # fmt: skip
 
 _FILL_COLUMNS = (
     "exchange", "account", "category", "exec_id", "bot_id", "symbol", "order_id",
@@ -208,6 +177,10 @@ def _columns(rows: Sequence[Any], names: Sequence[str]) -> list[list[Any]]:
     for name in names:
         if name == "exchange":
             out.append([EXCHANGE] * len(rows))
+        elif name == "raw":
+            out.append([row.raw if isinstance(row.raw, str) else raw_json(row.raw) for row in rows])
+        elif name == "side":
+            out.append([str(row.side) for row in rows])  # a StrEnum: its value, not its name
         else:
             out.append([getattr(row, name) for row in rows])
     return out
@@ -276,4 +249,4 @@ def write_batch(conn: psycopg.Connection[Any], batch: Batch) -> Committed:
 
 def raw_json(item: Any) -> str:
     """The item as it will sit in the ``raw`` jsonb column (Decimals as their strings)."""
-    return json.dumps(item, separators=(",", ":"), default=str)
+    return json.dumps(item, separators=(",", ":"), sort_keys=True, default=str)

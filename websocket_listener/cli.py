@@ -1,0 +1,126 @@
+"""Verbs: ``run listener``, ``positions show|rebuild``, ``listener replay``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from core.cli import Cli
+
+
+def _run(args: argparse.Namespace) -> int:
+    import threading
+
+    from core.config import load_settings
+    from core.service import HealthServer, configure_logging, install_signal_handlers, secret_values
+    from websocket_listener.service import Listener
+
+    settings = load_settings()
+    configure_logging(settings.service, "listener", secrets=secret_values(settings))
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    listener = Listener(settings)
+    with HealthServer.from_settings(settings.service, listener.health_checks()):
+        listener.run(stop)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from core.config import Role, load_settings
+    from core.db import connect
+    from core.ids import BotId
+    from websocket_listener.positions import ledger_positions, position_hash
+
+    if args.bot is not None and not BotId.is_valid(args.bot):
+        from core.errors import UserError
+
+        raise UserError(f"invalid bot id {args.bot!r}")
+    settings = load_settings()
+    with connect(settings, Role.LISTENER) as conn:
+        positions = ledger_positions(conn, args.bot)
+    rows = [
+        {"bot_id": str(bot), "symbol": str(symbol), **position_hash(pos), "fills": pos.fills}
+        for (bot, symbol), pos in sorted(positions.items())
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no fills in the ledger" + (f" for {args.bot}" if args.bot else ""))
+        return 0
+    header = ("bot_id", "symbol", "qty", "avg_price", "realized_pnl", "fees", "fills")
+    table = [header, *[tuple(str(r[h]) for h in header) for r in rows]]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from core.config import Role, load_settings
+    from core.db import connect
+    from core.redis_client import redis_client
+    from websocket_listener.positions import PositionBook
+
+    settings = load_settings()
+    clients: dict[int, object] = {}
+
+    def client(db: int):  # type: ignore[no-untyped-def]
+        return clients.setdefault(db, redis_client(settings, db))
+
+    book = PositionBook(client)  # type: ignore[arg-type]
+    with connect(settings, Role.LISTENER) as conn:
+        count = book.rebuild(conn)
+    if book.redis_dirty:
+        from core.errors import UserError
+
+        raise UserError("positions folded, but Redis could not be written (is it running?)")
+    print(f"rebuilt {count} positions from the ledger")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.config import load_settings
+    from core.errors import UserError
+    from core.ids import AccountName
+    from websocket_listener.replay import replay
+
+    if not AccountName.is_valid(args.account):
+        raise UserError(f"invalid account name {args.account!r}")
+    result = replay(load_settings(), Path(args.file), args.account, force=args.force)
+    print(
+        f"replayed {result.lines} messages: {result.new_fills} new fills, "
+        f"{result.duplicates} already in the ledger, {result.rejects} rejected"
+    )
+    return 0
+
+
+def register(cli: Cli) -> None:
+    cli.command(
+        "run",
+        "listener",
+        "the fill listener: private WebSockets → ledger (only writer) → per-bot positions",
+        _run,
+    )
+    show = cli.command("positions", "show", "print per-bot positions folded from the ledger", _show)
+    show.add_argument("--bot", metavar="BOT_ID", help="only this bot")
+    show.add_argument("--json", action="store_true", help="print as JSON")
+    cli.command(
+        "positions",
+        "rebuild",
+        "recompute every position from the ledger and rewrite them in Redis",
+        _rebuild,
+    )
+    rp = cli.command(
+        "listener",
+        "replay",
+        "feed a JSONL capture of private WebSocket messages through the live write path",
+        _replay,
+    )
+    rp.add_argument("file", metavar="FILE.jsonl", help="one private WebSocket message per line")
+    rp.add_argument("--account", default="main", help="the account the capture came from")
+    rp.add_argument(
+        "--force", action="store_true", help="run even though a listener seems to be running"
+    )

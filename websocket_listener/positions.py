@@ -1,0 +1,275 @@
+"""Per-bot positions in Redis, derived from the ledger (DESIGN data flow step 4).
+
+The book keeps the fold state (``core.positions.Position``) of every (bot, symbol) in
+memory. After each commit it applies the newly inserted fills in ledger order; a fill
+that belongs *before* one already folded (a late REST backfill) re-folds that
+(bot, symbol) from the ledger instead. Then, per bot DB, one Redis pipeline writes the
+``position:{bot_id}:{symbol}`` hashes and appends each new fill to ``fills:{bot_id}``.
+
+Redis is a cache: the hash is always written whole from the fold (never incremented),
+so rewriting it is idempotent, and :meth:`PositionBook.rebuild` recomputes everything
+from the ledger (at start, after a database outage, when Redis lost its keys, and on
+``alpha positions rebuild``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import redis
+
+from core import redis_keys
+from core.fills import Fill, Side
+from core.ids import AccountName, BotId, Symbol
+from core.positions import Position, fold
+from websocket_listener import metrics
+from websocket_listener.records import BotRow, load_bots
+
+log = logging.getLogger(__name__)
+
+#: Upper bound on a bot's fill stream; the bot acknowledges entries long before this.
+STREAM_MAXLEN = 100_000
+
+_FILL_SELECT = (
+    "SELECT account, category, exec_id, bot_id, symbol, order_id, order_link_id, reason, side,"
+    " exec_price, exec_qty, exec_value, exec_fee, fee_currency, is_maker, exec_type,"
+    " exec_time, seq, source, raw FROM trading.fills"
+)
+_LEDGER_ORDER = " ORDER BY exec_time, seq, exec_id"
+
+
+def fill_from_row(row: Sequence[Any]) -> Fill:
+    """A ledger row back into the domain type the fold takes."""
+    (account, category, exec_id, bot_id, symbol, order_id, link, reason, side, price, qty,
+     value, fee, fee_ccy, maker, exec_type, exec_time, seq, source, raw) = row  # fmt: skip
+    return Fill(
+        account=AccountName(account),
+        category=category,
+        exec_id=exec_id,
+        symbol=Symbol(symbol),
+        order_id=order_id,
+        order_link_id=link,
+        side=Side(side),
+        exec_price=price,
+        exec_qty=qty,
+        exec_value=value,
+        exec_fee=fee,
+        fee_currency=fee_ccy,
+        is_maker=maker,
+        exec_type=exec_type,
+        exec_time=exec_time,
+        seq=seq,
+        source=source,
+        raw=raw,
+        bot_id=BotId(bot_id),
+        reason=reason,
+    )
+
+
+def ledger_positions(
+    conn: psycopg.Connection[Any], bot_id: str | None = None
+) -> dict[tuple[BotId, Symbol], Position]:
+    """Fold the whole ledger (or one bot's part of it), streaming rows from the server."""
+    sql = _FILL_SELECT + (" WHERE bot_id = %s" if bot_id else "")
+    sql += " ORDER BY bot_id, symbol, exec_time, seq, exec_id"
+    positions: dict[tuple[BotId, Symbol], Position] = {}
+    with conn.cursor() as cur:
+        cur.execute(sql, (bot_id,) if bot_id else None)
+        for row in cur:
+            fill = fill_from_row(row)
+            key = (fill.bot_id, fill.symbol)
+            positions[key] = positions.get(key, Position()).apply(fill)
+    conn.commit()
+    return positions
+
+
+def _text(value: Decimal) -> str:
+    # Plain notation ('0', not '0E-12'): what bots and operators read back.
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def position_hash(position: Position) -> dict[str, str]:
+    return {
+        "qty": _text(position.qty),
+        "avg_price": _text(position.avg_price),
+        "realized_pnl": _text(position.realized_pnl),
+        "fees": _text(position.fees),
+        "last_fill": position.last_fill or "",
+        "updated_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+
+
+def stream_entry(fill: Fill) -> dict[str, str]:
+    return {
+        "exec_id": fill.exec_id,
+        "symbol": str(fill.symbol),
+        "side": str(fill.side),
+        "exec_price": _text(fill.exec_price),
+        "exec_qty": _text(fill.exec_qty),
+        "exec_fee": _text(fill.exec_fee),
+        "exec_type": fill.exec_type,
+        "exec_time": fill.exec_time.isoformat(timespec="milliseconds"),
+        "seq": str(fill.seq),
+        "order_id": fill.order_id,
+        "order_link_id": fill.order_link_id,
+        "reason": fill.reason or "",
+    }
+
+
+class PositionBook:
+    """The in-memory fold of every (bot, symbol) plus its Redis mirror."""
+
+    def __init__(self, redis_for_db: Callable[[int], redis.Redis]) -> None:
+        self._redis_for_db = redis_for_db
+        self.positions: dict[tuple[BotId, Symbol], Position] = {}
+        self.bots: dict[BotId, BotRow] = {}
+        self.redis_dirty = False
+        self.ready = False
+
+    # --- attribution support ------------------------------------------------------
+
+    def holders(self, account: AccountName, symbol: Symbol) -> set[BotId]:
+        """Bots with a non-zero position in ``symbol`` on ``account`` (the sole-holder rule)."""
+        out: set[BotId] = set()
+        for (bot_id, sym), position in self.positions.items():
+            bot = self.bots.get(bot_id)
+            if sym == symbol and position.qty and bot is not None and bot.account == account:
+                out.add(bot_id)
+        return out
+
+    def set_bots(self, bots: Iterable[BotRow]) -> None:
+        self.bots = {b.bot_id: b for b in bots}
+
+    # --- after a commit -----------------------------------------------------------
+
+    def apply(self, conn: psycopg.Connection[Any], new_fills: Sequence[Fill]) -> None:
+        """Fold newly committed fills in and mirror the touched positions to Redis."""
+        if not new_fills:
+            return
+        by_key: dict[tuple[BotId, Symbol], list[Fill]] = defaultdict(list)
+        for fill in new_fills:
+            by_key[(fill.bot_id, fill.symbol)].append(fill)
+        for key, fills in by_key.items():
+            fills.sort(key=lambda f: f.ledger_key)
+            current = self.positions.get(key, Position())
+            if current.is_late(fills[0]):
+                metrics.POSITION_REFOLDS.inc()
+                current = self._refold(conn, *key)
+            else:
+                for fill in fills:
+                    current = current.apply(fill)
+            self.positions[key] = current
+        self._mirror(by_key.keys(), new_fills)
+
+    def publish(self, new_fills: Sequence[Fill]) -> None:
+        """Append fills to the bots' streams (positions already folded by a rebuild)."""
+        keys = {(f.bot_id, f.symbol) for f in new_fills if (f.bot_id, f.symbol) in self.positions}
+        self._mirror(keys, new_fills)
+
+    def _refold(self, conn: psycopg.Connection[Any], bot_id: BotId, symbol: Symbol) -> Position:
+        rows = conn.execute(
+            _FILL_SELECT + " WHERE bot_id = %s AND symbol = %s" + _LEDGER_ORDER, (bot_id, symbol)
+        ).fetchall()
+        conn.commit()
+        return fold(fill_from_row(r) for r in rows)
+
+    def _mirror(self, keys: Iterable[tuple[BotId, Symbol]], new_fills: Sequence[Fill]) -> None:
+        pipes: dict[int, Any] = {}
+        try:
+            for bot_id, symbol in keys:
+                pipe = self._pipe(pipes, bot_id)
+                if pipe is not None:
+                    pipe.hset(
+                        redis_keys.position(bot_id, symbol),
+                        mapping=position_hash(self.positions[(bot_id, symbol)]),
+                    )
+            for fill in sorted(new_fills, key=lambda f: f.ledger_key):
+                pipe = self._pipe(pipes, fill.bot_id)
+                if pipe is not None:
+                    pipe.xadd(
+                        redis_keys.fills_stream(fill.bot_id),
+                        stream_entry(fill),
+                        maxlen=STREAM_MAXLEN,
+                        approximate=True,
+                    )
+            for pipe in pipes.values():
+                pipe.execute()
+        except redis.RedisError as exc:
+            # The ledger is committed; Redis catches up with a rebuild when it is back.
+            metrics.REDIS_ERRORS.inc()
+            if not self.redis_dirty:
+                log.warning("redis update failed, positions will be rebuilt: %s", exc)
+            self.redis_dirty = True
+
+    def _pipe(self, pipes: dict[int, Any], bot_id: BotId) -> Any:
+        bot = self.bots.get(bot_id)
+        if bot is None or bot.redis_db is None:
+            return None  # e.g. ``external``: no Redis DB, positions only in the ledger
+        if bot.redis_db not in pipes:
+            pipes[bot.redis_db] = self._redis_for_db(bot.redis_db).pipeline(transaction=False)
+        return pipes[bot.redis_db]
+
+    # --- rebuild ------------------------------------------------------------------
+
+    def rebuild(self, conn: psycopg.Connection[Any]) -> int:
+        """Recompute every position from the ledger and rewrite Redis; returns the count."""
+        started = time.monotonic()
+        self.set_bots(load_bots(conn))
+        self.positions = ledger_positions(conn)
+        try:
+            self._rewrite_redis()
+            self.redis_dirty = False
+        except redis.RedisError as exc:
+            metrics.REDIS_ERRORS.inc()
+            log.warning("redis unavailable during rebuild: %s", exc)
+            self.redis_dirty = True
+        self.ready = True
+        log.info(
+            "positions rebuilt from the ledger: %d in %.2fs",
+            len(self.positions),
+            time.monotonic() - started,
+        )
+        return len(self.positions)
+
+    def _rewrite_redis(self) -> None:
+        by_bot: dict[BotId, list[Symbol]] = defaultdict(list)
+        for bot_id, symbol in self.positions:
+            by_bot[bot_id].append(symbol)
+        for bot in self.bots.values():
+            if bot.redis_db is None:
+                continue
+            client = self._redis_for_db(bot.redis_db)
+            wanted = {redis_keys.position(bot.bot_id, s) for s in by_bot.get(bot.bot_id, [])}
+            stale = [
+                k
+                for k in client.scan_iter(redis_keys.position_pattern(bot.bot_id))
+                if k not in wanted
+            ]
+            pipe = client.pipeline(transaction=False)
+            if stale:
+                pipe.delete(*stale)
+            for symbol in by_bot.get(bot.bot_id, []):
+                pipe.hset(
+                    redis_keys.position(bot.bot_id, symbol),
+                    mapping=position_hash(self.positions[(bot.bot_id, symbol)]),
+                )
+            pipe.execute()
+
+    def redis_missing_keys(self) -> bool:
+        """True when a position Redis should hold is gone (a flush, a failover)."""
+        pipes: dict[int, Any] = {}
+        for bot_id, symbol in self.positions:
+            pipe = self._pipe(pipes, bot_id)
+            if pipe is not None:
+                pipe.exists(redis_keys.position(bot_id, symbol))
+        return any(not all(pipe.execute()) for pipe in pipes.values())

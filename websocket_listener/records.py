@@ -1,0 +1,139 @@
+"""Envelopes → ledger rows: parse (``core.fills``) and attribute (``core.attribution``).
+
+Runs on the writer thread, just before the commit, so attribution sees the positions
+as they are after every earlier commit (the "sole holder" rule depends on them). A
+message that cannot be parsed never raises out of here: it becomes a
+``trading.fill_rejects`` row, is counted, and its reason is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from core.attribution import Attributor, BotRecord, Holders
+from core.fills import (
+    Fill,
+    FundingPayment,
+    MalformedMessage,
+    parse_execution,
+    parse_order,
+)
+from core.ids import AccountName, BotCode, BotId
+from core.link_ids import decode as decode_link_id
+from websocket_listener import metrics
+from websocket_listener.envelope import EXECUTION, ORDER, Envelope
+from websocket_listener.writer import Batch, OrderRow, RejectRow, raw_json
+
+log = logging.getLogger(__name__)
+
+#: Topics we subscribe to for other reasons; their messages are not ledger data.
+NOT_STORED = frozenset({"wallet", "position", "execution.fast", "greeks"})
+#: How long a snapshot of ``trading.bots`` is trusted before it is read again.
+BOTS_TTL_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class BotRow:
+    bot_id: BotId
+    bot_code: BotCode
+    account: AccountName
+    status: str
+    redis_db: int | None
+
+
+def load_bots(conn: psycopg.Connection[Any]) -> list[BotRow]:
+    rows = conn.execute(
+        "SELECT bot_id, bot_code, account, status, redis_db FROM trading.bots ORDER BY bot_id"
+    ).fetchall()
+    conn.commit()  # end the read transaction: PgBouncer gives the server back
+    return [BotRow(BotId(r[0]), BotCode(r[1]), AccountName(r[2]), r[3], r[4]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _OrderProbe:
+    """Just what ``Attributor.attribute`` reads, for an order (never exchange-generated)."""
+
+    account: AccountName
+    order_link_id: str
+    symbol: str
+    exchange_generated: bool = False
+    is_funding: bool = False
+
+
+class Recorder:
+    """Turns envelopes into a :class:`Batch`; keeps the bot registry fresh."""
+
+    def __init__(self, holders: Holders) -> None:
+        self._holders = holders
+        self.bots: list[BotRow] = []
+        self._attributor = Attributor([], holders)
+        self._loaded_at = -1e9
+        self._logged_reasons: set[str] = set()
+
+    def refresh_bots(self, conn: psycopg.Connection[Any], *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._loaded_at < BOTS_TTL_SECONDS:
+            return
+        self.bots = load_bots(conn)
+        records = [BotRecord(b.bot_id, b.bot_code, b.account, b.status) for b in self.bots]
+        self._attributor = Attributor(records, self._holders)
+        self._loaded_at = time.monotonic()
+
+    def to_batch(self, conn: psycopg.Connection[Any], envelopes: Iterable[Envelope]) -> Batch:
+        self.refresh_bots(conn)
+        batch = Batch()
+        for env in envelopes:
+            self._add(batch, env)
+        return batch
+
+    def _add(self, batch: Batch, env: Envelope) -> None:
+        if env.malformed is not None:
+            self._reject(batch, env, "message without topic/data", env.malformed)
+            return
+        if env.topic == EXECUTION:
+            for item in env.items:
+                self._execution(batch, env, item)
+        elif env.topic == ORDER:
+            for item in env.items:
+                self._order(batch, env, item)
+        else:
+            metrics.IGNORED.labels(env.topic if env.topic in NOT_STORED else "other").inc()
+
+    def _execution(self, batch: Batch, env: Envelope, item: Any) -> None:
+        try:
+            execution = parse_execution(item, AccountName(env.account), env.source)
+        except (MalformedMessage, ValueError) as exc:
+            self._reject(batch, env, f"execution: {exc}", raw_json(item))
+            return
+        bot_id = self._attributor.attribute(execution).bot_id
+        if execution.is_funding:
+            batch.funding.append(FundingPayment.of(execution, bot_id))
+        else:
+            batch.fills.append(Fill.of(execution, bot_id))
+
+    def _order(self, batch: Batch, env: Envelope, item: Any) -> None:
+        try:
+            order = parse_order(item, AccountName(env.account))
+        except (MalformedMessage, ValueError) as exc:
+            self._reject(batch, env, f"order: {exc}", raw_json(item))
+            return
+        probe = _OrderProbe(order.account, order.order_link_id, order.symbol)
+        bot_id = self._attributor.attribute(probe).bot_id  # type: ignore[arg-type]
+        link = decode_link_id(order.order_link_id)
+        reason = None
+        if link is not None:
+            reason = link.reason.label if link.reason else link.reason_code
+        batch.orders.append(OrderRow.of(order, bot_id, reason))
+
+    def _reject(self, batch: Batch, env: Envelope, reason: str, message: str) -> None:
+        kind = reason.split(":")[0]
+        metrics.REJECTS.labels(kind).inc()
+        if reason not in self._logged_reasons and len(self._logged_reasons) < 1000:
+            self._logged_reasons.add(reason)
+            log.warning("rejected a %s message from %s: %s", env.topic or "?", env.account, reason)
+        batch.rejects.append(RejectRow(env.account, env.topic or None, reason[:500], message))

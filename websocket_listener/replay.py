@@ -1,0 +1,115 @@
+"""``alpha listener replay FILE.jsonl``: recorded private messages through the live path.
+
+Each line is one private WebSocket message exactly as Bybit sends it
+(``{"topic": "execution", "data": [...]}``). Lines become envelopes with
+``source='ws'`` and go through the listener's own writer (parse, attribute, group
+commit, positions, fill streams): nothing here writes the ledger by another route.
+Replaying a file twice writes nothing new the second time.
+
+A running listener keeps positions in memory, so replay refuses to run beside one
+(its status heartbeat is fresh) unless ``--force``; after a forced replay, restart the
+listener or run ``alpha positions rebuild``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings
+from core.errors import UserError
+from websocket_listener import metrics
+from websocket_listener.envelope import Envelope
+
+#: A listener whose status heartbeat is younger than this is considered running.
+RUNNING_WITHIN = timedelta(seconds=10)
+
+
+@dataclass
+class ReplayResult:
+    lines: int
+    new_fills: int
+    duplicates: int
+    rejects: int
+
+
+def read_capture(path: Path, account: str) -> Iterator[Envelope]:
+    """Envelopes of a JSONL capture; an unreadable line becomes a reject, not an abort."""
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                message: Any = json.loads(line, parse_float=Decimal)
+            except ValueError:
+                message = {"unreadable_line": number, "text": line[:10_000]}
+            yield Envelope.from_ws(account, message)
+
+
+def listener_running(settings: Settings) -> bool:
+    from core import redis_keys
+    from core.redis_client import infra_client
+
+    try:
+        beat = infra_client(settings).hget(redis_keys.LISTENER_STATUS, "heartbeat")
+    except Exception:
+        return False
+    if not beat:
+        return False
+    return datetime.now(UTC) - datetime.fromisoformat(beat) < RUNNING_WITHIN
+
+
+def replay(settings: Settings, path: Path, account: str, *, force: bool = False) -> ReplayResult:
+    from websocket_listener.service import Listener
+
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    if not force and listener_running(settings):
+        raise UserError(
+            "a listener is running (its status heartbeat is fresh); stop it first, "
+            "or pass --force and run 'alpha positions rebuild' afterwards"
+        )
+    before = _counts()
+    listener = Listener(settings, application_name="alpha-listener-replay")
+    listener.start_writer()
+    lines = 0
+    show = sys.stderr.isatty()
+    try:
+        for env in read_capture(path, account):
+            listener.pipeline.put(env)
+            lines += 1
+            if show and lines % 1000 == 0:
+                print(f"\rreplayed {lines} messages", end="", file=sys.stderr)
+        if not listener.pipeline.flush(timeout=600):
+            raise UserError("replay did not finish within 10 minutes")
+        if len(listener.pipeline.spool):
+            raise UserError(
+                f"database unreachable: {len(listener.pipeline.spool)} messages are in the "
+                f"spool ({settings.listener.spool_dir}); the listener replays it when it starts"
+            )
+    finally:
+        listener.pipeline.stop()
+        if show and lines >= 1000:
+            print(file=sys.stderr)
+    after = _counts()
+    return ReplayResult(
+        lines=lines,
+        new_fills=int(after[0] - before[0]),
+        duplicates=int(after[1] - before[1]),
+        rejects=int(after[2] - before[2]),
+    )
+
+
+def _counts() -> tuple[float, float, float]:
+    def total(counter: Any) -> float:
+        return sum(
+            s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")
+        )
+
+    return total(metrics.FILLS_WRITTEN), total(metrics.DUPLICATES), total(metrics.REJECTS)

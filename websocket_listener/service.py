@@ -1,0 +1,237 @@
+"""The listener service: wires sockets, catch-up, hand-over, writer and positions.
+
+Threads (see ``pipeline`` for why threads): one writer thread owns the database
+connection and the position book; pybit's reader threads, the catch-up workers and the
+hand-over consumer only enqueue; the main thread serves health and writes the status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import redis
+
+from core import redis_keys
+from core.config import Role, Settings
+from core.db import connect
+from core.redis_client import infra_client, redis_client
+from websocket_listener import metrics
+from websocket_listener.envelope import Envelope
+from websocket_listener.pipeline import Pipeline
+from websocket_listener.positions import PositionBook
+from websocket_listener.records import Recorder
+from websocket_listener.spool import Spool
+from websocket_listener.writer import Committed
+
+log = logging.getLogger(__name__)
+
+#: How often the main thread checks that Redis still holds every position.
+REDIS_CHECK_SECONDS = 2.0
+STATUS_SECONDS = 1.0
+
+
+class Listener:
+    """The write path (always) plus, in :meth:`run`, the live sources."""
+
+    def __init__(self, settings: Settings, *, application_name: str = "alpha-listener") -> None:
+        self.settings = settings
+        self._app = application_name
+        self._redis_clients: dict[int, redis.Redis] = {}
+        self.book = PositionBook(self._redis)
+        self.recorder = Recorder(self.book.holders)
+        self.pipeline = Pipeline(
+            connect=self._connect,
+            to_batch=self._to_batch,
+            spool=Spool(settings.listener.spool_dir, settings.listener.spool_max_bytes),
+            max_batch=settings.listener.max_batch,
+            on_commit=self._on_commit,
+            on_db_recovered=self._on_db_recovered,
+            on_spool_overflow=self._on_spool_overflow,
+        )
+        self._rebuild_pending = True
+        self.streams: dict[str, Any] = {}
+        self.catchups: dict[str, Any] = {}
+        self.handover: Any = None
+
+    # --- plumbing ----------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return connect(self.settings, Role.LISTENER, application_name=self._app)
+
+    def _redis(self, db: int) -> redis.Redis:
+        if db not in self._redis_clients:
+            self._redis_clients[db] = redis_client(self.settings, db, socket_timeout=5)
+        return self._redis_clients[db]
+
+    def _to_batch(self, conn: psycopg.Connection[Any], envelopes: list[Envelope]) -> Any:
+        if self._rebuild_pending:
+            self._rebuild(conn)
+        batch = self.recorder.to_batch(conn, envelopes)
+        if self.recorder.bots and self.book.bots.keys() != {b.bot_id for b in self.recorder.bots}:
+            self.book.set_bots(self.recorder.bots)
+        return batch
+
+    def _rebuild(self, conn: psycopg.Connection[Any]) -> None:
+        self.book.rebuild(conn)
+        self._rebuild_pending = False
+
+    def _on_commit(self, conn: psycopg.Connection[Any], committed: Committed) -> None:
+        for fill in committed.new_fills:
+            metrics.FILLS_WRITTEN.labels(fill.source).inc()
+        if committed.duplicate_fills:
+            metrics.DUPLICATES.labels("any").inc(committed.duplicate_fills)
+        if committed.new_funding:
+            metrics.FUNDING_WRITTEN.labels("any").inc(committed.new_funding)
+        if committed.orders:
+            metrics.ORDERS_UPSERTED.inc(committed.orders)
+        if self._rebuild_pending:
+            # The ledger (including this batch) is folded from scratch; only publish.
+            self._rebuild(conn)
+            self.book.publish(committed.new_fills)
+        else:
+            self.book.apply(conn, committed.new_fills)
+
+    def _on_db_recovered(self, conn: psycopg.Connection[Any]) -> None:
+        # A commit whose acknowledgement was lost may have landed: its fills would come
+        # back as duplicates and skip the incremental update. Re-fold everything.
+        self._rebuild_pending = True
+        for catchup in self.catchups.values():
+            catchup.trigger()
+
+    def _on_spool_overflow(self) -> None:
+        # The catch-up after recovery starts before the last committed fill, so it
+        # re-reads every execution that could not be spooled.
+        for catchup in self.catchups.values():
+            catchup.trigger()
+
+    def _check_redis(self, conn: psycopg.Connection[Any]) -> None:
+        try:
+            missing = self.book.ready and self.book.redis_missing_keys()
+        except redis.RedisError:
+            self.book.redis_dirty = True
+            return
+        if missing or self.book.redis_dirty:
+            log.warning("redis lost position keys (flush or failover): rebuilding from the ledger")
+            self._rebuild(conn)
+
+    # --- used by replay and tests ------------------------------------------------
+
+    def start_writer(self) -> None:
+        self.pipeline.start()
+        self.pipeline.call(self._rebuild)
+
+    def feed(self, envelopes: Iterable[Envelope]) -> None:
+        for env in envelopes:
+            self.pipeline.put(env)
+
+    # --- the service -------------------------------------------------------------
+
+    def start_sources(self, accounts: Iterable[str] | None = None) -> None:
+        from core.exchange.client import make_http
+        from websocket_listener.catchup import CatchUp
+        from websocket_listener.connections import AccountStream
+        from websocket_listener.handover import HandoverConsumer
+
+        names = list(accounts if accounts is not None else self.settings.accounts)
+        for account in names:
+            self.catchups[account] = CatchUp(
+                self.settings,
+                account,
+                http=make_http(self.settings, account, retry_delay=0.2),
+                connect=self._connect,
+                put=self.pipeline.put,
+                flush=lambda: self.pipeline.flush(timeout=30),
+            )
+            self.catchups[account].start()
+            self.streams[account] = AccountStream(
+                self.settings, account, self.pipeline.put, self._subscribed
+            )
+            self.streams[account].start()
+        self.handover = HandoverConsumer(infra_client(self.settings), self.pipeline.put)
+        self.handover.start()
+
+    def _subscribed(self, account: str) -> None:
+        catchup = self.catchups.get(account)
+        if catchup is not None:
+            catchup.trigger()
+
+    def run(self, stop: threading.Event) -> None:
+        """Until ``stop``: write, watch Redis, publish status."""
+        if not self.settings.accounts:
+            log.warning("no exchange account configured (BYBIT_API_KEY): only hand-over and replay")
+        self.start_writer()
+        self.start_sources()
+        infra = infra_client(self.settings)
+        next_check = next_status = 0.0
+        while not stop.wait(0.2):
+            now = time.monotonic()
+            if self.pipeline.fatal is not None:
+                raise RuntimeError("listener writer thread died") from self.pipeline.fatal
+            if now >= next_check:
+                next_check = now + REDIS_CHECK_SECONDS
+                self.pipeline.call(self._check_redis)
+            if now >= next_status:
+                next_status = now + STATUS_SECONDS
+                self._publish_status(infra)
+        self.stop()
+
+    def stop(self) -> None:
+        for stream in self.streams.values():
+            stream.stop()
+        for catchup in self.catchups.values():
+            catchup.stop()
+        if self.handover is not None:
+            self.handover.stop()
+        self.pipeline.stop()
+
+    # --- health ------------------------------------------------------------------
+
+    def status(self) -> dict[str, str]:
+        fields = {
+            "heartbeat": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "db_up": "1" if self.pipeline.db_up else "0",
+            "spool_backlog": str(len(self.pipeline.spool)),
+            "queue_depth": str(self.pipeline.queue.qsize()),
+        }
+        for account, stream in self.streams.items():
+            fields[f"{account}:connected"] = "1" if stream.connected else "0"
+            fields[f"{account}:last_message_at"] = f"{stream.last_message_at:.3f}"
+        return fields
+
+    def _publish_status(self, infra: redis.Redis) -> None:
+        try:
+            infra.hset(redis_keys.LISTENER_STATUS, mapping=self.status())
+        except redis.RedisError:
+            pass
+
+    def health_checks(self) -> dict[str, Any]:
+        def connected() -> bool | str:
+            down = [a for a, s in self.streams.items() if not s.connected]
+            return "ok" if not down else f"disconnected: {', '.join(down)}"
+
+        def last_message() -> str:
+            if not self.streams:
+                return "ok"
+            newest = max(s.last_message_at for s in self.streams.values())
+            age = time.time() - newest if newest else float("inf")
+            # Private streams are quiet when nothing trades; pybit's pings keep them alive.
+            return "ok" if age < 120 else f"no message for {age:.0f}s"
+
+        def database() -> bool | str:
+            return "ok" if self.pipeline.db_up else "unreachable (spooling)"
+
+        def writer() -> bool | str:
+            return "ok" if self.pipeline.is_alive() else "writer thread stopped"
+
+        return {
+            "connected": connected,
+            "last_message": last_message,
+            "db": database,
+            "writer": writer,
+        }
