@@ -1,0 +1,518 @@
+"""Checks of the production compose file, its ``.env.example`` and the ``Dockerfile``.
+
+No Docker engine is needed: the compose file is validated against the compose-spec JSON
+schema that ``check-jsonschema`` ships, then its topology is checked against what the
+code expects (DESIGN.md). Every check returns a list of problems, each a sentence that
+names the service and the variable or setting at fault; an empty list means it passed.
+The tests run these on the real files and on deliberately broken copies.
+
+    python deploy/compose_check.py [docker-compose.production.yml]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.production.yml"
+
+Compose = Mapping[str, Any]
+Service = Mapping[str, Any]
+
+#: Variables that mean "reach PostgreSQL directly"; only migrations/backups may use them.
+DIRECT_VARIABLES = (
+    "POSTGRES_HOST",
+    "POSTGRES_PORT",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_PASSWORD_FILE",
+)
+#: ``alpha run <verb>`` services that connect straight to PostgreSQL (DESIGN.md "Roles").
+DIRECT_RUN_VERBS = {"backup"}
+#: ``alpha run <verb>`` services that use no database at all.
+NO_DATABASE_RUN_VERBS = {"paper-exchange"}
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY)$")
+INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
+COMPILERS = re.compile(
+    r"\b(build-essential|gcc|g\+\+|clang|cc|make|cmake|rustc|cargo|"
+    r"python3?-dev|libpq-dev|[a-z0-9.+-]*-dev)\b"
+)
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def load(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    """The compose file as data, YAML anchors and ``<<`` merges resolved."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a YAML mapping")
+    return data
+
+
+def compose_schema() -> dict[str, Any]:
+    """The compose-spec schema vendored by check-jsonschema (no network needed)."""
+    vendor = resources.files("check_jsonschema") / "builtin_schemas" / "vendor"
+    return json.loads((vendor / "compose-spec.json").read_text(encoding="utf-8"))
+
+
+def environment(service: Service) -> dict[str, str]:
+    """The ``environment:`` block as a dict, whichever of its two YAML forms is used."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def env_file_paths(service: Service, base: Path, variables: Mapping[str, str]) -> list[Path]:
+    """The service's ``env_file`` paths, ``${VAR}`` interpolated from ``variables``."""
+    entries = service.get("env_file") or []
+    if isinstance(entries, str | dict):
+        entries = [entries]
+    paths = []
+    for entry in entries:
+        raw = entry["path"] if isinstance(entry, dict) else entry
+        paths.append(base / interpolate(str(raw), variables))
+    return paths
+
+
+def interpolate(text: str, variables: Mapping[str, str]) -> str:
+    """Compose's ``${VAR}``, ``${VAR:-default}``, ``${VAR:?err}`` (enough for paths)."""
+
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match.group(1), match.group(2) or "", match.group(3) or ""
+        value = variables.get(name, "")
+        if op in (":-", "-") and not value:
+            return arg
+        return value
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?([^}]*)\}", one, text)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            values[name.strip()] = value.strip()
+    return values
+
+
+def command(service: Service) -> list[str]:
+    cmd = service.get("command") or []
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+# --- roles of services ---------------------------------------------------------------
+
+
+def alpha_image(compose: Compose) -> str | None:
+    return (compose.get("x-app") or {}).get("image")
+
+
+def alpha_services(compose: Compose) -> dict[str, Service]:
+    """Services that run our image (the ones whose environment our code reads)."""
+    image = alpha_image(compose)
+    return {
+        name: svc
+        for name, svc in (compose.get("services") or {}).items()
+        if image is not None and svc.get("image") == image
+    }
+
+
+def run_verb(service: Service) -> str | None:
+    cmd = command(service)
+    return cmd[1] if len(cmd) >= 2 and cmd[0] == "run" else None
+
+
+def is_one_shot(service: Service) -> bool:
+    return str(service.get("restart", "no")) == "no"
+
+
+def bots(compose: Compose) -> dict[str, Service]:
+    return {n: s for n, s in alpha_services(compose).items() if run_verb(s) == "bot"}
+
+
+def pooled_services(compose: Compose) -> dict[str, Service]:
+    """Long-running app services that must reach PostgreSQL through PgBouncer."""
+    return {
+        name: svc
+        for name, svc in alpha_services(compose).items()
+        if run_verb(svc) is not None
+        and run_verb(svc) not in DIRECT_RUN_VERBS | NO_DATABASE_RUN_VERBS
+    }
+
+
+# --- the checks ----------------------------------------------------------------------
+
+
+def check_schema(compose: Compose) -> list[str]:
+    schema = compose_schema()
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(compose), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        problems.append(f"schema: {where}: {error.message}")
+    return problems
+
+
+def check_bots(compose: Compose) -> list[str]:
+    problems: list[str] = []
+    ids: Counter[str] = Counter()
+    dbs: Counter[str] = Counter()
+    for name, svc in bots(compose).items():
+        env = environment(svc)
+        bot_id = env.get("BOT_ID")
+        cmd = command(svc)
+        if not bot_id:
+            problems.append(f"{name}: bot service without BOT_ID")
+        else:
+            ids[bot_id] += 1
+            if cmd[2:3] != [bot_id]:
+                problems.append(f"{name}: command runs {cmd[2:3]} but BOT_ID is {bot_id}")
+        redis_db = env.get("REDIS_DB")
+        if redis_db is None or not redis_db.isdigit() or not 0 <= int(redis_db) <= 15:
+            problems.append(f"{name}: REDIS_DB must be a logical DB 0-15, got {redis_db!r}")
+            continue
+        dbs[redis_db] += 1
+        if redis_db == env.get("REDIS_INFRA_DB", "15"):
+            problems.append(f"{name}: REDIS_DB {redis_db} is the infrastructure DB")
+    problems += [f"duplicate BOT_ID {bot_id} ({n} services)" for bot_id, n in ids.items() if n > 1]
+    for redis_db, n in dbs.items():
+        if n > 1:
+            owners = [
+                b for b, s in bots(compose).items() if environment(s).get("REDIS_DB") == redis_db
+            ]
+            problems.append(f"duplicate REDIS_DB {redis_db}: {', '.join(owners)}")
+    return problems
+
+
+def check_pgbouncer(compose: Compose) -> list[str]:
+    problems: list[str] = []
+    for name, svc in pooled_services(compose).items():
+        env = environment(svc)
+        for var in DIRECT_VARIABLES:
+            if var in env:
+                problems.append(f"{name}: bypasses PgBouncer ({var} is set; use PGBOUNCER_HOST)")
+        if env.get("PGBOUNCER_HOST") != "pgbouncer":
+            problems.append(
+                f"{name}: PGBOUNCER_HOST must be pgbouncer, got {env.get('PGBOUNCER_HOST')!r}"
+            )
+        depends = svc.get("depends_on") or {}
+        if "pgbouncer" not in depends:
+            problems.append(f"{name}: does not depend on pgbouncer")
+    return problems
+
+
+def check_variables(
+    compose: Compose, base: Path = ROOT, variables: Mapping[str, str] | None = None
+) -> list[str]:
+    """Every variable an Alpha service receives is one the configuration reads."""
+    from core.config import is_known_variable  # the code is the reference
+
+    problems: list[str] = []
+    for name, svc in alpha_services(compose).items():
+        received = dict(environment(svc))
+        for path in env_file_paths(svc, base, variables or {"BYBIT_ENV": "paper"}):
+            if path.exists():
+                received.update(read_env_file(path))
+        for var in sorted(received):
+            if not is_known_variable(var):
+                problems.append(f"{name}: unknown variable {var} (core.config does not read it)")
+    return problems
+
+
+def check_env_files(compose: Compose, base: Path = ROOT) -> list[str]:
+    """Each BYBIT_ENV choice has its env file, and it sets BYBIT_ENV to that choice."""
+    from core.config import BybitEnv, is_known_variable
+
+    problems: list[str] = []
+    services = compose.get("services") or {}
+    hosts = set(services)
+    for svc in services.values():
+        for net in (
+            (svc.get("networks") or {}).values() if isinstance(svc.get("networks"), dict) else []
+        ):
+            hosts.update((net or {}).get("aliases", []))
+    for env in BybitEnv:
+        paths = {
+            p
+            for svc in alpha_services(compose).values()
+            for p in env_file_paths(svc, base, {"BYBIT_ENV": env.value})
+        }
+        for path in paths:
+            if not path.exists():
+                problems.append(f"BYBIT_ENV={env.value}: {path.relative_to(base)} does not exist")
+                continue
+            values = read_env_file(path)
+            if values.get("BYBIT_ENV") != env.value:
+                problems.append(f"{path.name}: sets BYBIT_ENV={values.get('BYBIT_ENV')!r}")
+            for var in values:
+                if not is_known_variable(var):
+                    problems.append(f"{path.name}: unknown variable {var}")
+            for var in ("BYBIT_REST_URL", "BYBIT_WS_URL"):
+                host = re.sub(r"^\w+://([^:/]+).*$", r"\1", values.get(var, ""))
+                if env is BybitEnv.PAPER and host not in hosts:
+                    problems.append(f"{path.name}: {var} points at {host!r}, not a compose service")
+    return problems
+
+
+_REGISTER = re.compile(r"\bregister\s+([a-z][a-z0-9_]+)\b([^\n]*)")
+
+
+def registrations(compose: Compose) -> dict[str, dict[str, str]]:
+    """``bots register BOT_ID --flag value …`` lines of the bootstrap one-shots."""
+    found: dict[str, dict[str, str]] = {}
+    for svc in alpha_services(compose).values():
+        text = (
+            " ".join(command(svc))
+            if not isinstance(svc.get("command"), list)
+            else "\n".join(svc["command"])
+        )
+        if "bots register" not in text:
+            continue
+        for bot_id, rest in _REGISTER.findall(text):
+            flags = re.findall(r"--([a-z-]+)\s+([^\s-][^\s]*)", rest)
+            found[bot_id] = dict(flags)
+    return found
+
+
+def check_bootstrap(compose: Compose) -> list[str]:
+    problems: list[str] = []
+    registered = registrations(compose)
+    if not registered:
+        return ["no bootstrap service registers the bots (alpha bots register …)"]
+    for name, svc in bots(compose).items():
+        env = environment(svc)
+        bot_id = env.get("BOT_ID", "")
+        if bot_id not in registered:
+            problems.append(f"{name}: BOT_ID {bot_id} is not registered by the bootstrap")
+            continue
+        flag_db = registered[bot_id].get("redis-db")
+        if flag_db is not None and flag_db != env.get("REDIS_DB"):
+            problems.append(
+                f"{name}: REDIS_DB {env.get('REDIS_DB')} but the bootstrap registers "
+                f"{bot_id} with --redis-db {flag_db}"
+            )
+        depends = svc.get("depends_on") or {}
+        boot = [
+            n
+            for n, s in alpha_services(compose).items()
+            if "bots register" in str(s.get("command"))
+        ]
+        if not any(
+            b in depends and depends[b].get("condition") == "service_completed_successfully"
+            for b in boot
+        ):
+            problems.append(f"{name}: does not wait for the bootstrap to complete")
+    return problems
+
+
+def check_operations(compose: Compose) -> list[str]:
+    """Healthchecks, restart policies, memory limits, log rotation, depends_on conditions."""
+    problems: list[str] = []
+    services = compose.get("services") or {}
+    for name, svc in services.items():
+        health = svc.get("healthcheck") or {}
+        if not is_one_shot(svc):
+            if health.get("disable") or not health.get("test"):
+                problems.append(f"{name}: long-running service without a healthcheck")
+            if svc.get("restart") not in ("always", "unless-stopped", "on-failure"):
+                problems.append(f"{name}: no restart policy")
+        limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+        if not (limits.get("memory") or svc.get("mem_limit")):
+            problems.append(f"{name}: no memory limit")
+        logging = svc.get("logging") or {}
+        options = logging.get("options") or {}
+        if logging.get("driver") != "json-file" or not {"max-size", "max-file"} <= set(options):
+            problems.append(f"{name}: no log rotation (json-file with max-size and max-file)")
+        depends = svc.get("depends_on") or {}
+        if isinstance(depends, list):
+            problems.append(f"{name}: depends_on without conditions")
+            continue
+        for dep, spec in depends.items():
+            target = services.get(dep)
+            if target is None:
+                problems.append(f"{name}: depends on unknown service {dep}")
+                continue
+            want = "service_completed_successfully" if is_one_shot(target) else "service_healthy"
+            if (spec or {}).get("condition") != want:
+                problems.append(f"{name}: depends_on {dep} should use condition {want}")
+    return problems
+
+
+def check_secrets(compose: Compose) -> list[str]:
+    """Secrets come from the environment (``${VAR}``) or files, never literals here."""
+    problems: list[str] = []
+    for name, svc in (compose.get("services") or {}).items():
+        for var, value in environment(svc).items():
+            if SECRET_NAME.search(var) and value and not INTERPOLATION.search(value):
+                problems.append(f"{name}: {var} is a literal in the compose file; use ${{{var}}}")
+    return problems
+
+
+def check_backup_volume(compose: Compose) -> list[str]:
+    problems: list[str] = []
+    named = set(compose.get("volumes") or {})
+    for name, svc in alpha_services(compose).items():
+        if run_verb(svc) != "backup":
+            continue
+        target = environment(svc).get("BACKUP_DIR", "")
+        mounts = [
+            v if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}"
+            for v in svc.get("volumes") or []
+        ]
+        source = next((m.split(":")[0] for m in mounts if m.split(":")[1:2] == [target]), None)
+        if source is None:
+            problems.append(f"{name}: BACKUP_DIR {target!r} is not a mounted volume")
+        elif source not in named and not source.startswith("/"):
+            problems.append(f"{name}: backups on {source!r}, inside the repository")
+    return problems
+
+
+ALL_CHECKS: tuple[Callable[[Compose], list[str]], ...] = (
+    check_schema,
+    check_bots,
+    check_pgbouncer,
+    check_variables,
+    check_env_files,
+    check_bootstrap,
+    check_operations,
+    check_secrets,
+    check_backup_volume,
+)
+
+
+def check_all(compose: Compose) -> list[str]:
+    return [problem for check in ALL_CHECKS for problem in check(compose)]
+
+
+# --- .env.example and Dockerfile -----------------------------------------------------
+
+
+def _strings(node: Any) -> Iterable[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+
+
+def interpolated_variables(compose_text: str) -> set[str]:
+    """Every ``${VAR}`` compose substitutes: in values, not comments (``$${VAR}`` is a
+    literal ``${VAR}`` for the container's shell)."""
+    data = yaml.safe_load(compose_text)
+    return {var for text in _strings(data) for var in INTERPOLATION.findall(text)}
+
+
+def check_env_example(compose_text: str, example_text: str) -> list[str]:
+    documented = {
+        line.split("=", 1)[0].strip()
+        for line in example_text.splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    }
+    return [
+        f".env.example: {var} is interpolated by the compose file but not documented"
+        for var in sorted(interpolated_variables(compose_text) - documented)
+    ]
+
+
+@dataclass
+class Stage:
+    name: str
+    base: str
+    instructions: list[tuple[str, str]]
+
+
+def dockerfile_stages(text: str) -> list[Stage]:
+    """``FROM`` … stages with their instructions (continuation lines joined)."""
+    logical: list[str] = []
+    buffer = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not buffer and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            buffer += stripped[:-1] + " "
+            continue
+        logical.append(buffer + stripped)
+        buffer = ""
+    stages: list[Stage] = []
+    for line in logical:
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            parts = rest.split()
+            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else str(len(stages))
+            stages.append(Stage(name, parts[0], []))
+        elif stages:
+            stages[-1].instructions.append((keyword, rest.strip()))
+    return stages
+
+
+def check_dockerfile(text: str) -> list[str]:
+    stages = dockerfile_stages(text)
+    if not stages:
+        return ["Dockerfile: no FROM"]
+    final = stages[-1]
+    problems: list[str] = []
+    if len(stages) < 2:
+        problems.append("Dockerfile: not multi-stage (build tools would ship)")
+    users = [arg for kw, arg in final.instructions if kw == "USER"]
+    if not users:
+        problems.append(f"Dockerfile: final stage {final.name} has no USER (runs as root)")
+    elif users[-1].split(":")[0] in ("root", "0"):
+        problems.append(f"Dockerfile: final stage {final.name} runs as {users[-1]}")
+    for kw, arg in final.instructions:
+        if kw == "RUN" and re.search(r"\b(apt-get|apk|yum|dnf)\b[^;&|]*\binstall\b", arg):
+            installs = re.findall(r"\binstall\b([^;&|]*)", arg)
+            for packages in installs:
+                hit = COMPILERS.search(packages)
+                if hit:
+                    problems.append(f"Dockerfile: final stage installs compiler {hit.group(1)}")
+        if kw == "ENV" and re.search(r"(PASSWORD|SECRET|TOKEN|API_KEY)\w*=", arg):
+            problems.append(
+                f"Dockerfile: a secret is baked into the image: ENV {arg.split('=')[0]}"
+            )
+    entry = [arg for kw, arg in final.instructions if kw == "ENTRYPOINT"]
+    if not entry or "alpha" not in entry[-1]:
+        problems.append("Dockerfile: ENTRYPOINT is not alpha")
+    if not any(kw == "HEALTHCHECK" for kw, _ in final.instructions):
+        problems.append("Dockerfile: no HEALTHCHECK")
+    return problems
+
+
+def main(argv: Iterable[str] = ()) -> int:
+    args = list(argv)
+    path = Path(args[0]) if args else COMPOSE_FILE
+    problems = check_all(load(path))
+    problems += check_env_example(path.read_text(), (path.parent / ".env.example").read_text())
+    problems += check_dockerfile((path.parent / "Dockerfile").read_text())
+    for problem in problems:
+        print(problem)
+    print("ok" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

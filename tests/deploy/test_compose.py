@@ -1,0 +1,267 @@
+"""The production compose file, .env.example and Dockerfile, checked without Docker.
+
+Each rule in ``deploy/compose_check.py`` runs on the real files (must pass) and on a
+deliberately broken copy (must fail with a message naming the problem), so none of
+these tests can pass by checking nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.production.yml"
+
+
+def _load_rules() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("compose_check", ROOT / "deploy/compose_check.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["compose_check"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+rules = _load_rules()
+
+BOTS = {
+    "shortseller": ("shortseller_001", "0"),
+    "lxalgo": ("lxalgo_001", "1"),
+    "momentum": ("momentum_001", "2"),
+    "orderblock": ("orderblock_001", "3"),
+}
+
+
+def compose_text() -> str:
+    return COMPOSE.read_text(encoding="utf-8")
+
+
+def broken(tmp_path: Path, old: str, new: str, *, count: int = 1) -> dict[str, Any]:
+    """A copy of the compose file with ``old`` replaced by ``new`` exactly ``count`` times."""
+    text = compose_text()
+    assert text.count(old) == count, f"the fixture text {old!r} moved; update the test"
+    copy = tmp_path / "docker-compose.production.yml"
+    copy.write_text(text.replace(old, new), encoding="utf-8")
+    return rules.load(copy)
+
+
+# --- the real files pass --------------------------------------------------------------
+
+
+def test_compose_parses_with_safe_load() -> None:
+    data = yaml.safe_load(compose_text())
+    assert isinstance(data, dict)
+    assert {"postgres", "pgbouncer", "redis", "migrate", "websocket_listener"} <= set(
+        data["services"]
+    )
+
+
+@pytest.mark.parametrize("check", rules.ALL_CHECKS, ids=lambda c: c.__name__)
+def test_real_compose_passes(check: Callable[[dict[str, Any]], list[str]]) -> None:
+    assert check(rules.load(COMPOSE)) == []
+
+
+def test_the_four_bots_have_the_specified_ids_and_redis_dbs() -> None:
+    compose = rules.load(COMPOSE)
+    found = {
+        name: (rules.environment(svc)["BOT_ID"], rules.environment(svc)["REDIS_DB"])
+        for name, svc in rules.bots(compose).items()
+    }
+    assert found == BOTS
+    assert set(rules.registrations(compose)) == {bot_id for bot_id, _ in BOTS.values()}
+
+
+def test_every_app_service_is_classified() -> None:
+    """A new service must be seen by the rules (else they would silently skip it)."""
+    compose = rules.load(COMPOSE)
+    pooled = set(rules.pooled_services(compose))
+    assert {"websocket_listener", "trade_sync", "telegram_c2", *BOTS} == pooled
+    assert {"migrate", "bootstrap", "backup", "paper_exchange"} | pooled == set(
+        rules.alpha_services(compose)
+    )
+
+
+def test_profiles() -> None:
+    services = rules.load(COMPOSE)["services"]
+    assert services["paper_exchange"]["profiles"] == ["paper"]
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+    assert services["grafana"]["profiles"] == ["monitoring"]
+    assert all("profiles" not in s for n, s in services.items() if n not in {
+        "paper_exchange", "prometheus", "grafana"})  # fmt: skip
+
+
+def test_redis_is_durable_and_never_evicts() -> None:
+    redis = rules.load(COMPOSE)["services"]["redis"]
+    script = " ".join(redis["command"])
+    for setting in ("--appendonly yes", "--appendfsync everysec", "--maxmemory-policy noeviction"):
+        assert setting in script
+    assert "requirepass" in script and "REDISCLI_AUTH" in " ".join(redis["healthcheck"]["test"])
+
+
+def test_pgbouncer_config_pools_per_role_in_transaction_mode() -> None:
+    ini = (ROOT / "deploy/pgbouncer/pgbouncer.ini").read_text()
+    assert "\npool_mode = transaction\n" in ini
+    for role in ("alpha_listener", "alpha_app", "alpha_readonly"):
+        assert f"\n{role} = pool_size=" in ini
+
+
+def test_env_example_covers_every_interpolated_variable() -> None:
+    example = (ROOT / ".env.example").read_text()
+    assert rules.check_env_example(compose_text(), example) == []
+    assert "BYBIT_ENV" in rules.interpolated_variables(compose_text())
+
+
+def test_dockerfile_is_multi_stage_non_root_without_compilers() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    stages = rules.dockerfile_stages(text)
+    assert [s.name for s in stages] == ["build", "runtime"]
+    assert any("build-essential" in arg for kw, arg in stages[0].instructions if kw == "RUN")
+    assert rules.check_dockerfile(text) == []
+
+
+# --- broken copies fail, naming the problem --------------------------------------------
+
+
+def test_schema_rejects_an_invalid_file(tmp_path: Path) -> None:
+    compose = broken(tmp_path, "    shm_size: 256m\n", "    shm_size: 256m\n    restartt: always\n")
+    problems = rules.check_schema(compose)
+    assert any("services/postgres" in p and "restartt" in p for p in problems), problems
+
+
+def test_duplicate_redis_db_fails(tmp_path: Path) -> None:
+    compose = broken(tmp_path, 'REDIS_DB: "1"', 'REDIS_DB: "0"')
+    problems = rules.check_bots(compose)
+    assert any("duplicate REDIS_DB 0" in p and "lxalgo" in p for p in problems), problems
+
+
+def test_duplicate_bot_id_fails(tmp_path: Path) -> None:
+    compose = broken(tmp_path, "BOT_ID: lxalgo_001", "BOT_ID: shortseller_001")
+    problems = rules.check_bots(compose)
+    assert any("duplicate BOT_ID shortseller_001" in p for p in problems), problems
+
+
+def test_app_service_bypassing_pgbouncer_fails(tmp_path: Path) -> None:
+    old = "      SYNC_EXECUTION_AUDIT_SECONDS: ${SYNC_EXECUTION_AUDIT_SECONDS:-60}\n"
+    compose = broken(tmp_path, old, old + "      POSTGRES_HOST: postgres\n")
+    problems = rules.check_pgbouncer(compose)
+    assert problems == ["trade_sync: bypasses PgBouncer (POSTGRES_HOST is set; use PGBOUNCER_HOST)"]
+
+
+def test_app_services_pointed_past_pgbouncer_fail(tmp_path: Path) -> None:
+    compose = broken(tmp_path, "PGBOUNCER_HOST: pgbouncer", "PGBOUNCER_HOST: postgres")
+    problems = rules.check_pgbouncer(compose)
+    # The anchor is shared: every pooled service is named.
+    assert len(problems) == 7 and all("PGBOUNCER_HOST must be pgbouncer" in p for p in problems)
+
+
+def test_unknown_variable_fails(tmp_path: Path) -> None:
+    old = "      BOT_ID: momentum_001\n"
+    compose = broken(tmp_path, old, old + "      BYBIT_APIKEY: oops\n")
+    problems = rules.check_variables(compose)
+    assert problems == ["momentum: unknown variable BYBIT_APIKEY (core.config does not read it)"]
+
+
+def test_unknown_variable_in_an_exchange_env_file_fails(tmp_path: Path) -> None:
+    for path in (ROOT / "deploy/exchange").glob("*.env"):
+        (tmp_path / "deploy/exchange").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "deploy/exchange" / path.name).write_text(path.read_text())
+    with (tmp_path / "deploy/exchange/paper.env").open("a") as f:
+        f.write("BYBIT_RESTURL=http://paper-exchange:8480\n")
+    problems = rules.check_env_files(rules.load(COMPOSE), tmp_path)
+    assert problems == ["paper.env: unknown variable BYBIT_RESTURL"]
+
+
+def test_bot_not_registered_by_bootstrap_fails(tmp_path: Path) -> None:
+    line = (
+        "        register orderblock_001 --type orderblock --code ob1"
+        " --account orderblock --redis-db 3\n"
+    )
+    compose = broken(tmp_path, line, "")
+    problems = rules.check_bootstrap(compose)
+    assert problems == ["orderblock: BOT_ID orderblock_001 is not registered by the bootstrap"]
+
+
+def test_registration_with_another_redis_db_fails(tmp_path: Path) -> None:
+    compose = broken(tmp_path, "--account momentum --redis-db 2", "--account momentum --redis-db 5")
+    problems = rules.check_bootstrap(compose)
+    assert any("momentum" in p and "--redis-db 5" in p for p in problems), problems
+
+
+def test_missing_healthcheck_fails(tmp_path: Path) -> None:
+    old = '      test: ["CMD", "/bin/sh", "/etc/pgbouncer/alpha/healthcheck.sh"]\n'
+    compose = broken(tmp_path, old, "      disable: true\n")
+    assert "pgbouncer: long-running service without a healthcheck" in rules.check_operations(
+        compose
+    )
+
+
+def test_missing_memory_limit_and_log_rotation_fail(tmp_path: Path) -> None:
+    text = compose_text()
+    redis_block = text[text.index("  redis:\n") : text.index("  # --- Alpha services")]
+    stripped = redis_block.replace(
+        "    deploy:\n      resources:\n        limits:\n          memory: 512M\n", ""
+    ).replace("    logging: *logging\n", "")
+    compose = broken(tmp_path, redis_block, stripped)
+    problems = rules.check_operations(compose)
+    assert "redis: no memory limit" in problems
+    assert "redis: no log rotation (json-file with max-size and max-file)" in problems
+
+
+def test_depending_on_a_one_shot_without_completion_fails(tmp_path: Path) -> None:
+    old = "      migrate:\n        condition: service_completed_successfully\n    deploy:\n      resources:\n        limits:\n          memory: 256M\n"  # noqa: E501
+    compose = broken(
+        tmp_path, old, old.replace("service_completed_successfully", "service_started")
+    )
+    problems = rules.check_operations(compose)
+    assert problems == [
+        "bootstrap: depends_on migrate should use condition service_completed_successfully"
+    ]
+
+
+def test_literal_secret_fails(tmp_path: Path) -> None:
+    old = "C2_TELEGRAM_BOT_TOKEN: ${C2_TELEGRAM_BOT_TOKEN:?set C2_TELEGRAM_BOT_TOKEN in .env}"
+    compose = broken(tmp_path, old, "C2_TELEGRAM_BOT_TOKEN: 123:abc")
+    problems = rules.check_secrets(compose)
+    assert problems == [
+        "telegram_c2: C2_TELEGRAM_BOT_TOKEN is a literal in the compose file; "
+        "use ${C2_TELEGRAM_BOT_TOKEN}"
+    ]
+
+
+def test_backups_inside_the_repository_fail(tmp_path: Path) -> None:
+    compose = broken(tmp_path, "      - backups:/backups\n", "      - ./backups:/backups\n")
+    assert rules.check_backup_volume(compose) == [
+        "backup: backups on './backups', inside the repository"
+    ]
+
+
+def test_env_example_missing_a_variable_fails() -> None:
+    example = (ROOT / ".env.example").read_text().replace("REDIS_PASSWORD=change-me\n", "")
+    assert rules.check_env_example(compose_text(), example) == [
+        ".env.example: REDIS_PASSWORD is interpolated by the compose file but not documented"
+    ]
+
+
+def test_dockerfile_running_as_root_fails() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "USER 10001:10001" in text
+    problems = rules.check_dockerfile(text.replace("USER 10001:10001", "USER root"))
+    assert problems == ["Dockerfile: final stage runtime runs as root"]
+    problems = rules.check_dockerfile(text.replace("USER 10001:10001\n", ""))
+    assert problems == ["Dockerfile: final stage runtime has no USER (runs as root)"]
+
+
+def test_dockerfile_with_a_compiler_in_the_final_stage_fails() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    old = "install -y --no-install-recommends ca-certificates gnupg"
+    assert text.count(old) == 1
+    problems = rules.check_dockerfile(text.replace(old, old + " gcc"))
+    assert problems == ["Dockerfile: final stage installs compiler gcc"]
