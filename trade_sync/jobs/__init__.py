@@ -1,0 +1,1 @@
+"""One module per reconciliation job; each exposes ``NAME`` and ``run(ctx, account)``."""
