@@ -182,7 +182,7 @@ def test_unknown_variable_in_an_exchange_env_file_fails(tmp_path: Path) -> None:
 def test_bot_not_registered_by_bootstrap_fails(tmp_path: Path) -> None:
     line = (
         "        register orderblock_001 --type orderblock --code ob1"
-        " --account orderblock --redis-db 3\n"
+        " --account orderblock --redis-db 3 --symbols BTCUSDT --exclusive\n"
     )
     compose = broken(tmp_path, line, "")
     problems = rules.check_bootstrap(compose)
