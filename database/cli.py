@@ -1,0 +1,221 @@
+"""``alpha db …`` (migrations) and ``alpha bots …`` (the registry)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from core.cli import Cli
+
+
+def _settings() -> Any:
+    from core.config import load_settings
+
+    return load_settings()
+
+
+# --- alpha db ----------------------------------------------------------------------------
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from database import bootstrap
+
+    settings = _settings()
+    if bootstrap.admin_available(settings):
+        for line in bootstrap.bootstrap(settings):
+            print(line)
+    else:
+        print(
+            f"admin login {settings.postgres.user} not available: "
+            "assuming roles and database exist",
+            file=sys.stderr,
+        )
+    bootstrap.upgrade(settings, args.revision)
+    print(f"{settings.postgres.db}: at revision {bootstrap.current(settings)}")
+    return 0
+
+
+def _downgrade(args: argparse.Namespace) -> int:
+    from database import bootstrap
+
+    settings = _settings()
+    bootstrap.downgrade(settings, args.revision)
+    print(f"{settings.postgres.db}: at revision {bootstrap.current(settings) or '(empty)'}")
+    return 0
+
+
+def _current(_args: argparse.Namespace) -> int:
+    from database import bootstrap
+
+    settings = _settings()
+    print(bootstrap.current(settings) or "(empty)")
+    return 0
+
+
+# --- alpha bots --------------------------------------------------------------------------
+
+
+def _owner(settings: Any) -> Any:
+    from core.config import Role
+    from core.db import connect
+
+    return connect(settings, Role.OWNER, direct=True)
+
+
+def _register(args: argparse.Namespace) -> int:
+    from database import bots
+
+    settings = _settings()
+    spec = bots.build_spec(
+        bot_id=args.bot_id,
+        bot_code=args.code,
+        bot_name=args.name or args.bot_id,
+        bot_type=args.type,
+        strategy_name=args.strategy or args.type,
+        account=args.account,
+        redis_db=args.redis_db,
+        symbols=args.symbols,
+        mode=args.mode,
+        config=args.config,
+        initial_capital=args.initial_capital,
+        exclusive=args.exclusive,
+        infra_db=settings.redis.infra_db,
+    )
+    with _owner(settings) as conn:
+        bot = bots.register(conn, spec)
+    _set_redis_state(settings, bot)
+    print(f"registered {bot.bot_id} (code {bot.bot_code}, {bot.bot_type}, {bot.mode})")
+    return 0
+
+
+def _set_redis_state(settings: Any, bot: Any) -> None:
+    """After the registry commit (DESIGN: database first, Redis second)."""
+    import redis
+
+    from core import redis_keys
+    from core.errors import UserError
+    from core.ids import BotId
+    from core.redis_client import redis_client
+    from database.bots import REDIS_STATE
+
+    if bot.redis_db is None:
+        return
+    client = redis_client(settings, bot.redis_db)
+    try:
+        client.set(redis_keys.bot_state(BotId(bot.bot_id)), REDIS_STATE[bot.status])
+    except redis.RedisError as exc:
+        raise UserError(
+            f"bot {bot.bot_id} is {bot.status} in the registry, but its Redis state "
+            f"(db {bot.redis_db}) was not updated: {exc}"
+        ) from None
+    finally:
+        client.close()
+
+
+def _status_change(action: str) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        from database import bots
+
+        settings = _settings()
+        with _owner(settings) as conn:
+            bot = bots.set_status(conn, args.bot_id, action)
+        _set_redis_state(settings, bot)
+        print(f"{bot.bot_id}: {bot.status}")
+        return 0
+
+    return handler
+
+
+def _list(args: argparse.Namespace) -> int:
+    from database import bots
+
+    with _owner(_settings()) as conn:
+        rows = bots.list_bots(conn, include_retired=args.all)
+    if args.json:
+        print(json.dumps([b.as_dict() for b in rows], indent=2, default=str))
+        return 0
+    header = ("BOT_ID", "CODE", "TYPE", "STATUS", "MODE", "ACCOUNT", "REDIS", "SYMBOLS")
+    table = [header] + [
+        (
+            b.bot_id,
+            b.bot_code,
+            b.bot_type,
+            b.status,
+            b.mode,
+            b.account,
+            "-" if b.redis_db is None else str(b.redis_db),
+            ",".join(b.symbols) + (" (exclusive)" if b.exclusive else ""),
+        )
+        for b in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from database import bots
+
+    with _owner(_settings()) as conn:
+        bot = bots.get_bot(conn, args.bot_id)
+    data = bot.as_dict()
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+        return 0
+    for key, value in data.items():
+        if key == "config":
+            value = json.dumps(value, sort_keys=True)
+        elif key == "symbols":
+            value = ",".join(value)
+        print(f"{key:16} {'-' if value is None else value}")
+    return 0
+
+
+def _redis_db(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def register(cli: Cli) -> None:
+    up = cli.command("db", "upgrade", "create roles/database if needed, then migrate", _upgrade)
+    up.add_argument("revision", nargs="?", default="head", help="target (default: head)")
+    down = cli.command("db", "downgrade", "migrate down to REV (e.g. base)", _downgrade)
+    down.add_argument("revision", metavar="REV")
+    cli.command("db", "current", "print the database's current revision", _current)
+
+    reg = cli.command("bots", "register", "add a bot to the registry", _register)
+    reg.add_argument("bot_id", metavar="BOT_ID", help="e.g. shortseller_001")
+    reg.add_argument("--type", required=True, help="bot type (plugin), e.g. shortseller")
+    reg.add_argument("--code", required=True, help="2-8 lowercase letters/digits, in order ids")
+    reg.add_argument("--name", help="display name (default: BOT_ID)")
+    reg.add_argument("--strategy", help="strategy name (default: TYPE)")
+    reg.add_argument("--account", default="main", help="exchange account (default: main)")
+    reg.add_argument("--redis-db", type=_redis_db, required=True, metavar="N")
+    reg.add_argument("--symbols", required=True, metavar="A,B", help="e.g. BTCUSDT,ETHUSDT")
+    reg.add_argument("--mode", required=True, choices=("paper", "demo", "testnet", "live"))
+    reg.add_argument("--config", metavar="JSON", help="bot type parameters as a JSON object")
+    reg.add_argument("--initial-capital", metavar="X", help="for return-on-capital reports")
+    reg.add_argument(
+        "--exclusive",
+        action="store_true",
+        help="the only bot trading these symbols on this account (may use reduceOnly)",
+    )
+    lst = cli.command("bots", "list", "list registered bots", _list)
+    lst.add_argument("--all", action="store_true", default=True, help=argparse.SUPPRESS)
+    lst.add_argument("--active", dest="all", action="store_false", help="hide retired bots")
+    lst.add_argument("--json", action="store_true", help="print as JSON")
+    show = cli.command("bots", "show", "show one bot", _show)
+    show.add_argument("bot_id", metavar="BOT_ID")
+    show.add_argument("--json", action="store_true", help="print as JSON")
+    for action, text in (
+        ("pause", "stop new entries (exits still managed)"),
+        ("resume", "allow new entries again"),
+        ("retire", "retire a bot for good (its Redis DB becomes free)"),
+    ):
+        p = cli.command("bots", action, text, _status_change(action))
+        p.add_argument("bot_id", metavar="BOT_ID")
