@@ -52,6 +52,8 @@ class FakeBotApi:
         self.sent: dict[int, dict[str, Any]] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
+        #: getUpdates calls so far (the application is polling once this is > 0).
+        self.polls = 0
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -161,8 +163,10 @@ class FakeBotApi:
     async def reply_to(self, chat_id: int, *, after: int, timeout: float = 10.0) -> Call:
         """The next message (text or photo) the bot sends to ``chat_id``."""
         return await self.wait_for(
-            lambda c: c.method in ("sendMessage", "sendPhoto")
-            and int(c.params.get("chat_id", 0)) == chat_id,
+            lambda c: (
+                c.method in ("sendMessage", "sendPhoto")
+                and int(c.params.get("chat_id", 0)) == chat_id
+            ),
             timeout=timeout,
             after=after,
         )
@@ -195,17 +199,23 @@ class FakeBotApi:
             )
         method = request.match_info["method"]
         params, files = await self._params(request)
-        if method != "getUpdates":
+        if method == "getUpdates":
+            self.polls += 1
+        else:
             self.calls.append(Call(method, params, files))
             self._new_call.set()
         handler = getattr(self, f"_m_{method}", None)
         result = await handler(params, files) if handler else True
         return web.json_response({"ok": True, "result": result})
 
-    async def _m_getMe(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _m_getMe(  # noqa: N802 (Bot API method name)
+        self, params: dict[str, Any], files: dict[str, bytes]
+    ) -> Any:
         return BOT_USER
 
-    async def _m_getUpdates(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _m_getUpdates(  # noqa: N802 (Bot API method name)
+        self, params: dict[str, Any], files: dict[str, bytes]
+    ) -> Any:
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         hold = min(float(params.get("timeout") or 0), MAX_HOLD_SECONDS)
@@ -233,17 +243,23 @@ class FakeBotApi:
         self.sent[msg["message_id"]] = msg
         return msg
 
-    async def _m_sendMessage(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _m_sendMessage(  # noqa: N802 (Bot API method name)
+        self, params: dict[str, Any], files: dict[str, bytes]
+    ) -> Any:
         return self._bot_message(params, text=str(params["text"]))
 
-    async def _m_sendPhoto(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _m_sendPhoto(  # noqa: N802 (Bot API method name)
+        self, params: dict[str, Any], files: dict[str, bytes]
+    ) -> Any:
         photo = [{"file_id": "f1", "file_unique_id": "u1", "width": 800, "height": 400}]
         extra: dict[str, Any] = {"photo": photo}
         if params.get("caption"):
             extra["caption"] = str(params["caption"])
         return self._bot_message(params, **extra)
 
-    async def _m_editMessageText(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+    async def _m_editMessageText(  # noqa: N802 (Bot API method name)
+        self, params: dict[str, Any], files: dict[str, bytes]
+    ) -> Any:
         msg = self.sent[int(params["message_id"])]
         msg["text"] = str(params["text"])
         msg.pop("reply_markup", None)

@@ -1,0 +1,144 @@
+"""Build and run the python-telegram-bot (v22) Application for the C2."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, time
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from core.errors import ConfigError
+from telegram_c2.access import Level, Rank
+from telegram_c2.alerts import AlertPump, Monitor, daily_summary
+from telegram_c2.commands import ALL, danger
+from telegram_c2.commands.base import Command, Invocation, Result, run
+from telegram_c2.services import C2
+
+log = logging.getLogger(__name__)
+
+
+def require_token(c2: C2) -> str:
+    token = c2.settings.telegram.bot_token
+    if token is None or not token.get_secret_value().strip():
+        raise ConfigError("C2_TELEGRAM_BOT_TOKEN: not set (or C2_TELEGRAM_BOT_TOKEN_FILE)")
+    if not c2.settings.telegram.admin_ids:
+        raise ConfigError("C2_TELEGRAM_ADMIN_IDS: not set; nobody could command the bots")
+    return token.get_secret_value().strip()
+
+
+async def _help(inv: Invocation) -> Result:
+    rank = inv.c2.access.rank(inv.user_id)
+    usable = [c for c in ALL if c.level is Level.READ or rank is Rank.ADMIN]
+    lines = ["/help — this list", *(f"{c.usage} — {c.help}" for c in usable)]
+    if rank is not Rank.ADMIN:
+        lines.append("(read-only access)")
+    await inv.reply("\n".join(lines))
+    return Result()
+
+
+async def _unknown(inv: Invocation) -> Result:
+    await inv.reply("Unknown command; see /help.")
+    return Result("refused", "unknown command")
+
+
+HELP = Command("help", Level.READ, "/help", "this list", _help)
+
+
+def build_application(c2: C2) -> Application:  # type: ignore[type-arg]
+    token = require_token(c2)
+    base = c2.settings.telegram.api_base_url.rstrip("/")
+    app = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{base}/bot")
+        .base_file_url(f"{base}/file/bot")
+        .post_init(_post_init)
+        .build()
+    )
+    app.bot_data["c2"] = c2
+    for cmd in [HELP, *ALL]:
+        app.add_handler(CommandHandler(cmd.name, _callback(c2, cmd)))
+    app.add_handler(CallbackQueryHandler(_on_button(c2), pattern=danger.PATTERN))
+
+    async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        text = update.effective_message.text if update.effective_message else ""
+        name = (text or "/?").split()[0].lstrip("/").split("@")[0][:32]
+        await run(c2, name or "?", Level.READ, _unknown, update, (text or "").split()[1:])
+
+    app.add_handler(MessageHandler(filters.COMMAND, unknown))
+    app.add_error_handler(_on_error)
+    _schedule(app, c2)
+    return app
+
+
+def _callback(c2: C2, cmd: Command):  # type: ignore[no-untyped-def]
+    async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await run(c2, cmd.name, cmd.level, cmd.fn, update, list(context.args or []))
+
+    return callback
+
+
+def _on_button(c2: C2):  # type: ignore[no-untyped-def]
+    async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await danger.on_button(c2, update, context)
+
+    return callback
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("update handling failed: %s", context.error, exc_info=context.error)
+
+
+async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
+    await app.bot.set_my_commands([BotCommand(c.name, c.help[:256]) for c in [HELP, *ALL]])
+
+
+def _schedule(app: Application, c2: C2) -> None:  # type: ignore[type-arg]
+    jobs = app.job_queue
+    assert jobs is not None, "python-telegram-bot[job-queue] (APScheduler) is required"
+    pump = AlertPump(c2, app.bot)
+    monitor = Monitor(c2)
+    app.bot_data["alerts"] = pump
+    tuning = c2.tuning
+
+    async def alerts(context: ContextTypes.DEFAULT_TYPE) -> None:
+        await pump.poll_once()
+
+    async def monitors(context: ContextTypes.DEFAULT_TYPE) -> None:
+        await monitor.check()
+
+    async def sweep(context: ContextTypes.DEFAULT_TYPE) -> None:
+        await danger.sweep_expired(c2, context)
+
+    async def summary(context: ContextTypes.DEFAULT_TYPE) -> None:
+        await pump.send_to_admins(await daily_summary(c2))
+
+    jobs.run_repeating(alerts, tuning.alert_poll_seconds, first=0.5, name="alerts")
+    jobs.run_repeating(monitors, tuning.monitor_seconds, first=tuning.monitor_seconds)
+    jobs.run_repeating(sweep, tuning.expiry_sweep_seconds, name="expiry-sweep")
+    hour, minute = (int(x) for x in c2.settings.telegram.daily_summary_utc.split(":"))
+    jobs.run_daily(summary, time(hour, minute, tzinfo=UTC), name="daily-summary")
+
+
+async def serve(app: Application, stop: asyncio.Event, poll_timeout: float) -> None:  # type: ignore[type-arg]
+    """Run until ``stop`` is set: long-poll updates, run the jobs, then shut down cleanly."""
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(timeout=poll_timeout, drop_pending_updates=False)
+        log.info("c2 running as @%s", app.bot.username)
+        try:
+            await stop.wait()
+        finally:
+            await app.updater.stop()
+            await app.stop()

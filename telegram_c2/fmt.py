@@ -1,0 +1,43 @@
+"""Human formatting. Money stays Decimal all the way into the text (never float)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+
+CENT = Decimal("0.01")
+
+
+def money(value: Decimal, *, signed: bool = True, unit: str = "USDT") -> str:
+    """``Decimal("-1234.5")`` → ``-1,234.50 USDT``."""
+    q = value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+    if q == 0:
+        q = abs(q)  # no "-0.00"
+    text = f"{q:+,.2f}" if signed else f"{q:,.2f}"
+    return f"{text} {unit}".rstrip()
+
+
+def qty(value: Decimal) -> str:
+    """A quantity as the exchange would show it: no exponent, no trailing zeros."""
+    text = f"{value.normalize():f}"
+    return text
+
+
+def age(delta: timedelta | float | None) -> str:
+    if delta is None:
+        return "never"
+    seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours}h{minutes % 60:02d}m"
+    return f"{hours // 24}d{hours % 24}h"
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"

@@ -1,0 +1,50 @@
+"""Process entry: configuration, logging (token redacted), health endpoint, the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from core.config import load_settings
+from core.service import (
+    HealthServer,
+    configure_logging,
+    install_async_signal_handlers,
+    secret_values,
+)
+from telegram_c2.app import build_application, serve
+from telegram_c2.services import C2
+
+log = logging.getLogger("telegram_c2")
+
+
+def main() -> int:
+    settings = load_settings()  # ConfigError → one line from the CLI, exit 78
+    c2 = C2(settings)
+    app = build_application(c2)  # a missing token or admin list fails here, before any I/O
+    configure_logging(settings.service, "c2", secrets=secret_values(settings))
+    # PTB and httpx log request URLs, and the token is part of every Bot API URL.
+    for noisy in ("httpx", "httpcore", "telegram.request"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    with (
+        HealthServer.from_settings(settings.service, {}) if settings.service.http_port else _null()
+    ):
+        asyncio.run(_main(app, c2))
+    return 0
+
+
+async def _main(app, c2: C2) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    install_async_signal_handlers(stop)
+    try:
+        await serve(app, stop, c2.tuning.poll_timeout)
+    finally:
+        await c2.close()
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

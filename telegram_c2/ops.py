@@ -1,0 +1,95 @@
+"""Operational state for /status, /drift, /backup and the alert monitors: the listener's
+health hash, trade sync's runs and drift, backups, and bots' heartbeats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from core import redis_keys
+from core.ids import BotId
+from telegram_c2.db import Database
+from telegram_c2.redis_pool import RedisPool
+from telegram_c2.registry import Bot
+
+_TRUE = {"1", "true", "yes", "connected", "up"}
+
+
+@dataclass(frozen=True)
+class ListenerHealth:
+    #: ``None``: the listener has never reported (no ``listener:status`` hash).
+    connected: bool | None
+    lag: str | None
+    last_message_at: datetime | None
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """ISO 8601 or epoch seconds/milliseconds; ``None`` if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if number > 10**11:  # milliseconds
+        number /= 1000
+    return datetime.fromtimestamp(int(number), UTC)
+
+
+def listener_health(fields: dict[str, str]) -> ListenerHealth:
+    """Reads ``listener:status``: ``connected`` (or per-account ``{account}:connected``;
+    all must be true), ``lag_ms``, ``last_message_at``."""
+    if not fields:
+        return ListenerHealth(None, None, None)
+    flags = [v for k, v in fields.items() if k == "connected" or k.endswith(":connected")]
+    connected = bool(flags) and all(v.strip().lower() in _TRUE for v in flags)
+    lag = fields.get("lag_ms")
+    last = parse_time(fields.get("last_message_at"))
+    return ListenerHealth(connected, f"{lag} ms" if lag else None, last)
+
+
+class Ops:
+    def __init__(self, db: Database, redis: RedisPool) -> None:
+        self._db = db
+        self._redis = redis
+
+    async def listener(self) -> ListenerHealth:
+        return listener_health(await self._redis.infra.hgetall(redis_keys.LISTENER_STATUS))
+
+    async def bot_state(self, bot: Bot) -> str | None:
+        return await self._redis.db(bot.redis_db).get(redis_keys.bot_state(BotId(bot.bot_id)))
+
+    async def heartbeat(self, bot: Bot) -> datetime | None:
+        """The heartbeat key (gone when its TTL lapsed), else the registry's last one."""
+        raw = await self._redis.db(bot.redis_db).get(redis_keys.heartbeat(BotId(bot.bot_id)))
+        return parse_time(raw) if raw else None
+
+    async def sync_status(self) -> dict[str, str]:
+        return await self._redis.infra.hgetall(redis_keys.SYNC_STATUS)
+
+    async def last_sync(self) -> dict[str, Any] | None:
+        rows = await self._db.fetch(
+            "SELECT job, account, finished_at, status, found FROM trading.sync_runs"
+            " ORDER BY finished_at DESC LIMIT 1"
+        )
+        return rows[0] if rows else None
+
+    async def open_drift(self) -> list[dict[str, Any]]:
+        return await self._db.fetch(
+            "SELECT account, symbol, exchange_qty, ledger_qty, per_bot, detected_at,"
+            " last_seen_at FROM trading.drift_events WHERE cleared_at IS NULL"
+            " ORDER BY detected_at"
+        )
+
+    async def last_backup(self) -> dict[str, Any] | None:
+        rows = await self._db.fetch(
+            "SELECT id, backup_date, kind, status, started_at, finished_at, verified_at,"
+            " size_bytes, error FROM trading.backups ORDER BY started_at DESC LIMIT 1"
+        )
+        return rows[0] if rows else None

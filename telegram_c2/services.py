@@ -1,0 +1,49 @@
+"""Everything a command handler needs, built once per process (and per test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from core.config import Settings
+from telegram_c2.access import Access
+from telegram_c2.audit import Auditor
+from telegram_c2.confirm import Clock, ConfirmationBook, utc_now
+from telegram_c2.control import Control
+from telegram_c2.db import Database
+from telegram_c2.ops import Ops
+from telegram_c2.redis_pool import RedisPool
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Timings; production defaults, tests shorten them."""
+
+    poll_timeout: float = 10.0  # getUpdates long-poll
+    alert_poll_seconds: float = 2.0
+    monitor_seconds: float = 30.0
+    expiry_sweep_seconds: float = 5.0
+    listener_down_after: timedelta = timedelta(minutes=2)
+    #: The same incident key is not pushed again within this window.
+    alert_dedup_window: timedelta = timedelta(minutes=15)
+    #: At most this many alert messages per minute reach the chat.
+    alerts_per_minute: int = 10
+
+
+@dataclass
+class C2:
+    settings: Settings
+    clock: Clock = utc_now
+    tuning: Tuning = field(default_factory=Tuning)
+
+    def __post_init__(self) -> None:
+        self.access = Access(self.settings.telegram)
+        self.db = Database(self.settings)
+        self.redis = RedisPool(self.settings)
+        self.audit = Auditor(self.db)
+        self.control = Control(self.db, self.redis)
+        self.ops = Ops(self.db, self.redis)
+        self.confirmations = ConfirmationBook(self.clock)
+
+    async def close(self) -> None:
+        await self.redis.close()
