@@ -1,0 +1,104 @@
+"""``alpha run paper-exchange``: the Bybit V5-compatible exchange on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from decimal import Decimal, InvalidOperation
+
+from core.cli import Cli
+from core.errors import UserError
+
+_ACCOUNT_RE = re.compile(r"([a-z][a-z0-9_]{0,31}):([^:\s]+):([^:\s]+)(?::([^:\s]+))?")
+
+
+def parse_account(text: str) -> tuple[str, str, str, Decimal]:
+    """``NAME:API_KEY:API_SECRET[:USDT_BALANCE]`` → parts; UserError when malformed."""
+    m = _ACCOUNT_RE.fullmatch(text)
+    if not m:
+        raise UserError(
+            f"bad --account {text.split(':')[0]!r}…: expected "
+            "NAME:API_KEY:API_SECRET[:USDT_BALANCE] with NAME like 'main' (lowercase letters, digits, _)"
+        )
+    name, key, secret, balance = m.groups()
+    try:
+        amount = Decimal(balance) if balance else Decimal(100_000)
+    except InvalidOperation:
+        raise UserError(f"bad --account {name}: balance {balance!r} is not a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise UserError(f"bad --account {name}: balance must be >= 0")
+    return name, key, secret, amount
+
+
+def _speed(text: str) -> float | None:
+    if text in ("manual", "none"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("speed is a number >= 0 or 'manual'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("speed must be >= 0")
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    from paper_exchange.__main__ import serve
+
+    return serve(args)
+
+
+def register(cli: Cli) -> None:
+    p = cli.command(
+        "run",
+        "paper-exchange",
+        "a Bybit V5-compatible paper exchange (REST + private/public WebSocket) on loopback",
+        _run,
+    )
+    add_arguments(p)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8480, help="port; 0 picks a free one (default 8480)")
+    p.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME:API_KEY:API_SECRET[:USDT_BALANCE]",
+        help="an account (repeatable); default main:paper-key:paper-secret:100000",
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--market",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="replay Bybit kline CSV(s): start,open,high,low,close,volume,turnover",
+    )
+    src.add_argument(
+        "--seed", type=int, default=None, help="seed of the candle generator (default 1)"
+    )
+    p.add_argument(
+        "--scenario",
+        default="random_walk",
+        help="generator scenario: random_walk, trend_up, trend_down, pump, "
+        "squeeze_breakout, order_block",
+    )
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        help="simulated seconds per real second; 0 = as fast as possible; 'manual'",
+    )
+    p.add_argument(
+        "--history-minutes",
+        type=int,
+        default=14 * 1440,
+        help="minutes of candles generated before 'now' for indicator warm-up",
+    )
+    p.add_argument(
+        "--no-rate-limits",
+        action="store_true",
+        help="do not enforce Bybit's per-endpoint rate limits (headers still sent)",
+    )

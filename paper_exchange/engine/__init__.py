@@ -1,0 +1,1 @@
+"""Matching, accounts and positions: pure synchronous logic, no I/O."""

@@ -1,0 +1,111 @@
+"""Accounts, orders and positions: the exchange's mutable state."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from paper_exchange.engine.numbers import ZERO
+
+OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered"})
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    order_id: str
+    link_id: str
+    account: Account
+    symbol: str
+    side: str
+    order_type: str
+    price: Decimal
+    qty: Decimal
+    tif: str
+    reduce_only: bool
+    close_on_trigger: bool
+    trigger_price: Decimal
+    trigger_direction: int
+    trigger_by: str
+    status: str
+    created: int
+    updated: int
+    last_price_on_created: Decimal
+    take_profit: Decimal = ZERO
+    stop_loss: Decimal = ZERO
+    cum_qty: Decimal = ZERO
+    cum_value: Decimal = ZERO
+    cum_fee: Decimal = ZERO
+    closed_pnl: Decimal = ZERO
+    reject_reason: str = "EC_NoError"
+    cancel_type: str = "UNKNOWN"
+    stop_order_type: str = "UNKNOWN"
+    create_type: str = "CreateByUser"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def leaves(self) -> Decimal:
+        return self.qty - self.cum_qty if self.is_open else ZERO
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side == "Buy" else -1
+
+    @property
+    def avg_price(self) -> Decimal:
+        return self.cum_value / self.cum_qty if self.cum_qty else ZERO
+
+
+@dataclass(slots=True, eq=False)
+class Position:
+    symbol: str
+    size: Decimal = ZERO  # signed: long > 0, short < 0 (one-way mode)
+    avg: Decimal = ZERO
+    leverage: Decimal = Decimal(10)
+    cur_realised: Decimal = ZERO
+    cum_realised: Decimal = ZERO
+    created: int = 0
+    updated: int = 0
+    seq: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class Ledger:
+    """An account's executions in ledger order; exec times never decrease."""
+
+    rows: list[dict[str, object]] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)
+
+    def append(self, row: dict[str, object], exec_time: int) -> None:
+        if self.times and exec_time < self.times[-1]:
+            exec_time = self.times[-1]  # the simulated clock never runs backwards in the ledger
+            row["execTime"] = str(exec_time)
+        self.rows.append(row)
+        self.times.append(exec_time)
+
+    def index_range(self, start: int, end: int) -> tuple[int, int]:
+        """Indices of rows with ``start <= execTime <= end``."""
+        return bisect_left(self.times, start), bisect_right(self.times, end)
+
+
+@dataclass(slots=True, eq=False)
+class Account:
+    name: str
+    api_key: str
+    api_secret: str
+    wallet: Decimal
+    positions: dict[str, Position] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)  # every order, creation order
+    open_orders: dict[str, Order] = field(default_factory=dict)
+    link_ids: dict[str, Order] = field(default_factory=dict)
+    ledger: Ledger = field(default_factory=Ledger)
+    cum_realised: Decimal = ZERO
+
+    def position(self, symbol: str) -> Position:
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = Position(symbol)
+        return pos

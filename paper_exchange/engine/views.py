@@ -1,0 +1,197 @@
+"""Bybit-shaped dicts for orders, positions and wallets (numbers as strings)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from paper_exchange.engine.instruments import Instrument
+from paper_exchange.engine.models import Account, Order, Position
+from paper_exchange.engine.numbers import ZERO, fmt
+
+
+def order_view(o: Order, inst: Instrument) -> dict[str, object]:
+    is_conditional = o.trigger_price > 0
+    leaves = o.leaves
+    return {
+        "orderId": o.order_id,
+        "orderLinkId": o.link_id,
+        "parentOrderLinkId": "",
+        "blockTradeId": "",
+        "symbol": o.symbol,
+        "price": inst.price_str(o.price) if o.price else "0",
+        "qty": inst.qty_str(o.qty),
+        "side": o.side,
+        "isLeverage": "",
+        "positionIdx": 0,
+        "orderStatus": o.status,
+        "createType": o.create_type,
+        "cancelType": o.cancel_type,
+        "rejectReason": o.reject_reason,
+        "avgPrice": fmt(o.avg_price) if o.cum_qty else "",
+        "leavesQty": inst.qty_str(leaves),
+        "leavesValue": fmt(leaves * o.price),
+        "cumExecQty": inst.qty_str(o.cum_qty),
+        "cumExecValue": fmt(o.cum_value),
+        "cumExecFee": fmt(o.cum_fee),
+        "cumFeeDetail": {"USDT": fmt(o.cum_fee)} if o.cum_fee else {},
+        "closedPnl": fmt(o.closed_pnl),
+        "feeCurrency": "",
+        "timeInForce": o.tif,
+        "orderType": o.order_type,
+        "stopOrderType": o.stop_order_type,
+        "orderIv": "",
+        "marketUnit": "",
+        "triggerPrice": inst.price_str(o.trigger_price) if is_conditional else "0",
+        "takeProfit": inst.price_str(o.take_profit) if o.take_profit else "0",
+        "stopLoss": inst.price_str(o.stop_loss) if o.stop_loss else "0",
+        "tpslMode": "",
+        "ocoTriggerBy": "",
+        "tpLimitPrice": "",
+        "slLimitPrice": "",
+        "tpTriggerBy": "",
+        "slTriggerBy": "",
+        "triggerDirection": o.trigger_direction,
+        "triggerBy": o.trigger_by if is_conditional else "UNKNOWN",
+        "lastPriceOnCreated": inst.price_str(o.last_price_on_created),
+        "basePrice": inst.price_str(o.last_price_on_created) if is_conditional else "",
+        "reduceOnly": o.reduce_only,
+        "closeOnTrigger": o.close_on_trigger,
+        "placeType": "",
+        "smpType": "None",
+        "smpGroup": 0,
+        "smpOrderId": "",
+        "slippageToleranceType": "UNKNOWN",
+        "slippageTolerance": "",
+        "brokerOrderPrice": "",
+        "extraFees": "",
+        "rpiTakerAccess": False,
+        "rpiMatchedQty": "0",
+        "createdTime": str(o.created),
+        "updatedTime": str(o.updated),
+    }
+
+
+def position_view(pos: Position, inst: Instrument, mark: Decimal, *, ws: bool) -> dict[str, object]:
+    size = abs(pos.size)
+    side = "" if pos.size == 0 else ("Buy" if pos.size > 0 else "Sell")
+    value = size * pos.avg
+    upl = pos.size * (mark - pos.avg) if pos.size else ZERO
+    im = value / pos.leverage if size else ZERO
+    view: dict[str, object] = {
+        "positionIdx": 0,
+        "tradeMode": 0,
+        "riskId": 1,
+        "riskLimitValue": "2000000",
+        "symbol": pos.symbol,
+        "side": side,
+        "size": inst.qty_str(size),
+        "avgPrice": fmt(pos.avg),
+        "positionValue": fmt(value),
+        "positionStatus": "Normal",
+        "autoAddMargin": 0,
+        "adlRankIndicator": 2 if size else 0,
+        "leverage": fmt(pos.leverage),
+        "positionBalance": fmt(im),
+        "markPrice": inst.price_str(mark),
+        "liqPrice": "",
+        "bustPrice": "",
+        "breakEvenPrice": fmt(pos.avg),
+        "positionIM": fmt(im),
+        "positionIMByMp": fmt(im),
+        "positionMM": fmt(value * Decimal("0.005")),
+        "positionMMByMp": fmt(value * Decimal("0.005")),
+        "tpslMode": "Full",
+        "takeProfit": "0",
+        "stopLoss": "0",
+        "trailingStop": "0",
+        "sessionAvgPrice": "",
+        "unrealisedPnl": fmt(upl),
+        "curRealisedPnl": fmt(pos.cur_realised),
+        "cumRealisedPnl": fmt(pos.cum_realised),
+        "seq": pos.seq,
+        "isReduceOnly": False,
+        "mmrSysUpdatedTime": "",
+        "leverageSysUpdatedTime": "",
+        "createdTime": str(pos.created),
+        "updatedTime": str(pos.updated),
+    }
+    if ws:
+        view["entryPrice"] = view.pop("avgPrice")
+        view["category"] = "linear"
+    return view
+
+
+def wallet_view(
+    acct: Account, marks: dict[str, Decimal], instruments: dict[str, Instrument]
+) -> dict[str, object]:
+    upl = ZERO
+    pos_im = ZERO
+    pos_mm = ZERO
+    for pos in acct.positions.values():
+        if pos.size:
+            upl += pos.size * (marks[pos.symbol] - pos.avg)
+            value = abs(pos.size) * pos.avg
+            pos_im += value / pos.leverage
+            pos_mm += value * Decimal("0.005")
+    order_im = ZERO
+    for o in acct.open_orders.values():
+        if not o.reduce_only and o.trigger_price == 0:
+            order_im += o.leaves * o.price / acct.position(o.symbol).leverage
+    equity = acct.wallet + upl
+    available = equity - pos_im - order_im
+    im_total = pos_im + order_im
+    coin = {
+        "coin": "USDT",
+        "equity": fmt(equity),
+        "usdValue": fmt(equity),
+        "walletBalance": fmt(acct.wallet),
+        "free": "",
+        "locked": "0",
+        "spotHedgingQty": "0",
+        "borrowAmount": "0",
+        "availableToWithdraw": "",
+        "availableToBorrow": "",
+        "accruedInterest": "0",
+        "totalOrderIM": fmt(order_im),
+        "totalPositionIM": fmt(pos_im),
+        "totalPositionMM": fmt(pos_mm),
+        "unrealisedPnl": fmt(upl),
+        "cumRealisedPnl": fmt(acct.cum_realised),
+        "bonus": "0",
+        "marginCollateral": True,
+        "collateralSwitch": True,
+        "spotBorrow": "0",
+    }
+    rate = (im_total / equity) if equity > 0 else ZERO
+    mm_rate = (pos_mm / equity) if equity > 0 else ZERO
+    return {
+        "accountType": "UNIFIED",
+        "accountIMRate": fmt(round(rate, 4)),
+        "accountIMRateByMp": fmt(round(rate, 4)),
+        "accountMMRate": fmt(round(mm_rate, 4)),
+        "accountMMRateByMp": fmt(round(mm_rate, 4)),
+        "accountLTV": "0",
+        "totalEquity": fmt(equity),
+        "totalWalletBalance": fmt(acct.wallet),
+        "totalMarginBalance": fmt(equity),
+        "totalAvailableBalance": fmt(available),
+        "totalPerpUPL": fmt(upl),
+        "totalInitialMargin": fmt(im_total),
+        "totalInitialMarginByMp": fmt(im_total),
+        "totalMaintenanceMargin": fmt(pos_mm),
+        "totalMaintenanceMarginByMp": fmt(pos_mm),
+        "coin": [coin],
+    }
+
+
+def available_balance(acct: Account, marks: dict[str, Decimal]) -> Decimal:
+    upl = ZERO
+    im = ZERO
+    for pos in acct.positions.values():
+        if pos.size:
+            upl += pos.size * (marks[pos.symbol] - pos.avg)
+            im += abs(pos.size) * pos.avg / pos.leverage
+    for o in acct.open_orders.values():
+        if not o.reduce_only and o.trigger_price == 0:
+            im += o.leaves * o.price / acct.position(o.symbol).leverage
+    return acct.wallet + min(upl, ZERO) - im

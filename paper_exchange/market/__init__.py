@@ -1,0 +1,1 @@
+"""The simulated clock and the candles that drive prices."""

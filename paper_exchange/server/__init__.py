@@ -1,0 +1,1 @@
+"""aiohttp app: REST, private and public WebSocket, control API, fault injection."""

@@ -1,0 +1,74 @@
+"""Bybit V5 request signing, verified over the raw bytes exactly as received."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+from paper_exchange.engine.errors import ApiError
+from paper_exchange.engine.models import Account
+
+#: Bybit accepts ``server - recv_window <= timestamp < server + 1000``.
+FUTURE_TOLERANCE_MS = 1000
+
+
+def sign(secret: str, payload: str) -> str:
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_rest(
+    accounts: dict[str, Account],
+    headers: dict[str, str],
+    signed_payload: str,
+    now_ms: int | None = None,
+) -> Account:
+    """The account of a signed REST request, or the documented ApiError."""
+    api_key = headers.get("X-BAPI-API-KEY")
+    if not api_key:
+        raise ApiError(10003, "API key is invalid. (missing X-BAPI-API-KEY)")
+    acct = accounts.get(api_key)
+    if acct is None:
+        raise ApiError(10003, "API key is invalid.")
+    ts_raw = headers.get("X-BAPI-TIMESTAMP", "")
+    recv_raw = headers.get("X-BAPI-RECV-WINDOW", "5000") or "5000"
+    if not ts_raw.isdigit() or not recv_raw.isdigit():
+        raise ApiError(10002, "invalid request, please check your timestamp and recv_window param")
+    ts, recv_window = int(ts_raw), int(recv_raw)
+    server = int(time.time() * 1000) if now_ms is None else now_ms
+    if not (server - recv_window <= ts < server + FUTURE_TOLERANCE_MS):
+        raise ApiError(
+            10002,
+            "invalid request, please check your server timestamp or recv_window param. "
+            f"req_timestamp[{ts}],server_timestamp[{server}],recv_window[{recv_window}]",
+        )
+    given = headers.get("X-BAPI-SIGN", "")
+    origin = f"{ts_raw}{api_key}{recv_raw}{signed_payload}"
+    expected = sign(acct.api_secret, origin)
+    if not hmac.compare_digest(given.lower(), expected):
+        raise ApiError(10004, f"error sign! origin_string[{origin}]")
+    return acct
+
+
+def verify_ws(
+    accounts: dict[str, Account], args: object, now_ms: int | None = None
+) -> tuple[Account | None, str]:
+    """(account, "") on success, or (None, reason) for ``op: auth``."""
+    if not isinstance(args, list) or len(args) != 3:
+        return None, "Params Error"
+    api_key, expires, signature = args
+    acct = accounts.get(api_key) if isinstance(api_key, str) else None
+    if acct is None:
+        return None, "Invalid apikey"
+    if isinstance(expires, bool) or not isinstance(expires, int | str):
+        return None, "Params Error"
+    expires_s = str(expires)
+    if not expires_s.isdigit():
+        return None, "Params Error"
+    server = int(time.time() * 1000) if now_ms is None else now_ms
+    if int(expires_s) <= server:
+        return None, "Params Error: request expired"
+    expected = sign(acct.api_secret, f"GET/realtime{expires_s}")
+    if not isinstance(signature, str) or not hmac.compare_digest(signature, expected):
+        return None, "Invalid sign"
+    return acct, ""

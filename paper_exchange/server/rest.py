@@ -1,0 +1,204 @@
+"""REST ``/v5/...``: routing, signature checks, rate limits, the Bybit envelope.
+
+The signature is checked over the raw query string (the bytes after ``?`` exactly as
+received) or the raw body, never over a re-serialisation. Every failure is a JSON
+envelope with a documented retCode; nothing here may answer 500 or hang.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from paper_exchange.engine.errors import ApiError, params_error
+from paper_exchange.engine.models import Account
+from paper_exchange.server.auth import verify_rest
+
+if TYPE_CHECKING:
+    from paper_exchange.server.app import PaperExchange
+
+log = logging.getLogger(__name__)
+
+Params = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    private: bool
+    limit: int  # requests per second per account (Bybit's default table)
+    call: Callable[[PaperExchange, Account | None, Params], object]
+
+
+def _e(name: str) -> Callable[[PaperExchange, Account | None, Params], object]:
+    def call(ex: PaperExchange, acct: Account | None, p: Params) -> object:
+        assert acct is not None
+        return getattr(ex.engine, name)(acct, p)
+
+    return call
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "/v5/order/create": Endpoint("POST", True, 10, _e("create_order")),
+    "/v5/order/amend": Endpoint("POST", True, 10, _e("amend_order")),
+    "/v5/order/cancel": Endpoint("POST", True, 10, _e("cancel_order")),
+    "/v5/order/cancel-all": Endpoint("POST", True, 10, _e("cancel_all")),
+    "/v5/order/realtime": Endpoint("GET", True, 50, _e("open_orders")),
+    "/v5/order/history": Endpoint("GET", True, 50, _e("order_history")),
+    "/v5/execution/list": Endpoint("GET", True, 50, _e("executions")),
+    "/v5/position/list": Endpoint("GET", True, 50, _e("positions")),
+    "/v5/position/set-leverage": Endpoint("POST", True, 10, _e("set_leverage")),
+    "/v5/account/wallet-balance": Endpoint("GET", True, 50, _e("wallet")),
+    "/v5/market/instruments-info": Endpoint(
+        "GET", False, 0, lambda ex, _a, p: ex.instruments_info(p)
+    ),
+    "/v5/market/kline": Endpoint("GET", False, 0, lambda ex, _a, p: ex.kline(p)),
+    "/v5/market/tickers": Endpoint("GET", False, 0, lambda ex, _a, p: ex.tickers(p)),
+    "/v5/market/time": Endpoint("GET", False, 0, lambda ex, _a, _p: ex.server_time()),
+}
+
+
+class RateLimiter:
+    """A rolling one-second window per (account, endpoint), like Bybit's."""
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self._hits: dict[tuple[str, str], deque[float]] = {}
+
+    def check(self, account: str, path: str, limit: int) -> tuple[dict[str, str], bool]:
+        now = time.time()
+        hits = self._hits.get((account, path))
+        if hits is None:
+            hits = self._hits[(account, path)] = deque()
+        while hits and hits[0] <= now - 1.0:
+            hits.popleft()
+        exceeded = self.enabled and len(hits) >= limit
+        if not exceeded:
+            hits.append(now)
+        reset_ms = int((hits[0] + 1.0) * 1000) + 1 if exceeded else int(now * 1000)
+        headers = {
+            "X-Bapi-Limit": str(limit),
+            "X-Bapi-Limit-Status": str(max(0, limit - len(hits))),
+            "X-Bapi-Limit-Reset-Timestamp": str(reset_ms),
+        }
+        return headers, exceeded
+
+
+def envelope(ex: PaperExchange, code: int, msg: str, result: object = None) -> str:
+    return json.dumps(
+        {
+            "retCode": code,
+            "retMsg": msg,
+            "result": {} if result is None else result,
+            "retExtInfo": {},
+            "time": ex.market.now_ms,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _reply(
+    ex: PaperExchange,
+    code: int,
+    msg: str,
+    result: object = None,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    return web.Response(
+        text=envelope(ex, code, msg, result),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+async def handle_rest(request: web.Request) -> web.Response:
+    ex: PaperExchange = request.app["exchange"]
+    try:
+        return await _handle(ex, request)
+    except ApiError as exc:
+        return _reply(ex, exc.code, exc.msg, status=exc.http_status)
+    except Exception as exc:  # a bug must still answer in Bybit's shape, never a bare 500
+        log.exception("paper exchange: unhandled error on %s", request.path)
+        return _reply(ex, 10016, f"Server error: {type(exc).__name__}")
+
+
+async def _handle(ex: PaperExchange, request: web.Request) -> web.Response:
+    path = request.path
+    endpoint = ENDPOINTS.get(path)
+    if endpoint is None:
+        return _reply(ex, 10017, f"Route not found: {request.method} {path}", status=404)
+    if request.method != endpoint.method:
+        return _reply(
+            ex,
+            10017,
+            f"Route not found: {request.method} {path} (use {endpoint.method})",
+            status=404,
+        )
+    raw_target = request.raw_path
+    raw_query = raw_target.split("?", 1)[1] if "?" in raw_target else ""
+    body = await request.read() if request.method == "POST" else b""
+    fault = ex.rest_faults.take(path)
+    if fault is not None:
+        headers = {
+            "X-Bapi-Limit": "10",
+            "X-Bapi-Limit-Status": "0",
+            "X-Bapi-Limit-Reset-Timestamp": str(int(time.time() * 1000) + 50),
+        }
+        if fault.http_status != 200:
+            return _reply(
+                ex,
+                fault.ret_code or 10016,
+                fault.message,
+                status=fault.http_status,
+                headers=headers,
+            )
+        return _reply(ex, fault.ret_code, fault.message, headers=headers)
+    acct: Account | None = None
+    headers: dict[str, str] | None = None
+    if endpoint.private:
+        try:
+            signed = body.decode() if request.method == "POST" else raw_query
+        except UnicodeDecodeError:
+            raise params_error("body is not UTF-8") from None
+        acct = verify_rest(ex.engine.accounts_by_key, dict(request.headers), signed)
+        headers, exceeded = ex.rate_limiter.check(acct.api_key, path, endpoint.limit)
+        if exceeded:
+            return _reply(ex, 10006, "Too many visits!", headers=headers)
+    try:
+        params = _params(request.method, raw_query, body)
+    except ApiError as exc:
+        return _reply(ex, exc.code, exc.msg, headers=headers)
+    ex.sync_clock()
+    try:
+        result = endpoint.call(ex, acct, params)
+    except ApiError as exc:
+        return _reply(ex, exc.code, exc.msg, status=exc.http_status, headers=headers)
+    return _reply(ex, 0, "OK", result, headers=headers)
+
+
+def _params(method: str, raw_query: str, body: bytes) -> Params:
+    if method == "GET":
+        try:
+            return dict(parse_qsl(raw_query, keep_blank_values=True, strict_parsing=False))
+        except ValueError as exc:
+            raise params_error(f"query string invalid: {exc}") from None
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise params_error(f"request body is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise params_error("request body must be a JSON object")
+    return data

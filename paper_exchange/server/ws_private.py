@@ -1,0 +1,299 @@
+"""Private WebSocket ``/v5/private``: auth, delayed subscribe acks, per-account topics.
+
+Every outgoing frame of a connection goes through that connection's queue and one writer
+task, so a subscribe ack always precedes the topic's first data and frames never
+interleave. Consecutive execution batches are merged into one frame (``data`` is a
+list, as on Bybit), which is what lets one socket carry tens of thousands of
+executions per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import WSMsgType, web
+
+from paper_exchange.engine.models import Account
+from paper_exchange.server.auth import verify_ws
+from paper_exchange.server.faults import ExecFaults
+
+if TYPE_CHECKING:
+    from paper_exchange.server.app import PaperExchange
+
+log = logging.getLogger(__name__)
+
+BASE_TOPICS = ("execution", "execution.fast", "order", "position", "wallet")
+#: Subscribable names → the engine topic they carry.
+TOPIC_NAMES: dict[str, str] = {}
+for _base in BASE_TOPICS:
+    TOPIC_NAMES[_base] = _base
+    TOPIC_NAMES[f"{_base}.linear"] = _base
+SUBSCRIBE_ACK_DELAY = (
+    0.025  # pybit stores its req_id only after sending: ack later (BYBIT_V5 §7.3.4)
+)
+MAX_ITEMS_PER_FRAME = 200
+FAST_FIELDS = (
+    "category",
+    "symbol",
+    "execId",
+    "execPrice",
+    "execQty",
+    "orderId",
+    "isMaker",
+    "orderLinkId",
+    "side",
+    "execTime",
+    "seq",
+)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class PrivateConn:
+    def __init__(self, ws: web.WebSocketResponse, conn_id: str) -> None:
+        self.ws = ws
+        self.conn_id = conn_id
+        self.account: Account | None = None
+        self.topics: dict[str, set[str]] = {}  # engine topic -> subscribed names
+        self.queue: deque[tuple[str, object]] = deque()
+        self.wake = asyncio.Event()
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self._ids = itertools.count(1)
+
+    def send_raw(self, payload: dict[str, object]) -> None:
+        self.queue.append(("", _dumps(payload)))
+        self.wake.set()
+        self.drained.clear()
+
+    def enqueue(self, topic: str, items: list[dict[str, object]]) -> None:
+        self.queue.append((topic, items))
+        self.wake.set()
+        self.drained.clear()
+
+    async def writer(self, now_ms: Callable[[], int]) -> None:
+        ws = self.ws
+        queue = self.queue
+        while not ws.closed:
+            await self.wake.wait()
+            self.wake.clear()
+            while queue:
+                topic, payload = queue.popleft()
+                if not topic:
+                    await ws.send_str(payload)  # type: ignore[arg-type]
+                    continue
+                items = list(payload)  # type: ignore[call-overload]
+                if topic == "execution":
+                    while queue and queue[0][0] == "execution" and len(items) < MAX_ITEMS_PER_FRAME:
+                        items.extend(queue.popleft()[1])  # type: ignore[arg-type]
+                for name in self.topics.get(topic, ()):
+                    data = items
+                    if topic == "execution.fast":
+                        data = _fast(items)
+                        if not data:
+                            continue
+                    frame: dict[str, object] = {
+                        "id": f"{self.conn_id}-{next(self._ids)}",
+                        "topic": name,
+                        "creationTime": now_ms(),
+                        "data": data,
+                    }
+                    if topic == "execution.fast":
+                        del frame["id"]
+                    await ws.send_str(_dumps(frame))
+            self.drained.set()
+
+
+def _fast(items: list[dict[str, object]]) -> list[dict[str, object]]:
+    out = []
+    for row in items:
+        if row.get("execType") != "Trade":
+            continue
+        fast = {k: row[k] for k in FAST_FIELDS}
+        if row.get("isMaker"):
+            fast["orderLinkId"] = ""  # Bybit's fast stream never carries a maker's link id
+        out.append(fast)
+    return out
+
+
+class PrivateHub:
+    """The engine's event sink: fans account events out to that account's sockets."""
+
+    def __init__(self, now_ms: Callable[[], int]) -> None:
+        self.now_ms = now_ms
+        self.conns: dict[Account, set[PrivateConn]] = {}
+        self.faults: dict[str, ExecFaults] = {}
+        self.all_conns: set[PrivateConn] = set()
+        self.blocked_until = 0.0
+
+    # EventSink
+    def wants(self, account: Account, topic: str) -> bool:
+        conns = self.conns.get(account)
+        if not conns:
+            return False
+        if topic == "execution":
+            return any(c.topics.get("execution") or c.topics.get("execution.fast") for c in conns)
+        return any(c.topics.get(topic) for c in conns)
+
+    def push(self, account: Account, topic: str, items: list[dict[str, object]]) -> None:
+        conns = self.conns.get(account)
+        if topic == "execution":
+            fault = self.faults.get(account.name)
+            if fault is not None and fault.active():
+                for delay, frame in fault.apply(items):
+                    if delay:
+                        loop = asyncio.get_running_loop()
+                        loop.call_later(delay / 1000, self._deliver, account, frame)
+                    else:
+                        self._deliver(account, frame)
+                if fault.reorder_window and fault.reorder_buffer:
+                    self._schedule_reorder_flush(account, fault)
+                return
+        if conns:
+            self._fan_out(conns, topic, items)
+
+    def _deliver(self, account: Account, items: list[dict[str, object]]) -> None:
+        conns = self.conns.get(account)
+        if conns:
+            self._fan_out(conns, "execution", items)
+
+    @staticmethod
+    def _fan_out(conns: set[PrivateConn], topic: str, items: list[dict[str, object]]) -> None:
+        for conn in conns:
+            if topic in conn.topics:
+                conn.enqueue(topic, items)
+            if topic == "execution" and "execution.fast" in conn.topics:
+                conn.enqueue("execution.fast", items)
+
+    def _schedule_reorder_flush(self, account: Account, fault: ExecFaults) -> None:
+        # A window that never fills would hold executions forever; flush after a second.
+        def flush() -> None:
+            if fault.reorder_buffer:
+                for frame in fault.flush_reorder():
+                    self._deliver(account, frame)
+
+        asyncio.get_running_loop().call_later(1.0, flush)
+
+    def fault(self, account: str) -> ExecFaults:
+        return self.faults.setdefault(account, ExecFaults())
+
+    async def wait_drained(self, account: Account, max_pending: int) -> None:
+        for conn in list(self.conns.get(account, ())):
+            while len(conn.queue) > max_pending and not conn.ws.closed:
+                conn.drained.clear()
+                await conn.drained.wait()
+
+    async def close_all(self, account: str | None = None) -> int:
+        targets = [
+            c
+            for c in list(self.all_conns)
+            if account is None or (c.account and c.account.name == account)
+        ]
+        for conn in targets:
+            await conn.ws.close(code=1000, message=b"closed by paper exchange control")
+        return len(targets)
+
+    def _attach(self, conn: PrivateConn, account: Account) -> None:
+        self.conns.setdefault(account, set()).add(conn)
+
+    def _detach(self, conn: PrivateConn) -> None:
+        self.all_conns.discard(conn)
+        if conn.account is not None:
+            conns = self.conns.get(conn.account)
+            if conns is not None:
+                conns.discard(conn)
+
+
+async def handle_private(request: web.Request) -> web.StreamResponse:
+    ex: PaperExchange = request.app["exchange"]
+    hub = ex.private_hub
+    if time.monotonic() < hub.blocked_until:
+        raise web.HTTPServiceUnavailable(text="private stream temporarily unavailable (fault)")
+    ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+    await ws.prepare(request)
+    conn = PrivateConn(ws, uuid.uuid4().hex[:20])
+    hub.all_conns.add(conn)
+    writer = asyncio.create_task(conn.writer(lambda: ex.market.now_ms))
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            await _on_message(ex, hub, conn, msg.data)
+    finally:
+        hub._detach(conn)
+        conn.wake.set()
+        writer.cancel()
+        try:
+            await writer
+        except (asyncio.CancelledError, ConnectionError, RuntimeError):
+            pass
+    return ws
+
+
+async def _on_message(ex: PaperExchange, hub: PrivateHub, conn: PrivateConn, text: str) -> None:
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        conn.send_raw(
+            {"success": False, "ret_msg": "invalid JSON", "op": "", "conn_id": conn.conn_id}
+        )
+        return
+    if not isinstance(msg, dict):
+        conn.send_raw(
+            {"success": False, "ret_msg": "invalid request", "op": "", "conn_id": conn.conn_id}
+        )
+        return
+    op = msg.get("op")
+    req_id = msg.get("req_id")
+    reply: dict[str, object] = {"conn_id": conn.conn_id, "op": op}
+    if req_id is not None:
+        reply["req_id"] = req_id
+    if op == "ping":
+        conn.send_raw({**reply, "op": "pong", "args": [str(int(time.time() * 1000))]})
+        return
+    if op == "auth":
+        acct, reason = verify_ws(ex.engine.accounts_by_key, msg.get("args"))
+        if acct is None:
+            conn.send_raw({**reply, "success": False, "ret_msg": reason})
+            return
+        if conn.account is not None and conn.account is not acct:
+            conn.send_raw({**reply, "success": False, "ret_msg": "already authenticated"})
+            return
+        conn.account = acct
+        hub._attach(conn, acct)
+        conn.send_raw({**reply, "success": True, "ret_msg": ""})
+        return
+    if op in ("subscribe", "unsubscribe"):
+        args = msg.get("args")
+        if conn.account is None:
+            reason = "Request not authorized"
+        elif not isinstance(args, list) or not args:
+            reason = "Params Error: args must be a non-empty list"
+        else:
+            unknown = [a for a in args if a not in TOPIC_NAMES]
+            reason = f"error:topic:{unknown[0]} not supported" if unknown else ""
+        if reason:
+            await asyncio.sleep(SUBSCRIBE_ACK_DELAY)
+            conn.send_raw({**reply, "success": False, "ret_msg": reason})
+            return
+        assert isinstance(args, list)
+        await asyncio.sleep(SUBSCRIBE_ACK_DELAY)
+        conn.send_raw({**reply, "success": True, "ret_msg": ""})
+        for name in args:
+            base = TOPIC_NAMES[name]
+            if op == "subscribe":
+                conn.topics.setdefault(base, set()).add(name)
+            else:
+                names = conn.topics.get(base, set())
+                names.discard(name)
+                if not names:
+                    conn.topics.pop(base, None)
+        return
+    conn.send_raw({**reply, "success": False, "ret_msg": f"unknown op {op!r}"})
