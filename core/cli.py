@@ -26,6 +26,7 @@ VERB_MODULES = (
     "websocket_listener.cli",
     "trade_sync.cli",
     "bots.cli",
+    "bots.runtime.cli",
     "telegram_c2.cli",
     "database.backup.cli",
     "database.reports.cli",

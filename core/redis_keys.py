@@ -34,6 +34,16 @@ def fills_stream(bot_id: BotId) -> str:
     return f"fills:{bot_id}"
 
 
+def order_book(bot_id: BotId) -> str:
+    """Hash: intent id → the bot's remembered order (link id, kind, sibling, status)."""
+    return f"bot:{bot_id}:orders"
+
+
+def seen_fills(bot_id: BotId) -> str:
+    """Sorted set: exec ids the bot has already reacted to (score: when), for redelivery."""
+    return f"bot:{bot_id}:seen_fills"
+
+
 def commands_stream(bot_id: BotId) -> str:
     """Stream: operator commands for this bot (``flatten``, ``cancel-all``)."""
     return f"commands:{bot_id}"

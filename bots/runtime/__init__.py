@@ -1,0 +1,1 @@
+"""The live bot host: one strategy plugin against the exchange, the ledger and Redis."""

@@ -1,0 +1,453 @@
+"""The bot host: runs one strategy plugin against the exchange (``alpha run bot BOT_ID``).
+
+One thread decides; the others only feed it. pybit's public-stream thread and a Redis
+reader thread put events (closed candles, the bot's own fills, operator commands) on
+one queue, and the main thread handles them in order — so a strategy, which is plain
+single-threaded code, never sees two events at once.
+
+What the host guarantees around the strategy:
+
+* it sees closed candles only, each once, in order (gaps after a reconnect are filled
+  from REST before the next live candle);
+* its position is the ledger's (``position:{bot}:{symbol}``, written by the listener),
+  never the exchange's netted one;
+* each own fill reaches it once (``fills:{bot}`` consumer group; a set of seen exec ids
+  makes a redelivery after a crash harmless), and an exit fill cancels its sibling;
+* entries pass the risk gate and the bot's state (paused: exits only; stopped: none);
+* after a crash it adopts the ledger's positions and its own resting orders rather than
+  entering again, so a restart neither duplicates entries nor forgets stops;
+* SIGTERM stops it without touching positions: only ``flatten`` closes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import redis
+
+from bots.runtime.market import CandleSequencer, closed_candle, closed_history, server_now
+from bots.runtime.registration import Registration
+from core import plugins, redis_keys
+from core.candles import Candle
+from core.config import Role, Settings
+from core.errors import UserError
+from core.instruments import Instrument
+from core.orders import OrderBook, OrderManager, Outcome, new_intent_id
+from core.risk import BotState, RiskGate, split_config
+from core.strategy import (
+    ENTRY_INTENTS,
+    ExitMarket,
+    FillEvent,
+    Intent,
+    PositionView,
+    Reason,
+    Strategy,
+    StrategyContext,
+)
+
+log = logging.getLogger(__name__)
+
+GROUP = "bot"
+HEARTBEAT_TTL = 30
+HEARTBEAT_EVERY = 5.0
+DB_HEARTBEAT_EVERY = 30.0
+#: A redelivery comes within minutes; a week of exec ids is plenty to recognise it.
+SEEN_FILLS_SECONDS = 7 * 86400
+_ZERO = Decimal(0)
+
+
+def _decimal(value: str | None) -> Decimal:
+    return Decimal(value) if value else _ZERO
+
+
+class BotHost:
+    """Everything one running bot needs; :meth:`run` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registration: Registration,
+        *,
+        http: Any,
+        bot_redis: redis.Redis,
+        infra_redis: redis.Redis,
+        instruments: Mapping[str, Instrument],
+        public_stream_factory: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.reg = registration
+        self.http = http
+        self.redis = bot_redis
+        self.infra = infra_redis
+        strategy_config, limits = split_config(registration.config)
+        self.strategy: Strategy[Any] = plugins.load(registration.bot_type)(
+            plugins.validate_config(registration.bot_type, strategy_config)
+        )
+        self.gate = RiskGate(limits)
+        self.orders = OrderManager(
+            http,
+            registration.bot_id,
+            registration.bot_code,
+            OrderBook(bot_redis, registration.bot_id),
+            instruments,
+            exclusive=bool(getattr(self.strategy.config, "exclusive", False)),
+        )
+        self.symbols = list(self.strategy.symbols)
+        self.interval = self.strategy.interval
+        self.sequencer = CandleSequencer(self.interval)
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.prices: dict[str, Decimal] = {}
+        self.now = datetime.now(UTC)
+        self._stream_factory = public_stream_factory
+        self._stream: Any = None
+        self._reader: threading.Thread | None = None
+        self._last_beat = 0.0
+        self._last_db_beat = 0.0
+        self._stopping = threading.Event()
+        self.decisions = 0
+
+    # --- state the strategy reads ------------------------------------------------------
+
+    def positions(self) -> dict[str, PositionView]:
+        pipe = self.redis.pipeline(transaction=False)
+        for symbol in self.symbols:
+            pipe.hgetall(redis_keys.position(self.reg.bot_id, symbol))
+        out = {}
+        for symbol, row in zip(self.symbols, pipe.execute(), strict=True):
+            out[symbol] = PositionView(
+                symbol, _decimal(row.get("qty")), _decimal(row.get("avg_price"))
+            )
+        return out
+
+    def realized(self) -> Decimal:
+        pipe = self.redis.pipeline(transaction=False)
+        for symbol in self.symbols:
+            pipe.hget(redis_keys.position(self.reg.bot_id, symbol), "realized_pnl")
+        return sum((_decimal(v) for v in pipe.execute()), _ZERO)
+
+    def equity(self, positions: Mapping[str, PositionView]) -> Decimal:
+        capital = self.reg.initial_capital
+        if capital is None:
+            capital = self._wallet_equity()
+        unrealized = sum(
+            ((self.prices.get(s, p.avg_price) - p.avg_price) * p.qty for s, p in positions.items()),
+            _ZERO,
+        )
+        return capital + self.realized() + unrealized
+
+    def _wallet_equity(self) -> Decimal:
+        from core.exchange.rest import wallet
+
+        try:
+            for account in wallet(self.http):
+                return Decimal(account.get("totalEquity") or "0")
+        except Exception as exc:
+            log.warning("wallet unavailable, sizing on zero equity: %s", exc)
+        return _ZERO
+
+    def context(self) -> StrategyContext:
+        positions = self.positions()
+        return StrategyContext(
+            now=self.now,
+            equity=self.equity(positions),
+            instruments=self.orders.instruments,
+            positions=positions,
+            id_source=new_intent_id,
+        )
+
+    def state(self) -> BotState:
+        value = self.redis.get(redis_keys.bot_state(self.reg.bot_id))
+        try:
+            return BotState(value) if value else BotState.RUNNING
+        except ValueError:
+            log.warning("unknown bot state %r: treating as paused", value)
+            return BotState.PAUSED
+
+    # --- start-up ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover, warm up and subscribe. Raises UserError when the exchange is unreachable."""
+        self._init_state()
+        self._ensure_groups()
+        try:
+            self.now = server_now(self.http)
+            resting = self.orders.reconcile(self.symbols)
+            history = self._warm_up()
+        except Exception as exc:
+            from core.exchange.rest import classify
+
+            info = classify(exc)
+            if info is None:
+                raise
+            raise UserError(f"exchange unreachable or refusing ({info})") from None
+        self._adopt(resting)
+        log.info(
+            "bot %s warmed up on %d candles; %d resting orders adopted",
+            self.reg.bot_id,
+            len(history),
+            len(resting),
+        )
+        self._drain_pending()
+        topics = [f"kline.{self.interval}.{s}" for s in self.symbols]
+        if self._stream_factory is not None:
+            self._stream = self._stream_factory(self.settings, topics, self._on_ws)
+            self._stream.start()
+        self._reader = threading.Thread(target=self._read_streams, name="bot-streams", daemon=True)
+        self._reader.start()
+
+    def _init_state(self) -> None:
+        key = redis_keys.bot_state(self.reg.bot_id)
+        initial = {"paused": "paused", "stopped": "stopped"}.get(self.reg.status, "running")
+        self.redis.set(key, initial, nx=True)  # an operator's later choice wins
+
+    def _ensure_groups(self) -> None:
+        for stream in (
+            redis_keys.fills_stream(self.reg.bot_id),
+            redis_keys.commands_stream(self.reg.bot_id),
+        ):
+            try:
+                # "$": fills before the group existed are already in the ledger positions.
+                self.redis.xgroup_create(stream, GROUP, id="$", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def _warm_up(self) -> list[Candle]:
+        bars = max(self.strategy.warmup_bars, 1)
+        candles: list[Candle] = []
+        for symbol in self.symbols:
+            history = closed_history(self.http, symbol, self.interval, bars, self.now)
+            candles.extend(history)
+            if history:
+                self.prices[symbol] = history[-1].close
+        candles.sort(key=lambda c: (c.start, c.symbol))
+        self.strategy.warm_up(candles)
+        for candle in candles:
+            self.sequencer.accept(candle)
+        return candles
+
+    def _adopt(self, resting: list[Any]) -> None:
+        adopt = getattr(self.strategy, "adopt", None)
+        if adopt is None:
+            return
+        ctx = self.context()
+        for symbol, view in ctx.positions.items():
+            if view.qty:
+                own = [t for t in resting if t.symbol == symbol]
+                self._execute(adopt(view, own, ctx))
+
+    def _drain_pending(self) -> None:
+        """Fills delivered before a crash but not acknowledged: handle them now (idempotent)."""
+        stream = redis_keys.fills_stream(self.reg.bot_id)
+        entries = self.redis.xreadgroup(GROUP, self.reg.bot_id, {stream: "0"}, count=1000)
+        for _, items in entries or []:
+            for entry_id, fields in items:
+                self._on_fill(entry_id, fields)
+
+    # --- feeding threads ----------------------------------------------------------------
+
+    def _on_ws(self, message: dict[str, Any]) -> None:
+        for candle in closed_candle(message):
+            self.events.put(("candle", candle))
+
+    def _read_streams(self) -> None:
+        streams = {
+            redis_keys.fills_stream(self.reg.bot_id): ">",
+            redis_keys.commands_stream(self.reg.bot_id): ">",
+        }
+        while not self._stopping.is_set():
+            try:
+                batches = self.redis.xreadgroup(
+                    GROUP, self.reg.bot_id, streams, count=100, block=500
+                )
+            except redis.RedisError as exc:
+                log.warning("redis stream read failed, retrying: %s", exc)
+                time.sleep(1)
+                continue
+            for stream, items in batches or []:
+                kind = "fill" if stream.startswith("fills:") else "command"
+                for entry_id, fields in items:
+                    self.events.put((kind, (entry_id, fields)))
+
+    # --- the decision thread -------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self._stopping = stop
+        self.start()
+        try:
+            while not stop.is_set():
+                self._beat()
+                try:
+                    kind, payload = self.events.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                batch = [(kind, payload)]
+                while True:
+                    try:
+                        batch.append(self.events.get_nowait())
+                    except queue.Empty:
+                        break
+                self._handle(batch)
+        finally:
+            self.close()
+
+    def _handle(self, batch: Iterable[tuple[str, Any]]) -> None:
+        candles: list[Candle] = []
+        for kind, payload in batch:
+            if kind == "candle":
+                candles.append(payload)
+            elif kind == "fill":
+                self._on_fill(*payload)
+            elif kind == "command":
+                self._on_command(*payload)
+        for candle in sorted(candles, key=lambda c: (c.start, c.symbol)):
+            self._on_candle(candle)
+        if candles:
+            self._execute(self.strategy.on_timer(self.context()))
+
+    def _on_candle(self, candle: Candle) -> None:
+        if self.sequencer.seen(candle):
+            return
+        gap_from = self.sequencer.gap_after(candle)
+        if gap_from is not None:
+            missing = closed_history(
+                self.http, candle.symbol, self.interval, 10_000, candle.start, since=gap_from
+            )
+            for old in missing:
+                self._decide(old)
+        self._decide(candle)
+
+    def _decide(self, candle: Candle) -> None:
+        self.sequencer.accept(candle)
+        self.prices[candle.symbol] = candle.close
+        self.now = candle.end
+        self.decisions += 1
+        self._execute(self.strategy.on_candle(candle, self.context()))
+
+    def _on_fill(self, entry_id: str, fields: Mapping[str, str]) -> None:
+        stream = redis_keys.fills_stream(self.reg.bot_id)
+        exec_id = fields.get("exec_id", "")
+        seen = redis_keys.seen_fills(self.reg.bot_id)
+        first_time = self.redis.zadd(seen, {exec_id: time.time()}, nx=True) == 1
+        if first_time and self.decisions % 1000 == 0:
+            self.redis.zremrangebyscore(seen, 0, time.time() - SEEN_FILLS_SECONDS)
+        if first_time and fields.get("exec_type", "Trade") != "Funding":
+            link = fields.get("order_link_id", "")
+            qty = Decimal(fields["exec_qty"])
+            sibling_cancels = self.orders.on_fill(link, qty)
+            tracked = self.orders.book.by_link.get(link)
+            try:
+                reason = Reason.parse(fields.get("reason") or "manual")
+            except ValueError:
+                reason = Reason.MANUAL
+            event = FillEvent(
+                symbol=fields["symbol"],
+                side=fields["side"],  # type: ignore[arg-type]
+                price=Decimal(fields["exec_price"]),
+                qty=qty,
+                fee=_decimal(fields.get("exec_fee")),
+                reason=reason,
+                order_link_id=link,
+                exec_time=datetime.fromisoformat(fields["exec_time"]),
+                intent_id=tracked.intent_id if tracked else None,
+            )
+            self.now = max(self.now, event.exec_time)
+            self._execute([*sibling_cancels, *self.strategy.on_fill(event, self.context())])
+        self.redis.xack(stream, GROUP, entry_id)
+
+    def _on_command(self, entry_id: str, fields: Mapping[str, str]) -> None:
+        command = fields.get("command", "")
+        log.info("command %s from %s", command, fields.get("requested_by", "?"))
+        if self.state() is BotState.STOPPED:
+            log.warning("bot is stopped: command %s refused (resume it first)", command)
+        elif command == "flatten":
+            self.flatten()
+        elif command == "cancel-all":
+            self.orders.cancel_own(self.symbols)
+        else:
+            log.warning("unknown command %r ignored", command)
+        self.redis.xack(redis_keys.commands_stream(self.reg.bot_id), GROUP, entry_id)
+
+    def flatten(self) -> None:
+        """Close this bot's own positions with tagged orders and cancel its resting orders."""
+        ctx = self.context()
+        intents = list(self.strategy.flatten(ctx, Reason.KILL))
+        self.orders.cancel_own(self.symbols)
+        covered = {i.symbol for i in intents if isinstance(i, ExitMarket)}
+        for symbol, view in ctx.positions.items():
+            if view.qty and symbol not in covered:
+                side = "Sell" if view.qty > 0 else "Buy"
+                intents.append(
+                    ExitMarket(new_intent_id(), symbol, side, abs(view.qty), Reason.KILL)
+                )
+        self._execute([i for i in intents if isinstance(i, ExitMarket)])
+
+    def _execute(self, intents: Iterable[Intent]) -> None:
+        intents = list(intents)
+        if not intents:
+            return
+        state = self.state()
+        killed = bool(self.infra.exists(redis_keys.KILL_FLAG))
+        positions = self.positions()
+        for intent in intents:
+            verdict = self.gate.check(
+                intent,
+                state=state,
+                killed=killed,
+                halted_by_strategy=None,
+                positions=positions,
+                prices=self.prices,
+                reference_price=self.prices.get(intent.symbol),
+            )
+            if not verdict:
+                log.info(
+                    "refused %s %s: %s (%s)",
+                    type(intent).__name__,
+                    intent.symbol,
+                    verdict.rule,
+                    verdict.detail,
+                )
+                continue
+            result = self.orders.execute(intent, price_hint=self.prices.get(intent.symbol))
+            if result.outcome is Outcome.REJECTED and isinstance(intent, ENTRY_INTENTS):
+                log.warning("entry rejected by the exchange: %s", result.detail)
+
+    # --- liveness --------------------------------------------------------------------------
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        if now - self._last_beat >= HEARTBEAT_EVERY:
+            self._last_beat = now
+            self.redis.set(
+                redis_keys.heartbeat(self.reg.bot_id),
+                datetime.now(UTC).isoformat(),
+                ex=HEARTBEAT_TTL,
+            )
+        if now - self._last_db_beat >= DB_HEARTBEAT_EVERY:
+            self._last_db_beat = now
+            self._db_heartbeat()
+
+    def _db_heartbeat(self) -> None:
+        from core.db import connect
+
+        try:
+            with connect(self.settings, Role.APP) as conn:
+                conn.execute(
+                    "UPDATE trading.bots SET last_heartbeat = now() WHERE bot_id = %s",
+                    (self.reg.bot_id,),
+                )
+        except Exception as exc:
+            log.warning("heartbeat not written to PostgreSQL: %s", exc)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+        if self._reader is not None:
+            self._reader.join(timeout=2)

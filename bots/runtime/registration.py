@@ -1,0 +1,65 @@
+"""A bot's registration, read from ``trading.bots`` (the operator's source of truth)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from core.config import Role, Settings
+from core.errors import UserError
+from core.ids import AccountName, BotCode, BotId
+
+_COLUMNS = (
+    "bot_id, bot_code, bot_type, status, mode, account, redis_db, symbols, config, initial_capital"
+)
+
+
+@dataclass(frozen=True)
+class Registration:
+    bot_id: BotId
+    bot_code: BotCode
+    bot_type: str
+    status: str
+    mode: str
+    account: AccountName
+    redis_db: int
+    symbols: tuple[str, ...]
+    config: dict[str, Any]
+    initial_capital: Decimal | None
+
+
+def load_registration(settings: Settings, bot_id: str) -> Registration:
+    """The bot's row; a clear error for an unknown, retired or Redis-less bot."""
+    from core.db import connect
+
+    try:
+        wanted = BotId(bot_id)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    with connect(settings, Role.APP) as conn:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM trading.bots WHERE bot_id = %s", (wanted,)
+        ).fetchone()
+    if row is None:
+        raise UserError(f"bot {wanted!r} is not registered (see: alpha bots list)")
+    bot_id_, code, bot_type, status, mode, account, redis_db, symbols, config, capital = row
+    if status == "retired":
+        raise UserError(f"bot {wanted!r} is retired; register a new bot id to trade again")
+    if redis_db is None:
+        raise UserError(f"bot {wanted!r} has no Redis DB (reserved bots do not run)")
+    config = dict(config or {})
+    if symbols and "symbols" not in config:
+        config["symbols"] = list(symbols)
+    return Registration(
+        BotId(bot_id_),
+        BotCode(code),
+        bot_type,
+        status,
+        mode,
+        AccountName(account),
+        int(redis_db),
+        tuple(symbols or ()),
+        config,
+        capital,
+    )

@@ -1,0 +1,123 @@
+"""The risk gate: the last word before an intent becomes an order.
+
+Only intents that open exposure are gated (exits always pass — a gate that blocks a
+stop loss makes risk worse). An entry is refused, with the rule that refused it, when:
+
+* the global kill flag is set (``risk:kill`` in the infra DB: the operator's /kill);
+* the bot is paused or stopped (``bot:{id}:state``);
+* the strategy's own account-risk rule halted it (daily/weekly/monthly loss rules of
+  STRATEGIES.md, measured on the ledger's realized P&L plus unrealized);
+* it would exceed the bot's limits: notional per symbol, total notional, open positions.
+
+Per-bot limits live in the bot's registered config under ``"risk"``; the rest of the
+config belongs to the strategy (see :func:`split_config`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.strategy import ENTRY_INTENTS, EnterLimit, Intent, PositionView
+
+ZERO = Decimal(0)
+
+
+class BotState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"  # no new entries; exits still managed
+    STOPPED = "stopped"  # no orders at all
+
+
+class RiskLimits(BaseModel):
+    """Per-bot limits (quote currency). ``None`` means no limit beyond the strategy's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_notional_per_symbol: Decimal | None = Field(None, gt=0)
+    max_total_notional: Decimal | None = Field(None, gt=0)
+    max_open_positions: int | None = Field(None, ge=1)
+
+
+def split_config(config: Mapping[str, Any] | None) -> tuple[dict[str, Any], RiskLimits]:
+    """A registered config → (the strategy's part, the risk limits)."""
+    strategy = dict(config or {})
+    limits = RiskLimits.model_validate(strategy.pop("risk", None) or {})
+    return strategy, limits
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    rule: str = ""
+    detail: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOW = Verdict(True)
+
+
+class RiskGate:
+    """Decides each intent. Pure: the host passes in the state it read."""
+
+    def __init__(self, limits: RiskLimits) -> None:
+        self.limits = limits
+
+    def check(
+        self,
+        intent: Intent,
+        *,
+        state: BotState,
+        killed: bool,
+        halted_by_strategy: str | None,
+        positions: Mapping[str, PositionView],
+        prices: Mapping[str, Decimal],
+        reference_price: Decimal | None = None,
+    ) -> Verdict:
+        if state is BotState.STOPPED:
+            return Verdict(False, "stopped", "a stopped bot sends no orders")
+        if not isinstance(intent, ENTRY_INTENTS):
+            return ALLOW
+        if killed:
+            return Verdict(False, "kill_flag", "the global kill flag is set")
+        if state is BotState.PAUSED:
+            return Verdict(False, "paused", "a paused bot sends no new entries")
+        if halted_by_strategy:
+            return Verdict(False, "strategy_risk", halted_by_strategy)
+
+        price = intent.price if isinstance(intent, EnterLimit) else reference_price
+        price = price or prices.get(intent.symbol) or ZERO
+        added = intent.qty * price
+
+        def notional(symbol: str, view: PositionView) -> Decimal:
+            return abs(view.qty) * (prices.get(symbol) or view.avg_price)
+
+        limits = self.limits
+        current = positions.get(intent.symbol)
+        symbol_notional = notional(intent.symbol, current) if current else ZERO
+        per_symbol = limits.max_notional_per_symbol
+        if per_symbol is not None and symbol_notional + added > per_symbol:
+            detail = f"{intent.symbol}: {symbol_notional + added:.2f} > {per_symbol}"
+            return Verdict(False, "max_notional_per_symbol", detail)
+        if limits.max_total_notional is not None:
+            total = sum((notional(s, v) for s, v in positions.items()), ZERO) + added
+            if total > limits.max_total_notional:
+                return Verdict(
+                    False, "max_total_notional", f"{total:.2f} > {limits.max_total_notional}"
+                )
+        if limits.max_open_positions is not None:
+            open_symbols = {s for s, v in positions.items() if v.qty}
+            if intent.symbol not in open_symbols and len(open_symbols) >= limits.max_open_positions:
+                return Verdict(
+                    False,
+                    "max_open_positions",
+                    f"{len(open_symbols)} open, limit {limits.max_open_positions}",
+                )
+        return ALLOW
