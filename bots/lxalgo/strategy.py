@@ -134,17 +134,24 @@ class LXAlgo(Strategy[LXAlgoConfig]):
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> list[Intent]:
         s = self._series(candle.symbol)
         s.update(candle)
-        risk = self.risk.update(ctx.now, ctx.equity)
-        if risk.close_all:
-            return self.book.close_all(ctx, Reason.EXIT)
+        book = self.book
         out: list[Intent] = []
-        for trade in self.book.for_symbol(candle.symbol):
-            if trade.qty > 0:
-                out += self._manage(trade, candle, ctx)
-        if not risk.allow_entries:
-            return out
+        if book.trades:
+            # Equity only moves while something is open, so the drawdown rules need not
+            # look at a flat book (its anchors stay right: flat equity is constant).
+            risk = self.risk.update(ctx.now, ctx.equity)
+            if risk.close_all:
+                return book.close_all(ctx, Reason.EXIT)
+            for trade in book.for_symbol(candle.symbol):
+                if trade.qty > 0:
+                    out += self._manage(trade, candle, ctx)
         sig = self.signal(s, candle)
         if sig is None:
+            return out
+        risk = self.risk.update(ctx.now, ctx.equity)
+        if risk.close_all:
+            return book.close_all(ctx, Reason.EXIT)
+        if not risk.allow_entries:
             return out
         cfg = self.config
         key = f"{candle.symbol}/{sig.rule}"

@@ -11,7 +11,7 @@ from typing import ClassVar
 from bots.momentum.config import MomentumConfig
 from bots.trades import Trade, TradeBook
 from core.candles import Candle
-from core.indicators import SMA, Bollinger
+from core.indicators import SMA, RollingStdev
 from core.risk_rules import MomentumRisk
 from core.strategy import FillEvent, Intent, Reason, Strategy, StrategyContext
 
@@ -31,19 +31,42 @@ class Signal:
 
 
 class _Series:
-    __slots__ = ("bb", "bbw", "volume")
+    """Bollinger state kept as variance: the band width's square root is only taken for a
+    signal. Ranking by var/mid² ranks exactly like BBW = 2k·σ/mid (monotonic), and
+    ``close > upper`` is ``close − mid > 0 and (close − mid)² > k²·var``; this halves the
+    per-candle cost (a Decimal sqrt is ~1 µs, measured)."""
+
+    __slots__ = ("bbw", "k2", "mid", "std", "var", "volume")
 
     def __init__(self, cfg: MomentumConfig) -> None:
-        self.bb = Bollinger(cfg.bb_period, cfg.bb_std)
+        self.std = RollingStdev(cfg.bb_period, ddof=1)
+        self.k2 = cfg.bb_std * cfg.bb_std
         self.volume = SMA(cfg.volume_period)
-        self.bbw: deque[Decimal] = deque(maxlen=cfg.bbw_lookback)
+        self.bbw: deque[Decimal] = deque(maxlen=cfg.bbw_lookback)  # var / mid², see above
+        self.mid: Decimal | None = None
+        self.var: Decimal | None = None
 
     def update(self, c: Candle) -> Decimal | None:
-        bbw = self.bb.update(c.close)
+        std = self.std
+        std.update(c.close)
         self.volume.update(c.volume)
-        if bbw is not None:
-            self.bbw.append(bbw)
-        return bbw
+        if not std.ready:
+            return None
+        self.mid = mid = std.mean
+        self.var = var = std.variance
+        assert mid is not None and var is not None
+        if not mid:
+            return None
+        w2 = var / (mid * mid)
+        self.bbw.append(w2)
+        return w2
+
+    def above_upper(self, close: Decimal) -> bool:
+        mid, var = self.mid, self.var
+        if mid is None or var is None:
+            return False
+        d = close - mid
+        return d > 0 and d * d > self.k2 * var
 
 
 class Momentum(Strategy[MomentumConfig]):
@@ -68,17 +91,16 @@ class Momentum(Strategy[MomentumConfig]):
         if s is not None:
             s.update(candle)
 
-    def signal(self, s: _Series, c: Candle, bbw: Decimal) -> Signal | None:
+    def signal(self, s: _Series, c: Candle, w2: Decimal) -> Signal | None:
         cfg = self.config
-        bb = s.bb
-        upper, middle, vol_avg = bb.upper, bb.middle, s.volume.value
+        middle, vol_avg = s.mid, s.volume.value
         # Cheap tests first; the 90-value percentile only when everything else holds.
-        if upper is None or middle is None or not vol_avg or c.close <= upper or c.close <= middle:
+        if middle is None or not vol_avg or c.close <= middle or not s.above_upper(c.close):
             return None
         ratio = c.volume / vol_avg
         if ratio <= cfg.volume_ratio_min or len(s.bbw) < cfg.bbw_lookback:
             return None
-        below = sum(1 for w in s.bbw if w < bbw)
+        below = sum(1 for w in s.bbw if w < w2)
         pct = Decimal(below) / (cfg.bbw_lookback - 1)
         if pct >= cfg.bbw_pct_max:
             return None
@@ -108,7 +130,7 @@ class Momentum(Strategy[MomentumConfig]):
     def _manage(self, t: Trade, s: _Series, c: Candle, ctx: StrategyContext) -> list[Intent]:
         if t.closing:
             return []
-        middle = s.bb.middle
+        middle = s.mid
         if middle is not None and c.close < middle:
             return self.book.close(ctx, t, Reason.EXIT)
         if t.extreme is None or c.high > t.extreme:

@@ -137,14 +137,19 @@ class OrderBlock(Strategy[OrderBlockConfig]):
         n = cfg.pivot_len
         if len(s.highs) == 2 * n + 1:
             k = i - n
-            hs, ls = list(s.highs), list(s.lows)
+            hs, ls = s.highs, s.lows
             hk, lk = hs[n], ls[n]
-            if hk > max(hs[:n]) and hk >= max(hs[n + 1 :]):
-                s.ph, s.ph_used = (k, hk), False
-                s.ph_ext = _lowest(ls, hs, n, k)
-            if lk < min(ls[:n]) and lk <= min(ls[n + 1 :]):
-                s.pl, s.pl_used = (k, lk), False
-                s.pl_ext = _highest(hs, ls, n, k)
+            # Cheap rejections first (neighbour and newest bar): most bars are no pivot.
+            if hk > hs[n - 1] and hk >= high:
+                hl = list(hs)
+                if hk > max(hl[:n]) and hk >= max(hl[n + 1 :]):
+                    s.ph, s.ph_used = (k, hk), False
+                    s.ph_ext = _lowest(list(ls), hl, n, k)
+            if lk < ls[n - 1] and lk <= low:
+                ll = list(ls)
+                if lk < min(ll[:n]) and lk <= min(ll[n + 1 :]):
+                    s.pl, s.pl_used = (k, lk), False
+                    s.pl_ext = _highest(list(hs), ll, n, k)
 
         # 5. Newest blocks win; the oldest beyond the limit per side are dropped.
         if created:

@@ -46,7 +46,8 @@ def run(last: tuple[float, ...], mitigation: str) -> OrderBlock:
 def summary(b: Block) -> dict[str, object]:
     return {
         "kind": b.kind, "candle": b.candle, "top": b.top, "bottom": b.bottom, "pivot": b.pivot,
-        "created": b.created, "touched": b.touched, "invalidated": b.invalidated, "active": b.active,
+        "created": b.created, "touched": b.touched, "invalidated": b.invalidated,
+        "active": b.active,
     }  # fmt: skip
 
 

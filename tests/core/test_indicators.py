@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import statistics
@@ -53,7 +54,7 @@ def test_ema_known_value() -> None:
 
 
 def rsi_reference(prices: list[Decimal], n: int) -> list[Decimal | None]:
-    changes = [b - a for a, b in zip(prices, prices[1:], strict=False)]
+    changes = [b - a for a, b in itertools.pairwise(prices)]
     out: list[Decimal | None] = [None] * (n + 1)
     gain = sum(max(c, Decimal(0)) for c in changes[:n]) / n
     loss = sum(max(-c, Decimal(0)) for c in changes[:n]) / n
@@ -99,7 +100,7 @@ def test_rsi_all_gains_is_100_and_flat_is_50() -> None:
 
 def test_rolling_stdev_matches_statistics() -> None:
     s, pop = RollingStdev(144), RollingStdev(30, ddof=0)
-    returns = [b / a - 1 for a, b in zip(PRICES, PRICES[1:], strict=False)]
+    returns = [b / a - 1 for a, b in itertools.pairwise(PRICES)]
     for i, r in enumerate(returns):
         s.update(r)
         pop.update(r)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal as D
+from decimal import Decimal
 
 import pytest
 
 from core.instruments import Instrument, ceil_to_step, floor_to_step
+
+D = Decimal
 
 BTC = Instrument(
     "BTCUSDT",
