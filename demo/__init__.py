@@ -1,0 +1,1 @@
+"""``alpha demo``: the production topology on one machine against the paper exchange."""

@@ -1,0 +1,51 @@
+"""``alpha demo [--minutes N] [--speed X] [--keep]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.cli import Cli
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    from demo.orchestrator import Options, run
+
+    return run(
+        Options(
+            minutes=args.minutes,
+            speed=args.speed,
+            seed=args.seed,
+            scenario=args.scenario,
+            keep=args.keep,
+            output=args.output,
+        )
+    )
+
+
+def register(cli: Cli) -> None:
+    p = cli.command(
+        None,
+        "demo",
+        "run every service against the paper exchange, show progress, verify the ledger",
+        _run,
+    )
+    p.add_argument("--minutes", type=_positive, default=5, help="real minutes to trade (5)")
+    p.add_argument(
+        "--speed", type=_positive, default=60, help="simulated seconds per real second (60)"
+    )
+    p.add_argument("--seed", type=int, default=7, help="market generator seed (7)")
+    p.add_argument("--scenario", default="squeeze_breakout", help="paper exchange market scenario")
+    p.add_argument(
+        "--keep", action="store_true", help="keep the demo database, Redis and output afterwards"
+    )
+    p.add_argument("--output", type=Path, help="output folder (default .run/demo/<stamp>)")

@@ -1,0 +1,178 @@
+"""The demo's own PostgreSQL database, PgBouncer and Redis, like the compose topology.
+
+PostgreSQL is the machine's when its admin login (``POSTGRES_*``) answers, else a private
+cluster from the devenv library. The demo never touches the operator's ``alpha`` roles or
+database: its roles carry a unique prefix and its database a unique name, both dropped
+at the end unless ``--keep``. PgBouncer (transaction mode, one pool per role) and Redis
+(password, AOF) run privately on free ports under the demo's output folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from core.config import PostgresSettings, Role, known_variables
+from core.errors import UserError
+from devenv.pgbouncer import ROLE_POOLS, PgBouncer
+from devenv.ports import free_port
+from devenv.redis_server import RedisServer
+
+_ACCOUNT_VAR = re.compile(r"^BYBIT_ACCOUNT_\w+$")
+
+
+@dataclass
+class Infra:
+    out: Path
+    stamp: str
+    admin: PostgresSettings
+    private_postgres: Any = None
+    passwords: dict[Role, str] = field(
+        default_factory=lambda: {r: secrets.token_urlsafe(18) for r in Role}, repr=False
+    )
+    pgbouncer: PgBouncer | None = None
+    redis: RedisServer | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"dm{self.stamp}"
+
+    @property
+    def database(self) -> str:
+        return f"alpha_demo_{self.stamp}"
+
+    def role(self, role: Role) -> str:
+        return f"{self.prefix}_{role.value}"
+
+    # --- environment of every child ----------------------------------------------------
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """A child's environment: the caller's, minus any Alpha setting (so an operator's
+        own .env or shell never points a demo process at real services), plus the demo's."""
+        known = known_variables()
+        env = {k: v for k, v in os.environ.items() if k not in known and not _ACCOUNT_VAR.match(k)}
+        env.update(
+            POSTGRES_HOST=self.admin.host,
+            POSTGRES_PORT=str(self.admin.port),
+            POSTGRES_DB=self.database,
+            POSTGRES_USER=self.admin.user,
+            ALPHA_DB_ROLE_PREFIX=self.prefix,
+            ALPHA_LOG_FORMAT="text",
+        )
+        if self.admin.password:
+            env["POSTGRES_PASSWORD"] = self.admin.password.get_secret_value()
+        if self.pgbouncer is not None:  # not yet while migrating
+            env.update(PGBOUNCER_HOST=self.pgbouncer.host, PGBOUNCER_PORT=str(self.pgbouncer.port))
+        if self.redis is not None:
+            env.update(REDIS_HOST=self.redis.host, REDIS_PORT=str(self.redis.port))
+            if self.redis.password:
+                env["REDIS_PASSWORD"] = self.redis.password
+        for role, password in self.passwords.items():
+            env[f"ALPHA_DB_{role.value.upper()}_PASSWORD"] = password
+        env.update(extra)
+        return env
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def admin_connect(self, dbname: str = "postgres") -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host=self.admin.host,
+            port=self.admin.port,
+            user=self.admin.user,
+            password=self.admin.password.get_secret_value() if self.admin.password else None,
+            dbname=dbname,
+            autocommit=True,
+            connect_timeout=5,
+        )
+
+    def start_postgres(self) -> None:
+        try:
+            self.admin_connect().close()
+            return
+        except psycopg.OperationalError:
+            pass
+        from devenv.postgres import PrivatePostgres
+
+        private = PrivatePostgres(run_dir=self.out / "postgres", port=free_port())
+        private.start()
+        self.private_postgres = private
+        self.admin = PostgresSettings(host=private.host, port=private.port, user=private.user)
+
+    def migrate(self, log: Path) -> None:
+        """``alpha db upgrade`` as a child, as the compose ``migrate`` one-shot does."""
+        with log.open("ab") as out:
+            result = subprocess.run(
+                ["alpha", "db", "upgrade"],
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        if result.returncode != 0:
+            raise UserError(f"alpha db upgrade failed (exit {result.returncode}); see {log}")
+
+    def start_pool_and_cache(self) -> None:
+        from database import bootstrap
+
+        with self.admin_connect() as admin:
+            verifiers = bootstrap.scram_verifiers(admin, [self.role(r) for r in Role])
+        self.redis = RedisServer(run_dir=self.out / "redis", port=free_port())
+        self.redis.start()
+        for _attempt in range(3):  # a free port can be taken between pick and bind
+            self.pgbouncer = PgBouncer(
+                run_dir=self.out / "pgbouncer",
+                server_host=self.admin.host,
+                server_port=self.admin.port,
+                port=free_port(),
+                user_pools={self.role(r): ROLE_POOLS[r.value] for r in Role},
+            )
+            try:
+                self.pgbouncer.start(verifiers)
+                return
+            except Exception:
+                self.pgbouncer.stop()
+        raise UserError("PgBouncer did not start; see " + str(self.out / "pgbouncer"))
+
+    def stop(self, *, keep: bool) -> None:
+        if self.pgbouncer is not None:
+            self.pgbouncer.stop()
+        if self.redis is not None and not keep:
+            self.redis.stop()
+        if not keep:
+            self.drop()
+        if self.private_postgres is not None and not keep:
+            self.private_postgres.stop()
+
+    def drop(self) -> None:
+        try:
+            with self.admin_connect() as admin:
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(self.database)
+                    )
+                )
+                for role in Role:
+                    admin.execute(
+                        sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.role(role)))
+                    )
+        except psycopg.Error as exc:
+            print(f"demo: could not drop {self.database}: {type(exc).__name__}")
+
+
+def infra_summary(infra: Infra) -> Mapping[str, str]:
+    assert infra.pgbouncer is not None and infra.redis is not None
+    return {
+        "postgres": f"{infra.admin.host}:{infra.admin.port} database {infra.database}",
+        "pgbouncer": f"{infra.pgbouncer.host}:{infra.pgbouncer.port}",
+        "redis": f"{infra.redis.host}:{infra.redis.port}",
+    }

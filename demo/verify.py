@@ -1,0 +1,130 @@
+"""The demo's verdict: the ledger against the paper exchange's own books.
+
+1. Every execution in the exchange's execution list is in ``trading.fills`` exactly once
+   (funding in ``trading.funding``), and the ledger holds nothing the exchange did not do.
+2. Per (account, symbol), the bots' positions (``analytics.bot_positions``) sum to the
+   exchange's position.
+A demo in which nothing traded proves nothing, so zero executions fails too.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from demo import db
+from demo.infra import Infra
+
+
+@dataclass
+class Verdict:
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    executions: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def exchange_dump(base_url: str, account: str) -> dict[str, Any]:
+    url = f"{base_url}/paper/dump?{urllib.parse.urlencode({'account': account})}"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        return json.loads(reply.read())
+
+
+def _signed(position: dict[str, Any]) -> Decimal:
+    size = Decimal(str(position.get("size") or 0))
+    return -size if position.get("side") == "Sell" else size
+
+
+def verify(infra: Infra, base_url: str, accounts: list[str]) -> Verdict:
+    verdict = Verdict()
+    try:
+        ledger = _ledger(infra, accounts)
+    except psycopg.Error as exc:
+        verdict.problems.append(f"cannot read the ledger: {type(exc).__name__}: {exc}")
+        return verdict
+    for account in accounts:
+        try:
+            dump = exchange_dump(base_url, account)
+        except OSError as exc:
+            verdict.problems.append(f"{account}: cannot read the paper exchange: {exc}")
+            continue
+        _check_executions(verdict, account, dump, ledger)
+        _check_positions(verdict, account, dump, ledger)
+    if verdict.executions == 0:
+        verdict.problems.append("the exchange reports no executions: nothing was verified")
+    return verdict
+
+
+def _ledger(infra: Infra, accounts: list[str]) -> dict[str, Any]:
+    with db.readonly(infra) as conn:
+        fills = conn.execute(
+            "SELECT account, exec_id FROM trading.fills WHERE account = ANY(%s)", (accounts,)
+        ).fetchall()
+        funding = conn.execute(
+            "SELECT account, exec_id FROM trading.funding WHERE account = ANY(%s)", (accounts,)
+        ).fetchall()
+        positions = conn.execute(
+            "SELECT b.account, p.symbol, sum(p.qty) AS qty FROM analytics.bot_positions p "
+            "JOIN trading.bots b USING (bot_id) WHERE b.account = ANY(%s) "
+            "GROUP BY b.account, p.symbol",
+            (accounts,),
+        ).fetchall()
+    return {"fills": fills, "funding": funding, "positions": positions}
+
+
+def _check_executions(
+    verdict: Verdict, account: str, dump: dict[str, Any], ledger: dict[str, Any]
+) -> None:
+    rows = dump.get("executions") or []
+    trades = {str(r["execId"]) for r in rows if r.get("execType") != "Funding"}
+    funding = {str(r["execId"]) for r in rows if r.get("execType") == "Funding"}
+    verdict.executions += len(rows)
+    fills = Counter(r["exec_id"] for r in ledger["fills"] if r["account"] == account)
+    booked = Counter(r["exec_id"] for r in ledger["funding"] if r["account"] == account)
+    for name, expected, got in (("fills", trades, fills), ("funding", funding, booked)):
+        missing = expected - set(got)
+        extra = set(got) - expected
+        twice = [e for e, n in got.items() if n > 1]
+        if missing:
+            verdict.problems.append(
+                f"{account}: {len(missing)} execution(s) missing from trading.{name}, "
+                f"e.g. {sorted(missing)[:3]}"
+            )
+        if extra:
+            verdict.problems.append(
+                f"{account}: {len(extra)} row(s) in trading.{name} the exchange never "
+                f"executed, e.g. {sorted(extra)[:3]}"
+            )
+        if twice:
+            verdict.problems.append(f"{account}: in trading.{name} more than once: {twice[:3]}")
+    verdict.notes.append(
+        f"{account}: {len(trades)} execution(s) and {len(funding)} funding row(s) matched"
+    )
+
+
+def _check_positions(
+    verdict: Verdict, account: str, dump: dict[str, Any], ledger: dict[str, Any]
+) -> None:
+    exchange: dict[str, Decimal] = defaultdict(Decimal)
+    for pos in dump.get("positions") or []:
+        exchange[pos["symbol"]] += _signed(pos)
+    bots: dict[str, Decimal] = defaultdict(Decimal)
+    for row in ledger["positions"]:
+        if row["account"] == account:
+            bots[row["symbol"]] += row["qty"] or Decimal(0)
+    for symbol in sorted(set(exchange) | set(bots)):
+        if exchange[symbol] != bots[symbol]:
+            verdict.problems.append(
+                f"{account} {symbol}: bots' positions sum to {bots[symbol]:f}, "
+                f"the exchange holds {exchange[symbol]:f}"
+            )
