@@ -42,15 +42,23 @@ stale between refreshes (and the Telegram /pnl right after a fill would be wrong
 would need a live "tail" fold merged into each view. The per-statement cost of the
 trigger is one indexed lookup plus one inserted row per fill.
 
-Fold rules (must match ``core.positions``): signed quantity; the average entry is
-weighted on adds — ``(avg·|q| + price·qty) / (|q| + qty)`` — unchanged on reductions,
-reset to the fill price when a position opens from flat or flips through zero; the
-closed part realizes ``(price − avg) · closed · sign(q)``; ``realized_pnl`` is net of
-fees (every fee is subtracted when it occurs, the opening fee too). A flip closes the
-old round trip and opens the next at the fill price; its fee is split pro rata by
-quantity (the opening share is ``fee − closing share``, so totals stay exact). Fees are
-in the quote currency (USDT for linear perpetuals). The average of a flat position is 0.
-Days are UTC days.
+Fold rules — exactly ``core.positions`` (the Python fold the listener keeps in Redis),
+to the last decimal: a signed quantity and the entry ``cost`` of the open quantity. An
+add puts ``qty·price`` on the cost; a reduction closes ``min(|fill|, |q|)`` and removes
+its cost share — all of it when the position closes, else
+``round_half_up(cost·closed/|q|, 12)`` (the one rounded step; PostgreSQL's ``round`` on
+numeric rounds half away from zero, as ROUND_HALF_UP does, and the quotient is taken at
+scale 40 so the rounding sees enough digits). The close realizes
+``(closed·price − removed)·sign(q)``; a fill larger than the position flips it and the
+remainder opens at the fill price. The average entry is ``round_half_up(cost/|q|, 12)``,
+0 when flat. ``realized_pnl`` is net of fees (each fee is subtracted when it occurs).
+Funding is not part of the fold; the daily views add it.
+
+Round trips (not part of ``core.positions``): a trip runs from flat to flat; a flip
+closes one and opens the next, and its fee is split pro rata by quantity (the opening
+share is ``fee − closing share``, so totals stay exact). Because a trip ends with all of
+its cost removed, its gross P&L is exactly exit value − entry value. Fees are in the
+quote currency (USDT for linear perpetuals). Days are UTC days.
 
 Revision ID: 0002
 Revises: 0001
@@ -81,8 +89,9 @@ CREATE TABLE analytics.fill_pnl (
     exec_fee     numeric NOT NULL,
     qty_before   numeric NOT NULL,      -- signed: long > 0, short < 0
     qty_after    numeric NOT NULL,
-    avg_before   numeric NOT NULL,      -- 0 when flat
-    avg_after    numeric NOT NULL,
+    cost_before  numeric NOT NULL,      -- entry cost of the open quantity (0 when flat)
+    cost_after   numeric NOT NULL,
+    removed_cost numeric NOT NULL,      -- cost share taken out by the closed part
     closed_qty   numeric NOT NULL,      -- unsigned part of the fill that reduced the position
     opened_qty   numeric NOT NULL,      -- unsigned part that opened or added
     gross_pnl    numeric NOT NULL,      -- P&L of the closed part, before fees
@@ -128,12 +137,13 @@ RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q      numeric := 0;     -- signed position
-    avg    numeric := 0;     -- average entry of the open position
+    cost   numeric := 0;     -- entry cost of the open quantity
     trip   integer := 0;     -- round trips started
     f      record;
     s      numeric;          -- signed fill quantity
     qb     numeric;
-    ab     numeric;
+    cb     numeric;
+    removed numeric;
     closed numeric;
     opened numeric;
     gross  numeric;
@@ -147,14 +157,14 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('analytics.fold/' || p_bot || '/' || p_symbol,
                                                    0));
 
-    SELECT r.qty_after, r.avg_after, r.trips INTO q, avg, trip
+    SELECT r.qty_after, r.cost_after, r.trips INTO q, cost, trip
       FROM analytics.fill_pnl r
      WHERE r.bot_id = p_bot AND r.symbol = p_symbol
        AND (r.exec_time, r.seq, r.exec_id) < (p_time, p_seq, p_id)
      ORDER BY r.exec_time DESC, r.seq DESC, r.exec_id DESC
      LIMIT 1;
     IF NOT FOUND THEN
-        q := 0; avg := 0; trip := 0;
+        q := 0; cost := 0; trip := 0;
     END IF;
 
     DELETE FROM analytics.fill_pnl r
@@ -171,49 +181,54 @@ BEGIN
     LOOP
         s := CASE WHEN f.side = 'Buy' THEN f.exec_qty ELSE -f.exec_qty END;
         qb := q;
-        ab := avg;
-        IF qb = 0 OR s = 0 OR sign(s) = sign(qb) THEN
-            -- open from flat, add, or a zero-quantity fill (fee only)
+        cb := cost;
+        IF qb = 0 OR (qb > 0) = (s > 0) THEN
+            -- open from flat or add (a zero-quantity fill on a short lands here: fee only)
             closed := 0;
             opened := abs(s);
+            removed := 0;
             gross := 0;
             cfee := 0;
             ofee := f.exec_fee;
             ctrip := NULL;
             IF opened > 0 AND qb = 0 THEN
                 trip := trip + 1;
-                avg := f.exec_price;
-            ELSIF opened > 0 THEN
-                avg := (ab * abs(qb) + f.exec_price * opened) / (abs(qb) + opened);
             END IF;
             otrip := CASE WHEN qb <> 0 OR opened > 0 THEN trip END;
             q := qb + s;
+            cost := cb + opened * f.exec_price;
         ELSE
             -- reduce, close, or flip through zero
             closed := least(abs(s), abs(qb));
             opened := abs(s) - closed;
-            gross := (f.exec_price - ab) * closed * sign(qb);
+            IF closed = abs(qb) THEN
+                removed := cb;
+            ELSE
+                removed := round((cb * closed)::numeric(1000, 40) / abs(qb), 12);
+            END IF;
+            gross := (closed * f.exec_price - removed) * sign(qb);
             ctrip := trip;
             q := qb + s;
+            cost := cb - removed;
             IF opened > 0 THEN
                 cfee := f.exec_fee * closed / abs(s);
                 ofee := f.exec_fee - cfee;
                 trip := trip + 1;
                 otrip := trip;
-                avg := f.exec_price;
+                cost := abs(q) * f.exec_price;
             ELSE
                 cfee := f.exec_fee;
                 ofee := 0;
                 otrip := NULL;
-                IF q = 0 THEN
-                    avg := 0;
-                END IF;
             END IF;
+        END IF;
+        IF q = 0 THEN
+            cost := 0;
         END IF;
 
         INSERT INTO analytics.fill_pnl VALUES (
             f.exchange, f.exec_id, p_bot, p_symbol, f.exec_time, f.seq, f.side, f.exec_price,
-            f.exec_qty, f.exec_value, f.exec_fee, qb, q, ab, avg, closed, opened, gross,
+            f.exec_qty, f.exec_value, f.exec_fee, qb, q, cb, cost, removed, closed, opened, gross,
             cfee, ofee, ctrip, otrip, ctrip IS NOT NULL AND (q = 0 OR opened > 0), trip);
         n := n + 1;
     END LOOP;
@@ -310,7 +325,8 @@ SELECT bot_id, symbol, marked_at, error FROM analytics.fold_dirty;
 CREATE VIEW analytics.bot_positions AS
 SELECT t.bot_id, t.symbol,
        l.qty_after AS qty,
-       l.avg_after AS avg_price,
+       CASE WHEN l.qty_after = 0 THEN 0
+            ELSE round(l.cost_after::numeric(1000, 40) / abs(l.qty_after), 12) END AS avg_price,
        t.gross_pnl - t.fees AS realized_pnl,
        t.fees,
        t.gross_pnl,
@@ -321,7 +337,7 @@ SELECT t.bot_id, t.symbol,
                sum(volume) AS volume, sum(fills)::bigint AS fills
           FROM analytics.daily_rollup GROUP BY bot_id, symbol) t
   CROSS JOIN LATERAL (
-        SELECT r.qty_after, r.avg_after, r.exec_time FROM analytics.fill_pnl r
+        SELECT r.qty_after, r.cost_after, r.exec_time FROM analytics.fill_pnl r
          WHERE r.bot_id = t.bot_id AND r.symbol = t.symbol
          ORDER BY r.exec_time DESC, r.seq DESC, r.exec_id DESC LIMIT 1) l;
 
