@@ -23,7 +23,7 @@ import psycopg
 from core.db import scram_verifier
 from core.errors import UserError
 from devenv.ports import port_open, wait_until
-from devenv.system import hand_over, require_binary, run_as, service_user
+from devenv.system import hand_over, reachable, require_binary, run_as, service_user
 
 ADMIN_USER = "pgbouncer_admin"
 
@@ -126,6 +126,7 @@ pidfile = {self.pidfile}
         self.ini.write_text(self.config_text(), encoding="utf-8")
         self.ini.chmod(0o600)
         user = service_user()
+        reachable(self.run_dir, user)
         hand_over(self.run_dir, user)
         self.write_auth_file(verifiers or {})
         result = subprocess.run(

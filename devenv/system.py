@@ -86,3 +86,17 @@ def run_as(user: pwd.struct_passwd | None) -> dict[str, object]:
     if user is None:
         return {}
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def reachable(path: Path, user: pwd.struct_passwd | None) -> None:
+    """Refuse early (one clear line) when ``user`` cannot reach ``path``'s parents."""
+    if user is None:
+        return
+    for parent in path.resolve().parents:
+        mode = parent.stat()
+        owner_ok = mode.st_uid == user.pw_uid and mode.st_mode & 0o100
+        if not (owner_ok or mode.st_mode & 0o001):
+            raise UserError(
+                f"{user.pw_name} (who runs the server) cannot enter {parent}: "
+                f"chmod o+x {parent}, or choose another --run-dir"
+            )

@@ -371,7 +371,15 @@ class ServiceStack:
                 )
             ]
             _drop_databases(admin, dbs)
-            _drop_roles(admin, [*self.role_names, self.superuser_name])
+            # Every role under the prefix: the four, the superuser, and any a test made.
+            roles = [
+                r[0]
+                for r in admin.execute(
+                    "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)",
+                    (self.prefix + "_",),
+                )
+            ]
+            _drop_roles(admin, roles)
         if self.private_postgres is not None:
             self.private_postgres.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
