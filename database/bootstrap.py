@@ -81,6 +81,9 @@ def scram_verifiers(admin: psycopg.Connection[Any], names: Iterable[str]) -> dic
 
 
 def _owner_engine(settings: Settings, dbname: str | None) -> Engine:
+    # Connect once through core.db first: an unreachable server or a refused login then
+    # fails as one masked line, not as a SQLAlchemy traceback.
+    db.connect(settings, Role.OWNER, direct=True, dbname=dbname).close()
     # One migration, one connection: no pool to outlive it (and hold the database open).
     return db.engine(settings, Role.OWNER, direct=True, dbname=dbname, poolclass=NullPool)
 
