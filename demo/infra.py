@@ -23,6 +23,7 @@ from psycopg import sql
 
 from core.config import PostgresSettings, Role, known_variables
 from core.errors import UserError
+from demo.services import alpha_command
 from devenv.pgbouncer import ROLE_POOLS, PgBouncer
 from devenv.ports import free_port
 from devenv.redis_server import RedisServer
@@ -111,7 +112,7 @@ class Infra:
         """``alpha db upgrade`` as a child, as the compose ``migrate`` one-shot does."""
         with log.open("ab") as out:
             result = subprocess.run(
-                ["alpha", "db", "upgrade"],
+                [*alpha_command(), "db", "upgrade"],
                 env=self.env(),
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -21,7 +21,15 @@ from pathlib import Path
 from core.errors import UserError
 from demo import progress, services
 from demo.infra import Infra, infra_summary
-from demo.services import ACCOUNT_KEYS, BOTS, Child, ServiceSpec, account_env, stop_all
+from demo.services import (
+    ACCOUNT_KEYS,
+    BOTS,
+    Child,
+    ServiceSpec,
+    account_env,
+    alpha_command,
+    stop_all,
+)
 from demo.verify import Verdict, verify
 from devenv.ports import free_port, wait_until
 
@@ -53,7 +61,7 @@ def _stamp() -> str:
 def _alpha(args: list[str], env: dict[str, str], log: Path) -> None:
     with log.open("ab") as out:
         result = subprocess.run(
-            ["alpha", *args], env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+            [*alpha_command(), *args], env=env, stdout=out, stderr=subprocess.STDOUT, check=False
         )
     if result.returncode != 0:
         raise UserError(f"alpha {' '.join(args[:3])} failed (exit {result.returncode}); see {log}")
@@ -212,7 +220,11 @@ def _report(infra: Infra) -> None:
     group = build()._groups.get("report")
     if group is not None and "pnl" in group.choices:
         result = subprocess.run(
-            ["alpha", "report", "pnl"], env=infra.env(), capture_output=True, text=True, check=False
+            [*alpha_command(), "report", "pnl"],
+            env=infra.env(),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         print(result.stdout, end="")
         if result.returncode != 0:

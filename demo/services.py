@@ -7,13 +7,24 @@ two bots sharing the main account and two on accounts of their own.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+
+def alpha_command() -> list[str]:
+    """The ``alpha`` of this interpreter's environment, even when its bin is not on PATH."""
+    beside = Path(sys.executable).with_name("alpha")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("alpha")
+    return [found] if found else [sys.executable, "-m", "core.cli"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,7 @@ class Child:
         # Its own process group: a Ctrl-C in the terminal reaches the demo, which then
         # stops the children in order, instead of every child dying at once.
         self.proc = subprocess.Popen(
-            ["alpha", *spec.args],
+            [*alpha_command(), *spec.args],
             env=dict(env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -108,11 +119,13 @@ class Child:
 
 
 def stop_all(children: list[Child], timeout: float = 30) -> dict[str, int | None]:
-    """SIGTERM in reverse start order (bots before the listener), wait, then SIGKILL."""
-    codes: dict[str, int | None] = {}
-    for child in reversed(children):
+    """SIGTERM to all of them at once, wait up to ``timeout``, then SIGKILL stragglers.
+    Callers stop in layers (bots, then listener and trade sync, then the exchange)."""
+    for child in children:
         child.terminate()
-        deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout
+    codes: dict[str, int | None] = {}
+    for child in children:
         code = child.wait(max(0.1, deadline - time.monotonic()))
         if code is None:
             child.kill()
