@@ -18,7 +18,8 @@ def parse_account(text: str) -> tuple[str, str, str, Decimal]:
     if not m:
         raise UserError(
             f"bad --account {text.split(':')[0]!r}…: expected "
-            "NAME:API_KEY:API_SECRET[:USDT_BALANCE] with NAME like 'main' (lowercase letters, digits, _)"
+            "NAME:API_KEY:API_SECRET[:USDT_BALANCE] with NAME like 'main' "
+            "(lowercase letters, digits, _)"
         )
     name, key, secret, balance = m.groups()
     try:

@@ -878,7 +878,15 @@ class Engine:
                 self._finish(order, "Deactivated", cancel="CancelByReduceOnly")
                 self._publish_order(order)
                 return
+        if order.order_type == "Market":
+            # The protective price band is taken from where the order triggered.
+            self._set_market_price(order, order.trigger_price)
         self._activate(order, order.trigger_price)
+
+    def _set_market_price(self, order: Order, ref: Decimal) -> None:
+        band = self.liquidity[order.symbol].slippage_band
+        raw = ref * (1 + band) if order.side == "Buy" else ref * (1 - band)
+        order.price = self.instruments[order.symbol].round_price(raw)
 
     def _fillable(self, order: Order) -> Decimal:
         leaves = order.qty - order.cum_qty

@@ -30,11 +30,11 @@ class Instrument:
 
     @property
     def price_scale(self) -> int:
-        return max(0, -self.tick_size.normalize().as_tuple().exponent)  # type: ignore[operator]
+        return max(0, -self.tick_size.as_tuple().exponent)  # type: ignore[operator]
 
     @property
     def qty_scale(self) -> int:
-        return max(0, -self.qty_step.normalize().as_tuple().exponent)  # type: ignore[operator]
+        return max(0, -self.qty_step.as_tuple().exponent)  # type: ignore[operator]
 
     @property
     def lowest_price(self) -> Decimal:

@@ -23,6 +23,7 @@ from paper_exchange.engine.numbers import fmt, parse_int
 from paper_exchange.market.clock import SimClock
 from paper_exchange.market.market import Market, MarketConfig
 from paper_exchange.server import control
+from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.faults import RestFaults
 from paper_exchange.server.rest import RateLimiter, handle_rest
 from paper_exchange.server.ws_private import PrivateHub, handle_private
@@ -100,7 +101,7 @@ class PaperExchange:
 
     def _build_app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 20)
-        app["exchange"] = self
+        app[EXCHANGE_KEY] = self
         app.router.add_get("/v5/private", handle_private)
         app.router.add_get("/v5/public/{category}", handle_public)
         control.add_routes(app)

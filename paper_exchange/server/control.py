@@ -52,6 +52,7 @@ from paper_exchange.engine.errors import ApiError
 from paper_exchange.engine.models import Account
 from paper_exchange.engine.numbers import fmt, parse_decimal
 from paper_exchange.engine.views import order_view, position_view, wallet_view
+from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.faults import RestFault
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def _route(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]
             loopback = False
         if not loopback:
             return web.json_response({"error": "control API is loopback only"}, status=403)
-        ex: PaperExchange = request.app["exchange"]
+        ex: PaperExchange = request.app[EXCHANGE_KEY]
         body: Body = dict(request.query)
         if request.method == "POST" and request.can_read_body:
             try:

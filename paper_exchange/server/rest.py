@@ -20,6 +20,7 @@ from aiohttp import web
 
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.models import Account
+from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.auth import verify_rest
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def _reply(
 
 
 async def handle_rest(request: web.Request) -> web.Response:
-    ex: PaperExchange = request.app["exchange"]
+    ex: PaperExchange = request.app[EXCHANGE_KEY]
     try:
         return await _handle(ex, request)
     except ApiError as exc:

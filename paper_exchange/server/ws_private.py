@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from aiohttp import WSMsgType, web
 
 from paper_exchange.engine.models import Account
+from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.auth import verify_ws
 from paper_exchange.server.faults import ExecFaults
 
@@ -212,7 +213,7 @@ class PrivateHub:
 
 
 async def handle_private(request: web.Request) -> web.StreamResponse:
-    ex: PaperExchange = request.app["exchange"]
+    ex: PaperExchange = request.app[EXCHANGE_KEY]
     hub = ex.private_hub
     if time.monotonic() < hub.blocked_until:
         raise web.HTTPServiceUnavailable(text="private stream temporarily unavailable (fault)")

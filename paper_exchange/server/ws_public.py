@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from aiohttp import WSMsgType, web
 
 from paper_exchange.engine.numbers import fmt
+from paper_exchange.server.appkey import EXCHANGE_KEY
 
 if TYPE_CHECKING:
     from paper_exchange.market.series import KlineRow, Series
@@ -153,7 +154,7 @@ class PublicHub:
 
 
 async def handle_public(request: web.Request) -> web.StreamResponse:
-    ex: PaperExchange = request.app["exchange"]
+    ex: PaperExchange = request.app[EXCHANGE_KEY]
     hub = ex.public_hub
     if request.match_info.get("category", "linear") != "linear":
         raise web.HTTPNotFound(text="only /v5/public/linear is served")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from pe_helpers import ACCOUNTS, make_http
 from pybit.unified_trading import HTTP
 
-from paper_exchange.testing import RunningExchange, running_exchange
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pe_helpers import ACCOUNTS, make_http  # noqa: E402
+
+from paper_exchange.testing import RunningExchange, running_exchange  # noqa: E402
 
 
 @pytest.fixture(scope="module")
