@@ -112,7 +112,7 @@ class AlertPump:
 
     # --- the stream -----------------------------------------------------------------
 
-    async def _ensure_group(self) -> None:
+    async def ensure_group(self) -> None:
         if self._group_ready:
             return
         try:
@@ -126,7 +126,7 @@ class AlertPump:
 
     async def poll_once(self) -> int:
         """Read and handle what is waiting (our unacknowledged entries first)."""
-        await self._ensure_group()
+        await self.ensure_group()
         infra = self.c2.redis.infra
         handled = 0
         for start in ("0", ">"):

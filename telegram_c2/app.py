@@ -62,7 +62,6 @@ def build_application(c2: C2) -> Application:  # type: ignore[type-arg]
         .token(token)
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
-        .post_init(_post_init)
         .build()
     )
     app.bot_data["c2"] = c2
@@ -100,6 +99,9 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
+    # Before the first poll: alerts raised from now on are ours even if the first
+    # scheduled read comes later.
+    await app.bot_data["alerts"].ensure_group()
     await app.bot.set_my_commands([BotCommand(c.name, c.help[:256]) for c in [HELP, *ALL]])
 
 
@@ -133,6 +135,8 @@ def _schedule(app: Application, c2: C2) -> None:  # type: ignore[type-arg]
 async def serve(app: Application, stop: asyncio.Event, poll_timeout: float) -> None:  # type: ignore[type-arg]
     """Run until ``stop`` is set: long-poll updates, run the jobs, then shut down cleanly."""
     async with app:
+        # Application.post_init only runs under run_polling(); we drive the loop ourselves.
+        await _post_init(app)
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(timeout=poll_timeout, drop_pending_updates=False)

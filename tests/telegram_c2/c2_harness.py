@@ -50,6 +50,11 @@ class Running:
     api: FakeBotApi
     c2: C2
     clock: FakeClock
+    app: Any
+
+    @property
+    def c2_app_bot(self) -> Any:
+        return self.app.bot
 
     async def send(self, user_id: int, text: str, **kw: Any) -> Any:
         """Send ``text`` as ``user_id`` and return the bot's answer (message or photo)."""
@@ -88,7 +93,7 @@ async def running_c2(
             if task.done():
                 task.result()
             await asyncio.sleep(0.02)
-        yield Running(api, c2, clock)
+        yield Running(api, c2, clock, app)
     finally:
         stop.set()
         await task

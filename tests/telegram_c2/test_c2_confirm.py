@@ -1,0 +1,141 @@
+"""/flatten and /kill act only after a timely confirmation by the same admin."""
+
+from __future__ import annotations
+
+import json
+
+from c2_harness import ADMIN, STRANGER, add_bot, audit_rows, run, running_c2, wait_audit
+
+from telegram_c2.commands.danger import CONFIRM, EXPIRED_TEXT, sweep_expired
+
+
+def _button(call, label: str) -> str:
+    rows = call.params["reply_markup"]["inline_keyboard"]
+    return next(b["callback_data"] for row in rows for b in row if b["text"] == label)
+
+
+def test_flatten_only_after_confirmation_and_exactly_once(c2_env) -> None:
+    add_bot(c2_env, "alpha_one", "a1", 3)
+    stream = c2_env.redis(3)
+
+    async def scenario() -> None:
+        async with running_c2(c2_env) as c2:
+            ask = await c2.send(ADMIN, "/flatten Alpha_One")
+            await wait_audit(c2_env, 1)
+            assert stream.xlen("commands:alpha_one") == 0
+            data = _button(ask, "Confirm")
+            ask_id = next(k for k, v in c2.api.sent.items() if v.get("reply_markup"))
+            # A stranger pressing the admin's button does nothing.
+            mark = len(c2.api.calls)
+            c2.api.press(STRANGER, ask_id, data)
+            await c2.api.wait_for(lambda c: c.method == "answerCallbackQuery", after=mark)
+            await wait_audit(c2_env, 2)
+            assert stream.xlen("commands:alpha_one") == 0
+            # The admin confirms: one flatten.
+            c2.api.press(ADMIN, ask_id, data)
+            edit = await c2.api.wait_for(lambda c: c.method == "editMessageText", after=mark)
+            assert "Flatten sent to alpha_one" in edit.params["text"]
+            await wait_audit(c2_env, 3)
+            # A second press (double tap, replay) finds the token used.
+            mark = len(c2.api.calls)
+            c2.api.press(ADMIN, ask_id, data)
+            answer = await c2.api.wait_for(lambda c: c.method == "answerCallbackQuery", after=mark)
+            assert "no longer valid" in answer.params["text"]
+            await wait_audit(c2_env, 4)
+
+    run(scenario())
+    entries = stream.xrange("commands:alpha_one")
+    assert len(entries) == 1
+    fields = entries[0][1]
+    assert fields["command"] == "flatten"
+    assert fields["requested_by"] == f"telegram:{ADMIN}"
+    assert fields["id"]
+    outcomes = [(r["user_id"], r["command"], r["outcome"]) for r in audit_rows(c2_env)]
+    assert outcomes == [
+        (ADMIN, "flatten", "pending"),
+        (STRANGER, "confirm", "refused"),
+        (ADMIN, "flatten", "confirmed"),
+        (ADMIN, "confirm", "refused"),
+    ]
+
+
+def test_flatten_confirmed_after_expiry_does_nothing_and_is_audited(c2_env) -> None:
+    add_bot(c2_env, "alpha_one", "a1", 3)
+
+    async def scenario() -> None:
+        async with running_c2(c2_env) as c2:
+            ask = await c2.send(ADMIN, "/flatten a1")
+            await wait_audit(c2_env, 1)
+            msg_id = next(k for k, v in c2.api.sent.items() if v.get("reply_markup"))
+            c2.clock.advance(59)  # still valid one second before …
+            assert c2.c2.confirmations.expired() == []
+            c2.clock.advance(1.5)  # … and not after 60 s
+            mark = len(c2.api.calls)
+            c2.api.press(ADMIN, msg_id, _button(ask, "Confirm"))
+            edit = await c2.api.wait_for(lambda c: c.method == "editMessageText", after=mark)
+            assert edit.params["text"] == EXPIRED_TEXT
+            await wait_audit(c2_env, 2)
+            # The sweeper does not audit the same expiry a second time.
+            assert c2.c2.confirmations.expired() == []
+
+    run(scenario())
+    assert c2_env.redis(3).xlen("commands:alpha_one") == 0
+    rows = audit_rows(c2_env)
+    assert [(r["command"], r["outcome"], r["bot_id"]) for r in rows] == [
+        ("flatten", "pending", "alpha_one"),
+        ("flatten", "expired", "alpha_one"),
+    ]
+
+
+def test_unanswered_confirmation_expiry_is_swept_and_audited(c2_env) -> None:
+    add_bot(c2_env, "alpha_one", "a1", 3)
+
+    async def scenario() -> None:
+        async with running_c2(c2_env) as c2:
+            await c2.send(ADMIN, "/kill")
+            await wait_audit(c2_env, 1)
+            c2.clock.advance(61)
+
+            class Ctx:
+                bot = c2.c2_app_bot
+
+            mark = len(c2.api.calls)
+            await sweep_expired(c2.c2, Ctx())  # type: ignore[arg-type]
+            edit = await c2.api.wait_for(lambda c: c.method == "editMessageText", after=mark)
+            assert edit.params["text"] == EXPIRED_TEXT
+            await sweep_expired(c2.c2, Ctx())  # type: ignore[arg-type]
+
+    run(scenario())
+    assert [(r["command"], r["outcome"]) for r in audit_rows(c2_env)] == [
+        ("kill", "pending"),
+        ("kill", "expired"),
+    ]
+    assert c2_env.redis(15).get("risk:kill") is None
+    assert c2_env.redis(3).get("bot:alpha_one:state") is None
+
+
+def test_confirmed_kill_sets_flag_pauses_and_flattens_every_bot(c2_env) -> None:
+    add_bot(c2_env, "alpha_one", "a1", 3)
+    add_bot(c2_env, "beta_two", "b2", 4)
+
+    async def scenario() -> None:
+        async with running_c2(c2_env) as c2:
+            ask = await c2.send(ADMIN, "/kill")
+            assert c2_env.redis(15).get("risk:kill") is None
+            msg_id = next(k for k, v in c2.api.sent.items() if v.get("reply_markup"))
+            data = _button(ask, "Confirm")
+            assert data.startswith(CONFIRM)
+            mark = len(c2.api.calls)
+            c2.api.press(ADMIN, msg_id, data)
+            edit = await c2.api.wait_for(lambda c: c.method == "editMessageText", after=mark)
+            assert "Kill flag set" in edit.params["text"]
+            await wait_audit(c2_env, 2)
+
+    run(scenario())
+    flag = json.loads(c2_env.redis(15).get("risk:kill"))
+    assert flag["requested_by"] == f"telegram:{ADMIN}"
+    for bot, db in (("alpha_one", 3), ("beta_two", 4)):
+        assert c2_env.redis(db).get(f"bot:{bot}:state") == "paused"
+        entries = c2_env.redis(db).xrange(f"commands:{bot}")
+        assert [e[1]["command"] for e in entries] == ["flatten"]
+    assert [r["outcome"] for r in audit_rows(c2_env)] == ["pending", "confirmed"]
