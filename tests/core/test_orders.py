@@ -97,7 +97,7 @@ def test_a_retry_after_a_server_error_places_the_order_once(exchange, redis) -> 
     assert result.outcome is Outcome.PLACED
     resting = [o for o in _orders(exchange) if o["orderLinkId"] == result.link_id]
     assert len(resting) == 1
-    assert resting[0]["price"] == "50000.0"  # a buy limit rounds down to the tick
+    assert Decimal(resting[0]["price"]) == Decimal("50000")  # a buy limit rounds down to the tick
 
 
 def test_a_duplicate_link_id_means_already_placed(exchange, redis) -> None:
@@ -165,7 +165,7 @@ def test_shared_account_bots_never_send_reduce_only(exchange, redis) -> None:
     stop, _ = _protect(om)
     order = next(o for o in _orders(exchange) if o["orderLinkId"] == stop.link_id)
     assert order["reduceOnly"] is False
-    assert order["triggerPrice"] == "60600.0"  # a short's stop rounds toward the entry
+    assert Decimal(order["triggerPrice"]) == Decimal("60600")  # a short's stop rounds toward the entry
 
 
 def test_exclusive_bots_may_send_reduce_only(exchange, redis) -> None:
@@ -195,7 +195,7 @@ def test_trailing_amend_moves_the_trigger_and_gone_orders_are_recognised(exchang
     stop, _ = _protect(om)
     assert om.execute(AmendStop("s1", "BTCUSDT", Decimal("60300"))).outcome is Outcome.AMENDED
     order = next(o for o in _orders(exchange) if o["orderLinkId"] == stop.link_id)
-    assert order["triggerPrice"] == "60300.0"
+    assert Decimal(order["triggerPrice"]) == Decimal("60300")
     assert om.execute(CancelOrder("s1", "BTCUSDT", Reason.TRAIL)).outcome is Outcome.CANCELLED
     assert om.execute(CancelOrder("s1", "BTCUSDT", Reason.TRAIL)).outcome is Outcome.GONE
 

@@ -141,11 +141,13 @@ def test_fold_agrees_with_the_exact_reference(raw_steps: list[tuple]) -> None:
     qty, avg, pnl = reference(fills)
     assert Fraction(position.qty) == qty  # quantities are exact, always
     # The only rounding is the cost share of a partial close, at most half a unit of
-    # COST_SCALE per fill; it shows in P&L and average price by no more than that.
+    # COST_SCALE per fill: P&L is off by no more than that sum, and the average price
+    # (cost / |qty|) by that sum divided by the open quantity, plus its own rounding.
     tolerance = Fraction(COST_SCALE) * len(fills)
     assert abs(Fraction(position.realized_pnl) - pnl) <= tolerance
     if qty:
-        assert abs(Fraction(position.avg_price) - avg) <= tolerance + Fraction(COST_SCALE)
+        avg_tolerance = tolerance / abs(qty) + Fraction(COST_SCALE)
+        assert abs(Fraction(position.avg_price) - avg) <= avg_tolerance
     assert position.fees == sum((f.exec_fee for f in fills), Decimal(0))
     assert position.fills == len(fills)
 
