@@ -13,6 +13,7 @@ window edge is lost or yielded twice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,8 @@ from typing import Any
 import requests
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 from pybit.unified_trading import HTTP
+
+from core.exchange import redact
 
 Item = dict[str, Any]
 
@@ -35,6 +38,9 @@ _MAX_PAGES = 100_000
 #: retCodes (and HTTP statuses) that mean "these credentials do not work here".
 AUTH_CODES = frozenset({10003, 10004, 10005, 10007, 10010, 33004})
 AUTH_HTTP = frozenset({401, 403})
+
+
+_ORIGIN = re.compile(r"origin_string\[[^\]]*\]?")
 
 
 class PagingError(RuntimeError):
@@ -175,10 +181,17 @@ def iter_open_orders(
     yield from _walk(http.get_open_orders, params)
 
 
+def iter_open_orders_by_id(
+    http: HTTP, order_id: str, *, category: str = "linear"
+) -> Iterator[Item]:
+    """One order by id from ``/v5/order/realtime`` (answers for recently closed ones too)."""
+    yield from _walk(http.get_open_orders, {"category": category, "orderId": order_id})
+
+
 def iter_order_history(
     http: HTTP,
-    start: datetime,
-    end: datetime,
+    start: datetime | None,
+    end: datetime | None,
     symbol: str | None = None,
     *,
     category: str = "linear",
@@ -190,6 +203,8 @@ def iter_order_history(
             http.get_order_history, {"category": category, "orderId": order_id, "limit": ORDER_PAGE}
         )
         return
+    if start is None or end is None:
+        raise ValueError("start and end are required unless order_id is given")
     seen: set[str] = set()
     for window in windows(start, end):
         params: dict[str, Any] = {
@@ -247,23 +262,29 @@ class ErrorInfo:
         return f"{self.kind}{code}: {self.message}"
 
 
+def _clean(message: object) -> str:
+    """Bybit's 10004 text echoes the signed string, API key included: never pass it on."""
+    text = _ORIGIN.sub("origin_string[…]", str(message))
+    return redact.FILTER.scrub(text)[:200]
+
+
 def classify(exc: BaseException) -> ErrorInfo | None:
     """Map pybit/requests exceptions to an :class:`ErrorInfo`; ``None`` if it is a bug."""
     if isinstance(exc, InvalidRequestError):
         code = int(exc.status_code)
         kind = "auth" if code in AUTH_CODES else "rate_limit" if code == 10006 else "exchange"
-        return ErrorInfo(kind, code, str(exc.message)[:200])
+        return ErrorInfo(kind, code, _clean(exc.message))
     if isinstance(exc, FailedRequestError):
         code = int(exc.status_code)
         if code in AUTH_HTTP:
             return ErrorInfo("auth", code, f"HTTP {code}")
         if code == 400 and "Retries exceeded" in str(exc.message):
             return ErrorInfo("rate_limit", code, "retries exhausted (rate limit or timestamp)")
-        return ErrorInfo("exchange", code, str(exc.message)[:200])
+        return ErrorInfo("exchange", code, _clean(exc.message))
     if isinstance(exc, requests.exceptions.RequestException):
         return ErrorInfo("network", None, type(exc).__name__)
     if isinstance(exc, PagingError):
-        return ErrorInfo("paging", None, str(exc))
+        return ErrorInfo("paging", None, _clean(exc))
     if isinstance(exc, PermissionError):
         return ErrorInfo("auth", None, "no API key for a private endpoint")
     return None
