@@ -34,11 +34,14 @@ _SHAPE = re.compile(r"([a-z0-9]{2,8})-([a-z]{2})-([0-9a-z]{1,10})-([0-9a-z]{1,14
 
 
 class Reason(StrEnum):
-    """Why an order was sent; the two-letter code travels in the link id."""
+    """Why an order exists; the value is the two-letter code carried in its orderLinkId.
+
+    This is the one place the reason names (STRATEGIES.md) meet the codes (DESIGN.md).
+    """
 
     ENTRY = "en"
-    STOP_LOSS = "sl"
-    TAKE_PROFIT = "tp"
+    SL = "sl"
+    TP = "tp"
     TRAIL = "tr"
     TIME = "tm"
     REGIME = "rg"
@@ -46,24 +49,32 @@ class Reason(StrEnum):
     EXIT = "mx"
     MANUAL = "mn"
     KILL = "ks"
+    # Spelled-out aliases (same members).
+    STOP_LOSS = "sl"
+    TAKE_PROFIT = "tp"
 
     @property
     def label(self) -> str:
-        """The human word used in reports: ``entry``, ``sl``, ``trail`` …"""
+        """The word reports show: ``entry``, ``sl``, ``trail`` …"""
         return _LABELS[self]
 
+    long_name = label
+
     @classmethod
-    def from_label(cls, label: str) -> Reason:
-        for reason, text in _LABELS.items():
-            if text == label or reason.value == label:
+    def parse(cls, text: str) -> Reason:
+        """A reason from its code (``tr``) or its word (``trail``)."""
+        for reason, word in _LABELS.items():
+            if text in (word, reason.value):
                 return reason
-        raise ValueError(f"unknown order reason {label!r} (known: {', '.join(_LABELS.values())})")
+        raise ValueError(f"unknown order reason {text!r} (known: {', '.join(_LABELS.values())})")
+
+    from_label = parse
 
 
 _LABELS = {
     Reason.ENTRY: "entry",
-    Reason.STOP_LOSS: "sl",
-    Reason.TAKE_PROFIT: "tp",
+    Reason.SL: "sl",
+    Reason.TP: "tp",
     Reason.TRAIL: "trail",
     Reason.TIME: "time",
     Reason.REGIME: "regime",

@@ -36,7 +36,6 @@ from core.exchange.rest import classify
 from core.ids import BotCode, BotId
 from core.instruments import Instrument, default_instrument
 from core.link_ids import LinkIdFactory
-from core.link_ids import Reason as LinkReason
 from core.link_ids import decode as decode_link_id
 from core.strategy import (
     AmendStop,
@@ -211,7 +210,7 @@ class OrderManager:
         if not self.exclusive:
             params.pop("reduceOnly", None)  # shared account: the net position is not ours
 
-        link_id = self._links.new(LinkReason(intent.reason.value))
+        link_id = self._links.new(intent.reason)
         tracked = TrackedOrder(
             intent_id=intent.intent_id,
             link_id=link_id,

@@ -29,13 +29,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.candles import Candle
 from core.instruments import Instrument, default_instrument
+from core.link_ids import Reason
 
 Side = Literal["Buy", "Sell"]
 ZERO = Decimal(0)
@@ -43,54 +44,6 @@ ZERO = Decimal(0)
 
 def opposite(side: Side) -> Side:
     return "Sell" if side == "Buy" else "Buy"
-
-
-class Reason(StrEnum):
-    """Why an order exists; the value is the short code carried in its orderLinkId.
-
-    This is the one place the reason names (STRATEGIES.md) meet the codes (DESIGN.md).
-    """
-
-    ENTRY = "en"
-    SL = "sl"
-    TP = "tp"
-    TRAIL = "tr"
-    TIME = "tm"
-    REGIME = "rg"
-    BREAK_EVEN = "be"
-    EXIT = "mx"
-    MANUAL = "mn"
-    KILL = "ks"
-
-    @property
-    def long_name(self) -> str:
-        return _LONG_NAMES[self]
-
-    @classmethod
-    def parse(cls, text: str) -> Reason:
-        """A reason from its code (``tr``) or its long name (``trail``)."""
-        try:
-            return cls(text)
-        except ValueError:
-            pass
-        for reason, name in _LONG_NAMES.items():
-            if name == text:
-                return reason
-        raise ValueError(f"unknown reason {text!r}")
-
-
-_LONG_NAMES: dict[Reason, str] = {
-    Reason.ENTRY: "entry",
-    Reason.SL: "sl",
-    Reason.TP: "tp",
-    Reason.TRAIL: "trail",
-    Reason.TIME: "time",
-    Reason.REGIME: "regime",
-    Reason.BREAK_EVEN: "break_even",
-    Reason.EXIT: "exit",
-    Reason.MANUAL: "manual",
-    Reason.KILL: "kill",
-}
 
 
 class TriggerDirection(IntEnum):
