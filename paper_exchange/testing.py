@@ -73,11 +73,11 @@ class ControlClient:
         except urllib.error.HTTPError as exc:
             raise RuntimeError(f"{method} {path} -> {exc.code}: {exc.read().decode()}") from None
 
-    def get(self, path: str, **query: Any) -> Any:
+    def get(self, path: str, /, **query: Any) -> Any:
         qs = "&".join(f"{k}={v}" for k, v in query.items())
         return self._request("GET", f"{path}?{qs}" if qs else path, None)
 
-    def post(self, path: str, **body: Any) -> Any:
+    def post(self, path: str, /, **body: Any) -> Any:
         return self._request("POST", path, body)
 
     # conveniences for the common calls
