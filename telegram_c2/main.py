@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from core.config import load_settings
+from core.redis_client import infra_client
 from core.service import (
     HealthServer,
     configure_logging,
@@ -26,9 +28,9 @@ def main() -> int:
     # PTB and httpx log request URLs, and the token is part of every Bot API URL.
     for noisy in ("httpx", "httpcore", "telegram.request"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    with (
-        HealthServer.from_settings(settings.service, {}) if settings.service.http_port else _null()
-    ):
+    redis = infra_client(settings)
+    health = HealthServer.from_settings(settings.service, {"redis": lambda: bool(redis.ping())})
+    with health if settings.service.http_port else contextlib.nullcontext():
         asyncio.run(_main(app, c2))
     return 0
 
@@ -40,11 +42,3 @@ async def _main(app, c2: C2) -> None:  # type: ignore[no-untyped-def]
         await serve(app, stop, c2.tuning.poll_timeout)
     finally:
         await c2.close()
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

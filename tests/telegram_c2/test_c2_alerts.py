@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import replace
 
 import redis.exceptions
-
 from c2_harness import ADMIN, FAST, VIEWER, add_bot, run, running_c2
 
 from telegram_c2.alerts import AlertPump, Monitor
