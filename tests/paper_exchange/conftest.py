@@ -12,9 +12,9 @@ from pybit.unified_trading import HTTP
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pe_helpers import ACCOUNTS, make_http  # noqa: E402
+from pe_helpers import ACCOUNTS, make_http
 
-from paper_exchange.testing import RunningExchange, running_exchange  # noqa: E402
+from paper_exchange.testing import RunningExchange, running_exchange
 
 
 @pytest.fixture(scope="module")

@@ -60,11 +60,10 @@ def test_subprocess_exchange_serves_pybit() -> None:
         state = ex.control.state()
         assert state["accounts"] == ["main"] and state["speed"] is None
 
-        class _Ex:
-            rest_url = ex.rest_url
-            accounts = {"main": ("pk", "ps")}
+        from types import SimpleNamespace
 
-        http = make_http(_Ex())  # type: ignore[arg-type]
+        target = SimpleNamespace(rest_url=ex.rest_url, accounts={"main": ("pk", "ps")})
+        http = make_http(target)  # type: ignore[arg-type]
         wallet = http.get_wallet_balance(accountType="UNIFIED")["result"]["list"][0]
         assert wallet["totalWalletBalance"] == "1000"
     finally:

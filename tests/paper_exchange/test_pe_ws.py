@@ -150,7 +150,11 @@ def test_public_kline_confirm_and_tickers(exchange: RunningExchange) -> None:
         now = exchange.control.state()["now_ms"]
         exchange.control.advance(6 * 60_000 - now % 60_000)
         col.wait_for(
-            lambda ms: any(m["topic"] == "kline.5.ETHUSDT" and m["data"][0]["confirm"] for m in ms)
+            lambda ms: (
+                any(m["topic"] == "kline.5.ETHUSDT" and m["data"][0]["confirm"] for m in ms)
+                and sum(m["topic"] == "kline.1.ETHUSDT" and m["data"][0]["confirm"] for m in ms)
+                >= 6
+            )
         )
         ones = [k for k in col.items("kline.1.ETHUSDT") if k["confirm"]]
         assert len(ones) >= 6
