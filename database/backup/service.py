@@ -1,0 +1,130 @@
+"""``alpha run backup``: one process, APScheduler on ``BACKUP_CRON`` (UTC) plus on-demand.
+
+The scheduled job is idempotent per date (a verified scheduled backup for today means
+nothing to do, so a restart or a misfire never doubles it). Requests from the Telegram
+C2's ``/backup`` arrive on the ``backup:requests`` stream; the main thread reads them
+with a consumer group and runs a manual backup for each. A lock keeps one backup at a
+time. ``/healthz`` and ``/metrics`` are served on ``ALPHA_HTTP_PORT``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from prometheus_client import Counter, Gauge, Histogram
+
+from core import db, redis_keys
+from core.config import Role, Settings, load_settings
+from core.redis_client import infra_client
+from core.service import HealthServer, configure_logging, install_signal_handlers, secret_values
+from database.backup import job
+
+log = logging.getLogger("alpha.backup")
+GROUP = "backup"
+
+RUNS = Counter(
+    "alpha_backup_runs_total", "Backups attempted, by kind and outcome", ["kind", "outcome"]
+)
+LAST_VERIFIED = Gauge(
+    "alpha_backup_last_verified_timestamp_seconds", "Unix time of the last verified backup"
+)
+LAST_SIZE = Gauge("alpha_backup_last_size_bytes", "Size of the last verified dump")
+DURATION = Histogram(
+    "alpha_backup_duration_seconds", "Dump + verify time",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 3600, 7200),
+)  # fmt: skip
+
+
+class BackupService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.alert = job.redis_alert(settings)
+        self.consumer = f"backup-{os.getpid()}"
+
+    def backup(self, kind: str) -> job.Outcome:
+        with self.lock:
+            outcome = job.run(
+                self.settings, kind, alert=self.alert, progress=False,
+                skip_if_done=(kind == "scheduled"),
+            )  # fmt: skip
+        RUNS.labels(kind, outcome.status).inc()
+        if outcome.status == "verified":
+            LAST_VERIFIED.set(time.time())
+            if outcome.size_bytes is not None:
+                LAST_SIZE.set(outcome.size_bytes)
+            DURATION.observe(outcome.seconds)
+        log.info("backup %s #%s: %s (%s)", kind, outcome.backup_id, outcome.status, outcome.detail)
+        return outcome
+
+    def scheduled(self) -> None:
+        try:
+            self.backup("scheduled")
+        except Exception:  # the scheduler must survive to try tomorrow
+            log.exception("scheduled backup crashed")
+
+    def poll_requests(self, block_ms: int = 1000) -> int:
+        """Handle pending ``/backup`` requests; returns how many."""
+        client = infra_client(self.settings)
+        try:
+            try:
+                client.xgroup_create(redis_keys.BACKUP_REQUESTS, GROUP, id="0", mkstream=True)
+            except Exception as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            handled = 0
+            for start in ("0", ">"):
+                reply = client.xreadgroup(
+                    GROUP, self.consumer, {redis_keys.BACKUP_REQUESTS: start}, count=10,
+                    block=block_ms if start == ">" else None,
+                )  # fmt: skip
+                for _stream, entries in reply or []:
+                    for entry_id, fields in entries:
+                        log.info("backup requested by %s", fields.get("requested_by", "?"))
+                        self.backup("manual")
+                        client.xack(redis_keys.BACKUP_REQUESTS, GROUP, entry_id)
+                        handled += 1
+            return handled
+        finally:
+            client.close()
+
+    def healthy(self) -> bool:
+        with db.connect(self.settings, Role.OWNER, direct=True, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+        return True
+
+
+def main() -> int:
+    settings = load_settings()
+    configure_logging(settings.service, "backup", secrets=secret_values(settings))
+    service = BackupService(settings)
+    scheduler = BackgroundScheduler(timezone=UTC)
+    trigger = CronTrigger.from_crontab(settings.backup.cron, timezone=UTC)
+    scheduler.add_job(service.scheduled, trigger, id="nightly", max_instances=1, coalesce=True,
+                      misfire_grace_time=3600)  # fmt: skip
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    health = HealthServer.from_settings(settings.service, {"postgres": service.healthy})
+    if settings.service.http_port:
+        health.start()
+    scheduler.start()
+    job_next = scheduler.get_job("nightly").next_run_time
+    log.info("backup scheduler started: cron %r (UTC), next run %s", settings.backup.cron, job_next)
+    try:
+        while not stop.is_set():
+            try:
+                service.poll_requests()
+            except Exception as exc:  # Redis down: scheduled backups still run
+                log.warning("cannot read backup requests: %s", exc)
+                stop.wait(5)
+    finally:
+        scheduler.shutdown(wait=True)
+        health.stop()
+    log.info("backup service stopped at %s", datetime.now(UTC).isoformat())
+    return 0
