@@ -12,7 +12,7 @@ that caused them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -29,6 +29,7 @@ from core.strategy import (
     Intent,
     PlaceStop,
     PlaceTakeProfit,
+    PositionView,
     Reason,
     Side,
     StrategyContext,
@@ -149,8 +150,9 @@ class TradeBook:
         inst = ctx.instrument(trade.symbol)
         side = trade.exit_side
         out: list[Intent] = []
-        stop_id = ctx.new_id() if stop is not None else None
-        tp_id = ctx.new_id() if tp is not None else None
+        # A leg placed next to one that already rests (adoption) still names it as sibling.
+        stop_id = ctx.new_id() if stop is not None else trade.stop_id
+        tp_id = ctx.new_id() if tp is not None else trade.tp_id
         # A long's stop fires on a fall and its take profit on a rise; a short's mirrored.
         stop_dir = TriggerDirection.FALL if trade.is_long else TriggerDirection.RISE
         tp_dir = TriggerDirection.RISE if trade.is_long else TriggerDirection.FALL
@@ -173,6 +175,88 @@ class TradeBook:
                 )
             )  # fmt: skip
         return out
+
+    # -- restart recovery ------------------------------------------------------------------
+
+    def adopt(
+        self,
+        ctx: StrategyContext,
+        position: PositionView,
+        resting: Sequence[Any],
+        key: str,
+        stop: Decimal | None,
+        tp: Decimal | None,
+        **data: Any,
+    ) -> tuple[Trade | None, list[Intent]]:
+        """Take over the ledger's ``position`` after a restart (one trade per symbol).
+
+        ``resting`` are the bot's own orders still resting on the exchange for this symbol
+        (``core.orders.TrackedOrder``). The first closing-side stop and take profit are
+        re-linked to the trade (their quantity amended to the position's); every other
+        resting order is cancelled — an entry the strategy no longer tracks could open
+        an unprotected position, and a stop on a flat position would open one. A stop
+        (``stop``) and take profit (``tp``, strategy prices for the position's average)
+        are placed only when none rests; when the last price is already beyond one of
+        them the trade is closed at market instead, which is what the software exits
+        would do on the next bar.
+
+        The open time of the position is not in the ledger view: the trade counts as
+        opened now, so time-based exits run from the restart.
+        """
+        symbol = position.symbol
+        if position.is_flat:
+            return None, [CancelOrder(o.intent_id, symbol, Reason.EXIT) for o in resting]
+        side: Side = "Buy" if position.qty > 0 else "Sell"
+        qty = abs(position.qty)
+        trade = Trade(
+            key, symbol, side, ctx.new_id(), qty, ctx.now,
+            qty=qty, entry_price=position.avg_price, opened_at=ctx.now, entry_open=False,
+            extreme=position.avg_price, data={"adopted": True, **data},
+        )  # fmt: skip
+        exit_side = trade.exit_side
+        stops = [o for o in resting if o.kind == "stop" and o.side == exit_side]
+        keep_stop = stops[0] if stops else None
+        tps = [o for o in resting if o.kind == "take_profit" and o.side == exit_side]
+        paired = [o for o in tps if keep_stop is not None and o.intent_id == keep_stop.sibling_id]
+        keep_tp = (paired or tps or [None])[0]
+        kept = {o.intent_id for o in (keep_stop, keep_tp) if o is not None}
+        out: list[Intent] = [
+            CancelOrder(o.intent_id, symbol, Reason.EXIT)
+            for o in resting
+            if o.intent_id not in kept
+        ]
+        self.trades[key] = trade
+        exit_qty = ctx.instrument(symbol).exit_qty(qty)
+        for order, leg in ((keep_stop, "stop"), (keep_tp, "tp")):
+            if order is None:
+                continue
+            price = Decimal(order.trigger_price) if order.trigger_price else None
+            if leg == "stop":
+                trade.stop_id, trade.stop_price = order.intent_id, price
+            else:
+                trade.tp_id, trade.tp_price = order.intent_id, price
+            self._by_intent[order.intent_id] = (trade, leg)  # type: ignore[assignment]
+            if Decimal(order.qty) != exit_qty:
+                out.append(AmendStop(order.intent_id, symbol, qty=qty, reason=Reason.ENTRY))
+        last = ctx.price(symbol)
+
+        def beyond(level: Decimal, is_stop: bool) -> bool:
+            if last is None:
+                return False
+            losing = trade.is_long == is_stop  # a long's stop and a short's TP lie below
+            return last <= level if losing else last >= level
+
+        if keep_stop is None and stop is not None and beyond(stop, True):
+            return trade, out + self.close(ctx, trade, Reason.SL)
+        if keep_tp is None and tp is not None and beyond(tp, False):
+            return trade, out + self.close(ctx, trade, Reason.TP)
+        out += self.protect(
+            ctx,
+            trade,
+            stop if keep_stop is None else None,
+            tp if keep_tp is None else None,
+        )
+        return trade, out
 
     # -- fills ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ The surface, in the order a host calls it::
     strategy.on_timer(ctx)                   # after each batch of candles closing at
                                              # ctx.now, and periodically -> list[Intent]
     strategy.flatten(ctx, Reason.KILL)       # close everything it holds -> list[Intent]
+    strategy.adopt(position, resting, ctx)   # after a restart, per symbol -> list[Intent]
 
 Intents map 1:1 to Bybit V5 orders (:func:`order_params`). Each carries a local
 ``intent_id`` (from :meth:`StrategyContext.new_id`); the host binds it to an orderLinkId
@@ -99,7 +100,9 @@ class StrategyContext:
     currency.
     """
 
-    __slots__ = ("_counter", "_id_source", "equity", "instruments", "now", "positions")
+    __slots__ = (
+        "_counter", "_id_source", "equity", "instruments", "now", "positions", "prices",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -108,6 +111,7 @@ class StrategyContext:
         instruments: Mapping[str, Instrument] | None = None,
         positions: Mapping[str, PositionView] | None = None,
         id_source: Callable[[], str] | None = None,
+        prices: Mapping[str, Decimal] | None = None,
     ) -> None:
         self.now = now
         self.equity = equity
@@ -115,6 +119,8 @@ class StrategyContext:
         self.positions: Mapping[str, PositionView] = positions or {}
         self._id_source = id_source
         self._counter = 0
+        #: Last closed price per symbol (the host's view); empty in backtests and tests.
+        self.prices: Mapping[str, Decimal] = prices or {}
 
     def instrument(self, symbol: str) -> Instrument:
         inst = self.instruments.get(symbol)
@@ -123,6 +129,10 @@ class StrategyContext:
     def position(self, symbol: str) -> PositionView:
         pos = self.positions.get(symbol)
         return pos if pos is not None else PositionView(symbol)
+
+    def price(self, symbol: str) -> Decimal | None:
+        """The last closed price the host knows for ``symbol`` (``None`` if none)."""
+        return self.prices.get(symbol)
 
     def new_id(self) -> str:
         """A fresh intent id, unique for this bot. The live host supplies a source that
@@ -337,4 +347,20 @@ class Strategy(ABC, Generic[ConfigT]):
 
     def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
         """Close everything this bot holds and cancel its resting orders (kill, flatten)."""
+        return []
+
+    def adopt(
+        self, position: PositionView, resting: list[Any], ctx: StrategyContext
+    ) -> list[Intent]:
+        """After a restart: take over ``position`` (the ledger's, for one symbol) and the
+        bot's own ``resting`` orders on that symbol (``core.orders.TrackedOrder``: intent id,
+        kind stop|take_profit|entry|exit, trigger price, sibling id).
+
+        The host calls it once per symbol that has a position or resting orders, after
+        warm-up and before the first live candle. A strategy must end up protecting the
+        position (re-link the resting stop, place one only when none rests), must not
+        enter again on a symbol it already holds, and should cancel orders it cannot
+        account for (a stop resting on a flat position would open one). The default does
+        nothing: a plugin that keeps no trade state has nothing to recover.
+        """
         return []

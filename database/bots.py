@@ -196,7 +196,7 @@ def build_spec(
         "exclusive": exclusive or bool(raw.get("exclusive")),
     }
     # The stored config is what the bot will run with: validated, defaults filled in.
-    model = plugins.validate_config(bot_type, merged)
+    stored = plugins.validate_registration(bot_type, merged)
     return BotSpec(
         bot_id=BotId(bot_id),
         bot_code=BotCode(bot_code),
@@ -207,7 +207,7 @@ def build_spec(
         redis_db=redis_db,
         symbols=symbol_list,
         mode=mode,
-        config=model.model_dump(mode="json"),
+        config=stored,
         initial_capital=parse_capital(initial_capital),
     )
 

@@ -7,17 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from bots.lxalgo.config import LXAlgoConfig
 from bots.trades import Trade, TradeBook
 from core.candles import Candle
 from core.indicators import RSI, RollingStdev
 from core.risk_rules import LXAlgoRisk
-from core.strategy import FillEvent, Intent, Reason, Strategy, StrategyContext
+from core.strategy import FillEvent, Intent, PositionView, Reason, Strategy, StrategyContext
 
 HUNDRED = Decimal(100)
 ONE = Decimal(1)
+#: Trade-key suffix of a position recovered after a restart (its rule is not in the ledger).
+ADOPTED = "adopted"
 
 
 def select_universe(turnover_24h: Mapping[str, Decimal], minimum: Decimal) -> list[str]:
@@ -160,6 +162,8 @@ class LXAlgo(Strategy[LXAlgoConfig]):
             key in self.book.trades
             or len(self.book) >= cfg.max_open_trades
             or self.last_bucket.get(candle.symbol) == bucket
+            # A position recovered after a restart has lost its rule: no second entry on it.
+            or f"{candle.symbol}/{ADOPTED}" in self.book.trades
         ):
             return out
         notional = cfg.notional_usdt * risk.size_multiplier
@@ -209,6 +213,22 @@ class LXAlgo(Strategy[LXAlgoConfig]):
 
     def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
         return self.book.close_all(ctx, reason)
+
+    def adopt(
+        self, position: PositionView, resting: list[Any], ctx: StrategyContext
+    ) -> list[Intent]:
+        """Recover the ledger's position after a restart as one trade per symbol (rule 8
+        and rule 6 trades on one symbol merge into it), with the spec's stop and take
+        profit from its average price when none rests."""
+        cfg = self.config
+        key = f"{position.symbol}/{ADOPTED}"
+        if position.is_flat:
+            return self.book.adopt(ctx, position, resting, key, None, None)[1]
+        entry = position.avg_price
+        sign = 1 if position.qty > 0 else -1
+        stop = entry * (1 - sign * cfg.stop_loss_pct / HUNDRED)
+        tp = entry * (1 + sign * cfg.take_profit_pct / HUNDRED)
+        return self.book.adopt(ctx, position, resting, key, stop, tp)[1]
 
     def open_since(self, now: datetime) -> dict[str, timedelta]:
         """How long each open trade has been held (for status displays)."""

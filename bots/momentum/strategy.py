@@ -6,14 +6,14 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from bots.momentum.config import MomentumConfig
 from bots.trades import Trade, TradeBook
 from core.candles import Candle
 from core.indicators import SMA, RollingStdev
 from core.risk_rules import MomentumRisk
-from core.strategy import FillEvent, Intent, Reason, Strategy, StrategyContext
+from core.strategy import FillEvent, Intent, PositionView, Reason, Strategy, StrategyContext
 
 HUNDRED = Decimal(100)
 ONE = Decimal(1)
@@ -175,3 +175,23 @@ class Momentum(Strategy[MomentumConfig]):
 
     def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
         return self.book.close_all(ctx, reason)
+
+    def adopt(
+        self, position: PositionView, resting: list[Any], ctx: StrategyContext
+    ) -> list[Intent]:
+        """Recover the ledger's position after a restart. A resting (possibly trailed) stop
+        is kept; without one, the trailing stop restarts 10 % from the better of the
+        average entry and the last close (the highest price since entry is not in the
+        ledger view)."""
+        if position.is_flat:
+            return self.book.adopt(ctx, position, resting, position.symbol, None, None)[1]
+        frac = self.config.trailing_pct / HUNDRED
+        last = ctx.price(position.symbol) or position.avg_price
+        if position.qty > 0:
+            stop = max(position.avg_price, last) * (1 - frac)
+        else:
+            stop = min(position.avg_price, last) * (1 + frac)
+        trade, out = self.book.adopt(ctx, position, resting, position.symbol, stop, None)
+        if trade is not None and not trade.closing:
+            trade.extreme = max(position.avg_price, last) if trade.is_long else None
+        return out

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from bots.orderblock.config import OrderBlockConfig
 from bots.trades import TradeBook
 from core.candles import Candle
 from core.indicators import ATR
-from core.strategy import FillEvent, Intent, Reason, Strategy, StrategyContext
+from core.strategy import FillEvent, Intent, PositionView, Reason, Strategy, StrategyContext
 
 Kind = Literal["bullish", "bearish"]
 HUNDRED = Decimal(100)
@@ -246,6 +246,25 @@ class OrderBlock(Strategy[OrderBlockConfig]):
 
     def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
         return self.book.close_all(ctx, reason)
+
+    def adopt(
+        self, position: PositionView, resting: list[Any], ctx: StrategyContext
+    ) -> list[Intent]:
+        """Recover the ledger's position after a restart. Its block (hence its stop) is not
+        in the ledger: a resting stop/take profit is kept; without one the stop is one
+        ATR(14) beyond the average entry (1 % before the ATR is ready) and the take
+        profit ``rr`` times that away. A resting entry is cancelled: the block it came
+        from is unknown after a restart (warm-up rebuilds the blocks and re-places)."""
+        if position.is_flat:
+            return self.book.adopt(ctx, position, resting, position.symbol, None, None)[1]
+        s = self._get(position.symbol)
+        entry = position.avg_price
+        atr = s.atr.value if s is not None else None
+        risk = atr if atr else entry / HUNDRED
+        sign = 1 if position.qty > 0 else -1
+        stop = entry - sign * risk
+        tp = entry + sign * self.config.rr * risk
+        return self.book.adopt(ctx, position, resting, position.symbol, stop, tp)[1]
 
 
 def _lowest(

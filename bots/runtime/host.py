@@ -112,6 +112,10 @@ class BotHost:
         self._last_db_beat = 0.0
         self._stopping = threading.Event()
         self.decisions = 0
+        #: Start of the last candle per symbol whose decision (and orders) is complete.
+        self.decided: dict[str, datetime] = {}
+        #: Set once start-up (recovery, warm-up, subscriptions) is done.
+        self.ready = threading.Event()
 
     # --- state the strategy reads ------------------------------------------------------
 
@@ -160,6 +164,7 @@ class BotHost:
             instruments=self.orders.instruments,
             positions=positions,
             id_source=new_intent_id,
+            prices=dict(self.prices),
         )
 
     def state(self) -> BotState:
@@ -201,6 +206,7 @@ class BotHost:
             self._stream.start()
         self._reader = threading.Thread(target=self._read_streams, name="bot-streams", daemon=True)
         self._reader.start()
+        self.ready.set()
 
     def _init_state(self) -> None:
         key = redis_keys.bot_state(self.reg.bot_id)
@@ -234,14 +240,24 @@ class BotHost:
         return candles
 
     def _adopt(self, resting: list[Any]) -> None:
-        adopt = getattr(self.strategy, "adopt", None)
-        if adopt is None:
-            return
+        """Hand the strategy, per symbol, the ledger's position and the bot's own resting
+        orders. Symbols with resting orders but no position count too: a stop or take
+        profit left on a flat position (its sibling filled while the bot was down) would
+        open one, so the strategy must get the chance to cancel it."""
         ctx = self.context()
         for symbol, view in ctx.positions.items():
-            if view.qty:
-                own = [t for t in resting if t.symbol == symbol]
-                self._execute(adopt(view, own, ctx))
+            own = [t for t in resting if t.symbol == symbol]
+            if view.qty or own:
+                intents = self.strategy.adopt(view, own, ctx)
+                log.info(
+                    "adopting %s: position %s @ %s, %d resting orders -> %s",
+                    symbol,
+                    view.qty,
+                    view.avg_price,
+                    len(own),
+                    ", ".join(type(i).__name__ for i in intents) or "nothing to do",
+                )
+                self._execute(intents)
 
     def _drain_pending(self) -> None:
         """Fills delivered before a crash but not acknowledged: handle them now (idempotent)."""
@@ -311,6 +327,9 @@ class BotHost:
             self._on_candle(candle)
         if candles:
             self._execute(self.strategy.on_timer(self.context()))
+            # After the orders went out: what tests and status displays wait on.
+            for candle in candles:
+                self.decided[candle.symbol] = candle.start
 
     def _on_candle(self, candle: Candle) -> None:
         if self.sequencer.seen(candle):

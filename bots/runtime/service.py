@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.errors import UserError
 
+if TYPE_CHECKING:
+    from bots.runtime.host import BotHost
+
 log = logging.getLogger(__name__)
 
 
-def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None) -> None:
+def build_host(settings: Settings, bot_id: str) -> BotHost:
+    """The bot's host with real clients: registration checked, config validated and the
+    instrument rules fetched. Every refusal is a one-line :class:`UserError`."""
     from bots.runtime.host import BotHost
     from bots.runtime.registration import load_registration
     from core.exchange import PublicStream, make_http
     from core.exchange.rest import instruments as fetch_instruments
     from core.instruments import Instrument
     from core.redis_client import redis_client
-    from core.service import HealthServer
 
     registration = load_registration(settings, bot_id)
     if settings.bot_id is not None and settings.bot_id != registration.bot_id:
         raise UserError(f"BOT_ID is {settings.bot_id!r} but the command names {bot_id!r}")
+    # Type and config first: a bad registration must not wait on the exchange to fail.
+    from core import plugins
+
+    plugins.validate_config(registration.bot_type, registration.config)  # risk limits too
     http = make_http(settings, registration.account)
     try:
         rules = {
@@ -37,7 +46,7 @@ def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None
         if info is None:
             raise
         raise UserError(f"exchange unreachable or refusing ({info})") from None
-    host = BotHost(
+    return BotHost(
         settings,
         registration,
         http=http,
@@ -46,11 +55,17 @@ def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None
         instruments=rules,
         public_stream_factory=lambda s, topics, cb: PublicStream(s, topics, cb),
     )
+
+
+def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None) -> None:
+    from core.service import HealthServer
+
+    host = build_host(settings, bot_id)
     stop = stop or threading.Event()
     health = HealthServer(
         settings.service.http_host,
         settings.service.http_port,
-        {"heartbeat": lambda: bool(host.redis.exists(f"bot:{registration.bot_id}:heartbeat"))},
+        {"heartbeat": lambda: bool(host.redis.exists(f"bot:{host.reg.bot_id}:heartbeat"))},
     )
     if settings.service.http_port:
         health.start()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from bots.shortseller.config import ShortSellerConfig
 from bots.trades import Trade, TradeBook
 from core.candles import Candle
 from core.indicators import EMA
-from core.strategy import FillEvent, Intent, Reason, Strategy, StrategyContext
+from core.strategy import FillEvent, Intent, PositionView, Reason, Strategy, StrategyContext
 
 HUNDRED = Decimal(100)
 
@@ -147,3 +147,17 @@ class ShortSeller(Strategy[ShortSellerConfig]):
 
     def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
         return self.book.close_all(ctx, reason)
+
+    def adopt(
+        self, position: PositionView, resting: list[Any], ctx: StrategyContext
+    ) -> list[Intent]:
+        """Recover the ledger's position after a restart: the same stop and take profit an
+        entry at its average price would have had (placed only if none rests)."""
+        ex = self.config.exits.get(position.symbol)
+        if ex is None or position.is_flat:
+            return self.book.adopt(ctx, position, resting, position.symbol, None, None)[1]
+        entry = position.avg_price
+        sign = 1 if position.qty < 0 else -1  # a short's stop lies above its entry
+        stop = entry * (1 + sign * ex.stop_loss_pct / HUNDRED)
+        tp = entry * (1 - sign * ex.take_profit_pct / HUNDRED)
+        return self.book.adopt(ctx, position, resting, position.symbol, stop, tp)[1]
