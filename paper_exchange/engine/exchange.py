@@ -40,6 +40,15 @@ MAX_ACTIVE_ORDERS = 500
 MAX_CONDITIONAL_ORDERS = 10
 
 
+_ID_PREFIX = str(uuid.uuid4())[:24]  # per process; ids stay UUID-shaped and unique
+_id_counter = itertools.count(1)
+
+
+def new_id() -> str:
+    """A UUID-shaped id, unique per exchange process, much cheaper than uuid4()."""
+    return f"{_ID_PREFIX}{next(_id_counter):012x}"
+
+
 class EventSink(Protocol):
     def wants(self, account: Account, topic: str) -> bool: ...
 
@@ -215,7 +224,7 @@ class Engine:
 
         now = self.now()
         order = Order(
-            order_id=str(uuid.uuid4()),
+            order_id=new_id(),
             link_id=link_id,
             account=acct,
             symbol=inst.symbol,
@@ -555,7 +564,7 @@ class Engine:
                     "orderType": "UNKNOWN",
                     "stopOrderType": "UNKNOWN",
                     "execFee": fmt(fee),
-                    "execId": str(uuid.uuid4()),
+                    "execId": new_id(),
                     "execPrice": inst.price_str(mark),
                     "execQty": inst.qty_str(abs(pos.size)),
                     "execPnl": "0",
@@ -599,7 +608,7 @@ class Engine:
         now = self.now()
         fill_price = price if price is not None else self.prices[symbol]
         order = Order(
-            order_id=str(uuid.uuid4()),
+            order_id=new_id(),
             link_id="",
             account=acct,
             symbol=symbol,
@@ -648,10 +657,10 @@ class Engine:
         pos = acct.position(symbol)
         for n in range(count):
             side = "Buy" if (pos.size <= 0) else "Sell"
-            order_id = str(uuid.uuid4())
+            order_id = new_id()
             row = dict(template)
             row["orderId"] = order_id
-            row["execId"] = str(uuid.uuid4())
+            row["execId"] = new_id()
             row["side"] = side
             row["orderLinkId"] = f"{link_prefix}{n}" if link_prefix else ""
             closed, pnl = self._fold(acct, pos, 1 if side == "Buy" else -1, qty, price, fee, now)
@@ -928,7 +937,7 @@ class Engine:
             "orderType": order.order_type,
             "stopOrderType": order.stop_order_type,
             "execFee": fmt(fee),
-            "execId": str(uuid.uuid4()),
+            "execId": new_id(),
             "execPrice": inst.price_str(price),
             "execQty": inst.qty_str(qty),
             "execPnl": fmt(pnl),
