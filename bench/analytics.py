@@ -30,11 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from psycopg import sql  # noqa: E402
+from psycopg import sql
 
-from core import db  # noqa: E402
-from core.config import DatabaseRoleSettings, Role, load_settings  # noqa: E402
-from database import bootstrap  # noqa: E402
+from core import db
+from core.config import DatabaseRoleSettings, Role, load_settings
+from database import bootstrap
 
 BOTS = 8
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
@@ -44,7 +44,8 @@ INSERT INTO trading.fills (account, exec_id, bot_id, symbol, side, exec_price, e
                            exec_value, exec_fee, exec_time, seq, source, raw)
 SELECT 'main', 'b' || g, 'bench_' || mod(g, %(bots)s), sym, side, price, qty,
        price * qty, round(price * qty * 0.00055, 8),
-       timestamptz '2025-01-01 00:00:00+00' + (g::bigint * %(step)s) * interval '1 millisecond', g, 'ws', '{}'
+       timestamptz '2025-01-01 00:00:00+00' + (g::bigint * %(step)s) * interval '1 millisecond',
+       g, 'ws', '{}'
   FROM generate_series(1, %(n)s) AS g,
        LATERAL (SELECT (ARRAY%(symbols)s)[1 + mod(g / %(bots)s, %(nsym)s)] AS sym,
                        CASE WHEN random() < 0.5 THEN 'Buy' ELSE 'Sell' END AS side,
@@ -131,7 +132,8 @@ def main() -> int:
     finally:
         if not args.keep:
             with db.admin_connect(settings) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+                drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                admin.execute(drop.format(sql.Identifier(name)))
                 for role in Role:
                     admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(
                         sql.Identifier(settings.db_roles.name(role))))  # fmt: skip

@@ -1,0 +1,1 @@
+"""P&L reports from the analytics views: queries, the chart, ``alpha report pnl``."""
