@@ -130,7 +130,7 @@ def test_bare_pybit_dies_on_what_the_watchdog_survives(
         ws.execution_stream(lambda msg: None)
         wait_for(ws.is_connected, what="bare pybit connected")
         _inject(exchange, {"something": "odd"})
-        wait_for(lambda: not ws.is_connected(), what="bare pybit socket death")
+        wait_for(lambda: not ws.is_connected(), timeout=30, what="bare pybit socket death")
     finally:
         ws.exit()
 
