@@ -4,7 +4,7 @@ health hash, trade sync's runs and drift, backups, and bots' heartbeats."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -42,15 +42,33 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(number), UTC)
 
 
-def listener_health(fields: dict[str, str]) -> ListenerHealth:
-    """Reads ``listener:status``: ``connected`` (or per-account ``{account}:connected``;
-    all must be true), ``lag_ms``, ``last_message_at``."""
+#: The listener rewrites its status hash every few seconds; older than this, it is gone.
+LISTENER_STALE_AFTER = timedelta(seconds=30)
+
+
+def listener_health(fields: dict[str, str], now: datetime | None = None) -> ListenerHealth:
+    """Reads ``listener:status``: every ``{account}:connected`` must be true and the
+    ``heartbeat`` fresh — a listener that died while connected leaves ``connected=1``
+    behind, so the heartbeat's age is what tells it is gone. The last message time is
+    the newest ``{account}:last_message_at`` (epoch seconds)."""
     if not fields:
         return ListenerHealth(None, None, None)
+    now = now or datetime.now(UTC)
     flags = [v for k, v in fields.items() if k == "connected" or k.endswith(":connected")]
-    connected = bool(flags) and all(v.strip().lower() in _TRUE for v in flags)
-    lag = fields.get("lag_ms")
-    last = parse_time(fields.get("last_message_at"))
+    beat = parse_time(fields.get("heartbeat"))
+    fresh = beat is not None and now - beat <= LISTENER_STALE_AFTER
+    connected = fresh and bool(flags) and all(v.strip().lower() in _TRUE for v in flags)
+    times = [
+        t
+        for k, v in fields.items()
+        if (k == "last_message_at" or k.endswith(":last_message_at"))
+        and (t := parse_time(v)) is not None
+        and t.timestamp() > 0
+    ]
+    last = max(times) if times else None
+    lag = fields.get("lag_ms") or (
+        f"{int((now - last).total_seconds() * 1000)}" if last is not None else None
+    )
     return ListenerHealth(connected, f"{lag} ms" if lag else None, last)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from c2_harness import ADMIN, VIEWER, add_bot, add_fill, audit_rows, run, running_c2, wait_audit
@@ -42,7 +43,16 @@ def test_positions_fills_and_status(c2_env) -> None:
     _seed(c2_env)
     c2_env.redis(3).set("bot:alpha_one:state", "running")
     c2_env.redis(3).set("bot:alpha_one:heartbeat", datetime.now(UTC).isoformat(), ex=60)
-    c2_env.redis(15).hset("listener:status", mapping={"connected": "1", "lag_ms": "42"})
+    # The fields the listener writes (websocket_listener/service.py ``status``).
+    c2_env.redis(15).hset(
+        "listener:status",
+        mapping={
+            "heartbeat": datetime.now(UTC).isoformat(),
+            "main:connected": "1",
+            "lag_ms": "42",
+            "main:last_message_at": f"{time.time() - 1:.3f}",
+        },
+    )
 
     async def scenario() -> None:
         async with running_c2(c2_env) as c2:
