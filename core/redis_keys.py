@@ -52,6 +52,9 @@ def commands_stream(bot_id: BotId) -> str:
 # --- infrastructure DB -------------------------------------------------------------
 
 #: Stream of alerts (drift, disconnects, heartbeats, halts, backups) read by the C2.
+#: Fields: ``kind``, ``text`` (one human line), ``severity`` (info|warning|critical),
+#: ``key`` (the incident: repeats of one key are de-duplicated), ``resolved`` ("1" ends
+#: the incident), plus context such as ``account``, ``symbol``, ``bot_id``.
 ALERTS = "alerts"
 #: Global kill flag: when set, every bot's risk gate refuses new entries.
 KILL_FLAG = "risk:kill"

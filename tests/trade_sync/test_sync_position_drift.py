@@ -90,6 +90,9 @@ def test_manual_trade_raises_a_drift_alert_that_clears_after_the_correction(
             alerts = _alerts(infra)
             assert [a["kind"] for a in alerts] == ["drift", "drift_cleared"]
             assert alerts[1]["symbol"] == "BTCUSDT" and alerts[1]["account"] == "main"
+            # The clear closes the very incident the drift opened (the C2 de-duplicates by key).
+            assert alerts[0]["key"] == alerts[1]["key"] == "drift:main:BTCUSDT"
+            assert (alerts[0]["resolved"], alerts[1]["resolved"]) == ("0", "1")
             [(_, _, _, _, cleared)] = _open_events(database)
             assert cleared is True
             statuses = [r["status"] for r in sync_runs(database, position_drift.NAME)]

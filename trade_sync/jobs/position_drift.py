@@ -181,6 +181,9 @@ def _alert(ctx: SyncContext, account: str, c: Comparison, kind: str) -> None:
         log.warning("position drift cleared: %s", text)
     fields = {
         "kind": kind,
+        # One incident per (account, symbol): the clear ends the drift it opened in the C2.
+        "key": f"drift:{account}:{c.symbol}",
+        "resolved": "0" if kind == "drift" else "1",
         "severity": "critical" if kind == "drift" else "info",
         "account": account,
         "symbol": c.symbol,
