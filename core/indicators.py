@@ -76,52 +76,70 @@ class EMA:
 
 
 class RSI:
-    """Relative strength index with Wilder smoothing."""
+    """Relative strength index with Wilder smoothing.
 
-    __slots__ = ("_avg_gain", "_avg_loss", "_count", "_prev", "period", "value")
+    :meth:`add` folds a value into the two averages; :attr:`value` derives the index from
+    them only when read (a strategy that reads it behind a rarer gate skips a division
+    per bar). :meth:`update` is both.
+    """
+
+    __slots__ = ("_avg_gain", "_avg_loss", "_count", "_n1", "_prev", "period")
 
     def __init__(self, period: int) -> None:
         if period < 1:
             raise ValueError("period must be ≥ 1")
         self.period = period
+        self._n1 = period - 1
         self._prev: Decimal | None = None
         self._count = 0
         self._avg_gain = ZERO
         self._avg_loss = ZERO
-        self.value: Decimal | None = None
 
-    def update(self, x: Decimal) -> Decimal | None:
+    def add(self, x: Decimal) -> None:
         prev = self._prev
         self._prev = x
         if prev is None:
-            return None
-        change = x - prev
-        gain = change if change > 0 else ZERO
-        loss = -change if change < 0 else ZERO
+            return
         n = self.period
-        if self._count < n:
-            self._count += 1
-            self._avg_gain += gain
-            self._avg_loss += loss
-            if self._count < n:
-                return None
+        if self._count == n:
+            # Wilder: avg = (avg·(n−1) + x)/n; the side without a move only decays.
+            if x > prev:
+                self._avg_gain = (self._avg_gain * self._n1 + (x - prev)) / n
+                self._avg_loss = self._avg_loss * self._n1 / n
+            elif x < prev:
+                self._avg_gain = self._avg_gain * self._n1 / n
+                self._avg_loss = (self._avg_loss * self._n1 + (prev - x)) / n
+            else:
+                self._avg_gain = self._avg_gain * self._n1 / n
+                self._avg_loss = self._avg_loss * self._n1 / n
+            return
+        self._count += 1
+        if x > prev:
+            self._avg_gain += x - prev
+        elif x < prev:
+            self._avg_loss += prev - x
+        if self._count == n:
             self._avg_gain /= n
             self._avg_loss /= n
-        else:
-            self._avg_gain = (self._avg_gain * (n - 1) + gain) / n
-            self._avg_loss = (self._avg_loss * (n - 1) + loss) / n
+
+    @property
+    def value(self) -> Decimal | None:
+        if self._count < self.period:
+            return None
         if self._avg_loss == 0:
             # No losses in the window: 100, or the neutral 50 for a perfectly flat market.
-            self.value = HUNDRED if self._avg_gain > 0 else Decimal(50)
-        else:
-            self.value = HUNDRED - HUNDRED / (ONE + self._avg_gain / self._avg_loss)
+            return HUNDRED if self._avg_gain > 0 else Decimal(50)
+        return HUNDRED - HUNDRED / (ONE + self._avg_gain / self._avg_loss)
+
+    def update(self, x: Decimal) -> Decimal | None:
+        self.add(x)
         return self.value
 
 
 class RollingStdev:
     """Standard deviation of the last ``period`` values (running sums; ``ddof`` 1 = sample)."""
 
-    __slots__ = ("_sum", "_sumsq", "_window", "ddof", "period")
+    __slots__ = ("_squares", "_sum", "_sumsq", "_window", "ddof", "period")
 
     def __init__(self, period: int, ddof: int = 1) -> None:
         if period <= ddof:
@@ -129,18 +147,22 @@ class RollingStdev:
         self.period = period
         self.ddof = ddof
         self._window: deque[Decimal] = deque()
+        self._squares: deque[Decimal] = deque()  # x², kept so a leaving value costs no product
         self._sum = ZERO
         self._sumsq = ZERO
 
     def update(self, x: Decimal) -> None:
         window = self._window
+        squares = self._squares
+        sq = x * x
         window.append(x)
-        self._sum += x
-        self._sumsq += x * x
+        squares.append(sq)
         if len(window) > self.period:
-            old = window.popleft()
-            self._sum -= old
-            self._sumsq -= old * old
+            self._sum = self._sum + x - window.popleft()
+            self._sumsq = self._sumsq + sq - squares.popleft()
+        else:
+            self._sum += x
+            self._sumsq += sq
 
     @property
     def ready(self) -> bool:

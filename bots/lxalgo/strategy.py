@@ -43,7 +43,10 @@ class Signal:
 class _Series:
     """The last ``keep`` bars of one symbol and its incremental indicators."""
 
-    __slots__ = ("bars", "closes", "opens", "prev_close", "returns", "rsi", "volumes")
+    __slots__ = (
+        "bars", "closes", "gate", "lookback", "min_bars", "opens", "prev_close", "returns",
+        "rsi", "volumes",
+    )  # fmt: skip
 
     def __init__(self, cfg: LXAlgoConfig) -> None:
         keep = cfg.keep_bars
@@ -54,17 +57,29 @@ class _Series:
         self.returns = RollingStdev(cfg.volatility_period, ddof=1)
         self.prev_close: Decimal | None = None
         self.bars = 0
+        # The pump gate (close − open[t−n]) / open[t−n] × 100 ≥ p, multiplied out:
+        # close ≥ open[t−n] × (1 + p/100) (exact in Decimal, no division per bar).
+        self.gate = ONE + cfg.pump_pct / HUNDRED
+        self.lookback = -1 - cfg.pump_lookback
+        self.min_bars = cfg.min_bars
 
-    def update(self, c: Candle) -> None:
-        self.opens.append(c.open)
-        self.closes.append(c.close)
+    def update(self, c: Candle) -> bool:
+        """Fold one closed bar in; True when it passes the pump gate (enough bars)."""
+        close = c.close
+        opens = self.opens
+        opens.append(c.open)
+        self.closes.append(close)
         self.volumes.append(c.volume)
-        self.rsi.update(c.close)
+        self.rsi.add(close)  # the index itself is derived only past the pump gate
         pc = self.prev_close
         if pc:
-            self.returns.update(c.close / pc - ONE)
-        self.prev_close = c.close
-        self.bars += 1
+            self.returns.update(close / pc - ONE)
+        self.prev_close = close
+        self.bars = bars = self.bars + 1
+        if bars < self.min_bars:
+            return False
+        base = opens[self.lookback]
+        return base > 0 and close >= base * self.gate
 
 
 class LXAlgo(Strategy[LXAlgoConfig]):
@@ -84,6 +99,7 @@ class LXAlgo(Strategy[LXAlgoConfig]):
         self.last_bucket: dict[str, tuple[object, int]] = {}
         self._neg_after = timedelta(hours=float(cfg.negative_exit_hours))
         self._max_hold = timedelta(hours=float(cfg.max_hold_hours))
+        self._trail_keep = ONE - cfg.trailing_pct / HUNDRED
 
     def _series(self, symbol: str) -> _Series:
         s = self.series.get(symbol)
@@ -98,14 +114,11 @@ class LXAlgo(Strategy[LXAlgoConfig]):
     # -- signal ---------------------------------------------------------------------------
 
     def signal(self, s: _Series, c: Candle) -> Signal | None:
-        """The rule that fires on the last closed bar of ``s`` (``c``), or ``None``."""
+        """The rule that fires on the last closed bar of ``s`` (``c``), or ``None``. Call it
+        only when :meth:`_Series.update` reported the pump gate passed (it is required;
+        nothing else is computed without it)."""
         cfg = self.config
-        if s.bars < cfg.min_bars:
-            return None
-        opens, closes, volumes = s.opens, s.closes, s.volumes
-        base = opens[-1 - cfg.pump_lookback]
-        if not base or (c.close - base) / base * HUNDRED < cfg.pump_pct:
-            return None  # the pump gate is required; nothing else is computed without it
+        closes, volumes = s.closes, s.volumes
         rsi = s.rsi.value
         std = s.returns.value
         n = cfg.change_period
@@ -134,8 +147,9 @@ class LXAlgo(Strategy[LXAlgoConfig]):
     # -- decisions --------------------------------------------------------------------------
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> list[Intent]:
-        s = self._series(candle.symbol)
-        s.update(candle)
+        symbol = candle.symbol
+        s = self.series.get(symbol) or self._series(symbol)
+        pumped = s.update(candle)
         book = self.book
         out: list[Intent] = []
         if book.trades:
@@ -144,9 +158,11 @@ class LXAlgo(Strategy[LXAlgoConfig]):
             risk = self.risk.update(ctx.now, ctx.equity)
             if risk.close_all:
                 return book.close_all(ctx, Reason.EXIT)
-            for trade in book.for_symbol(candle.symbol):
+            for trade in book.for_symbol(symbol):
                 if trade.qty > 0:
                     out += self._manage(trade, candle, ctx)
+        if not pumped:
+            return out
         sig = self.signal(s, candle)
         if sig is None:
             return out
@@ -181,24 +197,30 @@ class LXAlgo(Strategy[LXAlgoConfig]):
         close = c.close
         if t.tp_price is not None and close >= t.tp_price:
             return self.book.close(ctx, t, Reason.TP)
-        if t.stop_price is not None and close <= t.stop_price:
+        stop_price = t.stop_price
+        if stop_price is not None and close <= stop_price:
             return self.book.close(ctx, t, t.stop_reason)
         held = ctx.now - (t.opened_at or t.created_at)
         if held > self._max_hold:
             return self.book.close(ctx, t, Reason.TIME)  # really close, not just forget
-        profit = t.profit_pct(close)
-        if held > self._neg_after and profit < 0:
-            return self.book.close(ctx, t, Reason.TIME)
+        entry = t.entry_price
+        if held > self._neg_after and close < entry:
+            return self.book.close(ctx, t, Reason.TIME)  # still negative after 8 h
         if t.extreme is None or c.high > t.extreme:
             t.extreme = c.high
+        # Unrealised profit ≥ p % of the entry, multiplied out: (close − entry)·100 ≥ p·entry.
+        gain = (close - entry) * HUNDRED
         out: list[Intent] = []
-        if profit >= cfg.break_even_pct:
-            out += self.book.trail(ctx, t, t.entry_price, Reason.BREAK_EVEN, close)
-        if not t.trailing and profit >= cfg.trailing_activation_pct:
+        # A stop already at or above the target cannot move (trail only ever raises it;
+        # both sides are on the tick grid): skip the call.
+        if gain >= cfg.break_even_pct * entry and (stop_price is None or stop_price < entry):
+            out += self.book.trail(ctx, t, entry, Reason.BREAK_EVEN, close)
+        if not t.trailing and gain >= cfg.trailing_activation_pct * entry:
             t.trailing = True
         if t.trailing and not t.closing:
-            stop = t.extreme * (1 - cfg.trailing_pct / HUNDRED)
-            out += self.book.trail(ctx, t, stop, Reason.TRAIL, close)
+            stop = t.extreme * self._trail_keep
+            if t.stop_price is None or stop > t.stop_price:
+                out += self.book.trail(ctx, t, stop, Reason.TRAIL, close)
         return out
 
     def on_fill(self, fill: FillEvent, ctx: StrategyContext) -> list[Intent]:
