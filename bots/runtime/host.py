@@ -26,6 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -415,7 +416,14 @@ class BotHost:
         state = self.state()
         killed = bool(self.infra.exists(redis_keys.KILL_FLAG))
         positions = self.positions()
+        # What each market exit may still close, per the ledger (see _bound_exit).
+        open_qty = {symbol: view.qty for symbol, view in positions.items()}
         for intent in intents:
+            if isinstance(intent, ExitMarket):
+                bounded = self._bound_exit(intent, open_qty)
+                if bounded is None:
+                    continue
+                intent = bounded
             verdict = self.gate.check(
                 intent,
                 state=state,
@@ -437,6 +445,37 @@ class BotHost:
             result = self.orders.execute(intent, price_hint=self.prices.get(intent.symbol))
             if result.outcome is Outcome.REJECTED and isinstance(intent, ENTRY_INTENTS):
                 log.warning("entry rejected by the exchange: %s", result.detail)
+
+    @staticmethod
+    def _bound_exit(intent: ExitMarket, open_qty: dict[str, Decimal]) -> ExitMarket | None:
+        """A market exit never closes more than the bot's own ledger position.
+
+        A strategy can ask to close a trade whose exchange-side stop or take profit has
+        just filled but whose fill has not reached it yet (the candle came first). On a
+        shared account the surplus would open a position in the other direction, or
+        eat into another bot's; so the exit is cut to what the ledger still holds, and
+        dropped when that is nothing. The ledger is never behind the strategy: fills
+        reach a strategy only after they are committed there.
+        """
+        own = open_qty.get(intent.symbol, _ZERO)
+        closable = own if intent.side == "Sell" else -own
+        if closable <= 0:
+            log.info(
+                "exit %s %s skipped: the ledger position is %s (already closed)",
+                intent.side,
+                intent.symbol,
+                own,
+            )
+            return None
+        qty = min(intent.qty, closable)
+        open_qty[intent.symbol] = own - qty if intent.side == "Sell" else own + qty
+        if qty != intent.qty:
+            log.info(
+                "exit %s %s cut from %s to the ledger's %s", intent.side, intent.symbol,
+                intent.qty, qty,
+            )  # fmt: skip
+            return replace(intent, qty=qty)
+        return intent
 
     # --- liveness --------------------------------------------------------------------------
 
