@@ -76,13 +76,20 @@ class Attributor:
     def bound_bot(self, account: AccountName) -> BotId | None:
         return self._bound.get(account)
 
-    def attribute(self, execution: Execution) -> Attribution:
-        bound = self._bound.get(execution.account)
+    def attribute_order(self, account: AccountName, order_link_id: str) -> Attribution:
+        """An order's bot: rules 1, 2 and 4 (an order is never exchange-generated)."""
+        bound = self._bound.get(account)
         if bound is not None:
             return Attribution(bound, Rule.BOUND_ACCOUNT)
-        link = decode_link_id(execution.order_link_id)
+        link = decode_link_id(order_link_id)
         if link is not None and (bot := self._by_code.get(str(link.bot_code))) is not None:
             return Attribution(bot, Rule.LINK_ID)
+        return Attribution(EXTERNAL_BOT, Rule.EXTERNAL)
+
+    def attribute(self, execution: Execution) -> Attribution:
+        by_order = self.attribute_order(execution.account, execution.order_link_id)
+        if by_order.rule is not Rule.EXTERNAL:
+            return by_order
         if (execution.exchange_generated or execution.is_funding) and self._holders is not None:
             holders = self._holders(execution.account, execution.symbol)
             if len(holders) == 1:

@@ -55,17 +55,6 @@ def load_bots(conn: psycopg.Connection[Any]) -> list[BotRow]:
     return [BotRow(BotId(r[0]), BotCode(r[1]), AccountName(r[2]), r[3], r[4]) for r in rows]
 
 
-@dataclass(frozen=True, slots=True)
-class _OrderProbe:
-    """Just what ``Attributor.attribute`` reads, for an order (never exchange-generated)."""
-
-    account: AccountName
-    order_link_id: str
-    symbol: str
-    exchange_generated: bool = False
-    is_funding: bool = False
-
-
 class Recorder:
     """Turns envelopes into a :class:`Batch`; keeps the bot registry fresh."""
 
@@ -122,8 +111,7 @@ class Recorder:
         except (MalformedMessage, ValueError) as exc:
             self._reject(batch, env, f"order: {exc}", raw_json(item))
             return
-        probe = _OrderProbe(order.account, order.order_link_id, order.symbol)
-        bot_id = self._attributor.attribute(probe).bot_id  # type: ignore[arg-type]
+        bot_id = self._attributor.attribute_order(order.account, order.order_link_id).bot_id
         link = decode_link_id(order.order_link_id)
         reason = None
         if link is not None:

@@ -66,3 +66,10 @@ def test_retired_bots_keep_their_code_but_free_the_account_binding() -> None:
     assert attributor.attribute(execution(MAIN, "lx1-en-mi3k9q2a-1")).bot_id == SS.bot_id
     shared = Attributor([SS, retired, BotRecord(BotId("other_001"), BotCode("ot1"), MAIN)])
     assert shared.attribute(execution(MAIN, "lx1-en-mi3k9q2a-1")).bot_id == LX.bot_id
+
+
+def test_orders_follow_the_same_rules_except_the_holder_rule() -> None:
+    attributor = Attributor([SS, LX, MO], holders=lambda a, s: {SS.bot_id})
+    assert attributor.attribute_order(SOLO, "").bot_id == MO.bot_id
+    assert attributor.attribute_order(MAIN, "lx1-en-mi3k9q2a-1").bot_id == LX.bot_id
+    assert attributor.attribute_order(MAIN, "").bot_id == EXTERNAL_BOT
