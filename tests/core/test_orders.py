@@ -165,7 +165,8 @@ def test_shared_account_bots_never_send_reduce_only(exchange, redis) -> None:
     stop, _ = _protect(om)
     order = next(o for o in _orders(exchange) if o["orderLinkId"] == stop.link_id)
     assert order["reduceOnly"] is False
-    assert Decimal(order["triggerPrice"]) == Decimal("60600")  # a short's stop rounds toward the entry
+    # A short's stop rounds toward the entry.
+    assert Decimal(order["triggerPrice"]) == Decimal("60600")
 
 
 def test_exclusive_bots_may_send_reduce_only(exchange, redis) -> None:
