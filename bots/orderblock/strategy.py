@@ -47,7 +47,7 @@ class _Series:
 
     __slots__ = (
         "atr", "blocks", "highs", "i", "lows", "ph", "ph_ext", "ph_used", "pl", "pl_ext",
-        "pl_used",
+        "pl_used", "watch",
     )  # fmt: skip
 
     def __init__(self, cfg: OrderBlockConfig) -> None:
@@ -65,6 +65,9 @@ class _Series:
         self.pl_used = False
         self.pl_ext: tuple[Decimal, int, Decimal] | None = None  # (high, index, low)
         self.blocks: list[Block] = []  # active blocks, oldest first
+        #: The nearest levels at which any active block changes state (see :func:`_watch`);
+        #: a bar inside all of them leaves every block as it is, so the scan is skipped.
+        self.watch: tuple[Decimal, Decimal, Decimal, Decimal, int] = NOTHING_TO_WATCH
 
 
 class OrderBlock(Strategy[OrderBlockConfig]):
@@ -86,17 +89,28 @@ class OrderBlock(Strategy[OrderBlockConfig]):
     def _step(self, s: _Series, c: Candle, symbol: str) -> tuple[list[Block], list[Block]]:
         """Fold one closed bar in. Returns (blocks that ended on it, blocks created on it)."""
         cfg = self.config
-        s.i += 1
-        i = s.i
-        high, low, close, open_ = c.high, c.low, c.close, c.open
+        s.i = i = s.i + 1
+        high, low, close = c.high, c.low, c.close
         s.atr.update(high, low, close)
 
         # 1. Lifecycle of the blocks created before this bar.
         ended: list[Block] = []
-        if s.blocks:
-            wick = cfg.mitigation == "wick"
-            body_low, body_high = (low, high) if wick else (min(open_, close), max(open_, close))
-            for b in s.blocks:
+        blocks = s.blocks
+        if cfg.mitigation == "wick":
+            body_low, body_high = low, high
+        else:
+            open_ = c.open
+            body_low, body_high = (open_, close) if open_ < close else (close, open_)
+        bull_touch, bull_inv, bear_touch, bear_inv, expiry = s.watch
+        if blocks and (
+            low <= bull_touch
+            or body_low < bull_inv
+            or high >= bear_touch
+            or body_high > bear_inv
+            or i >= expiry
+        ):
+            max_age = cfg.max_age_bars
+            for b in blocks:
                 if b.kind == "bullish":
                     if b.touched is None and low <= b.top:
                         b.touched = i
@@ -107,60 +121,66 @@ class OrderBlock(Strategy[OrderBlockConfig]):
                         b.touched = i
                     if body_high > b.top:
                         b.invalidated = i
-                if b.invalidated is None and i - b.created >= cfg.max_age_bars:
+                if b.invalidated is not None:
+                    ended.append(b)
+                elif i - b.created >= max_age:
                     b.expired = i
-                if not b.active:
                     ended.append(b)
             if ended:
-                s.blocks = [b for b in s.blocks if b.active]
+                s.blocks = blocks = [b for b in blocks if b.active]
+            s.watch = _watch(blocks, cfg.max_age_bars)
 
         # 2. Breaks of the most recent confirmed pivots (one block per pivot).
         created: list[Block] = []
-        if s.ph is not None and not s.ph_used and s.ph_ext is not None and close > s.ph[1]:
+        ph = s.ph
+        if ph is not None and close > ph[1] and not s.ph_used and s.ph_ext is not None:
             s.ph_used = True
             m_low, m, m_high = s.ph_ext
-            created.append(Block("bullish", m, m_high, m_low, s.ph[0], i))
-        if s.pl is not None and not s.pl_used and s.pl_ext is not None and close < s.pl[1]:
+            created.append(Block("bullish", m, m_high, m_low, ph[0], i))
+        pl = s.pl
+        if pl is not None and close < pl[1] and not s.pl_used and s.pl_ext is not None:
             s.pl_used = True
             m_high, m, m_low = s.pl_ext
-            created.append(Block("bearish", m, m_high, m_low, s.pl[0], i))
+            created.append(Block("bearish", m, m_high, m_low, pl[0], i))
 
         # 3. This bar now lies between the pivots and any later break.
-        if s.ph_ext is not None and low <= s.ph_ext[0]:
+        ext = s.ph_ext
+        if ext is not None and low <= ext[0]:
             s.ph_ext = (low, i, high)
-        if s.pl_ext is not None and high >= s.pl_ext[0]:
+        ext = s.pl_ext
+        if ext is not None and high >= ext[0]:
             s.pl_ext = (high, i, low)
 
         # 4. Pivots confirmed by this bar: k = i − N with N bars on each side.
-        s.highs.append(high)
-        s.lows.append(low)
+        hs, ls = s.highs, s.lows
+        hs.append(high)
+        ls.append(low)
         n = cfg.pivot_len
-        if len(s.highs) == 2 * n + 1:
-            k = i - n
-            hs, ls = s.highs, s.lows
+        if len(hs) == 2 * n + 1:
             hk, lk = hs[n], ls[n]
             # Cheap rejections first (neighbour and newest bar): most bars are no pivot.
             if hk > hs[n - 1] and hk >= high:
                 hl = list(hs)
                 if hk > max(hl[:n]) and hk >= max(hl[n + 1 :]):
-                    s.ph, s.ph_used = (k, hk), False
-                    s.ph_ext = _lowest(list(ls), hl, n, k)
+                    s.ph, s.ph_used = (i - n, hk), False
+                    s.ph_ext = _lowest(list(ls), hl, n, i - n)
             if lk < ls[n - 1] and lk <= low:
                 ll = list(ls)
                 if lk < min(ll[:n]) and lk <= min(ll[n + 1 :]):
-                    s.pl, s.pl_used = (k, lk), False
-                    s.pl_ext = _highest(list(hs), ll, n, k)
+                    s.pl, s.pl_used = (i - n, lk), False
+                    s.pl_ext = _highest(list(hs), ll, n, i - n)
 
         # 5. Newest blocks win; the oldest beyond the limit per side are dropped.
         if created:
-            s.blocks.extend(created)
+            blocks.extend(created)
             self.history.setdefault(symbol, []).extend(created)
             for kind in ("bullish", "bearish"):
-                same = [b for b in s.blocks if b.kind == kind]
+                same = [b for b in blocks if b.kind == kind]
                 for b in same[: max(0, len(same) - cfg.max_active_per_side)]:
                     b.dropped = i
                     ended.append(b)
-            s.blocks = [b for b in s.blocks if b.active]
+            s.blocks = blocks = [b for b in blocks if b.active]
+            s.watch = _watch(blocks, cfg.max_age_bars)
         return ended, created
 
     def _get(self, symbol: str) -> _Series | None:
@@ -247,6 +267,9 @@ class OrderBlock(Strategy[OrderBlockConfig]):
     def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
         return self.book.close_all(ctx, reason)
 
+    def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
+        return self.book.rejected(ctx, intent)
+
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext
     ) -> list[Intent]:
@@ -265,6 +288,33 @@ class OrderBlock(Strategy[OrderBlockConfig]):
         stop = entry - sign * risk
         tp = entry + sign * self.config.rr * risk
         return self.book.adopt(ctx, position, resting, position.symbol, stop, tp)[1]
+
+
+INF = Decimal("Infinity")
+#: No active block: no level can trigger anything.
+NOTHING_TO_WATCH: tuple[Decimal, Decimal, Decimal, Decimal, int] = (-INF, -INF, INF, INF, 1 << 62)
+
+
+def _watch(blocks: list[Block], max_age: int) -> tuple[Decimal, Decimal, Decimal, Decimal, int]:
+    """The levels a bar must reach for the lifecycle scan to change any of ``blocks``:
+    (highest top of an untouched bullish block — touched by low ≤ it; highest bullish
+    bottom — invalidated below it; lowest bottom of an untouched bearish block; lowest
+    bearish top; the first bar index at which one expires)."""
+    bull_touch, bull_inv, bear_touch, bear_inv, expiry = NOTHING_TO_WATCH
+    for b in blocks:
+        if b.kind == "bullish":
+            if b.touched is None and b.top > bull_touch:
+                bull_touch = b.top
+            if b.bottom > bull_inv:
+                bull_inv = b.bottom
+        else:
+            if b.touched is None and b.bottom < bear_touch:
+                bear_touch = b.bottom
+            if b.top < bear_inv:
+                bear_inv = b.top
+        if b.created + max_age < expiry:
+            expiry = b.created + max_age
+    return bull_touch, bull_inv, bear_touch, bear_inv, expiry
 
 
 def _lowest(
