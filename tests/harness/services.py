@@ -147,15 +147,18 @@ class ServiceStack:
     template: str
     private_postgres: Any = None
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _verifiers: dict[str, str] = field(default_factory=dict, repr=False)
 
     # --- construction ------------------------------------------------------------
 
     @classmethod
-    def start(cls) -> ServiceStack:
+    def start(cls, *, private_postgres: bool = False) -> ServiceStack:
+        """``private_postgres``: always run a private cluster (one a test may stop and
+        start, never the machine's shared server)."""
         prefix = f"at{os.getpid()}_{_base36(int(time.time()))}"
         tmp = Path(tempfile.mkdtemp(prefix=f"alpha-{prefix}-"))
         tmp.chmod(0o711)  # PgBouncer runs unprivileged and must reach its own subfolder
-        admin_settings, private_pg = _postgres(tmp)
+        admin_settings, private_pg = _postgres(tmp, force_private=private_postgres)
         passwords = {role: secrets.token_urlsafe(18) for role in Role}
         su_password = secrets.token_urlsafe(18)
         roles = DatabaseRoleSettings(
@@ -203,6 +206,7 @@ class ServiceStack:
         self._start_pgbouncer(verifiers)
 
     def _start_pgbouncer(self, verifiers: Mapping[str, str]) -> None:
+        self._verifiers = dict(verifiers)
         for _attempt in range(3):  # the free port may be taken between pick and bind
             try:
                 self.pgbouncer.start(verifiers)
@@ -211,6 +215,36 @@ class ServiceStack:
                 self.pgbouncer.stop()
                 self.pgbouncer.port = free_port()
         self.pgbouncer.start(verifiers)
+
+    # --- outages (fault tests) ---------------------------------------------------
+
+    def stop_pgbouncer(self) -> None:
+        """Stop PgBouncer (clients see refused connections) until :meth:`restart_pgbouncer`."""
+        self.pgbouncer.stop()
+
+    def restart_pgbouncer(self, timeout: float = 10.0) -> None:
+        """Start PgBouncer again on the same port (retrying while the old socket lingers)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.pgbouncer.start(self._verifiers)
+                return
+            except Exception:
+                self.pgbouncer.stop()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def stop_postgres(self) -> None:
+        """Stop the private cluster (only a stack started with ``private_postgres=True``)."""
+        if self.private_postgres is None:
+            raise RuntimeError("refusing to stop the machine's shared PostgreSQL")
+        self.private_postgres.stop()
+
+    def start_postgres(self) -> None:
+        if self.private_postgres is None:
+            raise RuntimeError("this stack uses the machine's PostgreSQL")
+        self.private_postgres.start()
 
     # --- names and settings ------------------------------------------------------
 
@@ -426,21 +460,23 @@ def alpha_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "core.cli"]
 
 
-def _postgres(tmp: Path) -> tuple[PostgresSettings, Any]:
-    """The machine's PostgreSQL if its admin login answers, else a private cluster."""
+def _postgres(tmp: Path, *, force_private: bool = False) -> tuple[PostgresSettings, Any]:
+    """The machine's PostgreSQL if its admin login answers (and ``force_private`` is off),
+    else a private cluster."""
     configured = PostgresSettings()
-    try:
-        psycopg.connect(
-            host=configured.host,
-            port=configured.port,
-            dbname="postgres",
-            user=configured.user,
-            password=configured.password.get_secret_value() if configured.password else None,
-            connect_timeout=3,
-        ).close()
-        return configured, None
-    except psycopg.OperationalError:
-        pass
+    if not force_private:
+        try:
+            psycopg.connect(
+                host=configured.host,
+                port=configured.port,
+                dbname="postgres",
+                user=configured.user,
+                password=configured.password.get_secret_value() if configured.password else None,
+                connect_timeout=3,
+            ).close()
+            return configured, None
+        except psycopg.OperationalError:
+            pass
     from devenv.postgres import PrivatePostgres
 
     private = PrivatePostgres(run_dir=tmp / "postgres", port=free_port())
