@@ -176,6 +176,34 @@ class TradeBook:
             )  # fmt: skip
         return out
 
+    def rejected(self, ctx: StrategyContext, intent: Intent) -> list[Intent]:
+        """Forget an intent that never became an order (see ``Strategy.on_rejected``).
+
+        An entry that did not go out frees its trade key (a later signal may enter); a
+        market exit that did not go out may be asked for again; a stop the exchange
+        refused leaves the position unprotected — the usual cause is a price already
+        beyond the trigger — so the trade is closed at market instead. A refused take
+        profit keeps its price for the software exit of the next bar.
+        """
+        hit = self._by_intent.get(intent.intent_id)
+        if hit is None:
+            return []
+        trade = hit[0]
+        if isinstance(intent, (EnterMarket, EnterLimit)):
+            self._by_intent.pop(intent.intent_id, None)
+            trade.entry_open = False
+            if trade.qty == 0:
+                self.trades.pop(trade.key, None)
+        elif isinstance(intent, ExitMarket):
+            trade.closing = False
+        elif isinstance(intent, PlaceStop) and trade.stop_id == intent.intent_id:
+            trade.stop_id = None
+            if trade.qty > 0:
+                return self.close(ctx, trade, Reason.SL)
+        elif isinstance(intent, PlaceTakeProfit) and trade.tp_id == intent.intent_id:
+            trade.tp_id = None
+        return []
+
     # -- restart recovery ------------------------------------------------------------------
 
     def adopt(

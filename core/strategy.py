@@ -349,6 +349,13 @@ class Strategy(ABC, Generic[ConfigT]):
         """Close everything this bot holds and cancel its resting orders (kill, flatten)."""
         return []
 
+    def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
+        """An intent that did not become an order: refused by the host (risk gate, paused,
+        stopped, kill flag), skipped below the instrument minimums, or rejected by the
+        exchange. A strategy that booked the intent as pending must forget it here, or
+        it waits forever for a fill that will not come. The default does nothing."""
+        return []
+
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext
     ) -> list[Intent]:

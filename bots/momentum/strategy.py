@@ -176,6 +176,9 @@ class Momentum(Strategy[MomentumConfig]):
     def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
         return self.book.close_all(ctx, reason)
 
+    def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
+        return self.book.rejected(ctx, intent)
+
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext
     ) -> list[Intent]:

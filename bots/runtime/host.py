@@ -409,10 +409,13 @@ class BotHost:
                 )
         self._execute([i for i in intents if isinstance(i, ExitMarket)])
 
-    def _execute(self, intents: Iterable[Intent]) -> None:
+    def _execute(self, intents: Iterable[Intent], *, follow_up: bool = True) -> None:
+        """Gate and send intents; tell the strategy about every one that did not become an
+        order, and send what it asks for instead (one round: no refusal loops)."""
         intents = list(intents)
         if not intents:
             return
+        failed: list[tuple[Intent, str]] = []
         state = self.state()
         killed = bool(self.infra.exists(redis_keys.KILL_FLAG))
         positions = self.positions()
@@ -441,10 +444,19 @@ class BotHost:
                     verdict.rule,
                     verdict.detail,
                 )
+                failed.append((intent, verdict.rule))
                 continue
             result = self.orders.execute(intent, price_hint=self.prices.get(intent.symbol))
-            if result.outcome is Outcome.REJECTED and isinstance(intent, ENTRY_INTENTS):
-                log.warning("entry rejected by the exchange: %s", result.detail)
+            if result.outcome in (Outcome.REJECTED, Outcome.SKIPPED):
+                if isinstance(intent, ENTRY_INTENTS):
+                    log.warning("entry %s: %s", result.outcome, result.detail)
+                failed.append((intent, f"{result.outcome}: {result.detail}"))
+        if failed and follow_up:
+            ctx = self.context()
+            more: list[Intent] = []
+            for intent, why in failed:
+                more += self.strategy.on_rejected(intent, why, ctx)
+            self._execute(more, follow_up=False)
 
     @staticmethod
     def _bound_exit(intent: ExitMarket, open_qty: dict[str, Decimal]) -> ExitMarket | None:

@@ -1,0 +1,100 @@
+"""Operator control of a running bot, end to end (DESIGN.md invariant 7).
+
+One ShortSeller (cooldown 0, EMA 3/5) on a market that crosses below its EMAs every few
+bars and recovers in between, so each phase offers it both an entry and an exit:
+paused (exits still managed, no entries), resumed, flatten (only its position, ``ks``
+orders), the global kill flag (no entries) and stopped (no orders at all, not even
+exits or a flatten).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core import redis_keys
+from tests.bots.e2e.harness import flat_bars, stack, wait
+
+CONFIG = {
+    "ema_fast": 3,
+    "ema_slow": 5,
+    "cooldown_minutes": 0,
+    "exits": {
+        "BTCUSDT": {
+            "stop_loss_pct": "1.0",
+            "take_profit_pct": "3.0",
+            "trailing_distance_pct": "1.0",
+            "trailing_activation_pct": "2.0",
+        }
+    },
+}
+BOT = "ss_ctl"
+
+
+def _bars():
+    history = [(60000 + 10 * (i - 1), 60000 + 10 * i, 60000 + 10 * (i - 1), 60000 + 10 * i)
+               for i in range(20)]  # fmt: skip
+    live = [(60190, 60190, 59800, 59800)]  # bar 20: cross below both EMAs
+    p = 59800
+    # +30 ×4 brings the regime back to inactive (bar 23, 28 …); −250 crosses again.
+    for step in [30, 30, 30, 30, -250] * 6:
+        q = p + step
+        live.append((p, max(p, q), min(p, q), q))
+        p = q
+    return history, [*live, *flat_bars(p, 30)]
+
+
+def _links(s):
+    """Reason codes of the bot's orders that executed, in order."""
+    return [o["orderLinkId"].split("-")[1] for o in s.orders() if Decimal(o["cumExecQty"]) > 0]
+
+
+def test_pause_resume_flatten_kill_and_stop(database, redis, tmp_path):
+    history, live = _bars()
+    with stack(database, tmp_path, history + live, len(history)) as s:
+        s.register(BOT, "ctl", "shortseller", CONFIG, redis_db=5)
+        s.start_bot(BOT)
+        kill = database.stack.redis(s.settings.redis.infra_db)
+
+        s.play()  # bar 20: entry while running
+        assert s.qty(BOT) == Decimal("-0.117")
+
+        s.set_state(BOT, "paused")
+        s.play(3)  # bar 23: regime inactive -> the regime exit still goes out while paused
+        assert s.qty(BOT) == 0
+        assert _links(s) == ["en", "rg"]
+        assert s.open_orders(BOT) == []  # its stop and take profit were cancelled
+        s.play(2)  # bar 25 crosses again: no entry while paused
+        assert s.qty(BOT) == 0
+        assert len(s.orders()) == 4  # entry, stop, take profit, regime exit: nothing new
+
+        s.set_state(BOT, "running")
+        s.play(5)  # bar 30 crosses: entries are back
+        assert s.qty(BOT) == Decimal("-0.117")
+        other = s.open_orders(BOT)
+        assert sorted(o["orderLinkId"].split("-")[1] for o in other) == ["sl", "tp"]
+
+        s.command(BOT, "flatten")
+        wait(lambda: s.qty(BOT) == 0, what="flatten")
+        s.settle()
+        assert _links(s)[-1] == "ks"
+        assert s.open_orders(BOT) == []
+
+        kill.set(redis_keys.KILL_FLAG, "1")
+        try:
+            s.play(5)  # bar 35 crosses: the kill flag refuses the entry
+            assert s.qty(BOT) == 0
+            assert _links(s) == ["en", "rg", "en", "ks"]
+        finally:
+            kill.delete(redis_keys.KILL_FLAG)
+
+        s.play(5)  # bar 40 crosses: trading again (the refused entry was forgotten)
+        held = s.qty(BOT)
+        assert held < 0  # 7 % × 10 of the equity (after three closed trades) / 59,280
+        placed = len(s.orders())
+
+        s.set_state(BOT, "stopped")
+        s.play(4)  # bar 43: regime inactive, but a stopped bot sends nothing, exits included
+        s.command(BOT, "flatten")  # refused while stopped
+        s.play(1)
+        assert s.qty(BOT) == held
+        assert len(s.orders()) == placed
