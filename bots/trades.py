@@ -228,17 +228,18 @@ class TradeBook:
         them the trade is closed at market instead, which is what the software exits
         would do on the next bar.
 
-        The open time of the position is not in the ledger view: the trade counts as
-        opened now, so time-based exits run from the restart.
+        The trade's open time is the ledger's (``position.opened_at``), so time-based
+        exits keep their clock across a restart; when unknown it counts as opened now.
         """
         symbol = position.symbol
         if position.is_flat:
             return None, [CancelOrder(o.intent_id, symbol, Reason.EXIT) for o in resting]
         side: Side = "Buy" if position.qty > 0 else "Sell"
         qty = abs(position.qty)
+        opened = position.opened_at or ctx.now
         trade = Trade(
-            key, symbol, side, ctx.new_id(), qty, ctx.now,
-            qty=qty, entry_price=position.avg_price, opened_at=ctx.now, entry_open=False,
+            key, symbol, side, ctx.new_id(), qty, opened,
+            qty=qty, entry_price=position.avg_price, opened_at=opened, entry_open=False,
             extreme=position.avg_price, data={"adopted": True, **data},
         )  # fmt: skip
         exit_side = trade.exit_side

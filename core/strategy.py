@@ -65,6 +65,9 @@ class PositionView:
     symbol: str
     qty: Decimal = ZERO
     avg_price: Decimal = ZERO
+    #: When the ledger position last opened from flat (the host fills it in for
+    #: ``adopt`` after a restart; ``None`` elsewhere).
+    opened_at: datetime | None = None
 
     @property
     def is_flat(self) -> bool:

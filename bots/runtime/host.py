@@ -249,6 +249,8 @@ class BotHost:
         for symbol, view in ctx.positions.items():
             own = [t for t in resting if t.symbol == symbol]
             if view.qty or own:
+                if view.qty:
+                    view = replace(view, opened_at=self._opened_at(symbol, view.qty))
                 intents = self.strategy.adopt(view, own, ctx)
                 log.info(
                     "adopting %s: position %s @ %s, %d resting orders -> %s",
@@ -259,6 +261,32 @@ class BotHost:
                     ", ".join(type(i).__name__ for i in intents) or "nothing to do",
                 )
                 self._execute(intents)
+
+    def _opened_at(self, symbol: str, qty: Decimal) -> datetime | None:
+        """When the ledger position of ``qty`` last opened from flat (or flipped): walk
+        this bot's fills newest first, undoing each, until the quantity before a fill
+        was zero or of the other sign. ``None`` if the ledger cannot be read or the
+        position is built from more than 10,000 fills (the strategy then counts it as
+        opened now)."""
+        from core.db import connect
+
+        remaining = qty
+        try:
+            with connect(self.settings, Role.APP) as conn:
+                cur = conn.execute(
+                    "SELECT side, exec_qty, exec_time FROM trading.fills"
+                    " WHERE bot_id = %s AND symbol = %s"
+                    " ORDER BY exec_time DESC, seq DESC, exec_id DESC LIMIT 10000",
+                    (self.reg.bot_id, symbol),
+                )
+                for side, exec_qty, exec_time in cur:
+                    before = remaining - (exec_qty if side == "Buy" else -exec_qty)
+                    if before == 0 or (before > 0) != (qty > 0):
+                        return exec_time  # type: ignore[no-any-return]
+                    remaining = before
+        except Exception as exc:
+            log.warning("open time of %s not read from the ledger: %s", symbol, exc)
+        return None
 
     def _drain_pending(self) -> None:
         """Fills delivered before a crash but not acknowledged: handle them now (idempotent)."""

@@ -159,6 +159,11 @@ class ShortSeller(Strategy[ShortSellerConfig]):
         ex = self.config.exits.get(position.symbol)
         if ex is None or position.is_flat:
             return self.book.adopt(ctx, position, resting, position.symbol, None, None)[1]
+        a = self.assets.get(position.symbol)
+        if a is not None:
+            # The cooldown (which also holds off the regime exit) runs from the entry; if
+            # the ledger cannot say when that was, it runs from now (the cautious side).
+            a.last_entry = position.opened_at or ctx.now
         entry = position.avg_price
         sign = 1 if position.qty < 0 else -1  # a short's stop lies above its entry
         stop = entry * (1 + sign * ex.stop_loss_pct / HUNDRED)
