@@ -7,6 +7,12 @@ consumer reads them with the group ``HANDOVER_GROUP``, feeds them to the writer 
 ``source='rest'``, and ``XACK``\\ s each entry only once it is committed or spooled. On
 start it first re-reads its own pending entries, so a crash between read and ack loses
 nothing (a second write of the same item is a no-op).
+
+Acknowledged entries are trimmed (``XTRIM MINID``), about once a second, so the stream
+does not grow forever: the cut is the oldest of (now − ``retain_seconds``, every group's
+oldest pending entry, every group's next undelivered entry), so an entry that is not
+yet acknowledged — or not yet even read — is never removed. ``retain_seconds`` (default
+an hour) keeps recent hand-overs visible to an operator (``XRANGE``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -28,6 +35,42 @@ log = logging.getLogger(__name__)
 CONSUMER = "listener"
 BLOCK_MS = 1000
 COUNT = 500
+#: Acknowledged entries younger than this stay in the stream (for inspection).
+RETAIN_SECONDS = 3600.0
+TRIM_EVERY_SECONDS = 1.0
+
+
+def _successor(entry_id: str) -> str:
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def trim_acknowledged(client: redis.Redis, retain_seconds: float) -> int:
+    """``XTRIM MINID`` below every unacknowledged or undelivered entry and below
+    now − ``retain_seconds``; returns the number of entries removed."""
+    seconds, micros = client.time()  # the server's clock: the one stream ids come from
+    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    candidates = [f"{max(0, now_ms - int(retain_seconds * 1000))}-0"]
+    try:
+        groups = client.xinfo_groups(redis_keys.HANDOVER)
+    except redis.ResponseError:
+        return 0  # no stream yet
+    for group in groups:
+        name = group["name"]
+        candidates.append(_successor(str(group["last-delivered-id"])))
+        if group["pending"]:
+            summary = client.xpending(redis_keys.HANDOVER, name)
+            if summary.get("min"):
+                candidates.append(str(summary["min"]))
+    minid = min(candidates, key=_id_key)
+    if minid == "0-0":
+        return 0
+    return int(client.xtrim(redis_keys.HANDOVER, minid=minid, approximate=False))
 
 
 def entry_envelope(fields: dict[str, str]) -> Envelope:
@@ -44,9 +87,17 @@ def entry_envelope(fields: dict[str, str]) -> Envelope:
 
 
 class HandoverConsumer:
-    def __init__(self, client: redis.Redis, put: Callable[[Envelope], None]) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        put: Callable[[Envelope], None],
+        *,
+        retain_seconds: float = RETAIN_SECONDS,
+    ) -> None:
         self._redis = client
         self._put = put
+        self.retain_seconds = retain_seconds
+        self._trim_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="handover", daemon=True)
 
@@ -85,9 +136,19 @@ class HandoverConsumer:
                     self._hand(entry_id, fields or {})
                 if cursor is not None:
                     cursor = entries[-1][0] if entries else None
+                self._maybe_trim()
             except redis.RedisError as exc:
                 log.warning("hand-over stream unavailable: %s", exc)
                 self._stop.wait(1.0)
+
+    def _maybe_trim(self) -> None:
+        now = time.monotonic()
+        if now < self._trim_at:
+            return
+        self._trim_at = now + TRIM_EVERY_SECONDS
+        removed = trim_acknowledged(self._redis, self.retain_seconds)
+        if removed:
+            metrics.HANDOVER_TRIMMED.inc(removed)
 
     def _hand(self, entry_id: str, fields: dict[str, str]) -> None:
         env = entry_envelope(fields)

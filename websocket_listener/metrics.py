@@ -61,3 +61,10 @@ POSITION_REFOLDS = Counter(
 REDIS_ERRORS = Counter(
     "alpha_listener_redis_errors_total", "Failed Redis position/stream updates (retried by rebuild)"
 )
+REANNOUNCED = Counter(
+    "alpha_listener_reannounced_fills_total",
+    "Recent fills appended to bot streams again at start or after an outage",
+)
+HANDOVER_TRIMMED = Counter(
+    "alpha_listener_handover_trimmed_total", "Hand-over entries deleted after their XACK"
+)

@@ -6,6 +6,15 @@ that belongs *before* one already folded (a late REST backfill) re-folds that
 (bot, symbol) from the ledger instead. Then, per bot DB, one Redis pipeline writes the
 ``position:{bot_id}:{symbol}`` hashes and appends each new fill to ``fills:{bot_id}``.
 
+The ledger commit and the Redis update are two writes: a listener that dies between
+them leaves committed fills that no bot stream ever carried, and after a restart they
+come back only as duplicates (never "new"). So at start and after a database outage
+:meth:`PositionBook.announce_recent` appends every fill ingested in the last
+``REANNOUNCE_SECONDS`` to its bot's stream again, in ledger order. Bots de-duplicate
+by ``exec_id`` (``bots.runtime.host`` keeps a seen set for days), so a fill they already
+handled is ignored and one they never saw (e.g. the fill that should place a stop)
+reaches them.
+
 Redis is a cache: the hash is always written whole from the fold (never incremented),
 so rewriting it is idempotent, and :meth:`PositionBook.rebuild` recomputes everything
 from the ledger (at start, after a database outage, when Redis lost its keys, and on
@@ -36,6 +45,11 @@ log = logging.getLogger(__name__)
 
 #: Upper bound on a bot's fill stream; the bot acknowledges entries long before this.
 STREAM_MAXLEN = 100_000
+#: At start and after a database outage, fills ingested this recently are announced
+#: again on their bot's stream (see :meth:`PositionBook.announce_recent`).
+REANNOUNCE_SECONDS = 600
+#: At most this many (the newest) are re-announced.
+REANNOUNCE_MAX = 20_000
 
 _FILL_SELECT = (
     "SELECT account, category, exec_id, bot_id, symbol, order_id, order_link_id, reason, side,"
@@ -175,6 +189,50 @@ class PositionBook:
         """Append fills to the bots' streams (positions already folded by a rebuild)."""
         keys = {(f.bot_id, f.symbol) for f in new_fills if (f.bot_id, f.symbol) in self.positions}
         self._mirror(keys, new_fills)
+
+    def announce_recent(
+        self,
+        conn: psycopg.Connection[Any],
+        seconds: float = REANNOUNCE_SECONDS,
+        limit: int = REANNOUNCE_MAX,
+    ) -> int:
+        """Append fills ingested in the last ``seconds`` to their bots' streams again
+        (ledger order, the newest ``limit``); returns how many were appended."""
+        window = " WHERE ingested_at >= now() - make_interval(secs => %s)"
+        rows = conn.execute(
+            _FILL_SELECT + window + " AND exec_id IN (SELECT exec_id FROM trading.fills" + window
+            + " ORDER BY ingested_at DESC LIMIT %s)" + _LEDGER_ORDER,
+            (seconds, seconds, limit),
+        ).fetchall()  # fmt: skip
+        conn.commit()
+        fills = [fill_from_row(r) for r in rows]
+        if not fills:
+            return 0
+        if len(fills) >= limit:
+            log.warning("re-announcing only the newest %d fills to the bots' streams", limit)
+        pipes: dict[int, Any] = {}
+        count = 0
+        try:
+            for fill in fills:
+                pipe = self._pipe(pipes, fill.bot_id)
+                if pipe is not None:
+                    pipe.xadd(
+                        redis_keys.fills_stream(fill.bot_id),
+                        stream_entry(fill),
+                        maxlen=STREAM_MAXLEN,
+                        approximate=True,
+                    )
+                    count += 1
+            for pipe in pipes.values():
+                pipe.execute()
+        except redis.RedisError as exc:
+            metrics.REDIS_ERRORS.inc()
+            log.warning("redis unavailable while re-announcing recent fills: %s", exc)
+            self.redis_dirty = True
+            return 0
+        metrics.REANNOUNCED.inc(count)
+        log.info("re-announced %d recently ingested fills to the bots' streams", count)
+        return count
 
     def _refold(self, conn: psycopg.Connection[Any], bot_id: BotId, symbol: Symbol) -> Position:
         rows = conn.execute(

@@ -24,7 +24,7 @@ from core.redis_client import infra_client, redis_client
 from websocket_listener import metrics
 from websocket_listener.envelope import Envelope
 from websocket_listener.pipeline import Pipeline
-from websocket_listener.positions import PositionBook
+from websocket_listener.positions import REANNOUNCE_SECONDS, PositionBook
 from websocket_listener.records import Recorder
 from websocket_listener.spool import Spool
 from websocket_listener.writer import Committed
@@ -55,7 +55,13 @@ class Listener:
             on_spool_overflow=self._on_spool_overflow,
         )
         self._rebuild_pending = True
+        #: Re-announce recent fills to the bots' streams with the next rebuild (at start
+        #: and after a database outage: a commit whose Redis update never happened).
+        self._announce_pending = True
+        self.reannounce_seconds: float = REANNOUNCE_SECONDS
         self.streams: dict[str, Any] = {}
+        #: Extra ``PrivateStream`` options (e.g. a test's shorter reconnect backoff).
+        self.stream_options: dict[str, Any] = {}
         self.catchups: dict[str, Any] = {}
         self.handover: Any = None
 
@@ -80,6 +86,10 @@ class Listener:
     def _rebuild(self, conn: psycopg.Connection[Any]) -> None:
         self.book.rebuild(conn)
         self._rebuild_pending = False
+        if self._announce_pending and not self.book.redis_dirty:
+            self.book.announce_recent(conn, self.reannounce_seconds)
+            # Redis failed half-way: the rebuild that follows its return announces again.
+            self._announce_pending = self.book.redis_dirty
 
     def _on_commit(self, conn: psycopg.Connection[Any], committed: Committed) -> None:
         for fill in committed.new_fills:
@@ -91,9 +101,12 @@ class Listener:
         if committed.orders:
             metrics.ORDERS_UPSERTED.inc(committed.orders)
         if self._rebuild_pending:
-            # The ledger (including this batch) is folded from scratch; only publish.
+            # The ledger (including this batch) is folded from scratch; only publish
+            # (unless the rebuild re-announced recent fills, this batch among them).
+            announcing = self._announce_pending
             self._rebuild(conn)
-            self.book.publish(committed.new_fills)
+            if not announcing:
+                self.book.publish(committed.new_fills)
         else:
             self.book.apply(conn, committed.new_fills)
 
@@ -101,6 +114,7 @@ class Listener:
         # A commit whose acknowledgement was lost may have landed: its fills would come
         # back as duplicates and skip the incremental update. Re-fold everything.
         self._rebuild_pending = True
+        self._announce_pending = True
         for catchup in self.catchups.values():
             catchup.trigger()
 
@@ -150,7 +164,7 @@ class Listener:
             )
             self.catchups[account].start()
             self.streams[account] = AccountStream(
-                self.settings, account, self.pipeline.put, self._subscribed
+                self.settings, account, self.pipeline.put, self._subscribed, **self.stream_options
             )
             self.streams[account].start()
         self.handover = HandoverConsumer(infra_client(self.settings), self.pipeline.put)
