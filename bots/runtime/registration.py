@@ -34,7 +34,7 @@ def load_registration(settings: Settings, bot_id: str) -> Registration:
     from core.db import connect
 
     try:
-        wanted = BotId(bot_id)
+        wanted = str(BotId(bot_id))  # validated; plain str so messages read "bot 'x'"
     except ValueError as exc:
         raise UserError(str(exc)) from None
     with connect(settings, Role.APP) as conn:
