@@ -33,18 +33,32 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(cli: Cli) -> None:
+    from demo.services import DEFAULT_SCENARIO, DEFAULT_SPEED
+
     p = cli.command(
         None,
         "demo",
         "run every service against the paper exchange, show progress, verify the ledger",
         _run,
     )
-    p.add_argument("--minutes", type=_positive, default=5, help="real minutes to trade (5)")
     p.add_argument(
-        "--speed", type=_positive, default=60, help="simulated seconds per real second (60)"
+        "--minutes",
+        type=_positive,
+        default=None,
+        help="real minutes to trade (default: long enough to play the scenario once)",
+    )
+    p.add_argument(
+        "--speed",
+        type=_positive,
+        default=DEFAULT_SPEED,
+        help=f"simulated seconds per real second ({DEFAULT_SPEED})",
     )
     p.add_argument("--seed", type=int, default=7, help="market generator seed (7)")
-    p.add_argument("--scenario", default="squeeze_breakout", help="paper exchange market scenario")
+    p.add_argument(
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        help=f"paper exchange market scenario ({DEFAULT_SCENARIO}: one that exercises every bot)",
+    )
     p.add_argument(
         "--keep", action="store_true", help="keep the demo database, Redis and output afterwards"
     )

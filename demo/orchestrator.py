@@ -1,19 +1,24 @@
 """``alpha demo``: the whole topology on this machine, then a verdict on the ledger.
 
-Order: local infrastructure -> fresh database, migrated -> the four bots registered ->
-paper exchange -> listener, trade sync, bots, (C2) as separate ``alpha run`` processes ->
-live progress -> stop (bots first, then freeze the market, let the listener drain, stop
-the rest) -> verify ledger vs exchange -> report. Exit 0 only if the verification passed.
+Order: local infrastructure -> fresh database, migrated -> the four bots registered (with
+the demo's short-interval configs, see ``demo.services.DEMO_CONFIGS``) -> paper exchange,
+its clock frozen -> listener, trade sync, bots, (C2) as separate ``alpha run`` processes ->
+once every service answers ``/healthz`` (bots warmed up and subscribed), the clock starts,
+so the scenario's events happen live whatever this machine's start-up time -> live
+progress -> stop (bots first, then freeze the market, let the listener drain, stop the
+rest) -> verify ledger vs exchange -> per-bot report and chart. Exit 0 only if the
+verification passed.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +29,9 @@ from demo.infra import Infra, infra_summary
 from demo.services import (
     ACCOUNT_KEYS,
     BOTS,
+    DEFAULT_SCENARIO,
+    DEFAULT_SPEED,
+    DEMO_CONFIG_NOTE,
     Child,
     ServiceSpec,
     account_env,
@@ -32,20 +40,32 @@ from demo.services import (
 )
 from demo.verify import Verdict, verify
 from devenv.ports import free_port, wait_until
+from paper_exchange.market.generator import SCENARIOS
 
 #: Seconds the listener gets, after the market is frozen, to commit the last executions.
 DRAIN_SECONDS = 5
+#: Seconds the services get to warm up and subscribe before the clock starts anyway.
+READY_SECONDS = 120
+#: Simulated minutes played after the scenario's last segment, for the last exits.
+TAIL_MINUTES = 20
 
 
 @dataclass
 class Options:
-    minutes: float = 5
-    speed: float = 60
+    minutes: float | None = None  # None: long enough to play the scenario once
+    speed: float = DEFAULT_SPEED
     seed: int = 7
-    scenario: str = "squeeze_breakout"
+    scenario: str = DEFAULT_SCENARIO
     history_minutes: int = 3600
     keep: bool = False
     output: Path | None = None
+
+    def real_minutes(self) -> float:
+        """``minutes``, or the real time the scenario (plus a tail) takes at ``speed``."""
+        if self.minutes is not None:
+            return self.minutes
+        simulated = sum(s.minutes for s in SCENARIOS.get(self.scenario, ())) + TAIL_MINUTES
+        return simulated / self.speed  # speed = simulated seconds per real second
 
 
 def _stamp() -> str:
@@ -75,6 +95,8 @@ def register_bots(infra: Infra, log: Path) -> None:
                 "--initial-capital", "100000"]  # fmt: skip
         if bot.exclusive:
             args.append("--exclusive")
+        if bot.config:
+            args += ["--config", json.dumps(bot.config)]
         _alpha(args, infra.env(), log)
 
 
@@ -115,8 +137,9 @@ def _answers(url: str) -> bool:
 
 def start_exchange(opts: Options, infra: Infra, logs: Path) -> tuple[Child, str]:
     port = free_port()
+    # Frozen ("manual") until every service is ready: see start_clock.
     args = ["run", "paper-exchange", "--port", str(port), "--seed", str(opts.seed),
-            "--scenario", opts.scenario, "--speed", f"{opts.speed:g}",
+            "--scenario", opts.scenario, "--speed", "manual",
             "--history-minutes", str(opts.history_minutes)]  # fmt: skip
     for name, (key, secret) in ACCOUNT_KEYS.items():
         args += ["--account", f"{name}:{key}:{secret}"]
@@ -132,7 +155,62 @@ def start_exchange(opts: Options, infra: Infra, logs: Path) -> tuple[Child, str]
     return child, base_url
 
 
+def _ready(child: Child) -> bool:
+    """A bot is ready when its ``/healthz`` passes (its heartbeat starts only after warm-up
+    and subscription); the listener when its private streams are connected — its other
+    checks (a recent message, the last write reached PostgreSQL) need executions, which
+    only come once the market runs."""
+    if child.http_port is None or child.spec.verb not in ("bot", "listener"):
+        return True
+    url = f"http://127.0.0.1:{child.http_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except urllib.error.HTTPError as failing:  # 503: which checks fail?
+        try:
+            checks = json.loads(failing.read())["checks"]
+        except (ValueError, KeyError, OSError):
+            return False
+        return child.spec.verb == "listener" and bool(checks.get("connected", {}).get("ok"))
+    except OSError:
+        return False
+
+
+def start_clock(base_url: str, speed: float, children: list[Child]) -> None:
+    """Start the market once the bots are warmed up and subscribed and the listener is
+    connected, so the scenario's events happen live for every one of them."""
+    started = time.monotonic()
+    waiting = list(children)
+    while waiting and time.monotonic() - started < READY_SECONDS:
+        waiting = [c for c in waiting if c.alive and not _ready(c)]
+        if waiting:
+            time.sleep(0.5)
+    if waiting:
+        names = ", ".join(c.spec.name for c in waiting)
+        print(f"demo: not ready after {READY_SECONDS}s: {names}; starting the market anyway")
+    dead = [c.spec.name for c in children if not c.alive]
+    if dead:
+        print(f"demo: exited during start-up: {', '.join(dead)}; see their logs")
+    _post(f"{base_url}/paper/clock", {"speed": speed})
+    print(
+        f"demo: services ready after {time.monotonic() - started:.0f}s; market running at "
+        f"{speed:g} simulated seconds per second"
+    )
+
+
+def _sim_clock(base_url: str) -> str:
+    """The paper exchange's simulated time, for the progress lines."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/paper/state", timeout=2) as reply:
+            now_ms = int(json.loads(reply.read())["now_ms"])
+    except (OSError, ValueError, KeyError):
+        return ""
+    return "market " + time.strftime("%H:%M", time.gmtime(now_ms / 1000)) + " UTC"
+
+
 def run(opts: Options) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # progress must show up live in a pipe or a log
+        sys.stdout.reconfigure(line_buffering=True)
     stamp = _stamp()
     out = (opts.output or Path(".run/demo") / stamp).resolve()
     logs = out / "logs"
@@ -152,6 +230,7 @@ def run(opts: Options) -> int:
             print(f"demo: {name:<9} {where}")
         register_bots(infra, logs / "bootstrap.log")
         print(f"demo: registered {', '.join(b.bot_id for b in BOTS)}")
+        print(f"demo: NOTE {DEMO_CONFIG_NOTE}")
         exchange, base_url = start_exchange(opts, infra, logs)
         print(f"demo: paper exchange {base_url} (scenario {opts.scenario}, seed {opts.seed})")
         verbs = services.available_run_verbs()
@@ -169,8 +248,12 @@ def run(opts: Options) -> int:
                 f"demo: started {spec.name} (pid {children[-1].proc.pid}), "
                 f"log {children[-1].log_path}"
             )
-        progress.watch(infra, children, opts.minutes * 60)
-        verdict = _stop_and_verify(infra, exchange, base_url, children)
+        start_clock(base_url, opts.speed, children)
+        minutes = opts.real_minutes()
+        simulated = minutes * opts.speed
+        print(f"demo: trading for {minutes * 60:.0f}s ({simulated:.0f} simulated minutes)")
+        progress.watch(infra, children, minutes * 60, status=lambda: _sim_clock(base_url))
+        verdict = _stop_and_verify(infra, base_url, children, out)
     except KeyboardInterrupt:
         print("demo: interrupted; stopping everything")
     finally:
@@ -190,9 +273,7 @@ def _admin_settings():  # type: ignore[no-untyped-def]
     return PostgresSettings()
 
 
-def _stop_and_verify(
-    infra: Infra, exchange: Child, base_url: str, children: list[Child]
-) -> Verdict:
+def _stop_and_verify(infra: Infra, base_url: str, children: list[Child], out: Path) -> Verdict:
     bots = [c for c in children if c.spec.verb == "bot"]
     codes = stop_all(bots)
     bots_ids = {c.spec.name for c in bots}
@@ -209,42 +290,57 @@ def _stop_and_verify(
             print(f"demo: {name} exited with {code}; see its log")
     accounts = sorted(ACCOUNT_KEYS)
     verdict = verify(infra, base_url, accounts)
-    _report(infra)
+    _report(infra, out, verdict)
     return verdict
 
 
-def _report(infra: Infra) -> None:
-    """``alpha report pnl`` when this build has it; else the analytics view, plainly."""
+BOT_SUMMARY = """
+SELECT b.bot_id, coalesce(s.fills, 0) AS fills, coalesce(s.trades, 0) AS trades,
+       coalesce(s.wins, 0) AS wins, coalesce(s.net_pnl, 0) AS net_pnl,
+       coalesce(s.fees, 0) AS fees
+  FROM trading.bots b LEFT JOIN analytics.bot_summary s USING (bot_id)
+ WHERE b.bot_id = ANY(%s) ORDER BY b.bot_id
+"""
+
+
+def _report(infra: Infra, out: Path, verdict: Verdict) -> None:
+    """The per-bot report from the analytics views (``trades`` are closed round trips),
+    then ``alpha report pnl`` with its chart when this build has it. A bot that never
+    completed a trade is called out: the demo market is meant to exercise every strategy."""
+    from demo import db
+
+    print("demo: per-bot report (analytics.bot_summary; trades = closed round trips)")
+    try:
+        rows = db.query(infra, BOT_SUMMARY, ([b.bot_id for b in BOTS],))
+    except Exception as exc:  # the report is informative; the verdict decides the exit code
+        print(f"demo: no report: {type(exc).__name__}: {exc}")
+        rows = []
+    for row in rows:
+        print(
+            f"demo: bot {row['bot_id']:<16} fills={row['fills']} trades={row['trades']} "
+            f"wins={row['wins']} net_pnl={row['net_pnl']:.2f} fees={row['fees']:.2f}"
+        )
+        if not row["trades"]:
+            verdict.notes.append(f"WARNING {row['bot_id']} completed no trade in this run")
     from core.cli import build
 
     group = build()._groups.get("report")
-    if group is not None and "pnl" in group.choices:
-        result = subprocess.run(
-            [*alpha_command(), "report", "pnl"],
-            env=infra.env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        print(result.stdout, end="")
-        if result.returncode != 0:
-            print(f"demo: alpha report pnl failed: {result.stderr.strip()[-500:]}")
-        charts = re.findall(r"\S+\.(?:png|svg)", result.stdout)
-        if charts:
-            print(f"demo: chart {charts[-1]}")
+    if group is None or "pnl" not in group.choices:
+        print("demo: no chart: 'alpha report pnl' is not in this build")
         return
-    from demo import db
-
-    print("demo: per-bot summary (analytics.bot_summary; 'alpha report pnl' not in this build)")
-    try:
-        for row in db.query(
-            infra,
-            "SELECT bot_id, fills, net_pnl, fees, trades, win_rate"
-            " FROM analytics.bot_summary ORDER BY bot_id",
-        ):
-            print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
-    except Exception as exc:  # the report is informative; the verdict decides the exit code
-        print(f"demo: no report: {type(exc).__name__}: {exc}")
+    chart = out / "pnl.png"
+    result = subprocess.run(
+        [*alpha_command(), "report", "pnl", "--png", str(chart)],
+        env=infra.env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(result.stdout, end="")
+    if result.returncode != 0:
+        print(f"demo: alpha report pnl failed: {result.stderr.strip()[-500:]}")
+    elif chart.exists():
+        print(f"demo: chart {chart}")
 
 
 def _print_verdict(verdict: Verdict) -> None:

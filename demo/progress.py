@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -44,9 +45,12 @@ def snapshot(infra: Infra) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def render(rows: dict[str, dict[str, Any]], children: list[Child], elapsed: float) -> str:
+def render(
+    rows: dict[str, dict[str, Any]], children: list[Child], elapsed: float, status: str = ""
+) -> str:
     dead = [c.spec.name for c in children if not c.alive]
-    lines = [f"--- {elapsed:5.0f}s" + (f"  exited: {', '.join(dead)}" if dead else "")]
+    head = f"--- {elapsed:5.0f}s" + (f"  {status}" if status else "")
+    lines = [head + (f"  exited: {', '.join(dead)}" if dead else "")]
     lines.append(f"{'bot':<16}{'fills':>7}{'volume':>14}{'realized':>12}  positions")
     for bot_id, r in sorted(rows.items()):
         lines.append(
@@ -56,12 +60,19 @@ def render(rows: dict[str, dict[str, Any]], children: list[Child], elapsed: floa
     return "\n".join(lines)
 
 
-def watch(infra: Infra, children: list[Child], seconds: float, every: float = 5) -> None:
-    """Print a table every ``every`` seconds until ``seconds`` elapsed."""
+def watch(
+    infra: Infra,
+    children: list[Child],
+    seconds: float,
+    every: float = 5,
+    status: Callable[[], str] = lambda: "",
+) -> None:
+    """Print a table every ``every`` seconds until ``seconds`` elapsed; ``status`` adds a
+    word to each header (the simulated clock)."""
     start = time.monotonic()
     while (elapsed := time.monotonic() - start) < seconds:
         try:
-            print(render(snapshot(infra), children, elapsed), flush=True)
+            print(render(snapshot(infra), children, elapsed, status()), flush=True)
         except psycopg.Error as exc:  # a slow or restarting pool must not end the demo
             print(f"--- {elapsed:5.0f}s  (progress unavailable: {type(exc).__name__})")
         time.sleep(min(every, max(0.0, seconds - (time.monotonic() - start))))

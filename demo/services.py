@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -35,18 +35,77 @@ class DemoBot:
     account: str
     redis_db: int
     symbols: str
+    #: The demo's parameter overrides (``--config``); production registers none.
+    config: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def exclusive(self) -> bool:
         return self.account != "main"
 
 
-BOTS = (
-    DemoBot("shortseller_001", "shortseller", "ss1", "main", 0, "BTCUSDT,ETHUSDT,SOLUSDT"),
-    DemoBot("lxalgo_001", "lxalgo", "lx1", "main", 1, "BTCUSDT"),
-    DemoBot("momentum_001", "momentum", "mo1", "momentum", 2, "BTCUSDT,ETHUSDT,SOLUSDT"),
-    DemoBot("orderblock_001", "orderblock", "ob1", "orderblock", 3, "BTCUSDT"),
+# DEMO-ONLY PARAMETERS. The spec's strategies decide on 5-minute to 4-hour candles and
+# need days of them (EMA600 on 5 m, 110 four-hour bars for Momentum); a demo of a few
+# minutes cannot show that. So the demo registers each bot with a short-interval config
+# (every STRATEGIES.md parameter is a config field) and plays the paper exchange's "demo"
+# scenario (paper_exchange/market/generator.py), in which each rule meets its entry and
+# its exit within about four simulated hours. Production registers no config and keeps
+# every spec default; the demo says so when it starts (DEMO_CONFIG_NOTE).
+DEMO_CONFIGS: dict[str, dict[str, object]] = {
+    "shortseller": {
+        "interval": "1",
+        "ema_fast": 20,  # 240 / 600 in the spec
+        "ema_slow": 50,
+        "cooldown_minutes": 15,  # 60
+        "max_hold_hours": "1",  # 24
+        # One-minute bars cross their EMAs far more often than 5-minute bars: the spec's 12
+        # a day would be spent in the pre-generated history before the demo starts.
+        "max_daily_crosses": 1000,
+    },
+    "lxalgo": {
+        "interval": "1",
+        "pump_pct": "2",  # 8 % in 12 bars; the demo's breakout makes ~4 % in 15 minutes
+        "take_profit_pct": "3",  # 30
+        "stop_loss_pct": "1.5",  # 8
+        "break_even_pct": "1",  # 8
+        "trailing_activation_pct": "2",  # 20
+        "trailing_pct": "1",  # 10
+        "negative_exit_hours": "0.5",  # 8
+        "max_hold_hours": "2",  # 72
+    },
+    "momentum": {
+        "interval": "1",  # 240: Bollinger(20) and 90 band widths on one-minute bars
+        "trailing_pct": "1.5",  # 10
+    },
+    "orderblock": {
+        "interval": "1",  # 15
+        "pivot_len": 3,  # 5
+        # One-minute blocks are narrow, so 1 % risk over a tiny stop distance would size
+        # far beyond the account's margin; 0.1 % keeps the demo's orders fillable.
+        "risk_pct": "0.1",
+    },
+}
+
+#: The paper exchange scenario these configs are made for, and the speed that plays its
+#: ~4 simulated hours in ~2 real minutes while a fill still reaches its bot within a
+#: few simulated minutes.
+DEFAULT_SCENARIO = "demo"
+DEFAULT_SPEED = 120
+
+DEMO_CONFIG_NOTE = (
+    "the bots run DEMO parameters (one-minute candles, short indicator periods, small "
+    "thresholds; demo/services.py DEMO_CONFIGS) on the 'demo' market scenario; production "
+    "registrations keep the STRATEGIES.md defaults"
 )
+
+BOTS = (
+    DemoBot("shortseller_001", "shortseller", "ss1", "main", 0, "BTCUSDT,ETHUSDT,SOLUSDT",
+            DEMO_CONFIGS["shortseller"]),
+    DemoBot("lxalgo_001", "lxalgo", "lx1", "main", 1, "BTCUSDT", DEMO_CONFIGS["lxalgo"]),
+    DemoBot("momentum_001", "momentum", "mo1", "momentum", 2, "BTCUSDT,ETHUSDT,SOLUSDT",
+            DEMO_CONFIGS["momentum"]),
+    DemoBot("orderblock_001", "orderblock", "ob1", "orderblock", 3, "BTCUSDT",
+            DEMO_CONFIGS["orderblock"]),
+)  # fmt: skip
 
 #: Paper-exchange API keys per account (the paper exchange knows one key per account).
 ACCOUNT_KEYS = {
@@ -83,6 +142,8 @@ class Child:
     def __init__(self, spec: ServiceSpec, env: Mapping[str, str], log_dir: Path) -> None:
         self.spec = spec
         self.log_path = log_dir / f"{spec.name}.log"
+        #: Where its ``/healthz`` answers (None: it serves none), to know when it is ready.
+        self.http_port = env.get("ALPHA_HTTP_PORT")
         self._log: IO[bytes] = self.log_path.open("ab")
         # Its own process group: a Ctrl-C in the terminal reaches the demo, which then
         # stops the children in order, instead of every child dying at once.

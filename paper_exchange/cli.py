@@ -84,7 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--scenario",
         default="random_walk",
         help="generator scenario: random_walk, trend_up, trend_down, pump, "
-        "squeeze_breakout, order_block",
+        "squeeze_breakout, order_block, demo (every bundled strategy trades)",
     )
     p.add_argument(
         "--speed",

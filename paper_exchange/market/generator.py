@@ -37,6 +37,17 @@ SCENARIOS: dict[str, tuple[Segment, ...]] = {
         Segment(60, -0.0009, 0.8),  # retrace into the order block zone
         Segment(240, 0.0008, 1.0),  # continuation
     ),
+    # ``alpha demo``: one short session in which every bundled strategy (with the demo's
+    # short-interval configs, demo/services.py) finds an entry and an exit, on every symbol.
+    "demo": (
+        Segment(30, 0.0, 1.0),  # ordinary noise: swings for order-block, EMA crosses
+        Segment(35, 0.0, 0.15),  # squeeze: Bollinger width collapses (Momentum)
+        Segment(15, 0.003, 2.0),  # breakout on heavy volume: +4-5 % (Momentum, LXAlgo pump)
+        Segment(20, 0.0, 1.0),  # top: momentum fades
+        Segment(90, -0.0008, 1.2),  # down-trend: closes below both EMAs (ShortSeller),
+        #                             longs stop out or fall below SMA20
+        Segment(60, 0.0006, 1.0),  # recovery: the shorts' regime ends
+    ),
 }
 
 
