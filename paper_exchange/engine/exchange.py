@@ -9,6 +9,7 @@ are in ``execution/list`` whatever happens to the socket).
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from typing import Protocol
 
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.instruments import Instrument
-from paper_exchange.engine.models import Account, Order, Position
+from paper_exchange.engine.models import Account, ExecRow, Order, Position
 from paper_exchange.engine.numbers import (
     ZERO,
     fmt,
@@ -654,20 +655,41 @@ class Engine:
         value = price * qty
         fee = value * self.taker_fee
         template = self._exec_template(inst, price_s, qty_s, value, fee, now, seq)
+        # The JSON of a row is the template's with these fields filled in: every value
+        # put there is plain ASCII that JSON never escapes (ids, digits, Buy/Sell), except
+        # the caller's link prefix, which is escaped once here.
+        row_json = _json_template(template, _SYNTHETIC_VARYING)
+        link_json = _dumps(link_prefix)[1:-1]
+        closed_strs = {ZERO: inst.qty_str(ZERO), qty: qty_s}
         pos = acct.position(symbol)
+        ledger = acct.ledger
+        fold = self._fold
         for n in range(count):
             side = "Buy" if (pos.size <= 0) else "Sell"
             order_id = new_id()
-            row = dict(template)
+            exec_id = new_id()
+            link = f"{link_prefix}{n}" if link_prefix else ""
+            row = ExecRow(template)
             row["orderId"] = order_id
-            row["execId"] = new_id()
+            row["execId"] = exec_id
             row["side"] = side
-            row["orderLinkId"] = f"{link_prefix}{n}" if link_prefix else ""
-            closed, pnl = self._fold(acct, pos, 1 if side == "Buy" else -1, qty, price, fee, now)
-            row["closedSize"] = inst.qty_str(closed)
-            row["execPnl"] = fmt(pnl)
+            row["orderLinkId"] = link
+            closed, pnl = fold(acct, pos, 1 if side == "Buy" else -1, qty, price, fee, now)
+            closed_s = closed_strs.get(closed) or inst.qty_str(closed)
+            pnl_s = fmt(pnl)
+            row["closedSize"] = closed_s
+            row["execPnl"] = pnl_s
             pos.seq = seq
-            acct.ledger.append(row, now)
+            ledger.append(row, now)
+            row.json = row_json % (
+                order_id,
+                f"{link_json}{n}" if link_prefix else "",
+                side,
+                exec_id,
+                pnl_s,
+                row["execTime"],
+                closed_s,
+            )
             rows.append(row)
         return rows
 
@@ -1032,6 +1054,30 @@ class Engine:
 
     def publish_position(self, acct: Account, symbol: str) -> None:
         self._publish_position(acct, symbol, force=True)
+
+
+#: Fields of a synthetic execution that differ row to row, in the template's key order.
+_SYNTHETIC_VARYING = (
+    "orderId",
+    "orderLinkId",
+    "side",
+    "execId",
+    "execPnl",
+    "execTime",
+    "closedSize",
+)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _json_template(row: dict[str, object], varying: tuple[str, ...]) -> str:
+    """``row``'s compact JSON as a %-format with a ``%s`` inside the quotes of each varying
+    string field, in key order (the values filled in must need no JSON escaping)."""
+    assert [k for k in row if k in varying] == list(varying), "varying fields out of key order"
+    marked = {k: (f"\x01{k}\x01" if k in varying else v) for k, v in row.items()}
+    text = _dumps(marked).replace("%", "%%")
+    for k in varying:
+        text = text.replace(_dumps(f"\x01{k}\x01"), '"%s"')
+    return text
 
 
 def _require_linear(p: dict[str, object]) -> None:

@@ -72,6 +72,19 @@ class Position:
     seq: int = 0
 
 
+class ExecRow(dict[str, object]):
+    """A ledger row that also carries its compact JSON in ``json``.
+
+    The JSON is byte-identical to ``json.JSONEncoder(separators=(",", ":"),
+    ensure_ascii=False).encode(row)`` and is set once the row is final (after
+    :meth:`Ledger.append`); rows are never mutated after that, so a socket can frame
+    thousands of them per second without re-encoding each one. Everything else sees a
+    plain dict.
+    """
+
+    __slots__ = ("json",)
+
+
 @dataclass(slots=True, eq=False)
 class Ledger:
     """An account's executions in ledger order; exec times never decrease."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
+from collections.abc import Mapping
+from functools import lru_cache
 
 from paper_exchange.engine.errors import ApiError
 from paper_exchange.engine.models import Account
@@ -13,13 +14,19 @@ from paper_exchange.engine.models import Account
 FUTURE_TOLERANCE_MS = 1000
 
 
+@lru_cache(maxsize=256)
+def _key(secret: str) -> bytes:
+    return secret.encode()
+
+
 def sign(secret: str, payload: str) -> str:
-    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    # hmac.digest is OpenSSL's one-shot HMAC: no Python-level HMAC object per request
+    return hmac.digest(_key(secret), payload.encode(), "sha256").hex()
 
 
 def verify_rest(
     accounts: dict[str, Account],
-    headers: dict[str, str],
+    headers: Mapping[str, str],
     signed_payload: str,
     now_ms: int | None = None,
 ) -> Account:

@@ -93,16 +93,19 @@ class RateLimiter:
         return headers, exceeded
 
 
+#: One encoder for every reply: ``json.dumps(..., separators=...)`` builds a new one per call.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def envelope(ex: PaperExchange, code: int, msg: str, result: object = None) -> str:
-    return json.dumps(
+    return _dumps(
         {
             "retCode": code,
             "retMsg": msg,
             "result": {} if result is None else result,
             "retExtInfo": {},
             "time": ex.market.now_ms,
-        },
-        separators=(",", ":"),
+        }
     )
 
 
@@ -172,7 +175,7 @@ async def _handle(ex: PaperExchange, request: web.Request) -> web.Response:
             signed = body.decode() if request.method == "POST" else raw_query
         except UnicodeDecodeError:
             raise params_error("body is not UTF-8") from None
-        acct = verify_rest(ex.engine.accounts_by_key, dict(request.headers), signed)
+        acct = verify_rest(ex.engine.accounts_by_key, request.headers, signed)
         headers, exceeded = ex.rate_limiter.check(acct.api_key, path, endpoint.limit)
         if exceeded:
             return _reply(ex, 10006, "Too many visits!", headers=headers)

@@ -100,16 +100,20 @@ class PrivateConn:
                         data = _fast(items)
                         if not data:
                             continue
-                    frame: dict[str, object] = {
-                        "id": f"{self.conn_id}-{next(self._ids)}",
-                        "topic": name,
-                        "creationTime": now_ms(),
-                        "data": data,
-                    }
-                    if topic == "execution.fast":
-                        del frame["id"]
-                    await ws.send_str(_dumps(frame))
+                        next(self._ids)  # numbered like every frame, but Bybit sends no id here
+                        head = f'{{"topic":{_dumps(name)},'
+                    else:
+                        head = f'{{"id":"{self.conn_id}-{next(self._ids)}","topic":{_dumps(name)},'
+                    # what _dumps({id?, topic, creationTime, data}) writes, rows pre-encoded
+                    rows = _rows_json(data)
+                    await ws.send_str(f'{head}"creationTime":{now_ms()},"data":[{rows}]}}')
             self.drained.set()
+
+
+def _rows_json(rows: list[dict[str, object]]) -> str:
+    """The rows of a frame's ``data`` list, comma-joined: what ``_dumps`` would write, but
+    reusing the JSON a synthetic ledger row already carries (see ``ExecRow``)."""
+    return ",".join([getattr(row, "json", None) or _dumps(row) for row in rows])
 
 
 def _fast(items: list[dict[str, object]]) -> list[dict[str, object]]:
