@@ -1,0 +1,330 @@
+"""The fill pipeline, end to end, in one run (issue 4's benchmark).
+
+    .venv/bin/python bench/fill_pipeline.py [--fills 30000] [--latency-fills 5000]
+
+(a) raw limit: the same execution rows, already parsed, written by psycopg through
+    PgBouncer with the listener's own batched ``unnest`` INSERT (``ON CONFLICT DO
+    NOTHING RETURNING``), batches of ``--batch``, one transaction each, as the listener
+    role. Measured with the analytics trigger (as deployed) and without it (disabled in
+    this bench's own scratch database, to show what the trigger costs).
+(b) sustained listener throughput: the paper exchange (a separate process) emits N
+    synthetic executions as fast as the socket drains → real pybit private socket of
+    ``alpha run listener`` (a separate process) → parse, attribute → group commit
+    through PgBouncer → Redis position + ``fills:{bot}`` entry. Timed from the request
+    to the last ``fills:{bot}`` entry (the last step of the pipeline).
+(c) per-fill latency at ``--rate`` fills/s: for every execution, the wall time this
+    bench's own pybit private socket (same account) receives it — the emission, as
+    seen by a client — and the wall time its ``fills:{bot}`` entry is observed here
+    (``XREAD BLOCK``); the listener writes that entry in the same Redis pipeline as the
+    position hash, after the ledger commit. Also the listener's own commit histogram.
+RSS: ``VmRSS`` of the listener process, sampled every 50 ms through (b) and (c).
+
+Starts its own PostgreSQL roles/database, PgBouncer and Redis (the test harness) on
+the machine's PostgreSQL; nothing shared is modified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.harness
+
+from core import redis_keys
+from paper_exchange.testing import spawn_exchange
+from tests.harness.services import ServiceStack, alpha_command
+from websocket_listener.envelope import Envelope
+from websocket_listener.records import Recorder
+from websocket_listener.writer import write_batch
+
+BOT = "bench_bot"
+CODE = "bb1"
+
+
+def _register(stack: ServiceStack, dbname: str) -> None:
+    with stack.connect(dbname, "owner", direct=True) as conn:
+        conn.execute(
+            "INSERT INTO trading.bots (bot_id, bot_code, bot_name, bot_type, strategy_name,"
+            " mode, account, redis_db) VALUES (%s, %s, 'bench', 'bench', 'bench', 'paper',"
+            " 'main', 1)",
+            (BOT, CODE),
+        )
+        conn.commit()
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kb = 0
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                text = Path(f"/proc/{self.pid}/status").read_text()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmRSS:"):
+                    kb = int(line.split()[1])
+                    self.samples.append(kb)
+                    self.peak_kb = max(self.peak_kb, kb)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+# --- (a) ------------------------------------------------------------------------------
+
+
+def raw_limit(stack: ServiceStack, items: list[dict[str, Any]], batch: int, trigger: bool) -> float:
+    dbname = stack.create_database()
+    try:
+        _register(stack, dbname)
+        if not trigger:
+            with stack.connect(dbname, "superuser", direct=True) as conn:
+                names = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT tgname FROM pg_trigger WHERE tgrelid = 'trading.fills'::regclass"
+                        " AND NOT tgisinternal AND tgname ILIKE '%analytic%'"
+                    )
+                ]
+                for name in names:
+                    conn.execute(f'ALTER TABLE trading.fills DISABLE TRIGGER "{name}"')
+                conn.commit()
+                if not names:
+                    raise SystemExit("no analytics trigger found on trading.fills")
+        with stack.connect(dbname, "listener") as conn:
+            recorder = Recorder(lambda _a, _s: set())
+            batches = []
+            for i in range(0, len(items), batch):
+                env = Envelope.from_ws("main", {"topic": "execution", "data": items[i : i + batch]})
+                batches.append(recorder.to_batch(conn, [env]))  # parsed before timing
+            started = time.perf_counter()
+            for b in batches:
+                write_batch(conn, b)
+            elapsed = time.perf_counter() - started
+        return len(items) / elapsed
+    finally:
+        stack.drop_database(dbname)
+
+
+# --- (b), (c) -------------------------------------------------------------------------
+
+
+def _ledger_count(conn: Any) -> int:
+    (n,) = conn.execute("SELECT count(*) FROM trading.fills").fetchone()
+    conn.commit()
+    return int(n)
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        return reply.read().decode()
+
+
+def _histogram(text: str, name: str) -> list[tuple[float, float]]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            out.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
+    return out
+
+
+def _hist_quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    total = buckets[-1][1]
+    for le, count in buckets:
+        if count >= q * total:
+            return le
+    return float("inf")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fills", type=int, default=30000, help="(a) and (b)")
+    parser.add_argument("--latency-fills", type=int, default=5000, help="(c)")
+    parser.add_argument("--rate", type=int, default=1000, help="(c) fills/s")
+    parser.add_argument("--batch", type=int, default=1000, help="(a) rows per INSERT")
+    parser.add_argument("--skip-raw", action="store_true")
+    args = parser.parse_args()
+    load = os.getloadavg()
+    stack = ServiceStack.start()
+    exchange = listener = None
+    rss = None
+    try:
+        exchange = spawn_exchange(["--account", "main:k:s", "--speed", "1", "--no-rate-limits"])
+        # (a) needs rows shaped like the exchange's: take them from the exchange itself.
+        dbname = stack.create_database()
+        _register(stack, dbname)
+        metrics_port = _free_port()
+        env = {
+            **stack.env(dbname),
+            "BYBIT_ENV": "paper",
+            "BYBIT_REST_URL": exchange.rest_url,
+            "BYBIT_WS_URL": exchange.ws_url,
+            "BYBIT_API_KEY": "k",
+            "BYBIT_API_SECRET": "s",
+            "LISTENER_SPOOL_DIR": str(stack.tmp / "bench-spool"),
+            "LISTENER_MAX_BATCH": "2000",
+            "ALPHA_HTTP_PORT": str(metrics_port),
+            "ALPHA_LOG_LEVEL": "WARNING",
+        }
+        log = open(stack.tmp / "listener.log", "w")  # noqa: SIM115
+        listener = subprocess.Popen(
+            [*alpha_command(), "run", "listener"], env=env, cwd=stack.tmp,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )  # fmt: skip
+        rss = RssSampler(listener.pid)
+        infra = stack.redis(15)
+        bot_redis = stack.redis(1)
+        stream = redis_keys.fills_stream(BOT)  # type: ignore[arg-type]
+        deadline = time.monotonic() + 60
+        while infra.hget(redis_keys.LISTENER_STATUS, "main:connected") != "1":
+            if time.monotonic() > deadline or listener.poll() is not None:
+                raise SystemExit("listener did not connect; see " + str(stack.tmp / "listener.log"))
+            time.sleep(0.1)
+        time.sleep(1.0)  # the first catch-up has run
+        reader = stack.connect(dbname, "readonly")
+
+        # (b) sustained throughput
+        spy = None
+        if os.environ.get("PYSPY"):  # profile the listener during (b): PYSPY=out.txt
+            spy = subprocess.Popen(
+                ["/tmp/pyspy/bin/py-spy", "record", "--pid", str(listener.pid), "--format", "raw",
+                 "-o", os.environ["PYSPY"], "--rate", "250", "--threads", "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(1)
+        before = bot_redis.xlen(stream)
+        started = time.perf_counter()
+        exchange.control.post("/paper/synthetic", account="main", count=args.fills, rate=0,
+                              batch=100, link_prefix=f"{CODE}-en-")  # fmt: skip
+        while bot_redis.xlen(stream) < before + args.fills:
+            time.sleep(0.005)
+            if listener.poll() is not None:
+                raise SystemExit("listener died; see " + str(stack.tmp / "listener.log"))
+        elapsed = time.perf_counter() - started
+        throughput = args.fills / elapsed
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(30)
+        assert _ledger_count(reader) == args.fills
+        rss_b = rss.peak_kb / 1024
+        items = [
+            {k: v for k, v in row.items()}
+            for row in exchange.control.dump("main")["executions"][: args.fills]
+        ]
+
+        # (c) per-fill latency at --rate
+        time.sleep(1.0)
+        received, seen = _measure_latency(exchange, bot_redis, stream, args)
+        lat = [1000 * (seen[e] - received[e]) for e in received if e in seen]
+        text = _metrics(metrics_port)
+        commit = _histogram(text, "alpha_listener_commit_seconds")
+        rss.stop()
+        reader.close()
+
+        # (a) raw limit, same rows (the listener is idle now)
+        raw = raw_off = None
+        if not args.skip_raw:
+            raw = raw_limit(stack, items, args.batch, trigger=True)
+            raw_off = raw_limit(stack, items, args.batch, trigger=False)
+
+        print(f"machine: {os.cpu_count()} CPUs, load average before the run "
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+        if raw is not None and raw_off is not None:
+            print(f"(a) raw INSERT limit, {len(items)} rows, batches of {args.batch}: "
+                  f"{raw:,.0f} rows/s with the analytics trigger, "
+                  f"{raw_off:,.0f} rows/s without")  # fmt: skip
+        print(f"(b) listener sustained: {args.fills} fills in {elapsed:.2f}s = "
+              f"{throughput:,.0f} fills/s"
+              + (f" ({100 * throughput / raw:.0f}% of (a))" if raw else ""))  # fmt: skip
+        print(f"(c) at {args.rate}/s, {len(lat)} of {args.latency_fills} fills: socket receive"
+              f" → fills:{{bot}} entry seen: p50 {statistics.median(lat):.2f} ms, "
+              f"p99 {_pct(lat, 0.99):.2f} ms, max {max(lat):.2f} ms")  # fmt: skip
+        print(f"    listener commit histogram (whole run): p50 ≤ "
+              f"{1000 * _hist_quantile(commit, 0.5):g} ms, p99 ≤ "
+              f"{1000 * _hist_quantile(commit, 0.99):g} ms")  # fmt: skip
+        print(f"listener RSS: peak {rss.peak_kb / 1024:.0f} MB "
+              f"(after (b) {rss_b:.0f} MB; {len(rss.samples)} samples)")  # fmt: skip
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print("reproduce: .venv/bin/python bench/fill_pipeline.py " + " ".join(sys.argv[1:]))
+    finally:
+        if rss is not None:
+            rss.stop()
+        if listener is not None:
+            listener.terminate()
+            try:
+                listener.wait(15)
+            except subprocess.TimeoutExpired:
+                listener.kill()
+        if exchange is not None:
+            exchange.stop()
+        stack.stop()
+    return 0
+
+
+def _measure_latency(
+    exchange: Any, bot_redis: Any, stream: str, args: argparse.Namespace
+) -> tuple[dict[str, float], dict[str, float]]:
+    import re
+
+    from pybit.unified_trading import WebSocket
+
+    class Local(WebSocket):  # pybit to the paper exchange's address
+        def _connect(self, url: str) -> None:
+            super()._connect(re.sub(r"^wss://[^/]+", exchange.ws_url, url))
+
+    received: dict[str, float] = {}
+    seen: dict[str, float] = {}
+
+    def on_execution(message: dict[str, Any]) -> None:
+        now = time.time()
+        for item in message.get("data", []):
+            received.setdefault(item["execId"], now)
+
+    ws = Local("private", testnet=False, api_key="k", api_secret="s", private_auth_expire=10)
+    ws.execution_stream(callback=on_execution)
+    time.sleep(1.0)
+    last_id = bot_redis.xinfo_stream(stream)["last-generated-id"]
+    exchange.control.post("/paper/synthetic", account="main", count=args.latency_fills,
+                          rate=args.rate, batch=1, link_prefix=f"{CODE}-lat-")  # fmt: skip
+    deadline = time.monotonic() + args.latency_fills / args.rate + 30
+    while len(seen) < args.latency_fills and time.monotonic() < deadline:
+        reply = bot_redis.xread({stream: last_id}, block=1000, count=1000)
+        now = time.time()
+        for _name, entries in reply or []:
+            for entry_id, fields in entries:
+                seen.setdefault(fields["exec_id"], now)
+                last_id = entry_id
+    ws.exit()
+    return received, seen
+
+
+def _free_port() -> int:
+    from devenv.ports import free_port
+
+    return free_port()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
