@@ -19,7 +19,7 @@ from typing import Protocol
 
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.instruments import Instrument
-from paper_exchange.engine.models import Account, ExecRow, Order, Position
+from paper_exchange.engine.models import Account, EncodedRows, Order, Position
 from paper_exchange.engine.numbers import (
     ZERO,
     fmt,
@@ -639,7 +639,7 @@ class Engine:
 
     def synthetic_executions(
         self, acct: Account, symbol: str, count: int, link_prefix: str = ""
-    ) -> list[dict[str, object]]:
+    ) -> EncodedRows:
         """``count`` real ledger rows: alternating min-size Buy/Sell fills at the last price.
 
         Pairs net to zero so a benchmark leaves the position flat; each fill still folds
@@ -650,7 +650,8 @@ class Engine:
         qty = max(inst.min_qty, (inst.min_notional / price).quantize(inst.qty_step) + inst.qty_step)
         now = self.now()
         seq = next(self._seq)
-        rows: list[dict[str, object]] = []
+        rows = EncodedRows()
+        encoded = rows.json
         price_s, qty_s = inst.price_str(price), inst.qty_str(qty)
         value = price * qty
         fee = value * self.taker_fee
@@ -669,7 +670,7 @@ class Engine:
             order_id = new_id()
             exec_id = new_id()
             link = f"{link_prefix}{n}" if link_prefix else ""
-            row = ExecRow(template)
+            row = dict(template)
             row["orderId"] = order_id
             row["execId"] = exec_id
             row["side"] = side
@@ -681,14 +682,17 @@ class Engine:
             row["execPnl"] = pnl_s
             pos.seq = seq
             ledger.append(row, now)
-            row.json = row_json % (
-                order_id,
-                f"{link_json}{n}" if link_prefix else "",
-                side,
-                exec_id,
-                pnl_s,
-                row["execTime"],
-                closed_s,
+            encoded.append(
+                row_json
+                % (
+                    order_id,
+                    f"{link_json}{n}" if link_prefix else "",
+                    side,
+                    exec_id,
+                    pnl_s,
+                    row["execTime"],
+                    closed_s,
+                )
             )
             rows.append(row)
         return rows

@@ -72,17 +72,21 @@ class Position:
     seq: int = 0
 
 
-class ExecRow(dict[str, object]):
-    """A ledger row that also carries its compact JSON in ``json``.
+class EncodedRows(list[dict[str, object]]):
+    """Execution rows plus, in ``json``, each row's compact JSON.
 
-    The JSON is byte-identical to ``json.JSONEncoder(separators=(",", ":"),
-    ensure_ascii=False).encode(row)`` and is set once the row is final (after
-    :meth:`Ledger.append`); rows are never mutated after that, so a socket can frame
-    thousands of them per second without re-encoding each one. Everything else sees a
-    plain dict.
+    ``json[i]`` is byte-identical to ``json.JSONEncoder(separators=(",", ":"),
+    ensure_ascii=False).encode(self[i])`` for the rows as they stand in the ledger, which
+    never mutates a row after appending it; a socket can then frame thousands of rows per
+    second without re-encoding each. The rows themselves stay plain dicts (the garbage
+    collector does not track them), and the strings live only as long as this list.
     """
 
     __slots__ = ("json",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.json: list[str] = []
 
 
 @dataclass(slots=True, eq=False)

@@ -91,29 +91,34 @@ class PrivateConn:
                     await ws.send_str(payload)  # type: ignore[arg-type]
                     continue
                 items = list(payload)  # type: ignore[call-overload]
+                # the rows' JSON when the engine made it with them (EncodedRows), else None
+                parts = getattr(payload, "json", None)
                 if topic == "execution":
+                    if parts is not None:
+                        parts = list(parts)
                     while queue and queue[0][0] == "execution" and len(items) < MAX_ITEMS_PER_FRAME:
-                        items.extend(queue.popleft()[1])  # type: ignore[arg-type]
+                        more: list[dict[str, object]] = queue.popleft()[1]  # type: ignore[assignment]
+                        if parts is not None:
+                            more_json = getattr(more, "json", None)
+                            parts.extend(more_json or [_dumps(row) for row in more])
+                        items.extend(more)
+                rows_json = None
                 for name in self.topics.get(topic, ()):
-                    data = items
                     if topic == "execution.fast":
-                        data = _fast(items)
-                        if not data:
+                        fast = _fast(items)
+                        if not fast:
                             continue
                         next(self._ids)  # numbered like every frame, but Bybit sends no id here
                         head = f'{{"topic":{_dumps(name)},'
+                        rows = ",".join([_dumps(row) for row in fast])
                     else:
                         head = f'{{"id":"{self.conn_id}-{next(self._ids)}","topic":{_dumps(name)},'
-                    # what _dumps({id?, topic, creationTime, data}) writes, rows pre-encoded
-                    rows = _rows_json(data)
+                        if rows_json is None:
+                            rows_json = ",".join(parts or [_dumps(row) for row in items])
+                        rows = rows_json
+                    # byte for byte what _dumps({id?, topic, creationTime, data}) would write
                     await ws.send_str(f'{head}"creationTime":{now_ms()},"data":[{rows}]}}')
             self.drained.set()
-
-
-def _rows_json(rows: list[dict[str, object]]) -> str:
-    """The rows of a frame's ``data`` list, comma-joined: what ``_dumps`` would write, but
-    reusing the JSON a synthetic ledger row already carries (see ``ExecRow``)."""
-    return ",".join([getattr(row, "json", None) or _dumps(row) for row in rows])
 
 
 def _fast(items: list[dict[str, object]]) -> list[dict[str, object]]:
