@@ -142,7 +142,7 @@ class Pipeline:
                 self._drain_spool()
             elif envelopes:
                 try:
-                    self._write(envelopes)
+                    self._write(envelopes, live=True)
                 except psycopg.OperationalError as exc:
                     self._database_down(exc)
                     self._spool(envelopes)
@@ -197,8 +197,11 @@ class Pipeline:
             self._conn = self._connect()
         return self._conn
 
-    def _write(self, envelopes: list[Envelope]) -> None:
-        """Commit one batch; a bad row never blocks the others (it becomes a reject)."""
+    def _write(self, envelopes: list[Envelope], *, live: bool = False) -> None:
+        """Commit one batch; a bad row never blocks the others (it becomes a reject).
+
+        ``live``: straight from the queue (not the spool), so the socket-to-Redis
+        latency of its WebSocket messages is observed."""
         conn = self._connection()
         started = time.perf_counter()
         batch = self._to_batch(conn, envelopes)
@@ -213,6 +216,11 @@ class Pipeline:
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(envelopes))
         self._committed(conn, committed)
+        if live:
+            done = time.time()
+            for env in envelopes:
+                if env.source == "ws" and env.topic == "execution":
+                    metrics.FILL_LATENCY.observe(done - env.received_at)
         self._ack(envelopes)
 
     def _write_one_by_one(
