@@ -184,23 +184,33 @@ def test_pgbouncer_and_postgres_restarted_mid_stream(
 def test_private_socket_dropped_thirty_times_during_a_stream(
     database: Database, redis: Any, tmp_path: Path
 ) -> None:
-    fills, drops = 3000, 30
+    drops, per_drop = 30, 100
     register_bots(database, SHARED)
     with running_exchange(accounts=[ACCOUNT], seed=4) as ex:
         listener = Listener(_settings(database, ex, tmp_path / "spool"))
+        # The watchdog backs off up to 30 s against a flapping server (by design); this
+        # test is about what the listener loses, so it reconnects within a second.
+        listener.stream_options = {"backoff_max": 1.0, "stable_after": 1.0}
         stop = threading.Event()
         runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
         runner.start()
         try:
             _wait(lambda: all(s.connected for s in listener.streams.values()), 30, "socket")
-            reconnects = metrics.RECONNECTS.labels("main")._value.get()
-            ex.control.post(
-                "/paper/synthetic", account="main", count=fills, rate=300, batch=10,
-                link_prefix="aa1-en-",
-            )  # fmt: skip
-            for _ in range(drops):
-                ex.control.post("/paper/faults/close-sockets", block_ms=50)
-                time.sleep(0.25)
+            # One burst of executions per drop; the socket closes while it is in flight.
+            closed = bursts = 0
+            deadline = time.monotonic() + 120
+            while closed < drops and time.monotonic() < deadline:
+                # Only a live, subscribed socket counts as a drop.
+                _wait(lambda: all(s.connected for s in listener.streams.values()), 30, "reconnect")
+                ex.control.post(
+                    "/paper/synthetic", account="main", count=per_drop, rate=1000, batch=5,
+                    link_prefix="aa1-en-",
+                )  # fmt: skip
+                bursts += 1
+                time.sleep(0.03)
+                closed += ex.control.post("/paper/faults/close-sockets", block_ms=50)["closed"]
+            assert closed >= drops, f"only {closed} live sockets closed"
+            fills = bursts * per_drop
             _wait(lambda: len(_exchange_ids(ex)) == fills, 60, "the stream to end")
             _wait(
                 lambda: set(ledger(database)) == _exchange_ids(ex),
@@ -208,8 +218,6 @@ def test_private_socket_dropped_thirty_times_during_a_stream(
                 "every execution in the ledger",
             )
             assert listener.pipeline.flush(30)
-            # Each drop cost a reconnect (closes during a reconnect may coalesce).
-            assert metrics.RECONNECTS.labels("main")._value.get() - reconnects >= drops // 2
             with database.connect("readonly") as conn:
                 sources = dict(
                     conn.execute("SELECT source, count(*) FROM trading.fills GROUP BY source")
