@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from database.reports.charts import pnl_chart_png
 from telegram_c2 import fmt, ledger
 from telegram_c2.access import Level
-from telegram_c2.chart import equity_chart_png
 from telegram_c2.commands.base import Command, Invocation, Result, UsageError
 
 PERIODS = {"day": 1, "week": 7, "month": 30}
@@ -42,7 +42,7 @@ async def pnl(inv: Invocation) -> Result:
     total = sum((amount for _, amount in series), ledger.ZERO)
     who = bot_id or "all bots"
     caption = f"{who}, {period} ({start} to {end} UTC): net {fmt.money(total)}"
-    await inv.reply_photo(equity_chart_png(series, f"Net P&L — {who}"), caption)
+    await inv.reply_photo(pnl_chart_png(series, f"Net P&L — {who}"), caption)
     return Result(bot_id=bot_id, detail=caption)
 
 

@@ -19,6 +19,7 @@ from telegram_c2.services import C2, Tuning
 
 TOKEN = "123456:TEST-token-never-logged-abcdef"
 ADMIN, VIEWER, STRANGER = 1001, 2002, 3003
+ADMIN_2 = 1002
 GROUP_CHAT = -100500
 
 
@@ -68,22 +69,26 @@ class Running:
 async def running_c2(
     env: Any,
     *,
+    admins: Iterable[int] = (ADMIN,),
     viewers: Iterable[int] = (VIEWER,),
     allowed_chats: Iterable[int] = (),
     tuning: Tuning = FAST,
+    telegram_overrides: dict[str, Any] | None = None,
+    clock: FakeClock | None = None,
 ) -> AsyncIterator[Running]:
     api = FakeBotApi(TOKEN)
     base = await api.start()
     telegram = env.settings.telegram.model_copy(
         update={
             "bot_token": SecretStr(TOKEN),
-            "admin_ids": [ADMIN],
+            "admin_ids": list(admins),
             "viewer_ids": list(viewers),
             "allowed_chat_ids": list(allowed_chats),
             "api_base_url": base,
+            **(telegram_overrides or {}),
         }
     )
-    clock = FakeClock()
+    clock = clock or FakeClock()
     c2 = C2(replace(env.settings, telegram=telegram), clock=clock, tuning=tuning)
     app = build_application(c2)
     stop = asyncio.Event()
