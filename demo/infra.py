@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ from demo.services import alpha_command
 from devenv.pgbouncer import ROLE_POOLS, PgBouncer
 from devenv.ports import free_port
 from devenv.redis_server import RedisServer
+from devenv.system import reachable, service_user
 
 _ACCOUNT_VAR = re.compile(r"^BYBIT_ACCOUNT_\w+$")
 
@@ -42,6 +45,7 @@ class Infra:
     )
     pgbouncer: PgBouncer | None = None
     redis: RedisServer | None = None
+    scratch: Path | None = None  # PgBouncer's folder when the output is out of its reach
 
     @property
     def prefix(self) -> str:
@@ -129,9 +133,10 @@ class Infra:
             verifiers = bootstrap.scram_verifiers(admin, [self.role(r) for r in Role])
         self.redis = RedisServer(run_dir=self.out / "redis", port=free_port())
         self.redis.start()
+        run_dir = self._pgbouncer_dir()
         for _attempt in range(3):  # a free port can be taken between pick and bind
             self.pgbouncer = PgBouncer(
-                run_dir=self.out / "pgbouncer",
+                run_dir=run_dir,
                 server_host=self.admin.host,
                 server_port=self.admin.port,
                 port=free_port(),
@@ -140,13 +145,30 @@ class Infra:
             try:
                 self.pgbouncer.start(verifiers)
                 return
+            except UserError:
+                raise  # a clear refusal (binary missing, folder unreachable): no retry
             except Exception:
                 self.pgbouncer.stop()
-        raise UserError("PgBouncer did not start; see " + str(self.out / "pgbouncer"))
+        raise UserError(f"PgBouncer did not start; see {run_dir}")
+
+    def _pgbouncer_dir(self) -> Path:
+        """``<output>/pgbouncer``, unless PgBouncer's unprivileged user (we are root) cannot
+        enter the output's parents — pytest's ``/tmp/pytest-of-root`` is 0700 — then a
+        scratch folder of its own under the system temp directory."""
+        wanted = self.out / "pgbouncer"
+        try:
+            reachable(wanted, service_user())
+            return wanted
+        except UserError:
+            self.scratch = Path(tempfile.mkdtemp(prefix=f"alpha-demo-{self.stamp}-"))
+            self.scratch.chmod(0o711)
+            return self.scratch / "pgbouncer"
 
     def stop(self, *, keep: bool) -> None:
         if self.pgbouncer is not None:
             self.pgbouncer.stop()
+        if self.scratch is not None and not keep:
+            shutil.rmtree(self.scratch, ignore_errors=True)
         if self.redis is not None and not keep:
             self.redis.stop()
         if not keep:
