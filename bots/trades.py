@@ -22,6 +22,7 @@ from core.strategy import (
     ZERO,
     AmendStop,
     CancelOrder,
+    ConfigT,
     EnterLimit,
     EnterMarket,
     ExitMarket,
@@ -32,6 +33,7 @@ from core.strategy import (
     PositionView,
     Reason,
     Side,
+    Strategy,
     StrategyContext,
     TriggerDirection,
     opposite,
@@ -411,3 +413,16 @@ class TradeBook:
         for trade in self:
             out += self.close(ctx, trade, reason)
         return out
+
+
+class TradeBookStrategy(Strategy[ConfigT]):
+    """A strategy whose trades live in a :class:`TradeBook` (``self.book``): flattening
+    and the host's refusals are the book's business, the same for every such strategy."""
+
+    book: TradeBook
+
+    def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
+        return self.book.close_all(ctx, reason)
+
+    def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
+        return self.book.rejected(ctx, intent)

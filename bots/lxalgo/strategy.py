@@ -10,11 +10,11 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from bots.lxalgo.config import LXAlgoConfig
-from bots.trades import Trade, TradeBook
+from bots.trades import Trade, TradeBook, TradeBookStrategy
 from core.candles import Candle
 from core.indicators import RSI, RollingStdev
 from core.risk_rules import LXAlgoRisk
-from core.strategy import FillEvent, Intent, PositionView, Reason, Strategy, StrategyContext
+from core.strategy import FillEvent, Intent, PositionView, Reason, StrategyContext
 
 HUNDRED = Decimal(100)
 ONE = Decimal(1)
@@ -82,7 +82,7 @@ class _Series:
         return base > 0 and close >= base * self.gate
 
 
-class LXAlgo(Strategy[LXAlgoConfig]):
+class LXAlgo(TradeBookStrategy[LXAlgoConfig]):
     """Buys continuation after a ≥ 8 % pump when momentum and volume confirm it."""
 
     Config: ClassVar[type[LXAlgoConfig]] = LXAlgoConfig
@@ -232,12 +232,6 @@ class LXAlgo(Strategy[LXAlgoConfig]):
             tp = entry * (1 + cfg.take_profit_pct / HUNDRED)
             out += self.book.protect(ctx, trade, stop, tp)
         return out
-
-    def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
-        return self.book.close_all(ctx, reason)
-
-    def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
-        return self.book.rejected(ctx, intent)
 
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext

@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from bots.momentum.config import MomentumConfig
-from bots.trades import Trade, TradeBook
+from bots.trades import Trade, TradeBook, TradeBookStrategy
 from core.candles import Candle
 from core.indicators import SMA, RollingStdev
 from core.risk_rules import MomentumRisk
-from core.strategy import FillEvent, Intent, PositionView, Reason, Strategy, StrategyContext
+from core.strategy import FillEvent, Intent, PositionView, Reason, StrategyContext
 
 HUNDRED = Decimal(100)
 ONE = Decimal(1)
@@ -69,7 +69,7 @@ class _Series:
         return d > 0 and d * d > self.k2 * var
 
 
-class Momentum(Strategy[MomentumConfig]):
+class Momentum(TradeBookStrategy[MomentumConfig]):
     """Buys a close above the upper Bollinger band out of a volatility squeeze."""
 
     Config: ClassVar[type[MomentumConfig]] = MomentumConfig
@@ -172,12 +172,6 @@ class Momentum(Strategy[MomentumConfig]):
             stop = trade.entry_price * (1 - self.config.trailing_pct / HUNDRED)
             out += self.book.protect(ctx, trade, stop, None)
         return out
-
-    def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
-        return self.book.close_all(ctx, reason)
-
-    def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
-        return self.book.rejected(ctx, intent)
 
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext

@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from bots.orderblock.config import OrderBlockConfig
-from bots.trades import TradeBook
+from bots.trades import TradeBook, TradeBookStrategy
 from core.candles import Candle
 from core.indicators import ATR
-from core.strategy import FillEvent, Intent, PositionView, Reason, Strategy, StrategyContext
+from core.strategy import FillEvent, Intent, PositionView, Reason, StrategyContext
 
 Kind = Literal["bullish", "bearish"]
 HUNDRED = Decimal(100)
@@ -70,7 +70,7 @@ class _Series:
         self.watch: tuple[Decimal, Decimal, Decimal, Decimal, int] = NOTHING_TO_WATCH
 
 
-class OrderBlock(Strategy[OrderBlockConfig]):
+class OrderBlock(TradeBookStrategy[OrderBlockConfig]):
     """Rests a limit order at each fresh order block, with a stop beyond it and a fixed
     reward-to-risk take profit."""
 
@@ -263,12 +263,6 @@ class OrderBlock(Strategy[OrderBlockConfig]):
                 block.order_key = None  # filled: the block's fate no longer cancels anything
             out += self.book.protect(ctx, trade, trade.data["stop"], trade.data["tp"])
         return out
-
-    def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
-        return self.book.close_all(ctx, reason)
-
-    def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
-        return self.book.rejected(ctx, intent)
 
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext

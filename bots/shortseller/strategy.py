@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from bots.shortseller.config import ShortSellerConfig
-from bots.trades import Trade, TradeBook
+from bots.trades import Trade, TradeBook, TradeBookStrategy
 from core.candles import Candle
 from core.indicators import EMA
-from core.strategy import FillEvent, Intent, PositionView, Reason, Strategy, StrategyContext
+from core.strategy import FillEvent, Intent, PositionView, Reason, StrategyContext
 
 HUNDRED = Decimal(100)
 
@@ -29,7 +29,7 @@ class _Asset:
     active: bool = False  # regime of the last closed bar
 
 
-class ShortSeller(Strategy[ShortSellerConfig]):
+class ShortSeller(TradeBookStrategy[ShortSellerConfig]):
     """Sells into a bearish regime when price crosses below EMA240 or EMA600."""
 
     Config: ClassVar[type[ShortSellerConfig]] = ShortSellerConfig
@@ -144,12 +144,6 @@ class ShortSeller(Strategy[ShortSellerConfig]):
             tp = entry * (1 - ex.take_profit_pct / HUNDRED)
             out += self.book.protect(ctx, trade, stop, tp)
         return out
-
-    def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
-        return self.book.close_all(ctx, reason)
-
-    def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
-        return self.book.rejected(ctx, intent)
 
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext
