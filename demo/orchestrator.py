@@ -64,8 +64,10 @@ class Options:
         """``minutes``, or the real time the scenario (plus a tail) takes at ``speed``."""
         if self.minutes is not None:
             return self.minutes
-        simulated = sum(s.minutes for s in SCENARIOS.get(self.scenario, ())) + TAIL_MINUTES
-        return simulated / self.speed  # speed = simulated seconds per real second
+        played = sum(s.minutes for s in SCENARIOS.get(self.scenario, ()))
+        # A scenario without segments (random_walk) gets the demo scenario's length.
+        played = played or sum(s.minutes for s in SCENARIOS[DEFAULT_SCENARIO])
+        return (played + TAIL_MINUTES) / self.speed  # speed: simulated s per real s
 
 
 def _stamp() -> str:
