@@ -203,6 +203,7 @@ def main() -> int:
                 raise SystemExit("listener did not connect; see " + str(stack.tmp / "listener.log"))
             time.sleep(0.1)
         time.sleep(1.0)  # the first catch-up has run
+        rss_idle = rss.samples[-1] / 1024 if rss.samples else 0.0
         reader = stack.connect(dbname, "readonly")
 
         # (b) sustained throughput
@@ -274,8 +275,9 @@ def main() -> int:
         print(f"    listener commit histogram (whole run): p50 ≤ "
               f"{1000 * _hist_quantile(commit, 0.5):g} ms, p99 ≤ "
               f"{1000 * _hist_quantile(commit, 0.99):g} ms")  # fmt: skip
-        print(f"listener RSS: peak {rss.peak_kb / 1024:.0f} MB "
-              f"(after (b) {rss_b:.0f} MB; {len(rss.samples)} samples)")  # fmt: skip
+        print(f"listener RSS: peak {rss.peak_kb / 1024:.0f} MB (connected and idle "
+              f"{rss_idle:.0f} MB, peak during (b) {rss_b:.0f} MB; "
+              f"{len(rss.samples)} samples)")  # fmt: skip
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("reproduce: .venv/bin/python bench/fill_pipeline.py " + " ".join(sys.argv[1:]))
     finally:

@@ -55,7 +55,8 @@ def trim_acknowledged(client: redis.Redis, retain_seconds: float) -> int:
     now − ``retain_seconds``; returns the number of entries removed."""
     seconds, micros = client.time()  # the server's clock: the one stream ids come from
     now_ms = int(seconds) * 1000 + int(micros) // 1000
-    candidates = [f"{max(0, now_ms - int(retain_seconds * 1000))}-0"]
+    # Entries of the current millisecond count as "retain_seconds old" when it is 0.
+    candidates = [f"{max(0, now_ms + 1 - int(retain_seconds * 1000))}-0"]
     try:
         groups = client.xinfo_groups(redis_keys.HANDOVER)
     except redis.ResponseError:

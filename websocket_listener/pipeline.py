@@ -7,7 +7,12 @@ commit for free: it blocks for the first envelope, then takes everything else th
 arrived while the previous commit was in flight (up to ``LISTENER_MAX_BATCH``). An
 isolated fill is committed as soon as it arrives; under load batches grow by themselves.
 The socket threads only enqueue, so a slow database never stalls a socket (pybit would
-time out its pings).
+time out its pings) — with one bound: when more than ``max_queue`` envelopes wait, a
+producer pauses (at most ``put_wait`` seconds, then enqueues anyway) until the writer
+has taken half of them. The reader thread then reads the socket a little later and TCP
+slows the sender, instead of the backlog growing in memory (RSS stays flat under a
+burst). While the spool is being replayed the writer keeps taking new arrivals (to
+disk), so this never throttles a socket for the length of an outage.
 
 Order of writes per batch: ledger commit first, then Redis (positions, fill streams).
 Only executions the INSERT reports as new go on to Redis.
@@ -70,8 +75,14 @@ class Pipeline:
         on_db_recovered: Callable[[psycopg.Connection[Any]], None] | None = None,
         on_spool_overflow: Callable[[], None] | None = None,
         retry_max_seconds: float = 2.0,
+        max_queue: int = 64,
+        put_wait: float = 1.0,
     ) -> None:
         self.queue: queue.Queue[Any] = queue.Queue()
+        self.max_queue = max_queue
+        self._put_wait = put_wait
+        self._space = threading.Event()
+        self._space.set()
         self._connect = connect
         self._to_batch = to_batch
         self.spool = spool
@@ -96,7 +107,12 @@ class Pipeline:
         self._thread.start()
 
     def put(self, envelope: Envelope) -> None:
-        """Thread-safe; never blocks and never raises (called on pybit's threads)."""
+        """Thread-safe; never raises (called on pybit's threads); waits at most
+        ``put_wait`` seconds while the writer is ``max_queue`` envelopes behind."""
+        if self.queue.qsize() >= self.max_queue:
+            self._space.clear()
+            if self.queue.qsize() >= self.max_queue:
+                self._space.wait(self._put_wait)
         self.queue.put(envelope)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -111,6 +127,7 @@ class Pipeline:
         self.queue.put(_Call(fn))
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._space.set()
         self.queue.put(_STOP)
         self._thread.join(timeout)
         if self._conn is not None:
@@ -135,7 +152,10 @@ class Pipeline:
             idle = self.spool.empty() and not self._calls
             timeout = None if idle else max(0.0, self._retry_at - time.monotonic())
             envelopes, barriers, stopping = self._take(timeout)
-            metrics.QUEUE_DEPTH.set(self.queue.qsize())
+            depth = self.queue.qsize()
+            metrics.QUEUE_DEPTH.set(depth)
+            if depth <= self.max_queue // 2:
+                self._space.set()
             if not self.spool.empty():
                 if envelopes:
                     self._spool(envelopes)
@@ -300,7 +320,7 @@ class Pipeline:
                     self._write(envelopes)
                 self.spool.consume(token)
                 self._spool_metrics()
-                if not self.queue.empty() and self.queue.qsize() > 10 * self.max_batch:
+                if self.queue.qsize() >= self.max_queue // 2:
                     break  # let the caller move new arrivals to disk, keeping memory flat
         except psycopg.OperationalError as exc:
             self._database_down(exc)
