@@ -184,7 +184,7 @@ def main() -> int:
             "BYBIT_API_KEY": "k",
             "BYBIT_API_SECRET": "s",
             "LISTENER_SPOOL_DIR": str(stack.tmp / "bench-spool"),
-            "LISTENER_MAX_BATCH": "2000",
+            "LISTENER_MAX_BATCH": "1000",
             "ALPHA_HTTP_PORT": str(metrics_port),
             "ALPHA_LOG_LEVEL": "WARNING",
         }
@@ -278,6 +278,10 @@ def main() -> int:
         print(f"listener RSS: peak {rss.peak_kb / 1024:.0f} MB (connected and idle "
               f"{rss_idle:.0f} MB, peak during (b) {rss_b:.0f} MB; "
               f"{len(rss.samples)} samples)")  # fmt: skip
+        print(
+            "RSS timeline (MB):",
+            [s // 1024 for s in rss.samples[:: max(1, len(rss.samples) // 25)]],
+        )
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("reproduce: .venv/bin/python bench/fill_pipeline.py " + " ".join(sys.argv[1:]))
     finally:

@@ -4,7 +4,9 @@ Why a thread and not asyncio: pybit runs its own threads and calls us synchronou
 them, psycopg and redis-py are used synchronously, and the whole write path is one
 sequential loop. One dedicated writer thread that drains a ``queue.Queue`` gives group
 commit for free: it blocks for the first envelope, then takes everything else that
-arrived while the previous commit was in flight (up to ``LISTENER_MAX_BATCH``). An
+arrived while the previous commit was in flight (up to ``LISTENER_MAX_BATCH``
+executions — a message counts as its number of items, so a batch's memory is bounded
+whatever the frame size). An
 isolated fill is committed as soon as it arrives; under load batches grow by themselves.
 The socket threads only enqueue, so a slow database never stalls a socket (pybit would
 time out its pings) — with one bound: when more than ``max_queue`` envelopes wait, a
@@ -75,7 +77,7 @@ class Pipeline:
         on_db_recovered: Callable[[psycopg.Connection[Any]], None] | None = None,
         on_spool_overflow: Callable[[], None] | None = None,
         retry_max_seconds: float = 2.0,
-        max_queue: int = 64,
+        max_queue: int = 32,
         put_wait: float = 1.0,
     ) -> None:
         self.queue: queue.Queue[Any] = queue.Queue()
@@ -182,6 +184,7 @@ class Pipeline:
             return envelopes, barriers, False
         stopping = False
         item = first
+        size = 0
         while True:
             if item is _STOP:
                 stopping = True
@@ -191,7 +194,8 @@ class Pipeline:
                 self._calls.append(item)
             else:
                 envelopes.append(item)
-            if len(envelopes) >= self.max_batch:
+                size += max(1, len(item.items))
+            if size >= self.max_batch:
                 break
             try:
                 item = self.queue.get_nowait()
