@@ -190,24 +190,50 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def _rows_json(rows: Sequence[Any], names: Sequence[str]) -> tuple[str]:
+def _as_text(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+def _as_time(value: Any) -> Any:
+    return None if value is None else value.isoformat()
+
+
+#: Values converted in Python before ``json.dumps`` (a ``default=`` callback per value
+#: costs more than the conversion): exact decimal text, ISO timestamps, enum values.
+_CONVERT = {"numeric": _as_text, "timestamptz": _as_time}
+
+
+def _rows_json(rows: Sequence[Any], names: Sequence[str], types: Sequence[str]) -> tuple[str]:
     """The rows as one JSON array of objects keyed by column (the statement's parameter)."""
-    fields = [n for n in names if n not in ("exchange", "raw", "side")]
+    plain = [n for n, t in zip(names, types, strict=True)
+             if n not in ("exchange", "raw", "side") and t not in _CONVERT]  # fmt: skip
+    converted = [(n, _CONVERT[t]) for n, t in zip(names, types, strict=True) if t in _CONVERT]
+    has_side, has_raw = "side" in names, "raw" in names
     out = []
     for row in rows:
-        obj = {name: getattr(row, name) for name in fields}
+        obj = {name: getattr(row, name) for name in plain}
+        for name, convert in converted:
+            obj[name] = convert(getattr(row, name))
         obj["exchange"] = EXCHANGE
-        if "side" in names:
+        if has_side:
             obj["side"] = str(row.side)  # a StrEnum: its value, not its name
-        if "raw" in names:
+        if has_raw:
             raw = row.raw
             obj["raw"] = json.loads(raw, parse_float=Decimal) if isinstance(raw, str) else raw
         out.append(obj)
     return (json.dumps(out, separators=(",", ":"), default=_json_value),)
 
 
+#: Column → SQL type over all tables (a name has the same type wherever it appears).
+_TYPES = {
+    **dict(zip(_ORDER_COLUMNS, _ORDER_TYPES, strict=True)),
+    **dict(zip(_FUNDING_COLUMNS, _FUNDING_TYPES, strict=True)),
+    **dict(zip(_FILL_COLUMNS, _FILL_TYPES, strict=True)),
+}
+
+
 def _columns(rows: Sequence[Any], names: Sequence[str]) -> tuple[str]:
-    return _rows_json(rows, names)
+    return _rows_json(rows, names, [_TYPES.get(n, "text") for n in names])
 
 
 def _order_rank(row: OrderRow) -> tuple[bool, Any, Any]:
