@@ -72,7 +72,7 @@ FILL_LATENCY = Histogram(
     "alpha_listener_fill_latency_seconds",
     "Live messages: received on the socket → ledger committed and Redis updated",
     buckets=(
-        0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.05, 0.1, 0.25, 0.5, 1,
-        2.5, 5,
+        0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5,
+        1, 2.5, 5,
     ),
 )  # fmt: skip
