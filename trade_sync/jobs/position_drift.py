@@ -80,7 +80,7 @@ def run(ctx: SyncContext, account: AccountName) -> Outcome:
     raised: list[Comparison] = []
     with ctx.db() as conn:
         for c in comparisons.values():
-            DRIFT.labels(account=account, symbol=c.symbol).set(float(c.difference))
+            DRIFT.labels(account=account, symbol=c.symbol).set(c.difference)  # type: ignore[arg-type]  # the gauge converts
             before = open_rows.get(c.symbol)
             if c.drifted:
                 _upsert(conn, account, c)
