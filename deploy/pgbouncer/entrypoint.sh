@@ -19,8 +19,9 @@ prefix=${ALPHA_DB_ROLE_PREFIX:-alpha}
 # Overridable so the tests can run this very script against a real local PgBouncer.
 config=${PGBOUNCER_CONFIG:-/etc/pgbouncer/alpha/pgbouncer.ini}
 auth_file=${PGBOUNCER_AUTH_FILE:-/tmp/pgbouncer/userlist.txt}
+run_dir=$(dirname "$auth_file")
 umask 077
-mkdir -p "$(dirname "$auth_file")"
+mkdir -p "$run_dir"
 : > "$auth_file"
 for role in listener app readonly; do
     var=$(echo "ALPHA_DB_${role}_PASSWORD" | tr '[:lower:]' '[:upper:]')
@@ -29,4 +30,30 @@ for role in listener app readonly; do
     escaped=$(printf '%s' "$password" | sed 's/"/""/g')
     printf '"%s_%s" "%s"\n' "$prefix" "$role" "$escaped" >> "$auth_file"
 done
-exec pgbouncer "$config"
+
+# The configuration PgBouncer runs: pgbouncer.ini with what the environment decides
+# filled in. (An "%include" followed by overrides does not work: re-opening the
+# [pgbouncer] section resets every setting of it to PgBouncer's defaults.)
+#   auth_file        always the file written above
+#   role names       alpha_* -> ${ALPHA_DB_ROLE_PREFIX}_* ([users] and stats_users)
+#   server           POSTGRES_HOST / POSTGRES_PORT, if set (compose: postgres:5432)
+#   listen address   PGBOUNCER_LISTEN_ADDR / PGBOUNCER_PORT, if set (compose: 0.0.0.0:6432)
+runtime="$run_dir/pgbouncer.ini"
+set -- -e "s|^auth_file = .*|auth_file = $auth_file|" \
+       -e "s/^stats_users = alpha_readonly\$/stats_users = ${prefix}_readonly/"
+for role in listener app readonly; do  # BRE without \| (busybox sed in the image)
+    set -- "$@" -e "s/^alpha_$role = /${prefix}_$role = /"
+done
+if [ -n "${POSTGRES_HOST:-}${POSTGRES_PORT:-}" ]; then
+    set -- "$@" -e "s|^\* = host=.*|* = host=${POSTGRES_HOST:-postgres} port=${POSTGRES_PORT:-5432}|"
+fi
+[ -z "${PGBOUNCER_LISTEN_ADDR:-}" ] || set -- "$@" -e "s|^listen_addr = .*|listen_addr = $PGBOUNCER_LISTEN_ADDR|"
+[ -z "${PGBOUNCER_PORT:-}" ] || set -- "$@" -e "s|^listen_port = .*|listen_port = $PGBOUNCER_PORT|"
+sed "$@" "$config" > "$runtime"
+for line in "auth_file = $auth_file" "${prefix}_app = " "stats_users = ${prefix}_readonly"; do
+    grep -q "^$line" "$runtime" || {
+        echo "pgbouncer: $config has no line to set '$line' from" >&2
+        exit 78
+    }
+done
+exec pgbouncer "$runtime"

@@ -9,5 +9,5 @@ else
     PGPASSWORD=${ALPHA_DB_READONLY_PASSWORD:?}
 fi
 export PGPASSWORD
-exec psql -h 127.0.0.1 -p 6432 -U "${prefix}_readonly" -d "${POSTGRES_DB:-alpha}" \
+exec psql -h 127.0.0.1 -p "${PGBOUNCER_PORT:-6432}" -U "${prefix}_readonly" -d "${POSTGRES_DB:-alpha}" \
     -tAqX -v ON_ERROR_STOP=1 -c 'select 1' >/dev/null

@@ -110,7 +110,7 @@ def test_pgbouncer_config_pools_per_role_in_transaction_mode() -> None:
     ini = (ROOT / "deploy/pgbouncer/pgbouncer.ini").read_text()
     assert "\npool_mode = transaction\n" in ini
     for role in ("alpha_listener", "alpha_app", "alpha_readonly"):
-        assert f"\n{role} = pool_size=" in ini
+        assert f"\n{role} = max_user_connections=" in ini
 
 
 def test_env_example_covers_every_interpolated_variable() -> None:
