@@ -103,6 +103,15 @@ def test_sql_fold_matches_core_positions(database: Any, seed: int) -> None:
         key: (p.qty, p.avg_price, p.realized_pnl, p.fees, p.fills) for key, p in state.items()
     }
     assert daily_total[0] == sum((p.realized_pnl for p in state.values()), Decimal(0))
+    # The incremental fold's state is core.positions' Position, field for field.
+    with database.connect(Role.READONLY, True) as conn:
+        folded = conn.execute(
+            "SELECT bot_id, symbol, qty, cost, realized, fees, fills, last_time, last_seq, last_id"
+            " FROM analytics.fold_state"
+        ).fetchall()
+    assert {
+        (b, s): Position(q, c, r, fe, n, (t, sq, i)) for b, s, q, c, r, fe, n, t, sq, i in folded
+    } == dict(state)
     # The sequences really exercise the interesting cases.
     with database.connect(Role.READONLY, True) as conn:
         flips, partial_rounded = conn.execute(
