@@ -93,7 +93,8 @@ class Spool:
     # --- replaying ---------------------------------------------------------------
 
     def peek(self, max_items: int) -> tuple[list[Envelope], int]:
-        """The oldest envelopes (at most ``max_items``) and a token for :meth:`consume`.
+        """The oldest envelopes (about ``max_items`` executions: an envelope counts as its
+        number of items, as in a live batch) and a token for :meth:`consume`.
 
         A torn last line (a crash mid-append) is skipped with a warning: that append
         never returned, so nothing relied on it, and catch-up re-reads its executions.
@@ -103,9 +104,10 @@ class Spool:
         segment = self._segments[0]
         out: list[Envelope] = []
         end = self._read_offset
+        size = 0
         with open(segment, "rb") as fh:
             fh.seek(self._read_offset)
-            while len(out) < max_items:
+            while size < max_items:
                 line = fh.readline()
                 if not line:
                     break
@@ -115,6 +117,7 @@ class Spool:
                     continue
                 try:
                     out.append(Envelope.from_json(line.decode()))
+                    size += max(1, len(out[-1].items))
                 except (ValueError, KeyError, TypeError) as exc:
                     log.warning("spool: skipping an unreadable line in %s: %s", segment.name, exc)
         return out, end
