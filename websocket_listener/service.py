@@ -27,7 +27,6 @@ from websocket_listener.envelope import Envelope
 from websocket_listener.pipeline import Pipeline
 from websocket_listener.positions import REANNOUNCE_SECONDS, PositionBook
 from websocket_listener.records import Recorder
-from websocket_listener.resp import use_fast_packer
 from websocket_listener.spool import Spool
 from websocket_listener.writer import Committed
 
@@ -74,8 +73,7 @@ class Listener:
 
     def _redis(self, db: int) -> redis.Redis:
         if db not in self._redis_clients:
-            client = redis_client(self.settings, db, socket_timeout=5)
-            self._redis_clients[db] = use_fast_packer(client)  # an XADD per fill
+            self._redis_clients[db] = redis_client(self.settings, db, socket_timeout=5)
         return self._redis_clients[db]
 
     def _to_batch(self, conn: psycopg.Connection[Any], envelopes: list[Envelope]) -> Any:
