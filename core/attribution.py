@@ -24,6 +24,7 @@ from enum import StrEnum
 
 from core.fills import Execution
 from core.ids import EXTERNAL_BOT, AccountName, BotCode, BotId, Symbol
+from core.link_ids import LinkId
 from core.link_ids import decode as decode_link_id
 
 #: ``holders(account, symbol)`` → the bots with a non-zero position there.
@@ -55,6 +56,8 @@ class BotRecord:
 class Attribution:
     bot_id: BotId
     rule: Rule
+    #: The decoded orderLinkId (None when it is not one of ours), for Fill.of.
+    link: LinkId | None = None
 
 
 class Attributor:
@@ -78,13 +81,13 @@ class Attributor:
 
     def attribute_order(self, account: AccountName, order_link_id: str) -> Attribution:
         """An order's bot: rules 1, 2 and 4 (an order is never exchange-generated)."""
+        link = decode_link_id(order_link_id) if order_link_id else None
         bound = self._bound.get(account)
         if bound is not None:
-            return Attribution(bound, Rule.BOUND_ACCOUNT)
-        link = decode_link_id(order_link_id)
-        if link is not None and (bot := self._by_code.get(str(link.bot_code))) is not None:
-            return Attribution(bot, Rule.LINK_ID)
-        return Attribution(EXTERNAL_BOT, Rule.EXTERNAL)
+            return Attribution(bound, Rule.BOUND_ACCOUNT, link)
+        if link is not None and (bot := self._by_code.get(link.bot_code)) is not None:
+            return Attribution(bot, Rule.LINK_ID, link)
+        return Attribution(EXTERNAL_BOT, Rule.EXTERNAL, link)
 
     def attribute(self, execution: Execution) -> Attribution:
         by_order = self.attribute_order(execution.account, execution.order_link_id)
@@ -93,5 +96,5 @@ class Attributor:
         if (execution.exchange_generated or execution.is_funding) and self._holders is not None:
             holders = self._holders(execution.account, execution.symbol)
             if len(holders) == 1:
-                return Attribution(next(iter(holders)), Rule.SOLE_HOLDER)
-        return Attribution(EXTERNAL_BOT, Rule.EXTERNAL)
+                return Attribution(next(iter(holders)), Rule.SOLE_HOLDER, by_order.link)
+        return by_order

@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any, Literal
 
 from core.ids import EXCHANGE, AccountName, BotId, Symbol
+from core.link_ids import LinkId
 from core.link_ids import decode as decode_link_id
 
 Source = Literal["ws", "rest"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNDECODED = object()  # Fill.of's "decode it yourself"
 
 #: Order states after which nothing changes any more (an update never moves back from these).
 TERMINAL_ORDER_STATUSES = frozenset(
@@ -40,6 +43,9 @@ class Side(StrEnum):
     @property
     def sign(self) -> int:
         return 1 if self is Side.BUY else -1
+
+
+_SIDES = {side.value: side for side in Side}
 
 
 class MalformedMessage(ValueError):
@@ -103,18 +109,26 @@ def utc_to_ms(moment: datetime) -> int:
 
 def _side(item: Mapping[str, Any]) -> Side:
     value = item.get("side")
-    try:
-        return Side(value)
-    except ValueError:
-        raise MalformedMessage(f"field side must be Buy or Sell, got {value!r}") from None
+    side = _SIDES.get(value) if isinstance(value, str) else None
+    if side is None:
+        raise MalformedMessage(f"field side must be Buy or Sell, got {value!r}")
+    return side
+
+
+_SYMBOLS: dict[str, Symbol] = {}  # the few symbols an account trades, validated once
 
 
 def _symbol(item: Mapping[str, Any]) -> Symbol:
     value = _text(item, "symbol")
-    try:
-        return Symbol(value)
-    except ValueError:
-        raise MalformedMessage(f"field symbol is not a symbol: {value!r}") from None
+    symbol = _SYMBOLS.get(value)
+    if symbol is None:
+        try:
+            symbol = Symbol(value)
+        except ValueError:
+            raise MalformedMessage(f"field symbol is not a symbol: {value!r}") from None
+        if len(_SYMBOLS) < 10_000:
+            _SYMBOLS[value] = symbol
+    return symbol
 
 
 def _seq(item: Mapping[str, Any]) -> int:
@@ -184,16 +198,21 @@ class Fill(Execution):
     reason: str | None = None
 
     @classmethod
-    def of(cls, execution: Execution, bot_id: BotId) -> Fill:
-        link = decode_link_id(execution.order_link_id)
+    def of(
+        cls, execution: Execution, bot_id: BotId, link: LinkId | object | None = _UNDECODED
+    ) -> Fill:
+        """``link``: the execution's decoded link id, when the caller has decoded it."""
+        if link is _UNDECODED:
+            link = decode_link_id(execution.order_link_id)
         reason = None
-        if link is not None:
+        if isinstance(link, LinkId):
             reason = link.reason.label if link.reason else link.reason_code
-        values = {name: getattr(execution, name) for name in _EXECUTION_FIELDS}
+        values = dict(zip(_EXECUTION_FIELDS, _execution_values(execution), strict=True))
         return cls(**values, bot_id=bot_id, reason=reason)
 
 
 _EXECUTION_FIELDS = tuple(Execution.__dataclass_fields__)
+_execution_values = attrgetter(*_EXECUTION_FIELDS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

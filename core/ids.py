@@ -21,6 +21,11 @@ class _Identifier(str):
         return super().__new__(cls, value)
 
     @classmethod
+    def trusted(cls, value: str) -> Self:
+        """Wrap a value already matched against :attr:`pattern` (a hot path's shortcut)."""
+        return str.__new__(cls, value)
+
+    @classmethod
     def is_valid(cls, value: str) -> bool:
         return isinstance(value, str) and cls.pattern.fullmatch(value) is not None
 

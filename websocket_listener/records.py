@@ -8,6 +8,7 @@ message that cannot be parsed never raises out of here: it becomes a
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -25,7 +26,6 @@ from core.fills import (
     parse_order,
 )
 from core.ids import AccountName, BotCode, BotId
-from core.link_ids import decode as decode_link_id
 from websocket_listener import metrics
 from websocket_listener.envelope import EXECUTION, ORDER, Envelope
 from websocket_listener.writer import Batch, OrderRow, RejectRow, raw_json
@@ -53,6 +53,12 @@ def load_bots(conn: psycopg.Connection[Any]) -> list[BotRow]:
     ).fetchall()
     conn.commit()  # end the read transaction: PgBouncer gives the server back
     return [BotRow(BotId(r[0]), BotCode(r[1]), AccountName(r[2]), r[3], r[4]) for r in rows]
+
+
+@functools.lru_cache(maxsize=256)
+def _account(name: str) -> AccountName:
+    """Account names repeat on every message: validate each one once."""
+    return AccountName(name)
 
 
 class Recorder:
@@ -95,24 +101,24 @@ class Recorder:
 
     def _execution(self, batch: Batch, env: Envelope, item: Any) -> None:
         try:
-            execution = parse_execution(item, AccountName(env.account), env.source)
+            execution = parse_execution(item, _account(env.account), env.source)
         except (MalformedMessage, ValueError) as exc:
             self._reject(batch, env, f"execution: {exc}", raw_json(item))
             return
-        bot_id = self._attributor.attribute(execution).bot_id
+        attribution = self._attributor.attribute(execution)
         if execution.is_funding:
-            batch.funding.append(FundingPayment.of(execution, bot_id))
+            batch.funding.append(FundingPayment.of(execution, attribution.bot_id))
         else:
-            batch.fills.append(Fill.of(execution, bot_id))
+            batch.fills.append(Fill.of(execution, attribution.bot_id, attribution.link))
 
     def _order(self, batch: Batch, env: Envelope, item: Any) -> None:
         try:
-            order = parse_order(item, AccountName(env.account))
+            order = parse_order(item, _account(env.account))
         except (MalformedMessage, ValueError) as exc:
             self._reject(batch, env, f"order: {exc}", raw_json(item))
             return
-        bot_id = self._attributor.attribute_order(order.account, order.order_link_id).bot_id
-        link = decode_link_id(order.order_link_id)
+        attribution = self._attributor.attribute_order(order.account, order.order_link_id)
+        bot_id, link = attribution.bot_id, attribution.link
         reason = None
         if link is not None:
             reason = link.reason.label if link.reason else link.reason_code
