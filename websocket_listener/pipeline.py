@@ -216,6 +216,11 @@ class Pipeline:
 
     # --- database ----------------------------------------------------------------
 
+    @property
+    def db_down(self) -> bool:
+        """True from a failed write until the next successful commit."""
+        return self._db_was_down
+
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
