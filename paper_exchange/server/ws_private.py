@@ -19,12 +19,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from paper_exchange.engine.models import Account
 from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.auth import verify_ws
 from paper_exchange.server.faults import ExecFaults
+from paper_exchange.server.ws_loop import serve_connection
 
 if TYPE_CHECKING:
     from paper_exchange.server.app import PaperExchange
@@ -230,21 +231,13 @@ async def handle_private(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = PrivateConn(ws, uuid.uuid4().hex[:20])
     hub.all_conns.add(conn)
-    writer = asyncio.create_task(conn.writer(lambda: ex.market.now_ms))
-    try:
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            await _on_message(ex, hub, conn, msg.data)
-    finally:
-        hub._detach(conn)
-        conn.wake.set()
-        writer.cancel()
-        try:
-            await writer
-        except (asyncio.CancelledError, ConnectionError, RuntimeError):
-            pass
-    return ws
+    return await serve_connection(
+        ws,
+        conn.writer(lambda: ex.market.now_ms),
+        lambda text: _on_message(ex, hub, conn, text),
+        lambda: hub._detach(conn),
+        conn.wake,
+    )
 
 
 async def _on_message(ex: PaperExchange, hub: PrivateHub, conn: PrivateConn, text: str) -> None:

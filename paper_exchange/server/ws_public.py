@@ -14,10 +14,11 @@ import uuid
 from collections import deque
 from typing import TYPE_CHECKING
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from paper_exchange.engine.numbers import fmt
 from paper_exchange.server.appkey import EXCHANGE_KEY
+from paper_exchange.server.ws_loop import serve_connection
 
 if TYPE_CHECKING:
     from paper_exchange.market.series import KlineRow, Series
@@ -162,21 +163,13 @@ async def handle_public(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = PublicConn(ws)
     hub.conns.add(conn)
-    writer = asyncio.create_task(conn.writer())
-    try:
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            await _on_message(ex, hub, conn, msg.data)
-    finally:
-        hub.forget(conn)
-        conn.wake.set()
-        writer.cancel()
-        try:
-            await writer
-        except (asyncio.CancelledError, ConnectionError, RuntimeError):
-            pass
-    return ws
+    return await serve_connection(
+        ws,
+        conn.writer(),
+        lambda text: _on_message(ex, hub, conn, text),
+        lambda: hub.forget(conn),
+        conn.wake,
+    )
 
 
 async def _on_message(ex: PaperExchange, hub: PublicHub, conn: PublicConn, text: str) -> None:
