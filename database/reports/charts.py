@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # a container has no display; must precede any pyplot import
 
+import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 
 
@@ -33,8 +34,10 @@ def pnl_chart_png(
     series draws an empty chart saying so. Written to ``path`` too when given.
     """
     days = [day for day, _ in series]
+    # The curve starts at zero the day before the first P&L, so even one day is a line.
+    curve_days = [days[0] - timedelta(days=1), *days] if days else []
     running = Decimal(0)
-    equity: list[Decimal] = []
+    equity: list[Decimal] = [running] if days else []
     for _, amount in series:
         running += amount
         equity.append(running)
@@ -43,10 +46,18 @@ def pnl_chart_png(
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     fig.suptitle(title)
     if series:
-        top.plot(days, [float(v) for v in equity], linewidth=1.6, color="#1f77b4")
-        top.fill_between(days, [float(v) for v in equity], 0, alpha=0.1, color="#1f77b4")
+        points = [float(v) for v in equity]
+        top.plot(curve_days, points, linewidth=1.6, color="#1f77b4", marker="o", markersize=3)
+        top.fill_between(curve_days, points, 0, alpha=0.1, color="#1f77b4")
+        top.annotate(f"{equity[-1]:,.2f}", (curve_days[-1], points[-1]),
+                     textcoords="offset points", xytext=(-4, 8), ha="right", fontsize=9)  # fmt: skip
         colours = ["#2ca02c" if v >= 0 else "#d62728" for _, v in series]
         bottom.bar(days, [float(v) for _, v in series], color=colours, width=0.8)
+        bottom.set_xlim(curve_days[0] - timedelta(days=0.5), days[-1] + timedelta(days=1))
+        span = (days[-1] - curve_days[0]).days
+        # Whole-day ticks only (the P&L is daily), at most about eight of them.
+        bottom.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, span // 8)))
+        bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     else:
         top.text(0.5, 0.5, "no P&L in this period", ha="center", va="center",
                  transform=top.transAxes)  # fmt: skip
