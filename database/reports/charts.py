@@ -49,8 +49,10 @@ def pnl_chart_png(
         points = [float(v) for v in equity]
         top.plot(curve_days, points, linewidth=1.6, color="#1f77b4", marker="o", markersize=3)
         top.fill_between(curve_days, points, 0, alpha=0.1, color="#1f77b4")
-        top.annotate(f"{equity[-1]:,.2f}", (curve_days[-1], points[-1]),
-                     textcoords="offset points", xytext=(-4, 8), ha="right", fontsize=9)  # fmt: skip
+        top.annotate(
+            f"{equity[-1]:,.2f}", (curve_days[-1], points[-1]),
+            textcoords="offset points", xytext=(-4, 8), ha="right", fontsize=9,
+        )  # fmt: skip
         colours = ["#2ca02c" if v >= 0 else "#d62728" for _, v in series]
         bottom.bar(days, [float(v) for _, v in series], color=colours, width=0.8)
         bottom.set_xlim(curve_days[0] - timedelta(days=0.5), days[-1] + timedelta(days=1))
