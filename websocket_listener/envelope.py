@@ -59,7 +59,8 @@ class Envelope:
                 "source": self.source,
                 "topic": self.topic,
                 "items": self.items,
-                "received_at": self.received_at,
+                # Whole microseconds: exact in JSON, and no float to parse back.
+                "received_us": round(self.received_at * 1_000_000),
                 "malformed": self.malformed,
             },
             separators=(",", ":"),
@@ -75,7 +76,7 @@ class Envelope:
             row["source"],
             row["topic"],
             row["items"],
-            float(row["received_at"]),
+            _received_at(row),
             row.get("malformed"),
         )
 
@@ -92,3 +93,11 @@ def _dump(message: Any) -> str:
         return json.dumps(message, default=str)[:100_000]
     except (TypeError, ValueError):
         return repr(message)[:100_000]
+
+
+def _received_at(row: dict[str, Any]) -> float:
+    """Seconds since the epoch; spool lines from before ``received_us`` carry seconds."""
+    if "received_us" in row:
+        return int(row["received_us"]) / 1_000_000
+    legacy: Decimal = row["received_at"]  # parsed with parse_float=Decimal
+    return int(legacy * 1_000_000) / 1_000_000
