@@ -174,11 +174,12 @@ class EnterLimit:
 
 
 @dataclass(frozen=True, slots=True)
-class PlaceStop:
-    """A protective conditional market order (the bot's own tagged stop loss).
+class _ProtectiveOrder:
+    """A tagged conditional market order that closes (part of) the bot's own position.
 
-    ``side`` is the closing side; ``sibling_id`` names the take profit to cancel when
-    this one fills. ``reduce_only`` only for ``exclusive`` bots (DESIGN.md, shared accounts).
+    ``side`` is the closing side; ``sibling_id`` names the other protective order, to
+    cancel when this one fills. ``reduce_only`` only for ``exclusive`` bots (DESIGN.md,
+    shared accounts).
     """
 
     intent_id: str
@@ -187,24 +188,23 @@ class PlaceStop:
     qty: Decimal
     trigger_price: Decimal
     trigger_direction: TriggerDirection
-    reason: Reason = Reason.SL
+    reason: Reason
     sibling_id: str | None = None
     reduce_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class PlaceTakeProfit:
-    """A take-profit conditional market order; mirror of :class:`PlaceStop`."""
+class PlaceStop(_ProtectiveOrder):
+    """The bot's own tagged stop loss."""
 
-    intent_id: str
-    symbol: str
-    side: Side
-    qty: Decimal
-    trigger_price: Decimal
-    trigger_direction: TriggerDirection
+    reason: Reason = Reason.SL
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceTakeProfit(_ProtectiveOrder):
+    """The bot's own tagged take profit."""
+
     reason: Reason = Reason.TP
-    sibling_id: str | None = None
-    reduce_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
