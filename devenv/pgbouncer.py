@@ -22,7 +22,7 @@ import psycopg
 
 from core.db import scram_verifier
 from core.errors import UserError
-from devenv.ports import port_open, wait_until
+from devenv.ports import pid_alive, port_open, wait_until
 from devenv.system import hand_over, reachable, require_binary, run_as, service_user
 
 ADMIN_USER = "pgbouncer_admin"
@@ -180,15 +180,7 @@ pidfile = {self.pidfile}
 
     def running(self) -> bool:
         pid = self.pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid is not None and pid_alive(pid)
 
     def stop(self, timeout: float = 10) -> None:
         pid = self.pid()

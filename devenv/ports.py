@@ -1,7 +1,8 @@
-"""Free TCP ports and waiting for a server to answer."""
+"""Free TCP ports, process liveness, and waiting for a server to answer."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -20,6 +21,17 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def pid_alive(pid: int) -> bool:
+    """Is process ``pid`` alive (another user's process counts: we may not signal it)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 import redis
 
 from core.errors import UserError
-from devenv.ports import wait_until
+from devenv.ports import pid_alive, wait_until
 from devenv.system import require_binary
 
 
@@ -100,11 +100,4 @@ class RedisServer:
         except ProcessLookupError:
             return
 
-        def gone() -> bool:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
-            return False
-
-        wait_until(gone, timeout=timeout)
+        wait_until(lambda: not pid_alive(pid), timeout=timeout)

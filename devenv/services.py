@@ -39,7 +39,8 @@ def _port(host: str, preferred: int) -> int:
     return free_port(host) if port_open(host, preferred) else preferred
 
 
-def _postgres_answers(pg: PostgresSettings) -> bool:
+def postgres_answers(pg: PostgresSettings) -> bool:
+    """Does the configured PostgreSQL accept the admin login?"""
     try:
         psycopg.connect(
             host=pg.host,
@@ -110,7 +111,7 @@ def up(settings: Settings, run_dir: Path) -> dict[str, Any]:
         if saved.get("REDIS_PASSWORD"):
             cfg_update["password"] = SecretStr(saved["REDIS_PASSWORD"])
         settings = replace(settings, redis=settings.redis.model_copy(update=cfg_update))
-    if not _postgres_answers(pg):
+    if not postgres_answers(pg):
         private = PrivatePostgres(run_dir / "postgres", _port(pg.host, pg.port), host=pg.host)
         private.start()
         pg = pg.model_copy(update={"port": private.port, "user": private.user, "password": None})

@@ -54,8 +54,9 @@ from core.config import (
 )
 from database import bootstrap
 from devenv.pgbouncer import ROLE_POOLS, PgBouncer
-from devenv.ports import free_port
+from devenv.ports import free_port, pid_alive
 from devenv.redis_server import RedisServer
+from devenv.services import postgres_answers
 
 #: Role-name prefix of test sessions: ``at{pid}_{base36 epoch seconds}``.
 PREFIX_RE = re.compile(r"^at(\d+)_([0-9a-z]+)_")
@@ -77,16 +78,6 @@ def _base36(n: int) -> str:
             return out
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def is_stale(name: str, own_prefix: str, now: float | None = None) -> bool:
     """Whether a role/database name belongs to a dead (or very old) test session."""
     match = PREFIX_RE.match(name)
@@ -94,7 +85,7 @@ def is_stale(name: str, own_prefix: str, now: float | None = None) -> bool:
         return False
     pid, stamp = int(match.group(1)), int(match.group(2), 36)
     age = (now or time.time()) - stamp
-    return not _pid_alive(pid) or age > STALE_AFTER_SECONDS
+    return not pid_alive(pid) or age > STALE_AFTER_SECONDS
 
 
 def _drop_databases(admin: psycopg.Connection[Any], names: Sequence[str]) -> None:
@@ -464,19 +455,8 @@ def _postgres(tmp: Path, *, force_private: bool = False) -> tuple[PostgresSettin
     """The machine's PostgreSQL if its admin login answers (and ``force_private`` is off),
     else a private cluster."""
     configured = PostgresSettings()
-    if not force_private:
-        try:
-            psycopg.connect(
-                host=configured.host,
-                port=configured.port,
-                dbname="postgres",
-                user=configured.user,
-                password=configured.password.get_secret_value() if configured.password else None,
-                connect_timeout=3,
-            ).close()
-            return configured, None
-        except psycopg.OperationalError:
-            pass
+    if not force_private and postgres_answers(configured):
+        return configured, None
     from devenv.postgres import PrivatePostgres
 
     private = PrivatePostgres(run_dir=tmp / "postgres", port=free_port())
