@@ -10,7 +10,6 @@ and the role-name prefix (the test session's roles are not ``alpha_*``).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -23,7 +22,7 @@ import pytest
 
 from core.config import Role
 from devenv.ports import free_port, port_open, wait_until
-from devenv.system import run_as, service_user
+from devenv.system import hand_over, run_as, service_user
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "pgbouncer"
@@ -42,6 +41,10 @@ class Bouncer:
         self.passwords: dict[Role, str] = dict(stack.passwords)
         self.port = free_port()
         self.run_dir = run_dir
+        # The files as the container mounts them: a copy the PgBouncer user can read,
+        # wherever this checkout lives (a clone under a 0700 directory is unreadable).
+        self.deploy = run_dir / "deploy"
+        shutil.copytree(DEPLOY, self.deploy)
         self.auth_file = run_dir / "run" / "userlist.txt"
         secret_file = run_dir / "app-password"
         secret_file.write_text(self.passwords[Role.APP], encoding="utf-8")
@@ -52,7 +55,7 @@ class Bouncer:
             "POSTGRES_PORT": str(pg.port),
             "PGBOUNCER_LISTEN_ADDR": "127.0.0.1",
             "PGBOUNCER_PORT": str(self.port),
-            "PGBOUNCER_CONFIG": str(DEPLOY / "pgbouncer.ini"),
+            "PGBOUNCER_CONFIG": str(self.deploy / "pgbouncer.ini"),
             "PGBOUNCER_AUTH_FILE": str(self.auth_file),
             "ALPHA_DB_ROLE_PREFIX": self.prefix,
             "ALPHA_DB_LISTENER_PASSWORD": self.passwords[Role.LISTENER],
@@ -66,7 +69,7 @@ class Bouncer:
     def entrypoint(self, **env: str | None) -> subprocess.Popen[str]:
         merged = {**self.env, **env}
         return subprocess.Popen(
-            ["/bin/sh", str(DEPLOY / "entrypoint.sh")],
+            ["/bin/sh", str(self.deploy / "entrypoint.sh")],
             env={k: v for k, v in merged.items() if v is not None},
             cwd=self.run_dir,
             stdin=subprocess.DEVNULL,
@@ -111,9 +114,7 @@ def bouncer(database: Any) -> Iterator[Bouncer]:
     run_dir = Path(tempfile.mkdtemp(prefix="alpha-pgb-compose-"))
     run_dir.chmod(0o755)
     b = Bouncer(database, run_dir)
-    if b.user is not None:
-        os.chown(run_dir, b.user.pw_uid, b.user.pw_gid)
-        os.chown(run_dir / "app-password", b.user.pw_uid, b.user.pw_gid)
+    hand_over(run_dir, b.user)
     try:
         yield b
     finally:
@@ -162,7 +163,7 @@ def test_each_role_logs_in_through_the_compose_pgbouncer_in_transaction_mode(bou
 
     # The compose healthcheck passes against it.
     health = subprocess.run(
-        ["/bin/sh", str(DEPLOY / "healthcheck.sh")],
+        ["/bin/sh", str(bouncer.deploy / "healthcheck.sh")],
         env={"PATH": "/usr/bin:/bin", "POSTGRES_DB": bouncer.database.name,
              "PGBOUNCER_PORT": str(bouncer.port), "ALPHA_DB_ROLE_PREFIX": bouncer.prefix,
              "ALPHA_DB_READONLY_PASSWORD": bouncer.passwords[Role.READONLY]},
