@@ -129,6 +129,12 @@ def test_bare_pybit_dies_on_what_the_watchdog_survives(
     try:
         ws.execution_stream(lambda msg: None)
         wait_for(ws.is_connected, what="bare pybit connected")
+        # pybit says "connected" before auth and subscribe; the exchange only sends to
+        # an authenticated socket, so wait until it lists the subscription.
+        wait_for(
+            lambda: "execution" in exchange.control.state()["subscriptions"].get("main", []),
+            what="subscription active on the exchange",
+        )
         _inject(exchange, {"something": "odd"})
         wait_for(lambda: not ws.is_connected(), timeout=30, what="bare pybit socket death")
     finally:
