@@ -4,7 +4,8 @@ The book keeps the fold state (``core.positions.Position``) of every (bot, symbo
 memory. After each commit it applies the newly inserted fills in ledger order; a fill
 that belongs *before* one already folded (a late REST backfill) re-folds that
 (bot, symbol) from the ledger instead. Then, per bot DB, one Redis pipeline writes the
-``position:{bot_id}:{symbol}`` hashes and appends each new fill to ``fills:{bot_id}``.
+``position:{bot_id}:{symbol}`` hashes and appends each new fill to ``fills:{bot_id}``
+(one call of a small server-side script per stream, which XADDs them in ledger order).
 
 The ledger commit and the Redis update are two writes: a listener that dies between
 them leaves committed fills that no bot stream ever carried, and after a restart they
@@ -23,6 +24,7 @@ from the ledger (at start, after a database outage, when Redis lost its keys, an
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -123,21 +125,78 @@ def position_hash(position: Position) -> dict[str, str]:
     }
 
 
+#: The fields of a ``fills:{bot_id}`` entry, in the order :func:`stream_values` gives.
+STREAM_FIELDS = (
+    "exec_id", "symbol", "side", "exec_price", "exec_qty", "exec_fee", "exec_type",
+    "exec_time", "seq", "order_id", "order_link_id", "reason",
+)  # fmt: skip
+
+
+def stream_values(fill: Fill) -> tuple[str, ...]:
+    return (
+        fill.exec_id,
+        str(fill.symbol),
+        str(fill.side),
+        _text(fill.exec_price),
+        _text(fill.exec_qty),
+        _text(fill.exec_fee),
+        fill.exec_type,
+        fill.exec_time.isoformat(timespec="milliseconds"),
+        str(fill.seq),
+        fill.order_id,
+        fill.order_link_id,
+        fill.reason or "",
+    )
+
+
 def stream_entry(fill: Fill) -> dict[str, str]:
-    return {
-        "exec_id": fill.exec_id,
-        "symbol": str(fill.symbol),
-        "side": str(fill.side),
-        "exec_price": _text(fill.exec_price),
-        "exec_qty": _text(fill.exec_qty),
-        "exec_fee": _text(fill.exec_fee),
-        "exec_type": fill.exec_type,
-        "exec_time": fill.exec_time.isoformat(timespec="milliseconds"),
-        "seq": str(fill.seq),
-        "order_id": fill.order_id,
-        "order_link_id": fill.order_link_id,
-        "reason": fill.reason or "",
-    }
+    return dict(zip(STREAM_FIELDS, stream_values(fill), strict=True))
+
+
+#: Appends many entries to one stream in one command. Through redis-py's pipeline each
+#: XADD cost the listener ~25 µs of Python (packing, a reply to parse per fill): a
+#: quarter of its per-fill CPU at full load. The entries are the same XADDs, in order,
+#: run by the server. KEYS[1]: the stream. ARGV: MAXLEN (approximate), the number of
+#: fields k, the k field names, then k values per entry. Returns the number appended.
+APPEND_ENTRIES_LUA = """
+local maxlen, k = ARGV[1], tonumber(ARGV[2])
+local entry = {}
+for j = 1, k do entry[2 * j - 1] = ARGV[2 + j] end
+local n = 0
+for i = 3 + k, #ARGV, k do
+    for j = 1, k do entry[2 * j] = ARGV[i + j - 1] end
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(entry))
+    n = n + 1
+end
+return n
+"""
+_APPEND_SHA = hashlib.sha1(APPEND_ENTRIES_LUA.encode()).hexdigest()
+
+
+class _Writes:
+    """What one Redis DB gets after a commit: whole position hashes, then stream entries."""
+
+    def __init__(self) -> None:
+        self.hashes: list[tuple[str, dict[str, str]]] = []
+        self.entries: dict[str, list[str]] = defaultdict(list)
+
+    def send(self, client: redis.Redis) -> None:
+        """One pipeline (one round trip). Idempotent up to the appends, which run only
+        if the script is known: a Redis that lost it (restart) gets it and a resend."""
+        for attempt in (1, 2):
+            pipe = client.pipeline(transaction=False)
+            for key, mapping in self.hashes:
+                pipe.hset(key, mapping=mapping)
+            for stream, values in self.entries.items():
+                pipe.evalsha(_APPEND_SHA, 1, stream, STREAM_MAXLEN, len(STREAM_FIELDS),
+                             *STREAM_FIELDS, *values)  # fmt: skip
+            try:
+                pipe.execute()
+                return
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                client.script_load(APPEND_ENTRIES_LUA)
 
 
 class PositionBook:
@@ -210,21 +269,15 @@ class PositionBook:
             return 0
         if len(fills) >= limit:
             log.warning("re-announcing only the newest %d fills to the bots' streams", limit)
-        pipes: dict[int, Any] = {}
+        writes: dict[int, _Writes] = {}
         count = 0
         try:
             for fill in fills:
-                pipe = self._pipe(pipes, fill.bot_id)
-                if pipe is not None:
-                    pipe.xadd(
-                        redis_keys.fills_stream(fill.bot_id),
-                        stream_entry(fill),
-                        maxlen=STREAM_MAXLEN,
-                        approximate=True,
-                    )
+                w = self._writes(writes, fill.bot_id)
+                if w is not None:
+                    w.entries[redis_keys.fills_stream(fill.bot_id)] += stream_values(fill)
                     count += 1
-            for pipe in pipes.values():
-                pipe.execute()
+            self._send(writes)
         except redis.RedisError as exc:
             metrics.REDIS_ERRORS.inc()
             log.warning("redis unavailable while re-announcing recent fills: %s", exc)
@@ -242,26 +295,18 @@ class PositionBook:
         return fold(fill_from_row(r) for r in rows)
 
     def _mirror(self, keys: Iterable[tuple[BotId, Symbol]], new_fills: Sequence[Fill]) -> None:
-        pipes: dict[int, Any] = {}
+        writes: dict[int, _Writes] = {}
         try:
             for bot_id, symbol in keys:
-                pipe = self._pipe(pipes, bot_id)
-                if pipe is not None:
-                    pipe.hset(
-                        redis_keys.position(bot_id, symbol),
-                        mapping=position_hash(self.positions[(bot_id, symbol)]),
-                    )
+                w = self._writes(writes, bot_id)
+                if w is not None:
+                    position = position_hash(self.positions[(bot_id, symbol)])
+                    w.hashes.append((redis_keys.position(bot_id, symbol), position))
             for fill in sorted(new_fills, key=lambda f: f.ledger_key):
-                pipe = self._pipe(pipes, fill.bot_id)
-                if pipe is not None:
-                    pipe.xadd(
-                        redis_keys.fills_stream(fill.bot_id),
-                        stream_entry(fill),
-                        maxlen=STREAM_MAXLEN,
-                        approximate=True,
-                    )
-            for pipe in pipes.values():
-                pipe.execute()
+                w = self._writes(writes, fill.bot_id)
+                if w is not None:
+                    w.entries[redis_keys.fills_stream(fill.bot_id)] += stream_values(fill)
+            self._send(writes)
         except redis.RedisError as exc:
             # The ledger is committed; Redis catches up with a rebuild when it is back.
             metrics.REDIS_ERRORS.inc()
@@ -269,10 +314,22 @@ class PositionBook:
                 log.warning("redis update failed, positions will be rebuilt: %s", exc)
             self.redis_dirty = True
 
-    def _pipe(self, pipes: dict[int, Any], bot_id: BotId) -> Any:
+    def _writes(self, writes: dict[int, _Writes], bot_id: BotId) -> _Writes | None:
         bot = self.bots.get(bot_id)
         if bot is None or bot.redis_db is None:
             return None  # e.g. ``external``: no Redis DB, positions only in the ledger
+        if bot.redis_db not in writes:
+            writes[bot.redis_db] = _Writes()
+        return writes[bot.redis_db]
+
+    def _send(self, writes: dict[int, _Writes]) -> None:
+        for db, w in writes.items():
+            w.send(self._redis_for_db(db))
+
+    def _pipe(self, pipes: dict[int, Any], bot_id: BotId) -> Any:
+        bot = self.bots.get(bot_id)
+        if bot is None or bot.redis_db is None:
+            return None
         if bot.redis_db not in pipes:
             pipes[bot.redis_db] = self._redis_for_db(bot.redis_db).pipeline(transaction=False)
         return pipes[bot.redis_db]
