@@ -3,8 +3,9 @@
 An :class:`Envelope` is one private-stream message as the exchange sent it, plus the
 account it came from and whether it came over the socket or REST. It is plain data that
 serialises to one JSON line, so the same object goes into the in-memory queue, the
-on-disk spool and a replay capture without conversion. Parsing happens later, in the
-writer, so a malformed message can never hurt the thread that received it.
+on-disk spool and a replay capture without conversion. The receiving thread may parse
+an execution message's items ahead of the writer (a cache, see ``Recorder.prepare``),
+never raising: a malformed message can never hurt the thread that received it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class Envelope:
     malformed: str | None = None
     #: Called once the envelope is committed or spooled (e.g. XACK of a hand-over entry).
     on_durable: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    #: ``items`` already parsed on the receiving thread (``Recorder.prepare``): a cache
+    #: the writer uses when present, never serialised.
+    parsed: list[Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_ws(cls, account: str, message: Any, source: Source = "ws") -> Envelope:

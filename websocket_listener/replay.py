@@ -82,7 +82,7 @@ def replay(settings: Settings, path: Path, account: str, *, force: bool = False)
     show = sys.stderr.isatty()
     try:
         for env in read_capture(path, account):
-            listener.pipeline.put(env)
+            listener.feed([env])  # the live way in, as a socket message
             lines += 1
             if show and lines % 1000 == 0:
                 print(f"\rreplayed {lines} messages", end="", file=sys.stderr)

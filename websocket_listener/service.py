@@ -76,6 +76,10 @@ class Listener:
             self._redis_clients[db] = redis_client(self.settings, db, socket_timeout=5)
         return self._redis_clients[db]
 
+    def _put(self, envelope: Envelope) -> None:
+        """Every source's way in: parse on the caller's thread, queue for the writer."""
+        self.pipeline.put(self.recorder.prepare(envelope))
+
     def _to_batch(self, conn: psycopg.Connection[Any], envelopes: list[Envelope]) -> Any:
         if self._rebuild_pending:
             self._rebuild(conn)
@@ -143,7 +147,7 @@ class Listener:
 
     def feed(self, envelopes: Iterable[Envelope]) -> None:
         for env in envelopes:
-            self.pipeline.put(env)
+            self._put(env)
 
     # --- the service -------------------------------------------------------------
 
@@ -160,15 +164,15 @@ class Listener:
                 account,
                 http=make_http(self.settings, account, retry_delay=0.2),
                 connect=self._connect,
-                put=self.pipeline.put,
+                put=self._put,
                 flush=lambda: self.pipeline.flush(timeout=30),
             )
             self.catchups[account].start()
             self.streams[account] = AccountStream(
-                self.settings, account, self.pipeline.put, self._subscribed, **self.stream_options
+                self.settings, account, self._put, self._subscribed, **self.stream_options
             )
             self.streams[account].start()
-        self.handover = HandoverConsumer(infra_client(self.settings), self.pipeline.put)
+        self.handover = HandoverConsumer(infra_client(self.settings), self._put)
         self.handover.start()
 
     def _subscribed(self, account: str) -> None:
