@@ -69,7 +69,9 @@ class Listener:
     # --- plumbing ----------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection[Any]:
-        return connect(self.settings, Role.LISTENER, application_name=self._app)
+        # Autocommit: a batch of one statement commits in its own round trip; the writer
+        # opens a transaction explicitly when a batch needs more (see writer.write_batch).
+        return connect(self.settings, Role.LISTENER, autocommit=True, application_name=self._app)
 
     def _redis(self, db: int) -> redis.Redis:
         if db not in self._redis_clients:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -347,7 +348,12 @@ def _write(
     orders = _latest_orders(batch.orders)
     new_ids: set[str] = set()
     new_funding = 0
-    with conn.transaction(), conn.cursor() as cur:
+    # One statement needs no BEGIN and COMMIT of its own on an autocommit connection
+    # (the listener's): it is its own transaction, one round trip instead of three. The
+    # existence check before a COPY may run outside it (nothing else writes fills).
+    parts = bool(fills) + bool(funding) + bool(orders) + bool(batch.rejects)
+    block = nullcontext() if conn.autocommit and parts == 1 else conn.transaction()
+    with block, conn.cursor() as cur:
         if fills and copy:
             new_ids = _copy_fills(cur, fills)
         elif fills:

@@ -14,6 +14,8 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+
 from tests.websocket_listener.helpers import SHARED, random_executions, register_bots
 from websocket_listener.envelope import Envelope
 from websocket_listener.records import Recorder
@@ -22,6 +24,7 @@ from websocket_listener.writer import (
     COPY_MIN_FILLS,
     INSERT_FILLS,
     Batch,
+    RejectRow,
     _columns,
     write_batch,
 )
@@ -135,3 +138,24 @@ def _wait_for_lock_wait(database: Any, timeout: float = 20.0) -> None:
                 return
             time.sleep(0.02)
     raise AssertionError("the COPY never waited on the rival's uncommitted execution")
+
+
+def test_on_an_autocommit_connection_every_batch_is_committed_when_it_returns(database):
+    register_bots(database, SHARED)
+    items = random_executions(SHARED, COPY_MIN_FILLS + 3, start_ms=_start_ms(), seed=6)
+    reject = RejectRow("main", "execution", "test: unreadable", "{}")
+    with database.connect("listener") as conn:
+        conn.autocommit = True
+        write_batch(conn, _batch(conn, items[:2]))  # one INSERT: its own transaction
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        write_batch(conn, _batch(conn, items[2:]))  # check + COPY
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        mixed = _batch(conn, items[:1])
+        mixed.rejects.append(reject)  # two statements: one explicit transaction
+        again = write_batch(conn, mixed)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert again.duplicate_fills == 1 and again.rejects == 1
+    assert set(_rows(database)) == {it["execId"] for it in items}
+    with database.connect("readonly") as conn:
+        (n,) = conn.execute("SELECT count(*) FROM trading.fill_rejects").fetchone()
+    assert n == 1
