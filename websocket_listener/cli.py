@@ -29,7 +29,8 @@ def _show(args: argparse.Namespace) -> int:
     from core.config import Role, load_settings
     from core.db import connect
     from core.ids import BotId
-    from websocket_listener.positions import ledger_positions, position_hash
+    from websocket_listener.positions import ledger_positions
+    from websocket_listener.redis_mirror import position_hash
 
     if args.bot is not None and not BotId.is_valid(args.bot):
         from core.errors import UserError

@@ -76,6 +76,7 @@ class Pipeline:
         on_commit: Callable[[psycopg.Connection[Any], Committed], None] | None = None,
         on_db_recovered: Callable[[psycopg.Connection[Any]], None] | None = None,
         on_spool_overflow: Callable[[], None] | None = None,
+        on_barrier: Callable[[], None] | None = None,
         retry_max_seconds: float = 2.0,
         max_queue: int = 32,
         put_wait: float = 1.0,
@@ -92,6 +93,7 @@ class Pipeline:
         self._on_commit = on_commit
         self._on_db_recovered = on_db_recovered
         self._on_spool_overflow = on_spool_overflow
+        self._on_barrier = on_barrier
         self._retry_max = retry_max_seconds
         self._conn: psycopg.Connection[Any] | None = None
         self.db_up = False
@@ -170,6 +172,8 @@ class Pipeline:
                     self._spool(envelopes)
             if self._calls and self.spool.empty():
                 self._run_calls()
+            if barriers and self._on_barrier is not None:
+                self._on_barrier()  # e.g. wait for Redis: "durable" includes the mirror
             for barrier in barriers:
                 barrier.done.set()
         if not self.spool.empty():
@@ -244,12 +248,13 @@ class Pipeline:
             committed = self._write_one_by_one(conn, envelopes)
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(envelopes))
-        self._committed(conn, committed)
         if live:
-            done = time.time()
-            for env in envelopes:
-                if env.source == "ws" and env.topic == "execution":
-                    metrics.FILL_LATENCY.observe(done - env.received_at)
+            committed.received_at = [
+                env.received_at
+                for env in envelopes
+                if env.source == "ws" and env.topic == "execution"
+            ]
+        self._committed(conn, committed)
         self._ack(envelopes)
 
     def _write_one_by_one(

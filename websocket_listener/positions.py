@@ -3,9 +3,9 @@
 The book keeps the fold state (``core.positions.Position``) of every (bot, symbol) in
 memory. After each commit it applies the newly inserted fills in ledger order; a fill
 that belongs *before* one already folded (a late REST backfill) re-folds that
-(bot, symbol) from the ledger instead. Then, per bot DB, one Redis pipeline writes the
-``position:{bot_id}:{symbol}`` hashes and appends each new fill to ``fills:{bot_id}``
-(one call of a small server-side script per stream, which XADDs them in ledger order).
+(bot, symbol) from the ledger instead. Then :mod:`websocket_listener.redis_mirror`
+writes the ``position:{bot_id}:{symbol}`` hashes and appends each new fill to
+``fills:{bot_id}`` (in the listener on its own thread, in commit order).
 
 The ledger commit and the Redis update are two writes: a listener that dies between
 them leaves committed fills that no bot stream ever carried, and after a restart they
@@ -24,13 +24,10 @@ from the ledger (at start, after a database outage, when Redis lost its keys, an
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -42,11 +39,10 @@ from core.ids import AccountName, BotId, Symbol
 from core.positions import Position, fold
 from websocket_listener import metrics
 from websocket_listener.records import BotRow, load_bots
+from websocket_listener.redis_mirror import RedisMirror, position_hash
 
 log = logging.getLogger(__name__)
 
-#: Upper bound on a bot's fill stream; the bot acknowledges entries long before this.
-STREAM_MAXLEN = 100_000
 #: At start and after a database outage, fills ingested this recently are announced
 #: again on their bot's stream (see :meth:`PositionBook.announce_recent`).
 REANNOUNCE_SECONDS = 600
@@ -106,108 +102,33 @@ def ledger_positions(
     return positions
 
 
-def _text(value: Decimal) -> str:
-    # Plain notation ('0', not '0E-12'): what bots and operators read back.
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def position_hash(position: Position) -> dict[str, str]:
-    return {
-        "qty": _text(position.qty),
-        "avg_price": _text(position.avg_price),
-        "realized_pnl": _text(position.realized_pnl),
-        "fees": _text(position.fees),
-        "last_fill": position.last_fill or "",
-        "updated_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-    }
-
-
-#: The fields of a ``fills:{bot_id}`` entry, in the order :func:`stream_values` gives.
-STREAM_FIELDS = (
-    "exec_id", "symbol", "side", "exec_price", "exec_qty", "exec_fee", "exec_type",
-    "exec_time", "seq", "order_id", "order_link_id", "reason",
-)  # fmt: skip
-
-
-def stream_values(fill: Fill) -> tuple[str, ...]:
-    return (
-        fill.exec_id,
-        str(fill.symbol),
-        str(fill.side),
-        _text(fill.exec_price),
-        _text(fill.exec_qty),
-        _text(fill.exec_fee),
-        fill.exec_type,
-        fill.exec_time.isoformat(timespec="milliseconds"),
-        str(fill.seq),
-        fill.order_id,
-        fill.order_link_id,
-        fill.reason or "",
-    )
-
-
-def stream_entry(fill: Fill) -> dict[str, str]:
-    return dict(zip(STREAM_FIELDS, stream_values(fill), strict=True))
-
-
-#: Appends many entries to one stream in one command. Through redis-py's pipeline each
-#: XADD cost the listener ~25 µs of Python (packing, a reply to parse per fill): a
-#: quarter of its per-fill CPU at full load. The entries are the same XADDs, in order,
-#: run by the server. KEYS[1]: the stream. ARGV: MAXLEN (approximate), the number of
-#: fields k, the k field names, then k values per entry. Returns the number appended.
-APPEND_ENTRIES_LUA = """
-local maxlen, k = ARGV[1], tonumber(ARGV[2])
-local entry = {}
-for j = 1, k do entry[2 * j - 1] = ARGV[2 + j] end
-local n = 0
-for i = 3 + k, #ARGV, k do
-    for j = 1, k do entry[2 * j] = ARGV[i + j - 1] end
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(entry))
-    n = n + 1
-end
-return n
-"""
-_APPEND_SHA = hashlib.sha1(APPEND_ENTRIES_LUA.encode()).hexdigest()
-
-
-class _Writes:
-    """What one Redis DB gets after a commit: whole position hashes, then stream entries."""
-
-    def __init__(self) -> None:
-        self.hashes: list[tuple[str, dict[str, str]]] = []
-        self.entries: dict[str, list[str]] = defaultdict(list)
-
-    def send(self, client: redis.Redis) -> None:
-        """One pipeline (one round trip). Idempotent up to the appends, which run only
-        if the script is known: a Redis that lost it (restart) gets it and a resend."""
-        for attempt in (1, 2):
-            pipe = client.pipeline(transaction=False)
-            for key, mapping in self.hashes:
-                pipe.hset(key, mapping=mapping)
-            for stream, values in self.entries.items():
-                pipe.evalsha(_APPEND_SHA, 1, stream, STREAM_MAXLEN, len(STREAM_FIELDS),
-                             *STREAM_FIELDS, *values)  # fmt: skip
-            try:
-                pipe.execute()
-                return
-            except redis.exceptions.NoScriptError:
-                if attempt == 2:
-                    raise
-                client.script_load(APPEND_ENTRIES_LUA)
-
-
 class PositionBook:
     """The in-memory fold of every (bot, symbol) plus its Redis mirror."""
 
-    def __init__(self, redis_for_db: Callable[[int], redis.Redis]) -> None:
+    def __init__(
+        self, redis_for_db: Callable[[int], redis.Redis], *, background_redis: bool = False
+    ) -> None:
+        """``background_redis``: send the Redis writes of commits on their own thread
+        (the listener); callers that read Redis back call :meth:`drain` first."""
         self._redis_for_db = redis_for_db
         self.positions: dict[tuple[BotId, Symbol], Position] = {}
         self.bots: dict[BotId, BotRow] = {}
+        self._redis_dbs: dict[BotId, int | None] = {}
         self.redis_dirty = False
         self.ready = False
+        self.mirror = RedisMirror(
+            redis_for_db, on_error=self._redis_failed, background=background_redis
+        )
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until the Redis writes of every commit so far have been sent."""
+        return self.mirror.drain(timeout)
+
+    def _redis_failed(self, exc: redis.RedisError) -> None:
+        # The ledger is committed; Redis catches up with a rebuild when it is back.
+        if not self.redis_dirty:
+            log.warning("redis update failed, positions will be rebuilt: %s", exc)
+        self.redis_dirty = True
 
     # --- attribution support ------------------------------------------------------
 
@@ -222,12 +143,21 @@ class PositionBook:
 
     def set_bots(self, bots: Iterable[BotRow]) -> None:
         self.bots = {b.bot_id: b for b in bots}
+        self._redis_dbs = {b.bot_id: b.redis_db for b in self.bots.values()}
 
     # --- after a commit -----------------------------------------------------------
 
-    def apply(self, conn: psycopg.Connection[Any], new_fills: Sequence[Fill]) -> None:
-        """Fold newly committed fills in and mirror the touched positions to Redis."""
+    def apply(
+        self,
+        conn: psycopg.Connection[Any],
+        new_fills: Sequence[Fill],
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        """Fold newly committed fills in and mirror the touched positions to Redis;
+        ``after()`` once the Redis writes are done (or failed)."""
         if not new_fills:
+            if after is not None:
+                after()
             return
         by_key: dict[tuple[BotId, Symbol], list[Fill]] = defaultdict(list)
         for fill in new_fills:
@@ -242,12 +172,12 @@ class PositionBook:
                 for fill in fills:
                     current = current.apply(fill)
             self.positions[key] = current
-        self._mirror(by_key.keys(), new_fills)
+        self._mirror(by_key.keys(), new_fills, after)
 
-    def publish(self, new_fills: Sequence[Fill]) -> None:
+    def publish(self, new_fills: Sequence[Fill], after: Callable[[], None] | None = None) -> None:
         """Append fills to the bots' streams (positions already folded by a rebuild)."""
         keys = {(f.bot_id, f.symbol) for f in new_fills if (f.bot_id, f.symbol) in self.positions}
-        self._mirror(keys, new_fills)
+        self._mirror(keys, new_fills, after)
 
     def announce_recent(
         self,
@@ -269,15 +199,9 @@ class PositionBook:
             return 0
         if len(fills) >= limit:
             log.warning("re-announcing only the newest %d fills to the bots' streams", limit)
-        writes: dict[int, _Writes] = {}
-        count = 0
+        count = sum(1 for f in fills if self._redis_dbs.get(f.bot_id) is not None)
         try:
-            for fill in fills:
-                w = self._writes(writes, fill.bot_id)
-                if w is not None:
-                    w.entries[redis_keys.fills_stream(fill.bot_id)] += stream_values(fill)
-                    count += 1
-            self._send(writes)
+            self.mirror.send(self._redis_dbs, (), fills)
         except redis.RedisError as exc:
             metrics.REDIS_ERRORS.inc()
             log.warning("redis unavailable while re-announcing recent fills: %s", exc)
@@ -294,37 +218,14 @@ class PositionBook:
         conn.commit()
         return fold(fill_from_row(r) for r in rows)
 
-    def _mirror(self, keys: Iterable[tuple[BotId, Symbol]], new_fills: Sequence[Fill]) -> None:
-        writes: dict[int, _Writes] = {}
-        try:
-            for bot_id, symbol in keys:
-                w = self._writes(writes, bot_id)
-                if w is not None:
-                    position = position_hash(self.positions[(bot_id, symbol)])
-                    w.hashes.append((redis_keys.position(bot_id, symbol), position))
-            for fill in sorted(new_fills, key=lambda f: f.ledger_key):
-                w = self._writes(writes, fill.bot_id)
-                if w is not None:
-                    w.entries[redis_keys.fills_stream(fill.bot_id)] += stream_values(fill)
-            self._send(writes)
-        except redis.RedisError as exc:
-            # The ledger is committed; Redis catches up with a rebuild when it is back.
-            metrics.REDIS_ERRORS.inc()
-            if not self.redis_dirty:
-                log.warning("redis update failed, positions will be rebuilt: %s", exc)
-            self.redis_dirty = True
-
-    def _writes(self, writes: dict[int, _Writes], bot_id: BotId) -> _Writes | None:
-        bot = self.bots.get(bot_id)
-        if bot is None or bot.redis_db is None:
-            return None  # e.g. ``external``: no Redis DB, positions only in the ledger
-        if bot.redis_db not in writes:
-            writes[bot.redis_db] = _Writes()
-        return writes[bot.redis_db]
-
-    def _send(self, writes: dict[int, _Writes]) -> None:
-        for db, w in writes.items():
-            w.send(self._redis_for_db(db))
+    def _mirror(
+        self,
+        keys: Iterable[tuple[BotId, Symbol]],
+        new_fills: Sequence[Fill],
+        after: Callable[[], None] | None,
+    ) -> None:
+        positions = [(bot_id, symbol, self.positions[(bot_id, symbol)]) for bot_id, symbol in keys]
+        self.mirror.write(self._redis_dbs, positions, new_fills, after)
 
     def _pipe(self, pipes: dict[int, Any], bot_id: BotId) -> Any:
         bot = self.bots.get(bot_id)
@@ -339,6 +240,7 @@ class PositionBook:
     def rebuild(self, conn: psycopg.Connection[Any]) -> int:
         """Recompute every position from the ledger and rewrite Redis; returns the count."""
         started = time.monotonic()
+        self.drain()  # no older write may land after the rewrite
         self.set_bots(load_bots(conn))
         self.positions = ledger_positions(conn)
         try:
@@ -382,6 +284,7 @@ class PositionBook:
 
     def redis_missing_keys(self) -> bool:
         """True when a position Redis should hold is gone (a flush, a failover)."""
+        self.drain()  # a key written by a queued commit is not missing
         pipes: dict[int, Any] = {}
         for bot_id, symbol in self.positions:
             pipe = self._pipe(pipes, bot_id)

@@ -44,7 +44,7 @@ class Listener:
         self.settings = settings
         self._app = application_name
         self._redis_clients: dict[int, redis.Redis] = {}
-        self.book = PositionBook(self._redis)
+        self.book = PositionBook(self._redis, background_redis=True)
         self.recorder = Recorder(self.book.holders)
         self.pipeline = Pipeline(
             connect=self._connect,
@@ -52,6 +52,7 @@ class Listener:
             spool=Spool(settings.listener.spool_dir, settings.listener.spool_max_bytes),
             max_batch=settings.listener.max_batch,
             on_commit=self._on_commit,
+            on_barrier=self.book.drain,
             on_db_recovered=self._on_db_recovered,
             on_spool_overflow=self._on_spool_overflow,
         )
@@ -107,15 +108,24 @@ class Listener:
             metrics.FUNDING_WRITTEN.labels("any").inc(committed.new_funding)
         if committed.orders:
             metrics.ORDERS_UPSERTED.inc(committed.orders)
+        received = committed.received_at
+
+        def observe_latency() -> None:
+            done = time.time()
+            for moment in received:
+                metrics.FILL_LATENCY.observe(done - moment)
+
         if self._rebuild_pending:
             # The ledger (including this batch) is folded from scratch; only publish
             # (unless the rebuild re-announced recent fills, this batch among them).
             announcing = self._announce_pending
             self._rebuild(conn)
             if not announcing:
-                self.book.publish(committed.new_fills)
+                self.book.publish(committed.new_fills, observe_latency)
+            else:
+                observe_latency()
         else:
-            self.book.apply(conn, committed.new_fills)
+            self.book.apply(conn, committed.new_fills, observe_latency)
 
     def _on_db_recovered(self, conn: psycopg.Connection[Any]) -> None:
         # A commit whose acknowledgement was lost may have landed: its fills would come
@@ -215,6 +225,7 @@ class Listener:
         if self.handover is not None:
             self.handover.stop()
         self.pipeline.stop()
+        self.book.drain(10)  # the last commits' Redis writes
 
     # --- health ------------------------------------------------------------------
 

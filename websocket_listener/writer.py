@@ -118,6 +118,9 @@ class Committed:
     duplicate_funding: int
     orders: int
     rejects: int
+    #: When the batch's live socket ``execution`` messages were received (set by the
+    #: pipeline: the latency metric is observed once their Redis writes are done).
+    received_at: list[float] = field(default_factory=list)
 
 
 _ORDER_FIELDS = (
