@@ -11,6 +11,7 @@ import gc
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -100,8 +101,8 @@ class Listener:
             self._announce_pending = self.book.redis_dirty
 
     def _on_commit(self, conn: psycopg.Connection[Any], committed: Committed) -> None:
-        for fill in committed.new_fills:
-            metrics.FILLS_WRITTEN.labels(fill.source).inc()
+        for source, count in Counter(f.source for f in committed.new_fills).items():
+            metrics.FILLS_WRITTEN.labels(source).inc(count)  # labels() per fill: 4% of CPU
         if committed.duplicate_fills:
             metrics.DUPLICATES.labels("any").inc(committed.duplicate_fills)
         if committed.new_funding:

@@ -179,7 +179,12 @@ INSERT_FILLS = (
     _unnest_insert("fills", _FILL_COLUMNS, _FILL_TYPES)
     + " ON CONFLICT (exchange, exec_id) DO NOTHING RETURNING exec_id"
 )
-EXISTING_FILLS = "SELECT exec_id FROM trading.fills WHERE exchange = %s AND exec_id = ANY(%s)"
+#: The batch's ids travel as one JSON array (psycopg dumps a Python list element by
+#: element in Python: 8 % of the writer's time for 1,000 ids).
+EXISTING_FILLS = (
+    "SELECT exec_id FROM trading.fills WHERE exchange = %s"
+    " AND exec_id IN (SELECT json_array_elements_text(%s::json))"
+)
 COPY_FILLS = f"COPY trading.fills ({', '.join(_FILL_COLUMNS)}) FROM STDIN"
 
 
@@ -206,7 +211,7 @@ def _raw_text(raw: Any) -> str:
 
 def _copy_fills(cur: psycopg.Cursor[Any], fills: Sequence[Fill]) -> set[str]:
     """COPY the fills the ledger does not hold yet; returns their exec ids."""
-    cur.execute(EXISTING_FILLS, (EXCHANGE, [f.exec_id for f in fills]))
+    cur.execute(EXISTING_FILLS, (EXCHANGE, orjson.dumps([f.exec_id for f in fills]).decode()))
     held = {r[0] for r in cur.fetchall()}
     new = [f for f in fills if f.exec_id not in held]
     if new:

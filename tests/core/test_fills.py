@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from core.fills import (
+    Execution,
     Fill,
     FundingPayment,
     MalformedMessage,
@@ -141,3 +143,14 @@ def test_order_update_parses_terminal_state() -> None:
     assert order.updated_time == datetime(2022, 12, 30, 1, 37, 42, 457000, tzinfo=UTC)
     with pytest.raises(MalformedMessage, match="orderStatus"):
         parse_order({**item, "orderStatus": ""}, MAIN)
+
+
+def test_fill_of_builds_the_same_frozen_fill_as_the_constructor():
+    execution = parse_execution(EXECUTION, MAIN, "ws")
+    fast = Fill.of(execution, BotId("shortseller_001"), None)
+    fields = {name: getattr(execution, name) for name in Execution.__dataclass_fields__}
+    plain = Fill(**fields, bot_id=BotId("shortseller_001"), reason=None)
+    assert fast == plain and hash(fast) == hash(plain) and repr(fast) == repr(plain)
+    assert fast.raw is execution.raw
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.bot_id = BotId("other")  # type: ignore[misc]
