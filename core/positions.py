@@ -24,7 +24,7 @@ the analytics add to daily P&L.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 
@@ -98,8 +98,9 @@ class Position:
                 cost = abs(qty) * price  # flipped through zero: the rest opens at this price
         if not qty:
             cost = _ZERO
-        return replace(
-            self,
+        # Every field is new: the constructor, not dataclasses.replace, which spends as
+        # long again looking the fields up (the listener folds every fill it writes).
+        return Position(
             qty=qty,
             cost=cost,
             realized_pnl=pnl,
