@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Upper bound on a bot's fill stream; the bot acknowledges entries long before this.
 STREAM_MAXLEN = 100_000
+#: Commits whose Redis writes may wait for the mirror thread before the writer waits.
+MAX_QUEUED_COMMITS = 32
 
 
 def _text(value: Decimal) -> str:
@@ -158,7 +160,9 @@ class RedisMirror:
         self._on_error = on_error
         self._jobs: queue.Queue[_Job | threading.Event] | None = None
         if background:
-            self._jobs = queue.Queue()
+            # Bounded: a slow Redis (up to its socket timeout) slows the writer rather
+            # than holding an unbounded backlog of commits in memory.
+            self._jobs = queue.Queue(maxsize=MAX_QUEUED_COMMITS)
             threading.Thread(target=self._run, name="listener-redis", daemon=True).start()
 
     def write(
