@@ -163,10 +163,14 @@ _ORDER_TYPES = (
 )  # fmt: skip
 
 
+#: The type of each table's ``raw`` column (migration 0004: ``json`` for the executions).
+_RAW_TYPES = {"fills": "json", "funding": "json", "orders": "jsonb"}
+
+
 def _unnest_insert(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
     """``INSERT … SELECT`` from one JSON array of row objects (see :func:`_rows_json`)."""
     record = ", ".join(
-        f"{c} {'jsonb' if c == 'raw' else t}" for c, t in zip(columns, types, strict=True)
+        f"{c} {_RAW_TYPES[table] if c == 'raw' else t}" for c, t in zip(columns, types, strict=True)
     )
     cols = ", ".join(columns)
     return (
@@ -388,5 +392,5 @@ def _write(
 
 
 def raw_json(item: Any) -> str:
-    """The item as it will sit in the ``raw`` jsonb column (Decimals as their strings)."""
+    """The item as it will sit in a ``raw`` column (Decimals as their strings)."""
     return json.dumps(item, separators=(",", ":"), sort_keys=True, default=str)

@@ -129,3 +129,42 @@ def test_dump_and_restore_keeps_the_ledger_and_the_guard(database, services, tmp
             _fill(conn, "e9")
     finally:
         services.drop_database(target)
+
+
+def _raw_types(database) -> dict[str, str]:
+    with database.stack.admin(database.name) as conn:
+        rows = conn.execute(
+            "SELECT table_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = 'trading' AND column_name = 'raw'"
+            " AND table_name IN ('fills', 'funding', 'orders')"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_0004_keeps_execution_messages_as_json_and_back(database) -> None:
+    from tests.websocket_listener.helpers import SHARED, random_executions, register_bots
+    from websocket_listener.envelope import Envelope
+    from websocket_listener.records import Recorder
+    from websocket_listener.writer import write_batch
+
+    assert _raw_types(database) == {"fills": "json", "funding": "json", "orders": "jsonb"}
+    register_bots(database, SHARED)
+    items = random_executions(SHARED, 40, start_ms=1_790_000_000_000, seed=11)
+    env = Envelope.from_ws("main", {"topic": "execution", "data": items})
+    with database.connect("listener") as conn:
+        write_batch(conn, Recorder(lambda _a, _s: set()).to_batch(conn, [env]))
+
+    def stored() -> list[object]:
+        with database.connect("readonly") as conn:
+            return [r[0] for r in conn.execute("SELECT raw FROM trading.fills ORDER BY seq")]
+
+    before = stored()
+    assert before == sorted(items, key=lambda it: it["seq"])  # the items, as sent
+    down = database.alpha("db", "downgrade", "0003")
+    assert down.returncode == 0, down.stderr
+    assert _raw_types(database) == {"fills": "jsonb", "funding": "jsonb", "orders": "jsonb"}
+    assert stored() == before
+    up = database.alpha("db", "upgrade")
+    assert up.returncode == 0, up.stderr
+    assert _raw_types(database) == {"fills": "json", "funding": "json", "orders": "jsonb"}
+    assert stored() == before
