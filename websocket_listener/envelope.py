@@ -37,8 +37,9 @@ class Envelope:
     malformed: str | None = None
     #: Called once the envelope is committed or spooled (e.g. XACK of a hand-over entry).
     on_durable: Callable[[], None] | None = field(default=None, compare=False, repr=False)
-    #: ``items`` already parsed on the receiving thread (``Recorder.prepare``): a cache
-    #: the writer uses when present, never serialised.
+    #: ``items`` already parsed (and, where the registry decides, attributed) on the
+    #: receiving thread (``Recorder.prepare``): a cache the writer uses when present,
+    #: never serialised.
     parsed: list[Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod

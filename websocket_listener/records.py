@@ -1,13 +1,15 @@
 """Envelopes → ledger rows: parse (``core.fills``) and attribute (``core.attribution``).
 
-Attribution runs on the writer thread, just before the commit, so it sees the positions
-as they are after every earlier commit (the "sole holder" rule depends on them).
-Parsing depends on nothing but the message, so :meth:`Recorder.prepare` does it on the
-thread that received the message, while the writer waits for the database (at full
-load parsing was a quarter of the writer's time); the writer parses what was not
-prepared (the spool, replays). A message that cannot be parsed never raises out of
-here: it becomes a ``trading.fill_rejects`` row, is counted, and its reason is logged
-once.
+:meth:`Recorder.prepare` does the work on the thread that received the message, while
+the writer waits for the database (at full load parsing and attribution were half of
+the writer's time): it parses every execution, and attributes those that the bot
+registry alone decides (a bound account or our link id, or an ordinary trade that no
+rule claims), with a registry no older than the writer itself would use. The "sole
+holder" rule reads positions as they are after every earlier commit, so exchange-
+generated executions that no registry rule claims, and funding, are attributed on the
+writer thread, just before the commit; so is everything not prepared (the spool,
+replays). A message that cannot be parsed never raises out of here: it becomes a
+``trading.fill_rejects`` row, is counted, and its reason is logged once.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from core.attribution import Attributor, BotRecord, Holders
+from core.attribution import Attributor, BotRecord, Holders, Rule
 from core.fills import (
     Execution,
     Fill,
@@ -73,6 +75,18 @@ def _parse(env: Envelope, item: Any) -> Execution | MalformedMessage | ValueErro
         return exc
 
 
+def _prepared(
+    env: Envelope, item: Any, attributor: Attributor | None
+) -> Fill | Execution | MalformedMessage | ValueError:
+    execution = _parse(env, item)
+    if attributor is None or isinstance(execution, Exception) or execution.is_funding:
+        return execution
+    by_order = attributor.attribute_order(execution.account, execution.order_link_id)
+    if by_order.rule is Rule.EXTERNAL and execution.exchange_generated:
+        return execution  # maybe the sole holder's: positions decide, on the writer
+    return Fill.of(execution, by_order.bot_id, by_order.link)  # as Attributor.attribute
+
+
 class Recorder:
     """Turns envelopes into a :class:`Batch`; keeps the bot registry fresh."""
 
@@ -81,6 +95,8 @@ class Recorder:
         self.bots: list[BotRow] = []
         self._attributor = Attributor([], holders)
         self._loaded_at = -1e9
+        #: (attributor, loaded_at) in one reference: other threads read both at once.
+        self._registry = (self._attributor, self._loaded_at)
         self._logged_reasons: set[str] = set()
 
     def refresh_bots(self, conn: psycopg.Connection[Any], *, force: bool = False) -> None:
@@ -90,6 +106,7 @@ class Recorder:
         records = [BotRecord(b.bot_id, b.bot_code, b.account, b.status) for b in self.bots]
         self._attributor = Attributor(records, self._holders)
         self._loaded_at = time.monotonic()
+        self._registry = (self._attributor, self._loaded_at)
 
     def to_batch(self, conn: psycopg.Connection[Any], envelopes: Iterable[Envelope]) -> Batch:
         self.refresh_bots(conn)
@@ -112,18 +129,24 @@ class Recorder:
         else:
             metrics.IGNORED.labels(env.topic if env.topic in NOT_STORED else "other").inc()
 
-    @staticmethod
-    def prepare(env: Envelope) -> Envelope:
-        """``env`` with its execution items parsed (an ``Execution`` or the parse error
-        per item); safe on any thread, never raises (on a surprise the writer parses)."""
+    def prepare(self, env: Envelope) -> Envelope:
+        """``env`` with each execution item parsed: a ``Fill`` where the registry alone
+        attributes it, else the ``Execution`` or the parse error. Safe on any thread;
+        never raises (on a surprise the writer does it all)."""
         if env.topic != EXECUTION or env.malformed is not None or env.parsed is not None:
             return env
+        attributor, loaded_at = self._registry
+        if time.monotonic() - loaded_at >= BOTS_TTL_SECONDS:
+            attributor = None  # stale or never loaded: the writer refreshes, then attributes
         try:
-            return replace(env, parsed=[_parse(env, item) for item in env.items])
+            return replace(env, parsed=[_prepared(env, item, attributor) for item in env.items])
         except Exception:
             return env
 
     def _execution(self, batch: Batch, env: Envelope, item: Any, parsed: Any = None) -> None:
+        if isinstance(parsed, Fill):
+            batch.fills.append(parsed)  # attributed by prepare
+            return
         execution = parsed if parsed is not None else _parse(env, item)
         if isinstance(execution, Exception):
             self._reject(batch, env, f"execution: {execution}", raw_json(item))

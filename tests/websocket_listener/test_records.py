@@ -1,39 +1,80 @@
-"""Parsing ahead on the receiving thread changes nothing the writer records."""
+"""Preparing a message on the receiving thread changes nothing the writer records.
+
+``Recorder.prepare`` parses every execution and attributes those the bot registry
+alone decides; exchange-generated executions no registry rule claims (the sole-holder
+rule reads positions) and funding are left to the writer, and so is everything while
+the registry is stale.
+"""
 
 from __future__ import annotations
 
 import time
 
-from tests.websocket_listener.helpers import SHARED, random_executions, register_bots
+from core.fills import Execution, Fill
+from tests.websocket_listener.helpers import (
+    SHARED,
+    execution,
+    random_executions,
+    register_bots,
+)
 from websocket_listener.envelope import Envelope
 from websocket_listener.records import Recorder
 
 
-def test_a_prepared_envelope_gives_the_same_batch_as_a_raw_one(database):
-    register_bots(database, SHARED)
-    items: list[object] = random_executions(SHARED, 3, start_ms=int(time.time() * 1000), seed=2)
+def _items() -> list[object]:
+    now = int(time.time() * 1000)
+    items: list[object] = random_executions(SHARED, 3, start_ms=now, seed=2)
     items.insert(1, {**items[0], "execId": "bad-side", "side": "Up"})  # type: ignore[dict-item]
     items.append("not an object")
+    # No link id, exchange-generated: the sole holder's, which only positions can tell.
+    items.append(execution(None, side="Sell", qty="0.002", price="60000", exec_time=now,
+                           exec_type="AdlTrade"))  # fmt: skip
+    items.append(execution(None, side="Buy", qty="0.001", price="60000", exec_time=now))
+    return items
+
+
+def test_a_prepared_envelope_gives_the_same_batch_as_a_raw_one(database):
+    register_bots(database, SHARED)
+    items = _items()
     raw = Envelope.from_ws("main", {"topic": "execution", "data": items})
-    prepared = Recorder.prepare(raw)
-    assert prepared.parsed is not None and len(prepared.parsed) == len(items)
-    assert prepared.to_json() == raw.to_json()  # the cache is never spooled
+
+    def holders(_account, _symbol):
+        return {SHARED[1].bot_id}  # the sole holder of the symbol
 
     with database.connect("listener") as conn:
-        recorder = Recorder(lambda _a, _s: set())
-        from_raw = recorder.to_batch(conn, [raw])
-        from_prepared = recorder.to_batch(conn, [prepared])
-    assert [f.exec_id for f in from_raw.fills] == [items[k]["execId"] for k in (0, 2, 3)]
-    assert from_prepared.fills == from_raw.fills
-    assert [(f.bot_id, f.reason) for f in from_prepared.fills] == [
-        (f.bot_id, f.reason) for f in from_raw.fills
+        recorder = Recorder(holders)
+        cold = recorder.prepare(raw)  # registry never loaded: parse only
+        from_raw = recorder.to_batch(conn, [raw])  # loads the registry
+        warm = recorder.prepare(raw)
+        from_cold = recorder.to_batch(conn, [cold])
+        from_warm = recorder.to_batch(conn, [warm])
+
+    assert cold.parsed is not None and warm.parsed is not None
+    assert not any(isinstance(p, Fill) for p in cold.parsed)
+    kinds = [type(p).__name__ for p in warm.parsed]
+    assert kinds == ["Fill", "MalformedMessage", "Fill", "Fill", "MalformedMessage",
+                     "Execution", "Fill"]  # fmt: skip
+    assert warm.to_json() == raw.to_json()  # the cache is never spooled
+
+    expected = [
+        *[(items[k]["execId"], SHARED[b].bot_id) for k, b in ((0, 0), (2, 1), (3, 0))],  # type: ignore[index]
+        (items[5]["execId"], SHARED[1].bot_id),  # type: ignore[index]  # the sole holder
+        (items[6]["execId"], "external"),  # type: ignore[index]  # a manual trade
     ]
-    assert [r.reason for r in from_prepared.rejects] == [r.reason for r in from_raw.rejects]
+    for batch in (from_raw, from_cold, from_warm):
+        assert sorted((f.exec_id, f.bot_id) for f in batch.fills) == sorted(expected)
+        assert batch.fills == from_raw.fills
+        assert [(f.bot_id, f.reason) for f in batch.fills] == [
+            (f.bot_id, f.reason) for f in from_raw.fills
+        ]
+        assert [r.reason for r in batch.rejects] == [r.reason for r in from_raw.rejects]
     assert len(from_raw.rejects) == 2 and "side" in from_raw.rejects[0].reason
+    assert isinstance(warm.parsed[5], Execution) and not isinstance(warm.parsed[5], Fill)
 
 
 def test_prepare_leaves_other_topics_and_malformed_messages_to_the_writer():
+    recorder = Recorder(lambda _a, _s: set())
     order = Envelope.from_ws("main", {"topic": "order", "data": [{"orderId": "1"}]})
     broken = Envelope.from_ws("main", "garbage")
-    assert Recorder.prepare(order) is order and order.parsed is None
-    assert Recorder.prepare(broken) is broken and broken.parsed is None
+    assert recorder.prepare(order) is order and order.parsed is None
+    assert recorder.prepare(broken) is broken and broken.parsed is None
