@@ -228,12 +228,12 @@ class PositionBook:
         self.mirror.write(self._redis_dbs, positions, new_fills, after)
 
     def _pipe(self, pipes: dict[int, Any], bot_id: BotId) -> Any:
-        bot = self.bots.get(bot_id)
-        if bot is None or bot.redis_db is None:
+        db = self._redis_dbs.get(bot_id)
+        if db is None:
             return None
-        if bot.redis_db not in pipes:
-            pipes[bot.redis_db] = self._redis_for_db(bot.redis_db).pipeline(transaction=False)
-        return pipes[bot.redis_db]
+        if db not in pipes:
+            pipes[db] = self._redis_for_db(db).pipeline(transaction=False)
+        return pipes[db]
 
     # --- rebuild ------------------------------------------------------------------
 

@@ -93,20 +93,17 @@ class Recorder:
     def __init__(self, holders: Holders) -> None:
         self._holders = holders
         self.bots: list[BotRow] = []
-        self._attributor = Attributor([], holders)
-        self._loaded_at = -1e9
-        #: (attributor, loaded_at) in one reference: other threads read both at once.
-        self._registry = (self._attributor, self._loaded_at)
+        #: (attributor, when its registry was loaded) in one reference: ``prepare`` reads
+        #: both at once on other threads.
+        self._registry = (Attributor([], holders), -1e9)
         self._logged_reasons: set[str] = set()
 
     def refresh_bots(self, conn: psycopg.Connection[Any], *, force: bool = False) -> None:
-        if not force and time.monotonic() - self._loaded_at < BOTS_TTL_SECONDS:
+        if not force and time.monotonic() - self._registry[1] < BOTS_TTL_SECONDS:
             return
         self.bots = load_bots(conn)
         records = [BotRecord(b.bot_id, b.bot_code, b.account, b.status) for b in self.bots]
-        self._attributor = Attributor(records, self._holders)
-        self._loaded_at = time.monotonic()
-        self._registry = (self._attributor, self._loaded_at)
+        self._registry = (Attributor(records, self._holders), time.monotonic())
 
     def to_batch(self, conn: psycopg.Connection[Any], envelopes: Iterable[Envelope]) -> Batch:
         self.refresh_bots(conn)
@@ -151,7 +148,7 @@ class Recorder:
         if isinstance(execution, Exception):
             self._reject(batch, env, f"execution: {execution}", raw_json(item))
             return
-        attribution = self._attributor.attribute(execution)
+        attribution = self._registry[0].attribute(execution)
         if execution.is_funding:
             batch.funding.append(FundingPayment.of(execution, attribution.bot_id))
         else:
@@ -163,7 +160,7 @@ class Recorder:
         except (MalformedMessage, ValueError) as exc:
             self._reject(batch, env, f"order: {exc}", raw_json(item))
             return
-        attribution = self._attributor.attribute_order(order.account, order.order_link_id)
+        attribution = self._registry[0].attribute_order(order.account, order.order_link_id)
         bot_id, link = attribution.bot_id, attribution.link
         reason = None
         if link is not None:
