@@ -30,6 +30,10 @@ Routes (method path, JSON body or query, effect):
     remove every pending fault
 - ``POST /paper/synthetic`` ``{"account", "count", "symbol"?, "rate"?, "batch"?, "link_prefix"?}``
     N real executions, pushed at ``rate``/s (0 = max)
+- ``POST /paper/emission-times`` ``{"account", "record": true|false}``
+    start (or stop) recording when each execution frame is written to a socket
+- ``GET /paper/emission-times?account=NAME``
+    ``{execId: unix time}`` recorded so far, then forgotten (recording goes on)
 - ``POST /paper/manual-trade`` ``{"account", "symbol", "side", "qty", "price"?}``
     a fill with no orderLinkId
 - ``GET /paper/dump?account=NAME``
@@ -312,6 +316,31 @@ async def synthetic(ex: PaperExchange, body: Body) -> object:
     return {"started": count}
 
 
+async def record_emission_times(ex: PaperExchange, body: Body) -> object:
+    acct = _account(ex, body)
+    assert acct is not None
+    record = body.get("record", True)
+    if not isinstance(record, bool):
+        raise ControlError("record must be true or false")
+    times = ex.private_hub.emission_times
+    if record:
+        times.setdefault(acct.name, {})
+    else:
+        times.pop(acct.name, None)
+    return {"account": acct.name, "recording": record}
+
+
+async def emission_times(ex: PaperExchange, body: Body) -> object:
+    acct = _account(ex, body)
+    assert acct is not None
+    record = ex.private_hub.emission_times.get(acct.name)
+    if record is None:
+        raise ControlError(f"emission times of {acct.name!r} are not being recorded")
+    taken = dict(record)
+    record.clear()
+    return taken
+
+
 async def manual_trade(ex: PaperExchange, body: Body) -> object:
     acct = _account(ex, body)
     assert acct is not None
@@ -360,6 +389,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/paper/faults/rest", rest_fault),
     ("POST", "/paper/faults/clear", clear_faults),
     ("POST", "/paper/synthetic", synthetic),
+    ("POST", "/paper/emission-times", record_emission_times),
+    ("GET", "/paper/emission-times", emission_times),
     ("POST", "/paper/manual-trade", manual_trade),
     ("GET", "/paper/dump", dump),
 )

@@ -59,9 +59,13 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class PrivateConn:
-    def __init__(self, ws: web.WebSocketResponse, conn_id: str) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, conn_id: str,
+        emission_times: dict[str, dict[str, float]] | None = None,
+    ) -> None:  # fmt: skip
         self.ws = ws
         self.conn_id = conn_id
+        self._emission_times = emission_times if emission_times is not None else {}
         self.account: Account | None = None
         self.topics: dict[str, set[str]] = {}  # engine topic -> subscribed names
         self.queue: deque[tuple[str, object]] = deque()
@@ -103,6 +107,12 @@ class PrivateConn:
                             more_json = getattr(more, "json", None)
                             parts.extend(more_json or [_dumps(row) for row in more])
                         items.extend(more)
+                if topic == "execution" and self.account is not None:
+                    record = self._emission_times.get(self.account.name)
+                    if record is not None:
+                        emitted = time.time()
+                        for row in items:
+                            record.setdefault(row["execId"], emitted)  # type: ignore[arg-type]
                 rows_json = None
                 for name in self.topics.get(topic, ()):
                     if topic == "execution.fast":
@@ -143,6 +153,10 @@ class PrivateHub:
         self.faults: dict[str, ExecFaults] = {}
         self.all_conns: set[PrivateConn] = set()
         self.blocked_until = 0.0
+        #: Account name → {execId: wall time its frame was first handed to a socket},
+        #: for the accounts being recorded (``/paper/emission-times``): a client measures
+        #: its latency from the exchange's emission without a socket of its own.
+        self.emission_times: dict[str, dict[str, float]] = {}
 
     # EventSink
     def wants(self, account: Account, topic: str) -> bool:
@@ -229,7 +243,7 @@ async def handle_private(request: web.Request) -> web.StreamResponse:
         raise web.HTTPServiceUnavailable(text="private stream temporarily unavailable (fault)")
     ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
     await ws.prepare(request)
-    conn = PrivateConn(ws, uuid.uuid4().hex[:20])
+    conn = PrivateConn(ws, uuid.uuid4().hex[:20], hub.emission_times)
     hub.all_conns.add(conn)
     return await serve_connection(
         ws,

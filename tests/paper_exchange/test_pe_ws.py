@@ -318,6 +318,27 @@ def test_synthetic_executions_reach_socket_and_ledger(
     assert pos["size"] == "0.0"  # synthetic fills come in Buy/Sell pairs
 
 
+def test_emission_times_record_when_each_execution_left(
+    exchange: RunningExchange, private: tuple[Any, Collector]
+) -> None:
+    _ws, col = private
+    control = exchange.control
+    control.post("/paper/emission-times", account="main", record=True)
+    before = time.time()
+    control.post("/paper/synthetic", account="main", symbol="SOLUSDT", count=300, batch=50)
+    execs = col.wait_items("execution", 300, timeout=10)
+    after = time.time()
+    times = control.get("/paper/emission-times", account="main")
+    assert set(times) == {e["execId"] for e in execs}
+    assert all(before <= t <= after for t in times.values())
+    assert control.get("/paper/emission-times", account="main") == {}  # taken, then forgotten
+    control.post("/paper/emission-times", account="main", record=False)
+    with pytest.raises(RuntimeError, match="not being recorded"):
+        control.get("/paper/emission-times", account="main")
+    with pytest.raises(RuntimeError, match="record must be true or false"):
+        control.post("/paper/emission-times", account="main", record="yes")
+
+
 def test_manual_trade_has_no_link_id(
     exchange: RunningExchange, http: HTTP, private: tuple[Any, Collector]
 ) -> None:
