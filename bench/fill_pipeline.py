@@ -15,11 +15,12 @@
     ``alpha run listener`` (a separate process) → parse, attribute → group commit
     through PgBouncer → Redis position + ``fills:{bot}`` entry. Timed from the request
     to the last ``fills:{bot}`` entry (the last step of the pipeline).
-(c) per-fill latency at ``--rate`` fills/s: for every execution, the wall time this
-    bench's own pybit private socket (same account) receives it — the emission, as
-    seen by a client — and the wall time its ``fills:{bot}`` entry is observed here
-    (``XREAD BLOCK``); the listener writes that entry in the same Redis pipeline as the
-    position hash, after the ledger commit. Also the listener's own commit histogram.
+(c) per-fill latency at ``--rate`` fills/s: for every execution, the wall time the
+    paper exchange emits it (hands its frame to the listener's socket; recorded by the
+    exchange, ``/paper/emission-times``) and the wall time its ``fills:{bot}`` entry is
+    observed here (``XREAD BLOCK``); the listener writes that entry in the same Redis
+    pipeline as the position hash, after the ledger commit. Also the listener's own
+    histograms (from its socket receive, and of its commits).
     ``--latency-csv FILE`` keeps every fill's figure, to see when the slow ones came.
 RSS: ``VmRSS`` of the listener process, sampled every 50 ms through (b) and (c).
 
@@ -250,14 +251,14 @@ def main() -> int:
         # (c) per-fill latency at --rate
         time.sleep(1.0)
         before_c = _histogram(_metrics(metrics_port), "alpha_listener_fill_latency_seconds")
-        received, seen = _measure_latency(exchange, bot_redis, stream, args)
-        lat = [1000 * (seen[e] - received[e]) for e in received if e in seen]
+        emitted, seen = _measure_latency(exchange, bot_redis, stream, args)
+        lat = [1000 * (seen[e] - emitted[e]) for e in emitted if e in seen]
         if args.latency_csv is not None:
             with args.latency_csv.open("w") as out:
-                out.write("exec_id,received_unix,latency_ms\n")
-                for e in sorted(received, key=received.__getitem__):
+                out.write("exec_id,emitted_unix,latency_ms\n")
+                for e in sorted(emitted, key=emitted.__getitem__):
                     if e in seen:
-                        out.write(f"{e},{received[e]:.6f},{1000 * (seen[e] - received[e]):.3f}\n")
+                        out.write(f"{e},{emitted[e]:.6f},{1000 * (seen[e] - emitted[e]):.3f}\n")
         text = _metrics(metrics_port)
         commit = _histogram(text, "alpha_listener_commit_seconds")
         inside = [
@@ -290,7 +291,7 @@ def main() -> int:
                      f"{100 * throughput / raw_copy:.0f}% of its check + COPY)")  # fmt: skip
         print(f"(b) listener sustained: {args.fills} fills in {elapsed:.2f}s = "
               f"{throughput:,.0f} fills/s{share}")  # fmt: skip
-        print(f"(c) at {args.rate}/s, {len(lat)} of {args.latency_fills} fills: socket receive"
+        print(f"(c) at {args.rate}/s, {len(lat)} of {args.latency_fills} fills: exchange emits"
               f" → fills:{{bot}} entry seen: p50 {statistics.median(lat):.2f} ms, "
               f"p99 {_pct(lat, 0.99):.2f} ms, max {max(lat):.2f} ms")  # fmt: skip
         print(f"    inside the listener (its socket receive → commit and Redis done, its own "
@@ -326,28 +327,13 @@ def main() -> int:
 def _measure_latency(
     exchange: Any, bot_redis: Any, stream: str, args: argparse.Namespace
 ) -> tuple[dict[str, float], dict[str, float]]:
-    import re
-
-    from pybit.unified_trading import WebSocket
-
-    class Local(WebSocket):  # pybit to the paper exchange's address
-        def _connect(self, url: str) -> None:
-            super()._connect(re.sub(r"^wss://[^/]+", exchange.ws_url, url))
-
-    received: dict[str, float] = {}
-    seen: dict[str, float] = {}
-
-    def on_execution(message: dict[str, Any]) -> None:
-        now = time.time()
-        for item in message.get("data", []):
-            received.setdefault(item["execId"], now)
-
-    ws = Local("private", testnet=False, api_key="k", api_secret="s", private_auth_expire=10)
-    ws.execution_stream(callback=on_execution)
-    time.sleep(1.0)
+    """Each execution's emission (the exchange's wall time as it hands the frame to the
+    listener's socket) and the moment its ``fills:{bot}`` entry is seen here."""
+    exchange.control.post("/paper/emission-times", account="main", record=True)
     last_id = bot_redis.xinfo_stream(stream)["last-generated-id"]
     exchange.control.post("/paper/synthetic", account="main", count=args.latency_fills,
                           rate=args.rate, batch=1, link_prefix=f"{CODE}-lat-")  # fmt: skip
+    seen: dict[str, float] = {}
     deadline = time.monotonic() + args.latency_fills / args.rate + 30
     while len(seen) < args.latency_fills and time.monotonic() < deadline:
         reply = bot_redis.xread({stream: last_id}, block=1000, count=1000)
@@ -356,8 +342,9 @@ def _measure_latency(
             for entry_id, fields in entries:
                 seen.setdefault(fields["exec_id"], now)
                 last_id = entry_id
-    ws.exit()
-    return received, seen
+    emitted = exchange.control.get("/paper/emission-times", account="main")
+    exchange.control.post("/paper/emission-times", account="main", record=False)
+    return emitted, seen
 
 
 def _reference_loop_ms() -> float:
