@@ -173,7 +173,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1000, help="(a) rows per INSERT")
     parser.add_argument("--skip-raw", action="store_true", help="skip (a)")
     parser.add_argument("--latency-csv", type=Path, metavar="FILE",
-                        help="(c): write each fill's receive time and latency here, to see"
+                        help="(c): write each fill's emission time and latency here, to see"
                         " when the slow ones happened")  # fmt: skip
     args = parser.parse_args()
     load = os.getloadavg()
