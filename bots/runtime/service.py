@@ -57,11 +57,27 @@ def build_host(settings: Settings, bot_id: str) -> BotHost:
     )
 
 
+class LeaseLost(UserError):
+    """This process stopped trading because it can no longer prove it is the only one."""
+
+    exit_code = 74
+
+
 def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None) -> None:
+    from bots.runtime.lease import BotLease
     from core.service import HealthServer
 
     host = build_host(settings, bot_id)
     stop = stop or threading.Event()
+    lost: list[str] = []
+
+    def on_lost(why: str) -> None:
+        lost.append(why)
+        stop.set()
+
+    # Before anything trades: a second process of this bot id must not get further.
+    lease = BotLease(host.redis, host.reg.bot_id, on_lost=on_lost)
+    lease.acquire()
     health = HealthServer(
         settings.service.http_host,
         settings.service.http_port,
@@ -73,3 +89,6 @@ def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None
         host.run(stop)
     finally:
         health.stop()
+        lease.release()
+    if lost:
+        raise LeaseLost(f"bot {bot_id} stopped: lease lost ({lost[0]})")
