@@ -3,8 +3,9 @@
 They see only ``(now, equity)`` pairs — equity being the bot's realized plus unrealized
 P&L on top of its capital, which the host derives from the ledger — and answer with a
 :class:`RiskDecision`. Period anchors (the equity at 00:00 UTC, at Monday 00:00 UTC, at
-the 1st of the month 00:00 UTC) are taken from the first observation in the period, so a
-host that feeds equity at least once per closed candle gets the spec's anchors.
+the 1st of the month 00:00 UTC) are taken from the first observation in the period, so
+they must be fed on every closed candle and every fill, not only when a strategy has a
+signal: the candle closing at 00:00 then gives the period's opening equity.
 """
 
 from __future__ import annotations

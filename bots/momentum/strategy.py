@@ -140,12 +140,14 @@ class Momentum(TradeBookStrategy[MomentumConfig]):
 
     def on_timer(self, ctx: StrategyContext) -> list[Intent]:
         """Rank the signals of the bars that closed at ``ctx.now`` and fill free slots."""
+        # Every tick, signal or not: the period's anchor is its first equity (00:00 UTC,
+        # Monday, the 1st), and a loss taken before the first signal must count.
+        risk = self.risk.update(ctx.now, ctx.equity)
         if not self.pending:
             return []
         latest = max(sig.at for sig in self.pending.values())
         signals = [sig for sig in self.pending.values() if sig.at == latest]
         self.pending.clear()
-        risk = self.risk.update(ctx.now, ctx.equity)
         if not risk.allow_entries:
             return []
         cfg = self.config
@@ -167,6 +169,7 @@ class Momentum(TradeBookStrategy[MomentumConfig]):
         return out
 
     def on_fill(self, fill: FillEvent, ctx: StrategyContext) -> list[Intent]:
+        self.risk.update(ctx.now, ctx.equity)  # a loss between candles counts as well
         trade, leg, out = self.book.apply_fill(fill, ctx)
         if trade is not None and leg == "entry" and trade.stop_id is None and trade.qty > 0:
             stop = trade.entry_price * (1 - self.config.trailing_pct / HUNDRED)

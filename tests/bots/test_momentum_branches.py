@@ -22,6 +22,7 @@ from core.strategy import (
     CancelOrder,
     EnterMarket,
     ExitMarket,
+    FillEvent,
     Intent,
     PlaceStop,
     PositionView,
@@ -286,3 +287,24 @@ def test_monthly_loss_15pct_halts_for_the_month() -> None:
 def test_no_timer_entries_without_fresh_signals() -> None:
     s, c = Momentum(SMALL), context()
     assert s.on_timer(c) == []
+
+
+def test_loss_before_the_first_signal_of_the_day_counts() -> None:
+    # The day starts at 10,000 (the 00:00 candle closes with no signal), drops to 9,650
+    # by 04:00, still no signal; the 08:00 breakout must be refused: −3.5 % on the day.
+    # Anchoring at the first *signal* (9,650 → 9,600 is −0.5 %) would let it through.
+    s, c = Momentum(ROOMY), context()
+    for hours, equity in ((0, 10_000), (4, 9_650)):
+        c.now, c.equity = MON + timedelta(hours=hours), D(equity)
+        assert s.on_timer(c) == []
+    assert decide_at(s, c, A, MON + 2 * H4, 9_600) == []
+
+
+def test_a_loss_between_fills_counts_without_a_candle() -> None:
+    # Equity seen on a fill counts too: a fill at 10:00 at 9,650 after 10,000 at 00:00.
+    s, c = Momentum(ROOMY), context()
+    c.now, c.equity = MON, D(10_000)
+    s.on_timer(c)
+    c.now, c.equity = MON + timedelta(hours=10), D(9_650)
+    s.on_fill(FillEvent(B, "Sell", D(100), D(1), D(0), Reason.EXIT, "manual", c.now), c)
+    assert decide_at(s, c, A, MON + 3 * H4, 9_660) == []
