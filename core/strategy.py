@@ -300,6 +300,10 @@ class StrategyConfig(BaseModel):
     interval: str
     #: The only bot trading its symbols on its account: may use reduceOnly (DESIGN.md).
     exclusive: bool = False
+    #: The leverage this bot's sizing assumes. The host sets it on each symbol before the
+    #: first entry; ``None`` leaves the account's setting alone. Leverage is per account
+    #: and symbol, so bots sharing a symbol on one account must agree (registration checks).
+    leverage: Decimal | None = Field(None, gt=0, le=100)
 
 
 ConfigT = TypeVar("ConfigT", bound=StrategyConfig)

@@ -250,6 +250,19 @@ def _check_exclusive(conn: psycopg.Connection[Any], spec: BotSpec) -> None:
             raise UserError(
                 f"bot {other} trades {', '.join(shared)} exclusively on account {spec.account}"
             )
+        _check_leverage(spec, other, shared, (config or {}).get("leverage"))
+
+
+def _check_leverage(spec: BotSpec, other: str, shared: list[str], theirs: object) -> None:
+    """Leverage is one setting per account and symbol: two bots wanting different values
+    would keep resetting each other's margin, so the second registration is refused."""
+    ours = spec.config.get("leverage")
+    if ours is None or theirs is None or Decimal(str(ours)) == Decimal(str(theirs)):
+        return
+    raise UserError(
+        f"leverage {ours} refused: bot {other} trades {', '.join(shared)} on account "
+        f"{spec.account} at leverage {theirs} (one setting per account and symbol)"
+    )
 
 
 def register(conn: psycopg.Connection[Any], spec: BotSpec) -> Bot:

@@ -33,6 +33,7 @@ from typing import Any
 
 import redis
 
+from bots.runtime.leverage import LeverageGuard
 from bots.runtime.market import CandleSequencer, closed_candle, closed_history, server_now
 from bots.runtime.registration import Registration
 from core import plugins, redis_keys
@@ -99,6 +100,12 @@ class BotHost:
             OrderBook(bot_redis, registration.bot_id),
             instruments,
             exclusive=bool(getattr(self.strategy.config, "exclusive", False)),
+        )
+        self.leverage = LeverageGuard(
+            http,
+            registration.bot_id,
+            self.strategy.config.leverage,
+            lambda fields: infra_redis.xadd(redis_keys.ALERTS, fields),  # type: ignore[arg-type]
         )
         self.symbols = list(self.strategy.symbols)
         self.interval = self.strategy.interval
@@ -464,6 +471,11 @@ class BotHost:
                 prices=self.prices,
                 reference_price=self.prices.get(intent.symbol),
             )
+            if verdict and isinstance(intent, ENTRY_INTENTS):
+                refused = self.leverage.refusal(intent.symbol)
+                if refused is not None:
+                    failed.append((intent, f"leverage: {refused}"))
+                    continue
             if not verdict:
                 log.info(
                     "refused %s %s: %s (%s)",

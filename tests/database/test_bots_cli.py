@@ -164,3 +164,19 @@ def test_unknown_bot_and_reserved_external(database) -> None:
     refused(database.alpha("bots", "show", "nobody_here"), "no bot 'nobody_here'")
     refused(database.alpha("bots", "pause", "nobody_here"), "no bot 'nobody_here'")
     refused(database.alpha("bots", "retire", "external"), "bot 'external' is reserved")
+
+
+def test_two_bots_on_one_account_must_agree_on_a_shared_symbols_leverage(database) -> None:
+    ok(register(database, "mom_001", "mo1", 1, "--symbols", "BTCUSDT", "--config",
+                '{"leverage": "5"}'))  # fmt: skip
+    refused(
+        register(database, "mom_002", "mo2", 2, "--symbols", "ETHUSDT,BTCUSDT", "--config",
+                 '{"leverage": "10"}'),
+        "leverage 10 refused: bot mom_001 trades BTCUSDT on account main at leverage 5",
+    )
+    # The same leverage, another account, or no leverage of its own: fine.
+    ok(register(database, "mom_002", "mo2", 2, "--symbols", "BTCUSDT", "--config",
+                '{"leverage": "5.0"}'))  # fmt: skip
+    ok(register(database, "mom_003", "mo3", 3, "--symbols", "BTCUSDT", "--account", "second",
+                "--config", '{"leverage": "10"}'))  # fmt: skip
+    ok(register(database, "mom_004", "mo4", 4, "--symbols", "BTCUSDT"))
