@@ -265,6 +265,29 @@ def _check_leverage(spec: BotSpec, other: str, shared: list[str], theirs: object
     )
 
 
+def _check_allocation(conn: psycopg.Connection[Any], spec: BotSpec) -> None:
+    """On a shared account every bot's capital is explicit: the account's equity belongs
+    to all of them, so none can size or measure drawdown on it."""
+    rows = conn.execute(
+        "SELECT bot_id, initial_capital FROM trading.bots WHERE account = %s AND bot_id <> %s"
+        " AND status <> 'retired' AND redis_db IS NOT NULL ORDER BY bot_id",
+        (str(spec.account), str(spec.bot_id)),
+    ).fetchall()
+    if not rows:
+        return
+    if spec.initial_capital is None:
+        raise UserError(
+            f"--initial-capital required: account {spec.account} is shared with bot "
+            f"{rows[0][0]}, so this bot's allocation must be explicit"
+        )
+    missing = [str(bot) for bot, capital in rows if capital is None]
+    if missing:
+        raise UserError(
+            f"account {spec.account} is shared from now on, but bot {missing[0]} has no "
+            "--initial-capital; retire and re-register it with an allocation first"
+        )
+
+
 def register(conn: psycopg.Connection[Any], spec: BotSpec) -> Bot:
     """Insert ``spec`` (one transaction); refuses duplicates and exclusivity conflicts."""
     with conn.transaction():
@@ -287,6 +310,7 @@ def register(conn: psycopg.Connection[Any], spec: BotSpec) -> Bot:
                 ).fetchone()  # fmt: skip
         except psycopg.errors.UniqueViolation as exc:
             raise _duplicate(conn, spec, exc) from None
+        _check_allocation(conn, spec)  # after the duplicate checks: those name the clash
         _audit(conn, "register", spec.bot_id, f"{spec.bot_type} {spec.mode} {spec.account}")
     assert row is not None
     return _bot(row)

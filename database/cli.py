@@ -199,7 +199,12 @@ def register(cli: Cli) -> None:
     reg.add_argument("--symbols", required=True, metavar="A,B", help="e.g. BTCUSDT,ETHUSDT")
     reg.add_argument("--mode", required=True, choices=("paper", "demo", "testnet", "live"))
     reg.add_argument("--config", metavar="JSON", help="bot type parameters as a JSON object")
-    reg.add_argument("--initial-capital", metavar="X", help="for return-on-capital reports")
+    reg.add_argument(
+        "--initial-capital", metavar="X",
+        help="the bot's allocation in USDT: its sizing and drawdown base (equity = this + its"
+        " realized and unrealized P&L). Required on a shared account; on an account of its"
+        " own it defaults to the account's equity when the bot starts",
+    )  # fmt: skip
     reg.add_argument(
         "--exclusive",
         action="store_true",

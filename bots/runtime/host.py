@@ -112,6 +112,8 @@ class BotHost:
         self.sequencer = CandleSequencer(self.interval)
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.prices: dict[str, Decimal] = {}
+        #: The bot's allocation; without one, set from the wallet once in start().
+        self.capital = registration.initial_capital or _ZERO
         self.now = datetime.now(UTC)
         self._stream_factory = public_stream_factory
         self._stream: Any = None
@@ -145,24 +147,36 @@ class BotHost:
         return sum((_decimal(v) for v in pipe.execute()), _ZERO)
 
     def equity(self, positions: Mapping[str, PositionView]) -> Decimal:
-        capital = self.reg.initial_capital
-        if capital is None:
-            capital = self._wallet_equity()
-        unrealized = sum(
+        """Allocation + this bot's realized P&L (ledger) + its unrealized P&L at the last
+        price. Never the account's wallet: on a shared account that holds every bot's
+        P&L, and the bot's own P&L is in it already."""
+        return self.capital + self.realized() + self.unrealized(positions)
+
+    def unrealized(self, positions: Mapping[str, PositionView]) -> Decimal:
+        return sum(
             ((self.prices.get(s, p.avg_price) - p.avg_price) * p.qty for s, p in positions.items()),
             _ZERO,
         )
-        return capital + self.realized() + unrealized
 
-    def _wallet_equity(self) -> Decimal:
+    def _capital_from_wallet(self) -> Decimal:
+        """An account of its own and no allocation: the account's equity, read once at
+        start, less what the bot's own P&L already put into it; the ledger follows it."""
         from core.exchange.rest import wallet
 
-        try:
-            for account in wallet(self.http):
-                return Decimal(account.get("totalEquity") or "0")
-        except Exception as exc:
-            log.warning("wallet unavailable, sizing on zero equity: %s", exc)
-        return _ZERO
+        if self.reg.account_peers:
+            raise UserError(
+                f"bot {self.reg.bot_id} shares account {self.reg.account} with "
+                f"{', '.join(self.reg.account_peers)} but has no allocation: register it "
+                "with --initial-capital"
+            )
+        total = next(
+            (Decimal(a.get("totalEquity") or "0") for a in wallet(self.http)), _ZERO
+        )
+        positions = self.positions()
+        capital = total - self.realized() - self.unrealized(positions)
+        log.info("bot %s: capital %s (account equity %s at start)", self.reg.bot_id, capital,
+                 total)  # fmt: skip
+        return capital
 
     def context(self) -> StrategyContext:
         positions = self.positions()
@@ -193,6 +207,8 @@ class BotHost:
             self.now = server_now(self.http)
             resting = self.orders.reconcile(self.symbols)
             history = self._warm_up()
+            if self.reg.initial_capital is None:
+                self.capital = self._capital_from_wallet()
         except Exception as exc:
             from core.exchange.rest import classify
 

@@ -27,6 +27,8 @@ class Registration:
     symbols: tuple[str, ...]
     config: dict[str, Any]
     initial_capital: Decimal | None
+    #: Other non-retired bots registered on the same exchange account.
+    account_peers: tuple[str, ...] = ()
 
 
 def load_registration(settings: Settings, bot_id: str) -> Registration:
@@ -41,6 +43,12 @@ def load_registration(settings: Settings, bot_id: str) -> Registration:
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM trading.bots WHERE bot_id = %s", (wanted,)
         ).fetchone()
+        peers = conn.execute(
+            "SELECT bot_id FROM trading.bots WHERE account = (SELECT account FROM trading.bots"
+            " WHERE bot_id = %s) AND bot_id <> %s AND status <> 'retired'"
+            " AND redis_db IS NOT NULL ORDER BY bot_id",
+            (wanted, wanted),
+        ).fetchall()
     if row is None:
         raise UserError(f"bot {wanted!r} is not registered (see: alpha bots list)")
     bot_id_, code, bot_type, status, mode, account, redis_db, symbols, config, capital = row
@@ -62,4 +70,5 @@ def load_registration(settings: Settings, bot_id: str) -> Registration:
         tuple(symbols or ()),
         config,
         capital,
+        tuple(str(p) for (p,) in peers),
     )

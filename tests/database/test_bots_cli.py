@@ -16,6 +16,10 @@ def register(database, bot_id: str = "mom_001", code: str = "mo1", db: int = 1, 
     args = ["bots", "register", bot_id, "--code", code, "--redis-db", str(db)]
     if "--symbols" not in extra:
         args += ["--symbols", "BTCUSDT,ETHUSDT"]
+    if "--no-capital" in extra:
+        extra = tuple(e for e in extra if e != "--no-capital")
+    elif "--initial-capital" not in extra:
+        args += ["--initial-capital", "1000"]  # bots sharing an account need one
     return database.alpha(*args, *BASE, *extra)
 
 
@@ -180,3 +184,19 @@ def test_two_bots_on_one_account_must_agree_on_a_shared_symbols_leverage(databas
     ok(register(database, "mom_003", "mo3", 3, "--symbols", "BTCUSDT", "--account", "second",
                 "--config", '{"leverage": "10"}'))  # fmt: skip
     ok(register(database, "mom_004", "mo4", 4, "--symbols", "BTCUSDT"))
+
+
+def test_every_bot_on_a_shared_account_needs_an_allocation(database) -> None:
+    ok(register(database, "mom_001", "mo1", 1, "--symbols", "BTCUSDT", "--no-capital"))
+    refused(
+        register(database, "mom_002", "mo2", 2, "--symbols", "ETHUSDT", "--no-capital"),
+        "--initial-capital required: account main is shared with bot mom_001",
+    )
+    refused(
+        register(database, "mom_002", "mo2", 2, "--symbols", "ETHUSDT"),
+        "account main is shared from now on, but bot mom_001 has no --initial-capital",
+    )
+    # Alone on its account, a bot may go without one (the account's equity at start).
+    ok(register(database, "mom_003", "mo3", 3, "--account", "solo", "--no-capital"))
+    listed = json.loads(ok(database.alpha("bots", "list", "--json")))
+    assert [b["bot_id"] for b in listed if b["bot_id"] != "external"] == ["mom_001", "mom_003"]

@@ -19,8 +19,8 @@ def _insert(database, bot_id, code, bot_type, config, redis_db):
     with database.connect("owner", direct=True) as conn:
         conn.execute(
             "INSERT INTO trading.bots (bot_id, bot_code, bot_name, bot_type, strategy_name,"
-            " mode, account, redis_db, symbols, config) VALUES (%s, %s, %s, %s, 'x', 'paper',"
-            " 'main', %s, %s, %s)",
+            " mode, account, redis_db, symbols, config, initial_capital) VALUES (%s, %s, %s,"
+            " %s, 'x', 'paper', 'main', %s, %s, %s, 10000)",
             (bot_id, code, bot_id, bot_type, redis_db, ["BTCUSDT"], Jsonb(config)),
         )
         conn.commit()
