@@ -5,9 +5,10 @@ stop loss makes risk worse). An entry is refused, with the rule that refused it,
 
 * the global kill flag is set (``risk:kill`` in the infra DB: the operator's /kill);
 * the bot is paused or stopped (``bot:{id}:state``);
-* the strategy's own account-risk rule halted it (daily/weekly/monthly loss rules of
-  STRATEGIES.md, measured on the ledger's realized P&L plus unrealized);
-* it would exceed the bot's limits: notional per symbol, total notional, open positions.
+* a loss limit halted it (the host's daily loss and drawdown limits, see
+  ``bots/runtime/loss_limits.py``; measured on the ledger's realized P&L plus unrealized);
+* it would exceed the bot's limits: notional per symbol, total notional, open positions,
+  or the notional of all bots on its account together.
 
 Per-bot limits live in the bot's registered config under ``"risk"``; the rest of the
 config belongs to the strategy (see :func:`split_config`).
@@ -15,7 +16,7 @@ config belongs to the strategy (see :func:`split_config`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -42,6 +43,12 @@ class RiskLimits(BaseModel):
     max_notional_per_symbol: Decimal | None = Field(None, gt=0)
     max_total_notional: Decimal | None = Field(None, gt=0)
     max_open_positions: int | None = Field(None, ge=1)
+    #: Halt entries when equity is this % below the day's opening equity (00:00 UTC).
+    max_daily_loss_pct: Decimal | None = Field(None, gt=0, lt=100)
+    #: Halt entries when equity is this % below its peak, until an operator lifts it.
+    max_drawdown_pct: Decimal | None = Field(None, gt=0, lt=100)
+    #: Cap on the notional of every bot on this bot's account together, its own included.
+    max_account_notional: Decimal | None = Field(None, gt=0)
 
 
 def split_config(config: Mapping[str, Any] | None) -> tuple[dict[str, Any], RiskLimits]:
@@ -76,11 +83,14 @@ class RiskGate:
         *,
         state: BotState,
         killed: bool,
-        halted_by_strategy: str | None,
+        halted: str | None,
         positions: Mapping[str, PositionView],
         prices: Mapping[str, Decimal],
         reference_price: Decimal | None = None,
+        account_notional: Callable[[], Decimal] | None = None,
     ) -> Verdict:
+        """``account_notional`` is read only when ``max_account_notional`` is set: the
+        notional every bot on the account holds (this one included), at current prices."""
         if state is BotState.STOPPED:
             return Verdict(False, "stopped", "a stopped bot sends no orders")
         if not isinstance(intent, ENTRY_INTENTS):
@@ -89,8 +99,8 @@ class RiskGate:
             return Verdict(False, "kill_flag", "the global kill flag is set")
         if state is BotState.PAUSED:
             return Verdict(False, "paused", "a paused bot sends no new entries")
-        if halted_by_strategy:
-            return Verdict(False, "strategy_risk", halted_by_strategy)
+        if halted:
+            return Verdict(False, "loss_limit", halted)
 
         price = intent.price if isinstance(intent, EnterLimit) else reference_price
         price = price or prices.get(intent.symbol) or ZERO
@@ -112,6 +122,11 @@ class RiskGate:
                 return Verdict(
                     False, "max_total_notional", f"{total:.2f} > {limits.max_total_notional}"
                 )
+        cap = limits.max_account_notional
+        if cap is not None and account_notional is not None:
+            total = account_notional() + added
+            if total > cap:
+                return Verdict(False, "max_account_notional", f"{total:.2f} > {cap}")
         if limits.max_open_positions is not None:
             open_symbols = {s for s, v in positions.items() if v.qty}
             if intent.symbol not in open_symbols and len(open_symbols) >= limits.max_open_positions:

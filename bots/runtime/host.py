@@ -34,6 +34,7 @@ from typing import Any
 import redis
 
 from bots.runtime.leverage import LeverageGuard
+from bots.runtime.loss_limits import LossLimits
 from bots.runtime.market import CandleSequencer, closed_candle, closed_history, server_now
 from bots.runtime.registration import Registration
 from core import plugins, redis_keys
@@ -93,6 +94,8 @@ class BotHost:
             plugins.validate_config(registration.bot_type, strategy_config)
         )
         self.gate = RiskGate(limits)
+        alert = lambda fields: infra_redis.xadd(redis_keys.ALERTS, fields)  # type: ignore[arg-type]  # noqa: E731
+        self.loss_limits = LossLimits(bot_redis, registration.bot_id, limits, alert)
         self.orders = OrderManager(
             http,
             registration.bot_id,
@@ -102,10 +105,7 @@ class BotHost:
             exclusive=bool(getattr(self.strategy.config, "exclusive", False)),
         )
         self.leverage = LeverageGuard(
-            http,
-            registration.bot_id,
-            self.strategy.config.leverage,
-            lambda fields: infra_redis.xadd(redis_keys.ALERTS, fields),  # type: ignore[arg-type]
+            http, registration.bot_id, self.strategy.config.leverage, alert
         )
         self.symbols = list(self.strategy.symbols)
         self.interval = self.strategy.interval
@@ -400,7 +400,9 @@ class BotHost:
         self.prices[candle.symbol] = candle.close
         self.now = candle.end
         self.decisions += 1
-        self._execute(self.strategy.on_candle(candle, self.context()))
+        ctx = self.context()
+        self.loss_limits.observe(ctx.now, ctx.equity)
+        self._execute(self.strategy.on_candle(candle, ctx))
 
     def _on_fill(self, entry_id: str, fields: Mapping[str, str]) -> None:
         stream = redis_keys.fills_stream(self.reg.bot_id)
@@ -430,7 +432,9 @@ class BotHost:
                 intent_id=tracked.intent_id if tracked else None,
             )
             self.now = max(self.now, event.exec_time)
-            self._execute([*sibling_cancels, *self.strategy.on_fill(event, self.context())])
+            ctx = self.context()
+            self.loss_limits.observe(ctx.now, ctx.equity)
+            self._execute([*sibling_cancels, *self.strategy.on_fill(event, ctx)])
         self.redis.xack(stream, GROUP, entry_id)
 
     def _on_command(self, entry_id: str, fields: Mapping[str, str]) -> None:
@@ -442,6 +446,8 @@ class BotHost:
             self.flatten()
         elif command == "cancel-all":
             self.orders.cancel_own(self.symbols)
+        elif command == "reset-risk":
+            self.loss_limits.reset(self.context().equity, fields.get("requested_by", "?"))
         else:
             log.warning("unknown command %r ignored", command)
         self.redis.xack(redis_keys.commands_stream(self.reg.bot_id), GROUP, entry_id)
@@ -482,10 +488,11 @@ class BotHost:
                 intent,
                 state=state,
                 killed=killed,
-                halted_by_strategy=None,
+                halted=self.loss_limits.halted,
                 positions=positions,
                 prices=self.prices,
                 reference_price=self.prices.get(intent.symbol),
+                account_notional=self._account_notional,
             )
             if verdict and isinstance(intent, ENTRY_INTENTS):
                 refused = self.leverage.refusal(intent.symbol)
@@ -513,6 +520,23 @@ class BotHost:
             for intent, why in failed:
                 more += self.strategy.on_rejected(intent, why, ctx)
             self._execute(more, follow_up=False)
+
+    def _account_notional(self) -> Decimal:
+        """Every bot's open notional on this bot's account, from the ledger's positions
+        (other bots' Redis keys are not this bot's to read), at the last prices known
+        here, else at each position's average price."""
+        from core.db import connect
+
+        with connect(self.settings, Role.APP) as conn:
+            rows = conn.execute(
+                "SELECT p.symbol, p.qty, p.avg_price FROM analytics.bot_positions p"
+                " JOIN trading.bots b USING (bot_id) WHERE b.account = %s AND p.qty <> 0"
+                " AND p.bot_id <> 'external'",  # its account is not one column
+                (str(self.reg.account),),
+            ).fetchall()
+        return sum(
+            (abs(qty) * (self.prices.get(symbol) or avg) for symbol, qty, avg in rows), _ZERO
+        )
 
     @staticmethod
     def _bound_exit(intent: ExitMarket, open_qty: dict[str, Decimal]) -> ExitMarket | None:

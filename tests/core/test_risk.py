@@ -21,7 +21,7 @@ def check(gate: RiskGate, intent, *, state=BotState.RUNNING, killed=False, posit
         intent,
         state=state,
         killed=killed,
-        halted_by_strategy=None,
+        halted=None,
         positions=positions or {},
         prices=PRICES,
     )
@@ -84,3 +84,26 @@ def test_risk_limits_are_split_from_the_strategy_config() -> None:
     with pytest.raises(ValueError, match="max_open_positions"):
         split_config({"risk": {"max_open_positions": 0}})
     assert Reason.KILL.value == "ks"
+
+
+def test_the_account_cap_counts_every_bot_on_the_account() -> None:
+    gate = RiskGate(RiskLimits(max_account_notional=Decimal("10000")))
+    verdict = gate.check(
+        ENTRY, state=BotState.RUNNING, killed=False, halted=None, positions={}, prices=PRICES,
+        account_notional=lambda: Decimal("4500"),  # other bots' positions: 4,500 + 6,000
+    )  # fmt: skip
+    assert not verdict and verdict.rule == "max_account_notional"
+    assert gate.check(
+        ENTRY, state=BotState.RUNNING, killed=False, halted=None, positions={}, prices=PRICES,
+        account_notional=lambda: Decimal("4000"),
+    )  # fmt: skip
+
+
+def test_a_loss_limit_halt_refuses_entries_only() -> None:
+    gate = RiskGate(RiskLimits())
+    halt = "daily loss 3.10% from 10000 at 00:00 UTC ≥ 3%"
+    kw = {"state": BotState.RUNNING, "killed": False, "halted": halt, "positions": {},
+          "prices": PRICES}  # fmt: skip
+    verdict = gate.check(ENTRY, **kw)
+    assert not verdict and verdict.rule == "loss_limit" and verdict.detail == halt
+    assert gate.check(EXIT, **kw) and gate.check(STOP, **kw)

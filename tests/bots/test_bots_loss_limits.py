@@ -1,0 +1,71 @@
+"""The host's loss limits, with their anchors in real Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from bots.runtime.loss_limits import LossLimits, risk_key
+from core.risk import RiskLimits
+
+D = Decimal
+DAY = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday, 00:00 UTC
+
+
+def limits(redis, **kw) -> tuple[LossLimits, list[dict[str, str]]]:
+    alerts: list[dict[str, str]] = []
+    return LossLimits(redis, "b1", RiskLimits.model_validate(kw), alerts.append), alerts
+
+
+def test_a_daily_loss_halts_until_the_next_utc_day_with_one_alert(redis) -> None:
+    watch, alerts = limits(redis, max_daily_loss_pct="3")
+    watch.observe(DAY, D(10_000))  # the day's opening equity
+    watch.observe(DAY + timedelta(hours=5), D(9_750))
+    assert watch.halted is None
+    watch.observe(DAY + timedelta(hours=9), D(9_700))  # −3 %
+    assert watch.halted is not None and "daily loss 3.00%" in watch.halted
+    watch.observe(DAY + timedelta(hours=10), D(9_600))
+    watch.observe(DAY + timedelta(hours=11), D(9_900))  # recovering does not lift it
+    assert watch.halted is not None
+    assert [(a["kind"], a["resolved"]) for a in alerts] == [("risk_halt", "0")]
+    watch.observe(DAY + timedelta(days=1), D(9_900))  # the next day lifts it
+    assert watch.halted is None
+    assert [(a["kind"], a["resolved"]) for a in alerts][-1] == ("risk_halt", "1")
+
+
+def test_the_anchors_survive_a_restart(redis) -> None:
+    watch, _ = limits(redis, max_daily_loss_pct="3")
+    watch.observe(DAY, D(10_000))
+    watch.observe(DAY + timedelta(hours=3), D(9_800))
+    # A new process mid-day: the day still opened at 10,000, not at 9,800.
+    again, _ = limits(redis, max_daily_loss_pct="3")
+    again.observe(DAY + timedelta(hours=4), D(9_690))
+    assert again.halted is not None
+    assert redis.hget(risk_key("b1"), "day_open") == "10000"
+    third, _ = limits(redis, max_daily_loss_pct="3")
+    third.observe(DAY + timedelta(hours=5), D(9_690))
+    assert third.halted is not None  # the halt itself is kept too
+
+
+def test_a_drawdown_from_the_peak_halts_until_an_operator_lifts_it(redis) -> None:
+    watch, alerts = limits(redis, max_drawdown_pct="10")
+    watch.observe(DAY, D(10_000))
+    watch.observe(DAY + timedelta(days=2), D(12_000))  # the peak
+    watch.observe(DAY + timedelta(days=3), D(10_900))
+    assert watch.halted is None
+    watch.observe(DAY + timedelta(days=4), D(10_800))  # −10 % from 12,000
+    assert watch.halted is not None and "drawdown 10.00%" in watch.halted
+    watch.observe(DAY + timedelta(days=9), D(10_800))  # new days do not lift it
+    assert watch.halted is not None
+    watch.reset(D(10_800), "admin")
+    assert watch.halted is None
+    watch.observe(DAY + timedelta(days=9, hours=1), D(10_000))  # −7.4 % from the new peak
+    assert watch.halted is None
+    assert [a["resolved"] for a in alerts] == ["0", "1"]
+
+
+def test_no_limits_configured_writes_nothing(redis) -> None:
+    watch, alerts = limits(redis)
+    watch.observe(DAY, D(10_000))
+    watch.observe(DAY + timedelta(hours=1), D(1))
+    assert watch.halted is None and alerts == [] and not redis.exists(risk_key("b1"))
