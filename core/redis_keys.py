@@ -44,6 +44,12 @@ def seen_fills(bot_id: BotId) -> str:
     return f"bot:{bot_id}:seen_fills"
 
 
+def memo(bot_id: BotId, symbol: Symbol | str) -> str:
+    """Hash: what the strategy must recall about its trade in the symbol after a restart
+    (``Strategy.remember``); gone when it has nothing to remember."""
+    return f"bot:{bot_id}:memo:{symbol}"
+
+
 def commands_stream(bot_id: BotId) -> str:
     """Stream: operator commands for this bot (``flatten``, ``cancel-all``)."""
     return f"commands:{bot_id}"

@@ -363,6 +363,16 @@ class Strategy(ABC, Generic[ConfigT]):
         it waits forever for a fill that will not come. The default does nothing."""
         return []
 
+    def remember(self, symbol: str) -> Mapping[str, str] | None:
+        """What this strategy must get back after a restart about its trade in ``symbol``
+        that neither the ledger nor the exchange holds (the level a stop was derived
+        from, say); ``None`` when there is nothing. The host keeps it in the bot's Redis
+        whenever it changes and hands it to :meth:`recall` before :meth:`adopt`."""
+        return None
+
+    def recall(self, symbol: str, memo: Mapping[str, str]) -> None:
+        """After a restart, before :meth:`adopt`: what :meth:`remember` last returned."""
+
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext
     ) -> list[Intent]:

@@ -9,6 +9,7 @@ closed before the break.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
@@ -83,6 +84,8 @@ class OrderBlock(TradeBookStrategy[OrderBlockConfig]):
         self.book = TradeBook(reduce_only=self.config.exclusive)
         #: Every block ever created, per symbol, for inspection and tests.
         self.history: dict[str, list[Block]] = {s: [] for s in self.config.symbols}
+        #: Levels given back by the host after a restart, until :meth:`adopt` uses them.
+        self.recalled: dict[str, dict[str, str]] = {}
 
     # -- detection ---------------------------------------------------------------------------
 
@@ -264,24 +267,49 @@ class OrderBlock(TradeBookStrategy[OrderBlockConfig]):
             out += self.book.protect(ctx, trade, trade.data["stop"], trade.data["tp"])
         return out
 
+    def remember(self, symbol: str) -> dict[str, str] | None:
+        """The block behind an open position and the levels taken from it: the ledger
+        knows the position, not why it was entered or where its stop belongs."""
+        trade = self.book.get(symbol)
+        if trade is None or trade.qty <= 0 or "stop" not in trade.data:
+            return None
+        memo = {"stop": str(trade.data["stop"]), "tp": str(trade.data["tp"])}
+        block = trade.data.get("block")
+        if isinstance(block, Block):
+            memo |= {"kind": block.kind, "top": str(block.top), "bottom": str(block.bottom)}
+        elif isinstance(trade.data.get("recalled"), dict):
+            memo = trade.data["recalled"]  # adopted after a restart: keep what was recalled
+        return memo
+
+    def recall(self, symbol: str, memo: Mapping[str, str]) -> None:
+        self.recalled[symbol] = dict(memo)
+
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext
     ) -> list[Intent]:
-        """Recover the ledger's position after a restart. Its block (hence its stop) is not
-        in the ledger: a resting stop/take profit is kept; without one the stop is one
-        ATR(14) beyond the average entry (1 % before the ATR is ready) and the take
-        profit ``rr`` times that away. A resting entry is cancelled: the block it came
-        from is unknown after a restart (warm-up rebuilds the blocks and re-places)."""
+        """Recover the ledger's position after a restart. A resting stop/take profit is
+        kept; without one, the block's own levels are used when the host recalled them
+        (:meth:`remember`), else the stop is one ATR(14) beyond the average entry (1 %
+        before the ATR is ready) and the take profit ``rr`` times that away. A resting
+        entry is cancelled: warm-up rebuilds the blocks and re-places."""
+        symbol = position.symbol
+        memo = self.recalled.pop(symbol, None)
         if position.is_flat:
-            return self.book.adopt(ctx, position, resting, position.symbol, None, None)[1]
-        s = self._get(position.symbol)
+            return self.book.adopt(ctx, position, resting, symbol, None, None)[1]
+        sign = 1 if position.qty > 0 else -1
+        if memo and (memo.get("kind") or "bullish") == ("bullish" if sign > 0 else "bearish"):
+            stop, tp = Decimal(memo["stop"]), Decimal(memo["tp"])
+            trade, out = self.book.adopt(ctx, position, resting, symbol, stop, tp, recalled=memo)
+            if trade is not None:
+                trade.data |= {"stop": stop, "tp": tp}
+            return out
+        s = self._get(symbol)
         entry = position.avg_price
         atr = s.atr.value if s is not None else None
         risk = atr if atr else entry / HUNDRED
-        sign = 1 if position.qty > 0 else -1
         stop = entry - sign * risk
         tp = entry + sign * self.config.rr * risk
-        return self.book.adopt(ctx, position, resting, position.symbol, stop, tp)[1]
+        return self.book.adopt(ctx, position, resting, symbol, stop, tp)[1]
 
 
 INF = Decimal("Infinity")

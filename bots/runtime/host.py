@@ -112,6 +112,8 @@ class BotHost:
         self.sequencer = CandleSequencer(self.interval)
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.prices: dict[str, Decimal] = {}
+        #: What the strategy last asked to remember per symbol (as stored in Redis).
+        self._memos: dict[str, dict[str, str]] = {}
         #: The bot's allocation; without one, set from the wallet once in start().
         self.capital = registration.initial_capital or _ZERO
         self.now = datetime.now(UTC)
@@ -216,7 +218,9 @@ class BotHost:
             if info is None:
                 raise
             raise UserError(f"exchange unreachable or refusing ({info})") from None
+        self._recall()
         self._adopt(resting)
+        self._save_memos()
         log.info(
             "bot %s warmed up on %d candles; %d resting orders adopted",
             self.reg.bot_id,
@@ -284,6 +288,31 @@ class BotHost:
                     ", ".join(type(i).__name__ for i in intents) or "nothing to do",
                 )
                 self._execute(intents)
+
+    def _recall(self) -> None:
+        for symbol in self.symbols:
+            memo = self.redis.hgetall(redis_keys.memo(self.reg.bot_id, symbol))
+            if memo:
+                self._memos[symbol] = dict(memo)  # type: ignore[arg-type]
+                self.strategy.recall(symbol, dict(memo))  # type: ignore[arg-type]
+
+    def _save_memos(self) -> None:
+        """Write what the strategy remembers, per symbol, only where it changed."""
+        for symbol in self.symbols:
+            memo = self.strategy.remember(symbol)
+            memo = dict(memo) if memo else None
+            if memo == self._memos.get(symbol):
+                continue
+            key = redis_keys.memo(self.reg.bot_id, symbol)
+            if memo is None:
+                self.redis.delete(key)
+                self._memos.pop(symbol, None)
+            else:
+                pipe = self.redis.pipeline()
+                pipe.delete(key)
+                pipe.hset(key, mapping=memo)
+                pipe.execute()
+                self._memos[symbol] = memo
 
     def _opened_at(self, symbol: str, qty: Decimal) -> datetime | None:
         """When the ledger position of ``qty`` last opened from flat (or flipped): walk
@@ -379,9 +408,10 @@ class BotHost:
             self._on_candle(candle)
         if candles:
             self._execute(self.strategy.on_timer(self.context()))
-            # After the orders went out: what tests and status displays wait on.
-            for candle in candles:
-                self.decided[candle.symbol] = candle.start
+        self._save_memos()
+        # After the orders went out (and the memos are kept): what tests wait on.
+        for candle in candles:
+            self.decided[candle.symbol] = candle.start
 
     def _on_candle(self, candle: Candle) -> None:
         if self.sequencer.seen(candle):

@@ -61,3 +61,32 @@ def test_orderblock_limit_entry_then_stop(database, redis, tmp_path):
         assert hand_realized(fills) == expected
         assert s.position("ob_e2e")["realized_pnl"] == expected
         assert s.analytics("ob_e2e") == (0, expected)
+
+
+def test_a_restarted_orderblock_bot_places_its_blocks_stop(database, redis, tmp_path):
+    from core.exchange.client import make_http
+
+    bars = [tuple(D(x) * 600 for x in b) for b in VECTOR[:10]]
+    bars += flat_bars(bars[-1][3], 40)
+    with stack(database, tmp_path, bars, history=6) as s:
+        s.register("ob_mem", "obm", "orderblock", {"pivot_len": 2}, redis_db=4)
+        bot = s.start_bot("ob_mem")
+        s.play(3)  # bar 6: the block; bar 8 fills the entry; stop and take profit rest
+        qty = Decimal("0.066")
+        assert s.qty("ob_mem") == qty
+        memo = s.bot_redis("ob_mem").hgetall("bot:ob_mem:memo:BTCUSDT")
+        assert memo.pop("kind") == "bullish"
+        assert {k: D(v) for k, v in memo.items()} == {
+            "stop": D("59699.9"), "tp": D("64200.2"), "top": D("61200"), "bottom": D("59700")
+        }  # fmt: skip
+        bot.halt()
+        # Down, and its stop and take profit are gone: only the block says where they go.
+        http = make_http(s.settings, "main")
+        for order in s.open_orders("ob_mem"):
+            http.cancel_order(category="linear", symbol="BTCUSDT", orderId=order["orderId"])
+        s.play()  # bar 9 while it is down
+        s.start_bot("ob_mem")
+        resting = {o["orderLinkId"].split("-")[1]: o for o in s.open_orders("ob_mem")}
+        assert D(resting["sl"]["triggerPrice"]) == D("59699.9")  # the block's, as before
+        assert D(resting["tp"]["triggerPrice"]) == D("64200.2")
+        assert D(resting["sl"]["qty"]) == qty
