@@ -50,6 +50,22 @@ SCENARIOS: dict[str, tuple[Segment, ...]] = {
     ),
 }
 
+# Production parameters decide on 5-minute (ShortSeller, LXAlgo), 15-minute (order-block)
+# and 4-hour (Momentum) candles. One cycle of "production" gives each its moves, on every
+# symbol at once; it expects ~20 days of history (``--history-minutes 28800``) so that
+# Momentum's 110 four-hour bars are warm before it starts.
+_PRODUCTION_CYCLE = (
+    Segment(5040, 0.0, 0.2),  # 3.5 days of squeeze: 4-hour Bollinger width collapses
+    Segment(240, 0.00015, 1.0),  # a 4-hour breakout bar, +3.6 % on heavy volume (Momentum)
+    Segment(1440, 0.00003, 0.8),  # a day of follow-through
+    Segment(60, 0.0015, 2.0),  # a pump, +9 % in an hour on heavy volume (LXAlgo)
+    Segment(720, 0.0, 1.0),  # the top: swings and pivots (order-block)
+    Segment(2880, -0.00005, 1.2),  # two days down: closes below both EMAs (ShortSeller),
+    #                                the longs trail out or close below SMA20 (Momentum)
+    Segment(1440, 0.00003, 1.0),  # recovery
+)
+SCENARIOS["production"] = _PRODUCTION_CYCLE * 2
+
 
 Candle = tuple[int, int, int, int, int]  # open, high, low, close (ticks), volume (qty steps)
 
