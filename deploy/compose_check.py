@@ -494,6 +494,14 @@ def check_dockerfile(text: str) -> list[str]:
             problems.append(
                 f"Dockerfile: a secret is baked into the image: ENV {arg.split('=')[0]}"
             )
+        if kw == "RUN" and re.search(r"\b(curl|wget|urlretrieve|urlopen)\b", arg):
+            problems.append(
+                f"Dockerfile: final stage {final.name} downloads at build time (no registry"
+                " or internet may be reachable: take packages from the base's apt sources)"
+            )
+    if re.match(r"\s*#\s*syntax\s*=", text):
+        problems.append("Dockerfile: a '# syntax=' line needs BuildKit; the classic builder"
+                        " must be able to build it")  # fmt: skip
     entry = [arg for kw, arg in final.instructions if kw == "ENTRYPOINT"]
     if not entry or "alpha" not in entry[-1]:
         problems.append("Dockerfile: ENTRYPOINT is not alpha")

@@ -57,13 +57,20 @@ class FakeBotApi:
 
     # --- lifecycle ------------------------------------------------------------------
 
-    async def start(self) -> str:
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,  # 0: the OS picks a free one
+        extra_routes: Callable[[web.Application], None] | None = None,
+    ) -> str:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
+        if extra_routes is not None:
+            extra_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)  # port 0: the OS picks a free one
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self.base_url
