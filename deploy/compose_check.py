@@ -285,10 +285,18 @@ def registrations(compose: Compose) -> dict[str, dict[str, str]]:
         )
         if "bots register" not in text:
             continue
+        text = re.sub(r"\\\n\s*", " ", text)  # shell line continuations
         for bot_id, rest in _REGISTER.findall(text):
             flags = re.findall(r"--([a-z-]+)\s+([^\s-][^\s]*)", rest)
-            found[bot_id] = dict(flags)
+            found[bot_id] = {flag: _default(value) for flag, value in flags}
     return found
+
+
+def _default(value: str) -> str:
+    """A flag's value as registered by default: quotes dropped, ``${VAR:-x}`` → ``x``."""
+    value = value.strip('"')
+    interpolated = re.fullmatch(r"\$\{\w+:-([^}]*)\}", value)
+    return interpolated.group(1) if interpolated else value
 
 
 def check_bootstrap(compose: Compose) -> list[str]:

@@ -41,11 +41,9 @@ def test_demo_bots_are_the_production_bots() -> None:
     registered = compose_check.registrations(compose)
     for bot in BOTS:
         flags = registered[bot.bot_id]
-        assert (flags["type"], flags["account"], flags["symbols"]) == (
-            bot.bot_type,
-            bot.account,
-            bot.symbols,
-        )
+        assert (flags["type"], flags["account"]) == (bot.bot_type, bot.account)
+        # Production may trade more symbols than the demo's short market shows.
+        assert set(bot.symbols.split(",")) <= set(flags["symbols"].split(",")), bot.bot_id
     # Two bots share the main account, two have their own.
     assert sorted(b.account for b in BOTS) == ["main", "main", "momentum", "orderblock"]
 
