@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +18,9 @@ from collections.abc import Callable, Sequence
 from core.errors import UserError
 
 Handler = Callable[[argparse.Namespace], int | None]
+
+#: The distribution ``pyproject.toml`` names; ``--version`` reads its installed metadata.
+DISTRIBUTION = "alpha-bots"
 
 #: Packages whose ``cli`` module registers verbs, in help order.
 VERB_MODULES = (
@@ -64,6 +68,9 @@ class Cli:
             prog="alpha",
             description="Alpha: a host for Bybit trading bots with one exact fill ledger.",
         )
+        self.parser.add_argument(
+            "--version", action="version", version=f"alpha {installed_version()}"
+        )
         self._top = self.parser.add_subparsers(title="verbs", metavar="VERB", parser_class=_Parser)
         self._groups: dict[str, argparse._SubParsersAction[_Parser]] = {}
 
@@ -85,6 +92,15 @@ class Cli:
         parser = table.add_parser(name, help=help, description=help)
         parser.set_defaults(func=handler)
         return parser
+
+
+def installed_version() -> str:
+    """The version of the installed distribution, so it can never disagree with the
+    package an operator actually runs (a source tree that was never installed says so)."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _help_and_fail(parser: argparse.ArgumentParser) -> int:
