@@ -1,6 +1,6 @@
 """Trade bookkeeping shared by the bundled strategies (pure, no I/O).
 
-On a shared account a bot's exits are its own tagged orders (DESIGN.md): a conditional
+On a shared account a bot's exits are its own tagged orders (docs/architecture.md): a conditional
 stop and take profit placed after the entry fills, the sibling cancelled when one of them
 fills, trailing stops amended only in the position's favour. :class:`TradeBook` does that
 bookkeeping once so the four strategies only decide *when*.

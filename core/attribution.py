@@ -1,4 +1,4 @@
-"""Which bot an execution belongs to (DESIGN invariant 6).
+"""Which bot an execution belongs to (docs/attribution.md).
 
 In this order:
 

@@ -1,6 +1,6 @@
 """The one configuration tree, read from the environment (and ``.env``).
 
-Environment names are the ones operators know (DESIGN.md, "Configuration"): each group
+Environment names are the ones operators know (README.md, "Configuration"): each group
 below reads the variables that start with its prefix, e.g. ``PostgresSettings.port``
 is ``POSTGRES_PORT``. Every secret can instead be given as ``<NAME>_FILE`` (a path
 whose content is the secret, as Docker secrets are mounted). Secrets are
@@ -110,7 +110,7 @@ class PgBouncerSettings(_Group):
 
 
 class Role(StrEnum):
-    """The four database roles (DESIGN.md "Roles"); the value is the role's suffix."""
+    """The four database roles (docs/database-roles.md); the value is the role's suffix."""
 
     OWNER = "owner"  # migrations, owns the schemas; connects directly
     LISTENER = "listener"  # the ledger's only writer

@@ -2,7 +2,7 @@
 
 Every number arrives as a JSON *string* and becomes a ``Decimal`` built from that
 string — never a float — so the NUMERIC column stores exactly what the exchange sent
-(DESIGN invariant 3). Millisecond timestamps become timezone-aware UTC datetimes.
+(docs/ledger.md invariant 3). Millisecond timestamps become timezone-aware UTC datetimes.
 
 Parsing is strict: a missing or malformed field raises :class:`MalformedMessage` with
 a reason the listener stores in ``trading.fill_rejects``. It never guesses a value.
@@ -179,7 +179,7 @@ class Execution:
 
     @property
     def ledger_key(self) -> tuple[datetime, int, str]:
-        """The ledger order of fills: ``(exec_time, seq, exec_id)`` (DESIGN invariant 4)."""
+        """The ledger order of fills: ``(exec_time, seq, exec_id)`` (docs/ledger.md invariant 4)."""
         return (self.exec_time, self.seq, self.exec_id)
 
     @property

@@ -61,7 +61,7 @@ class Symbol(_Identifier):
     what = "symbol"
 
 
-#: The reserved bot that owns every execution no bot can claim (DESIGN invariant 6).
+#: The reserved bot that owns every execution no bot can claim (docs/attribution.md).
 EXTERNAL_BOT = BotId("external")
 #: The bot code reserved for ``external``; never issued to a real bot.
 EXTERNAL_CODE = BotCode("ext")

@@ -5,7 +5,7 @@ current result as ``value`` (``None`` until it has enough data). Arithmetic is `
 the results are compared against thresholds that decide real orders, and Decimal keeps a
 backtest bit-for-bit equal to the live run (measured fast enough: see bench/README.md).
 
-Definitions follow STRATEGIES.md:
+Definitions (docs/strategies.md#rules-every-strategy-follows):
 
 * :class:`EMA` seeds with the SMA of its first ``period`` values, then α = 2/(period+1).
 * :class:`RSI` is Wilder's: the first average gain/loss is the mean of the first

@@ -1,6 +1,6 @@
 """Order link ids: how a fill finds its way back to the bot that caused it.
 
-Format (DESIGN.md "Order link ids")::
+Format (docs/link-ids.md)::
 
     {bot_code}-{reason}-{ms epoch, base36}-{counter, base36}     e.g. ss1-en-mi3k9q2a-1f
 
@@ -38,7 +38,7 @@ _SHAPE = re.compile(r"([a-z0-9]{2,8})-([a-z]{2})-([0-9a-z]{1,10})-([0-9a-z]{1,14
 class Reason(StrEnum):
     """Why an order exists; the value is the two-letter code carried in its orderLinkId.
 
-    This is the one place the reason names (STRATEGIES.md) meet the codes (DESIGN.md).
+    This is the one place the report words meet the codes (docs/link-ids.md#reasons).
     """
 
     ENTRY = "en"

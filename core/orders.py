@@ -7,7 +7,7 @@ server error resend the **same** id: Bybit answers 110072 ("duplicate") when the
 attempt got through, which this module reads as "already placed". Hence retries never
 double an order.
 
-Shared-account rules (DESIGN.md) are enforced here, once, whatever a strategy asks:
+Shared-account rules (docs/architecture.md) are enforced here, once, whatever a strategy asks:
 a non-exclusive bot never sends ``reduceOnly`` and never cancels orders that are not
 its own (``cancel-all`` on a shared account would cancel the other bots' stops).
 

@@ -1,4 +1,4 @@
-"""Positions are a fold of fills (DESIGN invariant 4).
+"""Positions are a fold of fills (docs/ledger.md invariant 4).
 
 Per (bot, symbol), in ledger order ``(exec_time, seq, exec_id)``:
 

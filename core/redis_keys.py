@@ -1,4 +1,4 @@
-"""Every Redis key and stream name, in one place (DESIGN.md "Redis").
+"""Every Redis key and stream name, in one place (docs/redis.md).
 
 Per-bot keys live in the bot's own logical DB (``trading.bots.redis_db``) and still
 carry the bot id, so all DBs can be collapsed into one (Redis Cluster has only DB 0).

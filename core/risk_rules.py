@@ -1,4 +1,4 @@
-"""Strategy-specific account risk rules (STRATEGIES.md §2, §3), as pure state machines.
+"""Strategy-specific account risk rules (docs/strategies.md), as pure state machines.
 
 They see only ``(now, equity)`` pairs — equity being the bot's realized plus unrealized
 P&L on top of its capital, which the host derives from the ledger — and answer with a

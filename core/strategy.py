@@ -19,7 +19,7 @@ The surface, in the order a host calls it::
 
 Intents map 1:1 to Bybit V5 orders (:func:`order_params`). Each carries a local
 ``intent_id`` (from :meth:`StrategyContext.new_id`); the host binds it to an orderLinkId
-``{bot_code}-{reason}-…`` (DESIGN.md) and reports fills back with the same ``intent_id``,
+``{bot_code}-{reason}-…`` (docs/link-ids.md) and reports fills back with the same ``intent_id``,
 so a strategy can tell its stop's fill from its take profit's and cancel the sibling.
 """
 
@@ -178,8 +178,8 @@ class _ProtectiveOrder:
     """A tagged conditional market order that closes (part of) the bot's own position.
 
     ``side`` is the closing side; ``sibling_id`` names the other protective order, to
-    cancel when this one fills. ``reduce_only`` only for ``exclusive`` bots (DESIGN.md,
-    shared accounts).
+    cancel when this one fills. ``reduce_only`` only for ``exclusive`` bots
+    (docs/architecture.md#shared-accounts).
     """
 
     intent_id: str
@@ -298,7 +298,7 @@ class StrategyConfig(BaseModel):
 
     symbols: list[str] = Field(min_length=1)
     interval: str
-    #: The only bot trading its symbols on its account: may use reduceOnly (DESIGN.md).
+    #: The only bot trading its symbols on its account: may use reduceOnly (docs/strategies.md).
     exclusive: bool = False
     #: The leverage this bot's sizing assumes. The host sets it on each symbol before the
     #: first entry; ``None`` leaves the account's setting alone. Leverage is per account

@@ -91,7 +91,7 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _set_redis_state(settings: Any, bot: Any) -> None:
-    """After the registry commit (DESIGN: database first, Redis second)."""
+    """After the registry commit (docs/ledger.md invariant 10: database first, Redis second)."""
     import redis
 
     from core import redis_keys

@@ -46,7 +46,7 @@ class DemoBot:
 # DEMO-ONLY PARAMETERS. The spec's strategies decide on 5-minute to 4-hour candles and
 # need days of them (EMA600 on 5 m, 110 four-hour bars for Momentum); a demo of a few
 # minutes cannot show that. So the demo registers each bot with a short-interval config
-# (every STRATEGIES.md parameter is a config field) and plays the paper exchange's "demo"
+# (every parameter in docs/strategies.md is a config field) and plays the paper exchange's "demo"
 # scenario (paper_exchange/market/generator.py), in which each rule meets its entry and
 # its exit within about four simulated hours. Production registers no config and keeps
 # every spec default; the demo says so when it starts (DEMO_CONFIG_NOTE).
@@ -94,7 +94,7 @@ DEFAULT_SPEED = 120
 DEMO_CONFIG_NOTE = (
     "the bots run DEMO parameters (one-minute candles, short indicator periods, small "
     "thresholds; demo/services.py DEMO_CONFIGS) on the 'demo' market scenario; production "
-    "registrations keep the STRATEGIES.md defaults"
+    "registrations keep the defaults of docs/strategies.md"
 )
 
 BOTS = (

@@ -2,7 +2,7 @@
 
 No Docker engine is needed: the compose file is validated against the compose-spec JSON
 schema that ``check-jsonschema`` ships, then its topology is checked against what the
-code expects (DESIGN.md). Every check returns a list of problems, each a sentence that
+code expects (docs/architecture.md). Every check returns a list of problems, each a sentence that
 names the service and the variable or setting at fault; an empty list means it passed.
 The tests run these on the real files and on deliberately broken copies.
 
@@ -39,7 +39,7 @@ DIRECT_VARIABLES = (
     "POSTGRES_PASSWORD",
     "POSTGRES_PASSWORD_FILE",
 )
-#: ``alpha run <verb>`` services that connect straight to PostgreSQL (DESIGN.md "Roles").
+#: ``alpha run <verb>`` services that connect straight to PostgreSQL (docs/database-roles.md).
 DIRECT_RUN_VERBS = {"backup"}
 #: ``alpha run <verb>`` services that use no database at all.
 NO_DATABASE_RUN_VERBS = {"paper-exchange"}

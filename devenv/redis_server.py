@@ -42,7 +42,7 @@ class RedisServer:
             f"bind {self.host}\nport {self.port}\nprotected-mode yes\n"
             f"dir {self.run_dir}\npidfile {self.pidfile}\nlogfile {self.logfile}\n"
             "daemonize yes\ndatabases 16\n"
-            # DESIGN.md "Redis": positions and streams survive a restart (AOF, fsync every
+            # docs/redis.md#durability: positions and streams survive a restart (AOF, fsync every
             # second); a full Redis refuses writes instead of silently dropping keys.
             "appendonly yes\nappendfsync everysec\nmaxmemory-policy noeviction\n"
             'save ""\n' + auth

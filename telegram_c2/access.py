@@ -1,4 +1,4 @@
-"""Who may do what, deny by default (DESIGN invariant 8).
+"""Who may do what, deny by default (docs/ledger.md invariant 8).
 
 Admins (``C2_TELEGRAM_ADMIN_IDS``) may command, viewers (``C2_TELEGRAM_VIEWER_IDS``) may
 read, everyone else gets :data:`NEUTRAL_REFUSAL` — the same text whatever they sent, so a

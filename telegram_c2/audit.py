@@ -1,5 +1,5 @@
 """The command audit: every command — accepted, refused, pending, confirmed, expired,
-cancelled, failed — is one ``trading.bot_commands`` row (DESIGN invariant 8)."""
+cancelled, failed — is one ``trading.bot_commands`` row (docs/ledger.md invariant 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The only effects the C2 has on bots (DESIGN invariant 7): their state key, their
+"""The only effects the C2 has on bots (docs/ledger.md invariant 7): their state key, their
 ``commands:{id}`` stream, the global kill flag, and ``trading.bots.status``. Bots obey
 these; the C2 never talks to the exchange."""
 

@@ -1,5 +1,5 @@
 """What the C2 reads from the ledger: positions and daily net P&L (from the
-``analytics`` views, which fold fills in ledger order — DESIGN invariant 4), and the
+``analytics`` views, which fold fills in ledger order — docs/ledger.md invariant 4), and the
 latest fills."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Catch-up: after every (re)connect, re-read what the socket may have missed.
 
-The private stream has no replay (BYBIT_V5.md §5.9), so each time a socket is
+The private stream has no replay (docs/bybit.md#delivery-and-reconnects), so each time a socket is
 subscribed again the account's ``/v5/execution/list`` is read from the last committed
 ``exec_time`` of that account minus ``LISTENER_CATCHUP_MARGIN_SECONDS`` up to now, in
 contiguous windows of at most 7 days (the endpoint's limit), paging each window's

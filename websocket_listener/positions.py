@@ -1,4 +1,4 @@
-"""Per-bot positions in Redis, derived from the ledger (DESIGN data flow step 4).
+"""Per-bot positions in Redis, derived from the ledger (docs/architecture.md, fill step 5).
 
 The book keeps the fold state (``core.positions.Position``) of every (bot, symbol) in
 memory. After each commit it applies the newly inserted fills in ledger order; a fill

@@ -1,5 +1,5 @@
 """The Redis side of the position book: ``position:{bot_id}:{symbol}`` hashes and
-``fills:{bot_id}`` entries, written after the ledger commit (DESIGN data flow step 4).
+``fills:{bot_id}`` entries, written after the ledger commit (docs/architecture.md, fill step 5).
 
 A :class:`RedisMirror` turns a commit's touched positions and new fills into one Redis
 pipeline per bot DB (one round trip each). In the listener it runs on its own thread,

@@ -1,4 +1,4 @@
-"""The ``lxalgo`` bot type (STRATEGIES.md)."""
+"""The ``lxalgo`` bot type (docs/strategies.md#lxalgo)."""
 
 from bots.lxalgo.config import LXAlgoConfig
 from bots.lxalgo.strategy import LXAlgo

@@ -1,4 +1,4 @@
-"""LXAlgo parameters (STRATEGIES.md §2); every default is the spec's."""
+"""LXAlgo parameters ; docs/strategies.md#lxalgo lists every default."""
 
 from __future__ import annotations
 

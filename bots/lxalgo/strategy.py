@@ -1,4 +1,4 @@
-"""LXAlgo — pump continuation, long only (STRATEGIES.md §2)."""
+"""LXAlgo — pump continuation, long only (docs/strategies.md#lxalgo)."""
 
 from __future__ import annotations
 

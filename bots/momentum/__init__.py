@@ -1,4 +1,4 @@
-"""The ``momentum`` bot type (STRATEGIES.md)."""
+"""The ``momentum`` bot type (docs/strategies.md#momentum)."""
 
 from bots.momentum.config import MomentumConfig
 from bots.momentum.strategy import Momentum

@@ -1,4 +1,4 @@
-"""Momentum parameters (STRATEGIES.md §3); every default is the spec's."""
+"""Momentum parameters ; docs/strategies.md#momentum lists every default."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Momentum — 4 h volatility-squeeze breakout, long only (STRATEGIES.md §3)."""
+"""Momentum — 4 h volatility-squeeze breakout, long only (docs/strategies.md#momentum)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``orderblock`` bot type (STRATEGIES.md)."""
+"""The ``orderblock`` bot type (docs/strategies.md#order-block)."""
 
 from bots.orderblock.config import OrderBlockConfig
 from bots.orderblock.strategy import OrderBlock

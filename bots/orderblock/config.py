@@ -1,4 +1,4 @@
-"""Order-block (OB-v1) parameters (STRATEGIES.md §4); every default is the spec's."""
+"""Order-block (OB-v1) parameters ; docs/strategies.md#order-block lists every default."""
 
 from __future__ import annotations
 

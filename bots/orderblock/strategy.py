@@ -1,4 +1,4 @@
-"""Order-block "OB-v1", no look-ahead (STRATEGIES.md §4).
+"""Order-block "OB-v1", no look-ahead (docs/strategies.md#order-block).
 
 Everything is decided on closed bars with information available at that bar: a pivot at
 ``k`` is only usable once bar ``k+N`` has closed; a block's lifecycle on bar ``i`` is

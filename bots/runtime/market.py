@@ -3,7 +3,7 @@
 Bybit's REST klines are newest first and the first row may be the candle still
 forming; the WebSocket pushes a candle many times and sets ``confirm`` on its last
 update. A strategy must only ever see closed candles, once each, in order — this
-module is where that is made true (STRATEGIES.md, preamble).
+module is where that is made true (docs/strategies.md#rules-every-strategy-follows).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``shortseller`` bot type (STRATEGIES.md)."""
+"""The ``shortseller`` bot type (docs/strategies.md#shortseller)."""
 
 from bots.shortseller.config import ShortSellerConfig
 from bots.shortseller.strategy import ShortSeller

@@ -1,4 +1,4 @@
-"""ShortSeller parameters (STRATEGIES.md §1); every default is the spec's."""
+"""ShortSeller parameters ; docs/strategies.md#shortseller lists every default."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ShortSeller — "Multi-Asset EMA 240/600", short only (STRATEGIES.md §1)."""
+"""ShortSeller — "Multi-Asset EMA 240/600", short only (docs/strategies.md#shortseller)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One factory for pybit's ``HTTP`` and ``WebSocket``, for every ``BYBIT_ENV``.
 
-pybit has no base-URL option (BYBIT_V5.md §7.4), so the paper exchange and the
+pybit has no base-URL option (docs/bybit.md#pybit), so the paper exchange and the
 ``BYBIT_REST_URL`` / ``BYBIT_WS_URL`` overrides are applied at attribute level in two
 small subclasses: ``endpoint`` after ``HTTP.__post_init__`` and the URL given to
 ``WebSocket._connect``. pybit's own files are never edited.
@@ -8,9 +8,9 @@ small subclasses: ``endpoint`` after ``HTTP.__post_init__`` and the URL given to
 The subclasses also fix what an operator running real money needs fixed:
 
 * numbers are sent as strings (``Decimal`` cannot be JSON-encoded and pybit only
-  stringifies five fields; §2.2, gotcha 7);
+  stringifies five fields; docs/bybit.md#rest-quirks);
 * a 10006 with a past, duplicated or missing reset header no longer crashes pybit's
-  retry with ``ValueError`` (§2.7) — the sleep is clamped;
+  retry with ``ValueError`` (docs/bybit.md#rest-quirks) — the sleep is clamped;
 * "not modified" answers (110043 set-leverage, 34040 trading-stop) are returned, not
   raised;
 * secrets never reach a log line (``redact.install``).
@@ -217,7 +217,7 @@ def make_websocket(
     """A raw pybit socket (``channel``: ``private`` or ``linear``…). Blocks until connected.
 
     Prefer :class:`core.exchange.watchdog.PrivateStream` / ``PublicStream``: a raw pybit
-    socket dies silently on several failure modes (BYBIT_V5.md §7.3.4).
+    socket dies silently on several failure modes (docs/bybit.md#pybit-sockets).
     """
     ep = endpoints(settings)
     if channel == "private":
@@ -226,7 +226,8 @@ def make_websocket(
         creds = _credentials(settings, account)
         redact.install(creds.values())
         kwargs.update(creds)
-    # Bybit serves no public data on stream-demo (§1.1): demo bots read mainnet candles.
+    # Bybit serves no public data on stream-demo: demo bots read mainnet candles
+    # (docs/bybit.md#hosts-and-environments).
     demo = ep.demo and channel == "private"
     kwargs.setdefault("trace_logging", False)  # process-global; would print auth frames
     return socket_class(channel, base_url=ep.ws, testnet=ep.testnet, demo=demo, **kwargs)

@@ -3,7 +3,7 @@
 They return Bybit's items exactly as sent (dicts of strings); turning them into domain
 types is ``core.fills``'s job, and the hand-over stream must carry the raw item.
 
-``/v5/execution/list`` and ``/v5/order/history`` (BYBIT_V5.md §3.6–3.7): newest first,
+``/v5/execution/list`` and ``/v5/order/history`` (docs/bybit.md#executions): newest first,
 ``limit`` ≤ 100 (50 for orders), an opaque cursor, and ``endTime - startTime`` ≤ 7
 days. A long range is walked as contiguous windows that *share* their edge
 millisecond (whether Bybit's bounds are inclusive is not documented), and the

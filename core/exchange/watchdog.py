@@ -1,7 +1,7 @@
 """Private and public WebSocket streams that cannot die silently.
 
-A bare pybit socket dies for good, without telling anyone, when (BYBIT_V5.md §7.3.4,
-§8, gotcha 3): a callback raises; a message arrives that is not auth/subscribe/pong
+A bare pybit socket dies for good, without telling anyone (docs/bybit.md#pybit-sockets),
+when a callback raises; a message arrives that is not auth/subscribe/pong
 and has no subscribed topic; auth or subscribe is refused; a reconnect fails ~10 fast
 tries in a row. ``subscribe()`` blocks forever while the socket is down, and app-level
 pings stop after a reconnect that needed more than one attempt.
@@ -72,7 +72,8 @@ WS_UNEXPECTED = Counter(
     ["stream", "account"],
 )
 
-#: Bybit's public linear socket takes at most 10 args per subscribe request (§6).
+#: Bybit documents 10 args per subscribe request for spot only, none for linear
+#: (docs/bybit.md#candles); batches of 10 keep within either.
 _MAX_ARGS_PER_SUBSCRIBE = 10
 
 
@@ -274,7 +275,7 @@ class _Stream:
                 restart_on_error=False,
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
-                private_auth_expire=5,  # pybit's 1 s expiry fails on slow hosts (§8 #152)
+                private_auth_expire=5,  # pybit's 1 s expiry fails on slow hosts (pybit #152)
             )
         except Exception as exc:
             self._fail("connect", f"{type(exc).__name__}: {_first_line(exc)}")
@@ -308,8 +309,8 @@ class _Stream:
             chunk = tuple(topics[i : i + _MAX_ARGS_PER_SUBSCRIBE])
             req_id = str(uuid.uuid4())
             with self._lock:
-                # Stored before sending: pybit's store-after-send race (§7.3.4) is ours
-                # to avoid too, since the ack may arrive before send() returns.
+                # Stored before sending: pybit's store-after-send race is ours to avoid too,
+                # since the ack may arrive before send() returns (docs/bybit.md#pybit-sockets).
                 self._pending_subs[req_id] = chunk
             if not self._send_json({"op": "subscribe", "req_id": req_id, "args": list(chunk)}):
                 return False

@@ -1,4 +1,4 @@
-"""Nightly backups that count only once proven restorable (DESIGN invariant 9).
+"""Nightly backups that count only once proven restorable (docs/ledger.md invariant 9).
 
 ``dump`` takes a pg_dump of one exported snapshot and the source checksums in that same
 snapshot; ``verify`` restores into a scratch database and compares; ``store`` records

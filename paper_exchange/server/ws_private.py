@@ -39,7 +39,7 @@ for _base in BASE_TOPICS:
     TOPIC_NAMES[_base] = _base
     TOPIC_NAMES[f"{_base}.linear"] = _base
 SUBSCRIBE_ACK_DELAY = (
-    0.025  # pybit stores its req_id only after sending: ack later (BYBIT_V5 §7.3.4)
+    0.025  # pybit stores its req_id only after sending: ack later (docs/bybit.md#pybit-sockets)
 )
 MAX_ITEMS_PER_FRAME = 200
 FAST_FIELDS = (

@@ -1,4 +1,4 @@
-"""/flatten BOT and /kill: destructive, so each needs a confirmation (DESIGN invariant 8).
+"""/flatten BOT and /kill: destructive, so each needs a confirmation (docs/ledger.md invariant 8).
 
 The command itself only creates a one-time token (audited ``pending``) and shows two
 inline buttons. Only a press by the same admin within the TTL acts (``confirmed``); a

@@ -1,4 +1,4 @@
-"""/drift: open position drifts found by trade sync (DESIGN invariant 5)."""
+"""/drift: open position drifts found by trade sync (docs/ledger.md invariant 5)."""
 
 from __future__ import annotations
 

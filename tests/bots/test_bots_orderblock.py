@@ -1,4 +1,4 @@
-"""Order-block OB-v1: the STRATEGIES.md test vector, a cross-check against
+"""Order-block OB-v1 (docs/strategies.md#order-block): its test vector, a cross-check against
 ``smartmoneyconcepts``, and the order lifecycle."""
 
 from __future__ import annotations

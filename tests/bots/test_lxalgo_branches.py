@@ -1,4 +1,4 @@
-"""LXAlgo (STRATEGIES.md §2) on hand-built 5-minute candles: the pump gate, each score
+"""LXAlgo (docs/strategies.md#lxalgo) on hand-built 5-minute candles: the pump gate, each score
 component, Rule 8 / Rule 6 / none, every entry gate, sizing with the weekly multiplier, the
 exits (TP, SL, break-even, trailing, 8 h negative, 72 h) and the account risk rules.
 

@@ -1,4 +1,4 @@
-"""Momentum (STRATEGIES.md §3) on hand-built 4-hour candles: BBW percentile, upper band,
+"""Momentum (docs/strategies.md#momentum) on hand-built 4-hour candles: BBW percentile, upper band,
 volume ratio, SMA20, ranking into 3 slots, sizing (5 % risk / 10 % stop capped at 20 %,
 halved after the weekly limit), the trailing stop, the SMA20 exit and the risk rules.
 

@@ -1,4 +1,4 @@
-"""ShortSeller (STRATEGIES.md §1) on hand-built 5-minute candles: regime, crosses, every
+"""ShortSeller (docs/strategies.md) on hand-built 5-minute candles: regime, crosses, every
 entry gate, sizing, per-asset SL/TP, trailing, software exits in order, sibling cancel.
 
 Most tests use EMA(2)/EMA(3): the rules are period-independent and the EMAs stay

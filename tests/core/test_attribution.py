@@ -1,4 +1,4 @@
-"""Attribution rules in their documented order (DESIGN invariant 6)."""
+"""Attribution rules in their documented order (docs/ledger.md invariant 6)."""
 
 from __future__ import annotations
 

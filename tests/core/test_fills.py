@@ -24,7 +24,7 @@ from core.ids import AccountName, BotId
 
 MAIN = AccountName("main")
 
-# The official example of BYBIT_V5.md §5.4, with a link id of ours.
+# Bybit's documented execution example (docs/bybit.md#executions), with our link id.
 EXECUTION = {
     "category": "linear",
     "symbol": "BTCUSDT",

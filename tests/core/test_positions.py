@@ -1,4 +1,5 @@
-"""The position fold against an independent exact-arithmetic reference (DESIGN invariant 4)."""
+"""The position fold against an independent exact-arithmetic reference
+(docs/ledger.md invariant 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""DESIGN invariant 2: only the listener role writes the ledger — directly and via PgBouncer."""
+"""Only the listener role writes the ledger — directly and via PgBouncer
+(docs/ledger.md invariant 2)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def make_http(ex: RunningExchange, account: str = "main", **kwargs: Any) -> HTTP
     kwargs.setdefault("retry_delay", 0.05)
     kwargs.setdefault("timeout", 10)
     session = HTTP(api_key=key, api_secret=secret, **kwargs)
-    session.endpoint = ex.rest_url  # pybit reads it on every call (BYBIT_V5.md §7.4)
+    session.endpoint = ex.rest_url  # pybit reads it on every call (docs/bybit.md#pybit)
     return session
 
 

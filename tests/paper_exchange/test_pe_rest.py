@@ -338,7 +338,8 @@ def test_order_link_id_rules(http: HTTP, link_id: str) -> None:
         price="50000",
         orderLinkId=link_id,
     )
-    assert code in (10001, 10004)  # a space never even signs right through pybit (§2.2)
+    # A space never even signs right through pybit (docs/bybit.md#rest-quirks).
+    assert code in (10001, 10004)
 
 
 def test_duplicate_order_link_id(http: HTTP) -> None:

@@ -39,7 +39,7 @@ def bot_positions(
     The fold's quantity (``core.positions``) is the plain signed sum of fill
     quantities: it does not depend on ledger order, so PostgreSQL sums it exactly
     (NUMERIC) without shipping every fill here. ``external`` is included; callers that
-    compare with the exchange leave it out (DESIGN invariant 5).
+    compare with the exchange leave it out (docs/ledger.md invariant 5).
     """
     params: dict[str, Any] = {"ex": EXCHANGE, "account": account}
     where = ""

@@ -6,7 +6,7 @@
   a terminal state the WebSocket never delivered: it is fetched by orderId (realtime
   first — it also answers for recently closed orders — then order history) and that
   final state is handed over. Cancelled/rejected orders without fills stay in Bybit's
-  history for only 24 hours (BYBIT_V5.md §3.6), so this job must run often.
+  history for only 24 hours (docs/bybit.md#order-history), so this job must run often.
 * An order that was placed *and* closed while the listener was away (or whose every
   WebSocket message was lost) is in neither of the above: the ledger never had it and
   the exchange no longer lists it as open; the listener's catch-up reads executions

@@ -1,7 +1,7 @@
 """Position drift: the exchange position per (account, symbol) vs the bots' ledger sum.
 
 ``external`` is left out of the ledger side, so a position nobody can claim (a manual
-trade, an unattributed fill) is itself a drift (DESIGN invariant 5). Quantities on both
+trade, an unattributed fill) is itself a drift (docs/ledger.md invariant 5). Quantities on both
 sides are multiples of the instrument's ``qtyStep``, so any real disagreement is at
 least one step; a smaller difference can only be representation noise, and that is
 the tolerance.

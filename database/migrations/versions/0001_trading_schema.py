@@ -246,7 +246,7 @@ def upgrade() -> None:
         """
     )
 
-    # The single-writer guard (DESIGN invariant 2).
+    # The single-writer guard (docs/ledger.md invariant 2).
     op.execute(
         f"""
         CREATE FUNCTION trading.guard_ledger_writer() RETURNS trigger

@@ -2,7 +2,7 @@
 
 Why a derived table, and who writes it
 --------------------------------------
-Positions are a sequential fold of fills (DESIGN invariant 4): each fill's realized P&L
+Positions are a sequential fold of fills (docs/ledger.md invariant 4): each fill's realized P&L
 depends on the average entry price left by every earlier fill of that (bot, symbol).
 Recomputing the fold for every query is fine for one bot's position but not for daily
 P&L over ten million fills, so the fold's result is stored:

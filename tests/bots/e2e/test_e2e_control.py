@@ -1,4 +1,4 @@
-"""Operator control of a running bot, end to end (DESIGN.md invariant 7).
+"""Operator control of a running bot, end to end (docs/ledger.md invariant 7).
 
 One ShortSeller (cooldown 0, EMA 3/5) on a market that crosses below its EMAs every few
 bars and recovers in between, so each phase offers it both an entry and an exit:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from tests.bots.e2e.harness import TAKER_FEE, D, flat_bars, hand_realized, stack
 
-VECTOR = [  # STRATEGIES.md §4, bars 0-9 and 10A
+VECTOR = [  # the vector of tests/bots/test_bots_orderblock.py, bars 0-9 and 10A
     (100.0, 101.0, 99.0, 100.5), (100.5, 102.0, 100.0, 101.5), (101.5, 105.0, 101.0, 104.0),
     (104.0, 104.5, 101.0, 101.5), (101.5, 102.0, 99.5, 100.0), (100.0, 103.0, 99.8, 102.8),
     (102.8, 106.5, 102.5, 106.0), (106.0, 107.0, 105.0, 106.5), (106.5, 106.8, 101.5, 102.0),

@@ -1,5 +1,5 @@
-"""Two bots on one shared account, one symbol, opposite directions (DESIGN.md "Shared
-accounts"): LXAlgo goes long on a pump, ShortSeller shorts the drop after it. The
+"""Two bots on one shared account, one symbol, opposite directions (docs/architecture.md,
+shared accounts): LXAlgo goes long on a pump, ShortSeller shorts the drop after it. The
 exchange nets them; each keeps its own ledger position, its own tagged stop and take
 profit, and neither's exit touches the other's position or orders."""
 

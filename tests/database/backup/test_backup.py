@@ -1,4 +1,4 @@
-"""Backups count only once a scratch restore reproduced the source (DESIGN invariant 9)."""
+"""Backups count only once a scratch restore reproduced the source (docs/ledger.md invariant 9)."""
 
 from __future__ import annotations
 
