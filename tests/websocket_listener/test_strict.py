@@ -10,27 +10,35 @@ PgBouncer and Redis.
 - A row the database refuses (an ``execId`` too large for its index) is rejected on
   its own: the rest of its message commits, and so does the next fill, at once.
 - A spool stuck on an error that is not the data's turns ``/healthz`` red with the reason.
+- Many-digit numbers: the Redis position, a rebuild from the ledger, the analytics views
+  and an independent exact fold agree to the last digit; fees charged in another coin
+  are reported apart, never added to USDT.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import random
 import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from core import redis_keys
 from core.config import ListenerSettings
+from core.fills import settle_coin
 from core.redis_client import infra_client
 from core.service import run_check
 from tests.websocket_listener.helpers import SHARED, execution, ledger, register_bots
 from websocket_listener import metrics
 from websocket_listener.envelope import Envelope
+from websocket_listener.positions import ledger_positions
 from websocket_listener.service import Listener
 
 ONE = SHARED[0]
@@ -284,3 +292,113 @@ def test_a_spool_stuck_on_an_error_that_is_not_the_data_turns_healthz_red(
                 time.sleep(0.05)
             assert listener.pipeline.flush(30)
             assert run_check(listener.health_checks()["spool"]) == (True, "ok")
+
+
+def _exact_round(numerator: Fraction, denominator: Fraction) -> Fraction:
+    """round_half_up(n / d, 12) for n ≥ 0 < d, as the fold documents it."""
+    scale = 10**12
+    return Fraction(math.floor((2 * numerator * scale + denominator) / (2 * denominator)), scale)
+
+
+def _oracle(items: list[dict[str, Any]]) -> dict[str, Fraction]:
+    """An independent exact fold (Fractions) of the documented rules, one fill at a time."""
+    q = cost = realized = fees = Fraction(0)
+    for item in items:
+        fee = Fraction(item["execFee"]) if item["feeCurrency"] in ("USDT", "") else Fraction(0)
+        realized -= fee
+        fees += fee
+        price = Fraction(item["execPrice"])
+        s = Fraction(item["execQty"]) * (1 if item["side"] == "Buy" else -1)
+        if q == 0 or (q > 0) == (s > 0):
+            q, cost = q + s, cost + abs(s) * price
+        else:
+            closed = min(abs(s), abs(q))
+            removed = cost if closed == abs(q) else _exact_round(cost * closed, abs(q))
+            realized += (closed * price - removed) * (1 if q > 0 else -1)
+            was_long = q > 0
+            q, cost = q + s, cost - removed
+            if q and (q > 0) != was_long:
+                cost = abs(q) * price
+        if q == 0:
+            cost = Fraction(0)
+    avg = _exact_round(cost, abs(q)) if q else Fraction(0)
+    return {"qty": q, "avg_price": avg, "realized_pnl": realized, "fees": fees}
+
+
+def _many_digit_fills(rng: random.Random, count: int, start: int) -> list[dict[str, Any]]:
+    """Fills whose numbers carry as many digits as the parser accepts: 30-decimal fees
+    (rebates too), 12-decimal prices, 9-decimal quantities, partial closes in thirds and
+    flips; some fees charged in BTC."""
+    out, held = [], Decimal(0)
+    for i in range(count):
+        if held and rng.random() < 0.45:
+            side = "Sell" if held > 0 else "Buy"
+            part = rng.choice([Decimal(1) / 3, Decimal(2) / 7, Decimal(1), Decimal("1.5")])
+            qty = (abs(held) * part).quantize(Decimal("1e-9")) or Decimal("1e-9")
+        else:
+            side = rng.choice(["Buy", "Sell"])
+            qty = Decimal(f"{rng.randint(0, 99)}.{rng.randint(1, 10**9 - 1):09d}")
+        price = f"{rng.randint(1, 99_999)}.{rng.randint(0, 10**12 - 1):012d}"
+        sign = "-" if rng.random() < 0.2 else ""
+        fee = f"{sign}{rng.randint(0, 999)}.{rng.randint(0, 10**30 - 1):030d}"
+        item = execution(ONE, side=side, qty=format(qty, "f"), price=price, fee=fee,
+                         exec_time=start + i)  # fmt: skip
+        if i % 7 == 3:
+            item.update(feeCurrency="BTC", execFee=f"0.{rng.randint(1, 10**12 - 1):012d}")
+        elif i % 7 == 5:
+            item["feeCurrency"] = ""  # as older REST items: the settle coin
+        out.append(item)
+        held += qty if side == "Buy" else -qty
+    return out
+
+
+def test_many_digit_fees_agree_exactly_in_redis_the_ledger_and_the_analytics(
+    database, redis, tmp_path
+):
+    register_bots(database, SHARED)
+    items = _many_digit_fills(random.Random(15), 240, _now() - 10_000)
+    expected = _oracle(items)
+    with _listener(database, tmp_path) as listener:
+        for k in range(0, len(items), 40):  # messages of 40 fills, and of one
+            if k % 80:
+                _send(listener, items[k : k + 40])
+            else:
+                for item in items[k : k + 40]:
+                    _send(listener, [item])
+        redis_view = _position(database)
+    names = ("qty", "avg_price", "realized_pnl", "fees")
+    assert {n: Fraction(Decimal(redis_view[n])) for n in names} == expected
+    with database.connect("readonly") as conn:
+        rows = conn.execute(
+            "SELECT qty, avg_price, realized_pnl, fees FROM analytics.bot_positions"
+            " WHERE bot_id = %s AND symbol = 'BTCUSDT'",
+            (ONE.bot_id,),
+        ).fetchone()
+        daily = conn.execute(
+            "SELECT sum(realized_pnl), sum(fees) FROM analytics.bot_daily_pnl WHERE bot_id = %s",
+            (ONE.bot_id,),
+        ).fetchone()
+        other = conn.execute(
+            "SELECT fee_currency, sum(fees), sum(fills) FROM analytics.other_coin_fees"
+            " WHERE bot_id = %s GROUP BY 1",
+            (ONE.bot_id,),
+        ).fetchall()
+        rebuilt = ledger_positions(conn, ONE.bot_id)[(ONE.bot_id, "BTCUSDT")]  # type: ignore[index]
+    assert dict(zip(names, map(Fraction, rows), strict=True)) == expected
+    assert {n: Fraction(getattr(rebuilt, n)) for n in names} == expected
+    assert (Fraction(daily[0]), Fraction(daily[1])) == (expected["realized_pnl"], expected["fees"])
+    btc = [it for it in items if it["feeCurrency"] == "BTC"]
+    assert other == [("BTC", sum(Decimal(it["execFee"]) for it in btc), len(btc))]
+    assert len(str(expected["fees"].numerator)) > 28  # beyond the default decimal context
+
+
+def test_the_settle_coin_rule_is_the_same_in_python_and_in_sql(database):
+    symbols = ("BTCUSDT", "ETHPERP", "SOLUSDC", "BTCUSD", "USD", "XRPUSDH26", "ETHBTC")
+    cases = [(c, s) for c in ("linear", "inverse", "spot", "option") for s in symbols]
+    with database.connect("readonly") as conn:
+        in_sql = [
+            conn.execute("SELECT analytics.settle_coin(%s, %s)", case).fetchone()[0]  # type: ignore[index]
+            for case in cases
+        ]
+    assert in_sql == [settle_coin(*case) for case in cases]
+    assert {coin for coin in in_sql if coin} == {"USDT", "USDC", "BTC"}
