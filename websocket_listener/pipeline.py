@@ -316,7 +316,6 @@ class Pipeline:
                     part = self._write_isolated(conn, _split(env))
                 else:
                     part = write_batch(conn, Batch(rejects=[_refused(env, exc)]))
-                    metrics.REJECTS.labels("database_refused").inc()
             total.add(part)
         return total
 
@@ -408,4 +407,4 @@ def _refused(env: Envelope, exc: BaseException) -> RejectRow:
     """The reject row of a one-item envelope the database refused."""
     reason = f"{env.topic or 'message'}: database_refused: {_describe(exc)}"
     message = env.to_json() if env.malformed is None else env.malformed
-    return RejectRow(env.account, env.topic or None, reason[:500], message)
+    return RejectRow(env.account, env.topic or None, reason[:500], message, "database_refused")

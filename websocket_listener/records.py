@@ -172,9 +172,9 @@ class Recorder:
 
     def _reject(self, batch: Batch, env: Envelope, reason: str, message: str, code: str) -> None:
         """``code``: the metric's label (one of ``core.fills.REJECT_CODES`` or the
-        listener's own); ``reason``: the row's full text, ``topic: code: detail``."""
-        metrics.REJECTS.labels(code).inc()
+        listener's own), counted once the row is committed; ``reason``: the row's full
+        text, ``topic: code: detail``."""
         if reason not in self._logged_reasons and len(self._logged_reasons) < 1000:
             self._logged_reasons.add(reason)
             log.warning("rejected a %s message from %s: %s", env.topic or "?", env.account, reason)
-        batch.rejects.append(RejectRow(env.account, env.topic or None, reason[:500], message))
+        batch.rejects.append(RejectRow(env.account, env.topic or None, reason[:500], message, code))

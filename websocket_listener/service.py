@@ -116,8 +116,9 @@ class Listener:
             metrics.FUNDING_WRITTEN.labels("any").inc(committed.new_funding)
         if committed.orders:
             metrics.ORDERS_UPSERTED.inc(committed.orders)
+        for code, count in Counter(committed.reject_codes).items():
+            metrics.REJECTS.labels(code).inc(count)
         if committed.conflicts:
-            metrics.REJECTS.labels("conflicting_duplicate").inc(len(committed.conflicts))
             self._alert_conflicts(committed.conflicts)
         received = committed.received_at
 

@@ -98,6 +98,8 @@ class RejectRow:
     topic: str | None
     reason: str
     message: str
+    #: The rejects metric's label (not stored: ``reason`` starts with it).
+    code: str = "malformed"
 
 
 @dataclass(slots=True)
@@ -143,6 +145,9 @@ class Committed:
     received_at: list[float] = field(default_factory=list)
     #: Conflicting duplicates (each also one of ``rejects``).
     conflicts: list[Conflict] = field(default_factory=list)
+    #: The code of every committed reject: counted once they are kept, never before
+    #: (a batch the database refused is built again, row by row).
+    reject_codes: list[str] = field(default_factory=list)
 
     def add(self, other: Committed) -> None:
         self.new_fills += other.new_fills
@@ -152,6 +157,7 @@ class Committed:
         self.orders += other.orders
         self.rejects += other.rejects
         self.conflicts += other.conflicts
+        self.reject_codes += other.reject_codes
 
 
 _ORDER_FIELDS = (
@@ -434,7 +440,9 @@ def _conflict_reject(conflict: Conflict, row: Fill | FundingPayment) -> RejectRo
         f"execution: conflicting_duplicate: execId {conflict.exec_id[:100]} is in the ledger"
         f" with other facts: {conflict.difference}"
     )
-    return RejectRow(row.account, "execution", reason[:500], _raw_text(row.raw))
+    return RejectRow(
+        row.account, "execution", reason[:500], _raw_text(row.raw), "conflicting_duplicate"
+    )
 
 
 def write_batch(
@@ -510,6 +518,7 @@ def _write(
         orders=len(orders),
         rejects=len(rejects),
         conflicts=conflicts,
+        reject_codes=[r.code for r in rejects],
     )
 
 

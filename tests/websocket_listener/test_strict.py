@@ -237,10 +237,17 @@ def test_a_row_the_database_refuses_is_rejected_alone_and_the_next_fill_commits_
     )
     third = execution(ONE, side="Buy", qty="0.3", price="60000", exec_time=start + 2)
     later = execution(ONE, side="Sell", qty="0.4", price="61000", exec_time=start + 3)
+    malformed = dict(first, execId="m1", execQty="1e3")
+    before = {code: _rejected(code) for code in ("database_refused", "bad_number")}
     with _listener(database, tmp_path) as listener:
         # One message: the refused row must not take the valid ones with it.
-        _send(listener, [first, poison, third])
+        _send(listener, [first, poison, malformed, third])
         assert set(ledger(database)) == {first["execId"], third["execId"]}
+        # Each reject counted once, though the batch was built again row by row.
+        assert {code: _rejected(code) - n for code, n in before.items()} == {
+            "database_refused": 1,
+            "bad_number": 1,
+        }
         listener.feed([Envelope.from_ws("main", {"topic": "execution", "data": [poison]})])
         sent = time.monotonic()
         listener.feed([Envelope.from_ws("main", {"topic": "execution", "data": [later]})])
@@ -252,7 +259,7 @@ def test_a_row_the_database_refuses_is_rejected_alone_and_the_next_fill_commits_
         assert all(run_check(c)[0] for c in listener.health_checks().values() if c)
         position = _position(database)
     assert position["qty"] == "0"  # 0.1 + 0.3 − 0.4: the refused 0.2 moved nothing
-    reasons = _rejects(database)
+    reasons = [r for r in _rejects(database) if "bad_number" not in r]
     assert len(reasons) == 2
     for reason in reasons:
         assert reason.startswith("execution: database_refused: ProgramLimitExceeded [54000]: ")
