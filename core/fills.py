@@ -14,10 +14,11 @@ same fields, so one parser serves both (``source`` says which path it came by).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from operator import attrgetter
 from typing import Any, Literal
@@ -49,7 +50,57 @@ _SIDES = {side.value: side for side in Side}
 
 
 class MalformedMessage(ValueError):
-    """An exchange message the ledger cannot accept; ``str()`` is the reason."""
+    """An exchange message the ledger cannot accept; ``str()`` is the reason.
+
+    ``code`` is one of :data:`REJECT_CODES`: the label of the rejects metric and the
+    first word of the reason stored in ``trading.fill_rejects``."""
+
+    def __init__(self, message: str, code: str = "malformed") -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+#: Why an execution or order item was refused (see README, "Rejects").
+REJECT_CODES = frozenset(
+    {
+        "not_an_object",  # the item is not a JSON object
+        "missing_field",  # a field Bybit always sends is absent
+        "empty_field",  # … or present but empty where Bybit never sends ""
+        "not_a_string",  # a number field that is not a JSON string (a float on the way)
+        "bad_number",  # not Bybit's decimal format: spaces, separators, exponents, NaN, …
+        "negative",  # a sign where Bybit never sends one
+        "too_many_digits",  # beyond MAX_INTEGER_DIGITS / MAX_FRACTION_DIGITS
+        "zero_price",  # a trade at price 0 (Bybit's funding may say 0; a trade never)
+        "unknown_exec_type",  # not one of Bybit's execType values, exactly as spelled
+        "unsupported_exec_type",  # Bybit's, but no trade the position fold can take
+        "bad_value",  # side, symbol, category, time, seq, isMaker, ids, fee currency
+        "malformed",  # anything else
+    }
+)
+
+#: Bybit's numbers are plain ASCII decimals: an optional "-" where a value can be
+#: negative, no leading zeros, no exponent, no spaces or digit separators. Their scales
+#: are far below these bounds (prices and fees have at most a dozen decimals); anything
+#: beyond is refused rather than stored, so every fold of the ledger stays exact and
+#: small enough to agree digit for digit with PostgreSQL's NUMERIC.
+MAX_INTEGER_DIGITS = 30
+MAX_FRACTION_DIGITS = 30
+_NUMBER = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
+_TIME_MS = re.compile(r"[1-9][0-9]{0,15}")
+_SEQ = re.compile(r"0|[1-9][0-9]{0,18}")
+_COIN = re.compile(r"[A-Z0-9]{1,20}")
+
+#: Bybit's execType values (enum page). Funding is a cash flow (``trading.funding``);
+#: the others below move a position at a price and are folded like a trade.
+TRADE_EXEC_TYPES = frozenset(
+    {"Trade", "AdlTrade", "BustTrade", "Delivery", "Settle", "BlockTrade", "MovePosition",
+     "FutureSpread"}
+)  # fmt: skip
+FUNDING = "Funding"
+#: Bybit's too, but not a trade at a price: a stock split changes the quantity with no
+#: cash, and ``UNKNOWN`` (classic accounts) says nothing. Refused, kept, counted.
+UNSUPPORTED_EXEC_TYPES = frozenset({"CorporateAction", "UNKNOWN"})
+CATEGORIES = frozenset({"linear", "inverse", "spot", "option"})
 
 
 # --- field readers -------------------------------------------------------------------
@@ -59,45 +110,90 @@ def _text(item: Mapping[str, Any], name: str, *, required: bool = True) -> str:
     value = item.get(name)
     if value is None:
         if required:
-            raise MalformedMessage(f"missing field {name}")
+            raise MalformedMessage(f"missing field {name}", "missing_field")
         return ""
     if not isinstance(value, str):
-        raise MalformedMessage(f"field {name} is {type(value).__name__}, expected string")
+        raise MalformedMessage(
+            f"field {name} is {type(value).__name__}, expected string", "not_a_string"
+        )
     return value
 
 
-def _decimal(item: Mapping[str, Any], name: str, *, default: Decimal | None = None) -> Decimal:
-    value = item.get(name)
-    if value in (None, "") and default is not None:
-        return default
+def _identifier(item: Mapping[str, Any], name: str, *, required: bool = True) -> str:
+    """An id (execId, orderId, orderLinkId): any printable text, never control characters."""
+    value = _text(item, name, required=required)
+    if required and not value:
+        raise MalformedMessage(f"field {name} is empty", "empty_field")
+    if not value.isprintable():
+        raise MalformedMessage(f"field {name} has control characters: {value[:80]!r}", "bad_value")
+    return value
+
+
+def decimal_text(value: object, name: str, *, signed: bool = False) -> Decimal:
+    """One of Bybit's numeric strings → the exact ``Decimal``; anything else is refused."""
     if not isinstance(value, str):
         # A JSON number here would already have passed through a float: refuse it.
-        raise MalformedMessage(f"field {name} must be a decimal string, got {value!r}")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise MalformedMessage(f"field {name} is not a decimal: {value!r}") from None
-    if not number.is_finite():
-        raise MalformedMessage(f"field {name} is not finite: {value!r}")
-    return number
+        raise MalformedMessage(
+            f"field {name} must be a decimal string, got {value!r}", "not_a_string"
+        )
+    match = _NUMBER.fullmatch(value)
+    if match is None:
+        raise MalformedMessage(f"field {name} is not a decimal: {value[:80]!r}", "bad_number")
+    sign, whole, fraction = match.groups()
+    if len(whole) > 1 and whole[0] == "0":
+        raise MalformedMessage(f"field {name} has leading zeros: {value!r}", "bad_number")
+    if sign and not signed:
+        raise MalformedMessage(f"field {name} must not be negative: {value!r}", "negative")
+    if len(whole) > MAX_INTEGER_DIGITS or len(fraction or "") > MAX_FRACTION_DIGITS:
+        raise MalformedMessage(
+            f"field {name} has more digits than Bybit sends: {value[:80]!r}", "too_many_digits"
+        )
+    return Decimal(value)
 
 
-def _optional_decimal(item: Mapping[str, Any], name: str) -> Decimal | None:
-    if item.get(name) in (None, ""):
+def _decimal(
+    item: Mapping[str, Any],
+    name: str,
+    *,
+    default: Decimal | None = None,
+    signed: bool = False,
+) -> Decimal:
+    """A required number; ``default`` only when the field is absent or empty."""
+    value = item.get(name)
+    if value in (None, ""):
+        if default is not None:
+            return default
+        if value is None:
+            raise MalformedMessage(f"missing field {name}", "missing_field")
+        raise MalformedMessage(f"field {name} is empty", "empty_field")
+    return decimal_text(value, name, signed=signed)
+
+
+def _optional_decimal(
+    item: Mapping[str, Any], name: str, *, signed: bool = False
+) -> Decimal | None:
+    value = item.get(name)
+    if value in (None, ""):
         return None
-    return _decimal(item, name)
+    return decimal_text(value, name, signed=signed)
 
 
 def ms_to_utc(value: object, name: str = "time") -> datetime:
     """Bybit's millisecond epoch (string or int) → aware UTC datetime, exactly."""
+    if value is None:
+        raise MalformedMessage(f"missing field {name}", "missing_field")
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise MalformedMessage(f"field {name} must be epoch milliseconds, got {value!r}")
-    try:
-        ms = int(value)
-    except ValueError:
-        raise MalformedMessage(f"field {name} is not epoch milliseconds: {value!r}") from None
+        raise MalformedMessage(
+            f"field {name} must be epoch milliseconds, got {value!r}", "bad_value"
+        )
+    # int() alone would take " 17", "+17", "1_700" and non-ASCII digits: Bybit sends none.
+    if isinstance(value, str) and _TIME_MS.fullmatch(value) is None:
+        raise MalformedMessage(
+            f"field {name} is not epoch milliseconds: {value[:80]!r}", "bad_value"
+        )
+    ms = int(value)
     if not 0 < ms < 32503680000000:  # year 3000: anything beyond is corruption
-        raise MalformedMessage(f"field {name} is out of range: {value!r}")
+        raise MalformedMessage(f"field {name} is out of range: {value!r}", "bad_value")
     seconds, millis = divmod(ms, 1000)
     return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=millis * 1000)
 
@@ -111,7 +207,7 @@ def _side(item: Mapping[str, Any]) -> Side:
     value = item.get("side")
     side = _SIDES.get(value) if isinstance(value, str) else None
     if side is None:
-        raise MalformedMessage(f"field side must be Buy or Sell, got {value!r}")
+        raise MalformedMessage(f"field side must be Buy or Sell, got {value!r}", "bad_value")
     return side
 
 
@@ -125,7 +221,9 @@ def _symbol(item: Mapping[str, Any]) -> Symbol:
         try:
             symbol = Symbol(value)
         except ValueError:
-            raise MalformedMessage(f"field symbol is not a symbol: {value!r}") from None
+            raise MalformedMessage(
+                f"field symbol is not a symbol: {value!r}", "bad_value"
+            ) from None
         if len(_SYMBOLS) < 10_000:
             _SYMBOLS[value] = symbol
     return symbol
@@ -134,11 +232,25 @@ def _symbol(item: Mapping[str, Any]) -> Symbol:
 def _seq(item: Mapping[str, Any]) -> int:
     value = item.get("seq", 0)
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise MalformedMessage(f"field seq must be an integer, got {value!r}")
-    try:
-        return int(value)
-    except ValueError:
-        raise MalformedMessage(f"field seq is not an integer: {value!r}") from None
+        raise MalformedMessage(f"field seq must be an integer, got {value!r}", "bad_value")
+    if isinstance(value, str) and _SEQ.fullmatch(value) is None:
+        raise MalformedMessage(f"field seq is not an integer: {value[:80]!r}", "bad_value")
+    if not 0 <= int(value) < 2**63:  # the ledger's bigint
+        raise MalformedMessage(f"field seq is out of range: {value!r}", "bad_value")
+    return int(value)
+
+
+_settle_coin_cache: dict[tuple[str, str], str | None] = {}
+_ZERO_FEE = Decimal(0)
+
+
+def _settle_coin(category: str, symbol: str) -> str | None:
+    key = (category, symbol)
+    if key not in _settle_coin_cache:
+        if len(_settle_coin_cache) >= 10_000:
+            return settle_coin(category, symbol)
+        _settle_coin_cache[key] = settle_coin(category, symbol)
+    return _settle_coin_cache[key]
 
 
 # --- domain types ---------------------------------------------------------------------
@@ -170,7 +282,17 @@ class Execution:
 
     @property
     def is_funding(self) -> bool:
-        return self.exec_type == "Funding"
+        return self.exec_type == FUNDING
+
+    @property
+    def counted_fee(self) -> Decimal:
+        """The fee as positions and P&L count it: ``exec_fee`` when it is charged in the
+        contract's settle coin, else 0 (a fee in another coin, e.g. BTC on a spot-like
+        fill, is kept in the ledger with its ``fee_currency`` and reported on its own in
+        ``analytics.other_coin_fees``, never added to USDT)."""
+        if self.fee_currency == _settle_coin(self.category, self.symbol):
+            return self.exec_fee
+        return _ZERO_FEE
 
     @property
     def exchange_generated(self) -> bool:
@@ -265,7 +387,7 @@ class FundingPayment:
             symbol=execution.symbol,
             side=execution.side,
             funding_fee=execution.exec_fee,
-            fee_rate=_optional_decimal(raw, "feeRate"),
+            fee_rate=_optional_decimal(raw, "feeRate", signed=True),
             mark_price=_optional_decimal(raw, "execPrice") or _optional_decimal(raw, "markPrice"),
             position_qty=execution.exec_qty,
             position_value=execution.exec_value,
@@ -310,35 +432,89 @@ class OrderUpdate:
 # --- parsers --------------------------------------------------------------------------
 
 
+def settle_coin(category: str, symbol: str) -> str | None:
+    """The coin a contract settles in (its P&L and trading fees), None when unknown.
+
+    Linear: ``…USDT`` in USDT; ``…USDC`` and ``…PERP`` in USDC. Inverse: ``BTCUSD`` in BTC.
+    ``analytics.settle_coin`` (migration 0005) is the same rule in SQL."""
+    if category == "linear":
+        if symbol.endswith("USDT"):
+            return "USDT"
+        if symbol.endswith(("USDC", "PERP")):
+            return "USDC"
+    elif category == "inverse" and symbol.endswith("USD") and len(symbol) > 3:
+        return symbol[:-3]
+    return None
+
+
 def parse_execution(item: Mapping[str, Any], account: AccountName, source: Source) -> Execution:
-    """One item of a WS ``execution`` message's ``data`` or of ``execution/list``."""
+    """One item of a WS ``execution`` message's ``data`` or of ``execution/list``.
+
+    Strict to Bybit's formats: every number is a plain decimal string (signed only for
+    the fee and the funding rate), ``execType`` is one of Bybit's values exactly as
+    spelled, a trade has a price above zero and every execution a fee. Fields Bybit
+    legitimately leaves empty are accepted: ``feeCurrency`` (an empty one is the settle
+    coin), ``execValue`` (then price × qty) and, for funding, ``execPrice``.
+    """
     if not isinstance(item, Mapping):
-        raise MalformedMessage(f"execution item is {type(item).__name__}, expected object")
-    exec_id = _text(item, "execId")
-    if not exec_id:
-        raise MalformedMessage("field execId is empty")
+        raise MalformedMessage(
+            f"execution item is {type(item).__name__}, expected object", "not_an_object"
+        )
+    exec_id = _identifier(item, "execId")
+    exec_type = _text(item, "execType")
+    if exec_type in UNSUPPORTED_EXEC_TYPES:
+        raise MalformedMessage(
+            f"execType {exec_type} is not a trade the ledger can fold", "unsupported_exec_type"
+        )
+    if exec_type not in TRADE_EXEC_TYPES and exec_type != FUNDING:
+        raise MalformedMessage(f"unknown execType {exec_type[:40]!r}", "unknown_exec_type")
     is_maker = item.get("isMaker", False)
     if not isinstance(is_maker, bool):
-        raise MalformedMessage(f"field isMaker must be a boolean, got {is_maker!r}")
+        raise MalformedMessage(f"field isMaker must be a boolean, got {is_maker!r}", "bad_value")
+    category = _text(item, "category", required=False) or "linear"  # REST items omit it
+    if category not in CATEGORIES:
+        raise MalformedMessage(f"unknown category {category[:40]!r}", "bad_value")
+    symbol = _symbol(item)
     qty = _decimal(item, "execQty")
-    price = _decimal(item, "execPrice", default=Decimal(0))
-    if qty < 0 or price < 0:
-        raise MalformedMessage("execQty and execPrice must not be negative")
+    fee = _decimal(item, "execFee", signed=True)
+    if exec_type == FUNDING:
+        # Funding is no trade: its "price" is the mark price, which Bybit may leave empty.
+        price = _optional_decimal(item, "execPrice") or Decimal(0)
+        _optional_decimal(item, "feeRate", signed=True)  # FundingPayment.of reads these
+        _optional_decimal(item, "markPrice")
+    else:
+        price = _decimal(item, "execPrice")
+        if not price:
+            raise MalformedMessage(f"a {exec_type} at price {price}", "zero_price")
+    value = _optional_decimal(item, "execValue")
+    fee_currency = _text(item, "feeCurrency", required=False)
+    if fee_currency and _COIN.fullmatch(fee_currency) is None:
+        raise MalformedMessage(
+            f"field feeCurrency is not a coin: {fee_currency[:40]!r}", "bad_value"
+        )
+    if not fee_currency:
+        # Bybit leaves it empty on derivatives (the fee is in the settle coin).
+        settle = settle_coin(category, symbol)
+        if settle is None:
+            raise MalformedMessage(
+                f"no feeCurrency, and {category} {symbol} has no known settle coin", "bad_value"
+            )
+        fee_currency = settle
     return Execution(
         account=account,
-        category=_text(item, "category", required=False) or "linear",
+        category=category,
         exec_id=exec_id,
-        symbol=_symbol(item),
-        order_id=_text(item, "orderId", required=False),
-        order_link_id=_text(item, "orderLinkId", required=False),
+        symbol=symbol,
+        order_id=_identifier(item, "orderId", required=False),
+        order_link_id=_identifier(item, "orderLinkId", required=False),
         side=_side(item),
         exec_price=price,
         exec_qty=qty,
-        exec_value=_decimal(item, "execValue", default=price * qty),
-        exec_fee=_decimal(item, "execFee", default=Decimal(0)),
-        fee_currency=_text(item, "feeCurrency", required=False) or "USDT",
+        exec_value=value if value is not None else price * qty,
+        exec_fee=fee,
+        fee_currency=fee_currency,
         is_maker=is_maker,
-        exec_type=_text(item, "execType", required=False) or "Trade",
+        exec_type=exec_type,
         exec_time=ms_to_utc(item.get("execTime"), "execTime"),
         seq=_seq(item),
         source=source,
@@ -349,23 +525,25 @@ def parse_execution(item: Mapping[str, Any], account: AccountName, source: Sourc
 def parse_order(item: Mapping[str, Any], account: AccountName) -> OrderUpdate:
     """One item of a WS ``order`` message's ``data`` or of ``order/realtime|history``."""
     if not isinstance(item, Mapping):
-        raise MalformedMessage(f"order item is {type(item).__name__}, expected object")
-    order_id = _text(item, "orderId")
-    if not order_id:
-        raise MalformedMessage("field orderId is empty")
+        raise MalformedMessage(
+            f"order item is {type(item).__name__}, expected object", "not_an_object"
+        )
+    order_id = _identifier(item, "orderId")
     status = _text(item, "orderStatus")
     if not status:
-        raise MalformedMessage("field orderStatus is empty")
+        raise MalformedMessage("field orderStatus is empty", "empty_field")
     reduce_only = item.get("reduceOnly", False)
     if not isinstance(reduce_only, bool):
-        raise MalformedMessage(f"field reduceOnly must be a boolean, got {reduce_only!r}")
+        raise MalformedMessage(
+            f"field reduceOnly must be a boolean, got {reduce_only!r}", "bad_value"
+        )
     created = item.get("createdTime")
     updated = item.get("updatedTime")
     return OrderUpdate(
         account=account,
         category=_text(item, "category", required=False) or "linear",
         order_id=order_id,
-        order_link_id=_text(item, "orderLinkId", required=False),
+        order_link_id=_identifier(item, "orderLinkId", required=False),
         symbol=_symbol(item),
         side=_side(item),
         order_type=_text(item, "orderType", required=False) or "UNKNOWN",

@@ -14,8 +14,17 @@ Per (bot, symbol), in ledger order ``(exec_time, seq, exec_id)``:
 * Realized P&L of the close is ``closed × price − removed cost`` for a long and the
   negative of that for a short. A fill larger than the position flips it: the old
   position closes completely and the remainder opens at the fill price.
-* Every fill's fee (Bybit's ``execFee``: positive paid, negative rebate) is added to
-  ``fees`` and subtracted from ``realized_pnl``, so realized P&L is net of fees.
+* Every fill's fee (Bybit's ``execFee``: positive paid, negative rebate) charged in the
+  contract's settle coin is added to ``fees`` and subtracted from ``realized_pnl``, so
+  realized P&L is net of fees. A fee in another coin (``feeCurrency`` BTC on a USDT
+  contract) is not a USDT amount: the fold counts it as 0 (``Fill.counted_fee``) and
+  ``analytics.other_coin_fees`` reports it per bot, day and coin.
+
+Exactness: every sum and product of the fold is exact (``_EXACT`` traps any rounding),
+as NUMERIC is in PostgreSQL, and the one rounded step is done by integer division, so
+this fold, the analytics views and the Redis position agree to the last digit however
+many digits the exchange's numbers carry. (The default decimal context keeps 28
+significant digits: sums of many-digit fees drifted from the ledger's in the last ones.)
 
 Funding is not part of the fold: it is a separate cash flow (``trading.funding``) that
 the analytics add to daily P&L.
@@ -26,15 +35,48 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+)
 
 from core.fills import Fill, Side
 
 #: Scale of the one rounded quantity: the cost share removed by a partial close.
 COST_SCALE = Decimal("1e-12")
+_COST_DIGITS = 12
 _ZERO = Decimal(0)
-# Enough digits that the quotient is exact to far beyond COST_SCALE before rounding.
-_WIDE = Context(prec=60)
+#: Additions, subtractions and multiplications are exact in this context: it is as wide
+#: as the decimal module allows and traps ``Inexact``/``Rounded``, so a result that had
+#: to be rounded raises instead of drifting from the ledger.
+_EXACT = Context(
+    prec=MAX_PREC,
+    Emax=MAX_EMAX,
+    Emin=MIN_EMIN,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact, Rounded],
+)
+_TWICE_SCALE = Decimal(2 * 10**_COST_DIGITS)
+
+
+def round_half_up_quotient(numerator: Decimal, denominator: Decimal) -> Decimal:
+    """``round_half_up(numerator / denominator, 12)`` for ``numerator ≥ 0``,
+    ``denominator > 0``, exactly: ``⌊(2·n·10¹² + d) / 2d⌋ · 10⁻¹²`` in integers, so no
+    intermediate rounding can tip a half. ``analytics`` (migration 0005) computes the
+    same expression with ``div()`` on NUMERIC."""
+    whole = _EXACT.divide_int(
+        _EXACT.add(_EXACT.multiply(numerator, _TWICE_SCALE), denominator),
+        _EXACT.multiply(denominator, 2),
+    )
+    return whole.scaleb(-_COST_DIGITS, _EXACT)
+
 
 LedgerKey = tuple[datetime, int, str]
 
@@ -55,7 +97,7 @@ class Position:
         """Average entry price of the open quantity (0 when flat), rounded to COST_SCALE."""
         if not self.qty:
             return _ZERO
-        return _WIDE.divide(self.cost, abs(self.qty)).quantize(COST_SCALE, ROUND_HALF_UP)
+        return round_half_up_quotient(self.cost, _EXACT.abs(self.qty))
 
     @property
     def side(self) -> Side | None:
@@ -74,28 +116,33 @@ class Position:
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         if not self.qty:
             return _ZERO
-        return (mark * abs(self.qty) - self.cost) * (1 if self.qty > 0 else -1)
+        gain = _EXACT.subtract(_EXACT.multiply(mark, _EXACT.abs(self.qty)), self.cost)
+        return gain if self.qty > 0 else _EXACT.minus(gain)
 
     def apply(self, fill: Fill) -> Position:
         """Fold one fill in. Fills must arrive in ledger order (see :meth:`is_late`)."""
-        trade = fill.exec_qty * fill.side.sign
+        # Through _EXACT only: even abs() and unary minus round to the thread's context.
+        add, subtract, multiply, absolute = _EXACT.add, _EXACT.subtract, _EXACT.multiply, _EXACT.abs
+        trade = fill.exec_qty if fill.side is Side.BUY else _EXACT.minus(fill.exec_qty)
         price = fill.exec_price
-        qty, cost, pnl = self.qty, self.cost, self.realized_pnl - fill.exec_fee
+        fee = fill.counted_fee
+        qty, cost, pnl = self.qty, self.cost, subtract(self.realized_pnl, fee)
 
         if not qty or (qty > 0) == (trade > 0):
-            qty, cost = qty + trade, cost + abs(trade) * price
+            qty, cost = add(qty, trade), add(cost, multiply(absolute(trade), price))
         else:
-            closed = min(abs(trade), abs(qty))
-            if closed == abs(qty):
+            held = absolute(qty)
+            closed = min(absolute(trade), held)
+            if closed == held:
                 removed = cost
             else:
-                removed = _WIDE.divide(_WIDE.multiply(cost, closed), abs(qty))
-                removed = removed.quantize(COST_SCALE, ROUND_HALF_UP)
-            direction = 1 if qty > 0 else -1
-            pnl += (closed * price - removed) * direction
-            qty, cost = qty + trade, cost - removed
-            if qty and (qty > 0) != (direction > 0):
-                cost = abs(qty) * price  # flipped through zero: the rest opens at this price
+                removed = round_half_up_quotient(multiply(cost, closed), held)
+            gain = subtract(multiply(closed, price), removed)
+            long = qty > 0
+            pnl = add(pnl, gain) if long else subtract(pnl, gain)
+            qty, cost = add(qty, trade), subtract(cost, removed)
+            if qty and (qty > 0) != long:
+                cost = multiply(absolute(qty), price)  # flipped through zero: the rest opens here
         if not qty:
             cost = _ZERO
         # Every field is new: the constructor, not dataclasses.replace, which spends as
@@ -104,7 +151,7 @@ class Position:
             qty=qty,
             cost=cost,
             realized_pnl=pnl,
-            fees=self.fees + fill.exec_fee,
+            fees=add(self.fees, fee),
             fills=self.fills + 1,
             last_key=fill.ledger_key,
         )

@@ -25,6 +25,15 @@ kept, and the thread retries the database with backoff, replaying the spool olde
 After an outage, positions are rebuilt from the ledger: a commit whose acknowledgement
 was lost may have landed, and its fills would then come back as duplicates and skip the
 incremental position update.
+
+Database errors are of two kinds (:func:`is_data_error`). A statement that the *data*
+makes fail (a value the schema refuses, an index row too large, a numeric overflow, a
+check violation: SQLSTATE classes 22, 23 and 54) is retried envelope by envelope, then
+item by item: only the row the database refuses becomes a ``trading.fill_rejects`` row
+with the database's reason, and everything else of the batch commits. Anything else
+(connection lost, PostgreSQL restarting, a permission or schema problem) is not the
+data's fault: the batch goes to the spool and is retried, and if the spool stays stuck
+the listener's ``/healthz`` says so with the last error (``stuck_seconds``).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -47,6 +57,29 @@ log = logging.getLogger(__name__)
 
 #: A stop marker; anything else in the queue is an Envelope.
 _STOP = object()
+
+#: SQLSTATE classes of a statement the rows make fail: data exception (22: a value out of
+#: range, too long, malformed), integrity constraint violation (23: a check, not-null or
+#: foreign key) and program limit exceeded (54: an index row too large, a statement too
+#: complex). psycopg files class 54 under OperationalError, like a lost connection.
+DATA_ERROR_CLASSES = frozenset({"22", "23", "54"})
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True when retrying the same rows can never succeed, but other rows would."""
+    if isinstance(exc, psycopg.Error):
+        if exc.sqlstate:
+            return exc.sqlstate[:2] in DATA_ERROR_CLASSES
+        # Refused by psycopg before sending (e.g. a NUL character in a text value).
+        return isinstance(exc, psycopg.DataError)
+    # A value Python cannot encode for the wire (e.g. a lone surrogate in COPY text).
+    return isinstance(exc, UnicodeError)
+
+
+def _describe(exc: BaseException) -> str:
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    state = f" [{exc.sqlstate}]" if isinstance(exc, psycopg.Error) and exc.sqlstate else ""
+    return f"{type(exc).__name__}{state}: {first_line}"[:300]
 
 
 class Barrier:
@@ -104,6 +137,9 @@ class Pipeline:
         self._thread = threading.Thread(target=self._run, name="listener-writer", daemon=True)
         self.last_commit_at = 0.0
         self.fatal: BaseException | None = None
+        #: Since when (monotonic) writes have failed without a commit in between, and why.
+        self._failing_since: float | None = None
+        self.last_error = ""
 
     # --- public ------------------------------------------------------------------
 
@@ -140,6 +176,12 @@ class Pipeline:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
+    def stuck_seconds(self) -> float:
+        """How long the spool has held messages that could not be written (0 when none)."""
+        if self.spool.empty() or self._failing_since is None:
+            return 0.0
+        return time.monotonic() - self._failing_since
+
     # --- the loop ----------------------------------------------------------------
 
     def _run(self) -> None:
@@ -167,7 +209,7 @@ class Pipeline:
             elif envelopes:
                 try:
                     self._write(envelopes, live=True)
-                except psycopg.OperationalError as exc:
+                except psycopg.Error as exc:  # not the data's fault (see is_data_error)
                     self._database_down(exc)
                     self._spool(envelopes)
             if self._calls and self.spool.empty():
@@ -213,7 +255,7 @@ class Pipeline:
         while self._calls:
             try:
                 self._calls[0].fn(self._connection())
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 self._database_down(exc)
                 return
             self._calls.pop(0)
@@ -233,6 +275,7 @@ class Pipeline:
     def _write(self, envelopes: list[Envelope], *, live: bool = False) -> None:
         """Commit one batch; a bad row never blocks the others (it becomes a reject).
 
+        Raises ``psycopg.Error`` only for errors that are not the data's fault.
         ``live``: straight from the queue (not the spool), so the socket-to-Redis
         latency of its WebSocket messages is observed."""
         conn = self._connection()
@@ -240,12 +283,12 @@ class Pipeline:
         batch = self._to_batch(conn, envelopes)
         try:
             committed = write_batch(conn, batch)
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error as exc:
-            # Data the exchange sent that the schema refuses: find the culprit one by one.
-            log.warning("batch refused by the database (%s); retrying envelope by envelope", exc)
-            committed = self._write_one_by_one(conn, envelopes)
+        except (psycopg.Error, UnicodeError) as exc:
+            if not is_data_error(exc):
+                raise
+            # Data the exchange sent that the schema refuses: find the culprit.
+            log.warning("batch refused by the database (%s); isolating the row", _describe(exc))
+            committed = self._write_isolated(conn, envelopes)
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(envelopes))
         if live:
@@ -257,31 +300,29 @@ class Pipeline:
         self._committed(conn, committed)
         self._ack(envelopes)
 
-    def _write_one_by_one(
+    def _write_isolated(
         self, conn: psycopg.Connection[Any], envelopes: list[Envelope]
     ) -> Committed:
+        """Envelope by envelope, and a refused envelope item by item: only the rows the
+        database refuses become rejects (with its reason); the others commit."""
         total = Committed([], 0, 0, 0, 0, 0)
         for env in envelopes:
-            batch = self._to_batch(conn, [env])
             try:
-                part = write_batch(conn, batch)
-            except psycopg.OperationalError:
-                raise
-            except psycopg.Error as exc:
-                reason = f"refused by the database: {type(exc).__name__}: {exc}".splitlines()[0]
-                reject = RejectRow(env.account, env.topic, reason[:500], env.to_json())
-                part = write_batch(conn, Batch(rejects=[reject]))
-                metrics.REJECTS.labels("database").inc()
-            total.new_fills += part.new_fills
-            total.duplicate_fills += part.duplicate_fills
-            total.new_funding += part.new_funding
-            total.duplicate_funding += part.duplicate_funding
-            total.orders += part.orders
-            total.rejects += part.rejects
+                part = write_batch(conn, self._to_batch(conn, [env]))
+            except (psycopg.Error, UnicodeError) as exc:
+                if not is_data_error(exc):
+                    raise
+                if len(env.items) > 1:
+                    part = self._write_isolated(conn, _split(env))
+                else:
+                    part = write_batch(conn, Batch(rejects=[_refused(env, exc)]))
+            total.add(part)
         return total
 
     def _committed(self, conn: psycopg.Connection[Any], committed: Committed) -> None:
         self.last_commit_at = time.time()
+        self._failing_since = None
+        self.last_error = ""
         if not self.db_up:
             self.db_up = True
             metrics.DB_UP.set(1)
@@ -294,8 +335,11 @@ class Pipeline:
             self._on_commit(conn, committed)
 
     def _database_down(self, exc: BaseException) -> None:
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
+        self.last_error = _describe(exc)
         if self.db_up or not self._db_was_down:
-            log.warning("database unreachable, spooling: %s", " ".join(str(exc).split())[:300])
+            log.warning("database write failed, spooling: %s", self.last_error)
         self.db_up = False
         self._db_was_down = True
         metrics.DB_UP.set(0)
@@ -336,7 +380,7 @@ class Pipeline:
                 self._spool_metrics()
                 if self.queue.qsize() >= self.max_queue // 2:
                     break  # let the caller move new arrivals to disk, keeping memory flat
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             self._database_down(exc)
             return
         self._backoff = 0.05
@@ -352,3 +396,15 @@ class Pipeline:
                     env.on_durable()
                 except Exception:
                     log.exception("acknowledgement callback failed")
+
+
+def _split(env: Envelope) -> list[Envelope]:
+    """One envelope per item (same account, source and topic), for isolating a bad row."""
+    return [replace(env, items=[item], parsed=None, on_durable=None) for item in env.items]
+
+
+def _refused(env: Envelope, exc: BaseException) -> RejectRow:
+    """The reject row of a one-item envelope the database refused."""
+    reason = f"{env.topic or 'message'}: database_refused: {_describe(exc)}"
+    message = env.to_json() if env.malformed is None else env.malformed
+    return RejectRow(env.account, env.topic or None, reason[:500], message, "database_refused")

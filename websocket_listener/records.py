@@ -114,7 +114,7 @@ class Recorder:
 
     def _add(self, batch: Batch, env: Envelope) -> None:
         if env.malformed is not None:
-            self._reject(batch, env, "message without topic/data", env.malformed)
+            self._reject(batch, env, "message without topic/data", env.malformed, "no_topic_data")
             return
         if env.topic == EXECUTION:
             parsed = env.parsed or [None] * len(env.items)
@@ -146,7 +146,8 @@ class Recorder:
             return
         execution = parsed if parsed is not None else _parse(env, item)
         if isinstance(execution, Exception):
-            self._reject(batch, env, f"execution: {execution}", raw_json(item))
+            code = getattr(execution, "code", "malformed")
+            self._reject(batch, env, f"execution: {execution}", raw_json(item), code)
             return
         attribution = self._registry[0].attribute(execution)
         if execution.is_funding:
@@ -158,7 +159,9 @@ class Recorder:
         try:
             order = parse_order(item, _account(env.account))
         except (MalformedMessage, ValueError) as exc:
-            self._reject(batch, env, f"order: {exc}", raw_json(item))
+            self._reject(
+                batch, env, f"order: {exc}", raw_json(item), getattr(exc, "code", "malformed")
+            )
             return
         attribution = self._registry[0].attribute_order(order.account, order.order_link_id)
         bot_id, link = attribution.bot_id, attribution.link
@@ -167,10 +170,11 @@ class Recorder:
             reason = link.reason.label if link.reason else link.reason_code
         batch.orders.append(OrderRow.of(order, bot_id, reason))
 
-    def _reject(self, batch: Batch, env: Envelope, reason: str, message: str) -> None:
-        kind = reason.split(":")[0]
-        metrics.REJECTS.labels(kind).inc()
+    def _reject(self, batch: Batch, env: Envelope, reason: str, message: str, code: str) -> None:
+        """``code``: the metric's label (one of ``core.fills.REJECT_CODES`` or the
+        listener's own), counted once the row is committed; ``reason``: the row's full
+        text, ``topic: code: detail``."""
         if reason not in self._logged_reasons and len(self._logged_reasons) < 1000:
             self._logged_reasons.add(reason)
             log.warning("rejected a %s message from %s: %s", env.topic or "?", env.account, reason)
-        batch.rejects.append(RejectRow(env.account, env.topic or None, reason[:500], message))
+        batch.rejects.append(RejectRow(env.account, env.topic or None, reason[:500], message, code))

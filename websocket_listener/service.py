@@ -29,13 +29,17 @@ from websocket_listener.pipeline import Pipeline
 from websocket_listener.positions import REANNOUNCE_SECONDS, PositionBook
 from websocket_listener.records import Recorder
 from websocket_listener.spool import Spool
-from websocket_listener.writer import Committed
+from websocket_listener.writer import Committed, Conflict
 
 log = logging.getLogger(__name__)
 
 #: How often the main thread checks that Redis still holds every position.
 REDIS_CHECK_SECONDS = 2.0
 STATUS_SECONDS = 1.0
+#: ``/healthz`` turns red when the spool has held messages this long without a commit.
+SPOOL_STUCK_SECONDS = 30.0
+#: Conflicting duplicates already alerted (exec id, what differs): one alert each.
+_ALERTED_MAX = 10_000
 
 
 class Listener:
@@ -67,6 +71,9 @@ class Listener:
         self.stream_options: dict[str, Any] = {}
         self.catchups: dict[str, Any] = {}
         self.handover: Any = None
+        self.spool_stuck_seconds = SPOOL_STUCK_SECONDS
+        self._alerted: set[tuple[str, str]] = set()
+        self._alerts: redis.Redis | None = None
 
     # --- plumbing ----------------------------------------------------------------
 
@@ -109,6 +116,10 @@ class Listener:
             metrics.FUNDING_WRITTEN.labels("any").inc(committed.new_funding)
         if committed.orders:
             metrics.ORDERS_UPSERTED.inc(committed.orders)
+        for code, count in Counter(committed.reject_codes).items():
+            metrics.REJECTS.labels(code).inc(count)
+        if committed.conflicts:
+            self._alert_conflicts(committed.conflicts)
         received = committed.received_at
 
         def observe_latency() -> None:
@@ -127,6 +138,40 @@ class Listener:
                 observe_latency()
         else:
             self.book.apply(conn, committed.new_fills, observe_latency)
+
+    def _alert_conflicts(self, conflicts: Iterable[Conflict]) -> None:
+        """One ``fill_conflict`` alert per conflicting duplicate (its reject row is
+        committed): the C2 delivers it like trade sync's drift alerts."""
+        for c in conflicts:
+            if (c.exec_id, c.difference) in self._alerted:
+                continue  # the same conflict again (e.g. a catch-up re-read it)
+            text = (
+                f"Conflicting duplicate on {c.account} {c.symbol}: execId {c.exec_id[:100]}"
+                f" came again with other facts ({c.difference}); the ledger kept the first,"
+                " the newcomer is in trading.fill_rejects"
+            )
+            log.error("%s", text)
+            fields = {
+                "kind": "fill_conflict",
+                "key": f"fill_conflict:{c.account}:{c.exec_id[:100]}",
+                "severity": "critical",
+                "resolved": "0",
+                "account": c.account,
+                "symbol": c.symbol,
+                "exec_id": c.exec_id[:200],
+                "text": text[:1000],
+                "at": datetime.now(UTC).isoformat(),
+            }
+            try:
+                if self._alerts is None:
+                    self._alerts = infra_client(self.settings)
+                self._alerts.xadd(redis_keys.ALERTS, fields)
+            except redis.RedisError as exc:  # the reject row and the log line remain
+                log.error("cannot publish the fill_conflict alert: %s", exc)
+                continue
+            if len(self._alerted) >= _ALERTED_MAX:
+                self._alerted.clear()
+            self._alerted.add((c.exec_id, c.difference))
 
     def _on_db_recovered(self, conn: psycopg.Connection[Any]) -> None:
         # A commit whose acknowledgement was lost may have landed: its fills would come
@@ -268,10 +313,22 @@ class Listener:
         def writer() -> bool | str:
             return "ok" if self.pipeline.is_alive() else "writer thread stopped"
 
+        def spool() -> bool | str:
+            # Data the database refuses is rejected row by row, so a spool that stays
+            # full means the database cannot take anything: say why.
+            stuck = self.pipeline.stuck_seconds()
+            if stuck < self.spool_stuck_seconds:
+                return "ok"
+            return (
+                f"spool stuck for {stuck:.0f}s ({len(self.pipeline.spool)} messages waiting)"
+                f" on: {self.pipeline.last_error or 'unknown error'}"
+            )
+
         return {
             # The watchdog counts a stream connected only while frames (pongs included)
             # keep arriving, so a quiet account is healthy and a dead socket is not.
             "connected": connected,
             "db": database,
             "writer": writer,
+            "spool": spool,
         }

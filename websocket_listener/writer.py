@@ -20,6 +20,15 @@ listener started by mistake), the COPY fails on the primary key, the transaction
 back and the batch is written again through the ``ON CONFLICT`` statement: exactly once
 either way. A small batch keeps the single-round-trip INSERT, for latency.
 
+An execution is stored once across both tables: a fill whose ``execId`` the funding
+table holds (or the reverse) is not inserted. The same ``execId`` again with the same
+facts is a silent no-op; with different ones (quantity, price, fee, fee currency, side,
+symbol, type, account — or once as funding and once as a trade) it is a **conflicting
+duplicate**: the ledger keeps what it stored first, the newcomer becomes a
+``trading.fill_rejects`` row saying what differs, and :attr:`Committed.conflicts`
+carries it to the listener, which raises one alert. The check costs a query only for a
+batch that had duplicates.
+
 Orders are state snapshots: the upsert keeps the newest (``updated_time``, then
 ``cum_exec_qty``) and never touches an order already in a terminal status, so a late
 ``New`` after ``Filled`` or Bybit's documented second ``Filled`` (cancel/fill race) is
@@ -89,6 +98,8 @@ class RejectRow:
     topic: str | None
     reason: str
     message: str
+    #: The rejects metric's label (not stored: ``reason`` starts with it).
+    code: str = "malformed"
 
 
 @dataclass(slots=True)
@@ -108,6 +119,17 @@ class Batch:
         return bool(self.fills or self.funding or self.orders or self.rejects)
 
 
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """An ``execId`` seen again with facts that differ from the ledger's."""
+
+    account: str
+    exec_id: str
+    symbol: str
+    #: What differs, e.g. ``exec_qty 0.5 → 0.6``.
+    difference: str
+
+
 @dataclass(slots=True)
 class Committed:
     """What the transaction actually changed."""
@@ -121,6 +143,21 @@ class Committed:
     #: When the batch's live socket ``execution`` messages were received (set by the
     #: pipeline: the latency metric is observed once their Redis writes are done).
     received_at: list[float] = field(default_factory=list)
+    #: Conflicting duplicates (each also one of ``rejects``).
+    conflicts: list[Conflict] = field(default_factory=list)
+    #: The code of every committed reject: counted once they are kept, never before
+    #: (a batch the database refused is built again, row by row).
+    reject_codes: list[str] = field(default_factory=list)
+
+    def add(self, other: Committed) -> None:
+        self.new_fills += other.new_fills
+        self.duplicate_fills += other.duplicate_fills
+        self.new_funding += other.new_funding
+        self.duplicate_funding += other.duplicate_funding
+        self.orders += other.orders
+        self.rejects += other.rejects
+        self.conflicts += other.conflicts
+        self.reject_codes += other.reject_codes
 
 
 _ORDER_FIELDS = (
@@ -179,16 +216,34 @@ def _unnest_insert(table: str, columns: Sequence[str], types: Sequence[str]) -> 
     )
 
 
+#: Not an execution the other table holds: an execId is stored once, as a fill or as
+#: funding (an index probe per row on the other table's primary key).
+_NOT_IN = (
+    " WHERE NOT EXISTS (SELECT 1 FROM trading.{other} o"
+    " WHERE o.exchange = u.exchange AND o.exec_id = u.exec_id)"
+)
 INSERT_FILLS = (
     _unnest_insert("fills", _FILL_COLUMNS, _FILL_TYPES)
+    + _NOT_IN.format(other="funding")
     + " ON CONFLICT (exchange, exec_id) DO NOTHING RETURNING exec_id"
 )
 #: The batch's ids travel as one JSON array (psycopg dumps a Python list element by
 #: element in Python: 8 % of the writer's time for 1,000 ids).
+_IDS = "exec_id IN (SELECT json_array_elements_text(%s::json))"
 EXISTING_FILLS = (
-    "SELECT exec_id FROM trading.fills WHERE exchange = %s"
-    " AND exec_id IN (SELECT json_array_elements_text(%s::json))"
+    f"SELECT exec_id FROM trading.fills WHERE exchange = %s AND {_IDS}"
+    f" UNION ALL SELECT exec_id FROM trading.funding WHERE exchange = %s AND {_IDS}"
 )
+#: What the ledger holds for executions that came again (see :func:`_conflicts`).
+STORED_FACTS = (
+    "SELECT exec_id, 'fill', account, symbol, side, exec_type, exec_qty, exec_price, exec_fee,"
+    f" fee_currency FROM trading.fills WHERE exchange = %s AND {_IDS}"
+    " UNION ALL SELECT exec_id, 'funding', account, symbol, side, 'Funding', position_qty, NULL,"
+    f" funding_fee, NULL FROM trading.funding WHERE exchange = %s AND {_IDS}"
+)
+#: The facts compared, in the order of STORED_FACTS' columns after exec_id.
+_FACTS = ("stored as", "account", "symbol", "side", "exec_type", "exec_qty", "exec_price",
+          "exec_fee", "fee_currency")  # fmt: skip
 COPY_FILLS = f"COPY trading.fills ({', '.join(_FILL_COLUMNS)}) FROM STDIN"
 
 
@@ -215,7 +270,8 @@ def _raw_text(raw: Any) -> str:
 
 def _copy_fills(cur: psycopg.Cursor[Any], fills: Sequence[Fill]) -> set[str]:
     """COPY the fills the ledger does not hold yet; returns their exec ids."""
-    cur.execute(EXISTING_FILLS, (EXCHANGE, orjson.dumps([f.exec_id for f in fills]).decode()))
+    ids = orjson.dumps([f.exec_id for f in fills]).decode()
+    cur.execute(EXISTING_FILLS, (EXCHANGE, ids, EXCHANGE, ids))
     held = {r[0] for r in cur.fetchall()}
     new = [f for f in fills if f.exec_id not in held]
     if new:
@@ -227,6 +283,7 @@ def _copy_fills(cur: psycopg.Cursor[Any], fills: Sequence[Fill]) -> set[str]:
 
 INSERT_FUNDING = (
     _unnest_insert("funding", _FUNDING_COLUMNS, _FUNDING_TYPES)
+    + _NOT_IN.format(other="fills")
     + " ON CONFLICT (exchange, exec_id) DO NOTHING RETURNING exec_id"
 )
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL_STATUSES)
@@ -333,6 +390,61 @@ def _unique_by(rows: Sequence[Any], key: str) -> list[Any]:
     return out
 
 
+Facts = tuple[Any, ...]
+
+
+def _facts(row: Fill | FundingPayment) -> Facts:
+    """What must match when an execId comes again (the order of :data:`_FACTS`)."""
+    if isinstance(row, FundingPayment):
+        return ("funding", row.account, row.symbol, row.side.value, "Funding",
+                row.position_qty, None, row.funding_fee, None)  # fmt: skip
+    return ("fill", row.account, row.symbol, row.side.value, row.exec_type, row.exec_qty,
+            row.exec_price, row.exec_fee, row.fee_currency)  # fmt: skip
+
+
+def _difference(stored: Facts, new: Facts) -> str:
+    return ", ".join(
+        f"{name} {_show(a)} → {_show(b)}"
+        for name, a, b in zip(_FACTS, stored, new, strict=True)
+        if a != b
+    )
+
+
+def _show(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
+def _conflicts(
+    cur: psycopg.Cursor[Any], again: Sequence[Fill | FundingPayment], first: dict[str, Facts]
+) -> list[tuple[Conflict, Fill | FundingPayment]]:
+    """The executions of ``again`` (not inserted: the ledger or the batch already had
+    their execId) whose facts differ from what is stored, or from the batch's first
+    occurrence (``first``) when the ledger did not take that one either."""
+    if not again:
+        return []
+    ids = orjson.dumps(sorted({r.exec_id for r in again})).decode()
+    cur.execute(STORED_FACTS, (EXCHANGE, ids, EXCHANGE, ids))
+    stored = {r[0]: tuple(r[1:]) for r in cur.fetchall()}
+    out = []
+    for row in again:
+        held = stored.get(row.exec_id) or first.get(row.exec_id)
+        new = _facts(row)
+        if held is not None and held != new:
+            conflict = Conflict(row.account, row.exec_id, row.symbol, _difference(held, new))
+            out.append((conflict, row))
+    return out
+
+
+def _conflict_reject(conflict: Conflict, row: Fill | FundingPayment) -> RejectRow:
+    reason = (
+        f"execution: conflicting_duplicate: execId {conflict.exec_id[:100]} is in the ledger"
+        f" with other facts: {conflict.difference}"
+    )
+    return RejectRow(
+        row.account, "execution", reason[:500], _raw_text(row.raw), "conflicting_duplicate"
+    )
+
+
 def write_batch(
     conn: psycopg.Connection[Any], batch: Batch, *, copy: bool | None = None
 ) -> Committed:
@@ -359,7 +471,9 @@ def _write(
     funding = _unique_by(batch.funding, "exec_id")
     orders = _latest_orders(batch.orders)
     new_ids: set[str] = set()
-    new_funding = 0
+    new_funding: set[str] = set()
+    rejects = list(batch.rejects)
+    conflicts: list[Conflict] = []
     # One statement needs no BEGIN and COMMIT of its own on an autocommit connection
     # (the listener's): it is its own transaction, one round trip instead of three. The
     # existence check before a COPY may run outside it (nothing else writes fills).
@@ -373,21 +487,38 @@ def _write(
             new_ids = {r[0] for r in cur.fetchall()}
         if funding:
             cur.execute(INSERT_FUNDING, _columns(funding, _FUNDING_COLUMNS))
-            new_funding = len(cur.fetchall())
+            new_funding = {r[0] for r in cur.fetchall()}
         if orders:
             cur.execute(UPSERT_ORDERS, _columns(orders, _ORDER_COLUMNS))
-        if batch.rejects:
+        if len(new_ids) < len(batch.fills) or len(new_funding) < len(batch.funding):
+            # Some came again: identical is a no-op; different is a conflict.
+            first_fill = {r.exec_id: _facts(r) for r in fills}
+            first_funding = {r.exec_id: _facts(r) for r in funding}
+            again: list[Fill | FundingPayment] = [
+                r for r in batch.fills
+                if r.exec_id not in new_ids or first_fill[r.exec_id] != _facts(r)
+            ]  # fmt: skip
+            again += [
+                r for r in batch.funding
+                if r.exec_id not in new_funding or first_funding[r.exec_id] != _facts(r)
+            ]  # fmt: skip
+            for conflict, row in _conflicts(cur, again, {**first_funding, **first_fill}):
+                conflicts.append(conflict)
+                rejects.append(_conflict_reject(conflict, row))
+        if rejects:
             cur.execute(
-                INSERT_REJECTS, _columns(batch.rejects, ("account", "topic", "reason", "message"))
+                INSERT_REJECTS, _columns(rejects, ("account", "topic", "reason", "message"))
             )
     new = [f for f in fills if f.exec_id in new_ids]
     return Committed(
         new_fills=new,
         duplicate_fills=len(batch.fills) - len(new),
-        new_funding=new_funding,
-        duplicate_funding=len(batch.funding) - new_funding,
+        new_funding=len(new_funding),
+        duplicate_funding=len(batch.funding) - len(new_funding),
         orders=len(orders),
-        rejects=len(batch.rejects),
+        rejects=len(rejects),
+        conflicts=conflicts,
+        reject_codes=[r.code for r in rejects],
     )
 
 

@@ -21,6 +21,7 @@ def execution(
         "side": "Buy",
         "execPrice": "1",
         "execQty": "1",
+        "execFee": "0",
         "execTime": "1700000000000",
         "orderLinkId": link,
         "execType": exec_type,

@@ -10,6 +10,8 @@ from decimal import Decimal
 import pytest
 
 from core.fills import (
+    MAX_FRACTION_DIGITS,
+    MAX_INTEGER_DIGITS,
     Execution,
     Fill,
     FundingPayment,
@@ -18,6 +20,7 @@ from core.fills import (
     ms_to_utc,
     parse_execution,
     parse_order,
+    settle_coin,
     utc_to_ms,
 )
 from core.ids import AccountName, BotId
@@ -86,18 +89,34 @@ def test_milliseconds_round_trip_exactly() -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"execId": None}, "missing field execId"),
-        ({"execId": ""}, "execId is empty"),
-        ({"execPrice": 95900.1}, "must be a decimal string"),
-        ({"execQty": "abc"}, "not a decimal"),
-        ({"execQty": "NaN"}, "not finite"),
-        ({"execQty": "-1"}, "must not be negative"),
+        ({"execId": None}, "missing_field: missing field execId"),
+        ({"execId": ""}, "empty_field: field execId"),
+        ({"execId": "abc\n"}, "bad_value: field execId has control characters"),
+        ({"execPrice": 95900.1}, "not_a_string: field execPrice must be a decimal string"),
+        ({"execQty": "abc"}, "bad_number: field execQty"),
+        ({"execQty": "NaN"}, "bad_number"),
+        ({"execQty": "-1"}, "negative: field execQty"),
         ({"side": "Long"}, "Buy or Sell"),
         ({"execTime": "soon"}, "not epoch milliseconds"),
-        ({"execTime": None}, "epoch milliseconds"),
+        ({"execTime": None}, "missing_field: missing field execTime"),
         ({"isMaker": "false"}, "boolean"),
         ({"symbol": "btc/usdt"}, "not a symbol"),
         ({"seq": "x"}, "not an integer"),
+        # What the adversarial check found parsed into money:
+        ({"execPrice": None}, "missing_field: missing field execPrice"),
+        ({"execPrice": ""}, "empty_field: field execPrice"),
+        ({"execPrice": "0"}, "zero_price"),
+        ({"execPrice": "0.000"}, "zero_price"),
+        ({"execFee": None}, "missing_field: missing field execFee"),
+        ({"execFee": ""}, "empty_field: field execFee"),
+        ({"execType": None}, "missing_field: missing field execType"),
+        ({"execType": ""}, "unknown_exec_type"),
+        ({"execType": "trade"}, "unknown_exec_type"),
+        ({"execType": "TRADE"}, "unknown_exec_type"),
+        ({"execType": "funding"}, "unknown_exec_type"),
+        ({"execType": "Liquidation"}, "unknown_exec_type"),
+        ({"execType": "CorporateAction"}, "unsupported_exec_type"),
+        ({"execType": "UNKNOWN"}, "unsupported_exec_type"),
     ],
 )
 def test_malformed_executions_are_refused_with_a_reason(change: dict, reason: str) -> None:
@@ -109,6 +128,94 @@ def test_malformed_executions_are_refused_with_a_reason(change: dict, reason: st
             item[key] = value
     with pytest.raises(MalformedMessage, match=reason):
         parse_execution(item, MAIN, "ws")
+
+
+#: Numeric strings Bybit never sends, each of which ``Decimal()`` or ``int()`` would take.
+NOT_BYBIT_NUMBERS = [
+    " 0.5", "0.5 ", "\t0.5", "0.5\n", "\u00a00.5",  # whitespace, a no-break space
+    "1_000", "1,000", "1 000", "1'000",  # digit separators
+    "\u0661\u0662", "\uff11\uff12", "\u0967",  # Arabic-Indic, full-width, Devanagari digits
+    "1e3", "1E-8", "5e0",  # exponents
+    "NaN", "nan", "sNaN", "Infinity", "-Infinity", "inf",  # not numbers
+    "+0.5",  # a sign Bybit never writes
+    ".5", "5.", "00.5", "007", "0x10", "1/2", "--1", "",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", ["execPrice", "execQty", "execFee", "execValue"])
+@pytest.mark.parametrize("text", NOT_BYBIT_NUMBERS)
+def test_numbers_bybit_never_sends_are_refused(field: str, text: str) -> None:
+    item = dict(EXECUTION, **{field: text})
+    if text == "" and field == "execValue":
+        assert parse_execution(item, MAIN, "ws").exec_value == Decimal("47950.05")  # derived
+        return
+    with pytest.raises(MalformedMessage) as refused:
+        parse_execution(item, MAIN, "ws")
+    assert refused.value.code in {"bad_number", "empty_field", "too_many_digits"}, refused.value
+
+
+@pytest.mark.parametrize("field", ["execTime", "seq"])
+@pytest.mark.parametrize("text", [" 17", "+17", "1_700", "\u0661\u0667", "17 ", "1e3", "-1"])
+def test_integers_bybit_never_sends_are_refused(field: str, text: str) -> None:
+    with pytest.raises(MalformedMessage, match=field):
+        parse_execution(dict(EXECUTION, **{field: text}), MAIN, "ws")
+
+
+@pytest.mark.parametrize("field", ["execPrice", "execQty", "execValue"])
+def test_a_sign_is_refused_where_bybit_never_sends_one(field: str) -> None:
+    with pytest.raises(MalformedMessage, match=f"negative: field {field}"):
+        parse_execution(dict(EXECUTION, **{field: "-1"}), MAIN, "ws")
+
+
+def test_beyond_bybit_scales_is_refused_and_at_the_bound_is_exact() -> None:
+    at_bound = "1" * MAX_INTEGER_DIGITS + "." + "7" * MAX_FRACTION_DIGITS
+    assert parse_execution(dict(EXECUTION, execFee=at_bound), MAIN, "ws").exec_fee == Decimal(
+        at_bound
+    )
+    for text in ("1" * (MAX_INTEGER_DIGITS + 1), "0." + "1" * (MAX_FRACTION_DIGITS + 1)):
+        with pytest.raises(MalformedMessage, match="too_many_digits"):
+            parse_execution(dict(EXECUTION, execFee=text), MAIN, "ws")
+
+
+def test_what_bybit_legitimately_sends_empty_or_zero_is_accepted() -> None:
+    # A maker rebate is a negative fee; a fee of 0 happens; every execType of Bybit's enum
+    # that moves a position at a price is a trade.
+    assert parse_execution(dict(EXECUTION, execFee="-0.0012"), MAIN, "ws").exec_fee < 0
+    assert parse_execution(dict(EXECUTION, execFee="0"), MAIN, "ws").exec_fee == 0
+    for exec_type in ("Trade", "AdlTrade", "BustTrade", "Delivery", "Settle", "BlockTrade",
+                      "MovePosition", "FutureSpread"):  # fmt: skip
+        assert parse_execution(dict(EXECUTION, execType=exec_type), MAIN, "ws").exec_type
+    # Funding: the price may be empty or 0, the fee and the rate signed.
+    for price in ("", "0", "95901.48"):
+        item = dict(EXECUTION, execType="Funding", execPrice=price, execFee="-0.25",
+                    feeRate="-0.0001", execValue="")  # fmt: skip
+        funding = FundingPayment.of(parse_execution(item, MAIN, "rest"), BotId("external"))
+        assert funding.funding_fee == Decimal("-0.25") and funding.fee_rate == Decimal("-0.0001")
+    # REST items have no category; older ones an empty feeCurrency: the settle coin.
+    item = {k: v for k, v in EXECUTION.items() if k != "category"}
+    execution = parse_execution(dict(item, feeCurrency=""), MAIN, "rest")
+    assert (execution.category, execution.fee_currency) == ("linear", "USDT")
+    assert execution.counted_fee == Decimal("26.3725275")
+
+
+def test_a_fee_in_another_coin_is_kept_but_not_counted() -> None:
+    execution = parse_execution(dict(EXECUTION, feeCurrency="BTC", execFee="0.0000012"), MAIN, "ws")
+    assert execution.fee_currency == "BTC" and execution.exec_fee == Decimal("0.0000012")
+    assert execution.counted_fee == 0
+    usdc = parse_execution(dict(EXECUTION, symbol="ETHPERP", feeCurrency=""), MAIN, "ws")
+    assert usdc.fee_currency == "USDC" and usdc.counted_fee == Decimal("26.3725275")
+    for bad in ("usdt", "US DT", "₮"):
+        with pytest.raises(MalformedMessage, match="feeCurrency"):
+            parse_execution(dict(EXECUTION, feeCurrency=bad), MAIN, "ws")
+
+
+@pytest.mark.parametrize(
+    ("category", "symbol", "coin"),
+    [("linear", "BTCUSDT", "USDT"), ("linear", "ETHPERP", "USDC"), ("linear", "SOLUSDC", "USDC"),
+     ("inverse", "BTCUSD", "BTC"), ("linear", "BTCUSD", None), ("spot", "BTCUSDT", None)],
+)  # fmt: skip
+def test_settle_coin(category: str, symbol: str, coin: str | None) -> None:
+    assert settle_coin(category, symbol) == coin
 
 
 def test_non_object_items_are_refused() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -160,3 +161,33 @@ def test_every_intermediate_state_is_consistent(raw_steps: list[tuple]) -> None:
         position = position.apply(make_fill(s, str(q), str(p), str(f), n=i))
         assert position.cost >= 0
         assert (position.cost == 0) == (position.qty == 0) or position.avg_price == 0
+
+
+def test_many_digit_numbers_fold_exactly_beyond_the_default_decimal_context() -> None:
+    fee = "987.123456789012345678901234567891"  # 33 significant digits
+    fills = [
+        make_fill("Buy", "3.000000001", "60000.123456789012", fee, n=1),
+        make_fill("Sell", "1.000000001", "61000.987654321098", fee, n=2),
+        make_fill("Sell", "7.5", "59999.000000000001", "-" + fee, n=3),
+    ]
+    position = fold(fills)
+    assert position.fees == Decimal(fee)  # fee + fee − fee, to the last digit
+    assert Fraction(position.fees) == Fraction(fee)
+    # The partial close removes round_half_up(cost · closed / |qty|, 12), exactly.
+    cost = Fraction("3.000000001") * Fraction("60000.123456789012")
+    share = cost * Fraction("1.000000001") / Fraction("3.000000001")
+    removed = Fraction(int(share * 10**12 + Fraction(1, 2)), 10**12)
+    gross = Fraction("1.000000001") * Fraction("61000.987654321098") - removed
+    rest = cost - removed
+    gross += Fraction(2) * Fraction("59999.000000000001") - rest  # the flip closes the rest
+    assert Fraction(position.realized_pnl) == gross - Fraction(fee)
+    assert position.qty == Decimal("-5.5")
+    assert position.cost == Decimal("5.5") * Decimal("59999.000000000001")
+
+
+def test_a_fee_in_another_coin_is_not_counted() -> None:
+    usdt = make_fill("Buy", "1", "100", "0.06", n=1)
+    btc = Fill.of(dataclasses.replace(usdt, exec_id="e2", fee_currency="BTC"), BotId("bot_one"))
+    position = fold([usdt, dataclasses.replace(btc, exec_time=T0 + timedelta(seconds=2))])
+    assert position.fees == Decimal("0.06") and position.realized_pnl == Decimal("-0.06")
+    assert position.qty == 2 and position.fills == 2
