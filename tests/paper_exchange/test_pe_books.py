@@ -9,6 +9,7 @@ Bybit's documented shape (every number a string) and semantics
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -141,29 +142,91 @@ def test_transaction_log_filters_and_pages(history: dict[str, Any]) -> None:
     assert _log(http, **window, transSubType="movePosition")["list"] == []
 
 
-def test_transaction_log_time_window_rules(
+#: (case, query built from the history's window [t0, t1], list length or retCode). Both
+#: ends: at most 7 days (10001, the UTA "request parameter error", past it). Only one end:
+#: 24 hours from or up to it for the transaction log, 7 days for closed P&L.
+Case = tuple[str, Callable[[int, int], dict[str, Any]], int | str]
+TXLOG_TABLE: list[Case] = [
+    ("both ends, 7 days", lambda t0, t1: {"startTime": t1 - 7 * DAY, "endTime": t1}, 6),
+    (
+        "both ends, 7 days + 1 ms",
+        lambda t0, t1: {"startTime": t1 - 7 * DAY - 1, "endTime": t1},
+        "10001",
+    ),
+    ("end before start", lambda t0, t1: {"startTime": t1, "endTime": t0}, "10001"),
+    ("only start", lambda t0, t1: {"startTime": t0}, 6),
+    ("only start, 24 h + 1 ms before", lambda t0, t1: {"startTime": t0 - DAY - 1}, 0),
+    ("only end", lambda t0, t1: {"endTime": t1}, 6),
+    ("only end, before the trades", lambda t0, t1: {"endTime": t0 - 1}, 0),
+    ("limit 50", lambda t0, t1: {"startTime": t0, "limit": 50}, 6),
+    ("limit 51", lambda t0, t1: {"limit": 51}, "10001"),
+    ("limit 0", lambda t0, t1: {"limit": 0}, "10001"),
+    ("accountType CONTRACT", lambda t0, t1: {"accountType": "CONTRACT"}, "10001"),
+    ("category futures", lambda t0, t1: {"category": "futures"}, "10001"),
+    ("category spot", lambda t0, t1: {"startTime": t0, "category": "spot"}, 0),
+    ("cursor garbage", lambda t0, t1: {"cursor": "bogus"}, "10001"),
+    ("type SETTLEMENT", lambda t0, t1: {"startTime": t0, "type": "SETTLEMENT"}, 2),
+    ("type TRADE", lambda t0, t1: {"startTime": t0, "type": "TRADE"}, 4),
+    ("currency USDC", lambda t0, t1: {"startTime": t0, "currency": "USDC"}, 0),
+    ("baseCoin BTC", lambda t0, t1: {"startTime": t0, "baseCoin": "BTC"}, 6),
+    ("baseCoin ETH", lambda t0, t1: {"startTime": t0, "baseCoin": "ETH"}, 0),
+]
+CLOSED_TABLE: list[Case] = [
+    ("both ends, 7 days", lambda t0, t1: {"startTime": t1 - 7 * DAY, "endTime": t1}, 3),
+    (
+        "both ends, 7 days + 1 ms",
+        lambda t0, t1: {"startTime": t1 - 7 * DAY - 1, "endTime": t1},
+        "10001",
+    ),
+    ("end before start", lambda t0, t1: {"startTime": t1, "endTime": t0}, "10001"),
+    ("only start, 6 days before", lambda t0, t1: {"startTime": t0 - 6 * DAY}, 3),
+    ("only start, 7 days + 1 ms before", lambda t0, t1: {"startTime": t0 - 7 * DAY - 1}, 0),
+    ("only end", lambda t0, t1: {"endTime": t1 + 6 * DAY}, 3),
+    ("limit 100", lambda t0, t1: {"startTime": t0, "limit": 100}, 3),
+    ("limit 101", lambda t0, t1: {"limit": 101}, "10001"),
+    ("symbol ETHUSDT", lambda t0, t1: {"startTime": t0, "symbol": "ETHUSDT"}, 0),
+    ("unknown symbol", lambda t0, t1: {"symbol": "NOPEUSDT"}, "10001"),
+    ("category inverse", lambda t0, t1: {"category": "inverse"}, 0),
+    ("category spot", lambda t0, t1: {"category": "spot"}, "10001"),
+    ("no category", lambda t0, t1: {"category": None}, "10001"),
+]
+
+
+def _table_case(call: Any, query: dict[str, Any], expected: int | str) -> None:
+    query = {k: v for k, v in query.items() if v is not None}
+    if isinstance(expected, str):
+        assert str(_code(call, **query)) == expected
+    else:
+        assert len(call(**query)["result"]["list"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("case", "query", "expected"), TXLOG_TABLE, ids=[c[0] for c in TXLOG_TABLE]
+)
+def test_transaction_log_table(
+    history: dict[str, Any], case: str, query: Any, expected: Any
+) -> None:
+    http = history["http"]
+    _table_case(http.get_transaction_log, query(history["t0"], history["t1"]), expected)
+
+
+@pytest.mark.parametrize(
+    ("case", "query", "expected"), CLOSED_TABLE, ids=[c[0] for c in CLOSED_TABLE]
+)
+def test_closed_pnl_table(history: dict[str, Any], case: str, query: Any, expected: Any) -> None:
+    http = history["http"]
+    _table_case(http.get_closed_pnl, {**LIN, **query(history["t0"], history["t1"])}, expected)
+
+
+def test_defaults_are_24_hours_for_the_log_and_7_days_for_closed_pnl(
     exchange: RunningExchange, history: dict[str, Any]
 ) -> None:
     http, t0, t1 = history["http"], history["t0"], history["t1"]
-    # Both given: at most 7 days; a longer or reversed range is a parameter error (10001).
-    assert len(_log(http, startTime=t1 - 7 * DAY, endTime=t1)["list"]) == 6
-    assert _code(http.get_transaction_log, startTime=t1 - 7 * DAY - 1, endTime=t1) == 10001
-    assert _code(http.get_transaction_log, startTime=t1, endTime=t0) == 10001
-    assert _code(http.get_transaction_log, limit=51) == 10001
-    assert _code(http.get_transaction_log, limit=0) == 10001
-    assert _code(http.get_transaction_log, accountType="CONTRACT") == 10001
-    assert _code(http.get_transaction_log, category="futures") == 10001
-    assert _code(http.get_transaction_log, cursor="bogus") == 10001
-    # Only startTime: 24 hours from it; only endTime: 24 hours up to it.
-    assert len(_log(http, startTime=t0)["list"]) == 6
-    assert _log(http, startTime=t0 - DAY - 1)["list"] == []
-    assert len(_log(http, endTime=t1)["list"]) == 6
-    assert _log(http, endTime=t0 - 1)["list"] == []
-    # Neither: the last 24 hours (not 7 days, unlike the execution list).
-    assert len(_log(http)["list"]) == 6
-    exchange.control.advance(DAY + HOUR)
+    assert len(_log(http)["list"]) == 6 and len(http.get_closed_pnl(**LIN)["result"]["list"]) == 3
+    exchange.control.advance(DAY + HOUR)  # the trades are now more than 24 hours old
     assert _log(http)["list"] == []
     assert len(_log(http, startTime=t0, endTime=t1 + DAY)["list"]) == 6
+    assert len(http.get_closed_pnl(**LIN)["result"]["list"]) == 3
 
 
 def test_closed_pnl_one_record_per_closing_order(history: dict[str, Any]) -> None:
@@ -211,22 +274,12 @@ def test_closed_pnl_one_record_per_closing_order(history: dict[str, Any]) -> Non
         D(x["execFee"]) for x in trades)  # fmt: skip
 
 
-def test_closed_pnl_pages_and_window_rules(history: dict[str, Any]) -> None:
+def test_closed_pnl_pages(history: dict[str, Any]) -> None:
     http, t0, t1 = history["http"], history["t0"], history["t1"]
     first = http.get_closed_pnl(**LIN, startTime=t0, endTime=t1, limit=2)["result"]
     assert len(first["list"]) == 2 and first["nextPageCursor"]
     rest = http.get_closed_pnl(**LIN, startTime=t0, endTime=t1, limit=2,
                                cursor=first["nextPageCursor"])["result"]  # fmt: skip
     assert len(rest["list"]) == 1 and rest["nextPageCursor"] == ""
-    assert http.get_closed_pnl(**LIN, symbol="ETHUSDT", startTime=t0)["result"]["list"] == []
-    assert http.get_closed_pnl(category="inverse")["result"]["list"] == []
-    assert _code(http.get_closed_pnl) == 10001  # category is required
-    assert _code(http.get_closed_pnl, category="spot") == 10001
-    assert _code(http.get_closed_pnl, **LIN, limit=101) == 10001
-    assert _code(http.get_closed_pnl, **LIN, startTime=t1 - 7 * DAY - 1, endTime=t1) == 10001
-    assert _code(http.get_closed_pnl, **LIN, symbol="NOPEUSDT") == 10001
-    # Only startTime: 7 days from it (the closed-P&L rule, unlike the transaction log's 24 h);
-    # neither: the last 7 days.
-    assert len(http.get_closed_pnl(**LIN, startTime=t0 - 6 * DAY)["result"]["list"]) == 3
-    assert http.get_closed_pnl(**LIN, startTime=t0 - 7 * DAY - 1)["result"]["list"] == []
-    assert len(http.get_closed_pnl(**LIN)["result"]["list"]) == 3
+    every = http.get_closed_pnl(**LIN, startTime=t0, endTime=t1)["result"]["list"]
+    assert [r["orderId"] for r in first["list"] + rest["list"]] == [r["orderId"] for r in every]
