@@ -16,7 +16,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sync_helpers import context, running_listener, sync_settings, wait_for
+from sync_helpers import context, running_listener, sync_env, sync_settings, wait_for
 
 from core.exchange import make_http
 from core.link_ids import LinkIdFactory, Reason
@@ -161,6 +161,14 @@ def test_reconciliation_is_zero_on_a_multi_bot_history_and_names_a_deleted_fill(
         assert len(drift_lines) == 1 and day in drift_lines[0]
         # The same drift again: recorded, not alerted again.
         assert _reconcile(ctx, "main", days).status == "drift" and len(_alerts(infra)) == 1
+        # The operator's way: one line per day, the drifting one named with its amounts.
+        cli = database.alpha("sync", "ledger", "--day", day, "--days", "2", "--account", "main",
+                             env=sync_env(ex, ex.accounts))  # fmt: skip
+        assert cli.returncode == 1, cli.stderr
+        [cli_drift] = [line for line in cli.stdout.splitlines() if "DRIFT" in line]
+        assert day in cli_drift and f"fees {format(fee.normalize(), 'f')}" in cli_drift
+        assert f"main {day1.date().isoformat()}: realized" in cli.stdout
+        assert len(_alerts(infra)) == 1
 
         # The listener's catch-up (or else the execution audit's hand-over) writes the fill
         # back; a run with no days given still re-checks the open day (older than its
