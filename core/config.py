@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -220,6 +221,12 @@ class SyncSettings(_Group):
     order_audit_seconds: int = Field(60, ge=1)
     position_drift_seconds: int = Field(60, ge=1)
     wallet_snapshot_seconds: int = Field(300, ge=1)
+    #: Ledger vs Bybit's transaction log per account and UTC day (realized P&L, fees, funding).
+    transaction_log_seconds: int = Field(3600, ge=1)
+    #: How many UTC days, today included, each run checks (days still drifting are re-checked).
+    transaction_log_days: int = Field(2, ge=1, le=730)
+    #: Per transaction-log entry of a day, the difference allowed for rounding (USDT).
+    transaction_log_tolerance: Decimal = Field(Decimal("0.00000001"), ge=0)
 
 
 class BackupSettings(_Group):

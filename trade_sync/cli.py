@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from core.cli import Cli
@@ -83,6 +83,46 @@ def _backfill(args: argparse.Namespace) -> int:
     return 0 if all(o.status != "error" for o in outcomes) else 1
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD, UTC): {text!r}") from None
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from core.config import load_settings
+    from trade_sync.context import SyncContext
+    from trade_sync.jobs import transaction_log
+    from trade_sync.runs import run_job
+
+    if not 1 <= args.days <= 730:
+        raise UserError("--days must be between 1 and 730 (Bybit keeps two years of log)")
+    last = args.day or datetime.now(UTC).date()
+    if last > datetime.now(UTC).date():
+        raise UserError("--day must not be in the future")
+    days = [last - timedelta(days=n) for n in range(args.days)]
+    settings = load_settings()
+    _quiet_logging(settings)
+    ctx = SyncContext(settings)
+    outcomes = []
+    for account in ctx.accounts(args.account):
+        outcome = run_job(
+            ctx,
+            transaction_log.NAME,
+            account,
+            lambda a=account: transaction_log.run(ctx, a, days),
+            respect_backoff=False,
+        )
+        if outcome is not None:
+            outcomes.append(outcome)
+            for line in outcome.lines:
+                print(line)
+    return 0 if all(o.status == "ok" for o in outcomes) else 1
+
+
 def register(cli: Cli) -> None:
     cli.command("run", "trade-sync", "run the reconciliation scheduler (audits, drift, wallet)",
                 _run)  # fmt: skip
@@ -95,3 +135,11 @@ def register(cli: Cli) -> None:
     bf.add_argument("--since", required=True, type=_date, help="UTC date, YYYY-MM-DD")
     bf.add_argument("--account", help="only this account")
     bf.add_argument("--window-hours", type=int, default=24, help="window width (1..168)")
+    books = cli.command(
+        "sync", "ledger",
+        "reconcile the ledger's realized P&L, fees and funding with Bybit's transaction log",
+        _ledger,
+    )  # fmt: skip
+    books.add_argument("--day", type=_day, help="the last UTC day to check (default: today)")
+    books.add_argument("--days", type=int, default=1, help="how many days up to --day (1..730)")
+    books.add_argument("--account", help="only this account")

@@ -86,6 +86,9 @@ class SyncContext:
     rehand_after: timedelta = timedelta(minutes=5)
     #: A drift is re-read after this pause before it is reported (a fill in flight).
     drift_confirm_delay: float = 2.0
+    #: The transaction-log reconciliation stops this long before now on both sides: a
+    #: fill the listener has not written yet is late, not missing.
+    books_grace: timedelta = timedelta(minutes=2)
     backoff: AccountBackoff = field(default_factory=AccountBackoff)
     _redis: redis.Redis | None = None
     _handed: dict[str, float] = field(default_factory=dict)

@@ -30,7 +30,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from core.config import SyncSettings
 from core.ids import AccountName
 from trade_sync.context import SyncContext
-from trade_sync.jobs import execution_audit, order_audit, position_drift, wallet_snapshot
+from trade_sync.jobs import (
+    execution_audit,
+    order_audit,
+    position_drift,
+    transaction_log,
+    wallet_snapshot,
+)
 from trade_sync.runs import Outcome, run_job
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(order_audit.NAME, order_audit.run, lambda s: s.order_audit_seconds),
     JobSpec(position_drift.NAME, position_drift.run, lambda s: s.position_drift_seconds),
     JobSpec(wallet_snapshot.NAME, wallet_snapshot.run, lambda s: s.wallet_snapshot_seconds),
+    JobSpec(transaction_log.NAME, transaction_log.run, lambda s: s.transaction_log_seconds),
 )
 
 

@@ -32,6 +32,7 @@ MAX_WINDOW = timedelta(days=7) - timedelta(minutes=1)
 EXECUTION_PAGE = 100
 ORDER_PAGE = 50
 POSITION_PAGE = 200
+TRANSACTION_LOG_PAGE = 50
 #: A cursor seen twice means the server is looping; stop rather than spin forever.
 _MAX_PAGES = 100_000
 
@@ -220,6 +221,36 @@ def iter_order_history(
             if key not in seen:
                 seen.add(key)
                 yield item
+
+
+def iter_transaction_log(
+    http: HTTP,
+    start: datetime,
+    end: datetime,
+    *,
+    category: str = "linear",
+    currency: str = "USDT",
+    account_type: str = "UNIFIED",
+) -> Iterator[Item]:
+    """``/v5/account/transaction-log`` entries in ``[start, end]`` (at most 7 days: Bybit's
+    rule when both ends are given), every cursor page, each entry once (by ``id``)."""
+    if end < start or end - start > timedelta(days=7):
+        raise ValueError("a transaction-log window is 0..7 days")
+    params: dict[str, Any] = {
+        "accountType": account_type,
+        "category": category,
+        "currency": currency,
+        "startTime": to_ms(start),
+        "endTime": to_ms(end),
+        "limit": TRANSACTION_LOG_PAGE,
+    }
+    seen: set[str] = set()
+    for item in _walk(http.get_transaction_log, params):
+        key = str(item.get("id") or "")
+        if key and key in seen:
+            continue
+        seen.add(key)
+        yield item
 
 
 def positions(

@@ -117,7 +117,13 @@ class Engine:
     def add_account(self, name: str, api_key: str, api_secret: str, balance: Decimal) -> Account:
         if api_key in self.accounts_by_key or name in self.accounts_by_name:
             raise ValueError(f"duplicate account {name!r} or API key")
-        acct = Account(name=name, api_key=api_key, api_secret=api_secret, wallet=balance)
+        acct = Account(
+            name=name,
+            api_key=api_key,
+            api_secret=api_secret,
+            wallet=balance,
+            opening_balance=balance,
+        )
         self.accounts_by_key[api_key] = acct
         self.accounts_by_name[name] = acct
         return acct

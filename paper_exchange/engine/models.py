@@ -5,8 +5,12 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from paper_exchange.engine.numbers import ZERO
+
+if TYPE_CHECKING:
+    from paper_exchange.engine.ledger_log import Books
 
 OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered"})
 
@@ -120,6 +124,10 @@ class Account:
     link_ids: dict[str, Order] = field(default_factory=dict)
     ledger: Ledger = field(default_factory=Ledger)
     cum_realised: Decimal = ZERO
+    #: The wallet before the first execution: where the transaction log's cashBalance starts.
+    opening_balance: Decimal = ZERO
+    #: Transaction log and closed P&L, derived from ``ledger`` on demand (``ledger_log``).
+    books: Books | None = None
 
     def position(self, symbol: str) -> Position:
         pos = self.positions.get(symbol)

@@ -18,12 +18,14 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from paper_exchange.engine import ledger_log
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.models import Account
 from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.auth import verify_rest
 
 if TYPE_CHECKING:
+    from paper_exchange.engine.exchange import Engine
     from paper_exchange.server.app import PaperExchange
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,18 @@ def _e(name: str) -> Callable[[PaperExchange, Account | None, Params], object]:
     return call
 
 
+def _books(
+    query: Callable[[Engine, Account, Params], object],
+) -> Callable[[PaperExchange, Account | None, Params], object]:
+    """An account's own books (transaction log, closed P&L): ``ledger_log``, not the engine."""
+
+    def call(ex: PaperExchange, acct: Account | None, p: Params) -> object:
+        assert acct is not None
+        return query(ex.engine, acct, p)
+
+    return call
+
+
 ENDPOINTS: dict[str, Endpoint] = {
     "/v5/order/create": Endpoint("POST", True, 10, _e("create_order")),
     "/v5/order/amend": Endpoint("POST", True, 10, _e("amend_order")),
@@ -58,6 +72,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/v5/position/list": Endpoint("GET", True, 50, _e("positions")),
     "/v5/position/set-leverage": Endpoint("POST", True, 10, _e("set_leverage")),
     "/v5/account/wallet-balance": Endpoint("GET", True, 50, _e("wallet")),
+    "/v5/account/transaction-log": Endpoint("GET", True, 25, _books(ledger_log.transaction_log)),
+    "/v5/position/closed-pnl": Endpoint("GET", True, 50, _books(ledger_log.closed_pnl)),
     "/v5/market/instruments-info": Endpoint(
         "GET", False, 0, lambda ex, _a, p: ex.instruments_info(p)
     ),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 
-from core.ids import EXCHANGE, EXTERNAL_BOT
+from core.fills import Fill, Side
+from core.ids import EXCHANGE, EXTERNAL_BOT, AccountName, BotId, Symbol
 
 _CHUNK = 5000
 
@@ -66,3 +68,81 @@ def split_external(per_bot: dict[str, Decimal]) -> tuple[dict[str, Decimal], Dec
     """``(bots without external, external's qty)``."""
     bots = {b: q for b, q in per_bot.items() if b != EXTERNAL_BOT}
     return bots, per_bot.get(EXTERNAL_BOT, Decimal(0))
+
+
+_ACCOUNT_FILLS = """
+SELECT category, exec_id, bot_id, symbol, order_id, order_link_id, reason, side, exec_price,
+       exec_qty, exec_value, exec_fee, fee_currency, is_maker, exec_type, exec_time, seq, source
+  FROM trading.fills
+ WHERE exchange = %(ex)s AND account = %(account)s AND exec_time <= %(until)s
+ ORDER BY exec_time, seq, exec_id
+"""
+
+
+def account_fills(conn: psycopg.Connection[Any], account: str, until: datetime) -> Iterator[Fill]:
+    """Every fill of ``account`` (all bots, ``external`` too) up to ``until``, in ledger
+    order, streamed from a server-side cursor (the whole history is read)."""
+    with conn.cursor(name="account_fills") as cur:
+        cur.itersize = _CHUNK
+        cur.execute(_ACCOUNT_FILLS, {"ex": EXCHANGE, "account": account, "until": until})
+        for (category, exec_id, bot_id, symbol, order_id, link, reason, side, price, qty, value,
+             fee, fee_ccy, maker, exec_type, exec_time, seq, source) in cur:  # fmt: skip
+            yield Fill(
+                account=AccountName(account),
+                category=category,
+                exec_id=exec_id,
+                symbol=Symbol(symbol),
+                order_id=order_id,
+                order_link_id=link,
+                side=Side(side),
+                exec_price=price,
+                exec_qty=qty,
+                exec_value=value,
+                exec_fee=fee,
+                fee_currency=fee_ccy,
+                is_maker=maker,
+                exec_type=exec_type,
+                exec_time=exec_time,
+                seq=seq,
+                source=source,
+                raw={},
+                bot_id=BotId(bot_id),
+                reason=reason,
+            )
+
+
+def daily_funding(
+    conn: psycopg.Connection[Any], account: str, start: datetime, end: datetime
+) -> dict[date, tuple[Decimal, int]]:
+    """Per UTC day in ``[start, end]``: (sum of ``funding_fee`` — positive paid —, rows)."""
+    rows = conn.execute(
+        """
+        SELECT (exec_time AT TIME ZONE 'UTC')::date, sum(funding_fee), count(*)
+          FROM trading.funding
+         WHERE exchange = %s AND account = %s AND exec_time BETWEEN %s AND %s
+         GROUP BY 1
+        """,
+        (EXCHANGE, account, start, end),
+    ).fetchall()
+    return {r[0]: (Decimal(r[1]), int(r[2])) for r in rows}
+
+
+def daily_bot_realized(
+    conn: psycopg.Connection[Any], account: str, start: datetime, end: datetime
+) -> dict[date, dict[str, Decimal]]:
+    """Per UTC day and bot: the bots' own realized P&L before fees (``analytics.fill_pnl``,
+    each bot's fold), for the account's fills in ``[start, end]``."""
+    rows = conn.execute(
+        """
+        SELECT (f.exec_time AT TIME ZONE 'UTC')::date, f.bot_id, sum(p.gross_pnl)
+          FROM trading.fills f
+          JOIN analytics.fill_pnl p USING (exchange, exec_id)
+         WHERE f.exchange = %s AND f.account = %s AND f.exec_time BETWEEN %s AND %s
+         GROUP BY 1, 2
+        """,
+        (EXCHANGE, account, start, end),
+    ).fetchall()
+    out: dict[date, dict[str, Decimal]] = {}
+    for day, bot_id, gross in rows:
+        out.setdefault(day, {})[bot_id] = Decimal(gross)
+    return out
