@@ -56,6 +56,10 @@ class AccountStream:
     def connected(self) -> bool:
         return self.stream.connected
 
+    @property
+    def generation(self) -> int:
+        return self.stream.generation
+
     def _message(self, message: dict[str, Any]) -> None:
         self.last_message_at = time.time()
         self._on_message(Envelope.from_ws(self.account, message))

@@ -44,6 +44,11 @@ CATCHUP_FILLS = Counter(
     ["account"],
 )
 CATCHUP_ERRORS = Counter("alpha_listener_catchup_errors_total", "Failed catch-up runs", ["account"])
+CATCHUP_MARK = Gauge(
+    "alpha_listener_caught_up_to_seconds",
+    "Unix time up to which the account's ledger is known complete (the catch-up watermark)",
+    ["account"],
+)
 SPOOL_BACKLOG = Gauge("alpha_listener_spool_backlog", "Envelopes waiting in the on-disk spool")
 SPOOL_BYTES = Gauge("alpha_listener_spool_bytes", "Bytes in the on-disk spool")
 SPOOL_OVERFLOWS = Counter(

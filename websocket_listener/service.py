@@ -182,8 +182,9 @@ class Listener:
             catchup.trigger()
 
     def _on_spool_overflow(self) -> None:
-        # The catch-up after recovery starts before the last committed fill, so it
-        # re-reads every execution that could not be spooled.
+        # A trigger holds each account's catch-up watermark where it is (it stops
+        # following the ledger until a catch-up completes), so the catch-up re-reads
+        # every execution that could not be spooled.
         for catchup in self.catchups.values():
             catchup.trigger()
 
@@ -217,18 +218,19 @@ class Listener:
 
         names = list(accounts if accounts is not None else self.settings.accounts)
         for account in names:
+            self.streams[account] = AccountStream(
+                self.settings, account, self._put, self._subscribed, **self.stream_options
+            )
             self.catchups[account] = CatchUp(
                 self.settings,
                 account,
                 http=make_http(self.settings, account, retry_delay=0.2),
                 connect=self._connect,
                 put=self._put,
-                flush=lambda: self.pipeline.flush(timeout=30),
+                flush=lambda: self.pipeline.flush(timeout=60),
+                stream=self.streams[account],
             )
             self.catchups[account].start()
-            self.streams[account] = AccountStream(
-                self.settings, account, self._put, self._subscribed, **self.stream_options
-            )
             self.streams[account].start()
         self.handover = HandoverConsumer(infra_client(self.settings), self._put)
         self.handover.start()

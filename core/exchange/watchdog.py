@@ -175,6 +175,13 @@ class _Stream:
         """Authenticated (private) and every topic acknowledged, and still alive."""
         return self._connected.is_set()
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever a socket is torn down or a new one starts connecting, before
+        that socket can deliver anything: an owner that reads the same value before and
+        after some work knows no other socket delivered messages meanwhile."""
+        return self._gen
+
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("stream already started")
