@@ -185,6 +185,11 @@ class TelegramSettings(_Group):
     api_base_url: str = "https://api.telegram.org"
     #: Daily summary time, UTC, ``HH:MM``.
     daily_summary_utc: str = Field("00:05", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    #: A command sent longer ago than this (held by Telegram while the C2 was away) is
+    #: not executed.
+    max_message_age_seconds: int = Field(60, ge=1, le=86400)
+    #: Per Telegram user; more are refused (and audited) until the minute has passed.
+    commands_per_minute: int = Field(20, ge=1, le=1000)
 
     _split = field_validator("admin_ids", "viewer_ids", "allowed_chat_ids", mode="before")(
         _split_ids

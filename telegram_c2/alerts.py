@@ -5,14 +5,18 @@ Stream entries (any producer: listener, trade sync, bots' risk gates, backup) ca
 ``key`` (the incident; default ``kind`` plus ``bot_id``/``account``/``symbol``),
 ``severity`` and ``resolved`` ("1" when an incident is over).
 
+An entry is acknowledged only once Telegram took it for at least one admin (or it
+repeats an incident already delivered, see below). One nobody received stays pending in
+the consumer group and is retried, oldest first, with exponential backoff (at least what
+a 429 asks for); alerts raised while the C2 was down are delivered when it is back.
+
 Flood control, because an outage raises the same alert every few seconds:
 - de-duplication: one message per incident key per ``alert_dedup_window``; repeats are
-  counted and the count is shown with the next message for that key;
-- rate limit: at most ``alerts_per_minute`` messages; the excess is counted and
-  reported in one line when there is room again.
-
-Entries are read with a consumer group and acknowledged only once handled, so alerts
-raised while the C2 was down are delivered when it is back.
+  acknowledged, counted, and the count is shown with the next message for that key;
+- rate limit: at most ``alerts_per_minute`` messages for info and warning alerts. Those
+  beyond the limit wait (unacknowledged); when more wait than there is room for, the
+  last message of the minute carries them as one batch. Critical alerts are never held
+  back by the rate limit.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ from __future__ import annotations
 import logging
 import socket
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis.exceptions
 from telegram import Bot as TgBot
-from telegram.error import TelegramError
+from telegram.error import RetryAfter, TelegramError
 
 from core import redis_keys
 from telegram_c2 import fmt, ledger
@@ -37,6 +41,10 @@ log = logging.getLogger(__name__)
 
 GROUP = "c2"
 ICONS = {"critical": "🚨", "warning": "⚠️", "info": "ℹ️"}
+#: Telegram takes at most 4096 characters per message; a batch stops well before.
+MAX_TEXT = 3800
+#: Entries read per poll (our pending ones, then new ones).
+READ_COUNT = 200
 
 
 @dataclass
@@ -53,6 +61,43 @@ def incident_key(fields: dict[str, str]) -> str:
     return ":".join(parts)
 
 
+def _resolved(fields: dict[str, str]) -> bool:
+    return fields.get("resolved", "").lower() in ("1", "true", "yes")
+
+
+def _critical(fields: dict[str, str]) -> bool:
+    return fields.get("severity", "").lower() == "critical" and not _resolved(fields)
+
+
+def alert_line(fields: dict[str, str]) -> str:
+    icon = "✅" if _resolved(fields) else ICONS.get(fields.get("severity", "warning"), "⚠️")
+    text = f"{icon} {fields.get('kind', 'alert')}: {fields.get('text', '(no text)')}"
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+@dataclass
+class _Batch:
+    """Alerts over the rate limit, sent together as the minute's last message."""
+
+    entries: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    size: int = 0
+
+    def fits(self, line: str) -> bool:
+        return self.size + len(line) + 1 <= MAX_TEXT
+
+    def add(self, entry_id: str, fields: dict[str, str], line: str) -> None:
+        self.entries.append((entry_id, fields))
+        self.lines.append(line)
+        self.size += len(line) + 1
+
+    def text(self) -> str:
+        if len(self.lines) == 1:
+            return self.lines[0]
+        head = f"{len(self.lines)} alerts (batched by the rate limit):"
+        return "\n".join([head, *self.lines])
+
+
 class AlertPump:
     def __init__(self, c2: C2, bot: TgBot) -> None:
         self.c2 = c2
@@ -60,54 +105,75 @@ class AlertPump:
         self.consumer = f"c2-{socket.gethostname()}"
         self._incidents: dict[str, _Incident] = {}
         self._sent_at: deque[datetime] = deque()
-        self._held_back = 0
         self._group_ready = False
+        #: Consecutive polls whose delivery failed, and when the next may try.
+        self._failures = 0
+        self._not_before: datetime | None = None
+        self._retry_after = 0.0
 
     # --- delivery -------------------------------------------------------------------
 
     async def send_to_admins(self, text: str) -> bool:
         """Send to every admin's private chat; True if at least one got it."""
         delivered = False
+        self._retry_after = 0.0
         for admin in sorted(self.c2.access.admins):
             try:
                 await self.bot.send_message(chat_id=admin, text=text)
                 delivered = True
-            except TelegramError as exc:  # e.g. an admin who never opened the chat
+            except RetryAfter as exc:  # Telegram's flood control: wait what it says
+                wait = exc.retry_after
+                seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+                self._retry_after = max(self._retry_after, seconds)
+                log.warning("alert not delivered to an admin: %s", exc)
+            except TelegramError as exc:  # blocked, never opened the chat, network down
                 log.warning("alert not delivered to an admin: %s", exc)
         return delivered
 
-    def _room(self, now: datetime) -> bool:
+    def _room(self, now: datetime) -> int:
+        """Messages the rate limit still allows this minute."""
         while self._sent_at and now - self._sent_at[0] >= timedelta(minutes=1):
             self._sent_at.popleft()
-        return len(self._sent_at) < self.c2.tuning.alerts_per_minute
+        return max(0, self.c2.tuning.alerts_per_minute - len(self._sent_at))
 
-    async def handle(self, fields: dict[str, str]) -> bool:
-        """Push one alert unless it repeats an incident or the rate limit is reached.
-        Returns True if a message was sent."""
-        now = self.c2.clock()
-        key = incident_key(fields)
-        resolved = fields.get("resolved", "").lower() in ("1", "true", "yes")
-        incident = self._incidents.get(key)
-        window = self.c2.tuning.alert_dedup_window
-        if not resolved and incident and now - incident.last_sent < window:
+    def _repeat(self, fields: dict[str, str], now: datetime) -> bool:
+        """A repeat of an incident delivered within the de-duplication window."""
+        if _resolved(fields):
+            return False
+        incident = self._incidents.get(incident_key(fields))
+        if incident and now - incident.last_sent < self.c2.tuning.alert_dedup_window:
             incident.suppressed += 1
-            return False
-        if not self._room(now):
-            self._held_back += 1
-            return False
-        icon = "✅" if resolved else ICONS.get(fields.get("severity", "warning"), "⚠️")
-        text = f"{icon} {fields.get('kind', 'alert')}: {fields.get('text', '(no text)')}"
+            return True
+        return False
+
+    def _text(self, fields: dict[str, str]) -> str:
+        text = alert_line(fields)
+        incident = self._incidents.get(incident_key(fields))
         if incident and incident.suppressed:
             text += f"\n({incident.suppressed} repeat(s) suppressed)"
-        if self._held_back and len(self._sent_at) + 1 < self.c2.tuning.alerts_per_minute:
-            text += f"\n({self._held_back} other alert(s) held back by the rate limit)"
-            self._held_back = 0
-        await self.send_to_admins(text)
-        self._sent_at.append(now)
-        if resolved:
+        return text
+
+    def _delivered(self, fields: dict[str, str], now: datetime) -> None:
+        key = incident_key(fields)
+        if _resolved(fields):
             self._incidents.pop(key, None)
         else:
             self._incidents[key] = _Incident(now)
+
+    def _back_off(self, now: datetime) -> None:
+        tuning = self.c2.tuning
+        self._failures += 1
+        delay = min(tuning.alert_retry_first * 2 ** (self._failures - 1), tuning.alert_retry_max)
+        delay = max(delay, timedelta(seconds=self._retry_after))
+        self._not_before = now + delay
+        log.warning("alerts undelivered; next attempt in %s", fmt.age(delay))
+
+    async def _send(self, text: str, now: datetime) -> bool:
+        if not await self.send_to_admins(text):
+            self._back_off(now)
+            return False
+        self._failures, self._not_before = 0, None
+        self._sent_at.append(now)
         return True
 
     # --- the stream -----------------------------------------------------------------
@@ -124,21 +190,60 @@ class AlertPump:
                 raise
         self._group_ready = True
 
-    async def poll_once(self) -> int:
-        """Read and handle what is waiting (our unacknowledged entries first)."""
-        await self.ensure_group()
+    async def _waiting(self) -> list[tuple[str, dict[str, str]]]:
+        """Our pending entries (undelivered or held back), oldest first, then new ones."""
         infra = self.c2.redis.infra
-        handled = 0
+        out: list[tuple[str, dict[str, str]]] = []
         for start in ("0", ">"):
             reply: Any = await infra.xreadgroup(
-                GROUP, self.consumer, {redis_keys.ALERTS: start}, count=100
+                GROUP, self.consumer, {redis_keys.ALERTS: start}, count=READ_COUNT
             )
             for _stream, entries in reply or []:
-                for entry_id, fields in entries:
-                    await self.handle(fields)
-                    await infra.xack(redis_keys.ALERTS, GROUP, entry_id)
-                    handled += 1
-        return handled
+                out += [(entry_id, fields or {}) for entry_id, fields in entries]
+        return out
+
+    async def poll_once(self) -> int:
+        """Deliver what is waiting; returns how many entries were acknowledged."""
+        await self.ensure_group()
+        now = self.c2.clock()
+        if self._not_before is not None and now < self._not_before:
+            return 0  # backing off after a failed delivery
+        infra = self.c2.redis.infra
+        acked: list[str] = []
+        entries = await self._waiting()
+        later = sum(1 for _, f in entries if f and not _critical(f))  # info/warning to come
+        batch = _Batch()
+        failed = False
+        for entry_id, fields in entries:
+            if not fields:  # trimmed from the stream while pending: nothing left to send
+                acked.append(entry_id)
+                continue
+            critical = _critical(fields)
+            later -= 0 if critical else 1
+            if self._repeat(fields, now):
+                acked.append(entry_id)
+                continue
+            if not critical:
+                room = self._room(now)
+                if batch.lines or (room == 1 and later > 0):
+                    line = alert_line(fields)
+                    if batch.fits(line):
+                        batch.add(entry_id, fields, line)
+                    continue  # the rest waits for the next minute
+                if room == 0:
+                    continue  # held back: stays pending
+            if not await self._send(self._text(fields), now):
+                failed = True
+                break
+            self._delivered(fields, now)
+            acked.append(entry_id)
+        if batch.lines and not failed and await self._send(batch.text(), now):
+            for entry_id, fields in batch.entries:
+                self._delivered(fields, now)
+                acked.append(entry_id)
+        if acked:
+            await infra.xack(redis_keys.ALERTS, GROUP, *acked)
+        return len(acked)
 
 
 async def raise_alert(c2: C2, kind: str, key: str, text: str, severity: str = "warning") -> None:

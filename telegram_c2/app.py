@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, time
 
-from telegram import BotCommand, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    BotCommandScopeChatMember,
+    BotCommandScopeDefault,
+    Update,
+)
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -68,6 +81,7 @@ def build_application(c2: C2) -> Application:  # type: ignore[type-arg]
     for cmd in [HELP, *ALL]:
         app.add_handler(CommandHandler(cmd.name, _callback(c2, cmd)))
     app.add_handler(CallbackQueryHandler(_on_button(c2), pattern=danger.PATTERN))
+    app.add_handler(CallbackQueryHandler(_on_other_button(c2)))  # every press is audited
 
     async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = update.effective_message.text if update.effective_message else ""
@@ -94,6 +108,13 @@ def _on_button(c2: C2):  # type: ignore[no-untyped-def]
     return callback
 
 
+def _on_other_button(c2: C2):  # type: ignore[no-untyped-def]
+    async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await danger.on_other_button(c2, update, context)
+
+    return callback
+
+
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("update handling failed: %s", context.error, exc_info=context.error)
 
@@ -102,7 +123,44 @@ async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
     # Before the first poll: alerts raised from now on are ours even if the first
     # scheduled read comes later.
     await app.bot_data["alerts"].ensure_group()
-    await app.bot.set_my_commands([BotCommand(c.name, c.help[:256]) for c in [HELP, *ALL]])
+    await set_menus(app.bot, app.bot_data["c2"])
+
+
+#: Scopes that would show a menu to anyone; they stay empty.
+BROAD_SCOPES = [
+    BotCommandScopeDefault(),
+    BotCommandScopeAllPrivateChats(),
+    BotCommandScopeAllGroupChats(),
+    BotCommandScopeAllChatAdministrators(),
+]
+
+
+async def set_menus(bot: Bot, c2: C2) -> None:
+    """Each user sees the commands of their role, nobody else any: the broad scopes are
+    emptied, admins and viewers get their list in their private chat and as members of
+    each allowed group. (A user removed from the configuration keeps the menu Telegram
+    last stored for them until it is deleted by hand; their commands are refused anyway.)"""
+    menus = {
+        Rank.ADMIN: [BotCommand(c.name, c.help[:256]) for c in [HELP, *ALL]],
+        Rank.VIEWER: [
+            BotCommand(c.name, c.help[:256]) for c in [HELP, *ALL] if c.level is Level.READ
+        ],
+    }
+    for broad in BROAD_SCOPES:
+        await _menu(bot.delete_my_commands(scope=broad), broad)
+    for rank, users in ((Rank.ADMIN, c2.access.admins), (Rank.VIEWER, c2.access.viewers)):
+        for user in sorted(users):
+            scopes: list[BotCommandScope] = [BotCommandScopeChat(user)]
+            scopes += [BotCommandScopeChatMember(g, user) for g in sorted(c2.access.allowed_chats)]
+            for scope in scopes:
+                await _menu(bot.set_my_commands(menus[rank], scope=scope), scope)
+
+
+async def _menu(call: Awaitable[bool], scope: BotCommandScope) -> None:
+    try:
+        await call
+    except TelegramError as exc:  # e.g. a user who never opened the chat: not fatal
+        log.warning("command menu for %s not set: %s", scope.type, exc)
 
 
 def _schedule(app: Application, c2: C2) -> None:  # type: ignore[type-arg]
@@ -125,7 +183,7 @@ def _schedule(app: Application, c2: C2) -> None:  # type: ignore[type-arg]
     async def summary(context: ContextTypes.DEFAULT_TYPE) -> None:
         await pump.send_to_admins(await daily_summary(c2))
 
-    jobs.run_repeating(alerts, tuning.alert_poll_seconds, first=0.5, name="alerts")
+    jobs.run_repeating(alerts, tuning.alert_poll_seconds, name="alerts")
     jobs.run_repeating(monitors, tuning.monitor_seconds, first=tuning.monitor_seconds)
     jobs.run_repeating(sweep, tuning.expiry_sweep_seconds, name="expiry-sweep")
     hour, minute = (int(x) for x in c2.settings.telegram.daily_summary_utc.split(":"))

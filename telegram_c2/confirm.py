@@ -1,7 +1,8 @@
 """Confirmation of destructive commands: a one-time token behind an inline button.
 
-A pending confirmation belongs to the admin who asked for it, works once, and expires
-after :data:`TTL`. The clock is injected so tests can expire one without waiting.
+A pending confirmation belongs to the admin who asked for it and to the chat (and the
+message) where it was asked, works once, and expires after :data:`TTL`. The clock is
+injected so tests can expire one without waiting.
 Expired entries stay as tombstones for a while, so a late press is answered (and
 audited) as "expired" rather than "unknown".
 """
@@ -32,6 +33,9 @@ class Outcome(Enum):
     UNKNOWN = "unknown"
     #: Someone other than the requesting admin pressed it.
     NOT_YOURS = "not_yours"
+    #: The requesting admin, but in another chat or under another message (replayed
+    #: callback data).
+    ELSEWHERE = "elsewhere"
 
 
 @dataclass
@@ -82,24 +86,44 @@ class ConfirmationBook:
         self._pending[item.token] = item
         return item
 
-    def take(self, token: str, user_id: int) -> tuple[Outcome, Pending | None]:
-        """Use a token. No ``await`` in here: check-and-remove is atomic on the event loop."""
+    def _check(
+        self, token: str, user_id: int, chat_id: int | None, message_id: int | None
+    ) -> tuple[Outcome, Pending | None]:
         item = self._pending.get(token)
         if item is None:
             return Outcome.UNKNOWN, None
         if item.user_id != user_id:
             return Outcome.NOT_YOURS, item
+        if item.chat_id != chat_id or (
+            item.message_id is not None and message_id != item.message_id
+        ):
+            return Outcome.ELSEWHERE, item
         if self.clock() >= item.expires_at:
             return Outcome.EXPIRED, item
-        del self._pending[token]
         return Outcome.CONFIRMED, item
 
-    def cancel(self, token: str, user_id: int) -> Pending | None:
-        item = self._pending.get(token)
-        if item is None or item.user_id != user_id or self.clock() >= item.expires_at:
+    def take(
+        self, token: str, user_id: int, chat_id: int | None, message_id: int | None
+    ) -> tuple[Outcome, Pending | None]:
+        """Use a token, pressed by ``user_id`` under ``message_id`` in ``chat_id``. No
+        ``await`` in here: check-and-remove is atomic on the event loop."""
+        outcome, item = self._check(token, user_id, chat_id, message_id)
+        if outcome is Outcome.CONFIRMED:
+            del self._pending[token]
+        return outcome, item
+
+    def cancel(
+        self, token: str, user_id: int, chat_id: int | None, message_id: int | None
+    ) -> Pending | None:
+        outcome, item = self._check(token, user_id, chat_id, message_id)
+        if outcome is not Outcome.CONFIRMED:
             return None
         del self._pending[token]
         return item
+
+    def discard(self, token: str) -> None:
+        """Forget a token whose request could not be audited."""
+        self._pending.pop(token, None)
 
     def expired(self) -> list[Pending]:
         """Expired entries whose expiry is not yet recorded; marks them recorded.

@@ -1,6 +1,12 @@
-"""The only effects the C2 has on bots (docs/ledger.md invariant 7): their state key, their
-``commands:{id}`` stream, the global kill flag, and ``trading.bots.status``. Bots obey
-these; the C2 never talks to the exchange."""
+"""The only effects the C2 has on bots (docs/ledger.md invariant 7): their state key,
+their ``commands:{id}`` stream, the global kill flag, and ``trading.bots.status``. Bots
+obey these; the C2 never talks to the exchange.
+
+Every effect runs inside the caller's audit transaction (``Auditor.effect``): the audit
+row is written first, the Redis writes happen before the commit, so a Redis failure
+rolls back the row and the registry change together. What remains is a commit that
+fails after a Redis write: the caller then records the command as ``failed``.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,12 @@ import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
+
+import psycopg
 
 from core import redis_keys
 from core.ids import BotId
-from telegram_c2.db import Database
 from telegram_c2.redis_pool import RedisPool
 from telegram_c2.registry import Bot
 
@@ -19,47 +27,53 @@ from telegram_c2.registry import Bot
 DB_STATUS = {"running": "active", "paused": "paused", "stopped": "stopped"}
 
 
+def new_command_id() -> str:
+    """Chosen before the effect, so the audit row written first can name it."""
+    return uuid.uuid4().hex
+
+
 class Control:
-    def __init__(self, db: Database, redis: RedisPool) -> None:
-        self._db = db
+    def __init__(self, redis: RedisPool) -> None:
         self._redis = redis
 
-    async def set_state(self, bots: Iterable[Bot], state: str) -> list[str]:
-        """Set each bot's state in ``trading.bots`` and in Redis; returns the bot ids.
-
-        The Redis write (what the bot obeys) happens inside the database transaction,
-        so a Redis failure rolls the registry back and the two never disagree because
-        of us; a commit failure after it is retried by the operator.
-        """
+    async def set_state(
+        self, conn: psycopg.AsyncConnection[Any], bots: Iterable[Bot], state: str
+    ) -> list[str]:
+        """Set each bot's state in ``trading.bots`` (in ``conn``'s transaction) and in
+        Redis; returns the bot ids."""
         status = DB_STATUS[state]
         changed: list[str] = []
-        async with self._db.transaction() as conn:
-            for bot in bots:
-                await conn.execute(
-                    "UPDATE trading.bots SET status = %s, updated_at = now() WHERE bot_id = %s",
-                    (status, bot.bot_id),
-                )
-                await self._redis.db(bot.redis_db).set(
-                    redis_keys.bot_state(BotId(bot.bot_id)), state
-                )
-                changed.append(bot.bot_id)
+        for bot in bots:
+            await conn.execute(
+                "UPDATE trading.bots SET status = %s, updated_at = now() WHERE bot_id = %s",
+                (status, bot.bot_id),
+            )
+            await self._redis.db(bot.redis_db).set(redis_keys.bot_state(BotId(bot.bot_id)), state)
+            changed.append(bot.bot_id)
         return changed
 
-    async def flatten(self, bot: Bot, requested_by: str) -> str:
-        """Put exactly one ``flatten`` on the bot's command stream; returns its id."""
-        command_id = uuid.uuid4().hex
+    async def flatten(self, bot: Bot, requested_by: str, command_id: str) -> None:
+        """Put exactly one ``flatten`` on the bot's command stream."""
         await self._redis.db(bot.redis_db).xadd(
             redis_keys.commands_stream(BotId(bot.bot_id)),
             {"command": "flatten", "requested_by": requested_by, "id": command_id},
         )
-        return command_id
 
-    async def kill(self, bots: list[Bot], requested_by: str, at: datetime) -> list[str]:
+    async def kill(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        bots: list[Bot],
+        requested_by: str,
+        at: datetime,
+        command_ids: list[str],
+    ) -> None:
         """Kill switch: the global flag first (every risk gate refuses new entries at
-        once), then pause every bot, then flatten every bot."""
+        once), then pause every bot, then flatten every bot (``command_ids[i]`` for
+        ``bots[i]``)."""
         await self._redis.infra.set(
             redis_keys.KILL_FLAG,
             json.dumps({"requested_by": requested_by, "at": at.isoformat()}),
         )
-        await self.set_state([b for b in bots if b.status != "stopped"], "paused")
-        return [await self.flatten(bot, requested_by) for bot in bots]
+        await self.set_state(conn, [b for b in bots if b.status != "stopped"], "paused")
+        for bot, command_id in zip(bots, command_ids, strict=True):
+            await self.flatten(bot, requested_by, command_id)

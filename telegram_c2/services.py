@@ -11,6 +11,7 @@ from telegram_c2.audit import Auditor
 from telegram_c2.confirm import Clock, ConfirmationBook, utc_now
 from telegram_c2.control import Control
 from telegram_c2.db import Database
+from telegram_c2.gate import Gate
 from telegram_c2.ops import Ops
 from telegram_c2.redis_pool import RedisPool
 
@@ -26,8 +27,11 @@ class Tuning:
     listener_down_after: timedelta = timedelta(minutes=2)
     #: The same incident key is not pushed again within this window.
     alert_dedup_window: timedelta = timedelta(minutes=15)
-    #: At most this many alert messages per minute reach the chat.
+    #: At most this many info/warning alert messages per minute (critical ones bypass it).
     alerts_per_minute: int = 10
+    #: After an undelivered alert: wait this long, doubling per failure up to the maximum.
+    alert_retry_first: timedelta = timedelta(seconds=5)
+    alert_retry_max: timedelta = timedelta(minutes=5)
 
 
 @dataclass
@@ -41,9 +45,10 @@ class C2:
         self.db = Database(self.settings)
         self.redis = RedisPool(self.settings)
         self.audit = Auditor(self.db)
-        self.control = Control(self.db, self.redis)
+        self.control = Control(self.redis)
         self.ops = Ops(self.db, self.redis)
         self.confirmations = ConfirmationBook(self.clock)
+        self.gate = Gate(self.settings.telegram, self.clock)
 
     async def close(self) -> None:
         await self.redis.close()

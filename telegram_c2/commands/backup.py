@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from core import redis_keys
 from telegram_c2 import fmt
 from telegram_c2.access import Level
@@ -9,11 +11,17 @@ from telegram_c2.commands.base import Command, Invocation, Result
 
 
 async def backup(inv: Invocation) -> Result:
-    request_id = await inv.c2.redis.infra.xadd(
-        redis_keys.BACKUP_REQUESTS,
-        {"requested_by": inv.requested_by, "requested_at": inv.c2.clock().isoformat()},
-    )
     last = await inv.c2.ops.last_backup()
+    request_id = uuid.uuid4().hex
+    async with inv.effect(f"request {request_id}"):
+        await inv.c2.redis.infra.xadd(
+            redis_keys.BACKUP_REQUESTS,
+            {
+                "requested_by": inv.requested_by,
+                "requested_at": inv.c2.clock().isoformat(),
+                "request_id": request_id,
+            },
+        )
     if last:
         size = f", {last['size_bytes']:,} bytes" if last["size_bytes"] else ""
         error = f", error: {last['error']}" if last["error"] else ""

@@ -20,10 +20,12 @@ async def _change(inv: Invocation, state: str, *, allow_all: bool) -> Result:
     else:
         targets = [await inv.bot(name)]
         bot_id = targets[0].bot_id
-    changed = await inv.c2.control.set_state(targets, state)
+    detail = f"{state}: {','.join(b.bot_id for b in targets)}"
+    async with inv.effect(detail, bot_id) as conn:
+        changed = await inv.c2.control.set_state(conn, targets, state)
     text = ", ".join(changed) if changed else "no bot needed it"
     await inv.reply(f"{state.capitalize()}: {text}.")
-    return Result(detail=f"{state}: {','.join(changed)}", bot_id=bot_id)
+    return Result(detail=detail, bot_id=bot_id)
 
 
 async def pause(inv: Invocation) -> Result:

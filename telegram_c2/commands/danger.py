@@ -1,22 +1,29 @@
-"""/flatten BOT and /kill: destructive, so each needs a confirmation (docs/ledger.md invariant 8).
+"""/flatten BOT and /kill: destructive, so each needs a confirmation (docs/ledger.md
+invariant 8).
 
-The command itself only creates a one-time token (audited ``pending``) and shows two
-inline buttons. Only a press by the same admin within the TTL acts (``confirmed``); a
-late press or the sweeper records ``expired``; Cancel records ``cancelled``.
+The command itself only creates a one-time token (audited ``pending`` before the buttons
+are sent) and shows two inline buttons. Only a press by the same admin, in the same chat,
+under the same message, within the TTL acts (``confirmed``, written in the transaction
+of the effect); a late press or the sweeper records ``expired``; Cancel records
+``cancelled``. Every other press — a stranger, a viewer, another chat, a used or unknown
+token, data that is none of our buttons — is audited as refused before it is answered.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from telegram_c2.access import Level, Rank
+from telegram_c2.access import Level
 from telegram_c2.audit import AuditEntry
 from telegram_c2.commands.base import Command, Invocation, Result, UsageError
 from telegram_c2.confirm import Outcome, Pending
+from telegram_c2.control import new_command_id
 from telegram_c2.registry import load_bots, resolve
 from telegram_c2.services import C2
 
@@ -26,6 +33,11 @@ CONFIRM, CANCEL = "c2:ok:", "c2:no:"
 #: Matches the callback data of our buttons (CallbackQueryHandler pattern).
 PATTERN = r"^c2:(ok|no):"
 EXPIRED_TEXT = "Expired: nothing was done."
+REFUSED_DETAIL = {
+    Outcome.NOT_YOURS: "not the requesting admin",
+    Outcome.ELSEWHERE: "pressed in another chat",
+    Outcome.UNKNOWN: "unknown token",
+}
 
 
 def _buttons(item: Pending) -> InlineKeyboardMarkup:
@@ -40,7 +52,8 @@ def _buttons(item: Pending) -> InlineKeyboardMarkup:
 
 
 async def _ask(inv: Invocation, action: str, bot_id: str | None, question: str) -> Result:
-    item = inv.c2.confirmations.create(
+    book = inv.c2.confirmations
+    item = book.create(
         action,
         user_id=inv.user_id,
         username=inv.username,
@@ -48,12 +61,20 @@ async def _ask(inv: Invocation, action: str, bot_id: str | None, question: str) 
         args=tuple(inv.args),
         bot_id=bot_id,
     )
-    seconds = int(inv.c2.confirmations.ttl.total_seconds())
+    try:
+        async with inv.effect(
+            f"awaiting confirmation (expires {item.expires_at.isoformat()})", bot_id, "pending"
+        ):
+            pass  # the effect is the token, usable only once this row is committed
+    except BaseException:
+        book.discard(item.token)
+        raise
+    seconds = int(book.ttl.total_seconds())
     sent = await inv.reply(f"{question}\nConfirm within {seconds} s.", _buttons(item))
+    if sent is None:  # nobody saw the buttons: the token lapses and is swept as expired
+        return Result("pending")
     item.message_id = sent.message_id
-    return Result(
-        "pending", f"awaiting confirmation (expires {item.expires_at.isoformat()})", bot_id
-    )
+    return Result("pending")
 
 
 async def flatten(inv: Invocation) -> Result:
@@ -72,15 +93,23 @@ async def kill(inv: Invocation) -> Result:
 
 
 async def _execute(c2: C2, item: Pending) -> str:
+    """The confirmed effect, in one transaction with its ``confirmed`` row."""
     bots = await load_bots(c2.db)
     by = f"telegram:{item.user_id}" + (f":{item.username}" if item.username else "")
     if item.action == "flatten":
         assert item.bot_id is not None
         bot = resolve(item.bot_id, bots)
-        command_id = await c2.control.flatten(bot, by)
-        return f"Flatten sent to {bot.bot_id} (command {command_id})."
-    ids = await c2.control.kill(bots, by, c2.clock())
-    return f"Kill flag set; {len(bots)} bot(s) paused; {len(ids)} flatten command(s) sent."
+        command_id = new_command_id()
+        text = f"Flatten sent to {bot.bot_id} (command {command_id})."
+        async with c2.audit.effect(_entry(item, "confirmed", text)):
+            await c2.control.flatten(bot, by, command_id)
+        return text
+    ids = [new_command_id() for _ in bots]
+    paused = sum(1 for b in bots if b.status != "stopped")
+    text = f"Kill flag set; {paused} bot(s) paused; {len(ids)} flatten command(s) sent."
+    async with c2.audit.effect(_entry(item, "confirmed", text)) as conn:
+        await c2.control.kill(conn, bots, by, c2.clock(), ids)
+    return text
 
 
 def _entry(item: Pending, outcome: str, detail: str) -> AuditEntry:
@@ -96,40 +125,68 @@ def _entry(item: Pending, outcome: str, detail: str) -> AuditEntry:
     )
 
 
+async def _quietly(call: Awaitable[Any]) -> None:
+    """Answers to a press: the audit is already written, so a failure is only logged."""
+    try:
+        await call
+    except TelegramError as exc:
+        log.warning("button answer not delivered: %s: %s", type(exc).__name__, exc)
+
+
+def _where(message: MaybeInaccessibleMessage | None) -> tuple[int | None, int | None, str | None]:
+    if message is None:
+        return None, None, None
+    return message.chat.id, message.message_id, message.chat.type
+
+
+async def refuse_press(c2: C2, update: Update, command: str, detail: str, answer: str) -> None:
+    """Audit a refused press, then answer it."""
+    query = update.callback_query
+    assert query is not None
+    chat_id, _, _ = _where(query.message)
+    await c2.audit.record(
+        AuditEntry(
+            command=command,
+            outcome="refused",
+            user_id=query.from_user.id,
+            username=query.from_user.username,
+            chat_id=chat_id,
+            args=((query.data or "")[:64],),
+            detail=detail,
+        )
+    )
+    await _quietly(query.answer(answer))
+
+
+async def on_other_button(c2: C2, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A press whose data is none of our buttons (a stale client, a crafted query)."""
+    if update.callback_query is not None:
+        await refuse_press(c2, update, "button", "unknown button", "Not available.")
+
+
 async def on_button(c2: C2, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None or not query.data:
         return
     user = query.from_user
-    chat = query.message.chat if query.message else None
-    decision = c2.access.decide(
-        user.id, chat.id if chat else None, chat.type if chat else None, Level.WRITE
-    )
+    chat_id, message_id, chat_type = _where(query.message)
     confirm = query.data.startswith(CONFIRM)
     token = query.data.split(":", 2)[2]
-    if not decision.allowed or c2.access.rank(user.id) is not Rank.ADMIN:
-        await query.answer(decision.reply or "Not allowed.")
-        await c2.audit.record(
-            AuditEntry(
-                command="confirm",
-                outcome="refused",
-                user_id=user.id,
-                username=user.username,
-                chat_id=chat.id if chat else None,
-                detail=decision.reason or "not an admin",
-            )
-        )
+    decision = c2.access.decide(user.id, chat_id, chat_type, Level.WRITE)
+    if not decision.allowed:
+        action = "confirm" if confirm else "cancel"
+        await refuse_press(c2, update, action, decision.reason, decision.reply)
         return
     if not confirm:
-        item = c2.confirmations.cancel(token, user.id)
-        if item:
-            await c2.audit.record(_entry(item, "cancelled", "cancel pressed"))
-            await query.answer("Cancelled.")
-            await query.edit_message_text("Cancelled: nothing was done.")
-        else:
-            await query.answer("Nothing to cancel.")
+        item = c2.confirmations.cancel(token, user.id, chat_id, message_id)
+        if item is None:
+            await refuse_press(c2, update, "cancel", "nothing to cancel", "Nothing to cancel.")
+            return
+        await c2.audit.record(_entry(item, "cancelled", "cancel pressed"))
+        await _quietly(query.answer("Cancelled."))
+        await _quietly(query.edit_message_text("Cancelled: nothing was done."))
         return
-    outcome, item = c2.confirmations.take(token, user.id)
+    outcome, item = c2.confirmations.take(token, user.id, chat_id, message_id)
     if outcome is Outcome.CONFIRMED:
         assert item is not None
         try:
@@ -137,34 +194,29 @@ async def on_button(c2: C2, update: Update, context: ContextTypes.DEFAULT_TYPE) 
         except Exception as exc:
             log.exception("confirmed %s failed", item.action)
             await c2.audit.record(_entry(item, "failed", f"{type(exc).__name__}: {exc}"))
-            await query.answer("Failed.")
-            await query.edit_message_text(f"{item.action} FAILED ({type(exc).__name__}).")
+            await _quietly(query.answer("Failed."))
+            await _quietly(query.edit_message_text(f"{item.action} FAILED ({type(exc).__name__})."))
             return
-        await c2.audit.record(_entry(item, "confirmed", text))
-        await query.answer("Done.")
-        await query.edit_message_text(text)
+        await _quietly(query.answer("Done."))
+        await _quietly(query.edit_message_text(text))
     elif outcome is Outcome.EXPIRED:
         assert item is not None
         if c2.confirmations.mark_expiry_recorded(item):
             await c2.audit.record(_entry(item, "expired", "confirmed after expiry"))
-        await query.answer("Expired.")
-        await query.edit_message_text(EXPIRED_TEXT)
+        else:  # the sweeper already recorded the expiry; the press is still one row
+            await refuse_press(c2, update, "confirm", "expired", "Expired.")
+            return
+        await _quietly(query.answer("Expired."))
+        await _quietly(query.edit_message_text(EXPIRED_TEXT))
     else:
-        detail = "not the requesting admin" if outcome is Outcome.NOT_YOURS else "unknown token"
-        await c2.audit.record(
-            AuditEntry(
-                command="confirm",
-                outcome="refused",
-                user_id=user.id,
-                username=user.username,
-                chat_id=chat.id if chat else None,
-                detail=detail,
-            )
-        )
-        await query.answer(
-            "Only the admin who asked can confirm."
-            if outcome is Outcome.NOT_YOURS
-            else "This confirmation is no longer valid."
+        await refuse_press(
+            c2,
+            update,
+            "confirm",
+            REFUSED_DETAIL[outcome],
+            "Only the admin who asked, where they asked, can confirm."
+            if outcome in (Outcome.NOT_YOURS, Outcome.ELSEWHERE)
+            else "This confirmation is no longer valid.",
         )
 
 

@@ -38,6 +38,40 @@ class Call:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
+#: What Telegram answers when a message cannot be delivered (``network``: the
+#: connection drops before any answer).
+FAULTS: dict[str, tuple[int, dict[str, Any]]] = {
+    "429": (
+        429,
+        {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 1",
+            "parameters": {"retry_after": 1},
+        },
+    ),
+    "403": (
+        403,
+        {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"},
+    ),
+    "400": (400, {"ok": False, "error_code": 400, "description": "Bad Request: query is too old"}),
+}
+
+
+@dataclass
+class Fault:
+    """Calls to ``method`` (for ``chat_id``, if given) fail with ``kind``."""
+
+    method: str
+    kind: str  # a key of FAULTS, or "network"
+    chat_id: int | None = None
+
+    def matches(self, method: str, params: dict[str, Any]) -> bool:
+        if method != self.method:
+            return False
+        return self.chat_id is None or int(params.get("chat_id", 0)) == self.chat_id
+
+
 class FakeBotApi:
     def __init__(self, token: str) -> None:
         self.token = token
@@ -54,6 +88,11 @@ class FakeBotApi:
         self.port = 0
         #: getUpdates calls so far (the application is polling once this is > 0).
         self.polls = 0
+        #: Injected failures (see :meth:`fail`) and the calls they refused.
+        self.faults: list[Fault] = []
+        self.failed: list[Call] = []
+        #: Messages users sent, oldest first.
+        self.received: list[dict[str, Any]] = []
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -100,8 +139,39 @@ class FakeBotApi:
         chat_id: int | None = None,
         chat_type: str = "private",
         username: str | None = None,
+        age_seconds: float = 0,
     ) -> int:
-        """A user sends ``text`` (a ``/command`` gets its bot_command entity)."""
+        """A user sends ``text`` (a ``/command`` gets its bot_command entity);
+        ``age_seconds`` back-dates it (a message Telegram held while the bot was away)."""
+        msg = self._user_message(user_id, text, chat_id, chat_type, username, age_seconds)
+        self.received.append(msg)
+        return self._push({"message": msg})
+
+    def edit(self, user_id: int, message_id: int, text: str, *, chat_id: int | None = None) -> int:
+        """A user edits their earlier message ``message_id`` into ``text``."""
+        msg = self._user_message(user_id, text, chat_id, "private", None, 0)
+        msg["message_id"] = message_id
+        msg["edit_date"] = msg["date"]
+        return self._push({"edited_message": msg})
+
+    def fail(self, method: str, kind: str, *, chat_id: int | None = None) -> Fault:
+        """From now on, ``method`` calls fail (429, 403, 400 or a dropped connection)."""
+        fault = Fault(method, kind, chat_id)
+        self.faults.append(fault)
+        return fault
+
+    def heal(self) -> None:
+        self.faults.clear()
+
+    def _user_message(
+        self,
+        user_id: int,
+        text: str,
+        chat_id: int | None,
+        chat_type: str,
+        username: str | None,
+        age_seconds: float,
+    ) -> dict[str, Any]:
         chat_id = user_id if chat_id is None else chat_id
         user = {"id": user_id, "is_bot": False, "first_name": f"u{user_id}"}
         if username:
@@ -111,14 +181,14 @@ class FakeBotApi:
             chat["title"] = "a group"
         msg: dict[str, Any] = {
             "message_id": next(self._message_ids),
-            "date": int(time.time()),
+            "date": int(time.time() - age_seconds),
             "chat": chat,
             "from": user,
             "text": text,
         }
         if text.startswith("/"):
             msg["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-        return self._push({"message": msg})
+        return msg
 
     def press(self, user_id: int, message_id: int, data: str) -> int:
         """A user presses the inline button carrying ``data`` under message ``message_id``."""
@@ -208,6 +278,15 @@ class FakeBotApi:
         params, files = await self._params(request)
         if method == "getUpdates":
             self.polls += 1
+        elif fault := next((f for f in self.faults if f.matches(method, params)), None):
+            self.failed.append(Call(method, params, files))
+            self._new_call.set()
+            if fault.kind == "network":
+                assert request.transport is not None
+                request.transport.abort()  # the client sees the connection drop
+                return web.Response()
+            status, body = FAULTS[fault.kind]
+            return web.json_response(body, status=status)
         else:
             self.calls.append(Call(method, params, files))
             self._new_call.set()

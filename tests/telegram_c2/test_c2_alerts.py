@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 
 import redis.exceptions
-from c2_harness import ADMIN, FAST, VIEWER, add_bot, run, running_c2
+from c2_harness import ADMIN, ADMIN_2, FAST, VIEWER, add_bot, run, running_c2
 
 from telegram_c2.alerts import AlertPump, Monitor
 
@@ -69,15 +69,86 @@ def test_alerts_arrive_once_per_incident(c2_env) -> None:
     run(scenario())
 
 
-def test_rate_limit_holds_back_a_flood_of_distinct_alerts(c2_env) -> None:
+async def _pending(c2) -> int:
+    return (await c2.c2.redis.infra.xinfo_groups(ALERTS))[0]["pending"]
+
+
+async def _attempts(c2, count: int) -> None:
+    """Wait until the fake Bot API has refused ``count`` sendMessage calls."""
+    for _ in range(200):
+        if len(c2.api.failed) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"expected {count} refused sends, saw {len(c2.api.failed)}")
+
+
+def test_an_undelivered_alert_stays_pending_and_is_retried_with_backoff(c2_env) -> None:
+    infra = c2_env.redis(15)
+
     async def scenario() -> None:
-        async with running_c2(c2_env, tuning=replace(FAST, alerts_per_minute=3)) as c2:
+        async with running_c2(c2_env) as c2:
+            await _settle(c2, 0)
+            c2.api.fail("sendMessage", "429", chat_id=ADMIN)  # Telegram's flood control
+            infra.xadd(ALERTS, {"kind": "backup", "text": "backup failed", "severity": "critical"})
+            await _attempts(c2, 1)
+            await asyncio.sleep(1)  # five polls: all inside the backoff
+            assert len(c2.api.failed) == 1
+            assert await _pending(c2) == 1  # not acknowledged: nobody received it
+            c2.clock.advance(FAST.alert_retry_first.total_seconds())
+            await _attempts(c2, 2)  # retried once the backoff is over …
+            c2.clock.advance(FAST.alert_retry_first.total_seconds())
+            await asyncio.sleep(1)
+            assert len(c2.api.failed) == 2  # … and the next wait is twice as long
+            c2.api.heal()
+            c2.clock.advance(FAST.alert_retry_first.total_seconds())
+            await _settle(c2, 1)
+            assert _alert_texts(c2) == ["🚨 backup: backup failed"]
+
+    run(scenario())
+
+
+def test_an_admin_who_blocked_the_bot_does_not_hold_alerts_back(c2_env) -> None:
+    infra = c2_env.redis(15)
+
+    async def scenario() -> None:
+        async with running_c2(c2_env, admins=[ADMIN, ADMIN_2]) as c2:
+            await _settle(c2, 0)
+            c2.api.fail("sendMessage", "403", chat_id=ADMIN_2)
+            infra.xadd(ALERTS, {"kind": "drift", "text": "BTCUSDT differs"})
+            await _settle(c2, 1)
+            assert _alert_texts(c2) == ["⚠️ drift: BTCUSDT differs"]
+
+    run(scenario())
+
+
+def test_critical_alerts_bypass_the_rate_limit_and_the_rest_wait_or_batch(c2_env) -> None:
+    infra = c2_env.redis(15)
+    slow = replace(FAST, alerts_per_minute=2, alert_poll_seconds=3600)  # polled by hand
+
+    async def scenario() -> None:
+        async with running_c2(c2_env, tuning=slow) as c2:
             pump: AlertPump = c2.app.bot_data["alerts"]
-            sent = [await pump.handle({"kind": "k", "key": f"i{n}", "text": "x"}) for n in range(6)]
-            assert sent == [True, True, True, False, False, False]
+            for n in range(2):
+                infra.xadd(ALERTS, {"kind": "k", "key": f"w{n}", "text": f"warning {n}"})
+            assert await pump.poll_once() == 2  # the minute's allowance is used up
+            for n in range(2, 5):
+                infra.xadd(ALERTS, {"kind": "k", "key": f"w{n}", "text": f"warning {n}"})
+            infra.xadd(ALERTS, {"kind": "listener", "text": "down", "severity": "critical"})
+            assert await pump.poll_once() == 1  # only the critical one goes now
+            assert _alert_texts(c2)[-1] == "🚨 listener: down"
+            assert await _pending(c2) == 3  # the warnings wait, unacknowledged
             c2.clock.advance(61)
-            assert await pump.handle({"kind": "k", "key": "later", "text": "y"})
-            assert "3 other alert(s) held back" in _alert_texts(c2)[-1]
+            infra.xadd(ALERTS, {"kind": "k", "key": "w5", "text": "warning 5"})
+            assert await pump.poll_once() == 4  # one alone, three in one batch
+            assert await _pending(c2) == 0
+            assert _alert_texts(c2) == [
+                "⚠️ k: warning 0",
+                "⚠️ k: warning 1",
+                "🚨 listener: down",
+                "⚠️ k: warning 2",
+                "3 alerts (batched by the rate limit):\n"
+                "⚠️ k: warning 3\n⚠️ k: warning 4\n⚠️ k: warning 5",
+            ]
 
     run(scenario())
 
