@@ -274,3 +274,14 @@ def test_dockerfile_with_a_compiler_in_the_final_stage_fails() -> None:
     assert text.count(old) == 1
     problems = rules.check_dockerfile(text.replace(old, old + " gcc"))
     assert problems == ["Dockerfile: final stage installs compiler gcc"]
+
+
+def test_the_paper_exchange_lists_every_symbol_production_registers() -> None:
+    """The rehearsal found Momentum restarting forever: the paper exchange refused
+    LINKUSDT, one of the symbols the bootstrap registers by default."""
+    from paper_exchange.engine.instruments import DEFAULT_INSTRUMENTS
+
+    listed = {instrument.symbol for instrument in DEFAULT_INSTRUMENTS}
+    for bot_id, flags in rules.registrations(rules.load(COMPOSE)).items():
+        missing = set(flags["symbols"].split(",")) - listed
+        assert not missing, f"{bot_id} registers symbols the paper exchange lacks: {missing}"
