@@ -50,6 +50,11 @@ def memo(bot_id: BotId, symbol: Symbol | str) -> str:
     return f"bot:{bot_id}:memo:{symbol}"
 
 
+def universe(bot_id: BotId) -> str:
+    """JSON ``{"symbols": [...], "updated_at": ISO}``: the symbols the bot may enter now."""
+    return f"bot:{bot_id}:universe"
+
+
 def commands_stream(bot_id: BotId) -> str:
     """Stream: operator commands for this bot (``flatten``, ``cancel-all``)."""
     return f"commands:{bot_id}"

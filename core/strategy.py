@@ -28,7 +28,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -330,6 +330,18 @@ class Strategy(ABC, Generic[ConfigT]):
     @property
     def interval(self) -> str:
         return self.config.interval
+
+    def universe_refresh(self) -> timedelta | None:
+        """How often the host re-selects the symbols this strategy may enter; ``None``
+        (the default) keeps the registered symbols for good. A strategy that returns a
+        period implements :meth:`select_universe`."""
+        return None
+
+    def select_universe(self, turnover_24h: Mapping[str, Decimal]) -> list[str]:
+        """The symbols to trade, from every linear perpetual's 24-hour turnover (USDT),
+        as the exchange's tickers report it. The host keeps managing positions in
+        symbols that leave the universe; it only refuses new entries there."""
+        return self.symbols
 
     def warm_up(self, candles: Iterable[Candle]) -> None:
         """Feed history (closed candles, oldest first) to the indicators; no decisions."""

@@ -162,6 +162,7 @@ def _show(args: argparse.Namespace) -> int:
     with _owner(_settings()) as conn:
         bot = bots.get_bot(conn, args.bot_id)
     data = bot.as_dict()
+    data["universe"] = _universe(_settings(), bot)
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return 0
@@ -170,8 +171,35 @@ def _show(args: argparse.Namespace) -> int:
             value = json.dumps(value, sort_keys=True)
         elif key == "symbols":
             value = ",".join(value)
+        elif key == "universe" and isinstance(value, dict):
+            value = f"{','.join(value['symbols']) or '(none)'} (as of {value['updated_at']})"
         print(f"{key:16} {'-' if value is None else value}")
     return 0
+
+
+def _universe(settings: Any, bot: Any) -> dict[str, Any] | str | None:
+    """The symbols the running bot may enter now, as it published them (a strategy with a
+    refreshed universe, e.g. LXAlgo); None when it publishes none. Best effort: the
+    registry is the answer to `bots show`, Redis only adds to it."""
+    import redis
+
+    from core import redis_keys
+    from core.ids import BotId
+    from core.redis_client import redis_client
+
+    if bot.redis_db is None:
+        return None
+    client = redis_client(settings, bot.redis_db)
+    try:
+        raw = client.get(redis_keys.universe(BotId(bot.bot_id)))
+    except redis.RedisError as exc:
+        return f"(Redis unreachable: {type(exc).__name__})"
+    finally:
+        client.close()
+    if raw is None:
+        return None
+    published: dict[str, Any] = json.loads(raw)
+    return published
 
 
 def _redis_db(text: str) -> int:

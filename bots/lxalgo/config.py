@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field
 
@@ -10,10 +11,14 @@ from core.strategy import StrategyConfig
 
 
 class LXAlgoConfig(StrategyConfig):
-    #: The traded universe. Live, the host refreshes it every ``universe_refresh_hours``
-    #: with :func:`bots.lxalgo.select_universe`; tests and backtests configure it.
+    #: The registered symbols: the universe until the host's first refresh, and for good
+    #: with ``universe = "registered"`` (backtests replay the symbols they are given).
     symbols: list[str] = Field(default_factory=lambda: ["BTCUSDT"], min_length=1)
     interval: str = "5"
+    #: "turnover": live, the host re-selects the universe every ``universe_refresh_hours``
+    #: from the exchange's tickers: every USDT perpetual with 24 h turnover above
+    #: ``min_turnover_24h``, highest first (:func:`bots.lxalgo.select_universe`).
+    universe: Literal["turnover", "registered"] = "turnover"
     min_turnover_24h: Decimal = Decimal(10_000_000)
     universe_refresh_hours: int = Field(4, ge=1)
     keep_bars: int = Field(200, ge=150)

@@ -111,6 +111,14 @@ class LXAlgo(TradeBookStrategy[LXAlgoConfig]):
     def observe(self, candle: Candle) -> None:
         self._series(candle.symbol).update(candle)
 
+    def universe_refresh(self) -> timedelta | None:
+        if self.config.universe == "registered":
+            return None
+        return timedelta(hours=self.config.universe_refresh_hours)
+
+    def select_universe(self, turnover_24h: Mapping[str, Decimal]) -> list[str]:
+        return select_universe(turnover_24h, self.config.min_turnover_24h)
+
     # -- signal ---------------------------------------------------------------------------
 
     def signal(self, s: _Series, c: Candle) -> Signal | None:

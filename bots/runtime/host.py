@@ -37,6 +37,7 @@ from bots.runtime.leverage import LeverageGuard
 from bots.runtime.loss_limits import LossLimits
 from bots.runtime.market import CandleSequencer, closed_candle, closed_history, server_now
 from bots.runtime.registration import Registration
+from bots.runtime.universe import Universe
 from core import plugins, redis_keys
 from core.candles import Candle
 from core.config import Role, Settings
@@ -107,6 +108,9 @@ class BotHost:
         self.leverage = LeverageGuard(
             http, registration.bot_id, self.strategy.config.leverage, alert
         )
+        self.universe = Universe(self.strategy, http, bot_redis, registration.bot_id)
+        #: Every symbol the bot follows: its universe, its registered symbols and wherever
+        #: it still holds something. It only enters in the universe.
         self.symbols = list(self.strategy.symbols)
         self.interval = self.strategy.interval
         self.sequencer = CandleSequencer(self.interval)
@@ -171,9 +175,7 @@ class BotHost:
                 f"{', '.join(self.reg.account_peers)} but has no allocation: register it "
                 "with --initial-capital"
             )
-        total = next(
-            (Decimal(a.get("totalEquity") or "0") for a in wallet(self.http)), _ZERO
-        )
+        total = next((Decimal(a.get("totalEquity") or "0") for a in wallet(self.http)), _ZERO)
         positions = self.positions()
         capital = total - self.realized() - self.unrealized(positions)
         log.info("bot %s: capital %s (account equity %s at start)", self.reg.bot_id, capital,
@@ -207,6 +209,12 @@ class BotHost:
         self._ensure_groups()
         try:
             self.now = server_now(self.http)
+            if self.universe.dynamic:
+                self.universe.refresh(self.now)
+                # The registered symbols stay followed even outside the universe: their
+                # candles are the bot's clock (an empty universe must still be refreshed).
+                followed = [*self.universe.current, *self._held(), *self.strategy.symbols]
+                self.symbols = list(dict.fromkeys(followed))
             resting = self.orders.reconcile(self.symbols)
             history = self._warm_up()
             if self.reg.initial_capital is None:
@@ -228,13 +236,50 @@ class BotHost:
             len(resting),
         )
         self._drain_pending()
-        topics = [f"kline.{self.interval}.{s}" for s in self.symbols]
-        if self._stream_factory is not None:
-            self._stream = self._stream_factory(self.settings, topics, self._on_ws)
-            self._stream.start()
+        self._subscribe()
         self._reader = threading.Thread(target=self._read_streams, name="bot-streams", daemon=True)
         self._reader.start()
         self.ready.set()
+
+    def _subscribe(self) -> None:
+        """(Re)opens the public stream on every followed symbol's candles. A symbol added
+        later needs a new subscription list: the stream is replaced, and candles closed
+        during the switch are fetched by the sequencer's gap fill."""
+        if self._stream_factory is None:
+            return
+        if self._stream is not None:
+            self._stream.stop()
+        topics = [f"kline.{self.interval}.{s}" for s in self.symbols]
+        self._stream = self._stream_factory(self.settings, topics, self._on_ws)
+        self._stream.start()
+
+    def _held(self) -> list[str]:
+        """Symbols where the ledger's position for this bot is open (from Redis)."""
+        held = []
+        for key in self.redis.scan_iter(redis_keys.position_pattern(self.reg.bot_id)):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            qty = self.redis.hget(name, "qty")
+            if qty is not None and _decimal(qty.decode() if isinstance(qty, bytes) else qty):
+                held.append(name.rsplit(":", 1)[1])
+        return sorted(held)
+
+    def _refresh_universe(self) -> None:
+        joined = [s for s in self.universe.refresh(self.now) if s not in self.symbols]
+        if not joined:
+            return
+        bars = max(self.strategy.warmup_bars, 1)
+        history: list[Candle] = []
+        for symbol in joined:
+            candles = closed_history(self.http, symbol, self.interval, bars, self.now)
+            history.extend(candles)
+            if candles:
+                self.prices[symbol] = candles[-1].close
+        history.sort(key=lambda c: (c.start, c.symbol))
+        self.strategy.warm_up(history)
+        for candle in history:
+            self.sequencer.accept(candle)
+        self.symbols += joined
+        self._subscribe()
 
     def _init_state(self) -> None:
         key = redis_keys.bot_state(self.reg.bot_id)
@@ -408,6 +453,8 @@ class BotHost:
             self._on_candle(candle)
         if candles:
             self._execute(self.strategy.on_timer(self.context()))
+            if self.universe.due(self.now):
+                self._refresh_universe()
         self._save_memos()
         # After the orders went out (and the memos are kept): what tests wait on.
         for candle in candles:
@@ -524,6 +571,11 @@ class BotHost:
                 reference_price=self.prices.get(intent.symbol),
                 account_notional=self._account_notional,
             )
+            if isinstance(intent, ENTRY_INTENTS) and intent.symbol not in self.universe:
+                log.info("refused %s %s: not in the bot's universe", type(intent).__name__,
+                         intent.symbol)  # fmt: skip
+                failed.append((intent, "universe"))
+                continue
             if verdict and isinstance(intent, ENTRY_INTENTS):
                 refused = self.leverage.refusal(intent.symbol)
                 if refused is not None:

@@ -41,9 +41,7 @@ def risk_key(bot_id: str) -> str:
 
 
 class LossLimits:
-    def __init__(
-        self, client: redis.Redis, bot_id: str, limits: RiskLimits, alert: Alert
-    ) -> None:
+    def __init__(self, client: redis.Redis, bot_id: str, limits: RiskLimits, alert: Alert) -> None:
         self.redis = client
         self.bot_id = bot_id
         self.daily_pct = limits.max_daily_loss_pct

@@ -174,8 +174,16 @@ def test_two_bots_on_one_account_must_agree_on_a_shared_symbols_leverage(databas
     ok(register(database, "mom_001", "mo1", 1, "--symbols", "BTCUSDT", "--config",
                 '{"leverage": "5"}'))  # fmt: skip
     refused(
-        register(database, "mom_002", "mo2", 2, "--symbols", "ETHUSDT,BTCUSDT", "--config",
-                 '{"leverage": "10"}'),
+        register(
+            database,
+            "mom_002",
+            "mo2",
+            2,
+            "--symbols",
+            "ETHUSDT,BTCUSDT",
+            "--config",
+            '{"leverage": "10"}',
+        ),
         "leverage 10 refused: bot mom_001 trades BTCUSDT on account main at leverage 5",
     )
     # The same leverage, another account, or no leverage of its own: fine.
@@ -200,3 +208,15 @@ def test_every_bot_on_a_shared_account_needs_an_allocation(database) -> None:
     ok(register(database, "mom_003", "mo3", 3, "--account", "solo", "--no-capital"))
     listed = json.loads(ok(database.alpha("bots", "list", "--json")))
     assert [b["bot_id"] for b in listed if b["bot_id"] != "external"] == ["mom_001", "mom_003"]
+
+
+def test_show_includes_the_universe_the_bot_published(database, services) -> None:
+    ok(register(database, "lx_001", "lx1", 1, "--type", "lxalgo"))
+    shown = json.loads(ok(database.alpha("bots", "show", "lx_001", "--json")))
+    assert shown["universe"] is None  # not running yet: nothing published
+    published = {"symbols": ["ETHUSDT", "BTCUSDT"], "updated_at": "2026-12-05T12:00:00+00:00"}
+    redis_client(database.settings, 1).set("bot:lx_001:universe", json.dumps(published))
+    shown = json.loads(ok(database.alpha("bots", "show", "lx_001", "--json")))
+    assert shown["universe"] == published
+    text = ok(database.alpha("bots", "show", "lx_001"))
+    assert "universe         ETHUSDT,BTCUSDT (as of 2026-12-05T12:00:00+00:00)" in text

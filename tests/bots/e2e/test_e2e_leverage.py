@@ -29,9 +29,7 @@ def test_leverage_is_set_before_the_first_entry(database, redis, tmp_path):
         assert s.qty("ss_lev") == -Decimal("0.058")
 
 
-def test_an_entry_is_refused_with_one_alert_when_leverage_cannot_be_set(
-    database, redis, tmp_path
-):
+def test_an_entry_is_refused_with_one_alert_when_leverage_cannot_be_set(database, redis, tmp_path):
     history, live = _bars()
     live = live[:1] + flat_bars(59800, 3) + [(59800, 59800, 59000, 59000)]
     with stack(database, tmp_path, history + live, len(history)) as s:

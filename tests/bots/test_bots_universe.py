@@ -1,0 +1,95 @@
+"""A bot's universe from the exchange's tickers (LXAlgo's 24 h turnover ranking), against
+the real paper exchange and Redis; and the host refusing entries outside it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from pybit.unified_trading import HTTP
+
+from bots.lxalgo.strategy import LXAlgo
+from bots.runtime.universe import Universe
+from core import redis_keys
+from core.ids import BotId
+from paper_exchange.testing import running_exchange
+from tests.bots.e2e.harness import flat_bars, stack
+from tests.bots.e2e.test_e2e_lxalgo import CONFIG
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def exchange():
+    with running_exchange(scenario="production", history_minutes=1440) as ex:
+        http = HTTP(testnet=False, timeout=10)
+        http.endpoint = ex.rest_url
+        yield ex, http
+
+
+def _turnover(http: HTTP) -> dict[str, Decimal]:
+    rows = http.get_tickers(category="linear")["result"]["list"]
+    return {r["symbol"]: Decimal(r["turnover24h"]) for r in rows}
+
+
+def test_the_universe_is_the_turnover_ranking_and_is_published(exchange, redis) -> None:
+    _, http = exchange
+    turnover = _turnover(http)
+    assert len(turnover) >= 10
+    ranked = sorted(turnover, key=lambda s: -turnover[s])
+    # A threshold between the 4th and 5th: exactly the four most traded qualify.
+    cut = (turnover[ranked[3]] + turnover[ranked[4]]) / 2
+    lx = LXAlgo({"symbols": ["DOGEUSDT"], "min_turnover_24h": str(cut)})
+    universe = Universe(lx, http, redis, BotId("lx_universe"))
+    assert universe.dynamic and universe.current == ["DOGEUSDT"]
+    assert universe.due(NOW)
+
+    joined = universe.refresh(NOW)
+    assert universe.current == ranked[:4]
+    assert joined == [s for s in ranked[:4] if s != "DOGEUSDT"]
+    published = json.loads(redis.get(redis_keys.universe(BotId("lx_universe"))))
+    assert published["symbols"] == ranked[:4]
+    assert not universe.due(NOW + timedelta(hours=3, minutes=59))
+    assert universe.due(NOW + timedelta(hours=4))
+
+
+def test_a_failed_tickers_request_keeps_the_last_universe(exchange, redis) -> None:
+    ex, http = exchange
+    lx = LXAlgo({"symbols": ["BTCUSDT"], "min_turnover_24h": "0"})
+    universe = Universe(lx, http, redis, BotId("lx_universe"))
+    universe.refresh(NOW)
+    before = list(universe.current)
+    ex.control.post("/paper/faults/rest", count=1, ret_code=10016, path="/v5/market/tickers")
+    later = NOW + timedelta(hours=4)
+    assert universe.refresh(later) == []
+    assert universe.current == before
+    assert not universe.due(later + timedelta(minutes=4))
+    assert universe.due(later + timedelta(minutes=5))  # tried again soon, not in 4 hours
+
+
+def test_registered_universe_is_fixed() -> None:
+    lx = LXAlgo({"symbols": ["BTCUSDT"], "universe": "registered"})
+    assert lx.universe_refresh() is None
+
+
+def test_no_entry_outside_the_universe(database, redis, tmp_path) -> None:
+    """The pump of test_e2e_lxalgo, on a symbol whose turnover is below the bot's minimum:
+    before the universe existed, the bot entered it."""
+    history = flat_bars(60000, 25)
+    live = [(60000, 61300, 60000, 61300, 100), *flat_bars(61300, 5)]
+    with stack(database, tmp_path, history + live, len(history)) as s:
+        config = CONFIG | {"min_turnover_24h": "1000000000000"}
+        s.register("lx_small", "lx2", "lxalgo", config, redis_db=2)
+        bot = s.start_bot("lx_small")
+        s.play(3)
+        assert s.fills("lx_small") == []
+        assert s.qty("lx_small") == 0
+        assert bot.host.universe.current == []
+        assert (
+            json.loads(s.bot_redis("lx_small").get(redis_keys.universe(BotId("lx_small"))))[
+                "symbols"
+            ]
+            == []
+        )
