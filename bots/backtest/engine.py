@@ -9,7 +9,9 @@ Fill model (deliberately simple, and pessimistic where it has to guess):
   trigger or at the open if the bar gapped through it (taker fee); when a stop and a take
   profit are both touched in one bar, the stop fills first;
 * an order placed while a bar is processed (say, the stop placed on an entry fill) can fill
-  from the next bar on.
+  from the next bar on;
+* limit and trigger prices are rounded to the instrument's tick as the live order
+  manager rounds them (pass the real instruments to fill on the exchange's price grid).
 
 Positions are per symbol and netted exactly like the fill ledger folds them (signed qty,
 average price, realized P&L net of fees). All money is ``Decimal``.
@@ -23,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.candles import Candle
-from core.instruments import Instrument
+from core.instruments import Instrument, default_instrument
 from core.strategy import (
     ZERO,
     AmendStop,
@@ -207,7 +209,12 @@ class Backtest:
 
     # -- orders ------------------------------------------------------------------------------
 
+    def _rules(self, symbol: str) -> Instrument:
+        return self.ctx.instruments.get(symbol) or default_instrument(symbol)
+
     def _submit(self, intents: list[Intent]) -> None:
+        """Prices are rounded to the instrument's tick as the live order manager rounds
+        them (core/orders.py), so a backtest never fills off the exchange's price grid."""
         for intent in intents:
             match intent:
                 case EnterMarket() | ExitMarket():
@@ -228,7 +235,7 @@ class Backtest:
                         _LIMIT,
                         intent.side,
                         intent.qty,
-                        intent.price,
+                        self._rules(intent.symbol).limit_price(intent.side, intent.price),
                         None,
                         intent.reason,
                     )
@@ -239,7 +246,7 @@ class Backtest:
                         _STOP,
                         intent.side,
                         intent.qty,
-                        intent.trigger_price,
+                        self._rules(intent.symbol).stop_price(intent.side, intent.trigger_price),
                         intent.trigger_direction,
                         intent.reason,
                     )
@@ -250,7 +257,9 @@ class Backtest:
                         _TP,
                         intent.side,
                         intent.qty,
-                        intent.trigger_price,
+                        self._rules(intent.symbol).take_profit_price(
+                            intent.side, intent.trigger_price
+                        ),
                         intent.trigger_direction,
                         intent.reason,
                     )
@@ -258,7 +267,11 @@ class Backtest:
                     order = self._by_id.get(intent.intent_id)
                     if order is not None:
                         if intent.trigger_price is not None:
-                            order.price = intent.trigger_price
+                            rules = self._rules(order.symbol)
+                            rounder = (
+                                rules.stop_price if order.kind == _STOP else rules.take_profit_price
+                            )
+                            order.price = rounder(order.side, intent.trigger_price)
                         if intent.qty is not None:
                             order.qty = intent.qty
                 case CancelOrder():
