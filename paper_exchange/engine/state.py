@@ -1,0 +1,149 @@
+"""What every concern of the matching engine shares: its state, the private-WebSocket
+publishing, and the instrument lookup.
+
+The engine is one object (``exchange.Engine``) assembled from one class per concern:
+order entry (``entry``), queries (``queries``), matching against the synthetic book
+(``matching``), settlement of fills and funding (``settlement``) and the trades the
+control API injects (``injected``). Each inherits :class:`EngineState`, which declares
+the state and, as stubs, the few steps one concern hands to another, so every module
+type-checks on its own; the real steps come first in ``Engine``'s method order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from paper_exchange.engine.errors import params_error
+from paper_exchange.engine.instruments import Instrument
+from paper_exchange.engine.models import Account, Order, Position
+from paper_exchange.engine.views import order_view, position_view, wallet_view
+
+_ID_PREFIX = str(uuid.uuid4())[:24]  # per process; ids stay UUID-shaped and unique
+_id_counter = itertools.count(1)
+
+
+def new_id() -> str:
+    """A UUID-shaped id, unique per exchange process, much cheaper than uuid4()."""
+    return f"{_ID_PREFIX}{next(_id_counter):012x}"
+
+
+class EventSink(Protocol):
+    def wants(self, account: Account, topic: str) -> bool: ...
+
+    def push(self, account: Account, topic: str, items: list[dict[str, object]]) -> None: ...
+
+
+class NullSink:
+    def wants(self, account: Account, topic: str) -> bool:
+        return False
+
+    def push(self, account: Account, topic: str, items: list[dict[str, object]]) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class Liquidity:
+    """The synthetic book around the last price for one symbol."""
+
+    qty_per_level: Decimal  # resting size at every level (also per path step for makers)
+    level_bps: Decimal = Decimal(1)  # distance between levels, basis points of price
+    slippage_band: Decimal = Decimal("0.05")  # market orders fill only inside this band
+
+
+class EngineState:
+    """The engine's state; each concern's class adds its steps (see the module doc)."""
+
+    instruments: dict[str, Instrument]
+    now: Callable[[], int]
+    maker_fee: Decimal
+    taker_fee: Decimal
+    funding_rate: Decimal
+    default_leverage: Decimal
+    prices: dict[str, Decimal]
+    liquidity: dict[str, Liquidity]
+    accounts_by_key: dict[str, Account]
+    accounts_by_name: dict[str, Account]
+    book: dict[str, dict[str, Order]]
+    sink: EventSink
+    _seq: itertools.count[int]
+
+    def instrument(self, symbol: object) -> Instrument:
+        if not isinstance(symbol, str) or not symbol:
+            raise params_error("symbol is required")
+        inst = self.instruments.get(symbol)
+        if inst is None:
+            raise params_error(f"symbol invalid: {symbol}")
+        return inst
+
+    def _position_view(self, pos: Position, *, ws: bool) -> dict[str, object]:
+        return position_view(pos, self.instruments[pos.symbol], self.prices[pos.symbol], ws=ws)
+
+    def _publish_order(self, order: Order) -> None:
+        if self.sink.wants(order.account, "order"):
+            view = order_view(order, self.instruments[order.symbol])
+            view["category"] = "linear"
+            self.sink.push(order.account, "order", [view])
+
+    def _publish_position(self, acct: Account, symbol: str, force: bool = False) -> None:
+        if self.sink.wants(acct, "position"):
+            self.sink.push(acct, "position", [self._position_view(acct.position(symbol), ws=True)])
+
+    def _publish_wallet(self, acct: Account) -> None:
+        if self.sink.wants(acct, "wallet"):
+            self.sink.push(acct, "wallet", [wallet_view(acct, self.prices, self.instruments)])
+
+    def publish_wallet(self, acct: Account) -> None:
+        self._publish_wallet(acct)
+
+    def publish_position(self, acct: Account, symbol: str) -> None:
+        self._publish_position(acct, symbol, force=True)
+
+    # -- steps one concern hands to another (implemented in matching and settlement) --
+
+    def _activate(self, order: Order, ref: Decimal) -> None:
+        raise NotImplementedError
+
+    def _take(self, order: Order, ref: Decimal) -> None:
+        raise NotImplementedError
+
+    def _crosses(self, order: Order) -> bool:
+        raise NotImplementedError
+
+    def _fill(
+        self, order: Order, qty: Decimal, price: Decimal, *, maker: bool, seq: int
+    ) -> dict[str, object]:
+        raise NotImplementedError
+
+    def _finish(
+        self, order: Order, status: str, *, reject: str = "EC_NoError", cancel: str = "UNKNOWN"
+    ) -> None:
+        raise NotImplementedError
+
+    def _cancel(self, order: Order, cancel_type: str) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _fold(
+        acct: Account, pos: Position, sign: int, qty: Decimal, price: Decimal, fee: Decimal,
+        now: int,
+    ) -> tuple[Decimal, Decimal]:  # fmt: skip
+        raise NotImplementedError
+
+    def _exec_template(
+        self, inst: Instrument, price_s: str, qty_s: str, value: Decimal, fee: Decimal,
+        now: int, seq: int,
+    ) -> dict[str, object]:  # fmt: skip
+        raise NotImplementedError
+
+
+def require_linear(p: dict[str, object]) -> None:
+    category = p.get("category")
+    if category != "linear":
+        if not category:
+            raise params_error("category is required")
+        raise params_error(f"category only support linear, got {category}")
