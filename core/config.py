@@ -324,7 +324,9 @@ _GROUP_TYPES: dict[str, type[_Group]] = {
 
 def known_variables() -> set[str]:
     """Every environment variable the configuration reads (for the compose checks)."""
-    names = {"BOT_ID"}
+    # Read outside these groups: the bot's id (bots/runtime), and the paper exchange's
+    # accounts with their secrets (paper_exchange/cli.py).
+    names = {"BOT_ID", "PAPER_ACCOUNTS", "PAPER_ACCOUNTS_FILE"}
     for group in _GROUP_TYPES.values():
         for field, info in group.model_fields.items():
             name = group.env_name(field)

@@ -13,11 +13,11 @@ from core.errors import UserError
 
 
 def serve(args: argparse.Namespace) -> int:
-    from paper_exchange.cli import parse_account
+    from paper_exchange.cli import account_texts, parse_account
     from paper_exchange.market.generator import SCENARIOS
     from paper_exchange.server.app import AccountSpec, ExchangeConfig, PaperExchange
 
-    accounts = tuple(AccountSpec(*parse_account(a)) for a in args.account) or (
+    accounts = tuple(AccountSpec(*parse_account(a)) for a in account_texts(args)) or (
         AccountSpec("main", "paper-key", "paper-secret"),
     )
     if len({a.name for a in accounts}) != len(accounts) or len(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from core.cli import Cli
 from core.errors import UserError
@@ -29,6 +31,26 @@ def parse_account(text: str) -> tuple[str, str, str, Decimal]:
     if not amount.is_finite() or amount < 0:
         raise UserError(f"bad --account {name}: balance must be >= 0")
     return name, key, secret, amount
+
+
+def account_texts(args: argparse.Namespace) -> list[str]:
+    """The accounts to serve: ``--account`` flags, else ``PAPER_ACCOUNTS`` (or the file
+    ``PAPER_ACCOUNTS_FILE``): the same ``NAME:API_KEY:API_SECRET[:USDT_BALANCE]`` items,
+    separated by commas or new lines. Real secrets belong in the environment or a file:
+    a command line is visible to every user of the machine (``ps``) and to ``docker
+    inspect``."""
+    if args.account:
+        return list(args.account)
+    text = os.environ.get("PAPER_ACCOUNTS", "")
+    path = os.environ.get("PAPER_ACCOUNTS_FILE")
+    if path:
+        if text:
+            raise UserError("set either PAPER_ACCOUNTS or PAPER_ACCOUNTS_FILE, not both")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"PAPER_ACCOUNTS_FILE: cannot read {path}: {exc.strerror}") from None
+    return [item.strip() for item in re.split(r"[,\n]", text) if item.strip()]
 
 
 def _speed(text: str) -> float | None:
@@ -67,7 +89,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME:API_KEY:API_SECRET[:USDT_BALANCE]",
-        help="an account (repeatable); default main:paper-key:paper-secret:100000",
+        help="an account (repeatable); without one, PAPER_ACCOUNTS or PAPER_ACCOUNTS_FILE "
+        "(keep real secrets there, off the command line); default "
+        "main:paper-key:paper-secret:100000",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument(

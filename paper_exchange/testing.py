@@ -38,7 +38,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -226,15 +226,18 @@ class SpawnedExchange:
                 self.process.wait()
 
 
-def spawn_exchange(args: Sequence[str] = (), timeout: float = 60.0) -> SpawnedExchange:
-    """Run the exchange as a separate process on a free port; read the port it prints."""
+def spawn_exchange(
+    args: Sequence[str] = (), timeout: float = 60.0, env: Mapping[str, str] | None = None
+) -> SpawnedExchange:
+    """Run the exchange as a separate process on a free port; read the port it prints.
+    ``env`` is added to this process's environment."""
     cmd = [sys.executable, "-m", "paper_exchange", "--port", "0", *args]
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
     deadline = timeout

@@ -285,3 +285,17 @@ def test_the_paper_exchange_lists_every_symbol_production_registers() -> None:
     for bot_id, flags in rules.registrations(rules.load(COMPOSE)).items():
         missing = set(flags["symbols"].split(",")) - listed
         assert not missing, f"{bot_id} registers symbols the paper exchange lacks: {missing}"
+
+
+def test_no_secret_is_passed_on_a_command_line() -> None:
+    """A command line is visible to `ps` and `docker inspect`; the paper exchange's
+    account secrets once were."""
+    import re
+
+    # ${X_SECRET} is compose putting the value itself there; $$X (a shell variable read
+    # inside the container) is not.
+    interpolated = re.compile(r"(?<!\$)\$\{?\w*(SECRET|PASSWORD|TOKEN)")
+    for name, svc in rules.load(COMPOSE)["services"].items():
+        words = svc.get("command") or []
+        text = words if isinstance(words, str) else " ".join(words)
+        assert not interpolated.search(text), f"{name}: {interpolated.search(text)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -110,3 +111,31 @@ def test_csv_replay_and_scenarios(tmp_path: Path) -> None:
     assert pump == closes("pump") and pump != closes("random_walk")
     ordered = list(reversed(pump))
     assert max(Decimal(c) for c in ordered) > Decimal(ordered[0]) * Decimal("1.04")  # the pump
+
+
+def test_accounts_from_the_environment_stay_off_the_command_line(tmp_path: Path) -> None:
+    """The compose file used to pass every account's secret as --account, where `ps` and
+    `docker inspect` show it."""
+    from types import SimpleNamespace
+
+    ex = spawn_exchange(
+        ["--speed", "manual", "--history-minutes", "10"],
+        env={"PAPER_ACCOUNTS": "main:envkey:envsecret:750,\nsolo:solokey:solosecret"},
+    )
+    try:
+        assert ex.control.state()["accounts"] == ["main", "solo"]
+        target = SimpleNamespace(rest_url=ex.rest_url, accounts={"main": ("envkey", "envsecret")})
+        wallet = make_http(target).get_wallet_balance(accountType="UNIFIED")  # type: ignore[arg-type]
+        assert wallet["result"]["list"][0]["totalWalletBalance"] == "750"
+        cmdline = Path(f"/proc/{ex.process.pid}/cmdline").read_bytes()
+        assert b"envsecret" not in cmdline and b"solosecret" not in cmdline
+    finally:
+        ex.stop()
+    secrets = tmp_path / "accounts"
+    secrets.write_text("main:filekey:filesecret:1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "paper_exchange", "--scenario", "moon"],
+        capture_output=True, text=True, timeout=30,
+        env={**os.environ, "PAPER_ACCOUNTS": "x:y:z", "PAPER_ACCOUNTS_FILE": str(secrets)},
+    )  # fmt: skip
+    assert proc.returncode == 1 and "error: set either PAPER_ACCOUNTS" in proc.stderr
