@@ -77,3 +77,19 @@ class Control:
         await self.set_state(conn, [b for b in bots if b.status != "stopped"], "paused")
         for bot, command_id in zip(bots, command_ids, strict=True):
             await self.flatten(bot, requested_by, command_id)
+
+    async def kill_flag(self) -> dict[str, str] | None:
+        """Who set the kill flag and when, or None when it is not set."""
+        raw = await self._redis.infra.get(redis_keys.KILL_FLAG)
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        return value if isinstance(value, dict) else {"requested_by": "?", "at": "?"}
+
+    async def lift_kill(self) -> bool:
+        """Clears the kill flag; the bots stay paused until each is resumed. True when
+        there was a flag to clear."""
+        return bool(await self._redis.infra.delete(redis_keys.KILL_FLAG))

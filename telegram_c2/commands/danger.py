@@ -1,4 +1,5 @@
-"""/flatten BOT and /kill: destructive, so each needs a confirmation (docs/ledger.md
+"""/flatten BOT, /kill and /unkill: each changes what every bot may do, so each needs a
+confirmation (docs/ledger.md
 invariant 8).
 
 The command itself only creates a one-time token (audited ``pending`` before the buttons
@@ -92,6 +93,18 @@ async def kill(inv: Invocation) -> Result:
     )
 
 
+async def unkill(inv: Invocation) -> Result:
+    flag = await inv.c2.control.kill_flag()
+    if flag is None:
+        await inv.reply("The kill switch is not set.")
+        return Result(detail="not set")
+    return await _ask(
+        inv, "unkill", None,
+        f"Lift the kill switch (set by {flag.get('requested_by')} at {flag.get('at')})? "
+        "Every bot stays paused: /resume BOT or /resume all lets it enter again.",
+    )  # fmt: skip
+
+
 async def _execute(c2: C2, item: Pending) -> str:
     """The confirmed effect, in one transaction with its ``confirmed`` row."""
     bots = await load_bots(c2.db)
@@ -103,6 +116,12 @@ async def _execute(c2: C2, item: Pending) -> str:
         text = f"Flatten sent to {bot.bot_id} (command {command_id})."
         async with c2.audit.effect(_entry(item, "confirmed", text)):
             await c2.control.flatten(bot, by, command_id)
+        return text
+    if item.action == "unkill":
+        text = "Kill switch lifted; every bot is still paused until you /resume it."
+        async with c2.audit.effect(_entry(item, "confirmed", text)):
+            if not await c2.control.lift_kill():
+                text = "The kill switch was already lifted; nothing was done."
         return text
     ids = [new_command_id() for _ in bots]
     paused = sum(1 for b in bots if b.status != "stopped")
@@ -236,4 +255,7 @@ async def sweep_expired(c2: C2, context: ContextTypes.DEFAULT_TYPE) -> None:
 COMMANDS = [
     Command("flatten", Level.WRITE, "/flatten BOT", "close one bot's positions (confirm)", flatten),
     Command("kill", Level.WRITE, "/kill", "kill flag, pause all, flatten all (confirm)", kill),
+    Command(
+        "unkill", Level.WRITE, "/unkill", "lift the kill flag; bots stay paused (confirm)", unkill
+    ),
 ]

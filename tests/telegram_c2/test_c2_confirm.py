@@ -139,3 +139,43 @@ def test_confirmed_kill_sets_flag_pauses_and_flattens_every_bot(c2_env) -> None:
         entries = c2_env.redis(db).xrange(f"commands:{bot}")
         assert [e[1]["command"] for e in entries] == ["flatten"]
     assert [r["outcome"] for r in audit_rows(c2_env)] == ["pending", "confirmed"]
+
+
+def test_unkill_lifts_the_flag_after_confirmation_and_bots_stay_paused(c2_env) -> None:
+    """/kill used to be one-way: nothing in the product cleared the flag, so every entry
+    stayed refused after /resume until someone deleted a Redis key by hand."""
+    add_bot(c2_env, "alpha_one", "a1", 3)
+
+    async def scenario() -> None:
+        async with running_c2(c2_env) as c2:
+            reply = await c2.send(ADMIN, "/unkill")
+            assert "not set" in reply.params["text"]
+            for command in ("/kill", "/unkill"):
+                ask = await c2.send(ADMIN, command)
+                msg_id = next(k for k, v in reversed(c2.api.sent.items()) if v.get("reply_markup"))
+                mark = len(c2.api.calls)
+                c2.api.press(ADMIN, msg_id, _button(ask, "Confirm"))
+                edit = await c2.api.wait_for(lambda c: c.method == "editMessageText", after=mark)
+                if command == "/kill":
+                    assert c2_env.redis(15).get("risk:kill") is not None
+                    assert "set by telegram:" in (await _last_ask(c2, "/unkill")).params["text"]
+            assert "Kill switch lifted" in edit.params["text"]
+            await wait_audit(c2_env, 7)
+
+    async def _last_ask(c2, command: str):
+        ask = await c2.send(ADMIN, command)
+        msg_id = next(k for k, v in reversed(c2.api.sent.items()) if v.get("reply_markup"))
+        mark = len(c2.api.calls)
+        c2.api.press(ADMIN, msg_id, _button(ask, "Cancel"))
+        await c2.api.wait_for(lambda c: c.method == "editMessageText", after=mark)
+        return ask
+
+    run(scenario())
+    assert c2_env.redis(15).get("risk:kill") is None
+    assert c2_env.redis(3).get("bot:alpha_one:state") == "paused"
+    rows = [(r["command"], r["outcome"]) for r in audit_rows(c2_env)]
+    assert rows == [
+        ("unkill", "accepted"), ("kill", "pending"), ("kill", "confirmed"),
+        ("unkill", "pending"), ("unkill", "cancelled"),
+        ("unkill", "pending"), ("unkill", "confirmed"),
+    ]  # fmt: skip
