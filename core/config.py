@@ -20,8 +20,9 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -155,11 +156,27 @@ class BybitEnv(StrEnum):
     PAPER = "paper"
 
 
+#: Bybit's own hosts per environment (docs/bybit.md#hosts-and-environments). With real
+#: keys an override may name only these, over TLS, unless BYBIT_ALLOW_HOST names it.
+PINNED_HOSTS: dict[BybitEnv, frozenset[str]] = {
+    BybitEnv.MAINNET: frozenset(
+        {"api.bybit.com", "api.bytick.com", "stream.bybit.com", "stream.bytick.com"}
+    ),
+    BybitEnv.TESTNET: frozenset({"api-testnet.bybit.com", "stream-testnet.bybit.com"}),
+    # Demo trading's public streams are mainnet's.
+    BybitEnv.DEMO: frozenset({"api-demo.bybit.com", "stream-demo.bybit.com", "stream.bybit.com"}),
+}
+_TLS = {"rest_url": "https", "ws_url": "wss"}
+
+
 class BybitSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="BYBIT_")
     env: BybitEnv = BybitEnv.PAPER
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
+    #: One more host a real-money environment may use (a regional Bybit domain, say),
+    #: named exactly; it is logged as a warning at every start.
+    allow_host: str | None = None
     #: Overrides, e.g. the paper exchange: ``http://127.0.0.1:8480``.
     rest_url: str | None = None
     #: Override base for WebSockets, e.g. ``ws://127.0.0.1:8480`` (``/v5/private`` is appended).
@@ -168,10 +185,28 @@ class BybitSettings(_Group):
 
     @field_validator("rest_url", "ws_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^(https?|wss?)://", value):
+    def _pinned_host(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Real keys go only to Bybit's hosts of their environment, over TLS: an override
+        elsewhere would hand the key and replayable signatures to whoever runs it."""
+        if value is None:
+            return value
+        if not re.match(r"^(https?|wss?)://", value):
             raise ValueError("must start with http://, https://, ws:// or wss://")
-        return value.rstrip("/") if value else value
+        env = info.data.get("env", BybitEnv.PAPER)
+        if env is not BybitEnv.PAPER:
+            parts = urlsplit(value)
+            scheme = _TLS[str(info.field_name)]
+            if parts.scheme != scheme:
+                raise ValueError(f"BYBIT_ENV={env} needs {scheme}://, not {parts.scheme}://")
+            host = (parts.hostname or "").lower()
+            allowed = (info.data.get("allow_host") or "").strip().lower()
+            if host not in PINNED_HOSTS[env] and host != allowed:
+                raise ValueError(
+                    f"{host} is not one of Bybit's {env} hosts "
+                    f"({', '.join(sorted(PINNED_HOSTS[env]))}); to use it with real keys "
+                    f"anyway, set BYBIT_ALLOW_HOST={host}"
+                )
+        return value.rstrip("/")
 
 
 class TelegramSettings(_Group):

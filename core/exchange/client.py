@@ -18,6 +18,7 @@ The subclasses also fix what an operator running real money needs fixed:
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from core.exchange import redact
 from core.ids import AccountName
 
 #: retCodes that only say "nothing changed": returned as a normal envelope.
+log = logging.getLogger(__name__)
 NOT_MODIFIED_CODES = frozenset({110043, 34040})
 #: The paper exchange's default address (``alpha run paper-exchange``, one port).
 PAPER_DEFAULT = "http://127.0.0.1:8480"
@@ -70,6 +72,12 @@ def endpoints(settings: Settings) -> Endpoints:
     """Resolve ``BYBIT_ENV`` plus the overrides into concrete bases."""
     bybit = settings.bybit
     rest, ws = bybit.rest_url, bybit.ws_url
+    if bybit.allow_host and bybit.env is not BybitEnv.PAPER:
+        log.warning(
+            "BYBIT_ALLOW_HOST=%s: %s keys may be sent to a host that is not one of "
+            "Bybit's own (REST %s, WebSocket %s)",
+            bybit.allow_host, bybit.env, rest or "default", ws or "default",
+        )  # fmt: skip
     if bybit.env is BybitEnv.PAPER:
         # The paper exchange serves REST and both WebSockets on one port, so one of the
         # two overrides is enough; with neither, its default address.
