@@ -99,7 +99,10 @@ def read_csv(path: str | Path, symbol: str, interval: str) -> list[Candle]:
     except OSError as exc:
         raise UserError(f"cannot read candles {path}: {exc.strerror}") from None
     with handle:
-        return sorted(_parse(csv.DictReader(handle), path, symbol, interval), key=_start)
+        try:
+            return sorted(_parse(csv.DictReader(handle), path, symbol, interval), key=_start)
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _start(c: Candle) -> datetime:

@@ -99,10 +99,16 @@ def upgrade(settings: Settings, revision: str = "head", *, dbname: str | None = 
 
 
 def downgrade(settings: Settings, revision: str, *, dbname: str | None = None) -> None:
+    from alembic.util import CommandError
+
+    from core.errors import UserError
+
     eng = _owner_engine(settings, dbname)
     try:
         with eng.begin() as conn:
             migrate.downgrade(conn, role_names(settings.db_roles), revision)
+    except CommandError as exc:  # an unknown or unreachable revision
+        raise UserError(f"cannot downgrade to {revision!r}: {exc}") from None
     finally:
         eng.dispose()
 

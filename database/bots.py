@@ -124,6 +124,10 @@ def parse_config(text: str | None) -> dict[str, Any]:
     return value
 
 
+#: Far above any account, far below what NUMERIC cannot hold.
+MAX_CAPITAL = Decimal(10) ** 12
+
+
 def parse_capital(text: str | None) -> Decimal | None:
     if text is None:
         return None
@@ -133,6 +137,8 @@ def parse_capital(text: str | None) -> Decimal | None:
         raise UserError(f"--initial-capital: not a number: {text!r}") from None
     if not value.is_finite() or value < 0:
         raise UserError(f"--initial-capital: must be a finite number >= 0, got {text}")
+    if value > MAX_CAPITAL:
+        raise UserError(f"--initial-capital: at most {MAX_CAPITAL:,} USDT, got {text[:40]}")
     return value
 
 

@@ -38,6 +38,15 @@ def _show(args: argparse.Namespace) -> int:
         raise UserError(f"invalid bot id {args.bot!r}")
     settings = load_settings()
     with connect(settings, Role.LISTENER) as conn:
+        if (
+            args.bot is not None
+            and not conn.execute(
+                "SELECT 1 FROM trading.bots WHERE bot_id = %s", (args.bot,)
+            ).fetchone()
+        ):
+            from core.errors import UserError
+
+            raise UserError(f"bot {args.bot} is not registered (alpha bots list)")
         positions = ledger_positions(conn, args.bot)
     rows = [
         {"bot_id": str(bot), "symbol": str(symbol), **position_hash(pos), "fills": pos.fills}

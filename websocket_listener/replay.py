@@ -6,6 +6,11 @@ Each line is one private WebSocket message exactly as Bybit sends it
 commit, positions, fill streams): nothing here writes the ledger by another route.
 Replaying a file twice writes nothing new the second time.
 
+The file is checked whole before anything is written: a line that is not UTF-8 or not
+one JSON object refuses the replay with its line number, and nothing changes. (A
+well-formed message whose executions Bybit would never send goes the live way: each
+becomes a reject with its reason.)
+
 A running listener keeps positions in memory, so replay refuses to run beside one
 (its status heartbeat is fresh) unless ``--force``; after a forced replay, restart the
 listener or run ``alpha positions rebuild``.
@@ -39,17 +44,37 @@ class ReplayResult:
     rejects: int
 
 
-def read_capture(path: Path, account: str) -> Iterator[Envelope]:
-    """Envelopes of a JSONL capture; an unreadable line becomes a reject, not an abort."""
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
+def check_capture(path: Path) -> int:
+    """The number of messages in a capture; UserError naming the first line that is not
+    UTF-8 or not a JSON object."""
+    count = 0
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{path} line {number}: not UTF-8 text; nothing replayed") from None
             if not line.strip():
                 continue
             try:
+                message = json.loads(line, parse_float=Decimal)
+            except ValueError as exc:
+                raise UserError(
+                    f"{path} line {number}: not JSON ({exc.msg}); nothing replayed"
+                ) from None
+            if not isinstance(message, dict):
+                raise UserError(f"{path} line {number}: not a JSON object; nothing replayed")
+            count += 1
+    return count
+
+
+def read_capture(path: Path, account: str) -> Iterator[Envelope]:
+    """Envelopes of a capture that :func:`check_capture` accepted."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
                 message: Any = json.loads(line, parse_float=Decimal)
-            except ValueError:
-                message = {"unreadable_line": number, "text": line[:10_000]}
-            yield Envelope.from_ws(account, message)
+                yield Envelope.from_ws(account, message)
 
 
 def listener_running(settings: Settings) -> bool:
@@ -70,6 +95,7 @@ def replay(settings: Settings, path: Path, account: str, *, force: bool = False)
 
     if not path.is_file():
         raise UserError(f"{path}: no such file")
+    check_capture(path)
     if not force and listener_running(settings):
         raise UserError(
             "a listener is running (its status heartbeat is fresh); stop it first, "

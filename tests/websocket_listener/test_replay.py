@@ -50,7 +50,6 @@ def test_replay_writes_each_execution_once_with_duplicates_reordering_and_garbag
         ws_message([unlinked]),
         ws_message([funding]),
         ws_message([bad]),
-        "this is not json",
         json.dumps({"op": "pong"}),
         ws_message([{"symbol": "BTCUSDT"}], topic="wallet"),
     ]
@@ -72,7 +71,7 @@ def test_replay_writes_each_execution_once_with_duplicates_reordering_and_garbag
         sources = conn.execute("SELECT DISTINCT source FROM trading.fills").fetchall()
         assert sources == [("ws",)]
         reasons = [r[0] for r in conn.execute("SELECT reason FROM trading.fill_rejects")]
-    assert len(reasons) == 3, reasons
+    assert len(reasons) == 2, reasons
     assert any("execQty" in r for r in reasons)
     assert_positions_match(database.stack, SHARED, expected_qty(items, bot_of))
 
@@ -103,3 +102,23 @@ def test_replay_of_a_missing_file_is_one_line(database):
     result = database.alpha("listener", "replay", "/nonexistent.jsonl")
     assert result.returncode == 1
     assert result.stderr.strip() == "alpha: error: /nonexistent.jsonl: no such file"
+
+
+def test_a_capture_with_a_line_that_is_not_json_or_not_utf8_changes_nothing(
+    database, redis, tmp_path
+):
+    """Such a line used to become a reject (and a non-UTF-8 one aborted the replay half
+    way, after writing what came before it)."""
+    register_bots(database)
+    items = random_executions(SHARED, 5, start_ms=int(time.time() * 1000) - 60_000)
+    good = [ws_message([it]) for it in items]
+    for bad, says in ((b"this is not json", "line 6: not JSON"),
+                      (b"\xff\xfe binary", "line 6: not UTF-8"),
+                      (b"[1, 2]", "line 6: not a JSON object")):  # fmt: skip
+        capture = tmp_path / "capture.jsonl"
+        capture.write_bytes(("\n".join(good) + "\n").encode() + bad + b"\n")
+        result = database.alpha("listener", "replay", str(capture), "--account", "main")
+        assert result.returncode == 1, result.stdout
+        assert result.stderr.strip().startswith("alpha: error:") and says in result.stderr
+        assert "Traceback" not in result.stderr
+        assert ledger(database) == {}
