@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import logging
 
+from telegram.error import InvalidToken
+
 from core.config import load_settings
+from core.errors import UserError
 from core.redis_client import infra_client
 from core.service import (
     HealthServer,
@@ -31,7 +34,14 @@ def main() -> int:
     redis = infra_client(settings)
     health = HealthServer.from_settings(settings.service, {"redis": lambda: bool(redis.ping())})
     with health if settings.service.http_port else contextlib.nullcontext():
-        asyncio.run(_main(app, c2))
+        try:
+            asyncio.run(_main(app, c2))
+        except InvalidToken:
+            # PTB's own message quotes the token: never let it reach stderr.
+            raise UserError(
+                "C2_TELEGRAM_BOT_TOKEN: the Bot API rejected the token "
+                f"({settings.telegram.api_base_url}); check it with @BotFather"
+            ) from None
     return 0
 
 
