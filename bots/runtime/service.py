@@ -15,6 +15,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: The exchange environment each registered mode trades on (``live`` is real money).
+MODE_ENV = {"live": "mainnet", "testnet": "testnet", "demo": "demo", "paper": "paper"}
+
+
+def check_mode(bot_id: str, mode: str, env: str) -> None:
+    """A bot trades only where it was registered to: a ``paper`` bot never reaches
+    mainnet with the account's key, and a ``live`` bot never runs on a test exchange
+    believing it trades."""
+    wanted = MODE_ENV.get(mode)
+    if wanted != str(env):
+        raise UserError(
+            f"bot {bot_id} is registered for mode {mode!r} (BYBIT_ENV={wanted}), but "
+            f"BYBIT_ENV is {env}; refusing to start"
+        )
+
+
 def build_host(settings: Settings, bot_id: str) -> BotHost:
     """The bot's host with real clients: registration checked, config validated and the
     instrument rules fetched. Every refusal is a one-line :class:`UserError`."""
@@ -28,6 +44,7 @@ def build_host(settings: Settings, bot_id: str) -> BotHost:
     registration = load_registration(settings, bot_id)
     if settings.bot_id is not None and settings.bot_id != registration.bot_id:
         raise UserError(f"BOT_ID is {settings.bot_id!r} but the command names {bot_id!r}")
+    check_mode(registration.bot_id, registration.mode, settings.bybit.env)
     # Type and config first: a bad registration must not wait on the exchange to fail.
     from core import plugins
 
