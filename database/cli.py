@@ -38,9 +38,20 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 
 def _downgrade(args: argparse.Namespace) -> int:
+    from core.errors import UserError
     from database import bootstrap
 
     settings = _settings()
+    if args.revision == "base" and not args.yes:
+        # "base" drops every table, the ledger included.
+        if not sys.stdin.isatty():
+            raise UserError(
+                f"db downgrade base drops every table of {settings.postgres.db}, the ledger "
+                "included; pass --yes to confirm"
+            )
+        answer = input(f"This drops every table of {settings.postgres.db}. Type its name: ")
+        if answer.strip() != settings.postgres.db:
+            raise UserError("not confirmed; nothing was changed")
     bootstrap.downgrade(settings, args.revision)
     print(f"{settings.postgres.db}: at revision {bootstrap.current(settings) or '(empty)'}")
     return 0
@@ -214,6 +225,9 @@ def register(cli: Cli) -> None:
     up.add_argument("revision", nargs="?", default="head", help="target (default: head)")
     down = cli.command("db", "downgrade", "migrate down to REV (e.g. base)", _downgrade)
     down.add_argument("revision", metavar="REV")
+    down.add_argument(
+        "--yes", action="store_true", help="confirm a downgrade to base (drops the ledger)"
+    )
     cli.command("db", "current", "print the database's current revision", _current)
 
     reg = cli.command("bots", "register", "add a bot to the registry", _register)

@@ -8,6 +8,7 @@ recorded at dump time and the report says whether they match.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import psycopg
@@ -38,7 +39,23 @@ def user_tables(settings: Settings, name: str) -> int:
     return int(row[0]) if row else 0
 
 
+#: A database name, nothing else: ``--target-db`` once took a conninfo string as well.
+TARGET_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
 def restore_backup(settings: Settings, backup_id: int, target: str, *, force: bool = False) -> str:
+    if not TARGET_NAME.fullmatch(target):
+        raise UserError(
+            f"--target-db: a database name (lowercase letters, digits, _), got {target[:80]!r}"
+        )
+    # Not even --force: a restore never overwrites the live ledger. (An empty database of
+    # that name is a new server's: restoring into it is the documented way.)
+    live = target == settings.postgres.db and database_exists(settings, target)
+    if live and user_tables(settings, target):
+        raise UserError(
+            f"--target-db: {target} is the live database and holds data; restore into "
+            "a new one, check it, then switch (docs/operations.md#restore)"
+        )
     with db.connect(settings, Role.OWNER, direct=True, autocommit=True) as conn:
         row = store.get(conn, backup_id)
     if not row.dump_path or not Path(row.dump_path).is_file():

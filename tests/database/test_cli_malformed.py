@@ -23,7 +23,7 @@ def _register(bot_id: str = "mom_001", **changes: str) -> list[str]:
     return ["bots", "register", bot_id, *args]
 
 
-def _files(tmp: Path) -> dict[str, Path]:
+def _files(tmp: Path) -> dict[str, Path | str]:
     binary = tmp / "binary.jsonl"
     binary.write_bytes(b"\xff\xfe\x00garbage\n\x80\x81\n")
     junk = tmp / "junk.jsonl"
@@ -61,6 +61,11 @@ CASES: list[tuple[str, list[str]]] = [
     ("restore text id", ["backup", "restore", "abc", "--target-db", "scratch"]),
     ("restore unknown id", ["backup", "restore", "999999", "--target-db", "scratch"]),
     ("restore conninfo", ["backup", "restore", "1", "--target-db", "host=evil dbname=x"]),
+    (
+        "restore over the live database",
+        ["backup", "restore", "1", "--target-db", "{live}", "--force"],
+    ),
+    ("downgrade base unconfirmed", ["db", "downgrade", "base"]),
     ("verify negative id", ["backup", "verify", "-1"]),
     ("sync ledger bad day", ["sync", "ledger", "--day", "2026-13-45"]),
     ("sync ledger text days", ["sync", "ledger", "--days", "many"]),
@@ -86,6 +91,7 @@ CASES: list[tuple[str, list[str]]] = [
 @pytest.mark.parametrize(("name", "args"), CASES, ids=[c[0] for c in CASES])
 def test_malformed_input_is_one_error_line(database, tmp_path, name, args) -> None:
     files = _files(tmp_path)
+    files["live"] = database.name
     args = [str(files[a[1:-1]]) if a[1:-1] in files and a[0] == "{" else a for a in args]
     before = _snapshot(database)
     result = database.alpha(*args, timeout=60)

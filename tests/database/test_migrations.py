@@ -40,7 +40,11 @@ def test_upgrade_downgrade_upgrade_via_cli(database, services) -> None:
         head = current.stdout.strip()
         assert current.returncode == 0 and head and head != "(empty)"
 
-        down = database.alpha("db", "downgrade", "base", env=env)
+        # Base drops the ledger: without --yes (and no terminal to ask) nothing happens.
+        refused = database.alpha("db", "downgrade", "base", env=env)
+        assert refused.returncode == 1 and "pass --yes to confirm" in refused.stderr
+        assert _tables(database, name) >= TABLES
+        down = database.alpha("db", "downgrade", "base", "--yes", env=env)
         assert down.returncode == 0, down.stderr
         assert _tables(database, name) == set()
         assert database.alpha("db", "current", env=env).stdout.strip() == "(empty)"
