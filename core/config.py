@@ -240,7 +240,9 @@ class ServiceSettings(_Group):
     log_format: Literal["json", "text", "auto"] = "auto"
     #: ``/healthz`` and ``/metrics``; 0 disables the endpoint.
     http_port: int = Field(9100, ge=0, le=65535)
-    http_host: str = "0.0.0.0"
+    #: Loopback unless told otherwise (deny by default); containers set 0.0.0.0 so that
+    #: Prometheus reaches it over the stack's internal network.
+    http_host: str = "127.0.0.1"
 
 
 class ListenerSettings(_Group):
