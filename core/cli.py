@@ -122,6 +122,10 @@ def build() -> Cli:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Every file any verb creates (backups and their globals, the listener's spool,
+    # reports, pg_dump's output) is the owner's alone from its first byte, whatever the
+    # invoking shell's umask: they hold trades, and the globals hold password verifiers.
+    os.umask(0o077)
     cli = build()
     args = cli.parser.parse_args(argv)
     if not hasattr(args, "func"):

@@ -111,3 +111,12 @@ def _snapshot(database) -> tuple[object, ...]:
             conn.execute(f"SELECT count(*) FROM trading.{table}").fetchone()[0]
             for table in ("bots", "fills", "funding", "backups", "bot_commands")
         )
+
+
+def test_files_the_cli_writes_are_the_owners_alone(database, tmp_path) -> None:
+    """Trade data was written 0644 (a dump 0644 until its final chmod, the spool and
+    reports always): every verb now runs with umask 077."""
+    out = tmp_path / "pnl.csv"
+    result = database.alpha("report", "pnl", "--csv", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o600

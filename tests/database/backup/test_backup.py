@@ -210,6 +210,13 @@ def test_cli_now_and_list(database: Any, tmp_path: Path) -> None:
     # The password never reaches the output (it travels in PGPASSWORD, not argv).
     owner_password = database.settings.db_roles.owner_password.get_secret_value()
     assert owner_password not in done.stdout + done.stderr + listing.stdout
+    # Dumps hold every trade and the globals file every role's password verifier: owner
+    # only, from the moment they are created (whatever the invoking shell's umask).
+    written = [p for p in (tmp_path / "cli").rglob("*")]
+    assert written
+    for path in written:
+        expected = 0o700 if path.is_dir() else 0o600
+        assert path.stat().st_mode & 0o777 == expected, (path, oct(path.stat().st_mode))
 
 
 def test_checksum_differences_are_reported_per_key() -> None:
