@@ -2,9 +2,12 @@
 
 In this order:
 
-1. **The connection's bound bot** — when the execution's account serves exactly one
-   (non-retired) bot, everything on that account is that bot's.
-2. **The orderLinkId's bot code** — every order a bot sends carries its code.
+1. **The orderLinkId's bot code** — every order a bot sends carries its code. The code
+   counts only on the account its bot is registered on: another account's code on this
+   one is somebody else's order (a copied id, another installation), never that bot's.
+   Retired bots keep their code, so their late fills find them.
+2. **The account's bound bot** — when the execution's account serves exactly one
+   (non-retired) bot, everything no link id of that account claims is that bot's.
 3. **The sole holder** — for exchange-generated executions without a link id (ADL,
    liquidation, delivery, settlement) and for funding: the one bot holding that symbol
    on that account.
@@ -32,8 +35,8 @@ Holders = Callable[[AccountName, Symbol], set[BotId]]
 
 
 class Rule(StrEnum):
-    BOUND_ACCOUNT = "bound_account"
     LINK_ID = "link_id"
+    BOUND_ACCOUNT = "bound_account"
     SOLE_HOLDER = "sole_holder"
     EXTERNAL = "external"
 
@@ -64,13 +67,14 @@ class Attributor:
     """Attributes executions given the registered bots and who holds what."""
 
     def __init__(self, bots: Iterable[BotRecord], holders: Holders | None = None) -> None:
-        self._by_code: dict[str, BotId] = {}
+        #: code → (bot, the account it trades on)
+        self._by_code: dict[str, tuple[BotId, AccountName]] = {}
         serving: dict[AccountName, list[BotId]] = defaultdict(list)
         for bot in bots:
             if bot.bot_id == EXTERNAL_BOT:
                 continue
             # Codes stay unique forever, so a retired bot's late fills still find it.
-            self._by_code[str(bot.bot_code)] = bot.bot_id
+            self._by_code[str(bot.bot_code)] = (bot.bot_id, bot.account)
             if not bot.retired:
                 serving[bot.account].append(bot.bot_id)
         self._bound = {account: ids[0] for account, ids in serving.items() if len(ids) == 1}
@@ -82,11 +86,13 @@ class Attributor:
     def attribute_order(self, account: AccountName, order_link_id: str) -> Attribution:
         """An order's bot: rules 1, 2 and 4 (an order is never exchange-generated)."""
         link = decode_link_id(order_link_id) if order_link_id else None
+        if link is not None:
+            owner = self._by_code.get(link.bot_code)
+            if owner is not None and owner[1] == account:
+                return Attribution(owner[0], Rule.LINK_ID, link)
         bound = self._bound.get(account)
         if bound is not None:
             return Attribution(bound, Rule.BOUND_ACCOUNT, link)
-        if link is not None and (bot := self._by_code.get(link.bot_code)) is not None:
-            return Attribution(bot, Rule.LINK_ID, link)
         return Attribution(EXTERNAL_BOT, Rule.EXTERNAL, link)
 
     def attribute(self, execution: Execution) -> Attribution:

@@ -64,7 +64,11 @@ def test_retired_bots_keep_their_code_but_free_the_account_binding() -> None:
     retired = BotRecord(LX.bot_id, LX.bot_code, MAIN, status="retired")
     attributor = Attributor([SS, retired])
     assert attributor.bound_bot(MAIN) == SS.bot_id
-    assert attributor.attribute(execution(MAIN, "lx1-en-mi3k9q2a-1")).bot_id == SS.bot_id
+    # The binding never overrides the link id of a known bot: a retired bot's late fill
+    # stays with it, and only what no link id claims falls to the bound bot.
+    late = attributor.attribute(execution(MAIN, "lx1-en-mi3k9q2a-1"))
+    assert (late.bot_id, late.rule) == (LX.bot_id, Rule.LINK_ID)
+    assert attributor.attribute(execution(MAIN, "")).bot_id == SS.bot_id
     shared = Attributor([SS, retired, BotRecord(BotId("other_001"), BotCode("ot1"), MAIN)])
     assert shared.attribute(execution(MAIN, "lx1-en-mi3k9q2a-1")).bot_id == LX.bot_id
 
@@ -74,3 +78,19 @@ def test_orders_follow_the_same_rules_except_the_holder_rule() -> None:
     assert attributor.attribute_order(SOLO, "").bot_id == MO.bot_id
     assert attributor.attribute_order(MAIN, "lx1-en-mi3k9q2a-1").bot_id == LX.bot_id
     assert attributor.attribute_order(MAIN, "").bot_id == EXTERNAL_BOT
+
+
+def test_a_link_id_names_a_bot_only_on_that_bots_own_account() -> None:
+    other = BotRecord(BotId("other_001"), BotCode("ot1"), SOLO)
+    attributor = Attributor([SS, LX, MO, other])
+    # solo serves two bots now: no binding; mo1's code on main is nobody's there.
+    on_main = attributor.attribute(execution(MAIN, "mo1-en-mi3k9q2a-1"))
+    assert (on_main.bot_id, on_main.rule) == (EXTERNAL_BOT, Rule.EXTERNAL)
+    assert attributor.attribute_order(MAIN, "mo1-en-mi3k9q2a-1").bot_id == EXTERNAL_BOT
+    # On an account bound to one bot, another account's code falls to the bound bot
+    # (as any trade no link id claims does), never to the bot the code names.
+    bound = Attributor([SS, LX, MO])
+    on_solo = bound.attribute(execution(SOLO, "ss1-en-mi3k9q2a-1"))
+    assert (on_solo.bot_id, on_solo.rule) == (MO.bot_id, Rule.BOUND_ACCOUNT)
+    # The decoded link id is still reported (reason in reports), only not trusted.
+    assert on_main.link is not None and on_main.link.bot_code == "mo1"
