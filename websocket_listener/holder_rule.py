@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, Rounded
 from typing import Any
 
 import orjson
@@ -38,6 +38,8 @@ from core.attribution import HOLDER_RULES, by_holders, split_funding
 from core.ids import EXCHANGE, EXTERNAL_BOT, AccountName, BotId, Symbol
 
 LedgerKey = tuple[datetime, int, str]
+#: Sums of quantities and shares must never round (the default context keeps 28 digits).
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, Rounded])
 Pair = tuple[str, str]
 
 _RULES = tuple(sorted(r.value for r in HOLDER_RULES))
@@ -84,8 +86,10 @@ _FACTS = (
     "account, category, symbol, side, fee_rate, mark_price, position_qty, position_value,"
     " exec_time, seq, source, raw, ingested_at"
 )
+#: ``raw`` comes back as its text: parsed and dumped again, its numbers could change.
 _DELETE_SHARES = (
-    f"DELETE FROM trading.funding WHERE exchange = %s AND exec_id = %s RETURNING {_FACTS}"
+    "DELETE FROM trading.funding WHERE exchange = %s AND exec_id = %s RETURNING "
+    + _FACTS.replace(" raw,", " raw::text,")
 )
 _INSERT_SHARES = (
     f"INSERT INTO trading.funding (exchange, exec_id, {_FACTS}, bot_id, funding_fee, attribution)"
@@ -179,7 +183,7 @@ def _walk(
                 if bot != row.bot_id:
                     settled.moved.append(Moved(row.key[2], symbol, row.bot_id, bot, rule.value))
                 row.bot_id = bot
-        holdings[row.bot_id] += row.amount
+        holdings[row.bot_id] = _EXACT.add(holdings[row.bot_id], row.amount)
 
 
 def _executions(rows: Iterable[_Row]) -> Iterable[tuple[str, list[_Row]]]:
@@ -201,7 +205,9 @@ def _funding(
     fallback: BotId,
     settled: Settled,
 ) -> None:
-    total = sum((s.amount for s in shares), Decimal(0))
+    total = Decimal(0)
+    for share in shares:
+        total = _EXACT.add(total, share.amount)
     wanted = split_funding(total, holdings, fallback)
     stored = sorted((s.bot_id, s.amount, s.rule) for s in shares)
     if [(b, a, r.value) for b, a, r in wanted] == stored:
@@ -209,8 +215,6 @@ def _funding(
     document = [{"bot_id": b, "funding_fee": str(a), "attribution": r.value} for b, a, r in wanted]
     exec_id = shares[0].key[2]
     cur.execute(_DELETE_SHARES, (EXCHANGE, exec_id))
-    facts = list(cur.fetchall()[0])
-    raw = facts[11]  # json comes back parsed; it goes back as its text
-    facts[11] = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+    facts = cur.fetchall()[0]
     cur.execute(_INSERT_SHARES, (EXCHANGE, exec_id, *facts, orjson.dumps(document).decode()))
     settled.funding_reshared += 1

@@ -67,6 +67,14 @@ def shares(database: Any, exec_id: str) -> dict[str, Decimal]:
     return {bot: fee for bot, fee in rows}
 
 
+def raw_texts(database: Any, exec_id: str) -> list[str]:
+    with database.connect("readonly") as conn:
+        rows = conn.execute(
+            "SELECT raw::text FROM trading.funding WHERE exec_id = %s", (exec_id,)
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def bot_of(database: Any, exec_id: str) -> str:
     with database.connect("readonly") as conn:
         row = conn.execute("SELECT bot_id FROM trading.fills WHERE exec_id = %s", (exec_id,))
@@ -111,7 +119,9 @@ def test_a_late_fill_corrects_what_the_holder_rule_decided_after_it(database, re
     listen(database, ("main", [buy(A, "1", at=1_000)]), ("main", [pay, deleveraged]))
     assert shares(database, pay["execId"]) == {A.bot_id: Decimal("0.3")}
     assert bot_of(database, deleveraged["execId"]) == A.bot_id  # the sole holder then
+    raw_before = raw_texts(database, pay["execId"])
     listen(database, ("main", [late]))  # B's fill of 500 arrives last
+    assert raw_texts(database, pay["execId"]) == raw_before * 2  # each share keeps the text
     assert shares(database, pay["execId"]) == {A.bot_id: Decimal("0.1"), B.bot_id: Decimal("0.2")}
     # Two holders: nobody can be named for the ADL; A's position gets its fill back.
     assert bot_of(database, deleveraged["execId"]) == "external"
