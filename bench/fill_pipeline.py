@@ -120,7 +120,7 @@ def raw_limit(
                 if not names:
                     raise SystemExit("no analytics trigger found on trading.fills")
         with stack.connect(dbname, "listener") as conn:
-            recorder = Recorder(lambda _a, _s: set())
+            recorder = Recorder()
             batches = []
             for i in range(0, len(items), batch):
                 env = Envelope.from_ws("main", {"topic": "execution", "data": items[i : i + batch]})

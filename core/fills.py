@@ -318,10 +318,17 @@ class Fill(Execution):
 
     bot_id: BotId
     reason: str | None = None
+    #: The attribution rule that gave it its bot (``core.attribution.Rule``; None: not
+    #: recorded, as in rows written before migration 0007).
+    attribution: str | None = None
 
     @classmethod
     def of(
-        cls, execution: Execution, bot_id: BotId, link: LinkId | object | None = _UNDECODED
+        cls,
+        execution: Execution,
+        bot_id: BotId,
+        link: LinkId | object | None = _UNDECODED,
+        attribution: str | None = None,
     ) -> Fill:
         """``link``: the execution's decoded link id, when the caller has decoded it."""
         if link is _UNDECODED:
@@ -331,13 +338,15 @@ class Fill(Execution):
             reason = link.reason.label if link.reason else link.reason_code
         if cls is not Fill:
             values = dict(zip(_EXECUTION_FIELDS, _execution_values(execution), strict=True))
-            return cls(**values, bot_id=bot_id, reason=reason)
+            return cls(**values, bot_id=bot_id, reason=reason, attribution=attribution)
         # Once per execution on the listener's writer thread: the generated __init__ (20
         # keyword arguments, one object.__setattr__ each) was two thirds of this method.
         # The same values go straight into the slots, as that __init__ would put them.
         fill = _new(Fill)
         for put, value in zip(
-            _FILL_SLOTS, (*_execution_values(execution), bot_id, reason), strict=True
+            _FILL_SLOTS,
+            (*_execution_values(execution), bot_id, reason, attribution),
+            strict=True,
         ):
             put(fill, value)
         return fill
@@ -346,15 +355,16 @@ class Fill(Execution):
 _EXECUTION_FIELDS = tuple(Execution.__dataclass_fields__)
 _execution_values = attrgetter(*_EXECUTION_FIELDS)
 _FILL_SLOTS = tuple(
-    getattr(Fill, name).__set__ for name in (*_EXECUTION_FIELDS, "bot_id", "reason")
+    getattr(Fill, name).__set__ for name in (*_EXECUTION_FIELDS, "bot_id", "reason", "attribution")
 )
-assert set(Fill.__dataclass_fields__) == {*_EXECUTION_FIELDS, "bot_id", "reason"}
+assert set(Fill.__dataclass_fields__) == {*_EXECUTION_FIELDS, "bot_id", "reason", "attribution"}
 _new = object.__new__
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FundingPayment:
-    """A funding settlement (``execType=Funding``): one row of ``trading.funding``.
+    """A funding settlement (``execType=Funding``), or one bot's share of it: a row of
+    ``trading.funding`` (docs/attribution.md, funding).
 
     ``funding_fee`` keeps Bybit's sign: positive was paid by the account, negative received.
     """
@@ -374,9 +384,15 @@ class FundingPayment:
     exec_time: datetime
     source: Source
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    #: Bybit's ``seq``: funding and fills share the ledger order (exec_time, seq, exec_id).
+    seq: int = 0
+    #: The attribution rule (see :attr:`Fill.attribution`).
+    attribution: str | None = None
 
     @classmethod
-    def of(cls, execution: Execution, bot_id: BotId) -> FundingPayment:
+    def of(
+        cls, execution: Execution, bot_id: BotId, attribution: str | None = None
+    ) -> FundingPayment:
         raw = execution.raw
         return cls(
             exchange=execution.exchange,
@@ -394,6 +410,8 @@ class FundingPayment:
             exec_time=execution.exec_time,
             source=execution.source,
             raw=raw,
+            seq=execution.seq,
+            attribution=attribution,
         )
 
 

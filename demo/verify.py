@@ -77,7 +77,9 @@ def _ledger(infra: Infra, accounts: list[str]) -> dict[str, Any]:
             "SELECT account, exec_id FROM trading.fills WHERE account = ANY(%s)", (accounts,)
         ).fetchall()
         funding = conn.execute(
-            "SELECT account, exec_id FROM trading.funding WHERE account = ANY(%s)", (accounts,)
+            # One row per bot share of an execution (docs/attribution.md): count it once.
+            "SELECT DISTINCT account, exec_id FROM trading.funding WHERE account = ANY(%s)",
+            (accounts,),
         ).fetchall()
         positions = conn.execute(
             "SELECT b.account, p.symbol, sum(p.qty) AS qty FROM analytics.bot_positions p "

@@ -38,6 +38,7 @@ from core.fills import Fill, Side
 from core.ids import AccountName, BotId, Symbol
 from core.positions import Position, fold
 from websocket_listener import metrics
+from websocket_listener.holder_rule import Moved
 from websocket_listener.records import BotRow, load_bots
 from websocket_listener.redis_mirror import RedisMirror, position_hash
 
@@ -52,7 +53,7 @@ REANNOUNCE_MAX = 20_000
 _FILL_SELECT = (
     "SELECT account, category, exec_id, bot_id, symbol, order_id, order_link_id, reason, side,"
     " exec_price, exec_qty, exec_value, exec_fee, fee_currency, is_maker, exec_type,"
-    " exec_time, seq, source, raw FROM trading.fills"
+    " exec_time, seq, source, raw, attribution FROM trading.fills"
 )
 _LEDGER_ORDER = " ORDER BY exec_time, seq, exec_id"
 
@@ -60,7 +61,7 @@ _LEDGER_ORDER = " ORDER BY exec_time, seq, exec_id"
 def fill_from_row(row: Sequence[Any]) -> Fill:
     """A ledger row back into the domain type the fold takes."""
     (account, category, exec_id, bot_id, symbol, order_id, link, reason, side, price, qty,
-     value, fee, fee_ccy, maker, exec_type, exec_time, seq, source, raw) = row  # fmt: skip
+     value, fee, fee_ccy, maker, exec_type, exec_time, seq, source, raw, rule) = row  # fmt: skip
     return Fill(
         account=AccountName(account),
         category=category,
@@ -82,6 +83,7 @@ def fill_from_row(row: Sequence[Any]) -> Fill:
         raw=raw,
         bot_id=BotId(bot_id),
         reason=reason,
+        attribution=rule,
     )
 
 
@@ -130,17 +132,6 @@ class PositionBook:
             log.warning("redis update failed, positions will be rebuilt: %s", exc)
         self.redis_dirty = True
 
-    # --- attribution support ------------------------------------------------------
-
-    def holders(self, account: AccountName, symbol: Symbol) -> set[BotId]:
-        """Bots with a non-zero position in ``symbol`` on ``account`` (the sole-holder rule)."""
-        out: set[BotId] = set()
-        for (bot_id, sym), position in self.positions.items():
-            bot = self.bots.get(bot_id)
-            if sym == symbol and position.qty and bot is not None and bot.account == account:
-                out.add(bot_id)
-        return out
-
     def set_bots(self, bots: Iterable[BotRow]) -> None:
         self.bots = {b.bot_id: b for b in bots}
         self._redis_dbs = {b.bot_id: b.redis_db for b in self.bots.values()}
@@ -152,27 +143,35 @@ class PositionBook:
         conn: psycopg.Connection[Any],
         new_fills: Sequence[Fill],
         after: Callable[[], None] | None = None,
+        moved: Sequence[Moved] = (),
     ) -> None:
         """Fold newly committed fills in and mirror the touched positions to Redis;
-        ``after()`` once the Redis writes are done (or failed)."""
-        if not new_fills:
+        ``after()`` once the Redis writes are done (or failed). ``moved``: fills
+        committed earlier that the holder rule gave another bot: both bots' positions
+        are re-folded and the fill is appended to its new bot's stream."""
+        if not new_fills and not moved:
             if after is not None:
                 after()
             return
         by_key: dict[tuple[BotId, Symbol], list[Fill]] = defaultdict(list)
         for fill in new_fills:
             by_key[(fill.bot_id, fill.symbol)].append(fill)
+        refold = {(m.old_bot, m.symbol) for m in moved} | {(m.new_bot, m.symbol) for m in moved}
         for key, fills in by_key.items():
             fills.sort(key=lambda f: f.ledger_key)
             current = self.positions.get(key, Position())
-            if current.is_late(fills[0]):
+            if key in refold or current.is_late(fills[0]):
                 metrics.POSITION_REFOLDS.inc()
                 current = self._refold(conn, *key)
             else:
                 for fill in fills:
                     current = current.apply(fill)
             self.positions[key] = current
-        self._mirror(by_key.keys(), new_fills, after)
+        for key in refold - by_key.keys():
+            metrics.POSITION_REFOLDS.inc()
+            self.positions[key] = self._refold(conn, *key)
+        announced = [*new_fills, *self._fills(conn, [m.exec_id for m in moved])]
+        self._mirror(by_key.keys() | refold, announced, after)
 
     def publish(self, new_fills: Sequence[Fill], after: Callable[[], None] | None = None) -> None:
         """Append fills to the bots' streams (positions already folded by a rebuild)."""
@@ -210,6 +209,15 @@ class PositionBook:
         metrics.REANNOUNCED.inc(count)
         log.info("re-announced %d recently ingested fills to the bots' streams", count)
         return count
+
+    def _fills(self, conn: psycopg.Connection[Any], exec_ids: Sequence[str]) -> list[Fill]:
+        if not exec_ids:
+            return []
+        rows = conn.execute(
+            _FILL_SELECT + " WHERE exec_id = ANY(%s)" + _LEDGER_ORDER, (list(exec_ids),)
+        ).fetchall()
+        conn.commit()
+        return [fill_from_row(r) for r in rows]
 
     def _refold(self, conn: psycopg.Connection[Any], bot_id: BotId, symbol: Symbol) -> Position:
         rows = conn.execute(

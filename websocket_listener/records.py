@@ -3,13 +3,15 @@
 :meth:`Recorder.prepare` does the work on the thread that received the message, while
 the writer waits for the database (at full load parsing and attribution were half of
 the writer's time): it parses every execution, and attributes those that the bot
-registry alone decides (a bound account or our link id, or an ordinary trade that no
-rule claims), with a registry no older than the writer itself would use. The "sole
-holder" rule reads positions as they are after every earlier commit, so exchange-
-generated executions that no registry rule claims, and funding, are attributed on the
-writer thread, just before the commit; so is everything not prepared (the spool,
-replays). A message that cannot be parsed never raises out of here: it becomes a
-``trading.fill_rejects`` row, is counted, and its reason is logged once.
+registry alone decides (a link id of the account's bot, a bound account, or an ordinary
+trade that no rule claims), with a registry no older than the writer itself would use.
+Funding and exchange-generated executions that no link id of the account claims are
+decided by who held the symbol as of their own time: they are attributed provisionally
+on the writer thread (``Rule.NO_HOLDER``, the account's fallback bot) and settled from
+the ledger in the commit (``websocket_listener.holder_rule``); so is everything not
+prepared (the spool, replays). A message that cannot be parsed never raises out of
+here: it becomes a ``trading.fill_rejects`` row, is counted, and its reason is logged
+once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from core.attribution import Attributor, BotRecord, Holders, Rule
+from core.attribution import Attributor, BotRecord, Rule
 from core.fills import (
     Execution,
     Fill,
@@ -81,21 +83,20 @@ def _prepared(
     execution = _parse(env, item)
     if attributor is None or isinstance(execution, Exception) or execution.is_funding:
         return execution
-    by_order = attributor.attribute_order(execution.account, execution.order_link_id)
-    if by_order.rule is Rule.EXTERNAL and execution.exchange_generated:
-        return execution  # maybe the sole holder's: positions decide, on the writer
-    return Fill.of(execution, by_order.bot_id, by_order.link)  # as Attributor.attribute
+    attribution = attributor.attribute(execution)
+    if attribution.rule is Rule.NO_HOLDER:
+        return execution  # the holders decide, in the commit (the writer records the fallback)
+    return Fill.of(execution, attribution.bot_id, attribution.link, attribution.rule.value)
 
 
 class Recorder:
     """Turns envelopes into a :class:`Batch`; keeps the bot registry fresh."""
 
-    def __init__(self, holders: Holders) -> None:
-        self._holders = holders
+    def __init__(self) -> None:
         self.bots: list[BotRow] = []
         #: (attributor, when its registry was loaded) in one reference: ``prepare`` reads
         #: both at once on other threads.
-        self._registry = (Attributor([], holders), -1e9)
+        self._registry = (Attributor([]), -1e9)
         self._logged_reasons: set[str] = set()
 
     def refresh_bots(self, conn: psycopg.Connection[Any], *, force: bool = False) -> None:
@@ -103,13 +104,19 @@ class Recorder:
             return
         self.bots = load_bots(conn)
         records = [BotRecord(b.bot_id, b.bot_code, b.account, b.status) for b in self.bots]
-        self._registry = (Attributor(records, self._holders), time.monotonic())
+        self._registry = (Attributor(records), time.monotonic())
 
     def to_batch(self, conn: psycopg.Connection[Any], envelopes: Iterable[Envelope]) -> Batch:
         self.refresh_bots(conn)
         batch = Batch()
         for env in envelopes:
             self._add(batch, env)
+        # The holder rule may re-decide earlier rows of any account the batch touches,
+        # also when every row of it was attributed by prepare (which records no fallback).
+        attributor = self._registry[0]
+        for row in (*batch.fills, *batch.funding):
+            if row.account not in batch.fallback:
+                batch.fallback[row.account] = attributor.fallback(row.account)
         return batch
 
     def _add(self, batch: Batch, env: Envelope) -> None:
@@ -150,10 +157,11 @@ class Recorder:
             self._reject(batch, env, f"execution: {execution}", raw_json(item), code)
             return
         attribution = self._registry[0].attribute(execution)
+        rule = attribution.rule.value
         if execution.is_funding:
-            batch.funding.append(FundingPayment.of(execution, attribution.bot_id))
+            batch.funding.append(FundingPayment.of(execution, attribution.bot_id, rule))
         else:
-            batch.fills.append(Fill.of(execution, attribution.bot_id, attribution.link))
+            batch.fills.append(Fill.of(execution, attribution.bot_id, attribution.link, rule))
 
     def _order(self, batch: Batch, env: Envelope, item: Any) -> None:
         try:

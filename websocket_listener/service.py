@@ -50,7 +50,7 @@ class Listener:
         self._app = application_name
         self._redis_clients: dict[int, redis.Redis] = {}
         self.book = PositionBook(self._redis, background_redis=True)
-        self.recorder = Recorder(self.book.holders)
+        self.recorder = Recorder()
         self.pipeline = Pipeline(
             connect=self._connect,
             to_batch=self._to_batch,
@@ -137,7 +137,7 @@ class Listener:
             else:
                 observe_latency()
         else:
-            self.book.apply(conn, committed.new_fills, observe_latency)
+            self.book.apply(conn, committed.new_fills, observe_latency, committed.moved)
 
     def _alert_conflicts(self, conflicts: Iterable[Conflict]) -> None:
         """One ``fill_conflict`` alert per conflicting duplicate (its reject row is

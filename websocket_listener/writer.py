@@ -41,7 +41,7 @@ import json
 import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -50,7 +50,8 @@ import orjson
 import psycopg
 
 from core.fills import TERMINAL_ORDER_STATUSES, Fill, FundingPayment, OrderUpdate
-from core.ids import EXCHANGE
+from core.ids import EXCHANGE, BotId
+from websocket_listener.holder_rule import LedgerKey, Moved, Pair, settle
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +109,16 @@ class Batch:
     funding: list[FundingPayment] = field(default_factory=list)
     orders: list[OrderRow] = field(default_factory=list)
     rejects: list[RejectRow] = field(default_factory=list)
+    #: Per account of the batch: who takes what neither a link id nor a holder claims
+    #: (``Attributor.fallback``; external where missing), for the holder rule.
+    fallback: dict[str, BotId] = field(default_factory=dict)
 
     def extend(self, other: Batch) -> None:
         self.fills += other.fills
         self.funding += other.funding
         self.orders += other.orders
         self.rejects += other.rejects
+        self.fallback.update(other.fallback)
 
     def __bool__(self) -> bool:
         return bool(self.fills or self.funding or self.orders or self.rejects)
@@ -148,6 +153,11 @@ class Committed:
     #: The code of every committed reject: counted once they are kept, never before
     #: (a batch the database refused is built again, row by row).
     reject_codes: list[str] = field(default_factory=list)
+    #: Fills committed earlier that the holder rule gave another bot (a late fill
+    #: before them changed who held the symbol): positions refold both bots.
+    moved: list[Moved] = field(default_factory=list)
+    #: Funding executions whose shares between bots were rewritten.
+    funding_reshared: int = 0
 
     def add(self, other: Committed) -> None:
         self.new_fills += other.new_fills
@@ -158,6 +168,8 @@ class Committed:
         self.rejects += other.rejects
         self.conflicts += other.conflicts
         self.reject_codes += other.reject_codes
+        self.moved += other.moved
+        self.funding_reshared += other.funding_reshared
 
 
 _ORDER_FIELDS = (
@@ -171,20 +183,22 @@ _FILL_COLUMNS = (
     "exchange", "account", "category", "exec_id", "bot_id", "symbol", "order_id",
     "order_link_id", "reason", "side", "exec_price", "exec_qty", "exec_value", "exec_fee",
     "fee_currency", "is_maker", "exec_type", "exec_time", "seq", "source", "raw",
+    "attribution",
 )  # fmt: skip
 _FILL_TYPES = (
     "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
     "numeric", "numeric", "numeric", "numeric", "text", "boolean", "text", "timestamptz",
-    "bigint", "text", "text",
+    "bigint", "text", "text", "text",
 )  # fmt: skip
 
 _FUNDING_COLUMNS = (
     "exchange", "account", "category", "exec_id", "bot_id", "symbol", "side", "funding_fee",
     "fee_rate", "mark_price", "position_qty", "position_value", "exec_time", "source", "raw",
+    "seq", "attribution",
 )  # fmt: skip
 _FUNDING_TYPES = (
     "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric",
-    "numeric", "numeric", "timestamptz", "text", "text",
+    "numeric", "numeric", "timestamptz", "text", "text", "bigint", "text",
 )  # fmt: skip
 
 _ORDER_COLUMNS = (
@@ -239,7 +253,8 @@ STORED_FACTS = (
     "SELECT exec_id, 'fill', account, symbol, side, exec_type, exec_qty, exec_price, exec_fee,"
     f" fee_currency FROM trading.fills WHERE exchange = %s AND {_IDS}"
     " UNION ALL SELECT exec_id, 'funding', account, symbol, side, 'Funding', position_qty, NULL,"
-    f" funding_fee, NULL FROM trading.funding WHERE exchange = %s AND {_IDS}"
+    f" sum(funding_fee), NULL FROM trading.funding WHERE exchange = %s AND {_IDS}"
+    " GROUP BY exec_id, account, symbol, side, position_qty"  # the shares of one execution
 )
 #: The facts compared, in the order of STORED_FACTS' columns after exec_id.
 _FACTS = ("stored as", "account", "symbol", "side", "exec_type", "exec_qty", "exec_price",
@@ -253,7 +268,7 @@ def _fill_row(f: Fill) -> tuple[Any, ...]:
         EXCHANGE, f.account, f.category, f.exec_id, f.bot_id, f.symbol, f.order_id,
         f.order_link_id, f.reason, f.side.value, f.exec_price, f.exec_qty, f.exec_value,
         f.exec_fee, f.fee_currency, f.is_maker, f.exec_type, f.exec_time, f.seq, f.source,
-        _raw_text(f.raw),
+        _raw_text(f.raw), f.attribution,
     )  # fmt: skip
 
 
@@ -281,10 +296,14 @@ def _copy_fills(cur: psycopg.Cursor[Any], fills: Sequence[Fill]) -> set[str]:
     return {f.exec_id for f in new}
 
 
+#: Funding is stored as one row per bot share (key: exec_id, bot_id): an execution the
+#: table already holds, under any bot, is not inserted again.
 INSERT_FUNDING = (
     _unnest_insert("funding", _FUNDING_COLUMNS, _FUNDING_TYPES)
     + _NOT_IN.format(other="fills")
-    + " ON CONFLICT (exchange, exec_id) DO NOTHING RETURNING exec_id"
+    + " AND NOT EXISTS (SELECT 1 FROM trading.funding o"
+    " WHERE o.exchange = u.exchange AND o.exec_id = u.exec_id)"
+    + " ON CONFLICT (exchange, exec_id, bot_id) DO NOTHING RETURNING exec_id"
 )
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL_STATUSES)
 _ORDER_UPDATABLE = [c for c in _ORDER_COLUMNS if c not in ("exchange", "order_id", "created_time")]
@@ -477,8 +496,12 @@ def _write(
     # One statement needs no BEGIN and COMMIT of its own on an autocommit connection
     # (the listener's): it is its own transaction, one round trip instead of three. The
     # existence check before a COPY may run outside it (nothing else writes fills).
+    # Fills and funding always take a transaction: the holder rule's corrections
+    # (holder_rule.settle) must commit with the rows that caused them.
     parts = bool(fills) + bool(funding) + bool(orders) + bool(batch.rejects)
-    block = nullcontext() if conn.autocommit and parts == 1 else conn.transaction()
+    alone = parts == 1 and not fills and not funding
+    block = nullcontext() if conn.autocommit and alone else conn.transaction()
+    settled = None
     with block, conn.cursor() as cur:
         if fills and copy:
             new_ids = _copy_fills(cur, fills)
@@ -488,6 +511,12 @@ def _write(
         if funding:
             cur.execute(INSERT_FUNDING, _columns(funding, _FUNDING_COLUMNS))
             new_funding = {r[0] for r in cur.fetchall()}
+        if new_ids or new_funding:
+            starts = _earliest_keys(
+                [f for f in fills if f.exec_id in new_ids],
+                [f for f in funding if f.exec_id in new_funding],
+            )
+            settled = settle(cur, starts, batch.fallback)
         if orders:
             cur.execute(UPSERT_ORDERS, _columns(orders, _ORDER_COLUMNS))
         if len(new_ids) < len(batch.fills) or len(new_funding) < len(batch.funding):
@@ -510,6 +539,11 @@ def _write(
                 INSERT_REJECTS, _columns(rejects, ("account", "topic", "reason", "message"))
             )
     new = [f for f in fills if f.exec_id in new_ids]
+    moved: list[Moved] = []
+    if settled is not None and settled.moved:
+        final = {m.exec_id: m for m in settled.moved}
+        new = [_moved(f, final[f.exec_id]) if f.exec_id in final else f for f in new]
+        moved = [m for m in settled.moved if m.exec_id not in new_ids]
     return Committed(
         new_fills=new,
         duplicate_fills=len(batch.fills) - len(new),
@@ -519,7 +553,27 @@ def _write(
         rejects=len(rejects),
         conflicts=conflicts,
         reject_codes=[r.code for r in rejects],
+        moved=moved,
+        funding_reshared=settled.funding_reshared if settled is not None else 0,
     )
+
+
+def _earliest_keys(
+    fills: Sequence[Fill], funding: Sequence[FundingPayment]
+) -> dict[Pair, LedgerKey]:
+    """The earliest ledger key of the new rows per (account, symbol)."""
+    starts: dict[Pair, LedgerKey] = {}
+    keys = [((f.account, f.symbol), f.ledger_key) for f in fills]
+    keys += [((p.account, p.symbol), (p.exec_time, p.seq, p.exec_id)) for p in funding]
+    for pair, key in keys:
+        if pair not in starts or key < starts[pair]:
+            starts[pair] = key
+    return starts
+
+
+def _moved(fill: Fill, move: Moved) -> Fill:
+    """A new fill as the holder rule finally attributed it."""
+    return replace(fill, bot_id=move.new_bot, attribution=move.rule)
 
 
 def raw_json(item: Any) -> str:

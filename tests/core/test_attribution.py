@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from core.attribution import Attributor, BotRecord, Rule
+from decimal import Decimal
+
+from core.attribution import Attributor, BotRecord, Rule, by_holders, split_funding
 from core.fills import parse_execution
-from core.ids import EXTERNAL_BOT, AccountName, BotCode, BotId, Symbol
+from core.ids import EXTERNAL_BOT, AccountName, BotCode, BotId
 
 MAIN, SOLO = AccountName("main"), AccountName("solo")
 SS = BotRecord(BotId("shortseller_001"), BotCode("ss1"), MAIN)
@@ -42,19 +44,27 @@ def test_link_id_code_decides_on_a_shared_account() -> None:
 
 
 def test_exchange_generated_execution_goes_to_the_sole_holder() -> None:
-    holders = {(MAIN, Symbol("BTCUSDT")): {SS.bot_id}}
-    attributor = Attributor([SS, LX], holders=lambda a, s: holders.get((a, s), set()))
-    result = attributor.attribute(execution(MAIN, exec_type="AdlTrade"))
-    assert (result.bot_id, result.rule) == (SS.bot_id, Rule.SOLE_HOLDER)
-    funding = attributor.attribute(execution(MAIN, exec_type="Funding"))
-    assert funding.bot_id == SS.bot_id
+    # The registry cannot tell who held the symbol then: it marks the execution for the
+    # holder rule, provisionally the account's fallback (the ledger settles it).
+    attributor = Attributor([SS, LX, MO])
+    for exec_type in ("AdlTrade", "Funding"):
+        shared = attributor.attribute(execution(MAIN, exec_type=exec_type))
+        assert (shared.bot_id, shared.rule) == (EXTERNAL_BOT, Rule.NO_HOLDER)
+        bound = attributor.attribute(execution(SOLO, exec_type=exec_type))
+        assert (bound.bot_id, bound.rule) == (MO.bot_id, Rule.NO_HOLDER)
+    # An exchange-generated execution with a link id of the account's bot is that bot's.
+    linked = attributor.attribute(execution(MAIN, "lx1-sl-mi3k9q2a-1", exec_type="BustTrade"))
+    assert (linked.bot_id, linked.rule) == (LX.bot_id, Rule.LINK_ID)
+    holdings = {SS.bot_id: Decimal("0.5"), LX.bot_id: Decimal(0), EXTERNAL_BOT: Decimal(0)}
+    assert by_holders(holdings, EXTERNAL_BOT) == (SS.bot_id, Rule.SOLE_HOLDER)
 
 
 def test_ambiguity_manual_trades_and_unknown_codes_go_to_external() -> None:
-    both = Attributor([SS, LX], holders=lambda a, s: {SS.bot_id, LX.bot_id})
-    assert both.attribute(execution(MAIN, exec_type="BustTrade")).bot_id == EXTERNAL_BOT
+    both = {SS.bot_id: Decimal(1), LX.bot_id: Decimal(-2)}
+    assert by_holders(both, EXTERNAL_BOT) == (EXTERNAL_BOT, Rule.NO_HOLDER)
+    assert by_holders({}, EXTERNAL_BOT) == (EXTERNAL_BOT, Rule.NO_HOLDER)
     # A person's manual trade is not the holder's, even when there is one holder.
-    one = Attributor([SS, LX], holders=lambda a, s: {SS.bot_id})
+    one = Attributor([SS, LX])
     assert one.attribute(execution(MAIN, link="")).rule is Rule.EXTERNAL
     assert one.attribute(execution(MAIN, link="zz9-en-mi3k9q2a-1")).bot_id == EXTERNAL_BOT
     assert one.attribute(execution(MAIN, link="my manual order")).bot_id == EXTERNAL_BOT
@@ -64,13 +74,60 @@ def test_retired_bots_keep_their_code_but_free_the_account_binding() -> None:
     retired = BotRecord(LX.bot_id, LX.bot_code, MAIN, status="retired")
     attributor = Attributor([SS, retired])
     assert attributor.bound_bot(MAIN) == SS.bot_id
-    assert attributor.attribute(execution(MAIN, "lx1-en-mi3k9q2a-1")).bot_id == SS.bot_id
+    # The binding never overrides the link id of a known bot: a retired bot's late fill
+    # stays with it, and only what no link id claims falls to the bound bot.
+    late = attributor.attribute(execution(MAIN, "lx1-en-mi3k9q2a-1"))
+    assert (late.bot_id, late.rule) == (LX.bot_id, Rule.LINK_ID)
+    assert attributor.attribute(execution(MAIN, "")).bot_id == SS.bot_id
     shared = Attributor([SS, retired, BotRecord(BotId("other_001"), BotCode("ot1"), MAIN)])
     assert shared.attribute(execution(MAIN, "lx1-en-mi3k9q2a-1")).bot_id == LX.bot_id
 
 
 def test_orders_follow_the_same_rules_except_the_holder_rule() -> None:
-    attributor = Attributor([SS, LX, MO], holders=lambda a, s: {SS.bot_id})
+    attributor = Attributor([SS, LX, MO])
     assert attributor.attribute_order(SOLO, "").bot_id == MO.bot_id
     assert attributor.attribute_order(MAIN, "lx1-en-mi3k9q2a-1").bot_id == LX.bot_id
     assert attributor.attribute_order(MAIN, "").bot_id == EXTERNAL_BOT
+
+
+def test_a_link_id_names_a_bot_only_on_that_bots_own_account() -> None:
+    other = BotRecord(BotId("other_001"), BotCode("ot1"), SOLO)
+    attributor = Attributor([SS, LX, MO, other])
+    # solo serves two bots now: no binding; mo1's code on main is nobody's there.
+    on_main = attributor.attribute(execution(MAIN, "mo1-en-mi3k9q2a-1"))
+    assert (on_main.bot_id, on_main.rule) == (EXTERNAL_BOT, Rule.EXTERNAL)
+    assert attributor.attribute_order(MAIN, "mo1-en-mi3k9q2a-1").bot_id == EXTERNAL_BOT
+    # On an account bound to one bot, another account's code falls to the bound bot
+    # (as any trade no link id claims does), never to the bot the code names.
+    bound = Attributor([SS, LX, MO])
+    on_solo = bound.attribute(execution(SOLO, "ss1-en-mi3k9q2a-1"))
+    assert (on_solo.bot_id, on_solo.rule) == (MO.bot_id, Rule.BOUND_ACCOUNT)
+    # The decoded link id is still reported (reason in reports), only not trusted.
+    assert on_main.link is not None and on_main.link.bot_code == "mo1"
+
+
+def test_funding_shares_sum_exactly_and_the_remainder_goes_to_the_largest_holder() -> None:
+    a, b, c = BotId("bot_a"), BotId("bot_b"), BotId("bot_c")
+    third = split_funding(Decimal("1"), {a: Decimal(1), b: Decimal(1), c: Decimal(1)}, a)
+    # 0.33333333 each, the remainder 0.00000001 to the largest (a tie: the smallest id).
+    assert third == [
+        (a, Decimal("0.33333334"), Rule.PRO_RATA),
+        (b, Decimal("0.33333333"), Rule.PRO_RATA),
+        (c, Decimal("0.33333333"), Rule.PRO_RATA),
+    ]
+    # A finer amount keeps its own scale; a bot short against the others' longs receives
+    # (its share has the opposite sign); the remainder 1e-10 goes to c, the largest.
+    mixed = split_funding(
+        Decimal("0.1234567891"), {a: Decimal("0.3"), b: Decimal("-0.1"), c: Decimal("0.9")}, a
+    )
+    assert sum(share for _, share, _ in mixed) == Decimal("0.1234567891")
+    assert [share for _, share, _ in mixed] == [
+        Decimal("0.0336700333"), Decimal("-0.0112233444"), Decimal("0.1010101002"),
+    ]  # fmt: skip
+    # One holder takes the amount as Bybit sent it; none, or a flat net: the fallback.
+    assert split_funding(Decimal("0.5"), {b: Decimal(2)}, a) == [
+        (b, Decimal("0.5"), Rule.SOLE_HOLDER)
+    ]
+    assert split_funding(Decimal("0.5"), {}, a) == [(a, Decimal("0.5"), Rule.NO_HOLDER)]
+    flat = split_funding(Decimal("0.5"), {b: Decimal(1), c: Decimal(-1)}, a)
+    assert flat == [(a, Decimal("0.5"), Rule.NO_HOLDER)]

@@ -156,7 +156,7 @@ def test_0004_keeps_execution_messages_as_json_and_back(database) -> None:
     items = random_executions(SHARED, 40, start_ms=1_790_000_000_000, seed=11)
     env = Envelope.from_ws("main", {"topic": "execution", "data": items})
     with database.connect("listener") as conn:
-        write_batch(conn, Recorder(lambda _a, _s: set()).to_batch(conn, [env]))
+        write_batch(conn, Recorder().to_batch(conn, [env]))
 
     def stored() -> list[object]:
         with database.connect("readonly") as conn:

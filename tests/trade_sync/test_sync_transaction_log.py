@@ -46,7 +46,8 @@ def _ledger_count(database, account: str) -> int:
     with database.connect("readonly") as conn:
         return int(conn.execute(
             "SELECT (SELECT count(*) FROM trading.fills WHERE account = %(a)s)"
-            " + (SELECT count(*) FROM trading.funding WHERE account = %(a)s)", {"a": account},
+            " + (SELECT count(DISTINCT exec_id) FROM trading.funding WHERE account = %(a)s)",
+            {"a": account},  # funding split between bots has a row per share
         ).fetchone()[0])  # fmt: skip
 
 

@@ -1,9 +1,9 @@
 """Preparing a message on the receiving thread changes nothing the writer records.
 
 ``Recorder.prepare`` parses every execution and attributes those the bot registry
-alone decides; exchange-generated executions no registry rule claims (the sole-holder
-rule reads positions) and funding are left to the writer, and so is everything while
-the registry is stale.
+alone decides; exchange-generated executions no link id of the account claims and
+funding (the holder rule, settled from the ledger in the commit) are left to the writer,
+and so is everything while the registry is stale.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _items() -> list[object]:
     items: list[object] = random_executions(SHARED, 3, start_ms=now, seed=2)
     items.insert(1, {**items[0], "execId": "bad-side", "side": "Up"})  # type: ignore[dict-item]
     items.append("not an object")
-    # No link id, exchange-generated: the sole holder's, which only positions can tell.
+    # No link id, exchange-generated: the holders', which only the ledger can tell.
     items.append(execution(None, side="Sell", qty="0.002", price="60000", exec_time=now,
                            exec_type="AdlTrade"))  # fmt: skip
     items.append(execution(None, side="Buy", qty="0.001", price="60000", exec_time=now))
@@ -38,11 +38,8 @@ def test_a_prepared_envelope_gives_the_same_batch_as_a_raw_one(database):
     items = _items()
     raw = Envelope.from_ws("main", {"topic": "execution", "data": items})
 
-    def holders(_account, _symbol):
-        return {SHARED[1].bot_id}  # the sole holder of the symbol
-
     with database.connect("listener") as conn:
-        recorder = Recorder(holders)
+        recorder = Recorder()
         cold = recorder.prepare(raw)  # registry never loaded: parse only
         from_raw = recorder.to_batch(conn, [raw])  # loads the registry
         warm = recorder.prepare(raw)
@@ -58,7 +55,8 @@ def test_a_prepared_envelope_gives_the_same_batch_as_a_raw_one(database):
 
     expected = [
         *[(items[k]["execId"], SHARED[b].bot_id) for k, b in ((0, 0), (2, 1), (3, 0))],  # type: ignore[index]
-        (items[5]["execId"], SHARED[1].bot_id),  # type: ignore[index]  # the sole holder
+        # The holders decide, in the commit: until then the account's fallback.
+        (items[5]["execId"], "external"),  # type: ignore[index]
         (items[6]["execId"], "external"),  # type: ignore[index]  # a manual trade
     ]
     for batch in (from_raw, from_cold, from_warm):
@@ -68,12 +66,13 @@ def test_a_prepared_envelope_gives_the_same_batch_as_a_raw_one(database):
             (f.bot_id, f.reason) for f in from_raw.fills
         ]
         assert [r.reason for r in batch.rejects] == [r.reason for r in from_raw.rejects]
+        assert batch.fallback == {"main": "external"}
     assert len(from_raw.rejects) == 2 and "side" in from_raw.rejects[0].reason
     assert isinstance(warm.parsed[5], Execution) and not isinstance(warm.parsed[5], Fill)
 
 
 def test_prepare_leaves_other_topics_and_malformed_messages_to_the_writer():
-    recorder = Recorder(lambda _a, _s: set())
+    recorder = Recorder()
     order = Envelope.from_ws("main", {"topic": "order", "data": [{"orderId": "1"}]})
     broken = Envelope.from_ws("main", "garbage")
     assert recorder.prepare(order) is order and order.parsed is None

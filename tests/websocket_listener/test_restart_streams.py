@@ -46,7 +46,7 @@ def test_fills_committed_before_a_crash_reach_the_bot_streams_at_start(database,
     items = random_executions(SHARED, 20, start_ms=int(time.time() * 1000) - 60_000, seed=9)
     # Step 3 of the write path only (the listener's own code), then "died": no Redis.
     with database.connect("listener") as conn:
-        write_batch(conn, Recorder(lambda _a, _s: set()).to_batch(conn, [_envelope(items)]))
+        write_batch(conn, Recorder().to_batch(conn, [_envelope(items)]))
     old = items[0]["execId"]  # ingested long ago: outside the re-announce window
     with database.connect("superuser", direct=True) as conn:
         conn.execute("SET session_replication_role = replica")  # past the writer guard

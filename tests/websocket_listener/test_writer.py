@@ -38,7 +38,7 @@ COLUMNS = (
 
 def _batch(conn: Any, items: list[dict[str, Any]]) -> Batch:
     env = Envelope.from_ws("main", {"topic": "execution", "data": items})
-    return Recorder(lambda _a, _s: set()).to_batch(conn, [env])
+    return Recorder().to_batch(conn, [env])
 
 
 def _rows(database: Any) -> dict[str, tuple[Any, ...]]:

@@ -114,10 +114,11 @@ def account_fills(conn: psycopg.Connection[Any], account: str, until: datetime) 
 def daily_funding(
     conn: psycopg.Connection[Any], account: str, start: datetime, end: datetime
 ) -> dict[date, tuple[Decimal, int]]:
-    """Per UTC day in ``[start, end]``: (sum of ``funding_fee`` — positive paid —, rows)."""
+    """Per UTC day in ``[start, end]``: (sum of ``funding_fee`` — positive paid —,
+    executions: an execution split between bots has a row per share)."""
     rows = conn.execute(
         """
-        SELECT (exec_time AT TIME ZONE 'UTC')::date, sum(funding_fee), count(*)
+        SELECT (exec_time AT TIME ZONE 'UTC')::date, sum(funding_fee), count(DISTINCT exec_id)
           FROM trading.funding
          WHERE exchange = %s AND account = %s AND exec_time BETWEEN %s AND %s
          GROUP BY 1

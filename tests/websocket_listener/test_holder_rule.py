@@ -1,0 +1,159 @@
+"""The holder rule through the listener's own write path (docs/attribution.md).
+
+Funding and the exchange's own executions go to the bots that held the symbol on that
+account as of the execution's own ledger key — ``external`` included, on every
+account — whatever the batching and the order of arrival, and funding on a symbol
+several bots hold is split between them, the shares summing exactly to Bybit's amount.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+from tests.websocket_listener.helpers import (
+    SHARED,
+    SOLO,
+    assert_positions_match,
+    execution,
+    register_bots,
+)
+from tests.websocket_listener.helpers import (
+    TestBot as Bot,
+)
+from websocket_listener.envelope import Envelope
+from websocket_listener.service import Listener
+
+A, B = SHARED  # both on "main": no binding there
+ALT = (Bot("alt_one", "al1", "alt", 4), Bot("alt_two", "al2", "alt", 5))
+T0 = int(time.time() * 1000) - 3_600_000
+
+
+def listen(database: Any, *messages: tuple[str, list[dict[str, Any]]]) -> None:
+    """Each (account, items) is one socket message, committed before the next is sent."""
+    listener = Listener(database.settings, application_name="test-holder-rule")
+    listener.start_writer()
+    try:
+        for account, items in messages:
+            listener.feed([Envelope.from_ws(account, {"topic": "execution", "data": items})])
+            assert listener.pipeline.flush(timeout=60)
+            assert listener.pipeline.fatal is None
+    finally:
+        listener.pipeline.stop()
+
+
+def buy(bot: Bot | None, qty: str, at: int, side: str = "Buy") -> dict[str, Any]:
+    return execution(bot, side=side, qty=qty, price="100", fee="0", exec_time=T0 + at)
+
+
+def funding(fee: str, at: int, qty: str = "1") -> dict[str, Any]:
+    return execution(
+        None, side="Buy", qty=qty, price="100", fee=fee, exec_time=T0 + at, exec_type="Funding"
+    )
+
+
+def adl(qty: str, at: int, side: str = "Sell") -> dict[str, Any]:
+    return execution(
+        None, side=side, qty=qty, price="100", fee="0", exec_time=T0 + at, exec_type="AdlTrade"
+    )
+
+
+def shares(database: Any, exec_id: str) -> dict[str, Decimal]:
+    with database.connect("readonly") as conn:
+        rows = conn.execute(
+            "SELECT bot_id, funding_fee FROM trading.funding WHERE exec_id = %s", (exec_id,)
+        ).fetchall()
+    return {bot: fee for bot, fee in rows}
+
+
+def raw_texts(database: Any, exec_id: str) -> list[str]:
+    with database.connect("readonly") as conn:
+        rows = conn.execute(
+            "SELECT raw::text FROM trading.funding WHERE exec_id = %s", (exec_id,)
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def bot_of(database: Any, exec_id: str) -> str:
+    with database.connect("readonly") as conn:
+        row = conn.execute("SELECT bot_id FROM trading.fills WHERE exec_id = %s", (exec_id,))
+        return str(row.fetchone()[0])  # type: ignore[index]
+
+
+def test_external_holds_a_manual_position_on_every_account(database, redis):
+    """On an account other than ``main``, a bot must not pay a manual position's funding."""
+    register_bots(database, ALT)
+    pay = funding("0.2", at=3_000, qty="2")
+    listen(database, ("alt", [buy(ALT[0], "1", at=1_000)]), ("alt", [buy(None, "1", at=2_000)]))
+    listen(database, ("alt", [pay]))
+    assert shares(database, pay["execId"]) == {
+        "alt_one": Decimal("0.1"),
+        "external": Decimal("0.1"),
+    }
+
+
+def test_funding_committed_with_its_holders_opening_fill_is_the_holders(database, redis):
+    register_bots(database, SHARED)
+    opening, pay = buy(A, "1", at=1_000), funding("0.05", at=2_000)
+    listen(database, ("main", [opening, pay]))  # one message: one batch
+    assert shares(database, pay["execId"]) == {A.bot_id: Decimal("0.05")}
+
+
+def test_late_funding_goes_to_who_held_the_symbol_at_its_time(database, redis):
+    register_bots(database, SHARED)
+    pay = funding("0.05", at=2_000)
+    listen(
+        database,
+        ("main", [buy(A, "1", at=1_000)]),
+        ("main", [buy(A, "1", at=3_000, side="Sell")]),  # A flat
+        ("main", [buy(B, "1", at=4_000)]),  # B holds now
+        ("main", [pay]),  # a catch-up reads the funding of 2_000 only now
+    )
+    assert shares(database, pay["execId"]) == {A.bot_id: Decimal("0.05")}
+
+
+def test_a_late_fill_corrects_what_the_holder_rule_decided_after_it(database, redis):
+    register_bots(database, SHARED)
+    pay, deleveraged, late = funding("0.3", at=2_000, qty="3"), adl("1", at=2_500), buy(B, "2", 500)
+    listen(database, ("main", [buy(A, "1", at=1_000)]), ("main", [pay, deleveraged]))
+    assert shares(database, pay["execId"]) == {A.bot_id: Decimal("0.3")}
+    assert bot_of(database, deleveraged["execId"]) == A.bot_id  # the sole holder then
+    raw_before = raw_texts(database, pay["execId"])
+    listen(database, ("main", [late]))  # B's fill of 500 arrives last
+    assert raw_texts(database, pay["execId"]) == raw_before * 2  # each share keeps the text
+    assert shares(database, pay["execId"]) == {A.bot_id: Decimal("0.1"), B.bot_id: Decimal("0.2")}
+    # Two holders: nobody can be named for the ADL; A's position gets its fill back.
+    assert bot_of(database, deleveraged["execId"]) == "external"
+    assert_positions_match(
+        database.stack,
+        SHARED,
+        {(A.bot_id, "BTCUSDT"): Decimal(1), (B.bot_id, "BTCUSDT"): Decimal(2)},
+    )
+
+
+def test_funding_on_a_symbol_several_bots_hold_is_split_exactly(database, redis):
+    register_bots(database, SHARED)
+    pay, received = funding("0.1", at=2_000, qty="3"), funding("-0.00000007", at=4_000, qty="3")
+    listen(
+        database,
+        ("main", [buy(A, "1", at=1_000), buy(B, "2", at=1_500)]),
+        ("main", [pay, received]),
+    )
+    split = shares(database, pay["execId"])
+    assert split == {A.bot_id: Decimal("0.03333333"), B.bot_id: Decimal("0.06666667")}
+    assert sum(split.values()) == Decimal("0.1")
+    # Rounded toward zero (-0.00000002, -0.00000004); the remainder to the largest holder.
+    got = shares(database, received["execId"])
+    assert got == {A.bot_id: Decimal("-0.00000002"), B.bot_id: Decimal("-0.00000005")}
+
+
+def test_a_late_fill_on_a_bound_account_keeps_the_binding_as_the_fallback(database, redis):
+    """Rows re-decided by a batch that holds only prepared fills (no execution the writer
+    attributed itself) still fall back to the account's bound bot, not to external."""
+    register_bots(database, (SOLO,))
+    pay = funding("0.05", at=2_000)
+    opened, closed = buy(SOLO, "1", at=500), buy(SOLO, "1", at=600, side="Sell")
+    # The first message loads the registry; the second is prepared on the feeding thread.
+    listen(database, ("solo", [pay]), ("solo", [opened, closed]))
+    assert shares(database, pay["execId"]) == {SOLO.bot_id: Decimal("0.05")}
