@@ -37,6 +37,7 @@ from core.ids import BotCode, BotId
 from core.instruments import Instrument, default_instrument
 from core.link_ids import LinkIdFactory
 from core.link_ids import decode as decode_link_id
+from core.redis_client import sync_reply
 from core.strategy import (
     AmendStop,
     CancelOrder,
@@ -120,7 +121,7 @@ class OrderBook:
     def load(self) -> None:
         self.by_intent.clear()
         self.by_link.clear()
-        for raw in self._redis.hvals(self._key):
+        for raw in sync_reply(self._redis.hvals(self._key)):
             order = TrackedOrder(**json.loads(raw))
             self._index(order)
 

@@ -6,12 +6,16 @@ ISO times, JSON), and takes its address and password from ``REDIS_*``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio
+from redis.typing import EncodableT, FieldT
 
 from core.config import Settings
+
+_T = TypeVar("_T")
 
 #: Fail fast on a dead server instead of hanging a service's loop; callers retry.
 SOCKET_TIMEOUT = 10.0
@@ -54,3 +58,19 @@ def async_redis_client(
 def infra_client(settings: Settings) -> redis.Redis:
     """A client for the infrastructure DB (``REDIS_INFRA_DB``)."""
     return redis_client(settings, settings.redis.infra_db)
+
+
+def sync_reply(value: Awaitable[_T] | _T) -> _T:
+    """A ``redis.Redis`` reply, typed as what it is: never an awaitable.
+
+    redis-py annotates each command once for its sync and asyncio clients alike, as
+    ``Awaitable[Any] | Any``; this strips the ``Awaitable`` half. A no-op at run time.
+    """
+    return cast(_T, value)
+
+
+def stream_fields(fields: Mapping[str, str]) -> dict[FieldT, EncodableT]:
+    """``fields`` as ``XADD`` takes them: redis-py asks for a ``dict`` of its wide key and
+    value unions, which a ``dict[str, str]`` is not (dicts are invariant). A no-op at run
+    time."""
+    return cast(dict[FieldT, EncodableT], fields)

@@ -27,6 +27,7 @@ from decimal import Decimal
 import redis
 
 from core import redis_keys
+from core.redis_client import sync_reply
 from websocket_listener import metrics
 from websocket_listener.envelope import EXECUTION, ORDER, Envelope
 
@@ -53,25 +54,25 @@ def _id_key(entry_id: str) -> tuple[int, int]:
 def trim_acknowledged(client: redis.Redis, retain_seconds: float) -> int:
     """``XTRIM MINID`` below every unacknowledged or undelivered entry and below
     now − ``retain_seconds``; returns the number of entries removed."""
-    seconds, micros = client.time()  # the server's clock: the one stream ids come from
+    seconds, micros = sync_reply(client.time())  # the server's clock: the one stream ids come from
     now_ms = int(seconds) * 1000 + int(micros) // 1000
     # Entries of the current millisecond count as "retain_seconds old" when it is 0.
     candidates = [f"{max(0, now_ms + 1 - int(retain_seconds * 1000))}-0"]
     try:
-        groups = client.xinfo_groups(redis_keys.HANDOVER)
+        groups = sync_reply(client.xinfo_groups(redis_keys.HANDOVER))
     except redis.ResponseError:
         return 0  # no stream yet
     for group in groups:
         name = group["name"]
         candidates.append(_successor(str(group["last-delivered-id"])))
         if group["pending"]:
-            summary = client.xpending(redis_keys.HANDOVER, name)
+            summary = sync_reply(client.xpending(redis_keys.HANDOVER, name))
             if summary.get("min"):
                 candidates.append(str(summary["min"]))
     minid = min(candidates, key=_id_key)
     if minid == "0-0":
         return 0
-    return int(client.xtrim(redis_keys.HANDOVER, minid=minid, approximate=False))
+    return int(sync_reply(client.xtrim(redis_keys.HANDOVER, minid=minid, approximate=False)))
 
 
 def entry_envelope(fields: dict[str, str]) -> Envelope:
@@ -125,12 +126,14 @@ class HandoverConsumer:
         while not self._stop.is_set():
             try:
                 self._ensure_group()
-                reply = self._redis.xreadgroup(
-                    redis_keys.HANDOVER_GROUP,
-                    CONSUMER,
-                    {redis_keys.HANDOVER: cursor or ">"},
-                    count=COUNT,
-                    block=None if cursor else BLOCK_MS,
+                reply = sync_reply(
+                    self._redis.xreadgroup(
+                        redis_keys.HANDOVER_GROUP,
+                        CONSUMER,
+                        {redis_keys.HANDOVER: cursor or ">"},
+                        count=COUNT,
+                        block=None if cursor else BLOCK_MS,
+                    )
                 )
                 entries = reply[0][1] if reply else []
                 for entry_id, fields in entries:

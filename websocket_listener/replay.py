@@ -79,10 +79,10 @@ def read_capture(path: Path, account: str) -> Iterator[Envelope]:
 
 def listener_running(settings: Settings) -> bool:
     from core import redis_keys
-    from core.redis_client import infra_client
+    from core.redis_client import infra_client, sync_reply
 
     try:
-        beat = infra_client(settings).hget(redis_keys.LISTENER_STATUS, "heartbeat")
+        beat = sync_reply(infra_client(settings).hget(redis_keys.LISTENER_STATUS, "heartbeat"))
     except Exception:
         return False
     if not beat:

@@ -22,7 +22,7 @@ import redis
 from core import redis_keys
 from core.config import Role, Settings
 from core.db import connect
-from core.redis_client import infra_client, redis_client
+from core.redis_client import infra_client, redis_client, stream_fields
 from websocket_listener import metrics
 from websocket_listener.envelope import Envelope
 from websocket_listener.pipeline import Pipeline
@@ -165,7 +165,7 @@ class Listener:
             try:
                 if self._alerts is None:
                     self._alerts = infra_client(self.settings)
-                self._alerts.xadd(redis_keys.ALERTS, fields)
+                self._alerts.xadd(redis_keys.ALERTS, stream_fields(fields))
             except redis.RedisError as exc:  # the reject row and the log line remain
                 log.error("cannot publish the fill_conflict alert: %s", exc)
                 continue

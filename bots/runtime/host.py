@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 import redis
+from redis.typing import KeyT, StreamIdT
 
 from bots.runtime.leverage import LeverageGuard
 from bots.runtime.loss_limits import LossLimits
@@ -44,6 +45,7 @@ from core.config import Role, Settings
 from core.errors import UserError
 from core.instruments import Instrument
 from core.orders import OrderBook, OrderManager, Outcome, new_intent_id
+from core.redis_client import stream_fields, sync_reply
 from core.risk import BotState, RiskGate, split_config
 from core.strategy import (
     ENTRY_INTENTS,
@@ -95,7 +97,10 @@ class BotHost:
             plugins.validate_config(registration.bot_type, strategy_config)
         )
         self.gate = RiskGate(limits)
-        alert = lambda fields: infra_redis.xadd(redis_keys.ALERTS, fields)  # type: ignore[arg-type]  # noqa: E731
+
+        def alert(fields: dict[str, str]) -> None:
+            infra_redis.xadd(redis_keys.ALERTS, stream_fields(fields))
+
         self.loss_limits = LossLimits(bot_redis, registration.bot_id, limits, alert)
         self.orders = OrderManager(
             http,
@@ -194,7 +199,7 @@ class BotHost:
         )
 
     def state(self) -> BotState:
-        value = self.redis.get(redis_keys.bot_state(self.reg.bot_id))
+        value = sync_reply(self.redis.get(redis_keys.bot_state(self.reg.bot_id)))
         try:
             return BotState(value) if value else BotState.RUNNING
         except ValueError:
@@ -388,7 +393,9 @@ class BotHost:
     def _drain_pending(self) -> None:
         """Fills delivered before a crash but not acknowledged: handle them now (idempotent)."""
         stream = redis_keys.fills_stream(self.reg.bot_id)
-        entries = self.redis.xreadgroup(GROUP, self.reg.bot_id, {stream: "0"}, count=1000)
+        entries = sync_reply(
+            self.redis.xreadgroup(GROUP, self.reg.bot_id, {stream: "0"}, count=1000)
+        )
         for _, items in entries or []:
             for entry_id, fields in items:
                 self._on_fill(entry_id, fields)
@@ -400,14 +407,14 @@ class BotHost:
             self.events.put(("candle", candle))
 
     def _read_streams(self) -> None:
-        streams = {
+        streams: dict[KeyT, StreamIdT] = {
             redis_keys.fills_stream(self.reg.bot_id): ">",
             redis_keys.commands_stream(self.reg.bot_id): ">",
         }
         while not self._stopping.is_set():
             try:
-                batches = self.redis.xreadgroup(
-                    GROUP, self.reg.bot_id, streams, count=100, block=500
+                batches = sync_reply(
+                    self.redis.xreadgroup(GROUP, self.reg.bot_id, streams, count=100, block=500)
                 )
             except redis.RedisError as exc:
                 log.warning("redis stream read failed, retrying: %s", exc)

@@ -33,12 +33,12 @@ class Outcome:
 
 def redis_alert(settings: Settings) -> Alert:
     """XADD to the alerts stream in the infrastructure DB (read by the Telegram C2)."""
-    from core.redis_client import infra_client
+    from core.redis_client import infra_client, stream_fields
 
     def send(fields: dict[str, str]) -> None:
         client = infra_client(settings)
         try:
-            client.xadd(redis_keys.ALERTS, fields)
+            client.xadd(redis_keys.ALERTS, stream_fields(fields))
         finally:
             client.close()
 

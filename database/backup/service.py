@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from core import db, redis_keys
 from core.config import Role, Settings, load_settings
-from core.redis_client import infra_client
+from core.redis_client import infra_client, sync_reply
 from core.service import HealthServer, configure_logging, install_signal_handlers, secret_values
 from database.backup import job
 
@@ -80,10 +80,10 @@ class BackupService:
                     raise
             handled = 0
             for start in ("0", ">"):
-                reply = client.xreadgroup(
+                reply = sync_reply(client.xreadgroup(
                     GROUP, self.consumer, {redis_keys.BACKUP_REQUESTS: start}, count=10,
                     block=block_ms if start == ">" else None,
-                )  # fmt: skip
+                ))  # fmt: skip
                 for _stream, entries in reply or []:
                     for entry_id, fields in entries:
                         log.info("backup requested by %s", fields.get("requested_by", "?"))

@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 
 from core.exchange import rest
 from core.ids import AccountName
+from core.redis_client import stream_fields
 from core.redis_keys import ALERTS
 from trade_sync.context import SyncContext
 from trade_sync.jobs.ledger import bot_positions, split_external
@@ -196,7 +197,7 @@ def _alert(ctx: SyncContext, account: str, c: Comparison, kind: str) -> None:
         "at": ctx.clock().isoformat(),
     }
     try:
-        ctx.redis.xadd(ALERTS, fields)
+        ctx.redis.xadd(ALERTS, stream_fields(fields))
     except Exception as exc:  # the row and the log line still tell the story
         log.error("cannot publish %s alert for %s %s: %s", kind, account, c.symbol, exc)
 

@@ -65,6 +65,7 @@ from pybit.unified_trading import HTTP
 from core.exchange import rest
 from core.ids import AccountName
 from core.positions import Position
+from core.redis_client import stream_fields
 from core.redis_keys import ALERTS
 from trade_sync.context import SyncContext
 from trade_sync.jobs.ledger import account_fills, daily_bot_realized, daily_funding
@@ -314,7 +315,7 @@ def _alert(ctx: SyncContext, account: str, check: DayCheck, *, resolved: bool) -
         "at": ctx.clock().isoformat(),
     }
     try:
-        ctx.redis.xadd(ALERTS, fields)
+        ctx.redis.xadd(ALERTS, stream_fields(fields))
     except Exception as exc:  # the sync_runs row and the log line still tell the story
         log.error("cannot publish P&L drift alert for %s %s: %s", account, check.day, exc)
 
