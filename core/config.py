@@ -427,7 +427,8 @@ def _accounts(
 def load_settings() -> Settings:
     """Read and validate the whole tree; raise a one-line ConfigError on the first problem."""
     groups: dict[str, Any] = {}
-    for attr, group in (*_GROUP_TYPES.items(), ("top", _Top)):
+    every: list[tuple[str, type[_Group]]] = [*_GROUP_TYPES.items(), ("top", _Top)]
+    for attr, group in every:
         try:
             groups[attr] = group()
         except ValidationError as exc:

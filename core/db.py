@@ -93,7 +93,7 @@ def masked_conninfo(info: str) -> str:
     params = conninfo_to_dict(info)
     if params.get("password"):
         params["password"] = MASK
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def _mask_text(text: str, *secrets: str | None) -> str:
@@ -109,7 +109,7 @@ def _describe(info: str) -> str:
 
 
 def _unavailable(info: str, exc: Exception) -> DatabaseUnavailableError:
-    password = conninfo_to_dict(info).get("password")
+    password = str(conninfo_to_dict(info).get("password") or "")
     # libpq messages span lines ("connection failed: …\nIs the server running…"): keep one.
     detail = " ".join(_mask_text(str(exc), password).split())
     return DatabaseUnavailableError(f"cannot connect to PostgreSQL as {_describe(info)}: {detail}")

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 from core.ids import BotCode, BotId
 
@@ -124,10 +125,16 @@ class LinkId:
         return f"{bot_id}:{label}:{self.issued_at.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z"
 
 
+class Clock(Protocol):
+    """What the factory reads the time from: the ``time`` module, or a test's fake."""
+
+    def time_ns(self) -> int: ...
+
+
 class LinkIdFactory:
     """Issues unique link ids for one bot. Thread-safe."""
 
-    def __init__(self, bot_code: BotCode, *, clock: type[time] | None = None) -> None:
+    def __init__(self, bot_code: BotCode, *, clock: Clock | None = None) -> None:
         self._code = BotCode(bot_code)
         self._lock = threading.Lock()
         self._last_ms = 0

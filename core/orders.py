@@ -195,9 +195,9 @@ class OrderManager:
         kind = _KINDS[type(intent)]
         reference = _reference_price(intent, price_hint)
         if kind == "entry":
-            qty = inst.order_qty(intent.qty, reference) if reference else None  # type: ignore[union-attr]
+            qty = inst.order_qty(intent.qty, reference) if reference else None  # type: ignore[union-attr,arg-type]
         else:
-            qty = inst.exit_qty(intent.qty) or None  # type: ignore[union-attr]
+            qty = inst.exit_qty(intent.qty) or None  # type: ignore[union-attr,arg-type]
         if qty is None:
             log.info("skipped %s %s: below the instrument minimums", kind, intent.symbol)
             return Result(Outcome.SKIPPED, intent, detail="below minOrderQty/minNotionalValue")

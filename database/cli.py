@@ -202,7 +202,7 @@ def _universe(settings: Any, bot: Any) -> dict[str, Any] | str | None:
         return None
     client = redis_client(settings, bot.redis_db)
     try:
-        raw = client.get(redis_keys.universe(BotId(bot.bot_id)))
+        raw: Any = client.get(redis_keys.universe(BotId(bot.bot_id)))  # sync: str | None
     except redis.RedisError as exc:
         return f"(Redis unreachable: {type(exc).__name__})"
     finally:

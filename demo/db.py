@@ -28,4 +28,4 @@ def readonly(infra: Infra) -> psycopg.Connection[dict[str, Any]]:
 
 def query(infra: Infra, text: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     with readonly(infra) as conn:
-        return conn.execute(text, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(text, params).fetchall()

@@ -136,7 +136,7 @@ pidfile = {self.pidfile}
             capture_output=True,
             text=True,
             check=False,
-            **run_as(user),  # type: ignore[arg-type]
+            **run_as(user),
         )
         if result.returncode != 0 or not wait_until(
             lambda: port_open(self.host, self.port), timeout=10

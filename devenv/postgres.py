@@ -50,7 +50,7 @@ class PrivatePostgres:
             capture_output=True,
             text=True,
             check=False,
-            **run_as(service_user()),  # type: ignore[arg-type]
+            **run_as(service_user()),
         )
 
     def start(self) -> None:

@@ -8,6 +8,7 @@ import pwd
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from core.errors import UserError
 
@@ -48,7 +49,12 @@ def require_binary(name: str, *, install: bool = True) -> str:
     if install and is_root() and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         args = ["apt-get", "install", "-y", package]
-        quiet = {"env": env, "capture_output": True, "check": False, "stdin": subprocess.DEVNULL}
+        quiet: dict[str, Any] = {
+            "env": env,
+            "capture_output": True,
+            "check": False,
+            "stdin": subprocess.DEVNULL,
+        }
         if subprocess.run(args, **quiet).returncode != 0:
             # A stale package list is the usual cause on a fresh machine: refresh once.
             subprocess.run(["apt-get", "update"], **quiet)
@@ -81,7 +87,7 @@ def hand_over(path: Path, user: pwd.struct_passwd | None) -> None:
             os.chown(os.path.join(root, name), user.pw_uid, user.pw_gid)
 
 
-def run_as(user: pwd.struct_passwd | None) -> dict[str, object]:
+def run_as(user: pwd.struct_passwd | None) -> dict[str, Any]:
     """``subprocess`` keyword arguments that drop to ``user`` (and its group only)."""
     if user is None:
         return {}

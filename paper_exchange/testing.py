@@ -82,21 +82,19 @@ class ControlClient:
 
     # conveniences for the common calls
     def state(self) -> dict[str, Any]:
-        return self.get("/paper/state")  # type: ignore[no-any-return]
+        return self.get("/paper/state")
 
     def price(self, symbol: str, price: str | Decimal) -> dict[str, Any]:
-        return self.post("/paper/price", symbol=symbol, price=str(price))  # type: ignore[no-any-return]
+        return self.post("/paper/price", symbol=symbol, price=str(price))
 
     def advance(self, ms: int) -> dict[str, Any]:
-        return self.post("/paper/clock", advance_ms=ms)  # type: ignore[no-any-return]
+        return self.post("/paper/clock", advance_ms=ms)
 
     def dump(self, account: str) -> dict[str, Any]:
-        return self.get("/paper/dump", account=account)  # type: ignore[no-any-return]
+        return self.get("/paper/dump", account=account)
 
     def manual_trade(self, account: str, symbol: str, side: str, qty: str) -> dict[str, Any]:
-        return self.post(  # type: ignore[no-any-return]
-            "/paper/manual-trade", account=account, symbol=symbol, side=side, qty=qty
-        )
+        return self.post("/paper/manual-trade", account=account, symbol=symbol, side=side, qty=qty)
 
     def clear_faults(self) -> None:
         self.post("/paper/faults/clear")
@@ -141,7 +139,7 @@ def _specs(accounts: Sequence[AccountArg]) -> tuple[AccountSpec, ...]:
     specs = []
     for item in accounts:
         name, key, secret = item[0], item[1], item[2]
-        balance = Decimal(str(item[3])) if len(item) > 3 else Decimal(100_000)  # type: ignore[misc]
+        balance = Decimal(str(item[3])) if len(item) > 3 else Decimal(100_000)
         specs.append(AccountSpec(name, key, secret, balance))
     return tuple(specs)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from datetime import UTC, time
+from datetime import UTC, time, timedelta
 
 from telegram import (
     Bot,
@@ -67,7 +67,7 @@ async def _unknown(inv: Invocation) -> Result:
 HELP = Command("help", Level.READ, "/help", "this list", _help)
 
 
-def build_application(c2: C2) -> Application:  # type: ignore[type-arg]
+def build_application(c2: C2) -> Application:
     token = require_token(c2)
     base = c2.settings.telegram.api_base_url.rstrip("/")
     app = (
@@ -94,21 +94,21 @@ def build_application(c2: C2) -> Application:  # type: ignore[type-arg]
     return app
 
 
-def _callback(c2: C2, cmd: Command):  # type: ignore[no-untyped-def]
+def _callback(c2: C2, cmd: Command):
     async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await run(c2, cmd.name, cmd.level, cmd.fn, update, list(context.args or []))
 
     return callback
 
 
-def _on_button(c2: C2):  # type: ignore[no-untyped-def]
+def _on_button(c2: C2):
     async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await danger.on_button(c2, update, context)
 
     return callback
 
 
-def _on_other_button(c2: C2):  # type: ignore[no-untyped-def]
+def _on_other_button(c2: C2):
     async def callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await danger.on_other_button(c2, update, context)
 
@@ -119,7 +119,7 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("update handling failed: %s", context.error, exc_info=context.error)
 
 
-async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
+async def _post_init(app: Application) -> None:
     # Before the first poll: alerts raised from now on are ours even if the first
     # scheduled read comes later.
     await app.bot_data["alerts"].ensure_group()
@@ -163,7 +163,7 @@ async def _menu(call: Awaitable[bool], scope: BotCommandScope) -> None:
         log.warning("command menu for %s not set: %s", scope.type, exc)
 
 
-def _schedule(app: Application, c2: C2) -> None:  # type: ignore[type-arg]
+def _schedule(app: Application, c2: C2) -> None:
     jobs = app.job_queue
     assert jobs is not None, "python-telegram-bot[job-queue] (APScheduler) is required"
     pump = AlertPump(c2, app.bot)
@@ -190,14 +190,16 @@ def _schedule(app: Application, c2: C2) -> None:  # type: ignore[type-arg]
     jobs.run_daily(summary, time(hour, minute, tzinfo=UTC), name="daily-summary")
 
 
-async def serve(app: Application, stop: asyncio.Event, poll_timeout: float) -> None:  # type: ignore[type-arg]
+async def serve(app: Application, stop: asyncio.Event, poll_timeout: float) -> None:
     """Run until ``stop`` is set: long-poll updates, run the jobs, then shut down cleanly."""
     async with app:
         # Application.post_init only runs under run_polling(); we drive the loop ourselves.
         await _post_init(app)
         await app.start()
         assert app.updater is not None
-        await app.updater.start_polling(timeout=poll_timeout, drop_pending_updates=False)
+        await app.updater.start_polling(
+            timeout=timedelta(seconds=poll_timeout), drop_pending_updates=False
+        )
         log.info("c2 running as @%s", app.bot.username)
         try:
             await stop.wait()

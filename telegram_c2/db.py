@@ -23,7 +23,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """One transaction; committed on a clean exit, rolled back on an exception."""
         conn = await async_connect(self._settings, Role.APP, application_name="alpha-c2")
-        conn.row_factory = dict_row  # type: ignore[assignment]
+        conn.row_factory = dict_row
         try:
             async with conn.transaction():
                 yield conn

@@ -29,7 +29,7 @@ class RateLimit:
     def __init__(self, per_minute: int, clock: Clock) -> None:
         self.per_minute = per_minute
         self._clock = clock
-        self._runs: OrderedDict[int, deque] = OrderedDict()  # type: ignore[type-arg]
+        self._runs: OrderedDict[int, deque] = OrderedDict()
         self._warned: dict[int, object] = {}
 
     def allow(self, user_id: int) -> tuple[bool, bool]:

@@ -45,7 +45,7 @@ def main() -> int:
     return 0
 
 
-async def _main(app, c2: C2) -> None:  # type: ignore[no-untyped-def]
+async def _main(app, c2: C2) -> None:
     stop = asyncio.Event()
     install_async_signal_handlers(stop)
     try:

@@ -78,7 +78,8 @@ class Ops:
         self._redis = redis
 
     async def listener(self) -> ListenerHealth:
-        return listener_health(await self._redis.infra.hgetall(redis_keys.LISTENER_STATUS))
+        reply: Any = self._redis.infra.hgetall(redis_keys.LISTENER_STATUS)  # async: awaitable
+        return listener_health(await reply)
 
     async def bot_state(self, bot: Bot) -> str | None:
         return await self._redis.db(bot.redis_db).get(redis_keys.bot_state(BotId(bot.bot_id)))
@@ -89,7 +90,9 @@ class Ops:
         return parse_time(raw) if raw else None
 
     async def sync_status(self) -> dict[str, str]:
-        return await self._redis.infra.hgetall(redis_keys.SYNC_STATUS)
+        reply: Any = self._redis.infra.hgetall(redis_keys.SYNC_STATUS)  # async: awaitable
+        status: dict[str, str] = await reply
+        return status
 
     async def last_sync(self) -> dict[str, Any] | None:
         rows = await self._db.fetch(

@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import IO
 
 from tqdm import tqdm
@@ -100,8 +101,8 @@ def backfill(
         t0 = time.monotonic()
         outcome = run_job(
             ctx, NAME, account,
-            lambda a=account: backfill_account(ctx, a, since, until, width=width,
-                                               progress=progress),
+            partial(backfill_account, ctx, account, since, until, width=width,
+                    progress=progress),
             respect_backoff=False,
         )  # fmt: skip
         assert outcome is not None

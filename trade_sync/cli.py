@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from core.cli import Cli
@@ -113,7 +114,7 @@ def _ledger(args: argparse.Namespace) -> int:
             ctx,
             transaction_log.NAME,
             account,
-            lambda a=account: transaction_log.run(ctx, a, days),
+            partial(transaction_log.run, ctx, account, days),
             respect_backoff=False,
         )
         if outcome is not None:

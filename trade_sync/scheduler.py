@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -68,7 +69,7 @@ def run_for_accounts(
             ctx,
             spec.name,
             account,
-            lambda a=account: spec.run(ctx, a),
+            partial(spec.run, ctx, account),
             respect_backoff=respect_backoff,
         )
         if outcome is not None:

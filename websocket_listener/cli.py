@@ -75,10 +75,10 @@ def _rebuild(args: argparse.Namespace) -> int:
     settings = load_settings()
     clients: dict[int, object] = {}
 
-    def client(db: int):  # type: ignore[no-untyped-def]
+    def client(db: int):
         return clients.setdefault(db, redis_client(settings, db))
 
-    book = PositionBook(client)  # type: ignore[arg-type]
+    book = PositionBook(client)
     with connect(settings, Role.LISTENER) as conn:
         count = book.rebuild(conn)
     if book.redis_dirty:

@@ -109,7 +109,7 @@ class Pipeline:
         on_commit: Callable[[psycopg.Connection[Any], Committed], None] | None = None,
         on_db_recovered: Callable[[psycopg.Connection[Any]], None] | None = None,
         on_spool_overflow: Callable[[], None] | None = None,
-        on_barrier: Callable[[], None] | None = None,
+        on_barrier: Callable[[], object] | None = None,
         retry_max_seconds: float = 2.0,
         max_queue: int = 32,
         put_wait: float = 1.0,

@@ -114,9 +114,9 @@ class Recorder:
         # The holder rule may re-decide earlier rows of any account the batch touches,
         # also when every row of it was attributed by prepare (which records no fallback).
         attributor = self._registry[0]
-        for row in (*batch.fills, *batch.funding):
-            if row.account not in batch.fallback:
-                batch.fallback[row.account] = attributor.fallback(row.account)
+        for account in {f.account for f in batch.fills} | {p.account for p in batch.funding}:
+            if account not in batch.fallback:
+                batch.fallback[account] = attributor.fallback(account)
         return batch
 
     def _add(self, batch: Batch, env: Envelope) -> None:
@@ -139,7 +139,8 @@ class Recorder:
         never raises (on a surprise the writer does it all)."""
         if env.topic != EXECUTION or env.malformed is not None or env.parsed is not None:
             return env
-        attributor, loaded_at = self._registry
+        current, loaded_at = self._registry
+        attributor: Attributor | None = current
         if time.monotonic() - loaded_at >= BOTS_TTL_SECONDS:
             attributor = None  # stale or never loaded: the writer refreshes, then attributes
         try:

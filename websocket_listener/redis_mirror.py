@@ -120,7 +120,7 @@ class _Writes:
             for key, mapping in self.hashes:
                 pipe.hset(key, mapping=mapping)
             for stream, values in self.entries.items():
-                pipe.evalsha(_APPEND_SHA, 1, stream, STREAM_MAXLEN, len(STREAM_FIELDS),
+                pipe.evalsha(_APPEND_SHA, 1, stream, str(STREAM_MAXLEN), str(len(STREAM_FIELDS)),
                              *STREAM_FIELDS, *values)  # fmt: skip
             try:
                 pipe.execute()

@@ -58,7 +58,7 @@ def check_capture(path: Path) -> int:
                 continue
             try:
                 message = json.loads(line, parse_float=Decimal)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise UserError(
                     f"{path} line {number}: not JSON ({exc.msg}); nothing replayed"
                 ) from None

@@ -126,7 +126,7 @@ class Backtest:
 
     def __init__(
         self,
-        strategy: Strategy,  # type: ignore[type-arg]
+        strategy: Strategy,
         instruments: Mapping[str, Instrument] | None = None,
         initial_equity: Decimal = Decimal(10_000),
         taker_fee: Decimal = TAKER_FEE,

@@ -18,7 +18,7 @@ from bots.orderblock.config import OrderBlockConfig
 from bots.trades import TradeBook, TradeBookStrategy
 from core.candles import Candle
 from core.indicators import ATR
-from core.strategy import FillEvent, Intent, PositionView, Reason, StrategyContext
+from core.strategy import FillEvent, Intent, PositionView, Reason, Side, StrategyContext
 
 Kind = Literal["bullish", "bearish"]
 HUNDRED = Decimal(100)
@@ -238,12 +238,14 @@ class OrderBlock(TradeBookStrategy[OrderBlockConfig]):
         atr = s.atr.value
         pad = max(inst.tick_size, cfg.atr_stop_mult * atr) if atr is not None else inst.tick_size
         if b.kind == "bullish":
-            side, entry = "Buy", inst.limit_price("Buy", b.top)
+            side: Side = "Buy"
+            entry = inst.limit_price("Buy", b.top)
             stop = b.bottom - pad
             risk = entry - stop
             tp = entry + cfg.rr * risk
         else:
-            side, entry = "Sell", inst.limit_price("Sell", b.bottom)
+            side = "Sell"
+            entry = inst.limit_price("Sell", b.bottom)
             stop = b.top + pad
             risk = stop - entry
             tp = entry - cfg.rr * risk

@@ -54,6 +54,7 @@ from core.strategy import (
     Intent,
     PositionView,
     Reason,
+    Side,
     Strategy,
     StrategyContext,
 )
@@ -263,7 +264,7 @@ class BotHost:
         held = []
         for key in self.redis.scan_iter(redis_keys.position_pattern(self.reg.bot_id)):
             name = key.decode() if isinstance(key, bytes) else str(key)
-            qty = self.redis.hget(name, "qty")
+            qty: Any = self.redis.hget(name, "qty")  # a sync client: a str or bytes
             if qty is not None and _decimal(qty.decode() if isinstance(qty, bytes) else qty):
                 held.append(name.rsplit(":", 1)[1])
         return sorted(held)
@@ -384,7 +385,7 @@ class BotHost:
                 for side, exec_qty, exec_time in cur:
                     before = remaining - (exec_qty if side == "Buy" else -exec_qty)
                     if before == 0 or (before > 0) != (qty > 0):
-                        return exec_time  # type: ignore[no-any-return]
+                        return exec_time
                     remaining = before
         except Exception as exc:
             log.warning("open time of %s not read from the ledger: %s", symbol, exc)
@@ -544,7 +545,7 @@ class BotHost:
         covered = {i.symbol for i in intents if isinstance(i, ExitMarket)}
         for symbol, view in ctx.positions.items():
             if view.qty and symbol not in covered:
-                side = "Sell" if view.qty > 0 else "Buy"
+                side: Side = "Sell" if view.qty > 0 else "Buy"
                 intents.append(
                     ExitMarket(new_intent_id(), symbol, side, abs(view.qty), Reason.KILL)
                 )

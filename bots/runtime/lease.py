@@ -122,7 +122,7 @@ class BotLease:
                 continue  # expired between the two calls
             holder = holder.decode() if isinstance(holder, bytes) else str(holder)
             if _holder_is_gone(holder) and self.redis.eval(
-                _STEAL, 1, self.key, holder, self.token, self.ttl_ms
+                _STEAL, 1, self.key, holder, self.token, str(self.ttl_ms)
             ):
                 log.warning("bot %s: took over the lease of dead process %s", self.bot_id, holder)
                 break
@@ -141,7 +141,7 @@ class BotLease:
         last_renewed = time.monotonic()
         while not self._stop.wait(every):
             try:
-                renewed = self.redis.eval(_RENEW, 1, self.key, self.token, self.ttl_ms)
+                renewed = self.redis.eval(_RENEW, 1, self.key, self.token, str(self.ttl_ms))
             except redis.RedisError as exc:
                 if time.monotonic() - last_renewed < self.ttl_ms / 1000:
                     log.warning("bot %s: lease renewal failed, retrying: %s", self.bot_id, exc)

@@ -9,7 +9,7 @@ import sys
 from core.cli import Cli
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings():
     from core.config import load_settings
 
     return load_settings()

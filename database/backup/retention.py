@@ -45,7 +45,7 @@ def keep(backups: Iterable[tuple[int, datetime]], now: datetime, policy: Policy)
     newest: dict[tuple[Any, ...], tuple[datetime, int]] = {}
     for backup_id, taken in backups:
         day = taken.astimezone(UTC).date()
-        buckets = []
+        buckets: list[tuple[Any, ...]] = []
         if day in days:
             buckets.append(("d", day))
         if day.isocalendar()[:2] in weeks:

@@ -7,5 +7,7 @@ from alembic import op
 
 def role(kind: str) -> str:
     """The quoted name of the ``owner``/``listener``/``app``/``readonly`` role."""
-    names: dict[str, str] = op.get_context().config.attributes["roles"]
+    config = op.get_context().config
+    assert config is not None, "migrations run only through database/migrate.py"
+    names: dict[str, str] = config.attributes["roles"]
     return '"' + names[kind].replace('"', '""') + '"'

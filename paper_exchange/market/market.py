@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from pathlib import Path
 
 from paper_exchange.engine.exchange import Engine
@@ -146,7 +147,7 @@ class Market:
             self.now_ms = nxt
             for s in series_list:
                 if s.next_point_time() == nxt:
-                    s.step(lambda _t, ticks, s=s: engine.on_trade(s.symbol, s.price(ticks)))
+                    s.step(partial(_trade, engine, s))
         self.now_ms = target
         if notify:
             self.notify()
@@ -170,3 +171,8 @@ class Market:
 
 def _ignore(_t: int, _ticks: int) -> None:
     return None
+
+
+def _trade(engine: Engine, series: Series, _time: int, ticks: int) -> None:
+    """One point of a series' path is a market trade the engine matches against."""
+    engine.on_trade(series.symbol, series.price(ticks))

@@ -140,7 +140,7 @@ class Series:
             vol += self.volume
         if o is None:
             return None
-        row = (bucket_start, o, h, lo, c, vol)  # type: ignore[assignment]
+        row = (bucket_start, o, h, lo, c, vol)
         if closed_bucket:
             self._agg_cache[key] = row  # type: ignore[assignment]
         return row  # type: ignore[return-value]

@@ -118,7 +118,7 @@ class PaperExchange:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self.clock.set(self.market.now_ms)
         self._ticker = asyncio.create_task(self._run_clock())
         return self.port

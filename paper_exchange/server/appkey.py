@@ -10,4 +10,4 @@ if TYPE_CHECKING:
     from paper_exchange.server.app import PaperExchange
 
     EXCHANGE_KEY: web.AppKey[PaperExchange]
-EXCHANGE_KEY = web.AppKey("exchange", Any)  # type: ignore[assignment]
+EXCHANGE_KEY = web.AppKey("exchange", Any)  # type: ignore[arg-type]  # PaperExchange imports us

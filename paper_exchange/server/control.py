@@ -121,7 +121,7 @@ def _int(body: Body, key: str, default: int | None = None) -> int:
     if isinstance(value, bool):
         raise ControlError(f"{key} must be an integer")
     try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
+        return int(value)  # type: ignore[call-overload]  # refused below when not a number
     except (TypeError, ValueError):
         raise ControlError(f"{key} must be an integer") from None
 

@@ -170,7 +170,7 @@ async def _handle(ex: PaperExchange, request: web.Request) -> web.Response:
     body = await request.read() if request.method == "POST" else b""
     fault = ex.rest_faults.take(path)
     if fault is not None:
-        headers = {
+        fault_headers = {
             "X-Bapi-Limit": "10",
             "X-Bapi-Limit-Status": "0",
             "X-Bapi-Limit-Reset-Timestamp": str(int(time.time() * 1000) + 50),
@@ -181,9 +181,9 @@ async def _handle(ex: PaperExchange, request: web.Request) -> web.Response:
                 fault.ret_code or 10016,
                 fault.message,
                 status=fault.http_status,
-                headers=headers,
+                headers=fault_headers,
             )
-        return _reply(ex, fault.ret_code, fault.message, headers=headers)
+        return _reply(ex, fault.ret_code, fault.message, headers=fault_headers)
     acct: Account | None = None
     headers: dict[str, str] | None = None
     if endpoint.private:

@@ -112,7 +112,7 @@ class PrivateConn:
                     if record is not None:
                         emitted = time.time()
                         for row in items:
-                            record.setdefault(row["execId"], emitted)  # type: ignore[arg-type]
+                            record.setdefault(row["execId"], emitted)
                 rows_json = None
                 for name in self.topics.get(topic, ()):
                     if topic == "execution.fast":

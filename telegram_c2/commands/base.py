@@ -167,7 +167,7 @@ async def run(
     message, user, chat = update.effective_message, update.effective_user, update.effective_chat
     if message is None:
         return
-    entry = {
+    entry: dict[str, Any] = {
         "command": name,
         "user_id": user.id if user else None,
         "username": user.username if user else None,

@@ -67,11 +67,11 @@ def run(ctx: SyncContext, account: AccountName) -> Outcome:
     finals: list[rest.Item] = []
     unresolved: list[str] = []
     for oid in vanished:
-        item = history.get(oid) or _current_state(http, oid)
-        if item is None:
+        state = history.get(oid) or _current_state(http, oid)
+        if state is None:
             unresolved.append(oid)
-        elif _needs(ledger.get(oid), item):
-            finals.append(item)
+        elif _needs(ledger.get(oid), state):
+            finals.append(state)
     # Placed and closed unseen: in the history, not in the ledger at all.
     finals += [o for oid, o in history.items() if oid not in ledger]
     fresh = [*_not_recently_handed(ctx, stale), *_not_recently_handed(ctx, finals)]

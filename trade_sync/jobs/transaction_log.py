@@ -101,7 +101,7 @@ class Amounts:
         return self.realized + self.funding - self.fees
 
     def get(self, component: str) -> Decimal:
-        return getattr(self, component)  # type: ignore[no-any-return]
+        return getattr(self, component)
 
 
 @dataclass
