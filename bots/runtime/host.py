@@ -273,17 +273,7 @@ class BotHost:
         joined = [s for s in self.universe.refresh(self.now) if s not in self.symbols]
         if not joined:
             return
-        bars = max(self.strategy.warmup_bars, 1)
-        history: list[Candle] = []
-        for symbol in joined:
-            candles = closed_history(self.http, symbol, self.interval, bars, self.now)
-            history.extend(candles)
-            if candles:
-                self.prices[symbol] = candles[-1].close
-        history.sort(key=lambda c: (c.start, c.symbol))
-        self.strategy.warm_up(history)
-        for candle in history:
-            self.sequencer.accept(candle)
+        self._warm_up(joined)
         self.symbols += joined
         self._subscribe()
 
@@ -304,10 +294,11 @@ class BotHost:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    def _warm_up(self) -> list[Candle]:
+    def _warm_up(self, symbols: list[str] | None = None) -> list[Candle]:
+        """Feeds ``symbols`` (default: every followed one) their closed history."""
         bars = max(self.strategy.warmup_bars, 1)
         candles: list[Candle] = []
-        for symbol in self.symbols:
+        for symbol in self.symbols if symbols is None else symbols:
             history = closed_history(self.http, symbol, self.interval, bars, self.now)
             candles.extend(history)
             if history:
