@@ -29,41 +29,25 @@ class Settlement(EngineState):
         order.cum_fee += fee
         order.closed_pnl += pnl
         order.updated = now
-        row: dict[str, object] = {
-            "category": "linear",
-            "symbol": order.symbol,
-            "isLeverage": "",
-            "orderId": order.order_id,
-            "orderLinkId": order.link_id,
-            "side": order.side,
-            "orderPrice": inst.price_str(order.price),
-            "orderQty": inst.qty_str(order.qty),
-            "leavesQty": inst.qty_str(order.qty - order.cum_qty),
-            "createType": order.create_type,
-            "orderType": order.order_type,
-            "stopOrderType": order.stop_order_type,
-            "execFee": fmt(fee),
-            "execId": new_id(),
-            "execPrice": inst.price_str(price),
-            "execQty": inst.qty_str(qty),
-            "execPnl": fmt(pnl),
-            "execType": "Trade",
-            "execValue": fmt(value),
-            "execTime": str(now),
-            "isMaker": maker,
-            "feeRate": fmt(rate),
-            "tradeIv": "",
-            "markIv": "",
-            "markPrice": inst.price_str(self.prices[order.symbol]),
-            "indexPrice": "",
-            "underlyingPrice": "",
-            "blockTradeId": "",
-            "closedSize": inst.qty_str(closed),
-            "extraFees": "",
-            "seq": seq,
-            "feeCurrency": "USDT",
-            "marketUnit": "",
-        }
+        price_s = inst.price_str(price)
+        row = self._exec_template(inst, price_s, inst.qty_str(qty), value, fee, now, seq)
+        row.update(
+            orderId=order.order_id,
+            orderLinkId=order.link_id,
+            side=order.side,
+            orderPrice=inst.price_str(order.price),
+            orderQty=inst.qty_str(order.qty),
+            leavesQty=inst.qty_str(order.qty - order.cum_qty),
+            createType=order.create_type,
+            orderType=order.order_type,
+            stopOrderType=order.stop_order_type,
+            execId=new_id(),
+            execPnl=fmt(pnl),
+            isMaker=maker,
+            feeRate=fmt(rate),
+            markPrice=inst.price_str(self.prices[order.symbol]),
+            closedSize=inst.qty_str(closed),
+        )
         acct.ledger.append(row, now)
         return row
 
@@ -140,41 +124,20 @@ class Settlement(EngineState):
                 seq = next(self._seq)
                 pos.seq = seq
                 pos.updated = now
-                row: dict[str, object] = {
-                    "category": "linear",
-                    "symbol": pos.symbol,
-                    "isLeverage": "",
-                    "orderId": f"{now // 1000}-{pos.symbol}-funding",
-                    "orderLinkId": "",
-                    "side": "Buy" if pos.size > 0 else "Sell",
-                    "orderPrice": "0",
-                    "orderQty": "0",
-                    "leavesQty": "0",
-                    "createType": "",
-                    "orderType": "UNKNOWN",
-                    "stopOrderType": "UNKNOWN",
-                    "execFee": fmt(fee),
-                    "execId": new_id(),
-                    "execPrice": inst.price_str(mark),
-                    "execQty": inst.qty_str(abs(pos.size)),
-                    "execPnl": "0",
-                    "execType": "Funding",
-                    "execValue": fmt(value),
-                    "execTime": str(now),
-                    "isMaker": False,
-                    "feeRate": fmt(rate),
-                    "tradeIv": "",
-                    "markIv": "",
-                    "markPrice": inst.price_str(mark),
-                    "indexPrice": "",
-                    "underlyingPrice": "",
-                    "blockTradeId": "",
-                    "closedSize": "0",
-                    "extraFees": "",
-                    "seq": seq,
-                    "feeCurrency": "USDT",
-                    "marketUnit": "",
-                }
+                mark_s = inst.price_str(mark)
+                qty_s = inst.qty_str(abs(pos.size))
+                row = self._exec_template(inst, mark_s, qty_s, value, fee, now, seq)
+                row.update(
+                    orderId=f"{now // 1000}-{pos.symbol}-funding",
+                    side="Buy" if pos.size > 0 else "Sell",
+                    orderPrice="0",
+                    orderQty="0",
+                    createType="",
+                    orderType="UNKNOWN",
+                    execId=new_id(),
+                    execType="Funding",
+                    feeRate=fmt(rate),
+                )
                 acct.ledger.append(row, now)
                 rows.append(row)
             if rows:
@@ -195,6 +158,8 @@ class Settlement(EngineState):
         now: int,
         seq: int,
     ) -> dict[str, object]:
+        """The one shape of an execution row, as Bybit's ``execution/list`` and the
+        private ``execution`` topic give it (a taker Trade); callers set what differs."""
         return {
             "category": "linear",
             "symbol": inst.symbol,
