@@ -144,6 +144,9 @@ class RedisSettings(_Group):
     port: int = Field(6379, ge=1, le=65535)
     #: This service's logical DB (a bot's own DB; see ``trading.bots.redis_db``).
     db: int = Field(0, ge=0, le=15)
+    #: This process's ACL user (``listener``, ``bot-<id>`` …, docs/redis.md#access);
+    #: unset, the password is Redis's ``default`` user's (the operator's).
+    username: str | None = None
     password: SecretStr | None = None
     #: Infrastructure keys: alerts, the kill flag, the listener's hand-over stream.
     infra_db: int = Field(15, ge=0, le=15)

@@ -1,7 +1,7 @@
 """The one place that builds Redis clients for a logical DB.
 
 Every client decodes responses to ``str`` (keys and values are text: Decimal strings,
-ISO times, JSON), and takes its address and password from ``REDIS_*``.
+ISO times, JSON), and takes its address, ACL user and password from ``REDIS_*``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def _kwargs(settings: Settings, db: int | None) -> dict[str, Any]:
         # A credential provider, not ``password=``: redis-py puts a plain password in the
         # connection pool's repr, and reprs end up in logs and tracebacks.
         "credential_provider": (
-            redis.UsernamePasswordCredentialProvider(password=cfg.password.get_secret_value())
+            redis.UsernamePasswordCredentialProvider(
+                username=cfg.username, password=cfg.password.get_secret_value()
+            )
             if cfg.password
             else None
         ),

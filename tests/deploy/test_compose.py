@@ -103,7 +103,10 @@ def test_redis_is_durable_and_never_evicts() -> None:
     script = " ".join(redis["command"])
     for setting in ("--appendonly yes", "--appendfsync everysec", "--maxmemory-policy noeviction"):
         assert setting in script
-    assert "requirepass" in script and "REDISCLI_AUTH" in " ".join(redis["healthcheck"]["test"])
+    assert redis["entrypoint"] == ["/bin/sh", "/etc/redis/alpha/entrypoint.sh"]
+    assert "./deploy/redis:/etc/redis/alpha:ro" in redis["volumes"]
+    assert redis["user"] == "redis"  # not root
+    assert "REDISCLI_AUTH" in " ".join(redis["healthcheck"]["test"])
 
 
 def test_pgbouncer_config_pools_per_role_in_transaction_mode() -> None:
@@ -253,7 +256,7 @@ def test_backups_inside_the_repository_fail(tmp_path: Path) -> None:
 
 
 def test_env_example_missing_a_variable_fails() -> None:
-    example = (ROOT / ".env.example").read_text().replace("REDIS_PASSWORD=change-me\n", "")
+    example = (ROOT / ".env.example").read_text().replace("\nREDIS_PASSWORD=change-me\n", "\n")
     assert rules.check_env_example(compose_text(), example) == [
         ".env.example: REDIS_PASSWORD is interpolated by the compose file but not documented"
     ]
@@ -299,3 +302,26 @@ def test_no_secret_is_passed_on_a_command_line() -> None:
         words = svc.get("command") or []
         text = words if isinstance(words, str) else " ".join(words)
         assert not interpolated.search(text), f"{name}: {interpolated.search(text)}"
+
+
+def test_a_bot_logging_in_as_another_bot_fails(tmp_path: Path) -> None:
+    compose = broken(
+        tmp_path, "REDIS_USERNAME: bot-lxalgo_001", "REDIS_USERNAME: bot-shortseller_001"
+    )
+    problems = rules.check_redis_users(compose)
+    assert problems == ["lxalgo: REDIS_USERNAME must be 'bot-lxalgo_001' (its own ACL user), "
+                        "got 'bot-shortseller_001'"], problems
+
+
+def test_a_service_on_the_operator_login_fails(tmp_path: Path) -> None:
+    compose = broken(tmp_path, "      REDIS_USERNAME: c2\n", "")
+    problems = rules.check_redis_users(compose)
+    assert problems == ["telegram_c2: REDIS_USERNAME must be 'c2' (its own ACL user), got None"]
+
+
+def test_a_bot_redis_does_not_know_fails(tmp_path: Path) -> None:
+    compose = broken(
+        tmp_path, "REDIS_BOTS: shortseller_001 lxalgo_001", "REDIS_BOTS: shortseller_001"
+    )
+    problems = rules.check_redis_users(compose)
+    assert problems == ["redis: REDIS_BOTS does not list lxalgo_001 (service lxalgo)"], problems
