@@ -42,6 +42,7 @@ GROUP_HELP = {
     "config": "show the effective configuration (secrets masked)",
     "db": "database migrations: upgrade, downgrade, current",
     "bots": "the bot registry: register, list, show, pause, resume, retire",
+    "kill": "the kill switch every bot obeys: status, lift (set it with /kill in the C2)",
     "run": "run one long-lived service (paper-exchange, listener, trade-sync, bot, c2, backup)",
     "positions": "per-bot positions derived from the ledger: show, rebuild",
     "listener": "listener tools: replay a capture of private WebSocket messages",

@@ -317,7 +317,7 @@ def register(conn: psycopg.Connection[Any], spec: BotSpec) -> Bot:
         except psycopg.errors.UniqueViolation as exc:
             raise _duplicate(conn, spec, exc) from None
         _check_allocation(conn, spec)  # after the duplicate checks: those name the clash
-        _audit(conn, "register", spec.bot_id, f"{spec.bot_type} {spec.mode} {spec.account}")
+        audit(conn, "register", spec.bot_id, f"{spec.bot_type} {spec.mode} {spec.account}")
     assert row is not None
     return _bot(row)
 
@@ -337,11 +337,18 @@ def _duplicate(
     return UserError(f"bot {spec.bot_id} conflicts with an existing bot ({constraint})")
 
 
-def _audit(conn: psycopg.Connection[Any], command: str, bot_id: str, detail: str) -> None:
+def audit(
+    conn: psycopg.Connection[Any],
+    command: str,
+    bot_id: str | None,
+    detail: str,
+    outcome: str = "accepted",
+) -> None:
+    """One row of the operator audit (``trading.bot_commands``, channel ``cli``)."""
     conn.execute(
         "INSERT INTO trading.bot_commands (channel, command, bot_id, outcome, detail) "
-        "VALUES ('cli', %s, %s, 'accepted', %s)",
-        (command, str(bot_id), detail),
+        "VALUES ('cli', %s, %s, %s, %s)",
+        (command, None if bot_id is None else str(bot_id), outcome, detail),
     )
 
 
@@ -391,6 +398,6 @@ def set_status(conn: psycopg.Connection[Any], bot_id: str, action: str) -> Bot:
             )
             .fetchone()
         )
-        _audit(conn, action, bot_id, f"{bot.status} -> {new}")
+        audit(conn, action, bot_id, f"{bot.status} -> {new}")
     assert row is not None
     return _bot(row)

@@ -1,4 +1,4 @@
-"""``alpha db …`` (migrations) and ``alpha bots …`` (the registry)."""
+"""``alpha db …`` (migrations), ``alpha bots …`` (the registry), ``alpha kill …``."""
 
 from __future__ import annotations
 
@@ -139,6 +139,65 @@ def _status_change(action: str) -> Any:
     return handler
 
 
+# --- alpha kill --------------------------------------------------------------------------
+
+
+def _kill_flag(settings: Any) -> dict[str, str] | None:
+    from core import kill_switch, redis_keys
+    from core.redis_client import infra_client, sync_reply
+
+    client = infra_client(settings)
+    try:
+        return kill_switch.parse_flag(sync_reply(client.get(redis_keys.KILL_FLAG)))
+    finally:
+        client.close()
+
+
+def _kill_status(_args: argparse.Namespace) -> int:
+    flag = _kill_flag(_settings())
+    if flag is None:
+        print("kill switch: not set")
+    else:
+        print(f"kill switch: SET by {flag['requested_by']} at {flag['at']}")
+    return 0
+
+
+def _kill_lift(args: argparse.Namespace) -> int:
+    """Audited first (database first, Redis second): a lift whose Redis write fails
+    leaves a 'failed' row and the flag in place."""
+    import redis
+
+    from core import redis_keys
+    from core.errors import UserError
+    from core.redis_client import infra_client
+    from database import bots
+
+    settings = _settings()
+    flag = _kill_flag(settings)
+    if flag is None:
+        print("kill switch: not set; nothing to lift")
+        return 0
+    if not args.yes:
+        raise UserError(
+            f"the kill switch was set by {flag['requested_by']} at {flag['at']}; lifting it "
+            "lets bots you resume enter again: repeat with --yes"
+        )
+    detail = f"set by {flag['requested_by']} at {flag['at']}"
+    with _owner(settings) as conn:
+        bots.audit(conn, "kill lift", None, detail)
+    client = infra_client(settings)
+    try:
+        client.delete(redis_keys.KILL_FLAG)
+    except redis.RedisError as exc:
+        with _owner(settings) as conn:
+            bots.audit(conn, "kill lift", None, f"{detail}; Redis: {exc}", outcome="failed")
+        raise UserError(f"the kill switch is still set: Redis refused: {exc}") from None
+    finally:
+        client.close()
+    print("kill switch lifted; every bot stays paused until `alpha bots resume BOT_ID`")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from database import bots
 
@@ -252,6 +311,11 @@ def register(cli: Cli) -> None:
         action="store_true",
         help="the only bot trading these symbols on this account (may use reduceOnly)",
     )
+    cli.command("kill", "status", "is the kill switch set, by whom, when", _kill_status)
+    lift = cli.command(
+        "kill", "lift", "lift the kill switch (audited); bots stay paused until resumed", _kill_lift
+    )
+    lift.add_argument("--yes", action="store_true", help="confirm the lift")
     lst = cli.command("bots", "list", "list registered bots", _list)
     lst.add_argument("--all", action="store_true", default=True, help=argparse.SUPPRESS)
     lst.add_argument("--active", dest="all", action="store_false", help="hide retired bots")

@@ -10,7 +10,6 @@ fails after a Redis write: the caller then records the command as ``failed``.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -18,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from core import redis_keys
+from core import kill_switch, redis_keys
 from core.ids import BotId
 from telegram_c2.redis_pool import RedisPool
 from telegram_c2.registry import Bot
@@ -70,24 +69,14 @@ class Control:
         """Kill switch: the global flag first (every risk gate refuses new entries at
         once), then pause every bot, then flatten every bot (``command_ids[i]`` for
         ``bots[i]``)."""
-        await self._redis.infra.set(
-            redis_keys.KILL_FLAG,
-            json.dumps({"requested_by": requested_by, "at": at.isoformat()}),
-        )
+        await self._redis.infra.set(redis_keys.KILL_FLAG, kill_switch.flag_value(requested_by, at))
         await self.set_state(conn, [b for b in bots if b.status != "stopped"], "paused")
         for bot, command_id in zip(bots, command_ids, strict=True):
             await self.flatten(bot, requested_by, command_id)
 
     async def kill_flag(self) -> dict[str, str] | None:
         """Who set the kill flag and when, or None when it is not set."""
-        raw = await self._redis.infra.get(redis_keys.KILL_FLAG)
-        if raw is None:
-            return None
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = None
-        return value if isinstance(value, dict) else {"requested_by": "?", "at": "?"}
+        return kill_switch.parse_flag(await self._redis.infra.get(redis_keys.KILL_FLAG))
 
     async def lift_kill(self) -> bool:
         """Clears the kill flag; the bots stay paused until each is resumed. True when
