@@ -112,11 +112,13 @@ class PgBouncerSettings(_Group):
 
 
 class Role(StrEnum):
-    """The four database roles (docs/database-roles.md); the value is the role's suffix."""
+    """The database roles (docs/database-roles.md); the value is the role's suffix."""
 
     OWNER = "owner"  # migrations, owns the schemas; connects directly
     LISTENER = "listener"  # the ledger's only writer
-    APP = "app"  # bots, trade sync, c2
+    APP = "app"  # the Telegram C2: bot states and the operator audit
+    BOT = "bot"  # bots: read, and their heartbeat
+    SYNC = "sync"  # trade sync: its runs, drift events, wallet snapshots
     READONLY = "readonly"  # analytics, Grafana
 
 
@@ -129,6 +131,8 @@ class DatabaseRoleSettings(_Group):
     owner_password: SecretStr | None = None
     listener_password: SecretStr | None = None
     app_password: SecretStr | None = None
+    bot_password: SecretStr | None = None
+    sync_password: SecretStr | None = None
     readonly_password: SecretStr | None = None
 
     def name(self, role: Role) -> str:

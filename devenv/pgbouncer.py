@@ -32,7 +32,9 @@ ADMIN_USER = "pgbouncer_admin"
 #: maintenance.
 ROLE_POOLS: Mapping[str, str] = {
     "listener": "max_user_connections=10",
-    "app": "max_user_connections=40",
+    "app": "max_user_connections=10",
+    "bot": "max_user_connections=40",
+    "sync": "max_user_connections=10",
     "readonly": "max_user_connections=10",
     "owner": "pool_mode=session max_user_connections=2",
 }

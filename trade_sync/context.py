@@ -122,7 +122,7 @@ class SyncContext:
     def db(self) -> Iterator[psycopg.Connection[Any]]:
         from core import db
 
-        conn = db.connect(self.settings, Role.APP, application_name="alpha-trade-sync")
+        conn = db.connect(self.settings, Role.SYNC, application_name="alpha-trade-sync")
         try:
             yield conn
             conn.commit()

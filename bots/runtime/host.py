@@ -366,7 +366,7 @@ class BotHost:
 
         remaining = qty
         try:
-            with connect(self.settings, Role.APP) as conn:
+            with connect(self.settings, Role.BOT) as conn:
                 cur = conn.execute(
                     "SELECT side, exec_qty, exec_time FROM trading.fills"
                     " WHERE bot_id = %s AND symbol = %s"
@@ -608,7 +608,7 @@ class BotHost:
         here, else at each position's average price."""
         from core.db import connect
 
-        with connect(self.settings, Role.APP) as conn:
+        with connect(self.settings, Role.BOT) as conn:
             rows = conn.execute(
                 "SELECT p.symbol, p.qty, p.avg_price FROM analytics.bot_positions p"
                 " JOIN trading.bots b USING (bot_id) WHERE b.account = %s AND p.qty <> 0"
@@ -669,7 +669,7 @@ class BotHost:
         from core.db import connect
 
         try:
-            with connect(self.settings, Role.APP) as conn:
+            with connect(self.settings, Role.BOT) as conn:
                 conn.execute(
                     "UPDATE trading.bots SET last_heartbeat = now() WHERE bot_id = %s",
                     (self.reg.bot_id,),

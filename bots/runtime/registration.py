@@ -39,7 +39,7 @@ def load_registration(settings: Settings, bot_id: str) -> Registration:
         wanted = str(BotId(bot_id))  # validated; plain str so messages read "bot 'x'"
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    with connect(settings, Role.APP) as conn:
+    with connect(settings, Role.BOT) as conn:
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM trading.bots WHERE bot_id = %s", (wanted,)
         ).fetchone()

@@ -6,7 +6,8 @@ from alembic import op
 
 
 def role(kind: str) -> str:
-    """The quoted name of the ``owner``/``listener``/``app``/``readonly`` role."""
+    """The quoted name of a role: ``owner``, ``listener``, ``app``, ``bot``, ``sync``,
+    ``readonly`` (``core.config.Role``)."""
     config = op.get_context().config
     assert config is not None, "migrations run only through database/migrate.py"
     names: dict[str, str] = config.attributes["roles"]

@@ -23,7 +23,7 @@ run_dir=$(dirname "$auth_file")
 umask 077
 mkdir -p "$run_dir"
 : > "$auth_file"
-for role in listener app readonly; do
+for role in listener app bot sync readonly; do
     var=$(echo "ALPHA_DB_${role}_PASSWORD" | tr '[:lower:]' '[:upper:]')
     password=$(secret "$var")
     # userlist.txt quoting: a double quote inside a value is doubled.
@@ -41,7 +41,7 @@ done
 runtime="$run_dir/pgbouncer.ini"
 set -- -e "s|^auth_file = .*|auth_file = $auth_file|" \
        -e "s/^stats_users = alpha_readonly\$/stats_users = ${prefix}_readonly/"
-for role in listener app readonly; do  # BRE without \| (busybox sed in the image)
+for role in listener app bot sync readonly; do  # BRE without \| (busybox sed in the image)
     set -- "$@" -e "s/^alpha_$role = /${prefix}_$role = /"
 done
 if [ -n "${POSTGRES_HOST:-}${POSTGRES_PORT:-}" ]; then

@@ -27,7 +27,7 @@ from devenv.system import hand_over, run_as, service_user
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "pgbouncer"
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
-ROLES = (Role.LISTENER, Role.APP, Role.READONLY)
+ROLES = (Role.LISTENER, Role.APP, Role.BOT, Role.SYNC, Role.READONLY)
 
 pytestmark = pytest.mark.skipif(not PGBOUNCER.exists(), reason="no /usr/sbin/pgbouncer")
 
@@ -61,6 +61,8 @@ class Bouncer:
             "ALPHA_DB_LISTENER_PASSWORD": self.passwords[Role.LISTENER],
             # As a Docker secret would be mounted: the *_FILE twin.
             "ALPHA_DB_APP_PASSWORD_FILE": str(secret_file),
+            "ALPHA_DB_BOT_PASSWORD": self.passwords[Role.BOT],
+            "ALPHA_DB_SYNC_PASSWORD": self.passwords[Role.SYNC],
             "ALPHA_DB_READONLY_PASSWORD": self.passwords[Role.READONLY],
         }
         self.user = service_user()
