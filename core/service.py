@@ -176,13 +176,26 @@ def configure_logging(
 Check = Callable[[], bool | str]
 
 
+#: The last exception logged per check, so a probe every few seconds logs a failure once.
+_LOGGED: dict[int, str] = {}
+
+
 def run_check(check: Check) -> tuple[bool, str]:
     """``(ok, detail)``. ``True`` passes; ``False`` fails; a string is a failure reason,
-    except ``"ok"``; an exception fails with its type and message."""
+    except ``"ok"``; an exception fails with its type only.
+
+    An exception's message is logged (once while it repeats), never answered: it names
+    roles, hosts, ports and databases (``cannot connect to PostgreSQL as role@host/db``),
+    and ``/healthz`` answers anyone who can reach the port."""
     try:
         result = check()
     except Exception as exc:  # a broken check is a failing check, not a dead endpoint
-        return False, f"{type(exc).__name__}: {exc}"
+        message = f"{type(exc).__name__}: {exc}"
+        if _LOGGED.get(id(check)) != message:
+            _LOGGED[id(check)] = message
+            logging.getLogger("alpha.health").warning("health check failed: %s", message)
+        return False, f"{type(exc).__name__} (the reason is in the service's log)"
+    _LOGGED.pop(id(check), None)
     if result is True:
         return True, "ok"
     if result is False or result is None:

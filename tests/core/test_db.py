@@ -25,6 +25,7 @@ from core import db
 from core.config import Role, ServiceSettings
 from core.redis_client import async_redis_client, redis_client
 from core.service import HealthServer, configure_logging, secret_values
+from devenv.ports import free_port
 
 
 def test_conninfo_goes_through_pgbouncer_unless_direct(database) -> None:
@@ -175,6 +176,36 @@ def test_health_server() -> None:
         assert json.load(failed.value)["checks"]["redis"]["ok"] is False
         with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
             assert "alpha_test_total 3.0" in resp.read().decode()
+    finally:
+        server.stop()
+
+
+def test_healthz_never_answers_who_connects_where(database, caplog) -> None:
+    """A failing connection's message names role@host:port/db: logged, not answered."""
+    unreachable = replace(
+        database.settings,
+        pgbouncer=database.settings.pgbouncer.model_copy(update={"port": free_port()}),
+    )
+
+    def db_check() -> bool:
+        db.connect(unreachable, Role.APP).close()
+        return True
+
+    server = HealthServer("127.0.0.1", 0, {"db": db_check}).start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="alpha.health"):
+            for _probe in range(3):
+                with pytest.raises(urllib.error.HTTPError) as failed:
+                    urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=5)
+                body = failed.value.read().decode()
+                assert failed.value.code == 503
+                role = database.settings.db_roles.name(Role.APP)
+                assert role not in body and "@" not in body and str(database.name) not in body
+                assert json.loads(body)["checks"]["db"]["detail"] == (
+                    "DatabaseUnavailableError (the reason is in the service's log)"
+                )
+        logged = [r.getMessage() for r in caplog.records if r.name == "alpha.health"]
+        assert len(logged) == 1 and f"as {role}@" in logged[0]  # once while it repeats
     finally:
         server.stop()
 
