@@ -25,7 +25,13 @@ from core import redis_keys
 from core.ids import BotId
 
 #: Plain data commands, nothing that reconfigures, flushes or lists the server.
-_BASE = "resetkeys resetchannels -@all +@connection +@read +@write +@transaction -@dangerous"
+_BASE = (
+    "resetkeys resetchannels -@all +@connection +@read +@write +@transaction -@dangerous"
+    " +time"  # the server's clock (the listener trims its hand-over stream by it)
+)
+#: Lua scripts: compare-and-set in one step (a bot's lease, the listener's batched
+#: appends). Inside a script every key is still checked against the user's patterns.
+_SCRIPTS = "+eval +evalsha +script|load"
 #: Append to the shared alert stream; nothing else on it.
 _RAISE_ALERTS = f"(+xadd ~{redis_keys.ALERTS})"
 
@@ -58,21 +64,26 @@ def bot_user(bot_id: BotId) -> AclUser:
         f"%R~{redis_keys.position_pattern(bot_id)}",
     )
     kill = f"(+get +exists ~{redis_keys.KILL_FLAG})"
-    return AclUser(f"{BOT_USER_PREFIX}{bot_id}", f"{_BASE} {own} {kill} {_RAISE_ALERTS}")
+    return AclUser(
+        f"{BOT_USER_PREFIX}{bot_id}", f"{_BASE} {_SCRIPTS} {own} {kill} {_RAISE_ALERTS}"
+    )
 
 
-def role_users() -> list[AclUser]:
-    """The operator and the four services; bots come from :func:`bot_user`."""
+def operator_user() -> AclUser:
+    """The operator's CLI and the one-shot jobs (bootstrap registers bots and writes their
+    state): every key, still no dangerous command."""
+    return AclUser(OPERATOR, f"{_BASE} ~*")
+
+
+def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
+    """The four services, then a user per bot."""
     any_bot = BotId.trusted("*")  # a glob, not an id
     return [
-        # The operator's CLI and the one-shot jobs (bootstrap registers bots and writes
-        # their state): every key, still no dangerous command.
-        AclUser(OPERATOR, f"{_BASE} ~*"),
         # The only writer of positions and fill streams; scripts append many stream
         # entries in one command (websocket_listener/redis_mirror.py).
         AclUser(
             "listener",
-            f"{_BASE} +evalsha +eval +script|load "
+            f"{_BASE} {_SCRIPTS} "
             + _keys(
                 f"~{redis_keys.position_pattern(any_bot)}",
                 f"~{redis_keys.fills_stream(any_bot)}",
@@ -104,7 +115,19 @@ def role_users() -> list[AclUser]:
         ),
         # Backups: consumes its request stream, raises alerts.
         AclUser("backup", f"{_BASE} ~{redis_keys.BACKUP_REQUESTS} {_RAISE_ALERTS}"),
+        *(bot_user(bot_id) for bot_id in bot_ids),
     ]
+
+
+#: The ACL user of each long-running ``alpha run`` verb; a bot's is :func:`bot_user`'s.
+SERVICE_USERS = {"listener": "listener", "trade-sync": "sync", "c2": "c2", "backup": "backup"}
+
+
+def user_for(verb: str, bot_id: str | None = None) -> str | None:
+    """The user ``alpha run VERB`` logs in as (None: a verb without one of its own)."""
+    if verb == "bot":
+        return f"{BOT_USER_PREFIX}{bot_id}" if bot_id else None
+    return SERVICE_USERS.get(verb)
 
 
 def password_hash(password: str) -> str:
@@ -124,6 +147,6 @@ def acl_file(users: Iterable[tuple[AclUser, str]]) -> str:
 def template() -> str:
     """``deploy/redis/users.acl.in``: one ``<name> <rules>`` line per role, then the bot
     line with :data:`BOT_PLACEHOLDER` for the id."""
-    bot = bot_user(BotId.trusted(BOT_PLACEHOLDER))
-    lines = [f"{u.name} {u.rules}" for u in [*role_users(), bot]]
+    users = [operator_user(), *service_users([BotId.trusted(BOT_PLACEHOLDER)])]
+    lines = [f"{u.name} {u.rules}" for u in users]
     return "".join(line + "\n" for line in lines)

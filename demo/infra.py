@@ -15,7 +15,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from core import redis_acl
 from core.config import PostgresSettings, Role, known_variables
 from core.errors import UserError
+from core.ids import BotId
 from demo.services import alpha_command
 from devenv.pgbouncer import ROLE_POOLS, PgBouncer
 from devenv.ports import free_port
@@ -45,6 +47,8 @@ class Infra:
     )
     pgbouncer: PgBouncer | None = None
     redis: RedisServer | None = None
+    #: Redis ACL user -> password: every service and bot logs in as in production.
+    redis_passwords: dict[str, str] = field(default_factory=dict, repr=False)
     scratch: Path | None = None  # PgBouncer's folder when the output is out of its reach
 
     @property
@@ -126,12 +130,24 @@ class Infra:
         if result.returncode != 0:
             raise UserError(f"alpha db upgrade failed (exit {result.returncode}); see {log}")
 
-    def start_pool_and_cache(self) -> None:
+    def redis_login(self, user: str | None) -> dict[str, str]:
+        """``REDIS_USERNAME``/``REDIS_PASSWORD`` of ``user`` (None: the operator's)."""
+        if user is None or self.redis is None:
+            return {}
+        return {"REDIS_USERNAME": user, "REDIS_PASSWORD": self.redis_passwords[user]}
+
+    def start_pool_and_cache(self, bot_ids: Sequence[BotId] = ()) -> None:
         from database import bootstrap
 
         with self.admin_connect() as admin:
             verifiers = bootstrap.scram_verifiers(admin, [self.role(r) for r in Role])
-        self.redis = RedisServer(run_dir=self.out / "redis", port=free_port())
+        users = redis_acl.service_users(bot_ids)
+        self.redis_passwords = {u.name: secrets.token_urlsafe(18) for u in users}
+        self.redis = RedisServer(
+            run_dir=self.out / "redis",
+            port=free_port(),
+            users=[(u, self.redis_passwords[u.name]) for u in users],
+        )
         self.redis.start()
         run_dir = self._pgbouncer_dir()
         for _attempt in range(3):  # a free port can be taken between pick and bind

@@ -23,7 +23,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import redis_acl
 from core.errors import UserError
+from core.ids import BotId
 from demo import progress, services
 from demo.infra import Infra, infra_summary
 from demo.services import (
@@ -227,7 +229,7 @@ def run(opts: Options) -> int:
     try:
         infra.start_postgres()
         infra.migrate(logs / "migrate.log")
-        infra.start_pool_and_cache()
+        infra.start_pool_and_cache([BotId(b.bot_id) for b in BOTS])
         for name, where in infra_summary(infra).items():
             print(f"demo: {name:<9} {where}")
         register_bots(infra, logs / "bootstrap.log")
@@ -244,7 +246,8 @@ def run(opts: Options) -> int:
                 print(f"demo: skipped {spec.name}: no C2_TELEGRAM_BOT_TOKEN configured")
                 continue
             paths = {"LISTENER_SPOOL_DIR": str(out / "spool"), "BACKUP_DIR": str(out / "backups")}
-            env = infra.env(ALPHA_HTTP_PORT=str(free_port()), **spec.env, **paths)
+            login = infra.redis_login(redis_acl.user_for(spec.verb, spec.env.get("BOT_ID")))
+            env = infra.env(ALPHA_HTTP_PORT=str(free_port()), **spec.env, **paths, **login)
             children.append(Child(spec, env, logs))
             print(
                 f"demo: started {spec.name} (pid {children[-1].proc.pid}), "

@@ -201,28 +201,24 @@ def check_bots(compose: Compose) -> list[str]:
     return problems
 
 
-#: The Redis ACL user each long-running service must log in as (core/redis_acl.py).
-REDIS_USERS = {"listener": "listener", "trade-sync": "sync", "c2": "c2", "backup": "backup"}
-
-
 def check_redis_users(compose: Compose) -> list[str]:
     """Every long-running service logs in to Redis as its own ACL user, each bot as
     ``bot-<BOT_ID>``, and the Redis service knows every bot (REDIS_BOTS) with a password."""
+    from core import redis_acl  # the code is the reference
+
     problems: list[str] = []
     redis_env = environment(compose.get("services", {}).get("redis", {}))
     known_bots = set(redis_env.get("REDIS_BOTS", "").split())
     for name, svc in alpha_services(compose).items():
         verb = run_verb(svc)
         env = environment(svc)
+        want = redis_acl.user_for(verb or "", env.get("BOT_ID"))
         if verb == "bot":
-            want: str | None = f"bot-{env.get('BOT_ID')}"
             bot_id = str(env.get("BOT_ID"))
             if bot_id not in known_bots:
                 problems.append(f"redis: REDIS_BOTS does not list {bot_id} (service {name})")
             elif f"REDIS_PASSWORD_BOT_{bot_id.upper()}" not in redis_env:
                 problems.append(f"redis: no REDIS_PASSWORD_BOT_{bot_id.upper()} for {name}")
-        else:
-            want = REDIS_USERS.get(verb or "")
         if want is not None and env.get("REDIS_USERNAME") != want:
             problems.append(f"{name}: REDIS_USERNAME must be {want!r} (its own ACL user), "
                             f"got {env.get('REDIS_USERNAME')!r}")

@@ -1,4 +1,5 @@
-"""A private Redis: AOF with ``everysec`` fsync, ``noeviction``, a password, loopback only."""
+"""A private Redis: AOF with ``everysec`` fsync, ``noeviction``, a password, loopback only,
+and optionally the production ACL users (``core/redis_acl.py``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import os
 import secrets
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 
+from core import redis_acl
 from core.errors import UserError
 from devenv.ports import pid_alive, wait_until
 from devenv.system import require_binary
@@ -22,6 +25,9 @@ class RedisServer:
     port: int
     host: str = "127.0.0.1"
     password: str | None = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    #: ACL users besides ``default`` (which keeps ``password``), as production has them:
+    #: ``default`` then gets the operator's rules instead of every right.
+    users: Sequence[tuple[redis_acl.AclUser, str]] = field(default=(), repr=False)
 
     @property
     def conf(self) -> Path:
@@ -37,6 +43,9 @@ class RedisServer:
 
     def config_text(self) -> str:
         auth = f'requirepass "{self.password}"\n' if self.password else ""
+        if self.users:
+            assert self.password, "the default user keeps the password"
+            auth = redis_acl.acl_file([(redis_acl.operator_user(), self.password), *self.users])
         return (
             "# Written by devenv.redis_server: a private Redis for development and tests.\n"
             f"bind {self.host}\nport {self.port}\nprotected-mode yes\n"

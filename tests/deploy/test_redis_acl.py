@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 import redis
 
+from bots.runtime.lease import BotLease
 from core.config import load_settings
 from core.redis_client import redis_client
 from deploy import redis_acl as template_writer
 from devenv.ports import free_port
 from devenv.system import require_binary
 from trade_sync.handover import hand_over
+from websocket_listener.handover import trim_acknowledged
 from websocket_listener.redis_mirror import APPEND_ENTRIES_LUA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,7 +137,6 @@ def test_a_bot_works_with_its_own_keys(server: int, monkeypatch: pytest.MonkeyPa
     assert bot.set("bot:alpha_bot:state", "running")
     assert bot.hset("bot:alpha_bot:orders", "intent-1", "{}") == 1
     assert bot.zadd("bot:alpha_bot:seen_fills", {"exec-1": 1}) == 1
-    assert bot.set("bot:alpha_bot:lease", "host:1:x", nx=True, ex=15)
     for stream in ("fills:alpha_bot", "commands:alpha_bot"):
         bot.xgroup_create(stream, "bot", id="$", mkstream=True)
         assert bot.xreadgroup("bot", "alpha_bot", {stream: ">"}, count=1, block=1) == []
@@ -143,11 +144,22 @@ def test_a_bot_works_with_its_own_keys(server: int, monkeypatch: pytest.MonkeyPa
     assert infra.get("risk:kill") is None and infra.exists("risk:kill") == 0
     assert infra.xadd("alerts", {"kind": "risk_halt", "text": "halted"})
     assert list(bot.scan_iter("position:alpha_bot:*")) == []
+    # The one-process lease renews itself with Lua scripts (bots/runtime/lease.py).
+    lease = BotLease(bot, "alpha_bot", ttl_seconds=1)
+    lease.acquire()
+    time.sleep(1.5)  # past the TTL: only renewals keep it
+    assert bot.get(lease.key) == lease.token
+    lease.release()
+    assert bot.get(lease.key) is None
 
 
 def _refused(action: Callable[[], Any]) -> None:
-    with pytest.raises(redis.exceptions.NoPermissionError):
+    """NOPERM for a command; a script that touches a key it may not gets Redis's own
+    error (a ResponseError naming the key access)."""
+    with pytest.raises(redis.exceptions.ResponseError) as refused:
         action()
+    text = str(refused.value)
+    assert "no permissions" in text or "can't access" in text, text
 
 
 @pytest.mark.parametrize("db", [1, 2, 0, INFRA])
@@ -179,7 +191,9 @@ def test_a_bot_cannot_touch_another_bots_keys_in_any_db(
         lambda: alpha.delete("alerts"),
         lambda: alpha.flushdb(),
         lambda: alpha.config_set("appendonly", "no"),
-        lambda: alpha.eval("return 1", 0),
+        # A script is checked key by key like a command.
+        lambda: alpha.eval("return redis.call('GET', KEYS[1])", 1, "bot:beta_bot:state"),
+        lambda: alpha.eval("return redis.call('GET', 'bot:beta_bot:state')", 0),
     ):
         _refused(action)
     assert op.get("bot:beta_bot:state") == "running"
@@ -195,6 +209,8 @@ def test_the_listener_writes_positions_and_fill_streams_only(
     assert appended == 1
     infra = login(monkeypatch, server, "listener", INFRA)
     infra.hset("listener:status", "heartbeat", "now")
+    infra.xgroup_create("listener:handover", "listener", id="0", mkstream=True)
+    assert trim_acknowledged(infra, retain_seconds=0) == 0  # reads the server's TIME
     assert infra.xadd("alerts", {"kind": "listener", "text": "down"})
     _refused(lambda: listener.set("bot:alpha_bot:state", "stopped"))
     _refused(lambda: listener.xadd("commands:alpha_bot", {"command": "flatten"}))
