@@ -139,6 +139,39 @@ def _status_change(action: str) -> Any:
     return handler
 
 
+def _reset_risk(args: argparse.Namespace) -> int:
+    """Audited first, then the command on the bot's stream (it acts when it reads it)."""
+    import secrets
+
+    import redis
+
+    from core import redis_keys
+    from core.errors import UserError
+    from core.ids import BotId
+    from core.redis_client import redis_client
+    from database import bots
+
+    settings = _settings()
+    command_id = secrets.token_hex(6)
+    with _owner(settings) as conn:
+        bot = bots.get_bot(conn, args.bot_id)
+        if bot.redis_db is None or bot.status == "retired":
+            raise UserError(f"bot {bot.bot_id} is {bot.status}: it has no command stream")
+        bots.audit(conn, "reset-risk", bot.bot_id, f"command {command_id}")
+    client = redis_client(settings, bot.redis_db)
+    try:
+        client.xadd(
+            redis_keys.commands_stream(BotId(bot.bot_id)),
+            {"command": "reset-risk", "requested_by": "cli", "id": command_id},
+        )
+    except redis.RedisError as exc:
+        raise UserError(f"reset-risk for {bot.bot_id} audited but not sent: {exc}") from None
+    finally:
+        client.close()
+    print(f"{bot.bot_id}: reset-risk sent (command {command_id}); its halt lifts when it reads it")
+    return 0
+
+
 # --- alpha kill --------------------------------------------------------------------------
 
 
@@ -330,3 +363,8 @@ def register(cli: Cli) -> None:
     ):
         p = cli.command("bots", action, text, _status_change(action))
         p.add_argument("bot_id", metavar="BOT_ID")
+    reset = cli.command(
+        "bots", "reset-risk", "lift a bot's risk halt; its limits count from its equity now",
+        _reset_risk,
+    )  # fmt: skip
+    reset.add_argument("bot_id", metavar="BOT_ID")

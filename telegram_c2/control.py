@@ -53,9 +53,14 @@ class Control:
 
     async def flatten(self, bot: Bot, requested_by: str, command_id: str) -> None:
         """Put exactly one ``flatten`` on the bot's command stream."""
+        await self.send(bot, "flatten", requested_by, command_id)
+
+    async def send(self, bot: Bot, command: str, requested_by: str, command_id: str) -> None:
+        """One entry on the bot's command stream (docs/redis.md: ``flatten``,
+        ``cancel-all``, ``reset-risk``)."""
         await self._redis.db(bot.redis_db).xadd(
             redis_keys.commands_stream(BotId(bot.bot_id)),
-            {"command": "flatten", "requested_by": requested_by, "id": command_id},
+            {"command": command, "requested_by": requested_by, "id": command_id},
         )
 
     async def kill(
