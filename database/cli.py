@@ -33,6 +33,11 @@ def _upgrade(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     bootstrap.upgrade(settings, args.revision)
+    if bootstrap.admin_available(settings):
+        from database import guard
+
+        for line in guard.lock(settings):
+            print(line)
     print(f"{settings.postgres.db}: at revision {bootstrap.current(settings)}")
     return 0
 
@@ -52,9 +57,31 @@ def _downgrade(args: argparse.Namespace) -> int:
         answer = input(f"This drops every table of {settings.postgres.db}. Type its name: ")
         if answer.strip() != settings.postgres.db:
             raise UserError("not confirmed; nothing was changed")
-    bootstrap.downgrade(settings, args.revision)
+    if args.revision == "base":
+        _downgrade_to_base(settings)
+    else:
+        bootstrap.downgrade(settings, args.revision)
     print(f"{settings.postgres.db}: at revision {bootstrap.current(settings) or '(empty)'}")
     return 0
+
+
+def _downgrade_to_base(settings: Any) -> None:
+    """Base drops the ledger's schema, which the locked guard refuses: the admin login
+    unlocks it first (and locks it again if the downgrade fails)."""
+    from core.errors import UserError
+    from database import bootstrap, guard
+
+    if not bootstrap.admin_available(settings):
+        raise UserError(
+            "db downgrade base needs the admin login (POSTGRES_USER/POSTGRES_PASSWORD): "
+            "the single-writer guard refuses dropping the ledger otherwise"
+        )
+    guard.unlock(settings)
+    try:
+        bootstrap.downgrade(settings, "base")
+    except BaseException:
+        guard.lock(settings)
+        raise
 
 
 def _current(_args: argparse.Namespace) -> int:

@@ -114,9 +114,16 @@ def test_dump_and_restore_keeps_the_ledger_and_the_guard(database, services, tmp
         env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     target = services.empty_database()
+    # Restored as the admin login, as `alpha backup restore` does: the dump carries the
+    # guard's lock (an admin-owned guard function and an event trigger, database/guard.py),
+    # which only a superuser may recreate.
+    admin = services.admin_settings
+    as_admin = ["-h", admin.host, "-p", str(admin.port), "-U", admin.user]
+    if admin.password:
+        env["PGPASSWORD"] = admin.password.get_secret_value()
     try:
         result = subprocess.run(
-            [find_binary("pg_restore"), *common, "--exit-on-error", "-d", target, str(dump)],
+            [find_binary("pg_restore"), *as_admin, "--exit-on-error", "-d", target, str(dump)],
             env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
@@ -131,6 +138,9 @@ def test_dump_and_restore_keeps_the_ledger_and_the_guard(database, services, tmp
             _fill(conn, "late")
         with services.connect(target, Role.LISTENER) as conn:
             _fill(conn, "e9")
+        # And its lock: the owner cannot disable it there either.
+        with services.connect(target, Role.OWNER, direct=True) as conn, refused:
+            conn.execute("ALTER TABLE trading.fills DISABLE TRIGGER ALL")
     finally:
         services.drop_database(target)
 

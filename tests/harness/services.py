@@ -52,7 +52,7 @@ from core.config import (
     TelegramSettings,
     known_variables,
 )
-from database import bootstrap
+from database import bootstrap, guard
 from devenv.pgbouncer import ROLE_POOLS, PgBouncer
 from devenv.ports import free_port, pid_alive
 from devenv.redis_server import RedisServer
@@ -193,6 +193,7 @@ class ServiceStack:
             bootstrap.ensure_database(admin, self.template, roles.name(Role.OWNER))
             verifiers = bootstrap.scram_verifiers(admin, [*self.role_names, self.superuser_name])
         bootstrap.upgrade(self.settings(self.template))
+        guard.lock(self.settings(self.template))  # as `alpha db upgrade` does
         self.redis_server.start()
         self._start_pgbouncer(verifiers)
 
