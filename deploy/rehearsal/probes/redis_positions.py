@@ -11,6 +11,9 @@ for db in sys.argv[1:]:
     client = redis.Redis(
         host=os.environ["REDIS_HOST"],
         port=int(os.environ.get("REDIS_PORT", "6379")),
+        # The container's own ACL user (docs/redis.md#access): the listener may read
+        # every position.
+        username=os.environ.get("REDIS_USERNAME"),
         password=os.environ["REDIS_PASSWORD"],
         db=int(db),
         decode_responses=True,
