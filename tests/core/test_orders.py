@@ -103,7 +103,7 @@ def test_a_retry_after_a_server_error_places_the_order_once(exchange, redis) -> 
 def test_a_duplicate_link_id_means_already_placed(exchange, redis) -> None:
     om = _manager(exchange, redis)
     first = om.execute(EnterLimit("i1", "BTCUSDT", "Buy", Decimal("0.01"), Decimal("50000")))
-    outcome, detail = om._send(
+    outcome, detail, _code = om._send(
         om._http.place_order,
         {
             "category": "linear",
