@@ -108,10 +108,11 @@ class _Batch:
         self.lines.append(line)
         self.size += len(line) + 1
 
-    def text(self, head: str = "alerts (batched by the rate limit)") -> str:
+    def text(self) -> str:
         if len(self.lines) == 1:
             return self.lines[0]
-        return "\n".join([f"{len(self.lines)} {head}:", *self.lines])
+        head = f"{len(self.lines)} alerts (batched by the rate limit):"
+        return "\n".join([head, *self.lines])
 
 
 class AlertPump:
@@ -299,28 +300,40 @@ class AlertPump:
                 if self._repeat(fields, now):
                     acked.append(entry_id)
                     continue
-                line = self._text(fields)
+                line = self._digest_line(fields)
                 if digest.lines and not digest.fits(line):
                     break  # the rest go in the bot's next digest
                 digest.add(entry_id, fields, line[:MAX_TEXT])
             if not digest.lines:
                 continue
-            if self._room(now) == 0 or not await self._send(digest.text(_head(bot_id)), now):
+            if len(digest.entries) == 1:  # alone: the usual alert line
+                text = self._text(digest.entries[0][1])
+            else:
+                text = "\n".join(
+                    [f"{len(digest.lines)} notifications from {bot_id}:", *digest.lines]
+                )
+            if self._room(now) == 0 or not await self._send(text, now):
                 return
             self._digest_at[bot_id] = now
             for entry_id, fields in digest.entries:
                 self._delivered(fields, now)
                 acked.append(entry_id)
 
+    def _digest_line(self, fields: dict[str, str]) -> str:
+        """One notification under its bot's header: the bot's text without its name."""
+        text = fields.get("text", "(no text)")
+        own = f"{fields['bot_id']}: "
+        line = ("✅ " if _resolved(fields) else "• ") + text.removeprefix(own)
+        incident = self._incidents.get(incident_key(fields))
+        if incident and incident.suppressed:
+            line += f" ({incident.suppressed} repeat(s) suppressed)"
+        return line
+
 
 def _order(entry_id: str) -> tuple[int, int]:
     """A stream entry id's order (``ms-seq``)."""
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def _head(bot_id: str) -> str:
-    return f"notifications from {bot_id}"
 
 
 async def raise_alert(c2: C2, kind: str, key: str, text: str, severity: str = "warning") -> None:
