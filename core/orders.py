@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from pybit.exceptions import FailedRequestError, InvalidRequestError
@@ -98,6 +98,16 @@ class Result:
     link_id: str | None = None
     detail: str = ""
     tracked: TrackedOrder | None = field(default=None, repr=False)
+    #: The exchange's retCode when it refused the request (``REJECTED``, ``GONE``).
+    code: int | None = None
+
+
+class _Reply(NamedTuple):
+    """What the exchange answered one request, after retries."""
+
+    outcome: Outcome
+    detail: str = ""
+    code: int | None = None
 
 
 _KINDS: dict[type, str] = {
@@ -224,7 +234,7 @@ class OrderManager:
             sibling_id=getattr(intent, "sibling_id", None),
         )
         self.book.save(tracked)  # before sending: a crash now still leaves the id behind
-        outcome, detail = self._send(
+        outcome, detail, code = self._send(
             self._http.place_order, {"category": CATEGORY, "orderLinkId": link_id, **params}
         )
         tracked.status = {
@@ -243,7 +253,7 @@ class OrderManager:
             link_id,
             detail,
         )
-        return Result(outcome, intent, link_id, detail, tracked)
+        return Result(outcome, intent, link_id, detail, tracked, code)
 
     def _amend(self, intent: AmendStop) -> Result:
         tracked = self.book.by_intent.get(intent.intent_id)
@@ -262,21 +272,25 @@ class OrderManager:
                 return Result(Outcome.AMENDED, intent, tracked.link_id, "unchanged after rounding")
         if intent.qty is not None:
             params["qty"] = str(inst.exit_qty(intent.qty))
-        outcome, detail = self._send(self._http.amend_order, params)
+        outcome, detail, code = self._send(self._http.amend_order, params)
         if outcome is Outcome.PLACED:
-            tracked.trigger_price = params.get("triggerPrice", tracked.trigger_price)
+            if "triggerPrice" in params:
+                tracked.trigger_price = params["triggerPrice"]
+                # Why the stop stands where it is now (a trailing or break-even move): its
+                # link id keeps the reason it was placed with; its fill is reported with this.
+                tracked.reason = intent.reason.value
             tracked.qty = params.get("qty", tracked.qty)
             outcome = Outcome.AMENDED
         elif outcome is Outcome.GONE:
             tracked.status = "done"
         self.book.save(tracked)
-        return Result(outcome, intent, tracked.link_id, detail, tracked)
+        return Result(outcome, intent, tracked.link_id, detail, tracked, code)
 
     def _cancel(self, intent: CancelOrder) -> Result:
         tracked = self.book.by_intent.get(intent.intent_id)
         if tracked is None or not tracked.open:
             return Result(Outcome.GONE, intent, detail="no open order for this intent")
-        outcome, detail = self._send(
+        outcome, detail, code = self._send(
             self._http.cancel_order,
             {"category": CATEGORY, "symbol": tracked.symbol, "orderLinkId": tracked.link_id},
         )
@@ -284,30 +298,30 @@ class OrderManager:
             tracked.status = "done"
             outcome = Outcome.CANCELLED if outcome is Outcome.PLACED else outcome
         self.book.save(tracked)
-        return Result(outcome, intent, tracked.link_id, detail, tracked)
+        return Result(outcome, intent, tracked.link_id, detail, tracked, code)
 
     # --- the wire ----------------------------------------------------------------------
 
-    def _send(self, call: Callable[..., Any], params: dict[str, Any]) -> tuple[Outcome, str]:
+    def _send(self, call: Callable[..., Any], params: dict[str, Any]) -> _Reply:
         last = ""
         for attempt in range(self._attempts):
             try:
                 call(**params)
-                return Outcome.PLACED, ""
+                return _Reply(Outcome.PLACED)
             except InvalidRequestError as exc:
                 code = int(exc.status_code)
                 if code == DUPLICATE_LINK_ID:
-                    return Outcome.PLACED, "already placed (110072)"
+                    return _Reply(Outcome.PLACED, "already placed (110072)")
                 if code in ORDER_GONE:
-                    return Outcome.GONE, f"{code}: {exc.message}"
+                    return _Reply(Outcome.GONE, f"{code}: {exc.message}", code)
                 if code not in _RETRYABLE_CODES:
-                    return Outcome.REJECTED, f"{code}: {exc.message}"
+                    return _Reply(Outcome.REJECTED, f"{code}: {exc.message}", code)
                 last = str(classify(exc))
             except (FailedRequestError, RequestException) as exc:
                 last = str(classify(exc))
             if attempt + 1 < self._attempts:
                 self._sleep(self._backoff * 2**attempt)
-        return Outcome.UNKNOWN, f"retries exhausted: {last}"
+        return _Reply(Outcome.UNKNOWN, f"retries exhausted: {last}")
 
     # --- fills, recovery, own orders -----------------------------------------------------
 
@@ -341,7 +355,7 @@ class OrderManager:
         """Cancel every resting order of this bot, one by one (never cancel-all)."""
         cancelled = 0
         for item in self.own_open_orders(symbols):
-            outcome, _ = self._send(
+            outcome = self._send(
                 self._http.cancel_order,
                 {
                     "category": CATEGORY,
@@ -353,7 +367,7 @@ class OrderManager:
             if tracked is not None:
                 tracked.status = "done"
                 self.book.save(tracked)
-            cancelled += outcome is Outcome.PLACED
+            cancelled += outcome.outcome is Outcome.PLACED
         return cancelled
 
     def reconcile(self, symbols: Iterable[str]) -> list[TrackedOrder]:

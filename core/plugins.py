@@ -65,9 +65,10 @@ def load(bot_type: str) -> type[Strategy[Any]]:
 def validate_config(bot_type: str, config: dict[str, Any] | None) -> BaseModel:
     """``config`` validated against the plugin's model, defaults filled in.
 
-    The ``"risk"`` key belongs to the host (``core.risk.split_config``), not to the
-    plugin: it is validated against :class:`core.risk.RiskLimits` and left out of the
-    returned model (see :func:`validate_registration` for the stored form).
+    The ``"risk"`` and ``"notify"`` keys belong to the host (``core.risk.split_config``),
+    not to the plugin: they are validated against :class:`core.risk.RiskLimits` and
+    :class:`core.notify.NotifySettings` and left out of the returned model (see
+    :func:`validate_registration` for the stored form).
     Raises a :class:`UserError` whose one-line message names the first bad field.
     """
     strategy, _limits = _split(bot_type, config)
@@ -80,24 +81,39 @@ def validate_config(bot_type: str, config: dict[str, Any] | None) -> BaseModel:
 
 def validate_registration(bot_type: str, config: dict[str, Any] | None) -> dict[str, Any]:
     """The config to store for a registration: the plugin's part with its defaults filled
-    in, plus the ``"risk"`` limits when any were given (JSON-ready)."""
+    in, plus the ``"risk"`` limits and the ``"notify"`` settings when any were given
+    (JSON-ready)."""
     model = validate_config(bot_type, config)
     _strategy, limits = _split(bot_type, config)
     stored = model.model_dump(mode="json")
     risk = limits.model_dump(mode="json", exclude_none=True)
     if risk:
         stored["risk"] = risk
+    notify = _notify(bot_type, config).model_dump(mode="json", exclude_defaults=True)
+    if notify:
+        stored["notify"] = notify
     return stored
 
 
 def _split(bot_type: str, config: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
     from core.risk import split_config
 
+    _notify(bot_type, config)
     try:
         return split_config(config)
     except ValidationError as exc:
         detail = describe(exc)
         raise UserError(f"invalid config for bot type {bot_type!r}: risk.{detail}") from None
+
+
+def _notify(bot_type: str, config: dict[str, Any] | None) -> Any:
+    from core.notify import settings_of
+
+    try:
+        return settings_of(config)
+    except ValidationError as exc:
+        detail = describe(exc)
+        raise UserError(f"invalid config for bot type {bot_type!r}: notify.{detail}") from None
 
 
 def describe(exc: ValidationError) -> str:

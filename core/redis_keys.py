@@ -65,8 +65,11 @@ def commands_stream(bot_id: BotId) -> str:
 #: Stream of alerts (drift, disconnects, heartbeats, halts, backups) read by the C2.
 #: Fields: ``kind``, ``text`` (one human line), ``severity`` (info|warning|critical),
 #: ``key`` (the incident: repeats of one key are de-duplicated), ``resolved`` ("1" ends
-#: the incident), plus context such as ``account``, ``symbol``, ``bot_id``.
+#: the incident), plus context such as ``account``, ``symbol``, ``bot_id``. Bots add their
+#: trade notifications (``core.notify.KINDS``) with their figures as more fields.
 ALERTS = "alerts"
+#: Bots append with ``MAXLEN ~`` this: one entry per fill, the stream must not grow forever.
+ALERTS_MAXLEN = 100_000
 #: Global kill flag: when set, every bot's risk gate refuses new entries.
 KILL_FLAG = "risk:kill"
 #: Stream of executions/orders trade sync found missing, for the listener to write.

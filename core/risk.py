@@ -10,8 +10,9 @@ stop loss makes risk worse). An entry is refused, with the rule that refused it,
 * it would exceed the bot's limits: notional per symbol, total notional, open positions,
   or the notional of all bots on its account together.
 
-Per-bot limits live in the bot's registered config under ``"risk"``; the rest of the
-config belongs to the strategy (see :func:`split_config`).
+Per-bot limits live in the bot's registered config under ``"risk"``, its notification
+settings under ``"notify"`` (``core.notify``); the rest of the config belongs to the
+strategy (see :func:`split_config`).
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ class RiskLimits(BaseModel):
 
 
 def split_config(config: Mapping[str, Any] | None) -> tuple[dict[str, Any], RiskLimits]:
-    """A registered config → (the strategy's part, the risk limits)."""
+    """A registered config → (the strategy's part, the risk limits). The host's
+    ``"notify"`` settings are not the strategy's either: they are left out here and read
+    with ``core.notify.settings_of``."""
     strategy = dict(config or {})
+    strategy.pop("notify", None)
     limits = RiskLimits.model_validate(strategy.pop("risk", None) or {})
     return strategy, limits
 

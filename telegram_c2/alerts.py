@@ -17,6 +17,15 @@ Flood control, because an outage raises the same alert every few seconds:
   beyond the limit wait (unacknowledged); when more wait than there is room for, the
   last message of the minute carries them as one batch. Critical alerts are never held
   back by the rate limit.
+
+Bots' trade notifications (``core.notify.KINDS``: fills, rejections, halts …, see
+``bots/runtime/notify.py``) come in bursts — a market order filled in 200 executions is
+200 entries — so they are sent per bot as a digest: at most one message per bot per
+``notify_digest_every``, holding every notification of that bot waiting then (up to
+``MAX_TEXT``; the rest wait for the bot's next turn). Digests count against
+``alerts_per_minute`` like any other message, and nothing is acknowledged before it was
+delivered. Below all of it, the Application's rate limiter (``telegram_c2/flood.py``)
+keeps every Bot API call within Telegram's own limits.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from telegram import Bot as TgBot
 from telegram.error import RetryAfter, TelegramError
 
 from core import redis_keys
+from core.notify import KINDS as NOTIFY_KINDS
 from telegram_c2 import fmt, ledger
 from telegram_c2.registry import load_bots
 from telegram_c2.services import C2
@@ -67,6 +77,13 @@ def _resolved(fields: dict[str, str]) -> bool:
 
 def _critical(fields: dict[str, str]) -> bool:
     return fields.get("severity", "").lower() == "critical" and not _resolved(fields)
+
+
+def _notification(fields: dict[str, str]) -> bool:
+    """A bot's trade notification (sent in its bot's digest), not an incident alert."""
+    return (
+        fields.get("kind") in NOTIFY_KINDS and bool(fields.get("bot_id")) and not _critical(fields)
+    )
 
 
 def alert_line(fields: dict[str, str]) -> str:
@@ -105,6 +122,8 @@ class AlertPump:
         self.consumer = f"c2-{socket.gethostname()}"
         self._incidents: dict[str, _Incident] = {}
         self._sent_at: deque[datetime] = deque()
+        #: When each bot's last digest of notifications went out.
+        self._digest_at: dict[str, datetime] = {}
         self._group_ready = False
         #: Consecutive polls whose delivery failed, and when the next may try.
         self._failures = 0
@@ -145,6 +164,14 @@ class AlertPump:
             incident.suppressed += 1
             return True
         return False
+
+    def _forget_old(self, now: datetime) -> None:
+        """Incidents past the window with no repeat to report: notifications carry a key
+        per event, so the table would otherwise grow with every fill."""
+        window = self.c2.tuning.alert_dedup_window
+        for key in [k for k, i in self._incidents.items()
+                    if not i.suppressed and now - i.last_sent >= window]:  # fmt: skip
+            del self._incidents[key]
 
     def _text(self, fields: dict[str, str]) -> str:
         text = alert_line(fields)
@@ -209,15 +236,21 @@ class AlertPump:
         if self._not_before is not None and now < self._not_before:
             return 0  # backing off after a failed delivery
         infra = self.c2.redis.infra
+        self._forget_old(now)
         acked: list[str] = []
-        entries = await self._waiting()
-        later = sum(1 for _, f in entries if f and not _critical(f))  # info/warning to come
+        digests: dict[str, list[tuple[str, dict[str, str]]]] = {}
+        entries = []
+        for entry_id, fields in await self._waiting():
+            if not fields:  # trimmed from the stream while pending: nothing left to send
+                acked.append(entry_id)
+            elif _notification(fields):
+                digests.setdefault(fields["bot_id"], []).append((entry_id, fields))
+            else:
+                entries.append((entry_id, fields))
+        later = sum(1 for _, f in entries if not _critical(f))  # info/warning to come
         batch = _Batch()
         failed = False
         for entry_id, fields in entries:
-            if not fields:  # trimmed from the stream while pending: nothing left to send
-                acked.append(entry_id)
-                continue
             critical = _critical(fields)
             later -= 0 if critical else 1
             if self._repeat(fields, now):
@@ -241,9 +274,66 @@ class AlertPump:
             for entry_id, fields in batch.entries:
                 self._delivered(fields, now)
                 acked.append(entry_id)
+        if not failed:
+            await self._digests(digests, now, acked)
         if acked:
             await infra.xack(redis_keys.ALERTS, GROUP, *acked)
         return len(acked)
+
+    async def _digests(
+        self,
+        digests: dict[str, list[tuple[str, dict[str, str]]]],
+        now: datetime,
+        acked: list[str],
+    ) -> None:
+        """One message per bot whose turn it is (its last digest is at least
+        ``notify_digest_every`` old), the bot waiting longest first, while the rate limit
+        has room. Repeats of a delivered incident (a rejection with the same code, say)
+        are acknowledged and counted, as for any alert."""
+        every = self.c2.tuning.notify_digest_every
+        for bot_id, items in sorted(digests.items(), key=lambda kv: _order(kv[1][0][0])):
+            last = self._digest_at.get(bot_id)
+            if last is not None and now - last < every:
+                continue  # this bot's turn comes later: its notifications stay pending
+            digest = _Batch()
+            for entry_id, fields in items:
+                if self._repeat(fields, now):
+                    acked.append(entry_id)
+                    continue
+                line = self._digest_line(fields)
+                if digest.lines and not digest.fits(line):
+                    break  # the rest go in the bot's next digest
+                digest.add(entry_id, fields, line[:MAX_TEXT])
+            if not digest.lines:
+                continue
+            if len(digest.entries) == 1:  # alone: the usual alert line
+                text = self._text(digest.entries[0][1])
+            else:
+                text = "\n".join(
+                    [f"{len(digest.lines)} notifications from {bot_id}:", *digest.lines]
+                )
+            if self._room(now) == 0 or not await self._send(text, now):
+                return
+            self._digest_at[bot_id] = now
+            for entry_id, fields in digest.entries:
+                self._delivered(fields, now)
+                acked.append(entry_id)
+
+    def _digest_line(self, fields: dict[str, str]) -> str:
+        """One notification under its bot's header: the bot's text without its name."""
+        text = fields.get("text", "(no text)")
+        own = f"{fields['bot_id']}: "
+        line = ("✅ " if _resolved(fields) else "• ") + text.removeprefix(own)
+        incident = self._incidents.get(incident_key(fields))
+        if incident and incident.suppressed:
+            line += f" ({incident.suppressed} repeat(s) suppressed)"
+        return line
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id's order (``ms-seq``)."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 async def raise_alert(c2: C2, kind: str, key: str, text: str, severity: str = "warning") -> None:

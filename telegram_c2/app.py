@@ -35,6 +35,7 @@ from telegram_c2.access import Level, Rank
 from telegram_c2.alerts import AlertPump, Monitor, daily_summary
 from telegram_c2.commands import ALL, danger
 from telegram_c2.commands.base import Command, Invocation, Result, run
+from telegram_c2.flood import FloodLimiter
 from telegram_c2.services import C2
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def build_application(c2: C2) -> Application:
         .token(token)
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
+        .rate_limiter(FloodLimiter(c2.tuning.flood_overall, c2.tuning.flood_per_group))
         .build()
     )
     app.bot_data["c2"] = c2

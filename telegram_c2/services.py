@@ -29,6 +29,12 @@ class Tuning:
     alert_dedup_window: timedelta = timedelta(minutes=15)
     #: At most this many info/warning alert messages per minute (critical ones bypass it).
     alerts_per_minute: int = 10
+    #: A bot's trade notifications go out together, at most one message per bot per this.
+    notify_digest_every: timedelta = timedelta(seconds=15)
+    #: Telegram's flood limits, kept by every Bot API call (``telegram_c2/flood.py``):
+    #: (messages, seconds) overall, and per group chat.
+    flood_overall: tuple[int, float] = (30, 1.0)
+    flood_per_group: tuple[int, float] = (20, 60.0)
     #: After an undelivered alert: wait this long, doubling per failure up to the maximum.
     alert_retry_first: timedelta = timedelta(seconds=5)
     alert_retry_max: timedelta = timedelta(minutes=5)

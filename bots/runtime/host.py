@@ -37,6 +37,7 @@ from redis.typing import KeyT, StreamIdT
 from bots.runtime.leverage import LeverageGuard
 from bots.runtime.loss_limits import LossLimits
 from bots.runtime.market import CandleSequencer, closed_candle, closed_history, server_now
+from bots.runtime.notify import Notifier, closing_of
 from bots.runtime.registration import Registration
 from bots.runtime.universe import Universe
 from core import plugins, redis_keys
@@ -44,6 +45,7 @@ from core.candles import Candle
 from core.config import Role, Settings
 from core.errors import UserError
 from core.instruments import Instrument
+from core.notify import settings_of
 from core.orders import OrderBook, OrderManager, Outcome, new_intent_id
 from core.redis_client import stream_fields, sync_reply
 from core.risk import BotState, RiskGate, split_config
@@ -100,9 +102,19 @@ class BotHost:
         self.gate = RiskGate(limits)
 
         def alert(fields: dict[str, str]) -> None:
-            infra_redis.xadd(redis_keys.ALERTS, stream_fields(fields))
+            infra_redis.xadd(
+                redis_keys.ALERTS, stream_fields(fields),
+                maxlen=redis_keys.ALERTS_MAXLEN, approximate=True,
+            )  # fmt: skip
 
-        self.loss_limits = LossLimits(bot_redis, registration.bot_id, limits, alert)
+        #: The bot's events for its operators (fills, rejections, halts …).
+        self.notify = Notifier(
+            registration.bot_id,
+            settings_of(registration.config),
+            alert,
+            closing=lambda fields: closing_of(settings, registration.bot_id, fields),
+        )
+        self.loss_limits = LossLimits(bot_redis, registration.bot_id, limits, self.notify)
         self.orders = OrderManager(
             http,
             registration.bot_id,
@@ -114,7 +126,9 @@ class BotHost:
         self.leverage = LeverageGuard(
             http, registration.bot_id, self.strategy.config.leverage, alert
         )
-        self.universe = Universe(self.strategy, http, bot_redis, registration.bot_id)
+        self.universe = Universe(
+            self.strategy, http, bot_redis, registration.bot_id, self.notify.universe
+        )
         #: Every symbol the bot follows: its universe, its registered symbols and wherever
         #: it still holds something. It only enters in the universe.
         self.symbols = list(self.strategy.symbols)
@@ -511,6 +525,7 @@ class BotHost:
             ctx = self.context()
             self.loss_limits.observe(ctx.now, ctx.equity)
             self._execute([*sibling_cancels, *self.strategy.on_fill(event, ctx)])
+            self.notify.filled(event, fields, tracked)  # after the reaction: it reads the DB
         self.redis.xack(stream, GROUP, entry_id)
 
     def _on_command(self, entry_id: str, fields: Mapping[str, str]) -> None:
@@ -532,7 +547,7 @@ class BotHost:
         """Close this bot's own positions with tagged orders and cancel its resting orders."""
         ctx = self.context()
         intents = list(self.strategy.flatten(ctx, Reason.KILL))
-        self.orders.cancel_own(self.symbols)
+        cancelled = self.orders.cancel_own(self.symbols)
         covered = {i.symbol for i in intents if isinstance(i, ExitMarket)}
         for symbol, view in ctx.positions.items():
             if view.qty and symbol not in covered:
@@ -540,7 +555,9 @@ class BotHost:
                 intents.append(
                     ExitMarket(new_intent_id(), symbol, side, abs(view.qty), Reason.KILL)
                 )
-        self._execute([i for i in intents if isinstance(i, ExitMarket)])
+        exits = [i for i in intents if isinstance(i, ExitMarket)]
+        self._execute(exits)
+        self.notify.flatten_done(exits, cancelled)
 
     def _execute(self, intents: Iterable[Intent], *, follow_up: bool = True) -> None:
         """Gate and send intents; tell the strategy about every one that did not become an
@@ -591,6 +608,8 @@ class BotHost:
                 failed.append((intent, verdict.rule))
                 continue
             result = self.orders.execute(intent, price_hint=self.prices.get(intent.symbol))
+            if result.outcome is Outcome.REJECTED:
+                self.notify.order_rejected(result)
             if result.outcome in (Outcome.REJECTED, Outcome.SKIPPED):
                 if isinstance(intent, ENTRY_INTENTS):
                     log.warning("entry %s: %s", result.outcome, result.detail)

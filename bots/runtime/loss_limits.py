@@ -10,7 +10,8 @@ Configured under ``"risk"`` in the registration (:class:`core.risk.RiskLimits`):
 
 The host feeds equity on every closed candle and every fill, so a loss counts whether or
 not the strategy has a signal. A halt blocks entries only — stops, take profits and exits
-are still managed — and raises one ``risk_halt`` alert; the lift resolves it.
+are still managed — and announces one ``risk_halt`` (``bots/runtime/notify.py``); the
+lift announces ``risk_lift``, which ends that incident in the C2.
 
 The anchors live in the bot's Redis (``bot:{id}:risk``), so a restart keeps the day's
 opening equity and the peak instead of starting them again from the equity at restart.
@@ -19,18 +20,17 @@ opening equity and the peak instead of starting them again from the equity at re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
 import redis
 
+from bots.runtime.notify import Notifier
 from core.risk import RiskLimits
 
 log = logging.getLogger(__name__)
 
 HUNDRED = Decimal(100)
-Alert = Callable[[dict[str, str]], None]
 
 DAILY = "max_daily_loss"
 DRAWDOWN = "max_drawdown"
@@ -41,12 +41,14 @@ def risk_key(bot_id: str) -> str:
 
 
 class LossLimits:
-    def __init__(self, client: redis.Redis, bot_id: str, limits: RiskLimits, alert: Alert) -> None:
+    def __init__(
+        self, client: redis.Redis, bot_id: str, limits: RiskLimits, notify: Notifier
+    ) -> None:
         self.redis = client
         self.bot_id = bot_id
         self.daily_pct = limits.max_daily_loss_pct
         self.drawdown_pct = limits.max_drawdown_pct
-        self.alert = alert
+        self.notify = notify
         self.key = risk_key(bot_id)
         self.state: dict[str, str] = {}
         self._loaded = False
@@ -111,26 +113,11 @@ class LossLimits:
         self.state["halt"] = rule
         self.state["halt_detail"] = detail
         log.warning("bot %s: entries halted: %s", self.bot_id, detail)
-        self._send(f"{self.bot_id}: entries halted: {detail}", resolved=False)
+        self.notify.risk_halt(detail)
 
     def _lift(self, why: str) -> None:
         detail = self.state.get("halt_detail", "")
         self.state["halt"] = ""
         self.state["halt_detail"] = ""
         log.info("bot %s: halt lifted (%s): %s", self.bot_id, why, detail)
-        self._send(f"{self.bot_id}: entries allowed again ({why})", resolved=True)
-
-    def _send(self, text: str, *, resolved: bool) -> None:
-        try:
-            self.alert(
-                {
-                    "kind": "risk_halt",
-                    "key": f"risk_halt:{self.bot_id}",
-                    "severity": "info" if resolved else "warning",
-                    "resolved": "1" if resolved else "0",
-                    "bot_id": self.bot_id,
-                    "text": text,
-                }
-            )
-        except Exception as exc:  # the log line still tells the story
-            log.error("risk alert not published: %s", exc)
+        self.notify.risk_lift(why)

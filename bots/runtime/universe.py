@@ -3,13 +3,16 @@ the exchange's tickers on the strategy's schedule (``Strategy.universe_refresh``
 
 A symbol that leaves the universe is not dropped: the host keeps its candles coming and
 keeps managing a position there; only new entries are refused. The current universe is
-published in the bot's Redis (``bot:{id}:universe``) for operators and logged on change.
+published in the bot's Redis (``bot:{id}:universe``) for operators and logged on change;
+a change after the first selection is also announced (``universe``,
+``bots/runtime/notify.py``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,6 +26,8 @@ from core.strategy import Strategy
 log = logging.getLogger(__name__)
 #: After a failed tickers request, try again this much (simulated) time later.
 RETRY = timedelta(minutes=5)
+#: Told (symbols now, joined, left) when the universe changes after its first selection.
+OnChange = Callable[[list[str], list[str], list[str]], None]
 
 
 def turnover_by_symbol(tickers: list[dict[str, Any]]) -> dict[str, Decimal]:
@@ -38,9 +43,15 @@ def turnover_by_symbol(tickers: list[dict[str, Any]]) -> dict[str, Decimal]:
 
 class Universe:
     def __init__(
-        self, strategy: Strategy[Any], http: Any, bot_redis: redis.Redis, bot_id: BotId
+        self,
+        strategy: Strategy[Any],
+        http: Any,
+        bot_redis: redis.Redis,
+        bot_id: BotId,
+        on_change: OnChange | None = None,
     ) -> None:
         self._strategy, self._http, self._redis, self._bot_id = strategy, http, bot_redis, bot_id
+        self._on_change = on_change
         self._every = strategy.universe_refresh()
         self._next: datetime | None = None
         self.current: list[str] = list(strategy.symbols)
@@ -71,6 +82,8 @@ class Universe:
         if joined or left or self._next is None:
             log.info("bot %s universe: %d symbols %s (joined %s, left %s)", self._bot_id,
                      len(chosen), ",".join(chosen), joined or "-", left or "-")  # fmt: skip
+            if (joined or left) and self._next is not None and self._on_change is not None:
+                self._on_change(chosen, joined, left)
         self.current = chosen
         self._next = now + self._every
         self._redis.set(

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from bots.runtime.loss_limits import LossLimits, risk_key
+from bots.runtime.notify import Notifier
+from core.notify import NotifySettings
 from core.risk import RiskLimits
 
 D = Decimal
@@ -14,7 +16,8 @@ DAY = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday, 00:00 UTC
 
 def limits(redis, **kw) -> tuple[LossLimits, list[dict[str, str]]]:
     alerts: list[dict[str, str]] = []
-    return LossLimits(redis, "b1", RiskLimits.model_validate(kw), alerts.append), alerts
+    notify = Notifier("b1", NotifySettings(), alerts.append)
+    return LossLimits(redis, "b1", RiskLimits.model_validate(kw), notify), alerts
 
 
 def test_a_daily_loss_halts_until_the_next_utc_day_with_one_alert(redis) -> None:
@@ -30,7 +33,8 @@ def test_a_daily_loss_halts_until_the_next_utc_day_with_one_alert(redis) -> None
     assert [(a["kind"], a["resolved"]) for a in alerts] == [("risk_halt", "0")]
     watch.observe(DAY + timedelta(days=1), D(9_900))  # the next day lifts it
     assert watch.halted is None
-    assert [(a["kind"], a["resolved"]) for a in alerts][-1] == ("risk_halt", "1")
+    assert [(a["kind"], a["resolved"]) for a in alerts][-1] == ("risk_lift", "1")
+    assert {a["key"] for a in alerts} == {"risk_halt:b1"}  # the lift ends the halt's incident
 
 
 def test_the_anchors_survive_a_restart(redis) -> None:

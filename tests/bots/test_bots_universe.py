@@ -11,9 +11,11 @@ import pytest
 from pybit.unified_trading import HTTP
 
 from bots.lxalgo.strategy import LXAlgo
+from bots.runtime.notify import Notifier
 from bots.runtime.universe import Universe
 from core import redis_keys
 from core.ids import BotId
+from core.notify import NotifySettings
 from paper_exchange.testing import running_exchange
 from tests.bots.e2e.harness import flat_bars, stack
 from tests.bots.e2e.test_e2e_lxalgo import CONFIG
@@ -67,6 +69,37 @@ def test_a_failed_tickers_request_keeps_the_last_universe(exchange, redis) -> No
     assert universe.current == before
     assert not universe.due(later + timedelta(minutes=4))
     assert universe.due(later + timedelta(minutes=5))  # tried again soon, not in 4 hours
+
+
+class _Picker:
+    """A strategy whose universe is whatever the test says next (tickers still fetched)."""
+
+    def __init__(self, *picks: list[str]) -> None:
+        self.symbols = ["BTCUSDT"]
+        self.picks = list(picks)
+
+    def universe_refresh(self) -> timedelta:
+        return timedelta(hours=1)
+
+    def select_universe(self, turnover: dict[str, Decimal]) -> list[str]:
+        assert turnover  # the exchange's ranking was read
+        return self.picks.pop(0)
+
+
+def test_a_change_of_universe_is_announced_but_not_the_first_selection(exchange, redis) -> None:
+    _, http = exchange
+    sent: list[dict[str, str]] = []
+    notify = Notifier("lx_universe", NotifySettings(), sent.append)
+    picker = _Picker(["BTCUSDT", "ETHUSDT"], ["ETHUSDT", "SOLUSDT"], ["ETHUSDT", "SOLUSDT"])
+    universe = Universe(picker, http, redis, BotId("lx_universe"), notify.universe)  # type: ignore[arg-type]
+    universe.refresh(NOW)  # at start: the first selection is no news
+    assert sent == []
+    universe.refresh(NOW + timedelta(hours=1))
+    universe.refresh(NOW + timedelta(hours=2))  # unchanged: nothing
+    assert [(s["kind"], s["symbols"], s["joined"], s["left"]) for s in sent] == [
+        ("universe", "ETHUSDT,SOLUSDT", "SOLUSDT", "BTCUSDT")
+    ]
+    assert sent[0]["text"] == "lx_universe: universe now 2 symbols; joined SOLUSDT; left BTCUSDT"
 
 
 def test_registered_universe_is_fixed() -> None:

@@ -103,7 +103,7 @@ def test_a_retry_after_a_server_error_places_the_order_once(exchange, redis) -> 
 def test_a_duplicate_link_id_means_already_placed(exchange, redis) -> None:
     om = _manager(exchange, redis)
     first = om.execute(EnterLimit("i1", "BTCUSDT", "Buy", Decimal("0.01"), Decimal("50000")))
-    outcome, detail = om._send(
+    outcome, detail, _code = om._send(
         om._http.place_order,
         {
             "category": "linear",
@@ -126,6 +126,7 @@ def test_a_rejection_is_reported_and_not_retried(exchange, redis) -> None:
     )
     assert result.outcome is Outcome.REJECTED
     assert "110007" in result.detail  # 30M notional on a 100k account
+    assert result.code == 110007  # the retCode itself, for the rejection notification
     assert om.book.by_intent["i1"].status == "done"
 
 
@@ -194,9 +195,15 @@ def test_a_stop_fill_cancels_its_take_profit_sibling(exchange, redis) -> None:
 def test_trailing_amend_moves_the_trigger_and_gone_orders_are_recognised(exchange, redis) -> None:
     om = _manager(exchange, redis)
     stop, _ = _protect(om)
+    resize = AmendStop("s1", "BTCUSDT", qty=Decimal("0.02"), reason=Reason.ENTRY)
+    assert om.execute(resize).outcome is Outcome.AMENDED
+    assert om.book.by_intent["s1"].reason == Reason.SL.value  # a new size is no new reason
     assert om.execute(AmendStop("s1", "BTCUSDT", Decimal("60300"))).outcome is Outcome.AMENDED
     order = next(o for o in _orders(exchange) if o["orderLinkId"] == stop.link_id)
     assert Decimal(order["triggerPrice"]) == Decimal("60300")
+    # The link id still says "sl"; the order remembers it now stands where a trail put it.
+    assert stop.link_id.split("-")[1] == "sl"
+    assert om.book.by_intent["s1"].reason == Reason.TRAIL.value
     assert om.execute(CancelOrder("s1", "BTCUSDT", Reason.TRAIL)).outcome is Outcome.CANCELLED
     assert om.execute(CancelOrder("s1", "BTCUSDT", Reason.TRAIL)).outcome is Outcome.GONE
 

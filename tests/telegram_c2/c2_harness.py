@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine, Iterable
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -52,6 +53,8 @@ class Running:
     c2: C2
     clock: FakeClock
     app: Any
+    #: The event loop the C2 runs on (set by :func:`c2_in_thread`).
+    loop: Any = None
 
     @property
     def c2_app_bot(self) -> Any:
@@ -104,6 +107,44 @@ async def running_c2(
         await task
         await c2.close()
         await api.stop()
+
+
+@contextlib.contextmanager
+def c2_in_thread(env: Any, **kw: Any) -> Iterator[Running]:
+    """:func:`running_c2` on an event loop of its own thread, for a test that drives a
+    synchronous stack (paper exchange, listener, bots) from its main thread. The fake
+    Bot API's records and the fake clock are read and moved from the test's thread."""
+    started = threading.Event()
+    stop = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with running_c2(env, **kw) as running:
+            running.loop = asyncio.get_running_loop()
+            box["running"] = running
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    def target() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced to the test below
+            box["error"] = exc
+            started.set()
+
+    thread = threading.Thread(target=target, name="c2", daemon=True)
+    thread.start()
+    started.wait(60)
+    if "error" in box:
+        raise box["error"]
+    try:
+        yield box["running"]
+    finally:
+        stop.set()
+        thread.join(60)
+        if "error" in box:
+            raise box["error"]
 
 
 def add_bot(env: Any, bot_id: str, code: str, redis_db: int, name: str | None = None) -> None:

@@ -36,6 +36,8 @@ class Call:
     method: str
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
+    #: When the request arrived (``time.monotonic``), to check Telegram's flood limits.
+    at: float = field(default_factory=time.monotonic)
 
 
 #: What Telegram answers when a message cannot be delivered (``network``: the
