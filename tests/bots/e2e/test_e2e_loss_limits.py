@@ -57,7 +57,8 @@ def test_an_operator_lifts_the_halt_with_reset_risk(database, redis, tmp_path):
         infra = redis_client(s.settings, s.settings.redis.infra_db)
 
         def risk_alerts() -> list[dict[str, str]]:
-            return [f for _, f in infra.xrange(redis_keys.ALERTS) if f["kind"] == "risk_halt"]
+            kinds = ("risk_halt", "risk_lift")
+            return [f for _, f in infra.xrange(redis_keys.ALERTS) if f["kind"] in kinds]
 
         assert [a["resolved"] for a in risk_alerts()] == ["0"]
         done = database.alpha("bots", "reset-risk", BOT)
