@@ -41,7 +41,8 @@ VERB_MODULES = (
 GROUP_HELP = {
     "config": "show the effective configuration (secrets masked)",
     "db": "database migrations: upgrade, downgrade, current",
-    "bots": "the bot registry: register, list, show, pause, resume, retire, reset-risk",
+    "bots": "the bot registry: register, list, show, update, history, pause, resume, retire,"
+    " reset-risk",
     "kill": "the kill switch every bot obeys: status, lift (set it with /kill in the C2)",
     "run": "run one long-lived service (paper-exchange, listener, trade-sync, bot, c2, backup)",
     "positions": "per-bot positions derived from the ledger: show, rebuild",

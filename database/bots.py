@@ -28,7 +28,7 @@ STATUSES = ("active", "paused", "stopped", "retired")
 #: Redis ``bot:{id}:state`` for each registry status (core.redis_keys.bot_state).
 REDIS_STATE = {"active": "running", "paused": "paused", "stopped": "stopped", "retired": "stopped"}
 
-_COLUMNS = (
+COLUMNS = _COLUMNS = (
     "bot_id, bot_code, bot_name, bot_type, strategy_name, status, mode, account, redis_db, "
     "symbols, config, initial_capital, created_at, updated_at, last_heartbeat"
 )
@@ -86,8 +86,11 @@ class Bot:
         return out
 
 
-def _bot(row: dict[str, Any]) -> Bot:
+def from_row(row: dict[str, Any]) -> Bot:
     return Bot(**{**row, "symbols": tuple(row["symbols"] or ())})
+
+
+_bot = from_row
 
 
 # --- parsing and validation (no database) ---------------------------------------------
@@ -110,9 +113,19 @@ def parse_symbols(text: str) -> tuple[str, ...]:
 
 
 def parse_config(text: str | None) -> dict[str, Any]:
-    """``--config`` JSON: must be an object."""
+    """``--config`` JSON (or ``@FILE``, a file holding it): must be an object."""
     if text is None or not text.strip():
         return {}
+    if text.startswith("@"):
+        path = text[1:]
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read(1_000_001)
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise UserError(f"--config: cannot read {path}: {why}") from None
+        if len(text) > 1_000_000:
+            raise UserError(f"--config: {path} is larger than 1 MB")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -221,7 +234,7 @@ def build_spec(
 # --- database --------------------------------------------------------------------------
 
 
-def _lock(conn: psycopg.Connection[Any]) -> None:
+def lock(conn: psycopg.Connection[Any]) -> None:
     # Blocks other registrations (and status changes) until commit; readers are unaffected.
     conn.execute("LOCK TABLE trading.bots IN SHARE ROW EXCLUSIVE MODE")
 
@@ -239,11 +252,18 @@ def _holder(conn: psycopg.Connection[Any], where: str, value: object) -> str:
     return str(row[0]) if row else "?"
 
 
+def check_neighbours(conn: psycopg.Connection[Any], spec: BotSpec) -> None:
+    """What a bot's registration must agree on with the other live bots of its account:
+    exclusivity, leverage, explicit allocations (for an update too)."""
+    _check_exclusive(conn, spec)
+    _check_allocation(conn, spec)
+
+
 def _check_exclusive(conn: psycopg.Connection[Any], spec: BotSpec) -> None:
     rows = conn.execute(
-        "SELECT bot_id, symbols, config FROM trading.bots "
-        "WHERE account = %s AND status <> 'retired' AND symbols && %s ORDER BY bot_id",
-        (str(spec.account), list(spec.symbols)),
+        "SELECT bot_id, symbols, config FROM trading.bots WHERE account = %s"
+        " AND status <> 'retired' AND symbols && %s AND bot_id <> %s ORDER BY bot_id",
+        (str(spec.account), list(spec.symbols), str(spec.bot_id)),
     ).fetchall()
     for other, symbols, config in rows:
         shared = sorted(set(symbols) & set(spec.symbols))
@@ -297,7 +317,7 @@ def _check_allocation(conn: psycopg.Connection[Any], spec: BotSpec) -> None:
 def register(conn: psycopg.Connection[Any], spec: BotSpec) -> Bot:
     """Insert ``spec`` (one transaction); refuses duplicates and exclusivity conflicts."""
     with conn.transaction():
-        _lock(conn)
+        lock(conn)
         _check_exclusive(conn, spec)
         try:
             with conn.transaction():
@@ -318,6 +338,10 @@ def register(conn: psycopg.Connection[Any], spec: BotSpec) -> Bot:
             raise _duplicate(conn, spec, exc) from None
         _check_allocation(conn, spec)  # after the duplicate checks: those name the clash
         audit(conn, "register", spec.bot_id, f"{spec.bot_type} {spec.mode} {spec.account}")
+        assert row is not None
+        from database import bot_versions  # it builds on this module
+
+        bot_versions.record(conn, from_row(row), "registration", {})
     assert row is not None
     return _bot(row)
 
@@ -385,7 +409,7 @@ def set_status(conn: psycopg.Connection[Any], bot_id: str, action: str) -> Bot:
     if bot_id == EXTERNAL_BOT:
         raise UserError(f"bot {bot_id!r} is reserved and cannot be {new}")
     with conn.transaction():
-        _lock(conn)
+        lock(conn)
         bot = get_bot(conn, bot_id)
         if bot.status not in allowed:
             raise UserError(f"bot {bot_id} is {bot.status}; cannot {action} it")

@@ -166,6 +166,45 @@ def _status_change(action: str) -> Any:
     return handler
 
 
+def _update(args: argparse.Namespace) -> int:
+    from core.errors import UserError
+    from database import bot_versions
+
+    given = (args.config, args.symbols, args.mode, args.name, args.initial_capital)
+    if all(value is None for value in given):
+        raise UserError(
+            "nothing to update: give --config, --symbols, --mode, --name or --initial-capital"
+        )
+    with _owner(_settings()) as conn:
+        bot, changes = bot_versions.update(
+            conn, args.bot_id, config=args.config, symbols=args.symbols, mode=args.mode,
+            name=args.name, initial_capital=args.initial_capital,
+        )  # fmt: skip
+    if not changes:
+        print(f"{bot.bot_id}: nothing changed (the registration already says that)")
+        return 0
+    print(f"{bot.bot_id}: {bot_versions.describe(changes)}")
+    if bot.status in ("active", "paused"):
+        print(f"{bot.bot_id} reads its registration when it starts: restart it to apply this")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from database import bot_versions
+
+    with _owner(_settings()) as conn:
+        versions = bot_versions.history(conn, args.bot_id)
+    if args.json:
+        rows = [{"version": v.version, "changed_at": v.changed_at.isoformat(),
+                 "changed_by": v.changed_by, "changes": v.changes} for v in versions]  # fmt: skip
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for v in versions:
+        what = bot_versions.describe(v.changes) if v.changes else "registered"
+        print(f"v{v.version}  {v.changed_at:%Y-%m-%d %H:%M:%S}  {v.changed_by:<12}  {what}")
+    return 0
+
+
 def _reset_risk(args: argparse.Namespace) -> int:
     """Audited first, then the command on the bot's stream (it acts when it reads it)."""
     import secrets
@@ -359,7 +398,8 @@ def register(cli: Cli) -> None:
     reg.add_argument("--redis-db", type=_redis_db, required=True, metavar="N")
     reg.add_argument("--symbols", required=True, metavar="A,B", help="e.g. BTCUSDT,ETHUSDT")
     reg.add_argument("--mode", required=True, choices=("paper", "demo", "testnet", "live"))
-    reg.add_argument("--config", metavar="JSON", help="bot type parameters as a JSON object")
+    reg.add_argument("--config", metavar="JSON|@FILE",
+                     help="bot type parameters as a JSON object, or @FILE holding one")  # fmt: skip
     reg.add_argument(
         "--initial-capital", metavar="X",
         help="the bot's allocation in USDT: its sizing and drawdown base (equity = this + its"
@@ -390,6 +430,21 @@ def register(cli: Cli) -> None:
     ):
         p = cli.command("bots", action, text, _status_change(action))
         p.add_argument("bot_id", metavar="BOT_ID")
+    upd = cli.command(
+        "bots", "update",
+        "change a bot's config, symbols, mode, name or capital (validated; every version kept)",
+        _update,
+    )  # fmt: skip
+    upd.add_argument("bot_id", metavar="BOT_ID")
+    upd.add_argument("--config", metavar="JSON|@FILE",
+                     help="keys to set (each replaces the stored key of that name)")  # fmt: skip
+    upd.add_argument("--symbols", metavar="A,B", help="the bot's symbols, all of them")
+    upd.add_argument("--mode", choices=("paper", "demo", "testnet", "live"))
+    upd.add_argument("--name", help="display name")
+    upd.add_argument("--initial-capital", metavar="X", help="the bot's allocation in USDT")
+    hist = cli.command("bots", "history", "every version of a bot's registration", _history)
+    hist.add_argument("bot_id", metavar="BOT_ID")
+    hist.add_argument("--json", action="store_true", help="print as JSON")
     reset = cli.command(
         "bots", "reset-risk", "lift a bot's risk halt; its limits count from its equity now",
         _reset_risk,
