@@ -54,6 +54,8 @@ class ExchangeConfig:
     history_minutes: int = 1440
     start_ms: int | None = None
     rate_limits: bool = True
+    #: Accept any JSON type for the typed POST fields (``server/validation.py``).
+    lenient: bool = False
     maker_fee: Decimal = Decimal("0.0002")
     taker_fee: Decimal = Decimal("0.00055")
     funding_rate: Decimal = Decimal("0.0001")

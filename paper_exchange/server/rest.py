@@ -23,6 +23,7 @@ from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.models import Account
 from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.auth import verify_rest
+from paper_exchange.server.validation import check_types
 
 if TYPE_CHECKING:
     from paper_exchange.engine.exchange import Engine
@@ -197,6 +198,8 @@ async def _handle(ex: PaperExchange, request: web.Request) -> web.Response:
             return _reply(ex, 10006, "Too many visits!", headers=headers)
     try:
         params = _params(request.method, raw_query, body)
+        if not ex.config.lenient:
+            check_types(path, params)  # before the engine, as Bybit's gateway does
     except ApiError as exc:
         return _reply(ex, exc.code, exc.msg, headers=headers)
     ex.sync_clock()
