@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from paper_exchange.engine.errors import params_error
+from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.instruments import Instrument
 from paper_exchange.engine.models import Account, Order, Position
 from paper_exchange.engine.views import order_view, position_view, wallet_view
@@ -141,9 +141,15 @@ class EngineState:
         raise NotImplementedError
 
 
+#: Bybit's product types (``category``); the paper exchange trades ``linear`` only.
+CATEGORIES = ("linear", "inverse", "spot", "option")
+
+
 def require_linear(p: dict[str, object]) -> None:
     category = p.get("category")
     if category != "linear":
         if not category:
             raise params_error("category is required")
+        if category not in CATEGORIES:
+            raise ApiError(10001, "Illegal category")  # Bybit's text for an unknown one
         raise params_error(f"category only support linear, got {category}")
