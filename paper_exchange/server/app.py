@@ -86,6 +86,7 @@ class PaperExchange:
             now_ms=int(time.time() * 1000),
         )
         self.engine.now = lambda: self.market.now_ms
+        self.started_ms = self.market.now_ms  # when the accounts were opened
         self.clock = SimClock(self.market.now_ms, config.speed)
         self.private_hub = PrivateHub(lambda: self.market.now_ms)
         self.engine.sink = self.private_hub
