@@ -227,10 +227,10 @@ class OrderManager:
             link_id=link_id,
             symbol=intent.symbol,
             kind=kind,
-            side=params["side"],
-            qty=params["qty"],
+            side=str(params["side"]),
+            qty=str(qty),
             reason=intent.reason.value,
-            trigger_price=params.get("triggerPrice"),
+            trigger_price=str(params["triggerPrice"]) if "triggerPrice" in params else None,
             sibling_id=getattr(intent, "sibling_id", None),
         )
         self.book.save(tracked)  # before sending: a crash now still leaves the id behind

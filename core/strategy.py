@@ -249,16 +249,20 @@ Intent = (
 ENTRY_INTENTS = (EnterMarket, EnterLimit)
 
 
-def order_params(intent: Intent) -> dict[str, str]:
+def order_params(intent: Intent) -> dict[str, str | int | bool]:
     """The Bybit V5 request fields of an intent, without ``category`` and ``orderLinkId``
     (the host adds those). ``/v5/order/create`` for placements, ``/v5/order/amend`` for
-    :class:`AmendStop`, ``/v5/order/cancel`` for :class:`CancelOrder`."""
-    p: dict[str, str] = {"symbol": intent.symbol}
+    :class:`AmendStop`, ``/v5/order/cancel`` for :class:`CancelOrder`.
+
+    Each field has the JSON type Bybit documents: numbers as strings, ``reduceOnly`` a
+    boolean and ``triggerDirection`` an integer (Bybit refuses ``"true"`` or ``"1"``
+    with retCode 10001; docs/bybit.md#orders)."""
+    p: dict[str, str | int | bool] = {"symbol": intent.symbol}
     match intent:
         case EnterMarket() | ExitMarket():
             p |= {"side": intent.side, "orderType": "Market", "qty": str(intent.qty)}
             if isinstance(intent, ExitMarket) and intent.reduce_only:
-                p["reduceOnly"] = "true"
+                p["reduceOnly"] = True
         case EnterLimit():
             p |= {
                 "side": intent.side,
@@ -273,11 +277,11 @@ def order_params(intent: Intent) -> dict[str, str]:
                 "orderType": "Market",
                 "qty": str(intent.qty),
                 "triggerPrice": str(intent.trigger_price),
-                "triggerDirection": str(int(intent.trigger_direction)),
+                "triggerDirection": int(intent.trigger_direction),
                 "triggerBy": "LastPrice",
             }
             if intent.reduce_only:
-                p["reduceOnly"] = "true"
+                p["reduceOnly"] = True
         case AmendStop():
             if intent.trigger_price is not None:
                 p["triggerPrice"] = str(intent.trigger_price)

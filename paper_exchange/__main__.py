@@ -38,6 +38,7 @@ def serve(args: argparse.Namespace) -> int:
         speed=args.speed,
         history_minutes=args.history_minutes,
         rate_limits=not args.no_rate_limits,
+        lenient=args.lenient,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return asyncio.run(_main(config, PaperExchange))

@@ -123,6 +123,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="minutes of candles generated before 'now' for indicator warm-up",
     )
     p.add_argument(
+        "--lenient",
+        action="store_true",
+        help="accept any JSON type for typed request fields (qty as a number, reduceOnly "
+        "as a string, ...); by default they are refused with retCode 10001 as Bybit does",
+    )
+    p.add_argument(
         "--no-rate-limits",
         action="store_true",
         help="do not enforce Bybit's per-endpoint rate limits (headers still sent)",

@@ -14,10 +14,11 @@ In-process (background thread with its own event loop, port 0)::
         ex.control.dump("main")["executions"]
 
 ``running_exchange(accounts=..., seed=1, scenario="random_walk", speed=None,
-history_minutes=240, market_files=(), rate_limits=False, start_ms=None)``:
+history_minutes=240, market_files=(), rate_limits=False, start_ms=None, lenient=False)``:
 ``accounts`` items are ``(name, key, secret)`` or ``(name, key, secret, usdt_balance)``;
 ``speed=None`` (the default here) freezes the clock so tests move it explicitly; give
-``1.0`` for real time or ``0`` for as fast as possible. ``ex.exchange`` is the live
+``1.0`` for real time or ``0`` for as fast as possible. ``lenient=True`` accepts any JSON
+type for the typed request fields (``--lenient``). ``ex.exchange`` is the live
 :class:`~paper_exchange.server.app.PaperExchange` (touch it only via ``ex.call(fn)``,
 which runs ``fn()`` on the server's loop).
 
@@ -155,6 +156,7 @@ def running_exchange(
     market_files: Sequence[str | Path] = (),
     rate_limits: bool = False,
     start_ms: int | None = None,
+    lenient: bool = False,
 ) -> Iterator[RunningExchange]:
     config = ExchangeConfig(
         accounts=_specs(accounts),
@@ -167,6 +169,7 @@ def running_exchange(
         market_files=tuple(Path(p) for p in market_files),
         rate_limits=rate_limits,
         start_ms=start_ms,
+        lenient=lenient,
     )
     loop = asyncio.new_event_loop()
     started: Future[PaperExchange] = Future()

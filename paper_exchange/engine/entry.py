@@ -62,18 +62,9 @@ class OrderEntry(EngineState):
             trigger_direction = parse_int(p.get("triggerDirection"), "triggerDirection", 0)
             if trigger_direction == 0:
                 trigger_direction = 1 if trigger_price > last else 2
-            if trigger_direction == 1 and trigger_price <= last:
-                raise params_error(
-                    f"expect Rising, but trigger_price[{fmt(trigger_price)}] "
-                    f"<= current[{fmt(last)}]"
-                )
-            if trigger_direction == 2 and trigger_price >= last:
-                raise params_error(
-                    f"expect Falling, but trigger_price[{fmt(trigger_price)}] "
-                    f">= current[{fmt(last)}]"
-                )
             if trigger_direction not in (1, 2):
                 raise params_error("triggerDirection invalid")
+            _check_trigger(trigger_direction, trigger_price, last)
         trigger_by = p.get("triggerBy") or "LastPrice"
         if trigger_by not in ("LastPrice", "MarkPrice", "IndexPrice"):
             raise params_error("triggerBy invalid")
@@ -168,11 +159,7 @@ class OrderEntry(EngineState):
                 raise params_error("triggerPrice can only be amended on an untriggered order")
             new_trigger = parse_decimal(p.get("triggerPrice"), "triggerPrice")
             inst.check_price(new_trigger, "triggerPrice")
-            last = self.prices[inst.symbol]
-            if (order.trigger_direction == 1 and new_trigger <= last) or (
-                order.trigger_direction == 2 and new_trigger >= last
-            ):
-                raise params_error("triggerPrice would trigger immediately")
+            _check_trigger(order.trigger_direction, new_trigger, self.prices[inst.symbol])
             changed |= new_trigger != order.trigger_price
         if not changed:
             raise params_error("order not modified")
@@ -259,6 +246,18 @@ class OrderEntry(EngineState):
         if order is None or not order.is_open or order.symbol != symbol:
             raise ApiError(110001, f"order not exists or too late to {verb}")
         return order
+
+
+def _check_trigger(direction: int, trigger: Decimal, last: Decimal) -> None:
+    """A trigger already on the wrong side of the last price: Bybit's 110092 / 110093."""
+    if direction == 1 and trigger <= last:
+        raise ApiError(
+            110092, f"expect Rising, but trigger_price[{fmt(trigger)}] <= current[{fmt(last)}]"
+        )
+    if direction == 2 and trigger >= last:
+        raise ApiError(
+            110093, f"expect Falling, but trigger_price[{fmt(trigger)}] >= current[{fmt(last)}]"
+        )
 
 
 def _optional_price(value: object, inst: Instrument, name: str) -> Decimal:

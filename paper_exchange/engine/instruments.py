@@ -8,6 +8,8 @@ from decimal import Decimal
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.numbers import fmt, fmt_places
 
+E8 = Decimal(100_000_000)
+
 
 @dataclass(frozen=True, slots=True)
 class Instrument:
@@ -56,20 +58,27 @@ class Instrument:
                 f"{name} {fmt(price)} is not a multiple of tickSize {fmt(self.tick_size)}"
             )
         if price < self.lowest_price or price > self.highest_price:
-            raise ApiError(110003, f"{name} {fmt(price)} exceeds the allowable range")
+            raise ApiError(110003, "Order price is out of permissible range")
 
     def check_qty(self, qty: Decimal, *, market: bool) -> None:
+        """Bybit's answers for a linear contract (the error-code page documents 110017;
+        the 10001 texts are the ones Bybit sends, which pybit users quote)."""
         if qty <= 0:
             raise params_error("qty must be positive")
         if qty < self.qty_step:
             raise ApiError(110017, "orderQty will be truncated to zero")
         if qty % self.qty_step != 0:
-            raise params_error(f"qty {fmt(qty)} is not a multiple of qtyStep {fmt(self.qty_step)}")
+            raise ApiError(10001, "Qty invalid")
         if qty < self.min_qty:
-            raise ApiError(110017, f"qty {fmt(qty)} is below minOrderQty {fmt(self.min_qty)}")
+            raise ApiError(10001, "The number of contracts exceeds minimum limit allowed")
         cap = self.max_mkt_qty if market else self.max_qty
         if qty > cap:
-            raise params_error(f"qty {fmt(qty)} exceeds maxOrderQty {fmt(cap)}")
+            # Bybit prints both quantities in units of 1e-8.
+            raise ApiError(
+                10001,
+                "The number of contracts exceeds maximum limit allowed: too large, "
+                f"order_qty:{int(qty * E8)} > max_qty:{int(cap * E8)}",
+            )
 
     def check_notional(self, qty: Decimal, price: Decimal) -> None:
         if qty * price < self.min_notional:

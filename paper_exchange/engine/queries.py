@@ -8,16 +8,19 @@ from collections.abc import Iterable
 from paper_exchange.engine.errors import params_error
 from paper_exchange.engine.models import Account, Order
 from paper_exchange.engine.numbers import parse_int
-from paper_exchange.engine.state import EngineState, require_linear
+from paper_exchange.engine.state import EngineState, empty_page, other_category
 from paper_exchange.engine.views import order_view, wallet_view
 
+#: ``position/list`` documents no ``spot``: there are no spot positions.
+POSITION_CATEGORIES = ("linear", "inverse", "option")
 DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 
 
 class Queries(EngineState):
     def open_orders(self, acct: Account, p: dict[str, object]) -> dict[str, object]:
-        require_linear(p)
+        if other := other_category(p):
+            return empty_page(other)
         by_id, by_link = p.get("orderId"), p.get("orderLinkId")
         symbol, base, settle = p.get("symbol"), p.get("baseCoin"), p.get("settleCoin")
         if not (by_id or by_link or symbol or base or settle):
@@ -38,7 +41,8 @@ class Queries(EngineState):
         return self._page_orders(found, p, limit)
 
     def order_history(self, acct: Account, p: dict[str, object]) -> dict[str, object]:
-        require_linear(p)
+        if other := other_category(p):
+            return empty_page(other)
         limit = _limit(p, 20, 50)
         by_id, by_link = p.get("orderId"), p.get("orderLinkId")
         symbol, base = p.get("symbol"), p.get("baseCoin")
@@ -65,7 +69,8 @@ class Queries(EngineState):
         return self._page_orders(found, p, limit)
 
     def executions(self, acct: Account, p: dict[str, object]) -> dict[str, object]:
-        require_linear(p)
+        if other := other_category(p):
+            return empty_page(other)
         limit = _limit(p, 50, 100)
         by_id, by_link = p.get("orderId"), p.get("orderLinkId")
         symbol, base = p.get("symbol"), p.get("baseCoin")
@@ -111,7 +116,8 @@ class Queries(EngineState):
         }
 
     def positions(self, acct: Account, p: dict[str, object]) -> dict[str, object]:
-        require_linear(p)
+        if other := other_category(p, POSITION_CATEGORIES):
+            return empty_page(other)
         symbol, settle = p.get("symbol"), p.get("settleCoin")
         limit = _limit(p, 20, 200)
         if symbol:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from paper_exchange.engine.errors import params_error
+from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.instruments import Instrument
+from paper_exchange.engine.ledger_log import CATEGORIES  # Bybit's product types
 from paper_exchange.engine.models import Account, Order, Position
 from paper_exchange.engine.views import order_view, position_view, wallet_view
 
@@ -146,4 +147,24 @@ def require_linear(p: dict[str, object]) -> None:
     if category != "linear":
         if not category:
             raise params_error("category is required")
+        if category not in CATEGORIES:
+            raise ApiError(10001, "Illegal category")  # Bybit's text for an unknown one
         raise params_error(f"category only support linear, got {category}")
+
+
+def other_category(p: dict[str, object], documented: tuple[str, ...] = CATEGORIES) -> str | None:
+    """For a query: ``None`` for ``linear`` (answer it), else another product type the
+    endpoint documents. The paper account holds nothing there, and Bybit answers such a
+    query with retCode 0 and an empty list, not an error; clients that ask every
+    category (ccxt does) must see the same here. Anything else is refused as usual."""
+    category = p.get("category")
+    if isinstance(category, str) and category != "linear" and category in CATEGORIES:
+        if category not in documented:
+            raise ApiError(10001, "Illegal category")
+        return category
+    require_linear(p)
+    return None
+
+
+def empty_page(category: str) -> dict[str, object]:
+    return {"category": category, "list": [], "nextPageCursor": ""}

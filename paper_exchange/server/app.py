@@ -54,6 +54,8 @@ class ExchangeConfig:
     history_minutes: int = 1440
     start_ms: int | None = None
     rate_limits: bool = True
+    #: Accept any JSON type for the typed POST fields (``server/validation.py``).
+    lenient: bool = False
     maker_fee: Decimal = Decimal("0.0002")
     taker_fee: Decimal = Decimal("0.00055")
     funding_rate: Decimal = Decimal("0.0001")
@@ -84,6 +86,7 @@ class PaperExchange:
             now_ms=int(time.time() * 1000),
         )
         self.engine.now = lambda: self.market.now_ms
+        self.started_ms = self.market.now_ms  # when the accounts were opened
         self.clock = SimClock(self.market.now_ms, config.speed)
         self.private_hub = PrivateHub(lambda: self.market.now_ms)
         self.engine.sink = self.private_hub

@@ -141,6 +141,7 @@ async def state(ex: PaperExchange, body: Body) -> object:
         "prices": {s: ex.engine.instruments[s].price_str(p) for s, p in ex.engine.prices.items()},
         "accounts": sorted(ex.engine.accounts_by_name),
         "rate_limits": ex.rate_limiter.enabled,
+        "lenient": ex.config.lenient,
         "private_connections": len(ex.private_hub.all_conns),
         "subscriptions": {
             acct.name: sorted({n for c in conns for names in c.topics.values() for n in names})

@@ -21,8 +21,10 @@ from aiohttp import web
 from paper_exchange.engine import ledger_log
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.models import Account
+from paper_exchange.server import account_info
 from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.auth import verify_rest
+from paper_exchange.server.validation import check_types
 
 if TYPE_CHECKING:
     from paper_exchange.engine.exchange import Engine
@@ -74,6 +76,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/v5/account/wallet-balance": Endpoint("GET", True, 50, _e("wallet")),
     "/v5/account/transaction-log": Endpoint("GET", True, 25, _books(ledger_log.transaction_log)),
     "/v5/position/closed-pnl": Endpoint("GET", True, 50, _books(ledger_log.closed_pnl)),
+    # What a client (ccxt) reads once on start: server/account_info.py.
+    "/v5/asset/coin/query-info": Endpoint("GET", True, 5, account_info.coin_info),
+    "/v5/user/query-api": Endpoint("GET", True, 10, account_info.api_key_info),
+    "/v5/account/info": Endpoint("GET", True, 50, account_info.account_info),
     "/v5/market/instruments-info": Endpoint(
         "GET", False, 0, lambda ex, _a, p: ex.instruments_info(p)
     ),
@@ -197,6 +203,8 @@ async def _handle(ex: PaperExchange, request: web.Request) -> web.Response:
             return _reply(ex, 10006, "Too many visits!", headers=headers)
     try:
         params = _params(request.method, raw_query, body)
+        if not ex.config.lenient:
+            check_types(path, params)  # before the engine, as Bybit's gateway does
     except ApiError as exc:
         return _reply(ex, exc.code, exc.msg, headers=headers)
     ex.sync_clock()

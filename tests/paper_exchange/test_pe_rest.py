@@ -272,7 +272,7 @@ def test_conditional_order_triggers_and_keeps_link_id(
             triggerPrice="61000",
             triggerDirection=2,
         )
-        == 10001
+        == 110093  # Bybit's "expect Falling, but trigger_price[..] >= current[..]"
     )
     r = http.place_order(
         **LIN,
