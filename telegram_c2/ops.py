@@ -108,6 +108,17 @@ class Ops:
             " ORDER BY detected_at"
         )
 
+    async def held_by_drift(self) -> dict[str, str]:
+        """Bot id -> the symbols (comma-separated) its entries wait on: open drift on its
+        account in a symbol it trades (bots/runtime/drift_gate.py)."""
+        rows = await self._db.fetch(
+            "SELECT b.bot_id, string_agg(d.symbol, ',' ORDER BY d.symbol) AS symbols"
+            "  FROM trading.bots b JOIN trading.drift_events d"
+            "    ON d.account = b.account AND d.symbol = ANY (b.symbols)"
+            " WHERE d.cleared_at IS NULL GROUP BY b.bot_id"
+        )
+        return {str(r["bot_id"]): str(r["symbols"]) for r in rows}
+
     async def last_backup(self) -> dict[str, Any] | None:
         rows = await self._db.fetch(
             "SELECT id, backup_date, kind, status, started_at, finished_at, verified_at,"

@@ -34,6 +34,7 @@ from typing import Any
 import redis
 from redis.typing import KeyT, StreamIdT
 
+from bots.runtime.drift_gate import DriftGate
 from bots.runtime.leverage import LeverageGuard
 from bots.runtime.loss_limits import LossLimits
 from bots.runtime.market import CandleSequencer, closed_candle, closed_history, server_now
@@ -114,6 +115,7 @@ class BotHost:
             alert,
             closing=lambda fields: closing_of(settings, registration.bot_id, fields),
         )
+        self.drift = DriftGate(settings, str(registration.account))
         self.loss_limits = LossLimits(bot_redis, registration.bot_id, limits, self.notify)
         self.orders = OrderManager(
             http,
@@ -593,6 +595,11 @@ class BotHost:
                 failed.append((intent, "universe"))
                 continue
             if verdict and isinstance(intent, ENTRY_INTENTS):
+                drift = self.drift.refusal(intent.symbol)
+                if drift is not None:
+                    log.info("refused %s %s: %s", type(intent).__name__, intent.symbol, drift)
+                    failed.append((intent, "drift"))
+                    continue
                 refused = self.leverage.refusal(intent.symbol)
                 if refused is not None:
                     failed.append((intent, f"leverage: {refused}"))

@@ -56,7 +56,15 @@ async def status(inv: Invocation) -> Result:
 
 async def bots(inv: Invocation) -> Result:
     rows = await inv.bots()
-    text = "\n".join(f"• {b.bot_id} ({b.bot_code}) — {b.bot_name}: {b.status}" for b in rows)
+    held = await inv.c2.ops.held_by_drift()
+
+    def line(b: Bot) -> str:
+        text = f"• {b.bot_id} ({b.bot_code}) — {b.bot_name}: {b.status}"
+        if b.bot_id in held:
+            text += f"; entries held: open drift on {held[b.bot_id]}"
+        return text
+
+    text = "\n".join(line(b) for b in rows)
     await inv.reply(text or "No bots registered.")
     return Result()
 
