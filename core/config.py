@@ -119,6 +119,7 @@ class Role(StrEnum):
     APP = "app"  # the Telegram C2: bot states and the operator audit
     BOT = "bot"  # bots: read, and their heartbeat
     SYNC = "sync"  # trade sync: its runs, drift events, wallet snapshots
+    BACKUP = "backup"  # backups: reads everything, creates its scratch databases
     READONLY = "readonly"  # analytics, Grafana
 
 
@@ -133,6 +134,7 @@ class DatabaseRoleSettings(_Group):
     app_password: SecretStr | None = None
     bot_password: SecretStr | None = None
     sync_password: SecretStr | None = None
+    backup_password: SecretStr | None = None
     readonly_password: SecretStr | None = None
 
     def name(self, role: Role) -> str:

@@ -56,7 +56,20 @@ def ensure_roles(admin: psycopg.Connection[Any], db_roles: DatabaseRoleSettings)
         if not can_login:
             admin.execute(sql.SQL("ALTER ROLE {} LOGIN").format(ident))
             done.append(f"allowed {name} to log in")
+    done += _backup_rights(admin, db_roles.name(Role.BACKUP))
     return done
+
+
+def _backup_rights(admin: psycopg.Connection[Any], name: str) -> list[str]:
+    """The backup role creates the scratch databases it restores each dump into
+    (``CREATEDB``); what it may read is granted by migration 0010, table by table —
+    not ``pg_read_all_data``, which also reads ``pg_authid``, every role's verifier."""
+    row = admin.execute("SELECT rolcreatedb FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+    assert row is not None
+    if row[0]:
+        return []
+    admin.execute(sql.SQL("ALTER ROLE {} CREATEDB").format(sql.Identifier(name)))
+    return [f"allowed {name} to create its scratch databases"]
 
 
 def ensure_database(admin: psycopg.Connection[Any], name: str, owner: str) -> bool:

@@ -37,6 +37,7 @@ ROLE_POOLS: Mapping[str, str] = {
     "sync": "max_user_connections=10",
     "readonly": "max_user_connections=10",
     "owner": "pool_mode=session max_user_connections=2",
+    "backup": "pool_mode=session max_user_connections=2",  # direct in production
 }
 
 

@@ -30,7 +30,7 @@ def _list(args: argparse.Namespace) -> int:
     from database.backup import store
 
     settings = _settings()
-    with db.connect(settings, Role.OWNER, direct=True, autocommit=True) as conn:
+    with db.connect(settings, Role.BACKUP, direct=True, autocommit=True) as conn:
         rows = store.listing(conn, limit=args.limit)
     print(
         f"{'id':>5}  {'date':10}  {'kind':9}  {'status':8}  {'size':>12}  started (UTC)        file"

@@ -74,7 +74,7 @@ def take(
     checksum_path = dest / f"{base}.sha256"
     partial_dump = dump_path.with_name(dump_path.name + ".partial")
 
-    with db.connect(settings, Role.OWNER, direct=True, application_name="alpha-backup") as conn:
+    with db.connect(settings, Role.BACKUP, direct=True, application_name="alpha-backup") as conn:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         row = conn.execute("SELECT pg_export_snapshot()").fetchone()
@@ -82,7 +82,7 @@ def take(
         snapshot = str(row[0])
         counts = checksums.row_counts(conn)
         ledger = checksums.ledger_checksum(conn)
-        args, env = pgtools.connection_args(settings, Role.OWNER, settings.postgres.db)
+        args, env = pgtools.connection_args(settings, Role.BACKUP, settings.postgres.db)
         pgtools.run(
             [pgtools.binary("pg_dump"), *args, "-w", "--format=custom", "--verbose",
              f"--snapshot={snapshot}", f"--file={partial_dump}"],
@@ -92,11 +92,14 @@ def take(
     _private_file(partial_dump)
     partial_dump.rename(dump_path)
 
-    # Roles and their grants live outside the database: pg_dumpall, as the admin login.
+    # Roles and their grants live outside the database: pg_dumpall, without the password
+    # verifiers (only a superuser may read them, and a backup file should not carry
+    # them: `alpha db upgrade` sets every role's password again from the configuration).
     partial_globals = globals_path.with_name(globals_path.name + ".partial")
-    args, env = pgtools.connection_args(settings, None, None)
+    args, env = pgtools.connection_args(settings, Role.BACKUP, None)
     pgtools.run(
-        [pgtools.binary("pg_dumpall"), *args, "-w", "--globals-only", f"--file={partial_globals}"],
+        [pgtools.binary("pg_dumpall"), *args, "-w", "--globals-only", "--no-role-passwords",
+         f"--file={partial_globals}"],
         env, what="pg_dumpall", progress=False,
     )  # fmt: skip
     _private_file(partial_globals)

@@ -46,7 +46,7 @@ def redis_alert(settings: Settings) -> Alert:
 
 
 def _owner(settings: Settings) -> Any:
-    return db.connect(settings, Role.OWNER, direct=True, autocommit=True,
+    return db.connect(settings, Role.BACKUP, direct=True, autocommit=True,
                       application_name="alpha-backup")  # fmt: skip
 
 

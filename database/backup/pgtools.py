@@ -55,6 +55,16 @@ def connection_args(
     return args, env
 
 
+def capture(argv: Sequence[str], env: dict[str, str]) -> str:
+    """A tool's standard output (``pg_restore --list``); ToolFailed on failure."""
+    done = subprocess.run(list(argv), env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    if done.returncode != 0:
+        detail = " ".join(done.stderr.split())[:300] or f"exit status {done.returncode}"
+        raise ToolFailed(f"{argv[0].rsplit('/', 1)[-1]} failed: {detail}")
+    return done.stdout
+
+
 def run(
     argv: Sequence[str],
     env: dict[str, str],

@@ -77,7 +77,7 @@ def restore_backup(settings: Settings, backup_id: int, target: str, *, force: bo
         verify.drop_database(settings, target)
     verify.create_database(settings, target)
     verify.restore(settings, Path(row.dump_path), target, tables=len(row.row_counts or {}))
-    _, ledger = verify.measure(settings, target)
+    _, ledger = verify.measure(settings, target, None)
     diff = checksums.differences(row.ledger_checksum or {}, ledger)
     if diff:
         raise UserError(

@@ -95,7 +95,7 @@ class BackupService:
             client.close()
 
     def healthy(self) -> bool:
-        with db.connect(self.settings, Role.OWNER, direct=True, autocommit=True) as conn:
+        with db.connect(self.settings, Role.BACKUP, direct=True, autocommit=True) as conn:
             conn.execute("SELECT 1")
         return True
 

@@ -52,19 +52,19 @@ def check_sha256(dump_path: Path, expected: str | None) -> list[str]:
     return problems
 
 
+def _backup_role(settings: Settings) -> psycopg.Connection[Any]:
+    return db.connect(settings, Role.BACKUP, direct=True, autocommit=True, dbname="postgres")
+
+
 def create_database(settings: Settings, name: str) -> None:
-    owner = settings.db_roles.name(Role.OWNER)
-    with db.admin_connect(settings) as admin:
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(name), sql.Identifier(owner)
-            )
-        )
+    """The scratch database, the backup role's own (it has CREATEDB, nothing more)."""
+    with _backup_role(settings) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def drop_database(settings: Settings, name: str) -> None:
-    with db.admin_connect(settings) as admin:
-        admin.execute(
+    with _backup_role(settings) as conn:
+        conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
 
@@ -77,7 +77,8 @@ def restore(
     progress: bool | None = None,
     tables: int | None = None,
 ) -> None:
-    """pg_restore as the admin login (ownership and grants are restored as dumped)."""
+    """pg_restore as the admin login: ownership, grants and the guard's lock as dumped
+    (``alpha backup restore``, an operator's one-shot act)."""
     args, env = pgtools.connection_args(settings, None, dbname)
     pgtools.run(
         [pgtools.binary("pg_restore"), *args, "-w", "--exit-on-error", "--single-transaction",
@@ -86,9 +87,42 @@ def restore(
     )  # fmt: skip
 
 
-def measure(settings: Settings, dbname: str) -> tuple[dict[str, int], dict[str, Any]]:
-    """Row counts and ledger checksum of ``dbname``, in one snapshot."""
-    info = db.conninfo(settings, None, direct=True, dbname=dbname)
+def restore_for_check(
+    settings: Settings,
+    dump_path: Path,
+    dbname: str,
+    *,
+    progress: bool | None = None,
+    tables: int | None = None,
+) -> None:
+    """pg_restore as the backup role into its scratch database: every table, row, function
+    and trigger, but not the ownership, grants and the event trigger locking the guard,
+    which only a superuser may restore (the rows and the ledger checksum are what the
+    check compares; `alpha backup restore` restores everything, as the admin login)."""
+    args, env = pgtools.connection_args(settings, Role.BACKUP, dbname)
+    listing = pgtools.capture([pgtools.binary("pg_restore"), "--list", str(dump_path)], env)
+    wanted = dump_path.with_name(dump_path.name + f".{dbname}.list")
+    wanted.write_text(
+        "".join(line + "\n" for line in listing.splitlines() if " EVENT TRIGGER " not in line),
+        encoding="utf-8",
+    )
+    try:
+        pgtools.run(
+            [pgtools.binary("pg_restore"), *args, "-w", "--exit-on-error",
+             "--single-transaction", "--no-owner", "--no-privileges", f"--use-list={wanted}",
+             "--verbose", str(dump_path)],
+            env, what="pg_restore", tables=tables, progress=progress,
+        )  # fmt: skip
+    finally:
+        wanted.unlink(missing_ok=True)
+
+
+def measure(
+    settings: Settings, dbname: str, role: Role | None = Role.BACKUP
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """Row counts and ledger checksum of ``dbname``, in one snapshot (``role`` None: the
+    admin login)."""
+    info = db.conninfo(settings, role, direct=True, dbname=dbname)
     with psycopg.connect(info) as conn:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         counts = checksums.row_counts(conn)
@@ -115,7 +149,9 @@ def verify(
     scratch = f"{settings.postgres.db[:40]}_verify_{secrets.token_hex(4)}"
     create_database(settings, scratch)
     try:
-        restore(settings, dump_path, scratch, progress=progress, tables=len(expected_counts))
+        restore_for_check(
+            settings, dump_path, scratch, progress=progress, tables=len(expected_counts)
+        )
         counts, ledger = measure(settings, scratch)
     except pgtools.ToolFailed as exc:
         return Verification(False, [str(exc)])

@@ -59,6 +59,7 @@ def write_env(path: Path, images: dict[str, str], speed: str, seed: int) -> dict
         "ALPHA_DB_APP_PASSWORD": secret(),
         "ALPHA_DB_BOT_PASSWORD": secret(),
         "ALPHA_DB_SYNC_PASSWORD": secret(),
+        "ALPHA_DB_BACKUP_PASSWORD": secret(),
         "ALPHA_DB_READONLY_PASSWORD": secret(),
         "REDIS_PASSWORD": secret() + '"\\q',
         **{f"REDIS_{role}_PASSWORD": secret() for role in ("LISTENER", "SYNC", "C2", "BACKUP")},

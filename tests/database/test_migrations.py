@@ -76,7 +76,10 @@ def test_bootstrap_creates_missing_roles_and_updates_changed_passwords(services)
     roles = services.role_settings().model_copy(update={"role_prefix": prefix})
     with services.admin() as admin:
         created = bootstrap.ensure_roles(admin, roles)
-        assert created == [f"created role {prefix}_{r.value}" for r in Role]
+        assert created == [
+            *(f"created role {prefix}_{r.value}" for r in Role),
+            f"allowed {prefix}_backup to create its scratch databases",
+        ]
         assert bootstrap.ensure_roles(admin, roles) == []  # idempotent
         changed = roles.model_copy(update={"app_password": type(roles.app_password)("new-pw-1")})
         assert bootstrap.ensure_roles(admin, changed) == [f"updated password of {prefix}_app"]

@@ -29,6 +29,8 @@ ALLOWED = {
     Role.BOT: {"heartbeat"},
     Role.SYNC: {"sync run", "drift", "wallet"},
     Role.APP: {"bot status", "audit"},
+    # The backup service reads everything and records its own runs, nothing else.
+    Role.BACKUP: set(),
 }
 
 
@@ -56,3 +58,22 @@ def test_bots_and_sync_read_the_ledger_and_the_analytics(database: Any, role: Ro
         conn.execute("SELECT count(*) FROM analytics.fill_pnl").fetchone()
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM trading.sync_runs")
+
+
+def test_the_backup_role_records_its_runs_but_writes_nothing_else(database: Any) -> None:
+    with database.connect(Role.BACKUP, direct=True) as conn:
+        conn.execute(
+            "INSERT INTO trading.backups (backup_date, kind, status)"
+            " VALUES (current_date, 'manual', 'running')"
+        )
+        conn.execute("SELECT count(*) FROM trading.fills, analytics.fill_pnl").fetchone()
+        conn.commit()
+        for statement in (
+            "DELETE FROM trading.fills",
+            "UPDATE trading.bots SET status = 'paused'",
+            "ALTER TABLE trading.fills DISABLE TRIGGER ALL",
+            "SELECT rolpassword FROM pg_authid",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+            conn.rollback()
