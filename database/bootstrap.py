@@ -83,6 +83,21 @@ def ensure_database(admin: psycopg.Connection[Any], name: str, owner: str) -> bo
     return True
 
 
+def ensure_database_owner(admin: psycopg.Connection[Any], name: str, owner: str) -> str | None:
+    """A database a DBA created first (``createdb NAME``) belongs to the admin, and since
+    PostgreSQL 15 only a database's owner may create in its ``public`` schema: hand it to
+    the owner role, once, and say so. Returns what was done."""
+    row = admin.execute(
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,)
+    ).fetchone()
+    if row is None or row[0] == owner:
+        return None
+    admin.execute(
+        sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(name), sql.Identifier(owner))
+    )
+    return f"database {name} now belongs to {owner} (it was {row[0]}'s)"
+
+
 def scram_verifiers(admin: psycopg.Connection[Any], names: Iterable[str]) -> dict[str, str]:
     """The stored SCRAM verifiers of ``names`` (for PgBouncer's ``auth_file``)."""
     rows = admin.execute(
@@ -103,12 +118,35 @@ def _owner_engine(settings: Settings, dbname: str | None) -> Engine:
 
 def upgrade(settings: Settings, revision: str = "head", *, dbname: str | None = None) -> None:
     """Migrate as the owner over a direct connection."""
+    from sqlalchemy.exc import ProgrammingError
+
     eng = _owner_engine(settings, dbname)
     try:
         with eng.begin() as conn:
             migrate.upgrade(conn, role_names(settings.db_roles), revision)
+    except ProgrammingError as exc:
+        if not isinstance(exc.orig, psycopg.errors.InsufficientPrivilege):
+            raise
+        raise _not_ours(settings, dbname or settings.postgres.db) from None
     finally:
         eng.dispose()
+
+
+def _not_ours(settings: Settings, name: str) -> Exception:
+    """The one line for a database the owner role may not create in."""
+    from core.errors import UserError
+
+    owner = settings.db_roles.name(Role.OWNER)
+    with db.connect(settings, Role.OWNER, direct=True, dbname=name) as conn:
+        row = conn.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
+    holder = row[0] if row else "another role"
+    return UserError(
+        f"{owner} may not create objects in database {name} (it is owned by {holder}): run"
+        f" `alpha db upgrade` with the admin login, or as a superuser: ALTER DATABASE {name}"
+        f" OWNER TO {owner}"
+    )
 
 
 def downgrade(settings: Settings, revision: str, *, dbname: str | None = None) -> None:
@@ -142,6 +180,10 @@ def bootstrap(settings: Settings, *, dbname: str | None = None) -> list[str]:
         done = ensure_roles(admin, settings.db_roles)
         if ensure_database(admin, name, settings.db_roles.name(Role.OWNER)):
             done.append(f"created database {name}")
+        else:
+            handed = ensure_database_owner(admin, name, settings.db_roles.name(Role.OWNER))
+            if handed:
+                done.append(handed)
     for line in done:
         log.info("%s", line)
     return done
