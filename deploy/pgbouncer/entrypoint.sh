@@ -16,6 +16,10 @@ secret() {  # secret VAR -> prints the value of VAR or of the file named by VAR_
 }
 
 prefix=${ALPHA_DB_ROLE_PREFIX:-alpha}
+dbname=${POSTGRES_DB:-alpha}
+case "$dbname" in
+    '' | *[!A-Za-z0-9_]*) echo "pgbouncer: POSTGRES_DB must be letters, digits and _" >&2; exit 64 ;;
+esac
 # Overridable so the tests can run this very script against a real local PgBouncer.
 config=${PGBOUNCER_CONFIG:-/etc/pgbouncer/alpha/pgbouncer.ini}
 auth_file=${PGBOUNCER_AUTH_FILE:-/tmp/pgbouncer/userlist.txt}
@@ -35,22 +39,20 @@ done
 # filled in. (An "%include" followed by overrides does not work: re-opening the
 # [pgbouncer] section resets every setting of it to PgBouncer's defaults.)
 #   auth_file        always the file written above
-#   role names       alpha_* -> ${ALPHA_DB_ROLE_PREFIX}_* ([users] and stats_users)
-#   server           POSTGRES_HOST / POSTGRES_PORT, if set (compose: postgres:5432)
+#   role names       alpha_* -> ${ALPHA_DB_ROLE_PREFIX}_* ([users])
+#   database         the one entry: POSTGRES_DB on POSTGRES_HOST / POSTGRES_PORT
+#                    (compose: postgres:5432)
 #   listen address   PGBOUNCER_LISTEN_ADDR / PGBOUNCER_PORT, if set (compose: 0.0.0.0:6432)
 runtime="$run_dir/pgbouncer.ini"
 set -- -e "s|^auth_file = .*|auth_file = $auth_file|" \
-       -e "s/^stats_users = alpha_readonly\$/stats_users = ${prefix}_readonly/"
+       -e "s|^alpha = host=.*|$dbname = host=${POSTGRES_HOST:-postgres} port=${POSTGRES_PORT:-5432} dbname=$dbname|"
 for role in listener app bot sync readonly; do  # BRE without \| (busybox sed in the image)
     set -- "$@" -e "s/^alpha_$role = /${prefix}_$role = /"
 done
-if [ -n "${POSTGRES_HOST:-}${POSTGRES_PORT:-}" ]; then
-    set -- "$@" -e "s|^\* = host=.*|* = host=${POSTGRES_HOST:-postgres} port=${POSTGRES_PORT:-5432}|"
-fi
 [ -z "${PGBOUNCER_LISTEN_ADDR:-}" ] || set -- "$@" -e "s|^listen_addr = .*|listen_addr = $PGBOUNCER_LISTEN_ADDR|"
 [ -z "${PGBOUNCER_PORT:-}" ] || set -- "$@" -e "s|^listen_port = .*|listen_port = $PGBOUNCER_PORT|"
 sed "$@" "$config" > "$runtime"
-for line in "auth_file = $auth_file" "${prefix}_app = " "stats_users = ${prefix}_readonly"; do
+for line in "auth_file = $auth_file" "${prefix}_app = " "$dbname = host="; do
     grep -q "^$line" "$runtime" || {
         echo "pgbouncer: $config has no line to set '$line' from" >&2
         exit 78
