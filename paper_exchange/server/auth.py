@@ -39,7 +39,8 @@ def verify_rest(
         raise ApiError(10003, "API key is invalid.")
     ts_raw = headers.get("X-BAPI-TIMESTAMP", "")
     recv_raw = headers.get("X-BAPI-RECV-WINDOW", "5000") or "5000"
-    if not ts_raw.isdigit() or not recv_raw.isdigit():
+    # isascii: str.isdigit() also takes "²" or "٣", which int() then refuses.
+    if not (ts_raw.isascii() and ts_raw.isdigit() and recv_raw.isascii() and recv_raw.isdigit()):
         raise ApiError(10002, "invalid request, please check your timestamp and recv_window param")
     ts, recv_window = int(ts_raw), int(recv_raw)
     server = int(time.time() * 1000) if now_ms is None else now_ms
@@ -52,7 +53,9 @@ def verify_rest(
     given = headers.get("X-BAPI-SIGN", "")
     origin = f"{ts_raw}{api_key}{recv_raw}{signed_payload}"
     expected = sign(acct.api_secret, origin)
-    if not hmac.compare_digest(given.lower(), expected):
+    # As bytes: compare_digest raises TypeError on a non-ASCII str, and the server keeps
+    # undecodable header bytes as surrogates.
+    if not hmac.compare_digest(given.lower().encode(errors="surrogateescape"), expected.encode()):
         raise ApiError(10004, f"error sign! origin_string[{origin}]")
     return acct
 

@@ -612,3 +612,29 @@ def test_fuzzed_bad_requests_leave_server_healthy(exchange: RunningExchange) -> 
     http = make_http(exchange)
     assert http.get_server_time()["retCode"] == 0
     assert http.get_positions(**LIN, symbol="BTCUSDT")["retCode"] == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "code"),
+    [
+        ("X-BAPI-TIMESTAMP", "\u00b2\u00b3", 10002),  # digits to str.isdigit(), not to int()
+        ("X-BAPI-RECV-WINDOW", "5\u0663", 10002),
+        ("X-BAPI-SIGN", "\u00e9" * 64, 10004),  # hmac.compare_digest refuses non-ASCII str
+    ],
+)
+def test_malformed_auth_headers_get_bybit_codes_not_a_500(
+    exchange: RunningExchange, header: str, value: str, code: int
+) -> None:
+    import requests
+
+    key, _ = exchange.accounts["main"]
+    headers = {"X-BAPI-API-KEY": key, "X-BAPI-TIMESTAMP": str(int(time.time() * 1000)),
+               "X-BAPI-RECV-WINDOW": "5000", "X-BAPI-SIGN": "0" * 64, header: value}  # fmt: skip
+    r = requests.post(
+        exchange.rest_url + "/v5/order/cancel-all",
+        data=b'{"category":"linear"}',
+        timeout=5,
+        headers={k: v.encode() for k, v in headers.items()},  # UTF-8 bytes on the wire
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["retCode"] == code
