@@ -22,6 +22,7 @@ import psycopg
 import redis
 from pydantic import SecretStr
 
+from core import redis_acl
 from core.config import PgBouncerSettings, PostgresSettings, RedisSettings, Role, Settings
 from core.errors import UserError
 from database import bootstrap
@@ -123,7 +124,18 @@ def up(settings: Settings, run_dir: Path) -> dict[str, Any]:
     cfg = settings.redis
     if not _redis_answers(cfg):
         password = cfg.password.get_secret_value() if cfg.password else secrets.token_urlsafe(18)
-        server = RedisServer(run_dir / "redis", _port(cfg.host, cfg.port), cfg.host, password)
+        # The services' ACL users as production has them (docs/redis.md#access); each
+        # password is printed as REDIS_<USER>_PASSWORD. Bots registered later use the
+        # operator's login here (their users come with the compose file and the demo).
+        users = redis_acl.service_users()
+        saved = _read_json(run_dir / SECRETS)
+        for user in users:
+            saved.setdefault(_user_var(user.name), secrets.token_urlsafe(18))
+        _write_private(run_dir / SECRETS, saved)
+        server = RedisServer(
+            run_dir / "redis", _port(cfg.host, cfg.port), cfg.host, password,
+            users=[(u, saved[_user_var(u.name)]) for u in users],
+        )  # fmt: skip
         server.start()
         cfg = cfg.model_copy(update={"port": server.port, "password": SecretStr(password)})
         state["redis"] = {"managed": True, "host": cfg.host, "port": cfg.port}
@@ -167,7 +179,8 @@ def up(settings: Settings, run_dir: Path) -> dict[str, Any]:
         bouncer_cfg = PgBouncerSettings(host=bouncer.host, port=bouncer.port)
     _write_private(run_dir / STATE, state)
     settings = replace(settings, pgbouncer=bouncer_cfg)
-    return {"env": environment(settings), "state": _public(state), "bootstrap": done}
+    env = {**environment(settings), **redis_users(run_dir)}
+    return {"env": env, "state": _public(state), "bootstrap": done}
 
 
 def _public(state: dict[str, Any]) -> dict[str, Any]:
@@ -196,6 +209,18 @@ def environment(settings: Settings) -> dict[str, str]:
     }
     env.update({k: v.get_secret_value() for k, v in secret_values.items() if v})
     return env
+
+
+def _user_var(user: str) -> str:
+    """``listener`` -> ``REDIS_LISTENER_PASSWORD`` (the names of .env.example)."""
+    return f"REDIS_{user.upper()}_PASSWORD"
+
+
+def redis_users(run_dir: Path) -> dict[str, str]:
+    """The ACL users' passwords of the Redis ``up`` started (empty for a reused one)."""
+    saved = _read_json(run_dir.resolve() / SECRETS)
+    names = [_user_var(u.name) for u in redis_acl.service_users()]
+    return {name: saved[name] for name in names if name in saved}
 
 
 def status(run_dir: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import os
 
 import psycopg
 import pytest
+import redis as redis_lib
 from psycopg import sql
 
 from core.db import scram_verifier
@@ -59,6 +60,17 @@ def test_up_status_down_round_trip(database, services) -> None:
             prepare_threshold=None,
         ) as conn:  # fmt: skip
             assert conn.execute("SELECT count(*) FROM trading.bots").fetchone() == (1,)
+
+        # Its Redis has the services' ACL users, as production does (docs/redis.md#access).
+        listener = redis_lib.Redis(port=redis_port, username="listener",
+                                   password=printed["REDIS_LISTENER_PASSWORD"])  # fmt: skip
+        assert listener.hset("position:mom_001:BTCUSDT", "qty", "1") == 1
+        with pytest.raises(redis_lib.exceptions.NoPermissionError):
+            listener.set("bot:mom_001:state", "stopped")
+        c2 = redis_lib.Redis(port=redis_port, username="c2", password=printed["REDIS_C2_PASSWORD"])
+        assert c2.set("bot:mom_001:state", "paused")
+        with pytest.raises(redis_lib.exceptions.NoPermissionError):
+            c2.flushall()
 
         # A second `up` reuses what the first one started.
         again = database.alpha("dev", "services", "up", "--run-dir", str(run_dir), "--json",
