@@ -41,3 +41,16 @@ def age(delta: timedelta | float | None) -> str:
 
 def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def percent(part: Decimal | int, whole: Decimal | int) -> str:
+    """``percent(2, 3)`` → ``66.7 %``; ``n/a`` when there is no whole."""
+    if not whole:
+        return "n/a"
+    value = (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
+    return f"{value} %"
+
+
+def ratio(value: Decimal | None) -> str:
+    """A ratio such as a profit factor, two decimals; ``n/a`` when undefined."""
+    return "n/a" if value is None else f"{value.quantize(CENT, rounding=ROUND_HALF_EVEN)}"
