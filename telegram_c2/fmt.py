@@ -54,3 +54,23 @@ def percent(part: Decimal | int, whole: Decimal | int) -> str:
 def ratio(value: Decimal | None) -> str:
     """A ratio such as a profit factor, two decimals; ``n/a`` when undefined."""
     return "n/a" if value is None else f"{value.quantize(CENT, rounding=ROUND_HALF_EVEN)}"
+
+
+#: Telegram takes at most 4096 characters per message.
+MESSAGE_LIMIT = 4096
+
+
+def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut at a line end to fit one Telegram message, saying how much was left
+    out (a report of many lines would otherwise not be delivered at all)."""
+    if len(text) <= limit:
+        return text
+    lines = text.splitlines()
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > limit - 40:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join([*kept, f"… {len(lines) - len(kept)} more line(s) not shown"])

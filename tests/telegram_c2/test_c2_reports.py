@@ -144,3 +144,27 @@ def test_balance_stats_positions_and_version(c2_env) -> None:
     )
     assert out["/positions b2"].count("\n") == 0
     assert out["/version"] == f"Alpha {installed_version()}"
+
+
+def test_a_long_report_is_cut_to_one_telegram_message(c2_env) -> None:
+    add_bot(c2_env, "alpha_one", "a1", 3)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    for i in range(55):  # 55 round trips: buy 1 @ 100, sell 1 @ 101
+        at = start + timedelta(seconds=2 * i)
+        add_fill(c2_env, "alpha_one", f"b{i}", "Buy", "100", "1", "0.01", at)
+        add_fill(
+            c2_env, "alpha_one", f"s{i}", "Sell", "101", "1", "0.01", at + timedelta(seconds=1)
+        )
+
+    async def scenario() -> str:
+        async with running_c2(c2_env) as c2:
+            reply = await c2.send(VIEWER, "/trades 50")
+            await wait_audit(c2_env, 1)
+            return str(reply.params["text"])
+
+    text = run(scenario())
+    assert len(text) <= 4096
+    lines = text.splitlines()
+    assert lines[0].endswith("alpha_one BTCUSDT Long 1 @ 100 → 101: +0.98 USDT (fees 0.02 USDT)")
+    assert lines[-1] == f"… {50 - (len(lines) - 1)} more line(s) not shown"
+    assert audit_rows(c2_env)[0]["detail"] is None  # delivered
