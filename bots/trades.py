@@ -424,5 +424,13 @@ class TradeBookStrategy(Strategy[ConfigT]):
     def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
         return self.book.close_all(ctx, reason)
 
+    def flatten_symbol(
+        self, ctx: StrategyContext, symbol: str, reason: Reason = Reason.KILL
+    ) -> list[Intent]:
+        out: list[Intent] = []
+        for trade in self.book.for_symbol(symbol):
+            out += self.book.close(ctx, trade, reason)
+        return out
+
     def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
         return self.book.rejected(ctx, intent)

@@ -372,6 +372,14 @@ class Strategy(ABC, Generic[ConfigT]):
         """Close everything this bot holds and cancel its resting orders (kill, flatten)."""
         return []
 
+    def flatten_symbol(
+        self, ctx: StrategyContext, symbol: str, reason: Reason = Reason.KILL
+    ) -> list[Intent]:
+        """Close what this bot holds in ``symbol`` only (an operator's forced exit) and
+        forget its trade there. The default does nothing: the host closes the ledger's
+        position and cancels the bot's resting orders on the symbol anyway."""
+        return []
+
     def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
         """An intent that did not become an order: refused by the host (risk gate, paused,
         stopped, kill flag), skipped below the instrument minimums, or rejected by the

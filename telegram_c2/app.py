@@ -50,13 +50,27 @@ def require_token(c2: C2) -> str:
     return token.get_secret_value().strip()
 
 
-async def _help(inv: Invocation) -> Result:
-    rank = inv.c2.access.rank(inv.user_id)
-    usable = [c for c in ALL if c.level is Level.READ or rank is Rank.ADMIN]
-    lines = ["/help — this list", *(f"{c.usage} — {c.help}" for c in usable)]
+def help_text(rank: Rank) -> str:
+    """The commands ``rank`` may run, grouped: read, control, dangerous (confirmed)."""
+    dangerous = {c.name for c in danger.COMMANDS}
+    groups: dict[str, list[Command]] = {"Read": [], "Control": [], "Dangerous (confirm)": []}
+    for c in ALL:
+        if c.level is Level.READ:
+            groups["Read"].append(c)
+        elif rank is Rank.ADMIN:
+            groups["Dangerous (confirm)" if c.name in dangerous else "Control"].append(c)
+    lines: list[str] = []
+    for title, commands in groups.items():
+        if commands:
+            lines += ["", f"{title}:"] if lines else [f"{title}:"]
+            lines += [f"{c.usage} — {c.help}" for c in commands]
     if rank is not Rank.ADMIN:
-        lines.append("(read-only access)")
-    await inv.reply("\n".join(lines))
+        lines += ["", "(read-only access)"]
+    return "\n".join(lines)
+
+
+async def _help(inv: Invocation) -> Result:
+    await inv.reply(help_text(inv.c2.access.rank(inv.user_id)))
     return Result()
 
 

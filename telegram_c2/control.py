@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from redis.typing import EncodableT, FieldT
 
 from core import kill_switch, redis_keys
 from core.ids import BotId
@@ -55,12 +56,23 @@ class Control:
         """Put exactly one ``flatten`` on the bot's command stream."""
         await self.send(bot, "flatten", requested_by, command_id)
 
-    async def send(self, bot: Bot, command: str, requested_by: str, command_id: str) -> None:
-        """One entry on the bot's command stream (docs/redis.md: ``flatten``,
+    async def exit(self, bot: Bot, symbol: str, requested_by: str, command_id: str) -> None:
+        """Put exactly one ``exit`` of ``symbol`` on the bot's command stream."""
+        await self.send(bot, "exit", requested_by, command_id, symbol=symbol)
+
+    async def send(
+        self, bot: Bot, command: str, requested_by: str, command_id: str, **extra: str
+    ) -> None:
+        """One entry on the bot's command stream (docs/redis.md: ``flatten``, ``exit``,
         ``cancel-all``, ``reset-risk``)."""
+        fields: dict[FieldT, EncodableT] = {
+            "command": command,
+            "requested_by": requested_by,
+            "id": command_id,
+        }
+        fields.update(extra)
         await self._redis.db(bot.redis_db).xadd(
-            redis_keys.commands_stream(BotId(bot.bot_id)),
-            {"command": command, "requested_by": requested_by, "id": command_id},
+            redis_keys.commands_stream(BotId(bot.bot_id)), fields
         )
 
     async def kill(

@@ -41,3 +41,36 @@ def age(delta: timedelta | float | None) -> str:
 
 def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def percent(part: Decimal | int, whole: Decimal | int) -> str:
+    """``percent(2, 3)`` → ``66.7 %``; ``n/a`` when there is no whole."""
+    if not whole:
+        return "n/a"
+    value = (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
+    return f"{value} %"
+
+
+def ratio(value: Decimal | None) -> str:
+    """A ratio such as a profit factor, two decimals; ``n/a`` when undefined."""
+    return "n/a" if value is None else f"{value.quantize(CENT, rounding=ROUND_HALF_EVEN)}"
+
+
+#: Telegram takes at most 4096 characters per message.
+MESSAGE_LIMIT = 4096
+
+
+def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut at a line end to fit one Telegram message, saying how much was left
+    out (a report of many lines would otherwise not be delivered at all)."""
+    if len(text) <= limit:
+        return text
+    lines = text.splitlines()
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > limit - 40:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join([*kept, f"… {len(lines) - len(kept)} more line(s) not shown"])

@@ -537,6 +537,8 @@ class BotHost:
             log.warning("bot is stopped: command %s refused (resume it first)", command)
         elif command == "flatten":
             self.flatten()
+        elif command == "exit":
+            self.exit_symbol(fields.get("symbol", ""))
         elif command == "cancel-all":
             self.orders.cancel_own(self.symbols)
         elif command == "reset-risk":
@@ -560,6 +562,25 @@ class BotHost:
         exits = [i for i in intents if isinstance(i, ExitMarket)]
         self._execute(exits)
         self.notify.flatten_done(exits, cancelled)
+
+    def exit_symbol(self, symbol: str) -> None:
+        """An operator's forced exit (``/forceexit BOT SYMBOL``): close this bot's own
+        position in ``symbol`` at market — never more than the ledger holds, as
+        :meth:`flatten` — and cancel its resting orders there. Other symbols are untouched."""
+        if symbol not in self.symbols:
+            log.warning("exit %r ignored: not one of this bot's symbols", symbol)
+            return
+        ctx = self.context()
+        intents = list(self.strategy.flatten_symbol(ctx, symbol, Reason.KILL))
+        cancelled = self.orders.cancel_own([symbol])
+        exits = [i for i in intents if isinstance(i, ExitMarket) and i.symbol == symbol]
+        view = ctx.positions.get(symbol)
+        if view is not None and view.qty and not exits:
+            side: Side = "Sell" if view.qty > 0 else "Buy"
+            exits.append(ExitMarket(new_intent_id(), symbol, side, abs(view.qty), Reason.KILL))
+        log.info("exit %s: %d market exit(s), %d resting order(s) cancelled", symbol,
+                 len(exits), cancelled)  # fmt: skip
+        self._execute(exits)
 
     def _execute(self, intents: Iterable[Intent], *, follow_up: bool = True) -> None:
         """Gate and send intents; tell the strategy about every one that did not become an

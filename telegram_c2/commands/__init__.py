@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from telegram_c2.commands import backup, control, danger, drift, ledger, status
+from telegram_c2.commands import (
+    account,
+    backup,
+    control,
+    danger,
+    drift,
+    ledger,
+    reports,
+    status,
+)
 from telegram_c2.commands.base import Command
 
 ALL: list[Command] = [
     *status.COMMANDS,
-    *control.COMMANDS,
     *ledger.COMMANDS,
+    *reports.COMMANDS,
+    *account.COMMANDS,
     *drift.COMMANDS,
+    *control.COMMANDS,
     *danger.COMMANDS,
     *backup.COMMANDS,
 ]

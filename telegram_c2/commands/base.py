@@ -25,6 +25,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from core.errors import UserError
+from telegram_c2 import fmt
 from telegram_c2.access import NEUTRAL_REFUSAL, Level
 from telegram_c2.audit import AuditEntry
 from telegram_c2.registry import Bot, load_bots, resolve
@@ -57,7 +58,7 @@ class Invocation:
     undelivered: list[str] = field(default_factory=list)
 
     async def reply(self, text: str, markup: InlineKeyboardMarkup | None = None) -> Message | None:
-        return await self._sent(self.message.reply_text(text, reply_markup=markup))
+        return await self._sent(self.message.reply_text(fmt.clip(text), reply_markup=markup))
 
     async def reply_photo(self, png: bytes, caption: str) -> Message | None:
         return await self._sent(self.message.reply_photo(photo=png, caption=caption))

@@ -61,6 +61,7 @@ async def reset_risk(inv: Invocation) -> Result:
 
 COMMANDS = [
     Command("pause", Level.WRITE, "/pause BOT|all", "no new entries; exits still managed", pause),
+    Command("stopentry", Level.WRITE, "/stopentry BOT|all", "alias of /pause", pause),
     Command("resume", Level.WRITE, "/resume BOT|all", "back to running", resume),
     Command("stop", Level.WRITE, "/stop BOT", "no orders at all", stop),
     Command("resetrisk", Level.WRITE, "/resetrisk BOT", "lift a bot's risk halt", reset_risk),

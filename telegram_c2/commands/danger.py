@@ -1,6 +1,5 @@
-"""/flatten BOT, /kill and /unkill: each changes what every bot may do, so each needs a
-confirmation (docs/ledger.md
-invariant 8).
+"""/flatten BOT, /forceexit BOT SYMBOL, /kill and /unkill: each closes positions or changes
+what every bot may do, so each needs a confirmation (docs/ledger.md invariant 8).
 
 The command itself only creates a one-time token (audited ``pending`` before the buttons
 are sent) and shows two inline buttons. Only a press by the same admin, in the same chat,
@@ -20,6 +19,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessib
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from core.errors import UserError
+from telegram_c2 import fmt, ledger
 from telegram_c2.access import Level
 from telegram_c2.audit import AuditEntry
 from telegram_c2.commands.base import Command, Invocation, Result, UsageError
@@ -87,6 +88,28 @@ async def flatten(inv: Invocation) -> Result:
     )
 
 
+async def forceexit(inv: Invocation) -> Result:
+    """Freqtrade's /forceexit, by symbol: the bot closes its own position there at market."""
+    if len(inv.args) != 2:
+        raise UsageError("Usage: /forceexit BOT SYMBOL")
+    bot = await inv.bot(inv.args[0])
+    symbol = inv.args[1].upper()
+    view = await ledger.load(inv.c2.db, bot.bot_id)
+    held = {p.symbol: p for p in view.open_positions(bot.bot_id)}
+    if symbol not in held:
+        open_ = ", ".join(sorted(held)) or "none"
+        raise UserError(f"{bot.bot_id} holds no position in {symbol} (open: {open_}).")
+    p = held[symbol]
+    side = "LONG" if p.qty > 0 else "SHORT"
+    return await _ask(
+        inv,
+        "forceexit",
+        bot.bot_id,
+        f"Force exit {bot.bot_id} {symbol} ({side} {fmt.qty(abs(p.qty))} in the ledger) at "
+        "market? Only that symbol's own position; its resting orders there are cancelled.",
+    )
+
+
 async def kill(inv: Invocation) -> Result:
     return await _ask(
         inv, "kill", None, "KILL: set the kill flag, pause every bot, then flatten every bot?"
@@ -116,6 +139,15 @@ async def _execute(c2: C2, item: Pending) -> str:
         text = f"Flatten sent to {bot.bot_id} (command {command_id})."
         async with c2.audit.effect(_entry(item, "confirmed", text)):
             await c2.control.flatten(bot, by, command_id)
+        return text
+    if item.action == "forceexit":
+        assert item.bot_id is not None
+        bot = resolve(item.bot_id, bots)
+        symbol = item.args[1].upper()
+        command_id = new_command_id()
+        text = f"Exit of {symbol} sent to {bot.bot_id} (command {command_id})."
+        async with c2.audit.effect(_entry(item, "confirmed", text)):
+            await c2.control.exit(bot, symbol, by, command_id)
         return text
     if item.action == "unkill":
         text = "Kill switch lifted; every bot is still paused until you /resume it."
@@ -254,6 +286,13 @@ async def sweep_expired(c2: C2, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 COMMANDS = [
     Command("flatten", Level.WRITE, "/flatten BOT", "close one bot's positions (confirm)", flatten),
+    Command(
+        "forceexit",
+        Level.WRITE,
+        "/forceexit BOT SYMBOL",
+        "close one bot's position in one symbol (confirm)",
+        forceexit,
+    ),
     Command("kill", Level.WRITE, "/kill", "kill flag, pause all, flatten all (confirm)", kill),
     Command(
         "unkill", Level.WRITE, "/unkill", "lift the kill flag; bots stay paused (confirm)", unkill

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from database.reports.charts import pnl_chart_png
-from telegram_c2 import fmt, ledger
+from telegram_c2 import fmt, ledger, reports
 from telegram_c2.access import Level
 from telegram_c2.commands.base import Command, Invocation, Result, UsageError
 
@@ -17,13 +18,26 @@ async def positions(inv: Invocation) -> Result:
     bot = await inv.bot(inv.args[0]) if inv.args else None
     view = await ledger.load(inv.c2.db, bot.bot_id if bot else None)
     rows = view.open_positions(bot.bot_id if bot else None)
+    marks = await reports.last_prices(inv.c2.db, sorted({p.symbol for p in rows}))
     lines = [
         f"• {p.bot_id} {p.symbol}: {'LONG' if p.qty > 0 else 'SHORT'} {fmt.qty(abs(p.qty))}"
-        f" @ {fmt.qty(p.avg_price)}, realized {fmt.money(p.realized)}"
+        f" @ {fmt.qty(p.avg_price)}, realized {fmt.money(p.realized)}, {_unrealized(p, marks)}"
         for p in rows
     ]
     await inv.reply("\n".join(lines) or "No open positions.")
     return Result(bot_id=bot.bot_id if bot else None)
+
+
+def _unrealized(p: ledger.Position, marks: dict[str, tuple[Decimal, datetime]]) -> str:
+    """At the last price the ledger saw for the symbol (any bot's latest fill): the C2
+    does not ask the exchange, so the mark is as old as that fill, and said so."""
+    if p.symbol not in marks:
+        return "mark unknown"
+    price, at = marks[p.symbol]
+    return (
+        f"unrealized {fmt.money((price - p.avg_price) * p.qty)} at last fill price "
+        f"{fmt.qty(price)} ({fmt.when(at)})"
+    )
 
 
 async def pnl(inv: Invocation) -> Result:
@@ -66,7 +80,11 @@ async def fills(inv: Invocation) -> Result:
 
 COMMANDS = [
     Command(
-        "positions", Level.READ, "/positions [BOT]", "open positions from the ledger", positions
+        "positions",
+        Level.READ,
+        "/positions [BOT]",
+        "open positions, unrealized at the last price",
+        positions,
     ),
     Command("pnl", Level.READ, "/pnl [BOT] [day|week|month]", "net P&L with a chart", pnl),
     Command("fills", Level.READ, "/fills [BOT] [N]", "the latest fills", fills),

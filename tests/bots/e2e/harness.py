@@ -309,9 +309,9 @@ class Stack:
     def set_state(self, bot_id: str, state: str) -> None:
         self.bot_redis(bot_id).set(redis_keys.bot_state(bot_id), state)  # type: ignore[arg-type]
 
-    def command(self, bot_id: str, command: str) -> None:
+    def command(self, bot_id: str, command: str, **fields: str) -> None:
         stream = redis_keys.commands_stream(bot_id)  # type: ignore[arg-type]
-        self.bot_redis(bot_id).xadd(stream, {"command": command, "requested_by": "test"})
+        self.bot_redis(bot_id).xadd(stream, {"command": command, "requested_by": "test", **fields})
 
 
 def hand_realized(fills: Sequence[Fill]) -> Decimal:
