@@ -77,7 +77,8 @@ def move_to_shared(settings: Settings, bot_id: str) -> str:
                 old = redis_client(settings, source)
                 try:
                     _refuse_running(old, bot)
-                    keys = _copy(old, bot, target)
+                    # Own DB 0 is the shared DB: the keys are already where they belong.
+                    keys = [] if source == target else _copy(old, bot, target)
                     conn.execute(
                         "UPDATE trading.bots SET redis_db = NULL, updated_at = now()"
                         " WHERE bot_id = %s",

@@ -137,3 +137,18 @@ def test_move_redis_refuses_a_bot_whose_database_heartbeat_is_fresh(database, re
     shown = json.loads(ok(database.alpha("bots", "show", "beat_001", "--json")))
     assert shown["redis_db"] == 7
     assert _audit(database) == []
+
+
+def test_move_redis_of_a_bot_whose_own_db_is_db_0_only_clears_its_redis_db(
+    database, redis
+) -> None:
+    ok(database.alpha("bots", "register", "zero_001", "--code", "zr1", "--redis-db", "0",
+                      "--symbols", "BTCUSDT", *BASE))  # fmt: skip
+    shared = redis_client(database.settings, SHARED)
+    shared.set("bot:zero_001:orders", "kept")
+    out = ok(database.alpha("bots", "move-redis", "zero_001", "--to", "shared"))
+    assert out.strip() == "zero_001: 0 keys moved from db 0 to the shared db 0"
+    assert shared.get("bot:zero_001:orders") == "kept"
+    assert shared.get("bot:zero_001:state") == "running"
+    shown = json.loads(ok(database.alpha("bots", "show", "zero_001", "--json")))
+    assert shown["redis_db"] is None
