@@ -148,7 +148,8 @@ class RedisSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="REDIS_")
     host: str = "127.0.0.1"
     port: int = Field(6379, ge=1, le=65535)
-    #: This service's logical DB (a bot's own DB; see ``trading.bots.redis_db``).
+    #: The default DB of a client built without one. A bot's keys are where its
+    #: ``trading.bots.redis_db`` says (NULL: ``redis_keys.SHARED_DB``), whatever this is.
     db: int = Field(0, ge=0, le=15)
     #: This process's ACL user (``listener``, ``bot-<id>`` …, docs/redis.md#access);
     #: unset, the password is Redis's ``default`` user's (the operator's).

@@ -1,13 +1,27 @@
 """Every Redis key and stream name, in one place (docs/redis.md).
 
-Per-bot keys live in the bot's own logical DB (``trading.bots.redis_db``) and still
-carry the bot id, so all DBs can be collapsed into one (Redis Cluster has only DB 0).
-Infrastructure keys live in ``REDIS_INFRA_DB``.
+Per-bot keys live in the bot's own logical DB (``trading.bots.redis_db``) or, when that
+is NULL, in :data:`SHARED_DB`; either way they carry the bot id, so bots never collide
+in one DB (Redis Cluster has only DB 0). Infrastructure keys live in ``REDIS_INFRA_DB``.
 """
 
 from __future__ import annotations
 
 from core.ids import BotId, Symbol
+
+#: The DB of every bot registered without ``--redis-db`` (key-prefix mode): DB 0, the
+#: only one Redis Cluster has. Every service agrees on it, so it is not a setting.
+SHARED_DB = 0
+
+
+def bot_db(redis_db: int | None) -> int:
+    """The logical DB holding a bot's keys: its own ``redis_db``, else :data:`SHARED_DB`."""
+    return SHARED_DB if redis_db is None else redis_db
+
+
+def bot_patterns(bot_id: BotId) -> tuple[str, ...]:
+    """SCAN patterns matching every per-bot key of ``bot_id`` (for moving a bot's keys)."""
+    return (f"position:{bot_id}:*", f"bot:{bot_id}:*", f"fills:{bot_id}", f"commands:{bot_id}")
 
 
 def position(bot_id: BotId, symbol: Symbol | str) -> str:

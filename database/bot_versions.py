@@ -82,7 +82,7 @@ def update(
     with conn.transaction():
         bots.lock(conn)
         bot = bots.get_bot(conn, bot_id)
-        if bot.status == "retired" or bot.redis_db is None:
+        if bot.status == "retired":
             raise UserError(f"bot {bot_id} is retired; register a new bot instead")
         patch = bots.parse_config(config)
         stored = {k: v for k, v in bot.config.items() if k not in ("symbols", "exclusive")}

@@ -44,7 +44,8 @@ class BotSpec:
     bot_type: str
     strategy_name: str
     account: AccountName
-    redis_db: int
+    #: The bot's own logical DB; ``None``: its keys live in ``redis_keys.SHARED_DB``.
+    redis_db: int | None
     symbols: tuple[str, ...]
     mode: str
     config: dict[str, Any] = field(default_factory=dict)
@@ -163,7 +164,7 @@ def build_spec(
     bot_type: str,
     strategy_name: str,
     account: str,
-    redis_db: int,
+    redis_db: int | None,
     symbols: str,
     mode: str,
     config: str | None = None,
@@ -194,9 +195,9 @@ def build_spec(
             f"invalid account {account!r}: a lowercase letter, then lowercase letters, "
             "digits or _ (e.g. main)"
         )
-    if not 0 <= redis_db <= 15:
+    if redis_db is not None and not 0 <= redis_db <= 15:
         raise UserError(f"--redis-db: must be 0..15, got {redis_db}")
-    if infra_db is not None and redis_db == infra_db:
+    if redis_db is not None and infra_db is not None and redis_db == infra_db:
         raise UserError(f"--redis-db: {redis_db} is REDIS_INFRA_DB (infrastructure keys)")
     if mode not in MODES:
         raise UserError(f"--mode: must be one of {', '.join(MODES)}, got {mode!r}")
@@ -296,8 +297,8 @@ def _check_allocation(conn: psycopg.Connection[Any], spec: BotSpec) -> None:
     to all of them, so none can size or measure drawdown on it."""
     rows = conn.execute(
         "SELECT bot_id, initial_capital FROM trading.bots WHERE account = %s AND bot_id <> %s"
-        " AND status <> 'retired' AND redis_db IS NOT NULL ORDER BY bot_id",
-        (str(spec.account), str(spec.bot_id)),
+        " AND status <> 'retired' AND bot_id <> %s ORDER BY bot_id",
+        (str(spec.account), str(spec.bot_id), str(EXTERNAL_BOT)),
     ).fetchall()
     if not rows:
         return

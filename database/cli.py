@@ -134,19 +134,20 @@ def _set_redis_state(settings: Any, bot: Any) -> None:
 
     from core import redis_keys
     from core.errors import UserError
-    from core.ids import BotId
+    from core.ids import EXTERNAL_BOT, BotId
     from core.redis_client import redis_client
     from database.bots import REDIS_STATE
 
-    if bot.redis_db is None:
+    if bot.bot_id == EXTERNAL_BOT:  # the reserved row never runs: it has no state key
         return
-    client = redis_client(settings, bot.redis_db)
+    db = redis_keys.bot_db(bot.redis_db)  # NULL: the shared DB, keys under the bot id
+    client = redis_client(settings, db)
     try:
         client.set(redis_keys.bot_state(BotId(bot.bot_id)), REDIS_STATE[bot.status])
     except redis.RedisError as exc:
         raise UserError(
             f"bot {bot.bot_id} is {bot.status} in the registry, but its Redis state "
-            f"(db {bot.redis_db}) was not updated: {exc}"
+            f"(db {db}) was not updated: {exc}"
         ) from None
     finally:
         client.close()
@@ -213,7 +214,7 @@ def _reset_risk(args: argparse.Namespace) -> int:
 
     from core import redis_keys
     from core.errors import UserError
-    from core.ids import BotId
+    from core.ids import EXTERNAL_BOT, BotId
     from core.redis_client import redis_client
     from database import bots
 
@@ -221,10 +222,10 @@ def _reset_risk(args: argparse.Namespace) -> int:
     command_id = secrets.token_hex(6)
     with _owner(settings) as conn:
         bot = bots.get_bot(conn, args.bot_id)
-        if bot.redis_db is None or bot.status == "retired":
+        if bot.bot_id == EXTERNAL_BOT or bot.status == "retired":
             raise UserError(f"bot {bot.bot_id} is {bot.status}: it has no command stream")
         bots.audit(conn, "reset-risk", bot.bot_id, f"command {command_id}")
-    client = redis_client(settings, bot.redis_db)
+    client = redis_client(settings, redis_keys.bot_db(bot.redis_db))
     try:
         client.xadd(
             redis_keys.commands_stream(BotId(bot.bot_id)),
@@ -235,6 +236,13 @@ def _reset_risk(args: argparse.Namespace) -> int:
     finally:
         client.close()
     print(f"{bot.bot_id}: reset-risk sent (command {command_id}); its halt lifts when it reads it")
+    return 0
+
+
+def _move_redis(args: argparse.Namespace) -> int:
+    from database import redis_move
+
+    print(redis_move.move_to_shared(_settings(), args.bot_id))
     return 0
 
 
@@ -314,7 +322,7 @@ def _list(args: argparse.Namespace) -> int:
             b.status,
             b.mode,
             b.account,
-            "-" if b.redis_db is None else str(b.redis_db),
+            _redis_column(b),
             ",".join(b.symbols) + (" (exclusive)" if b.exclusive else ""),
         )
         for b in rows
@@ -323,6 +331,14 @@ def _list(args: argparse.Namespace) -> int:
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def _redis_column(bot: Any) -> str:
+    from core.ids import EXTERNAL_BOT
+
+    if bot.redis_db is not None:
+        return str(bot.redis_db)
+    return "-" if bot.bot_id == EXTERNAL_BOT else "shared"
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -353,12 +369,12 @@ def _universe(settings: Any, bot: Any) -> dict[str, Any] | str | None:
     import redis
 
     from core import redis_keys
-    from core.ids import BotId
+    from core.ids import EXTERNAL_BOT, BotId
     from core.redis_client import redis_client
 
-    if bot.redis_db is None:
+    if bot.bot_id == EXTERNAL_BOT:
         return None
-    client = redis_client(settings, bot.redis_db)
+    client = redis_client(settings, redis_keys.bot_db(bot.redis_db))
     try:
         raw: Any = client.get(redis_keys.universe(BotId(bot.bot_id)))  # sync: str | None
     except redis.RedisError as exc:
@@ -395,7 +411,11 @@ def register(cli: Cli) -> None:
     reg.add_argument("--name", help="display name (default: BOT_ID)")
     reg.add_argument("--strategy", help="strategy name (default: TYPE)")
     reg.add_argument("--account", default="main", help="exchange account (default: main)")
-    reg.add_argument("--redis-db", type=_redis_db, required=True, metavar="N")
+    reg.add_argument(
+        "--redis-db", type=_redis_db, metavar="N",
+        help="give the bot its own logical DB 0-15; omitted, its keys live in the shared"
+        " DB 0 under its bot id (no limit on the number of bots)",
+    )  # fmt: skip
     reg.add_argument("--symbols", required=True, metavar="A,B", help="e.g. BTCUSDT,ETHUSDT")
     reg.add_argument("--mode", required=True, choices=("paper", "demo", "testnet", "live"))
     reg.add_argument("--config", metavar="JSON|@FILE",
@@ -450,3 +470,10 @@ def register(cli: Cli) -> None:
         _reset_risk,
     )  # fmt: skip
     reset.add_argument("bot_id", metavar="BOT_ID")
+    move = cli.command(
+        "bots", "move-redis",
+        "move a stopped bot's Redis keys from its own DB into the shared DB (audited)",
+        _move_redis,
+    )  # fmt: skip
+    move.add_argument("bot_id", metavar="BOT_ID")
+    move.add_argument("--to", required=True, choices=("shared",), help="where: the shared DB")

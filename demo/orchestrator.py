@@ -94,9 +94,10 @@ def _alpha(args: list[str], env: dict[str, str], log: Path) -> None:
 def register_bots(infra: Infra, log: Path) -> None:
     for bot in BOTS:
         args = ["bots", "register", bot.bot_id, "--type", bot.bot_type, "--code", bot.code,
-                "--account", bot.account, "--redis-db", str(bot.redis_db),
-                "--symbols", bot.symbols, "--mode", "paper",
+                "--account", bot.account, "--symbols", bot.symbols, "--mode", "paper",
                 "--initial-capital", "100000"]  # fmt: skip
+        if bot.redis_db is not None:
+            args += ["--redis-db", str(bot.redis_db)]
         if bot.exclusive:
             args.append("--exclusive")
         if bot.config:
@@ -117,7 +118,9 @@ def service_table(base_url: str) -> list[ServiceSpec]:
     ]
     for bot in BOTS:
         own = account_env({bot.account: ACCOUNT_KEYS[bot.account]})
-        env = {**exchange, **own, "BOT_ID": bot.bot_id, "REDIS_DB": str(bot.redis_db)}
+        env = {**exchange, **own, "BOT_ID": bot.bot_id}
+        if bot.redis_db is not None:
+            env["REDIS_DB"] = str(bot.redis_db)
         table.append(ServiceSpec(bot.bot_id, ("run", "bot", bot.bot_id), env, "bot"))
     c2 = {k: v for k, v in os.environ.items() if k.startswith("C2_TELEGRAM_")}
     table.append(ServiceSpec("c2", ("run", "c2"), {**exchange, **c2}, "c2", optional=True))

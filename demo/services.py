@@ -33,7 +33,9 @@ class DemoBot:
     bot_type: str
     code: str
     account: str
-    redis_db: int
+    #: The bot's own logical DB; ``None``: registered without ``--redis-db``, its keys in
+    #: the shared DB (``core.redis_keys.SHARED_DB``).
+    redis_db: int | None
     symbols: str
     #: The demo's parameter overrides (``--config``); production registers none.
     config: Mapping[str, object] = field(default_factory=dict)

@@ -185,7 +185,9 @@ def check_bots(compose: Compose) -> list[str]:
             if cmd[2:3] != [bot_id]:
                 problems.append(f"{name}: command runs {cmd[2:3]} but BOT_ID is {bot_id}")
         redis_db = env.get("REDIS_DB")
-        if redis_db is None or not redis_db.isdigit() or not 0 <= int(redis_db) <= 15:
+        if redis_db is None:
+            continue  # registered without --redis-db: its keys live in the shared DB 0
+        if not redis_db.isdigit() or not 0 <= int(redis_db) <= 15:
             problems.append(f"{name}: REDIS_DB must be a logical DB 0-15, got {redis_db!r}")
             continue
         dbs[redis_db] += 1
@@ -335,10 +337,11 @@ def check_bootstrap(compose: Compose) -> list[str]:
             problems.append(f"{name}: BOT_ID {bot_id} is not registered by the bootstrap")
             continue
         flag_db = registered[bot_id].get("redis-db")
-        if flag_db is not None and flag_db != env.get("REDIS_DB"):
+        if flag_db != env.get("REDIS_DB"):
+            registers = "without --redis-db" if flag_db is None else f"with --redis-db {flag_db}"
             problems.append(
-                f"{name}: REDIS_DB {env.get('REDIS_DB')} but the bootstrap registers "
-                f"{bot_id} with --redis-db {flag_db}"
+                f"{name}: REDIS_DB {env.get('REDIS_DB') or '(unset: shared DB)'} but the "
+                f"bootstrap registers {bot_id} {registers}"
             )
         depends = svc.get("depends_on") or {}
         boot = [

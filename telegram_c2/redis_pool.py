@@ -1,9 +1,11 @@
-"""One asyncio Redis client per logical DB (each bot has its own; infra keys have theirs)."""
+"""One asyncio Redis client per logical DB (a bot's own or the shared one; infra keys
+have theirs)."""
 
 from __future__ import annotations
 
 import redis.asyncio
 
+from core import redis_keys
 from core.config import Settings
 from core.redis_client import async_redis_client
 
@@ -14,8 +16,9 @@ class RedisPool:
         self._clients: dict[int, redis.asyncio.Redis] = {}
 
     def db(self, number: int | None) -> redis.asyncio.Redis:
-        """The client for a bot's ``redis_db`` (``None``: the default ``REDIS_DB``)."""
-        chosen = self._settings.redis.db if number is None else number
+        """The client for a bot's ``redis_db`` (``None``: ``redis_keys.SHARED_DB``, where
+        the keys of a bot registered without ``--redis-db`` live)."""
+        chosen = redis_keys.bot_db(number)
         if chosen not in self._clients:
             self._clients[chosen] = async_redis_client(self._settings, chosen)
         return self._clients[chosen]

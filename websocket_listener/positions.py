@@ -134,7 +134,7 @@ class PositionBook:
 
     def set_bots(self, bots: Iterable[BotRow]) -> None:
         self.bots = {b.bot_id: b for b in bots}
-        self._redis_dbs = {b.bot_id: b.redis_db for b in self.bots.values()}
+        self._redis_dbs = {b.bot_id: b.mirror_db for b in self.bots.values()}
 
     # --- after a commit -----------------------------------------------------------
 
@@ -271,9 +271,9 @@ class PositionBook:
         for bot_id, symbol in self.positions:
             by_bot[bot_id].append(symbol)
         for bot in self.bots.values():
-            if bot.redis_db is None:
+            if bot.mirror_db is None:
                 continue
-            client = self._redis_for_db(bot.redis_db)
+            client = self._redis_for_db(bot.mirror_db)
             wanted = {redis_keys.position(bot.bot_id, s) for s in by_bot.get(bot.bot_id, [])}
             stale = [
                 k

@@ -25,6 +25,7 @@ from typing import Any
 
 import psycopg
 
+from core import redis_keys
 from core.attribution import Attributor, BotRecord, Rule
 from core.fills import (
     Execution,
@@ -34,7 +35,7 @@ from core.fills import (
     parse_execution,
     parse_order,
 )
-from core.ids import AccountName, BotCode, BotId
+from core.ids import EXTERNAL_BOT, AccountName, BotCode, BotId
 from websocket_listener import metrics
 from websocket_listener.envelope import EXECUTION, ORDER, Envelope
 from websocket_listener.writer import Batch, OrderRow, RejectRow, raw_json
@@ -54,6 +55,12 @@ class BotRow:
     account: AccountName
     status: str
     redis_db: int | None
+
+    @property
+    def mirror_db(self) -> int | None:
+        """Where the listener mirrors this bot's positions and fills: its own DB, else the
+        shared one; ``None`` only for ``external``, whose positions live in the ledger."""
+        return None if self.bot_id == EXTERNAL_BOT else redis_keys.bot_db(self.redis_db)
 
 
 def load_bots(conn: psycopg.Connection[Any]) -> list[BotRow]:

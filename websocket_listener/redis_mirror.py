@@ -131,7 +131,8 @@ class _Writes:
                 client.script_load(APPEND_ENTRIES_LUA)
 
 
-#: Bot id → its Redis DB (``None``: positions live only in the ledger, e.g. ``external``).
+#: Bot id → the Redis DB of its keys (``BotRow.mirror_db``; ``None``: positions live only
+#: in the ledger, i.e. ``external``).
 RedisDbs = Mapping[BotId, int | None]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from core.config import Role, Settings
 from core.errors import UserError
-from core.ids import AccountName, BotCode, BotId
+from core.ids import EXTERNAL_BOT, AccountName, BotCode, BotId
 
 _COLUMNS = (
     "bot_id, bot_code, bot_type, status, mode, account, redis_db, symbols, config, initial_capital"
@@ -23,7 +23,8 @@ class Registration:
     status: str
     mode: str
     account: AccountName
-    redis_db: int
+    #: The bot's own logical DB; ``None``: the shared one (``redis_keys.SHARED_DB``).
+    redis_db: int | None
     symbols: tuple[str, ...]
     config: dict[str, Any]
     initial_capital: Decimal | None
@@ -46,16 +47,16 @@ def load_registration(settings: Settings, bot_id: str) -> Registration:
         peers = conn.execute(
             "SELECT bot_id FROM trading.bots WHERE account = (SELECT account FROM trading.bots"
             " WHERE bot_id = %s) AND bot_id <> %s AND status <> 'retired'"
-            " AND redis_db IS NOT NULL ORDER BY bot_id",
-            (wanted, wanted),
+            " AND bot_id <> %s ORDER BY bot_id",
+            (wanted, wanted, str(EXTERNAL_BOT)),
         ).fetchall()
     if row is None:
         raise UserError(f"bot {wanted!r} is not registered (see: alpha bots list)")
     bot_id_, code, bot_type, status, mode, account, redis_db, symbols, config, capital = row
     if status == "retired":
         raise UserError(f"bot {wanted!r} is retired; register a new bot id to trade again")
-    if redis_db is None:
-        raise UserError(f"bot {wanted!r} has no Redis DB (reserved bots do not run)")
+    if bot_id_ == EXTERNAL_BOT:
+        raise UserError(f"bot {wanted!r} is reserved for unattributed executions; it does not run")
     config = dict(config or {})
     if symbols and "symbols" not in config:
         config["symbols"] = list(symbols)
@@ -66,7 +67,7 @@ def load_registration(settings: Settings, bot_id: str) -> Registration:
         status,
         mode,
         AccountName(account),
-        int(redis_db),
+        None if redis_db is None else int(redis_db),
         tuple(symbols or ()),
         config,
         capital,

@@ -36,6 +36,7 @@ def build_host(settings: Settings, bot_id: str) -> BotHost:
     instrument rules fetched. Every refusal is a one-line :class:`UserError`."""
     from bots.runtime.host import BotHost
     from bots.runtime.registration import load_registration
+    from core import redis_keys
     from core.exchange import PublicStream, make_http
     from core.exchange.rest import instruments as fetch_instruments
     from core.instruments import Instrument
@@ -67,7 +68,7 @@ def build_host(settings: Settings, bot_id: str) -> BotHost:
         settings,
         registration,
         http=http,
-        bot_redis=redis_client(settings, registration.redis_db),
+        bot_redis=redis_client(settings, redis_keys.bot_db(registration.redis_db)),
         infra_redis=redis_client(settings, settings.redis.infra_db),
         instruments=rules,
         public_stream_factory=lambda s, topics, cb: PublicStream(s, topics, cb),

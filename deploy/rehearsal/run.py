@@ -163,7 +163,10 @@ class Rehearsal:
         obs.exchange = json.loads(
             s.python("websocket_listener", "exchange.py", str(start_ms), str(end_ms))
         )
-        dbs = sorted({int(row["redis_db"]) for row in obs.bots if row.get("redis_db") is not None})
+        # A bot without a DB of its own keeps its keys in the shared DB 0 (docs/redis.md);
+        # the reserved external row has none anywhere.
+        dbs = sorted({0 if row.get("redis_db") is None else int(row["redis_db"])
+                      for row in obs.bots if row["bot_id"] != "external"})  # fmt: skip
         obs.redis_positions = observe.redis_positions(s, dbs)
         say(s.exec("websocket_listener", "alpha", "positions", "rebuild").strip()[-200:])
         obs.rebuilt_positions = observe.redis_positions(s, dbs)

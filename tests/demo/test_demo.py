@@ -34,7 +34,9 @@ import compose_check  # noqa: E402
 def test_demo_bots_are_the_production_bots() -> None:
     compose = compose_check.load(ROOT / "docker-compose.production.yml")
     production = {
-        compose_check.environment(s)["BOT_ID"]: int(compose_check.environment(s)["REDIS_DB"])
+        compose_check.environment(s)["BOT_ID"]: (
+            None if (db := compose_check.environment(s).get("REDIS_DB")) is None else int(db)
+        )
         for s in compose_check.bots(compose).values()
     }
     assert {b.bot_id: b.redis_db for b in BOTS} == production

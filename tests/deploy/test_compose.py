@@ -207,6 +207,19 @@ def test_registration_with_another_redis_db_fails(tmp_path: Path) -> None:
     assert any("momentum" in p and "--redis-db 5" in p for p in problems), problems
 
 
+def test_a_bot_in_the_shared_redis_db_needs_no_redis_db_on_either_side(tmp_path: Path) -> None:
+    # Registered without --redis-db (keys in the shared DB 0) and no REDIS_DB: consistent.
+    text = compose_text().replace(" --redis-db 2 ", " ").replace('      REDIS_DB: "2"\n', "")
+    copy = tmp_path / "docker-compose.production.yml"
+    copy.write_text(text, encoding="utf-8")
+    compose = rules.load(copy)
+    assert rules.check_bots(compose) == [] and rules.check_bootstrap(compose) == []
+    # Only one side changed: named.
+    compose = broken(tmp_path, " --redis-db 2 ", " ")
+    problems = rules.check_bootstrap(compose)
+    assert any("REDIS_DB 2" in p and "momentum_001 without --redis-db" in p for p in problems)
+
+
 def test_missing_healthcheck_fails(tmp_path: Path) -> None:
     old = '      test: ["CMD", "/bin/sh", "/etc/pgbouncer/alpha/healthcheck.sh"]\n'
     compose = broken(tmp_path, old, "      disable: true\n")

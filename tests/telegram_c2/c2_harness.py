@@ -147,7 +147,9 @@ def c2_in_thread(env: Any, **kw: Any) -> Iterator[Running]:
             raise box["error"]
 
 
-def add_bot(env: Any, bot_id: str, code: str, redis_db: int, name: str | None = None) -> None:
+def add_bot(
+    env: Any, bot_id: str, code: str, redis_db: int | None, name: str | None = None
+) -> None:
     with env.connect(Role.OWNER) as conn:
         conn.execute(
             "INSERT INTO trading.bots (bot_id, bot_code, bot_name, bot_type, strategy_name, mode,"

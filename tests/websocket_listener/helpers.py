@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from core import redis_keys
 from core.link_ids import LinkIdFactory, Reason
 
 
@@ -19,7 +20,7 @@ class TestBot:
     bot_id: str
     code: str
     account: str
-    redis_db: int
+    redis_db: int | None  # None: registered without --redis-db, keys in the shared DB
 
 
 SHARED = (TestBot("alpha_one", "aa1", "main", 1), TestBot("alpha_two", "bb2", "main", 2))
@@ -123,7 +124,7 @@ def ledger(database: Any) -> dict[str, tuple[str, str, Decimal]]:
 def redis_positions(services: Any, bots: tuple[TestBot, ...]) -> dict[tuple[str, str], Decimal]:
     out = {}
     for bot in bots:
-        client = services.redis(bot.redis_db)
+        client = services.redis(redis_keys.bot_db(bot.redis_db))
         for key in client.scan_iter(f"position:{bot.bot_id}:*"):
             out[(bot.bot_id, key.rsplit(":", 1)[1])] = Decimal(client.hget(key, "qty"))
     return out

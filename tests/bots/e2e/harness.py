@@ -160,7 +160,7 @@ class Stack:
         bot_type: str,
         config: dict[str, Any],
         *,
-        redis_db: int,
+        redis_db: int | None,
         account: str = "main",
         capital: str = "10000",
     ) -> None:
@@ -174,7 +174,7 @@ class Stack:
         with self.database.connect("owner", direct=True) as conn:
             registry.register(conn, spec)
         self.codes[bot_id] = code
-        self.redis_dbs[bot_id] = redis_db
+        self.redis_dbs[bot_id] = redis_keys.bot_db(redis_db)
 
     def start_bot(self, bot_id: str) -> RunningBot:
         host = build_host(self.settings, bot_id)
