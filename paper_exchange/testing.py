@@ -157,6 +157,8 @@ def running_exchange(
     rate_limits: bool = False,
     start_ms: int | None = None,
     lenient: bool = False,
+    liquidity: str = "flat",
+    depth: dict[str, Decimal] | None = None,
 ) -> Iterator[RunningExchange]:
     config = ExchangeConfig(
         accounts=_specs(accounts),
@@ -170,6 +172,8 @@ def running_exchange(
         rate_limits=rate_limits,
         start_ms=start_ms,
         lenient=lenient,
+        liquidity=liquidity,
+        depth=dict(depth or {}),
     )
     loop = asyncio.new_event_loop()
     started: Future[PaperExchange] = Future()
