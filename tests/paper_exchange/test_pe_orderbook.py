@@ -13,6 +13,8 @@ from pe_helpers import Collector, LocalWebSocket, make_http, make_ws, subscribed
 from pybit.exceptions import InvalidRequestError
 from pybit.unified_trading import HTTP
 
+from paper_exchange.engine.instruments import DEFAULT_INSTRUMENTS
+from paper_exchange.engine.orderbook import Liquidity, OrderBook
 from paper_exchange.testing import RunningExchange, running_exchange
 
 LIN = {"category": "linear"}
@@ -142,3 +144,27 @@ def test_orderbook_stream_snapshot_then_deltas(exchange: RunningExchange, http: 
         http.place_order(**LIN, symbol="ETHUSDT", side="Sell", orderType="Market", qty=str(top_qty))
     finally:
         pub.exit()
+
+
+def test_a_taken_level_refills_linearly_and_the_control_api_reshapes_the_book(
+    exchange: RunningExchange, http: HTTP
+) -> None:
+    inst = next(i for i in DEFAULT_INSTRUMENTS if i.symbol == "SOLUSDT")
+    liq = Liquidity(qty_per_level=Decimal(10), growth=Decimal("0.5"), refill_ms=1000)
+    ob = OrderBook(inst, liq)
+    ref = Decimal(150)
+    k, price, qty = next(iter(ob.levels("a", ref, 0)))
+    assert (k, qty) == (0, Decimal(10))
+    ob.take("a", k, price, Decimal(8), now=0)
+    assert ob.depth(ref, 1, 0)[1] == [(price, Decimal(2))]
+    assert ob.depth(ref, 1, 500)[1] == [(price, Decimal(7))]  # half the level back
+    assert ob.depth(ref, 1, 1000)[1] == [(price, Decimal(10))]
+    assert ob.fingerprint(1000) == ()
+    # A symbol's depth changes at run time through the control API.
+    exchange.control.price("SOLUSDT", "150")
+    reply = exchange.control.post(
+        "/paper/liquidity", symbol="SOLUSDT", qty_per_level="4", growth="1", refill_ms=0
+    )
+    assert reply["growth"] == "1" and reply["refill_ms"] == 0
+    sizes = [q for _p, q in book(http, "SOLUSDT", 3)["a"]]
+    assert sizes == ["4.0", "8.0", "12.0"]
