@@ -109,6 +109,8 @@ class Matching(EngineState):
             qty = min(leaves, available)
             rows.append(self._fill(order, qty, price, maker=False, seq=seq))
             book.take(side, k, price, qty, self.now())
+            if qty < available:
+                break  # filled inside this level: do not price the next one
         if self._fillable(order) <= 0 and order.cum_qty < order.qty and order.reduce_only:
             self._finish(order, "Cancelled", cancel="CancelByReduceOnly")
         elif order.cum_qty >= order.qty:

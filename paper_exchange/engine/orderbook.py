@@ -90,11 +90,13 @@ class OrderBook:
         return max(tick, (ref * self.liq.level_bps / 10000).quantize(tick, ROUND_DOWN))
 
     def full_qty(self, k: int) -> Decimal:
+        if not self.liq.growth:
+            return self.liq.qty_per_level  # flat: every order's hot path, keep it cheap
         qty = self.liq.qty_per_level * (1 + self.liq.growth * k)
         return max(qty.quantize(self.inst.qty_step, ROUND_DOWN), self.inst.qty_step)
 
     def _missing(self, key: tuple[str, Decimal], now: int) -> Decimal:
-        rec = self._taken.get(key)
+        rec = self._taken.get(key) if self._taken else None
         if rec is None:
             return ZERO
         missing, at, full = rec
