@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from core.errors import UserError
@@ -14,6 +15,7 @@ from core.errors import UserError
 
 def serve(args: argparse.Namespace) -> int:
     from paper_exchange.cli import account_texts, parse_account
+    from paper_exchange.engine.orderbook import PROFILES
     from paper_exchange.market.generator import SCENARIOS
     from paper_exchange.server.app import AccountSpec, ExchangeConfig, PaperExchange
 
@@ -26,6 +28,17 @@ def serve(args: argparse.Namespace) -> int:
         raise UserError("each --account needs a unique NAME and API_KEY")
     if args.scenario not in SCENARIOS:
         raise UserError(f"unknown --scenario {args.scenario!r}; known: {', '.join(SCENARIOS)}")
+    if args.liquidity not in PROFILES:
+        raise UserError(f"unknown --liquidity {args.liquidity!r}; known: {', '.join(PROFILES)}")
+    depth: dict[str, Decimal] = {}
+    for item in args.depth:
+        symbol, _, usdt = item.partition("=")
+        try:
+            depth[symbol.upper()] = Decimal(usdt)
+        except ArithmeticError:
+            raise UserError(f"--depth wants SYMBOL=USDT, got {item!r}") from None
+        if not symbol or not depth[symbol.upper()] > 0:
+            raise UserError(f"--depth wants SYMBOL=USDT with USDT > 0, got {item!r}")
     if args.history_minutes < 0:
         raise UserError("--history-minutes must be >= 0")
     config = ExchangeConfig(
@@ -39,6 +52,8 @@ def serve(args: argparse.Namespace) -> int:
         history_minutes=args.history_minutes,
         rate_limits=not args.no_rate_limits,
         lenient=args.lenient,
+        liquidity=args.liquidity,
+        depth=depth,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return asyncio.run(_main(config, PaperExchange))

@@ -123,6 +123,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="minutes of candles generated before 'now' for indicator warm-up",
     )
     p.add_argument(
+        "--liquidity",
+        default="flat",
+        help="order-book depth profile: flat (every level ~2M USDT, refilled at once; the "
+        "default) or realistic (deep BTC, thin alts, levels refill over 30 s, so market "
+        "orders walk the book and slip)",
+    )
+    p.add_argument(
+        "--depth",
+        action="append",
+        default=[],
+        metavar="SYMBOL=USDT",
+        help="USDT resting at the touch of SYMBOL's book, overriding the profile (repeatable)",
+    )
+    p.add_argument(
         "--lenient",
         action="store_true",
         help="accept any JSON type for typed request fields (qty as a number, reduceOnly "

@@ -14,11 +14,14 @@ In-process (background thread with its own event loop, port 0)::
         ex.control.dump("main")["executions"]
 
 ``running_exchange(accounts=..., seed=1, scenario="random_walk", speed=None,
-history_minutes=240, market_files=(), rate_limits=False, start_ms=None, lenient=False)``:
+history_minutes=240, market_files=(), rate_limits=False, start_ms=None, lenient=False,
+liquidity="flat", depth=None)``:
 ``accounts`` items are ``(name, key, secret)`` or ``(name, key, secret, usdt_balance)``;
 ``speed=None`` (the default here) freezes the clock so tests move it explicitly; give
 ``1.0`` for real time or ``0`` for as fast as possible. ``lenient=True`` accepts any JSON
-type for the typed request fields (``--lenient``). ``ex.exchange`` is the live
+type for the typed request fields (``--lenient``). ``liquidity="realistic"`` and
+``depth={"BTCUSDT": Decimal(600)}`` (USDT at the touch) make the order book thin, so
+market orders walk it (``--liquidity``, ``--depth``). ``ex.exchange`` is the live
 :class:`~paper_exchange.server.app.PaperExchange` (touch it only via ``ex.call(fn)``,
 which runs ``fn()`` on the server's loop).
 
@@ -157,6 +160,8 @@ def running_exchange(
     rate_limits: bool = False,
     start_ms: int | None = None,
     lenient: bool = False,
+    liquidity: str = "flat",
+    depth: dict[str, Decimal] | None = None,
 ) -> Iterator[RunningExchange]:
     config = ExchangeConfig(
         accounts=_specs(accounts),
@@ -170,6 +175,8 @@ def running_exchange(
         rate_limits=rate_limits,
         start_ms=start_ms,
         lenient=lenient,
+        liquidity=liquidity,
+        depth=dict(depth or {}),
     )
     loop = asyncio.new_event_loop()
     started: Future[PaperExchange] = Future()

@@ -17,9 +17,10 @@ from paper_exchange.engine.injected import InjectedTrades
 from paper_exchange.engine.instruments import Instrument
 from paper_exchange.engine.matching import Matching
 from paper_exchange.engine.models import Account, Order
+from paper_exchange.engine.orderbook import Liquidity, OrderBook, profile_liquidity
 from paper_exchange.engine.queries import Queries
 from paper_exchange.engine.settlement import Settlement
-from paper_exchange.engine.state import EventSink, Liquidity, NullSink
+from paper_exchange.engine.state import EventSink, NullSink
 
 
 class Engine(OrderEntry, Queries, Matching, Settlement, InjectedTrades):
@@ -34,6 +35,8 @@ class Engine(OrderEntry, Queries, Matching, Settlement, InjectedTrades):
         taker_fee: Decimal = Decimal("0.00055"),
         funding_rate: Decimal = Decimal("0.0001"),
         default_leverage: Decimal = Decimal(10),
+        liquidity_profile: str = "flat",
+        depth_usdt: dict[str, Decimal] | None = None,
     ) -> None:
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.now = now
@@ -42,9 +45,12 @@ class Engine(OrderEntry, Queries, Matching, Settlement, InjectedTrades):
         self.funding_rate = funding_rate
         self.default_leverage = default_leverage
         self.prices: dict[str, Decimal] = {s: i.start_price for s, i in self.instruments.items()}
-        self.liquidity: dict[str, Liquidity] = {
-            s: self._default_liquidity(i) for s, i in self.instruments.items()
-        }
+        self.liquidity_profile = liquidity_profile
+        self.depth_usdt = dict(depth_usdt or {})
+        self.liquidity: dict[str, Liquidity] = {}
+        self.depth: dict[str, OrderBook] = {}
+        for inst in self.instruments.values():
+            self._add_depth(inst)
         self.accounts_by_key: dict[str, Account] = {}
         self.accounts_by_name: dict[str, Account] = {}
         self.book: dict[str, dict[str, Order]] = {s: {} for s in self.instruments}
@@ -53,16 +59,23 @@ class Engine(OrderEntry, Queries, Matching, Settlement, InjectedTrades):
 
     # -- setup -------------------------------------------------------------------------
 
-    @staticmethod
-    def _default_liquidity(inst: Instrument) -> Liquidity:
-        # About 2M USDT per level: large orders walk the book, ordinary ones do not.
-        qty = (Decimal(2_000_000) / inst.start_price).quantize(inst.qty_step, ROUND_DOWN)
-        return Liquidity(qty_per_level=max(qty, inst.qty_step))
+    def _add_depth(self, inst: Instrument) -> None:
+        """The symbol's order book from the profile (the flat default: about 2M USDT per
+        level, so large orders walk the book and ordinary ones do not)."""
+        if inst.symbol in self.liquidity:
+            return
+        liq = profile_liquidity(self.liquidity_profile, inst, inst.start_price)
+        usdt = self.depth_usdt.get(inst.symbol)
+        if usdt is not None:  # a per-symbol depth from the exchange's config wins
+            qty = (usdt / inst.start_price).quantize(inst.qty_step, ROUND_DOWN)
+            liq.qty_per_level = max(qty, inst.qty_step)
+        self.liquidity[inst.symbol] = liq
+        self.depth[inst.symbol] = OrderBook(inst, liq)
 
     def add_instrument(self, inst: Instrument) -> None:
         self.instruments[inst.symbol] = inst
         self.prices.setdefault(inst.symbol, inst.start_price)
-        self.liquidity.setdefault(inst.symbol, self._default_liquidity(inst))
+        self._add_depth(inst)
         self.book.setdefault(inst.symbol, {})
 
     def add_account(self, name: str, api_key: str, api_secret: str, balance: Decimal) -> Account:

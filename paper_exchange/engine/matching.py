@@ -1,10 +1,10 @@
 """Matching: the market's trades meet resting and triggered orders, and a taker walks
-the synthetic book around the last price."""
+the order book around the last price (``orderbook``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from paper_exchange.engine.models import Account, Order
 from paper_exchange.engine.numbers import ZERO
@@ -42,35 +42,23 @@ class Matching(EngineState):
         for acct in touched:
             self._publish_position(acct, symbol)
 
-    def _levels(self, order: Order, ref: Decimal) -> Iterable[tuple[Decimal, Decimal]]:
-        """(price, qty) levels a taker of ``order``'s side can reach from ``ref``."""
-        inst = self.instruments[order.symbol]
+    def _levels(self, order: Order, ref: Decimal) -> Iterable[tuple[int, Decimal, Decimal]]:
+        """``(level, price, qty)`` of the book a taker of ``order``'s side can reach from
+        ``ref``: up to its limit price and inside the market-order band."""
         liq = self.liquidity[order.symbol]
-        spacing = max(
-            inst.tick_size, (ref * liq.level_bps / 10000).quantize(inst.tick_size, ROUND_DOWN)
-        )
+        now = self.now()
         if order.side == "Buy":
-            first = ref + inst.tick_size
-            limit = order.price
             band = ref * (1 + liq.slippage_band)
-            k = 0
-            while True:
-                price = first + spacing * k
-                if price > limit or price > band:
+            for k, price, qty in self.depth[order.symbol].levels("a", ref, now):
+                if price > order.price or price > band:
                     return
-                yield price, liq.qty_per_level
-                k += 1
+                yield k, price, qty
         else:
-            first = ref - inst.tick_size
-            limit = order.price
             band = ref * (1 - liq.slippage_band)
-            k = 0
-            while True:
-                price = first - spacing * k
-                if price < limit or price < band or price <= 0:
+            for k, price, qty in self.depth[order.symbol].levels("b", ref, now):
+                if price < order.price or price < band:
                     return
-                yield price, liq.qty_per_level
-                k += 1
+                yield k, price, qty
 
     def _crosses(self, order: Order) -> bool:
         inst = self.instruments[order.symbol]
@@ -91,7 +79,7 @@ class Matching(EngineState):
             return
         if order.tif == "FOK":
             reachable = ZERO
-            for _price, qty in self._levels(order, ref):
+            for _k, _price, qty in self._levels(order, ref):
                 reachable += qty
                 if reachable >= order.qty:
                     break
@@ -111,12 +99,18 @@ class Matching(EngineState):
         acct = order.account
         seq = next(self._seq)
         rows: list[dict[str, object]] = []
-        for price, available in self._levels(order, ref):
+        book = self.depth[order.symbol]
+        side = "a" if order.side == "Buy" else "b"
+        # Each level is its own execution (own execId): a large taker walks the book.
+        for k, price, available in self._levels(order, ref):
             leaves = self._fillable(order)
             if leaves <= 0:
                 break
             qty = min(leaves, available)
             rows.append(self._fill(order, qty, price, maker=False, seq=seq))
+            book.take(side, k, price, qty, self.now())
+            if qty < available:
+                break  # filled inside this level: do not price the next one
         if self._fillable(order) <= 0 and order.cum_qty < order.qty and order.reduce_only:
             self._finish(order, "Cancelled", cancel="CancelByReduceOnly")
         elif order.cum_qty >= order.qty:

@@ -2,7 +2,7 @@
 publishing, and the instrument lookup.
 
 The engine is one object (``exchange.Engine``) assembled from one class per concern:
-order entry (``entry``), queries (``queries``), matching against the synthetic book
+order entry (``entry``), queries (``queries``), matching against the order book (``orderbook``)
 (``matching``), settlement of fills and funding (``settlement``) and the trades the
 control API injects (``injected``). Each inherits :class:`EngineState`, which declares
 the state and, as stubs, the few steps one concern hands to another, so every module
@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
@@ -22,6 +21,7 @@ from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.instruments import Instrument
 from paper_exchange.engine.ledger_log import CATEGORIES  # Bybit's product types
 from paper_exchange.engine.models import Account, Order, Position
+from paper_exchange.engine.orderbook import Liquidity, OrderBook
 from paper_exchange.engine.views import order_view, position_view, wallet_view
 
 _ID_PREFIX = str(uuid.uuid4())[:24]  # per process; ids stay UUID-shaped and unique
@@ -47,15 +47,6 @@ class NullSink:
         return None
 
 
-@dataclass(slots=True)
-class Liquidity:
-    """The synthetic book around the last price for one symbol."""
-
-    qty_per_level: Decimal  # resting size at every level (also per path step for makers)
-    level_bps: Decimal = Decimal(1)  # distance between levels, basis points of price
-    slippage_band: Decimal = Decimal("0.05")  # market orders fill only inside this band
-
-
 class EngineState:
     """The engine's state; each concern's class adds its steps (see the module doc)."""
 
@@ -67,6 +58,7 @@ class EngineState:
     default_leverage: Decimal
     prices: dict[str, Decimal]
     liquidity: dict[str, Liquidity]
+    depth: dict[str, OrderBook]  # resting liquidity around the price (``orderbook``)
     accounts_by_key: dict[str, Account]
     accounts_by_name: dict[str, Account]
     book: dict[str, dict[str, Order]]

@@ -24,6 +24,7 @@ from paper_exchange.market.clock import SimClock
 from paper_exchange.market.market import Market, MarketConfig
 from paper_exchange.server import control
 from paper_exchange.server.appkey import EXCHANGE_KEY
+from paper_exchange.server.depth import UpdateIds
 from paper_exchange.server.faults import RestFaults
 from paper_exchange.server.rest import RateLimiter, handle_rest
 from paper_exchange.server.ws_private import PrivateHub, handle_private
@@ -59,6 +60,11 @@ class ExchangeConfig:
     maker_fee: Decimal = Decimal("0.0002")
     taker_fee: Decimal = Decimal("0.00055")
     funding_rate: Decimal = Decimal("0.0001")
+    #: Order-book depth profile (``engine/orderbook.py``): "flat" keeps every level full
+    #: and deep; "realistic" has thin alts, deep BTC and levels that refill over time.
+    liquidity: str = "flat"
+    #: Per-symbol USDT resting at the touch, overriding the profile.
+    depth: dict[str, Decimal] = field(default_factory=dict)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -71,6 +77,8 @@ class PaperExchange:
             maker_fee=config.maker_fee,
             taker_fee=config.taker_fee,
             funding_rate=config.funding_rate,
+            liquidity_profile=config.liquidity,
+            depth_usdt=config.depth,
         )
         for spec in config.accounts:
             self.engine.add_account(spec.name, spec.api_key, spec.api_secret, spec.balance)
@@ -91,6 +99,7 @@ class PaperExchange:
         self.private_hub = PrivateHub(lambda: self.market.now_ms)
         self.engine.sink = self.private_hub
         self.public_hub = PublicHub(self)
+        self.depth_ids = UpdateIds()
         self.market.listeners.append(self.public_hub.on_market)
         self.rate_limiter = RateLimiter()
         self.rate_limiter.enabled = config.rate_limits
@@ -250,6 +259,9 @@ class PaperExchange:
         prev24 = series.price(day[0]) if day else last
         now = self.market.now_ms
         next_funding = (now // 28_800_000 + 1) * 28_800_000
+        bids, asks = self.engine.depth[symbol].depth(last, 1, now)
+        bid1 = bids[0] if bids else (last - inst.tick_size, Decimal(0))
+        ask1 = asks[0] if asks else (last + inst.tick_size, Decimal(0))
         return {
             "symbol": symbol,
             "tickDirection": "PlusTick",
@@ -271,10 +283,10 @@ class PaperExchange:
             "fundingRate": fmt(self.engine.funding_rate),
             "fundingIntervalHour": "8",
             "fundingCap": "0.005",
-            "bid1Price": inst.price_str(last - inst.tick_size),
-            "bid1Size": inst.qty_str(self.engine.liquidity[symbol].qty_per_level),
-            "ask1Price": inst.price_str(last + inst.tick_size),
-            "ask1Size": inst.qty_str(self.engine.liquidity[symbol].qty_per_level),
+            "bid1Price": inst.price_str(bid1[0]),
+            "bid1Size": inst.qty_str(bid1[1]),
+            "ask1Price": inst.price_str(ask1[0]),
+            "ask1Size": inst.qty_str(ask1[1]),
             "deliveryTime": "0",
             "basisRate": "",
             "deliveryFeeRate": "",

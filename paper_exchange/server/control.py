@@ -8,7 +8,8 @@ Routes (method path, JSON body or query, effect):
     move the simulated clock (never back)
 - ``POST /paper/price`` ``{"symbol", "price"}``
     trade at that price now: fills and triggers what it crosses
-- ``POST /paper/liquidity`` ``{"symbol", "qty_per_level"?, "level_bps"?, "slippage_band"?}``
+- ``POST /paper/liquidity`` ``{"symbol", "qty_per_level"?, "level_bps"?, "slippage_band"?,
+  "growth"?, "refill_ms"?}``: the symbol's order book (``engine/orderbook.py``)
     shape the synthetic book
 - ``POST /paper/funding`` ``{"rate"?}``
     settle funding now
@@ -190,11 +191,19 @@ async def liquidity(ex: PaperExchange, body: Body) -> object:
         liq.level_bps = parse_decimal(body["level_bps"], "level_bps", positive=True)
     if "slippage_band" in body:
         liq.slippage_band = parse_decimal(body["slippage_band"], "slippage_band", positive=True)
+    if "growth" in body:
+        liq.growth = parse_decimal(body["growth"], "growth")
+        if liq.growth < 0:
+            raise ControlError("growth must be >= 0")
+    if "refill_ms" in body:
+        liq.refill_ms = max(0, _int(body, "refill_ms", 0))
     return {
         "symbol": symbol,
         "qty_per_level": fmt(liq.qty_per_level),
         "level_bps": fmt(liq.level_bps),
         "slippage_band": fmt(liq.slippage_band),
+        "growth": fmt(liq.growth),
+        "refill_ms": liq.refill_ms,
     }
 
 

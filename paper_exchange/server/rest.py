@@ -21,7 +21,7 @@ from aiohttp import web
 from paper_exchange.engine import ledger_log
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.models import Account
-from paper_exchange.server import account_info
+from paper_exchange.server import account_info, depth
 from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.auth import verify_rest
 from paper_exchange.server.validation import check_types
@@ -85,6 +85,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "/v5/market/kline": Endpoint("GET", False, 0, lambda ex, _a, p: ex.kline(p)),
     "/v5/market/tickers": Endpoint("GET", False, 0, lambda ex, _a, p: ex.tickers(p)),
+    "/v5/market/orderbook": Endpoint(
+        "GET", False, 0, lambda ex, _a, p: depth.orderbook_rest(ex, p)
+    ),
     "/v5/market/time": Endpoint("GET", False, 0, lambda ex, _a, _p: ex.server_time()),
 }
 

@@ -1,4 +1,5 @@
-"""Public WebSocket ``/v5/public/linear``: ``kline.{interval}.{symbol}`` and ``tickers.{symbol}``.
+"""Public WebSocket ``/v5/public/linear``: ``kline.{interval}.{symbol}``,
+``tickers.{symbol}`` and ``orderbook.{depth}.{symbol}`` (``depth.py``).
 
 After every market step the hub pushes, for each subscribed kline topic, one
 ``confirm: true`` update per candle that closed since the last push, then the forming
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from paper_exchange.engine.numbers import fmt
+from paper_exchange.server import depth
 from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.ws_loop import serve_connection
 
@@ -92,6 +94,7 @@ class PublicHub:
         self.conns: set[PublicConn] = set()
         self._last_bucket: dict[tuple[PublicConn, str], int] = {}
         self._last_ticker: dict[tuple[PublicConn, str], str] = {}
+        self._depth: dict[tuple[PublicConn, str], depth.DepthStream] = {}
 
     def valid_topic(self, topic: object) -> bool:
         if not isinstance(topic, str):
@@ -104,6 +107,8 @@ class PublicHub:
                 and series is not None
                 and (INTERVALS_MS[parts[1]] % series.base_ms == 0)
             )
+        if parts[0] == "orderbook":
+            return depth.valid_topic(self.ex, parts)
         if len(parts) == 2 and parts[0] == "tickers":
             return parts[1] in self.ex.market.series
         return False
@@ -117,6 +122,12 @@ class PublicHub:
         market = self.ex.market
         ts = market.now_ms
         parts = topic.split(".")
+        if parts[0] == "orderbook":
+            stream = self._depth.setdefault((conn, topic), depth.DepthStream())
+            msg = stream.message(self.ex, topic)
+            if msg is not None:
+                conn.send(msg)
+            return
         if parts[0] == "tickers":
             view = self.ex.ticker(parts[1])
             key = (conn, topic)
@@ -152,6 +163,8 @@ class PublicHub:
             del self._last_bucket[key]
         for key in [k for k in self._last_ticker if k[0] is conn]:
             del self._last_ticker[key]
+        for key in [k for k in self._depth if k[0] is conn]:
+            del self._depth[key]
 
 
 async def handle_public(request: web.Request) -> web.StreamResponse:
@@ -204,6 +217,7 @@ async def _on_message(ex: PaperExchange, hub: PublicHub, conn: PublicConn, text:
                 hub._push(conn, topic)
             else:
                 conn.topics.discard(topic)
+                hub._depth.pop((conn, topic), None)  # a new subscribe starts with a snapshot
         return
     conn.send(
         {**reply, "success": False, "ret_msg": f"unknown op {op!r}", "ts": int(time.time() * 1000)}

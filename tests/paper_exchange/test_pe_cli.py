@@ -40,6 +40,19 @@ def test_bad_account_is_one_line_error() -> None:
         timeout=30,
     )
     assert proc.returncode == 1 and "unknown --scenario" in proc.stderr
+    for args, error in (
+        (["--liquidity", "ocean"], "unknown --liquidity"),
+        (["--depth", "BTCUSDT=lots"], "--depth wants SYMBOL=USDT"),
+        (["--depth", "BTCUSDT=0"], "--depth wants SYMBOL=USDT"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "paper_exchange", *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 1 and error in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
 
 
 def test_subprocess_exchange_serves_pybit() -> None:
