@@ -28,7 +28,7 @@ STATUSES = ("active", "paused", "stopped", "retired")
 #: Redis ``bot:{id}:state`` for each registry status (core.redis_keys.bot_state).
 REDIS_STATE = {"active": "running", "paused": "paused", "stopped": "stopped", "retired": "stopped"}
 
-COLUMNS = _COLUMNS = (
+COLUMNS = (
     "bot_id, bot_code, bot_name, bot_type, strategy_name, status, mode, account, redis_db, "
     "symbols, config, initial_capital, created_at, updated_at, last_heartbeat"
 )
@@ -90,8 +90,6 @@ class Bot:
 def from_row(row: dict[str, Any]) -> Bot:
     return Bot(**{**row, "symbols": tuple(row["symbols"] or ())})
 
-
-_bot = from_row
 
 
 # --- parsing and validation (no database) ---------------------------------------------
@@ -327,7 +325,7 @@ def register(conn: psycopg.Connection[Any], spec: BotSpec) -> Bot:
                     INSERT INTO trading.bots (bot_id, bot_code, bot_name, bot_type, strategy_name,
                         mode, account, redis_db, symbols, config, initial_capital)
                     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                    RETURNING {_COLUMNS}
+                    RETURNING {COLUMNS}
                     """,
                     (
                         str(spec.bot_id), str(spec.bot_code), spec.bot_name, spec.bot_type,
@@ -344,7 +342,7 @@ def register(conn: psycopg.Connection[Any], spec: BotSpec) -> Bot:
 
         bot_versions.record(conn, from_row(row), "registration", {})
     assert row is not None
-    return _bot(row)
+    return from_row(row)
 
 
 def _duplicate(
@@ -380,20 +378,20 @@ def audit(
 def list_bots(conn: psycopg.Connection[Any], *, include_retired: bool = True) -> list[Bot]:
     where = "" if include_retired else "WHERE status <> 'retired'"
     rows = conn.cursor(row_factory=dict_row).execute(
-        f"SELECT {_COLUMNS} FROM trading.bots {where} ORDER BY bot_id"
+        f"SELECT {COLUMNS} FROM trading.bots {where} ORDER BY bot_id"
     )
-    return [_bot(row) for row in rows]
+    return [from_row(row) for row in rows]
 
 
 def get_bot(conn: psycopg.Connection[Any], bot_id: str) -> Bot:
     row = (
         conn.cursor(row_factory=dict_row)
-        .execute(f"SELECT {_COLUMNS} FROM trading.bots WHERE bot_id = %s", (bot_id,))
+        .execute(f"SELECT {COLUMNS} FROM trading.bots WHERE bot_id = %s", (bot_id,))
         .fetchone()
     )
     if row is None:
         raise UserError(f"no bot {bot_id!r} (see `alpha bots list`)")
-    return _bot(row)
+    return from_row(row)
 
 
 #: action → (statuses it applies to, new status)
@@ -418,11 +416,11 @@ def set_status(conn: psycopg.Connection[Any], bot_id: str, action: str) -> Bot:
             conn.cursor(row_factory=dict_row)
             .execute(
                 f"UPDATE trading.bots SET status = %s, updated_at = now() WHERE bot_id = %s "
-                f"RETURNING {_COLUMNS}",
+                f"RETURNING {COLUMNS}",
                 (new, bot_id),
             )
             .fetchone()
         )
         audit(conn, action, bot_id, f"{bot.status} -> {new}")
     assert row is not None
-    return _bot(row)
+    return from_row(row)

@@ -8,6 +8,7 @@ half-loaded is compared), measured inside one transaction, and always dropped.
 from __future__ import annotations
 
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,24 @@ def drop_database(settings: Settings, name: str) -> None:
         )
 
 
+def _pg_restore(
+    settings: Settings,
+    role: Role | None,
+    dump_path: Path,
+    dbname: str,
+    options: list[str],
+    *,
+    progress: bool | None,
+    tables: int | None,
+) -> None:
+    args, env = pgtools.connection_args(settings, role, dbname)
+    pgtools.run(
+        [pgtools.binary("pg_restore"), *args, "-w", "--exit-on-error", "--single-transaction",
+         *options, "--verbose", str(dump_path)],
+        env, what="pg_restore", tables=tables, progress=progress,
+    )  # fmt: skip
+
+
 def restore(
     settings: Settings,
     dump_path: Path,
@@ -79,12 +98,7 @@ def restore(
 ) -> None:
     """pg_restore as the admin login: ownership, grants and the guard's lock as dumped
     (``alpha backup restore``, an operator's one-shot act)."""
-    args, env = pgtools.connection_args(settings, None, dbname)
-    pgtools.run(
-        [pgtools.binary("pg_restore"), *args, "-w", "--exit-on-error", "--single-transaction",
-         "--verbose", str(dump_path)],
-        env, what="pg_restore", tables=tables, progress=progress,
-    )  # fmt: skip
+    _pg_restore(settings, None, dump_path, dbname, [], progress=progress, tables=tables)
 
 
 def restore_for_check(
@@ -99,22 +113,19 @@ def restore_for_check(
     and trigger, but not the ownership, grants and the event trigger locking the guard,
     which only a superuser may restore (the rows and the ledger checksum are what the
     check compares; `alpha backup restore` restores everything, as the admin login)."""
-    args, env = pgtools.connection_args(settings, Role.BACKUP, dbname)
+    _, env = pgtools.connection_args(settings, Role.BACKUP, dbname)
     listing = pgtools.capture([pgtools.binary("pg_restore"), "--list", str(dump_path)], env)
-    wanted = dump_path.with_name(dump_path.name + f".{dbname}.list")
-    wanted.write_text(
-        "".join(line + "\n" for line in listing.splitlines() if " EVENT TRIGGER " not in line),
-        encoding="utf-8",
-    )
-    try:
-        pgtools.run(
-            [pgtools.binary("pg_restore"), *args, "-w", "--exit-on-error",
-             "--single-transaction", "--no-owner", "--no-privileges", f"--use-list={wanted}",
-             "--verbose", str(dump_path)],
-            env, what="pg_restore", tables=tables, progress=progress,
-        )  # fmt: skip
-    finally:
-        wanted.unlink(missing_ok=True)
+    # The edited table of contents goes to a private temporary file, not beside the dump:
+    # the backup directory holds backups only.
+    with tempfile.TemporaryDirectory(prefix="alpha-restore-") as tmp:
+        wanted = Path(tmp) / "toc.list"
+        wanted.write_text(
+            "".join(line + "\n" for line in listing.splitlines() if " EVENT TRIGGER " not in line),
+            encoding="utf-8",
+        )
+        _pg_restore(settings, Role.BACKUP, dump_path, dbname,
+                    ["--no-owner", "--no-privileges", f"--use-list={wanted}"],
+                    progress=progress, tables=tables)  # fmt: skip
 
 
 def measure(
