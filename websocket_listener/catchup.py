@@ -240,17 +240,18 @@ class CatchUp:
     def refresh(self) -> None:
         """Move the watermark up to the ledger's newest execution while the socket has
         been up without a break since the last completed catch-up (else do nothing)."""
-        if not self._caught_up():
+        if not self.caught_up():
             return
         newest = newest_exec_time(self._connection(), self.account)
-        if not self._caught_up():  # a reconnection or a trigger meanwhile: not proven
+        if not self.caught_up():  # a reconnection or a trigger meanwhile: not proven
             return
         if newest is not None:
             self._advance(newest)
 
     # --- helpers ---------------------------------------------------------------------
 
-    def _caught_up(self) -> bool:
+    def caught_up(self) -> bool:
+        """True when a run completed on the current socket with no trigger since."""
         stream = self.stream
         if stream is None or not stream.connected:
             return False

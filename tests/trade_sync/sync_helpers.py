@@ -79,6 +79,10 @@ def running_listener(settings: Settings) -> Iterator[Listener]:
     try:
         wait_for(lambda: listener.streams and all(s.connected for s in listener.streams.values()),
                  what="listener sockets")  # fmt: skip
+        # The connect-time catch-up reads the execution list; a test that creates fills
+        # before it finished would race it (it may record fills the test means to drop).
+        wait_for(lambda: all(c.caught_up() for c in listener.catchups.values()),
+                 what="the connect-time catch-up")  # fmt: skip
         yield listener
     finally:
         stop.set()
