@@ -21,9 +21,10 @@ from paper_exchange.engine.orderbook import Liquidity, OrderBook, profile_liquid
 from paper_exchange.engine.queries import Queries
 from paper_exchange.engine.settlement import Settlement
 from paper_exchange.engine.state import EventSink, NullSink
+from paper_exchange.engine.tpsl import PositionStops
 
 
-class Engine(OrderEntry, Queries, Matching, Settlement, InjectedTrades):
+class Engine(OrderEntry, PositionStops, Queries, Matching, Settlement, InjectedTrades):
     """The paper exchange's engine: every concern's class over one shared state."""
 
     def __init__(

@@ -19,12 +19,15 @@ class Matching(EngineState):
         book = self.book.get(symbol)
         if not book or price == prev:
             return
+        self._trail(symbol, price)  # before the trigger check: a new high moves the stop up
         touched: dict[Account, None] = {}
         falling = price < prev
         for order in list(book.values()):
             if not order.is_open:
                 continue
             if order.status == "Untriggered":
+                if order.trail_waiting:
+                    continue
                 d = order.trigger_direction
                 if (d == 1 and price >= order.trigger_price) or (
                     d == 2 and price <= order.trigger_price

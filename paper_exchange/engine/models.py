@@ -45,6 +45,16 @@ class Order:
     cancel_type: str = "UNKNOWN"
     stop_order_type: str = "UNKNOWN"
     create_type: str = "CreateByUser"
+    #: A trailing stop (``engine/tpsl.py``): its distance from the best price seen since
+    #: it became active, the activation price (zero: active at once), and that best price.
+    trail_distance: Decimal = ZERO
+    trail_active_price: Decimal = ZERO
+    trail_peak: Decimal = ZERO
+
+    @property
+    def trail_waiting(self) -> bool:
+        """A trailing stop whose activation price has not traded yet cannot trigger."""
+        return bool(self.trail_distance) and not self.trail_peak
 
     @property
     def is_open(self) -> bool:
@@ -74,6 +84,9 @@ class Position:
     created: int = 0
     updated: int = 0
     seq: int = 0
+    #: The position's own TP/SL/trailing stop orders (``position/trading-stop``, Full
+    #: mode), by ``stopOrderType``; the position view reads its prices from them.
+    stops: dict[str, Order] = field(default_factory=dict)
 
 
 class EncodedRows(list[dict[str, object]]):

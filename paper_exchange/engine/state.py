@@ -2,11 +2,12 @@
 publishing, and the instrument lookup.
 
 The engine is one object (``exchange.Engine``) assembled from one class per concern:
-order entry (``entry``), queries (``queries``), matching against the order book (``orderbook``)
-(``matching``), settlement of fills and funding (``settlement``) and the trades the
-control API injects (``injected``). Each inherits :class:`EngineState`, which declares
-the state and, as stubs, the few steps one concern hands to another, so every module
-type-checks on its own; the real steps come first in ``Engine``'s method order.
+order entry (``entry``), a position's TP/SL (``tpsl``), queries (``queries``), matching
+against the order book (``matching``, ``orderbook``), settlement of fills and funding
+(``settlement``) and the trades the control API injects (``injected``). Each inherits
+:class:`EngineState`, which declares the state and, as stubs, the few steps one concern
+hands to another, so every module type-checks on its own; the real steps come first in
+``Engine``'s method order.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class EngineState:
             self.sink.push(order.account, "order", [view])
 
     def _publish_position(self, acct: Account, symbol: str, force: bool = False) -> None:
+        # Every change of a position passes here, so its own TP/SL orders follow it.
+        self._sync_stops(acct, symbol)
         if self.sink.wants(acct, "position"):
             self.sink.push(acct, "position", [self._position_view(acct.position(symbol), ws=True)])
 
@@ -118,6 +121,12 @@ class EngineState:
         raise NotImplementedError
 
     def _cancel(self, order: Order, cancel_type: str) -> None:
+        raise NotImplementedError
+
+    def _sync_stops(self, acct: Account, symbol: str) -> None:
+        raise NotImplementedError
+
+    def _trail(self, symbol: str, price: Decimal) -> None:
         raise NotImplementedError
 
     @staticmethod

@@ -101,9 +101,9 @@ def position_view(pos: Position, inst: Instrument, mark: Decimal, *, ws: bool) -
         "positionMM": fmt(value * Decimal("0.005")),
         "positionMMByMp": fmt(value * Decimal("0.005")),
         "tpslMode": "Full",
-        "takeProfit": "0",
-        "stopLoss": "0",
-        "trailingStop": "0",
+        "takeProfit": _stop_price(pos, "TakeProfit", inst),
+        "stopLoss": _stop_price(pos, "StopLoss", inst),
+        "trailingStop": _trailing_distance(pos, inst),
         "sessionAvgPrice": "",
         "unrealisedPnl": fmt(upl),
         "curRealisedPnl": fmt(pos.cur_realised),
@@ -119,6 +119,16 @@ def position_view(pos: Position, inst: Instrument, mark: Decimal, *, ws: bool) -
         view["entryPrice"] = view.pop("avgPrice")
         view["category"] = "linear"
     return view
+
+
+def _stop_price(pos: Position, kind: str, inst: Instrument) -> str:
+    order = pos.stops.get(kind)
+    return inst.price_str(order.trigger_price) if order and order.is_open else "0"
+
+
+def _trailing_distance(pos: Position, inst: Instrument) -> str:
+    order = pos.stops.get("TrailingStop")
+    return inst.price_str(order.trail_distance) if order and order.is_open else "0"
 
 
 def wallet_view(

@@ -36,7 +36,8 @@ def _fields(kind: str, names: Iterable[str]) -> dict[str, str]:
 
 
 #: Request parameters of each endpoint and their documented types (Bybit's V5 pages
-#: "Place Order", "Amend Order", "Cancel Order", "Cancel All Orders", "Set Leverage").
+#: "Place Order", "Amend Order", "Cancel Order", "Cancel All Orders", "Set Leverage",
+#: "Set Trading Stop").
 _CREATE_STRINGS = (
     "side", "orderType", "qty", "marketUnit", "price", "triggerPrice", "triggerBy",
     "orderIv", "timeInForce", "orderLinkId", "takeProfit", "stopLoss", "tpTriggerBy",
@@ -48,6 +49,11 @@ _AMEND_STRINGS = (
     "orderId", "orderLinkId", "orderIv", "triggerPrice", "qty", "price", "tpslMode",
     "takeProfit", "stopLoss", "tpTriggerBy", "slTriggerBy", "triggerBy", "tpLimitPrice",
     "slLimitPrice",
+)  # fmt: skip
+_TRADING_STOP_STRINGS = (
+    "tpslMode", "takeProfit", "stopLoss", "trailingStop", "tpTriggerBy", "slTriggerBy",
+    "activePrice", "tpSize", "slSize", "tpLimitPrice", "slLimitPrice", "tpOrderType",
+    "slOrderType",
 )  # fmt: skip
 _COMMON = _fields(STRING, ("category", "symbol"))
 FIELD_TYPES: dict[str, dict[str, str]] = {
@@ -64,6 +70,11 @@ FIELD_TYPES: dict[str, dict[str, str]] = {
         **_fields(STRING, ("baseCoin", "settleCoin", "orderFilter", "stopOrderType")),
     },
     "/v5/position/set-leverage": {**_COMMON, **_fields(STRING, ("buyLeverage", "sellLeverage"))},
+    "/v5/position/trading-stop": {
+        **_COMMON,
+        **_fields(STRING, _TRADING_STOP_STRINGS),
+        **_fields(INTEGER, ("positionIdx",)),
+    },
 }
 
 
