@@ -3,7 +3,9 @@
 
 After every market step the hub pushes, for each subscribed kline topic, one
 ``confirm: true`` update per candle that closed since the last push, then the forming
-candle (``confirm: false``); tickers get a full snapshot when the price moved.
+candle (``confirm: false``). Tickers, as Bybit sends them for linear contracts: one
+``snapshot`` on subscribe, then a ``delta`` holding ``symbol`` and only the fields that
+changed (a client merges them, as pybit does), none while nothing changed.
 """
 
 from __future__ import annotations
@@ -68,6 +70,19 @@ def kline_item(
     }
 
 
+def ticker_update(
+    sent: dict[str, object] | None, view: dict[str, object]
+) -> tuple[str, dict[str, object] | None]:
+    """``("snapshot", view)`` first, then ``("delta", changed fields)``, or ``(_, None)``
+    when nothing changed since ``sent``."""
+    if sent is None:
+        return "snapshot", view
+    changed = {k: v for k, v in view.items() if sent.get(k) != v}
+    if not changed:
+        return "delta", None
+    return "delta", {"symbol": view["symbol"], **changed}
+
+
 class PublicConn:
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
@@ -93,7 +108,8 @@ class PublicHub:
         self.ex = exchange
         self.conns: set[PublicConn] = set()
         self._last_bucket: dict[tuple[PublicConn, str], int] = {}
-        self._last_ticker: dict[tuple[PublicConn, str], str] = {}
+        #: The ticker each connection was last sent, to send only what changed.
+        self._last_ticker: dict[tuple[PublicConn, str], dict[str, object]] = {}
         self._depth: dict[tuple[PublicConn, str], depth.DepthStream] = {}
 
     def valid_topic(self, topic: object) -> bool:
@@ -129,12 +145,13 @@ class PublicHub:
                 conn.send(msg)
             return
         if parts[0] == "tickers":
-            view = self.ex.ticker(parts[1])
             key = (conn, topic)
-            if self._last_ticker.get(key) == view["lastPrice"]:
+            view = self.ex.ticker(parts[1])
+            kind, data = ticker_update(self._last_ticker.get(key), view)
+            if data is None:
                 return
-            self._last_ticker[key] = str(view["lastPrice"])
-            conn.send({"topic": topic, "type": "snapshot", "data": view, "cs": ts, "ts": ts})
+            self._last_ticker[key] = view
+            conn.send({"topic": topic, "type": kind, "data": data, "cs": ts, "ts": ts})
             return
         _k, interval, symbol = parts
         series = market.series[symbol]
@@ -217,7 +234,9 @@ async def _on_message(ex: PaperExchange, hub: PublicHub, conn: PublicConn, text:
                 hub._push(conn, topic)
             else:
                 conn.topics.discard(topic)
-                hub._depth.pop((conn, topic), None)  # a new subscribe starts with a snapshot
+                # A new subscribe starts again with a snapshot.
+                hub._depth.pop((conn, topic), None)
+                hub._last_ticker.pop((conn, topic), None)
         return
     conn.send(
         {**reply, "success": False, "ret_msg": f"unknown op {op!r}", "ts": int(time.time() * 1000)}
