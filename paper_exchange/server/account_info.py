@@ -13,12 +13,9 @@ JSON types follow Bybit's V5 pages "Get Coin Info", "Get API Key Information" an
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from paper_exchange.engine.models import Account
-
-if TYPE_CHECKING:
-    from paper_exchange.server.app import PaperExchange
+from paper_exchange.server.host import Host
 
 #: The wallet holds USDT only (``engine/views.py``, ``wallet_view``).
 WALLET_COINS = ("USDT",)
@@ -28,7 +25,7 @@ _FIRST_UID = 100_001
 UTA_2 = 5
 
 
-def _uid(ex: PaperExchange, acct: Account) -> int:
+def _uid(ex: Host, acct: Account) -> int:
     return _FIRST_UID + list(ex.engine.accounts_by_name).index(acct.name)
 
 
@@ -36,7 +33,7 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def coin_info(ex: PaperExchange, acct: Account | None, p: dict[str, object]) -> object:
+def coin_info(ex: Host, acct: Account | None, p: dict[str, object]) -> object:
     """``GET /v5/asset/coin/query-info``: a paper wallet has no chains to deposit or
     withdraw on, so each coin's ``chains`` is empty."""
     wanted = p.get("coin")
@@ -48,7 +45,7 @@ def coin_info(ex: PaperExchange, acct: Account | None, p: dict[str, object]) -> 
     return {"rows": rows}
 
 
-def api_key_info(ex: PaperExchange, acct: Account | None, p: dict[str, object]) -> object:
+def api_key_info(ex: Host, acct: Account | None, p: dict[str, object]) -> object:
     """``GET /v5/user/query-api``: the calling key; read-write, no IP bound, no expiry."""
     assert acct is not None
     uid = _uid(ex, acct)
@@ -99,7 +96,7 @@ def api_key_info(ex: PaperExchange, acct: Account | None, p: dict[str, object]) 
     }
 
 
-def account_info(ex: PaperExchange, acct: Account | None, p: dict[str, object]) -> object:
+def account_info(ex: Host, acct: Account | None, p: dict[str, object]) -> object:
     """``GET /v5/account/info``: unified account, cross margin (``REGULAR_MARGIN``)."""
     return {
         "unifiedMarginStatus": UTA_2,

@@ -1,7 +1,9 @@
 """The paper exchange as one object: engine + market + clock + hubs + the aiohttp app.
 
-``PaperExchange(config)`` builds the state; ``await exchange.start()`` binds the port
-(0 picks a free one) and starts the clock task; ``await exchange.stop()`` undoes both.
+``PaperExchange(config)`` builds the state (``config.ExchangeConfig``, re-exported
+here); ``await exchange.start()`` binds the port (0 picks a free one) and starts the
+clock task; ``await exchange.stop()`` undoes both. The handlers see it as a
+``host.Host``, so they never import this module.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Coroutine
 from decimal import Decimal
-from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -24,48 +26,20 @@ from paper_exchange.market.clock import SimClock
 from paper_exchange.market.market import Market, MarketConfig
 from paper_exchange.server import control
 from paper_exchange.server.appkey import EXCHANGE_KEY
-from paper_exchange.server.depth import UpdateIds
+from paper_exchange.server.config import AccountSpec, ExchangeConfig
+from paper_exchange.server.depth_ids import UpdateIds
 from paper_exchange.server.faults import RestFaults
-from paper_exchange.server.rest import RateLimiter, handle_rest
-from paper_exchange.server.ws_private import PrivateHub, handle_private
-from paper_exchange.server.ws_public import INTERVALS_MS, PublicHub, handle_public
+from paper_exchange.server.private_hub import PrivateHub
+from paper_exchange.server.ratelimit import RateLimiter
+from paper_exchange.server.rest import handle_rest
+from paper_exchange.server.ws_private import handle_private
+from paper_exchange.server.ws_public import INTERVALS_MS, PUBLIC_HUB_KEY, PublicHub, handle_public
+
+__all__ = ["AccountSpec", "ExchangeConfig", "PaperExchange"]
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.1  # how often a live clock catches the market up and pushes public data
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSpec:
-    name: str
-    api_key: str
-    api_secret: str
-    balance: Decimal = Decimal(100_000)
-
-
-@dataclass(slots=True)
-class ExchangeConfig:
-    accounts: tuple[AccountSpec, ...] = (AccountSpec("main", "paper-key", "paper-secret"),)
-    host: str = "127.0.0.1"
-    port: int = 8480
-    seed: int = 1
-    scenario: str = "random_walk"
-    market_files: tuple[Path, ...] = ()
-    speed: float | None = 1.0  # None: manual clock; 0: as fast as possible; else x real time
-    history_minutes: int = 1440
-    start_ms: int | None = None
-    rate_limits: bool = True
-    #: Accept any JSON type for the typed POST fields (``server/validation.py``).
-    lenient: bool = False
-    maker_fee: Decimal = Decimal("0.0002")
-    taker_fee: Decimal = Decimal("0.00055")
-    funding_rate: Decimal = Decimal("0.0001")
-    #: Order-book depth profile (``engine/orderbook.py``): "flat" keeps every level full
-    #: and deep; "realistic" has thin alts, deep BTC and levels that refill over time.
-    liquidity: str = "flat"
-    #: Per-symbol USDT resting at the touch, overriding the profile.
-    depth: dict[str, Decimal] = field(default_factory=dict)
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class PaperExchange:
@@ -113,7 +87,8 @@ class PaperExchange:
 
     def _build_app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 20)
-        app[EXCHANGE_KEY] = self
+        app[EXCHANGE_KEY] = self  # mypy checks here that this class is a ``host.Host``
+        app[PUBLIC_HUB_KEY] = self.public_hub
         app.router.add_get("/v5/private", handle_private)
         app.router.add_get("/v5/public/{category}", handle_public)
         control.add_routes(app)
@@ -151,8 +126,8 @@ class PaperExchange:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def spawn(self, coro: object) -> asyncio.Task[object]:
-        task: asyncio.Task[object] = asyncio.create_task(coro)  # type: ignore[arg-type]
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
+        task: asyncio.Task[object] = asyncio.create_task(coro)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return task

@@ -1,13 +1,9 @@
-"""The aiohttp app key under which handlers find the exchange."""
+"""The aiohttp app key under which handlers find the exchange (as ``host.Host``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from paper_exchange.server.app import PaperExchange
+from paper_exchange.server.host import Host
 
-    EXCHANGE_KEY: web.AppKey[PaperExchange]
-EXCHANGE_KEY = web.AppKey("exchange", Any)  # type: ignore[arg-type]  # PaperExchange imports us
+EXCHANGE_KEY = web.AppKey("exchange", Host)

@@ -49,7 +49,6 @@ import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from ipaddress import ip_address
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -59,12 +58,10 @@ from paper_exchange.engine.numbers import fmt, parse_decimal
 from paper_exchange.engine.views import order_view, position_view, wallet_view
 from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.faults import RestFault
-
-if TYPE_CHECKING:
-    from paper_exchange.server.app import PaperExchange
+from paper_exchange.server.host import Host
 
 Body = dict[str, object]
-Handler = Callable[["PaperExchange", Body], Awaitable[object]]
+Handler = Callable[["Host", Body], Awaitable[object]]
 
 
 class ControlError(Exception):
@@ -80,7 +77,7 @@ def _route(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]
             loopback = False
         if not loopback:
             return web.json_response({"error": "control API is loopback only"}, status=403)
-        ex: PaperExchange = request.app[EXCHANGE_KEY]
+        ex: Host = request.app[EXCHANGE_KEY]
         body: Body = dict(request.query)
         if request.method == "POST" and request.can_read_body:
             try:
@@ -101,7 +98,7 @@ def _route(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]
     return wrapped
 
 
-def _account(ex: PaperExchange, body: Body, required: bool = True) -> Account | None:
+def _account(ex: Host, body: Body, required: bool = True) -> Account | None:
     name = body.get("account")
     if name is None:
         if required:
@@ -127,14 +124,14 @@ def _int(body: Body, key: str, default: int | None = None) -> int:
         raise ControlError(f"{key} must be an integer") from None
 
 
-def _symbol(ex: PaperExchange, body: Body, default: str | None = None) -> str:
+def _symbol(ex: Host, body: Body, default: str | None = None) -> str:
     symbol = str(body.get("symbol") or default or "")
     if symbol not in ex.market.series:
         raise ControlError(f"unknown symbol {symbol!r}")
     return symbol
 
 
-async def state(ex: PaperExchange, body: Body) -> object:
+async def state(ex: Host, body: Body) -> object:
     ex.sync_clock()
     return {
         "now_ms": ex.market.now_ms,
@@ -151,7 +148,7 @@ async def state(ex: PaperExchange, body: Body) -> object:
     }
 
 
-async def clock(ex: PaperExchange, body: Body) -> object:
+async def clock(ex: Host, body: Body) -> object:
     if "speed" in body:
         speed = body["speed"]
         if speed is not None and (isinstance(speed, bool) or float(speed) < 0):  # type: ignore[arg-type]
@@ -171,7 +168,7 @@ async def clock(ex: PaperExchange, body: Body) -> object:
     return {"now_ms": ex.market.now_ms, "speed": ex.clock.speed}
 
 
-async def price(ex: PaperExchange, body: Body) -> object:
+async def price(ex: Host, body: Body) -> object:
     symbol = _symbol(ex, body)
     value = parse_decimal(body.get("price"), "price", positive=True)
     ex.sync_clock()
@@ -182,7 +179,7 @@ async def price(ex: PaperExchange, body: Body) -> object:
     }
 
 
-async def liquidity(ex: PaperExchange, body: Body) -> object:
+async def liquidity(ex: Host, body: Body) -> object:
     symbol = _symbol(ex, body)
     liq = ex.engine.liquidity[symbol]
     if "qty_per_level" in body:
@@ -207,18 +204,18 @@ async def liquidity(ex: PaperExchange, body: Body) -> object:
     }
 
 
-async def funding(ex: PaperExchange, body: Body) -> object:
+async def funding(ex: Host, body: Body) -> object:
     rate = parse_decimal(body["rate"], "rate") if "rate" in body else None
     ex.sync_clock()
     return {"executions": ex.engine.apply_funding(rate)}
 
 
-async def rate_limits(ex: PaperExchange, body: Body) -> object:
+async def rate_limits(ex: Host, body: Body) -> object:
     ex.rate_limiter.enabled = bool(body.get("enabled", True))
     return {"enabled": ex.rate_limiter.enabled}
 
 
-async def close_sockets(ex: PaperExchange, body: Body) -> object:
+async def close_sockets(ex: Host, body: Body) -> object:
     acct = _account(ex, body, required=False)
     block_ms = _int(body, "block_ms", 0)
     if block_ms:
@@ -227,21 +224,21 @@ async def close_sockets(ex: PaperExchange, body: Body) -> object:
     return {"closed": closed}
 
 
-async def drop(ex: PaperExchange, body: Body) -> object:
+async def drop(ex: Host, body: Body) -> object:
     acct = _account(ex, body)
     assert acct is not None
     ex.private_hub.fault(acct.name).drop += _int(body, "count")
     return {"ok": True}
 
 
-async def duplicate(ex: PaperExchange, body: Body) -> object:
+async def duplicate(ex: Host, body: Body) -> object:
     acct = _account(ex, body)
     assert acct is not None
     ex.private_hub.fault(acct.name).duplicate += _int(body, "count")
     return {"ok": True}
 
 
-async def reorder(ex: PaperExchange, body: Body) -> object:
+async def reorder(ex: Host, body: Body) -> object:
     acct = _account(ex, body)
     assert acct is not None
     window = _int(body, "window")
@@ -251,7 +248,7 @@ async def reorder(ex: PaperExchange, body: Body) -> object:
     return {"ok": True}
 
 
-async def delay(ex: PaperExchange, body: Body) -> object:
+async def delay(ex: Host, body: Body) -> object:
     acct = _account(ex, body)
     assert acct is not None
     fault = ex.private_hub.fault(acct.name)
@@ -260,7 +257,7 @@ async def delay(ex: PaperExchange, body: Body) -> object:
     return {"ok": True}
 
 
-async def rest_fault(ex: PaperExchange, body: Body) -> object:
+async def rest_fault(ex: Host, body: Body) -> object:
     count = _int(body, "count", 1)
     ret_code = _int(body, "ret_code", 0)
     http_status = _int(body, "http_status", 200)
@@ -279,7 +276,7 @@ async def rest_fault(ex: PaperExchange, body: Body) -> object:
     return {"ok": True}
 
 
-async def clear_faults(ex: PaperExchange, body: Body) -> object:
+async def clear_faults(ex: Host, body: Body) -> object:
     ex.rest_faults.pending.clear()
     for acct_name, fault in list(ex.private_hub.faults.items()):
         held = fault.flush_reorder()
@@ -291,7 +288,7 @@ async def clear_faults(ex: PaperExchange, body: Body) -> object:
     return {"ok": True}
 
 
-async def synthetic(ex: PaperExchange, body: Body) -> object:
+async def synthetic(ex: Host, body: Body) -> object:
     acct = _account(ex, body)
     assert acct is not None
     symbol = _symbol(ex, body, "BTCUSDT")
@@ -326,7 +323,7 @@ async def synthetic(ex: PaperExchange, body: Body) -> object:
     return {"started": count}
 
 
-async def record_emission_times(ex: PaperExchange, body: Body) -> object:
+async def record_emission_times(ex: Host, body: Body) -> object:
     acct = _account(ex, body)
     assert acct is not None
     record = body.get("record", True)
@@ -340,7 +337,7 @@ async def record_emission_times(ex: PaperExchange, body: Body) -> object:
     return {"account": acct.name, "recording": record}
 
 
-async def emission_times(ex: PaperExchange, body: Body) -> object:
+async def emission_times(ex: Host, body: Body) -> object:
     acct = _account(ex, body)
     assert acct is not None
     record = ex.private_hub.emission_times.get(acct.name)
@@ -351,7 +348,7 @@ async def emission_times(ex: PaperExchange, body: Body) -> object:
     return taken
 
 
-async def manual_trade(ex: PaperExchange, body: Body) -> object:
+async def manual_trade(ex: Host, body: Body) -> object:
     acct = _account(ex, body)
     assert acct is not None
     symbol = _symbol(ex, body)
@@ -366,7 +363,7 @@ async def manual_trade(ex: PaperExchange, body: Body) -> object:
     }
 
 
-async def dump(ex: PaperExchange, body: Body) -> object:
+async def dump(ex: Host, body: Body) -> object:
     acct = _account(ex, body)
     assert acct is not None
     ex.sync_clock()

@@ -8,13 +8,10 @@ Both read the engine's order book (``engine/orderbook.py``) around the last pric
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from paper_exchange.engine.errors import params_error
 from paper_exchange.engine.numbers import parse_int
-
-if TYPE_CHECKING:
-    from paper_exchange.server.app import PaperExchange
+from paper_exchange.server.host import Host
 
 #: Depths Bybit streams for linear contracts.
 WS_DEPTHS = frozenset({"1", "50", "200", "1000"})
@@ -22,28 +19,7 @@ LEVEL1_RESEND_MS = 3_000
 Levels = list[list[str]]
 
 
-class UpdateIds:
-    """``u`` per symbol: moves on whenever the book may have changed (price, a taker, a
-    refill), so a client sees one sequence across REST and the WebSocket."""
-
-    def __init__(self) -> None:
-        self._state: dict[str, tuple[object, int]] = {}
-
-    def current(self, ex: PaperExchange, symbol: str) -> int:
-        book = ex.engine.depth[symbol]
-        key = (ex.engine.prices[symbol], book.fingerprint(ex.market.now_ms))
-        seen = self._state.get(symbol)
-        if seen is None:
-            u = 1
-        elif seen[0] != key:
-            u = seen[1] + 1
-        else:
-            return seen[1]
-        self._state[symbol] = (key, u)
-        return u
-
-
-def levels(ex: PaperExchange, symbol: str, limit: int) -> tuple[Levels, Levels]:
+def levels(ex: Host, symbol: str, limit: int) -> tuple[Levels, Levels]:
     """Bids (descending) and asks (ascending) as Bybit's ``[price, size]`` string pairs."""
     inst = ex.engine.instruments[symbol]
     bids, asks = ex.engine.depth[symbol].depth(ex.engine.prices[symbol], limit, ex.market.now_ms)
@@ -53,7 +29,7 @@ def levels(ex: PaperExchange, symbol: str, limit: int) -> tuple[Levels, Levels]:
     )
 
 
-def orderbook_rest(ex: PaperExchange, p: dict[str, object]) -> dict[str, object]:
+def orderbook_rest(ex: Host, p: dict[str, object]) -> dict[str, object]:
     category = p.get("category")
     if category != "linear":
         raise params_error("category only support linear")
@@ -66,11 +42,11 @@ def orderbook_rest(ex: PaperExchange, p: dict[str, object]) -> dict[str, object]
     ex.sync_clock()
     bids, asks = levels(ex, symbol, limit)
     now = ex.market.now_ms
-    u = ex.depth_ids.current(ex, symbol)
+    u = ex.depth_ids.current(ex.engine, ex.market.now_ms, symbol)
     return {"s": symbol, "b": bids, "a": asks, "ts": now, "u": u, "seq": u, "cts": now}
 
 
-def valid_topic(ex: PaperExchange, parts: list[str]) -> bool:
+def valid_topic(ex: Host, parts: list[str]) -> bool:
     return len(parts) == 3 and parts[1] in WS_DEPTHS and parts[2] in ex.engine.depth
 
 
@@ -83,10 +59,10 @@ class DepthStream:
         self.u = -1
         self.sent_ms = 0
 
-    def message(self, ex: PaperExchange, topic: str) -> dict[str, object] | None:
+    def message(self, ex: Host, topic: str) -> dict[str, object] | None:
         _o, depth, symbol = topic.split(".")
         now = ex.market.now_ms
-        u = ex.depth_ids.current(ex, symbol)
+        u = ex.depth_ids.current(ex.engine, ex.market.now_ms, symbol)
         level1 = depth == "1"
         if u == self.u and not (level1 and now - self.sent_ms >= LEVEL1_RESEND_MS):
             return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,11 +23,11 @@ from paper_exchange.engine.models import Account
 from paper_exchange.server import account_info, depth
 from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.auth import verify_rest
+from paper_exchange.server.host import Host
 from paper_exchange.server.validation import check_types
 
 if TYPE_CHECKING:
     from paper_exchange.engine.exchange import Engine
-    from paper_exchange.server.app import PaperExchange
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +39,11 @@ class Endpoint:
     method: str
     private: bool
     limit: int  # requests per second per account (Bybit's default table)
-    call: Callable[[PaperExchange, Account | None, Params], object]
+    call: Callable[[Host, Account | None, Params], object]
 
 
-def _e(name: str) -> Callable[[PaperExchange, Account | None, Params], object]:
-    def call(ex: PaperExchange, acct: Account | None, p: Params) -> object:
+def _e(name: str) -> Callable[[Host, Account | None, Params], object]:
+    def call(ex: Host, acct: Account | None, p: Params) -> object:
         assert acct is not None
         return getattr(ex.engine, name)(acct, p)
 
@@ -53,10 +52,10 @@ def _e(name: str) -> Callable[[PaperExchange, Account | None, Params], object]:
 
 def _books(
     query: Callable[[Engine, Account, Params], object],
-) -> Callable[[PaperExchange, Account | None, Params], object]:
+) -> Callable[[Host, Account | None, Params], object]:
     """An account's own books (transaction log, closed P&L): ``ledger_log``, not the engine."""
 
-    def call(ex: PaperExchange, acct: Account | None, p: Params) -> object:
+    def call(ex: Host, acct: Account | None, p: Params) -> object:
         assert acct is not None
         return query(ex.engine, acct, p)
 
@@ -93,37 +92,11 @@ ENDPOINTS: dict[str, Endpoint] = {
 }
 
 
-class RateLimiter:
-    """A rolling one-second window per (account, endpoint), like Bybit's."""
-
-    def __init__(self) -> None:
-        self.enabled = True
-        self._hits: dict[tuple[str, str], deque[float]] = {}
-
-    def check(self, account: str, path: str, limit: int) -> tuple[dict[str, str], bool]:
-        now = time.time()
-        hits = self._hits.get((account, path))
-        if hits is None:
-            hits = self._hits[(account, path)] = deque()
-        while hits and hits[0] <= now - 1.0:
-            hits.popleft()
-        exceeded = self.enabled and len(hits) >= limit
-        if not exceeded:
-            hits.append(now)
-        reset_ms = int((hits[0] + 1.0) * 1000) + 1 if exceeded else int(now * 1000)
-        headers = {
-            "X-Bapi-Limit": str(limit),
-            "X-Bapi-Limit-Status": str(max(0, limit - len(hits))),
-            "X-Bapi-Limit-Reset-Timestamp": str(reset_ms),
-        }
-        return headers, exceeded
-
-
 #: One encoder for every reply: ``json.dumps(..., separators=...)`` builds a new one per call.
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def envelope(ex: PaperExchange, code: int, msg: str, result: object = None) -> str:
+def envelope(ex: Host, code: int, msg: str, result: object = None) -> str:
     return _dumps(
         {
             "retCode": code,
@@ -136,7 +109,7 @@ def envelope(ex: PaperExchange, code: int, msg: str, result: object = None) -> s
 
 
 def _reply(
-    ex: PaperExchange,
+    ex: Host,
     code: int,
     msg: str,
     result: object = None,
@@ -153,7 +126,7 @@ def _reply(
 
 
 async def handle_rest(request: web.Request) -> web.Response:
-    ex: PaperExchange = request.app[EXCHANGE_KEY]
+    ex: Host = request.app[EXCHANGE_KEY]
     try:
         return await _handle(ex, request)
     except ApiError as exc:
@@ -163,7 +136,7 @@ async def handle_rest(request: web.Request) -> web.Response:
         return _reply(ex, 10016, f"Server error: {type(exc).__name__}")
 
 
-async def _handle(ex: PaperExchange, request: web.Request) -> web.Response:
+async def _handle(ex: Host, request: web.Request) -> web.Response:
     path = request.path
     endpoint = ENDPOINTS.get(path)
     if endpoint is None:

@@ -22,11 +22,11 @@ from aiohttp import web
 from paper_exchange.engine.numbers import fmt
 from paper_exchange.server import depth
 from paper_exchange.server.appkey import EXCHANGE_KEY
+from paper_exchange.server.host import Host
 from paper_exchange.server.ws_loop import serve_connection
 
 if TYPE_CHECKING:
     from paper_exchange.market.series import KlineRow, Series
-    from paper_exchange.server.app import PaperExchange
 
 INTERVALS_MS: dict[str, int] = {
     "1": 60_000,
@@ -104,7 +104,7 @@ class PublicConn:
 
 
 class PublicHub:
-    def __init__(self, exchange: PaperExchange) -> None:
+    def __init__(self, exchange: Host) -> None:
         self.ex = exchange
         self.conns: set[PublicConn] = set()
         self._last_bucket: dict[tuple[PublicConn, str], int] = {}
@@ -184,9 +184,13 @@ class PublicHub:
             del self._depth[key]
 
 
+#: The app key of the public hub: the hub is the app's, not part of ``host.Host``.
+PUBLIC_HUB_KEY = web.AppKey("public_hub", PublicHub)
+
+
 async def handle_public(request: web.Request) -> web.StreamResponse:
-    ex: PaperExchange = request.app[EXCHANGE_KEY]
-    hub = ex.public_hub
+    ex: Host = request.app[EXCHANGE_KEY]
+    hub = request.app[PUBLIC_HUB_KEY]
     if request.match_info.get("category", "linear") != "linear":
         raise web.HTTPNotFound(text="only /v5/public/linear is served")
     ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
@@ -202,7 +206,7 @@ async def handle_public(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _on_message(ex: PaperExchange, hub: PublicHub, conn: PublicConn, text: str) -> None:
+async def _on_message(ex: Host, hub: PublicHub, conn: PublicConn, text: str) -> None:
     try:
         msg = json.loads(text)
     except ValueError:
