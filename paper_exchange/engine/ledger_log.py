@@ -46,16 +46,13 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING
+from decimal import Decimal
 
+from paper_exchange.engine.books import Books, Closing, Holding
 from paper_exchange.engine.errors import params_error
+from paper_exchange.engine.models import Account
 from paper_exchange.engine.numbers import ZERO, fmt, parse_int
-
-if TYPE_CHECKING:
-    from paper_exchange.engine.exchange import Engine
-    from paper_exchange.engine.models import Account
+from paper_exchange.engine.state import CATEGORIES, EngineState
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -68,69 +65,11 @@ ENTRY_TYPES = {
     "BustTrade": "LIQUIDATION",
     "Delivery": "DELIVERY",
 }
-CATEGORIES = ("spot", "linear", "option", "inverse")
-#: Average prices in closed P&L are printed like Bybit's: 8 decimals.
-_AVG_PLACES = Decimal("1e-8")
 
 Params = dict[str, object]
 
 
-@dataclass(slots=True)
-class _Holding:
-    """One symbol's netted position as the books see it."""
-
-    size: Decimal = ZERO  # signed
-    open_fees: Decimal = ZERO  # fees paid opening the open size, not yet closed
-
-
-@dataclass(slots=True)
-class _Closing:
-    """The closed P&L record of one order, growing with its closing fills."""
-
-    view: dict[str, object]
-    created: int
-    closed: Decimal = ZERO
-    entry_value: Decimal = ZERO
-    exit_value: Decimal = ZERO
-    pnl: Decimal = ZERO
-    open_fee: Decimal = ZERO
-    close_fee: Decimal = ZERO
-    fills: int = 0
-
-    def refresh(self, updated: int) -> None:
-        self.view.update(
-            closedSize=fmt(self.closed),
-            cumEntryValue=fmt(self.entry_value),
-            avgEntryPrice=_avg(self.entry_value, self.closed),
-            cumExitValue=fmt(self.exit_value),
-            avgExitPrice=_avg(self.exit_value, self.closed),
-            closedPnl=fmt(self.pnl),
-            openFee=fmt(self.open_fee),
-            closeFee=fmt(self.close_fee),
-            fillCount=str(self.fills),
-            updatedTime=str(updated),
-        )
-
-
-def _avg(value: Decimal, qty: Decimal) -> str:
-    return fmt((value / qty).quantize(_AVG_PLACES, ROUND_HALF_UP))
-
-
-@dataclass(slots=True, eq=False)
-class Books:
-    """The transaction log and closed P&L of one account, oldest first."""
-
-    balance: Decimal
-    consumed: int = 0  # ledger rows folded in so far
-    entries: list[dict[str, object]] = field(default_factory=list)
-    entry_times: list[int] = field(default_factory=list)
-    closings: list[_Closing] = field(default_factory=list)
-    closing_times: list[int] = field(default_factory=list)
-    _by_order: dict[str, _Closing] = field(default_factory=dict)
-    _holdings: dict[str, _Holding] = field(default_factory=dict)
-
-
-def books(engine: Engine, acct: Account) -> Books:
+def books(engine: EngineState, acct: Account) -> Books:
     """The account's books, brought up to date with its execution ledger."""
     if acct.books is None:
         acct.books = Books(balance=acct.opening_balance)
@@ -143,10 +82,10 @@ def books(engine: Engine, acct: Account) -> Books:
     return b
 
 
-def _fold_row(engine: Engine, acct: Account, b: Books, row: dict[str, object]) -> None:
+def _fold_row(engine: EngineState, acct: Account, b: Books, row: dict[str, object]) -> None:
     symbol = str(row["symbol"])
     inst = engine.instruments[symbol]
-    holding = b._holdings.setdefault(symbol, _Holding())
+    holding = b._holdings.setdefault(symbol, Holding())
     exec_type = str(row["execType"])
     side = str(row["side"])
     qty = Decimal(str(row["execQty"]))
@@ -208,7 +147,7 @@ def _close(
     b: Books,
     acct: Account,
     row: dict[str, object],
-    holding: _Holding,
+    holding: Holding,
     before: Decimal,
     qty: Decimal,
     closed: Decimal,
@@ -235,7 +174,7 @@ def _close(
     record = b._by_order.get(order_id)
     if record is None:
         symbol = str(row["symbol"])
-        record = _Closing(
+        record = Closing(
             created=time_ms,
             view={
                 "symbol": symbol,
@@ -275,7 +214,7 @@ def _close(
 # -- the two endpoints ---------------------------------------------------------------------
 
 
-def transaction_log(engine: Engine, acct: Account, p: Params) -> dict[str, object]:
+def transaction_log(engine: EngineState, acct: Account, p: Params) -> dict[str, object]:
     account_type = p.get("accountType")
     if account_type not in (None, "", "UNIFIED"):
         raise params_error("accountType only support UNIFIED")
@@ -303,7 +242,7 @@ def transaction_log(engine: Engine, acct: Account, p: Params) -> dict[str, objec
     return {"list": page, "nextPageCursor": cursor}
 
 
-def closed_pnl(engine: Engine, acct: Account, p: Params) -> dict[str, object]:
+def closed_pnl(engine: EngineState, acct: Account, p: Params) -> dict[str, object]:
     category = p.get("category")
     if not category:
         raise params_error("category is required")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from paper_exchange.engine.numbers import ZERO
 
 if TYPE_CHECKING:
-    from paper_exchange.engine.ledger_log import Books
+    from paper_exchange.engine.books import Books
 
 OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered"})
 

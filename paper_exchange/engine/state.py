@@ -20,11 +20,12 @@ from typing import Protocol
 
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.instruments import Instrument
-from paper_exchange.engine.ledger_log import CATEGORIES  # Bybit's product types
 from paper_exchange.engine.models import Account, Order, Position
 from paper_exchange.engine.orderbook import Liquidity, OrderBook
 from paper_exchange.engine.views import order_view, position_view, wallet_view
 
+#: Bybit's product types (``category``).
+CATEGORIES = ("spot", "linear", "option", "inverse")
 _ID_PREFIX = str(uuid.uuid4())[:24]  # per process; ids stay UUID-shaped and unique
 _id_counter = itertools.count(1)
 
