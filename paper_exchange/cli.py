@@ -79,7 +79,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="flat",
         help="order-book depth profile: flat (every level ~2M USDT, refilled at once; the "
         "default) or realistic (deep BTC, thin alts, levels refill over 30 s, so market "
-        "orders walk the book and slip)",
+        "orders walk the book and slip, and resting limits fill from the market's traded "
+        "volume, often in several parts)",
     )
     p.add_argument(
         "--depth",

@@ -88,8 +88,13 @@ class ControlClient:
     def state(self) -> dict[str, Any]:
         return self.get("/paper/state")
 
-    def price(self, symbol: str, price: str | Decimal) -> dict[str, Any]:
-        return self.post("/paper/price", symbol=symbol, price=str(price))
+    def price(
+        self, symbol: str, price: str | Decimal, qty: str | Decimal | None = None
+    ) -> dict[str, Any]:
+        """Trade at ``price`` now (``qty``: the traded quantity, for flow-limited books)."""
+        if qty is None:
+            return self.post("/paper/price", symbol=symbol, price=str(price))
+        return self.post("/paper/price", symbol=symbol, price=str(price), qty=str(qty))
 
     def advance(self, ms: int) -> dict[str, Any]:
         return self.post("/paper/clock", advance_ms=ms)

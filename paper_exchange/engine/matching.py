@@ -12,36 +12,75 @@ from paper_exchange.engine.state import EngineState
 
 
 class Matching(EngineState):
-    def on_trade(self, symbol: str, price: Decimal) -> None:
-        """The market traded from the previous last price to ``price``: fill and trigger."""
+    def on_trade(self, symbol: str, price: Decimal, flow: Decimal | None = None) -> None:
+        """The market traded from the previous last price to ``price``: fill and trigger.
+
+        ``flow`` is the quantity that traded; with ``Liquidity.flow_limited`` resting
+        limits fill from it (``_fill_from_flow``), otherwise each crossed limit fills up
+        to ``qty_per_level`` per move."""
         prev = self.prices[symbol]
         self.prices[symbol] = price
         book = self.book.get(symbol)
-        if not book or price == prev:
+        if not book:
             return
-        self._trail(symbol, price)  # before the trigger check: a new high moves the stop up
-        touched: dict[Account, None] = {}
+        if flow is not None and self.liquidity[symbol].flow_limited:
+            self._fill_from_flow(symbol, price, prev, flow)
+            return
+        if price == prev:
+            return
+        touched = self._fire_triggers(symbol, price)
         falling = price < prev
         for order in list(book.values()):
-            if not order.is_open:
-                continue
-            if order.status == "Untriggered":
-                if order.trail_waiting:
-                    continue
-                d = order.trigger_direction
-                if (d == 1 and price >= order.trigger_price) or (
-                    d == 2 and price <= order.trigger_price
-                ):
-                    self._trigger(order)
-                    touched[order.account] = None
-                continue
-            if order.order_type != "Limit":
+            if not order.is_open or order.status == "Untriggered" or order.order_type != "Limit":
                 continue
             if (falling and order.side == "Buy" and order.price >= price) or (
                 not falling and order.side == "Sell" and order.price <= price
             ):
                 self._maker_fill(order)
                 touched[order.account] = None
+        for acct in touched:
+            self._publish_position(acct, symbol)
+
+    def _fire_triggers(self, symbol: str, price: Decimal) -> dict[Account, None]:
+        """Move the trailing stops, then trigger every conditional order ``price``
+        reached; returns the accounts touched."""
+        self._trail(symbol, price)  # before the trigger check: a new high moves the stop up
+        touched: dict[Account, None] = {}
+        for order in list(self.book[symbol].values()):
+            if order.status != "Untriggered" or order.trail_waiting:
+                continue
+            d = order.trigger_direction
+            if (d == 1 and price >= order.trigger_price) or (
+                d == 2 and price <= order.trigger_price
+            ):
+                self._trigger(order)
+                touched[order.account] = None
+        return touched
+
+    def _fill_from_flow(self, symbol: str, price: Decimal, prev: Decimal, flow: Decimal) -> None:
+        """Trigger what the move crosses, then share the traded ``flow`` among the limits
+        it reached: a trade at or through a buy's price is selling flow that buy stands
+        in front of (and the same for sells). The best price goes first, then the oldest
+        order, each taking what it still needs, so a large resting order fills partially
+        over several trades, as on a real book."""
+        touched = self._fire_triggers(symbol, price) if price != prev else {}
+        reached = [
+            o
+            for o in self.book[symbol].values()
+            if o.is_open
+            and o.status != "Untriggered"
+            and o.order_type == "Limit"
+            and (o.price >= price if o.side == "Buy" else o.price <= price)
+        ]
+        # One trade price reaches buys or sells, not both (unless they rest at exactly
+        # that price); either way the best price for the flow goes first.
+        reached.sort(key=lambda o: (-o.price if o.side == "Buy" else o.price, o.created))
+        left = flow
+        for order in reached:
+            if left <= 0:
+                break
+            left -= self._maker_fill(order, cap=left)
+            touched[order.account] = None
         for acct in touched:
             self._publish_position(acct, symbol)
 
@@ -129,13 +168,16 @@ class Matching(EngineState):
         if rows:
             self._publish_wallet(acct)
 
-    def _maker_fill(self, order: Order) -> None:
-        qty = min(self._fillable(order), self.liquidity[order.symbol].qty_per_level)
+    def _maker_fill(self, order: Order, cap: Decimal | None = None) -> Decimal:
+        """Fill a resting limit as maker, up to ``cap`` (default: the book's
+        ``qty_per_level``); returns the quantity filled."""
+        limit = self.liquidity[order.symbol].qty_per_level if cap is None else cap
+        qty = min(self._fillable(order), limit)
         if qty <= 0:
-            if order.reduce_only:
+            if order.reduce_only and self._fillable(order) <= 0:
                 self._finish(order, "Cancelled", cancel="CancelByReduceOnly")
                 self._publish_order(order)
-            return
+            return ZERO
         row = self._fill(order, qty, order.price, maker=True, seq=next(self._seq))
         if order.cum_qty >= order.qty:
             self._finish(order, "Filled")
@@ -144,6 +186,7 @@ class Matching(EngineState):
         self.sink.push(order.account, "execution", [row])
         self._publish_order(order)
         self._publish_wallet(order.account)
+        return qty
 
     def _trigger(self, order: Order) -> None:
         order.status = "Triggered"

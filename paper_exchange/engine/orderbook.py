@@ -31,6 +31,9 @@ class Liquidity:
     slippage_band: Decimal = Decimal("0.05")  # market orders fill only inside this band
     growth: Decimal = ZERO  # each level further out holds this fraction more than the touch
     refill_ms: int = 0  # how long an emptied level takes to fill again; 0 = at once
+    #: Resting limits fill from the market's traded volume (shared in price-time
+    #: priority) instead of ``qty_per_level`` per crossing; see ``matching``.
+    flow_limited: bool = False
 
 
 #: Named depth profiles: USDT resting at the touch per symbol, and the book's shape.
@@ -51,6 +54,7 @@ PROFILES: dict[str, dict[str, object]] = {
         "level_bps": Decimal(2),
         "growth": Decimal("0.5"),
         "refill_ms": 30_000,
+        "flow_limited": True,
     },
 }
 
@@ -73,6 +77,7 @@ def profile_liquidity(profile: str, inst: Instrument, price: Decimal) -> Liquidi
     refill = spec.get("refill_ms")
     if isinstance(refill, int):
         liq.refill_ms = refill
+    liq.flow_limited = spec.get("flow_limited") is True
     return liq
 
 

@@ -160,19 +160,22 @@ class Market:
     def next_event_time(self) -> int:
         return min(s.next_point_time() for s in self.series.values())
 
-    def set_price(self, symbol: str, price: Decimal) -> None:
-        """Trade at ``price`` now: fills and triggers whatever the move crosses."""
+    def set_price(self, symbol: str, price: Decimal, qty: Decimal | None = None) -> None:
+        """Trade at ``price`` now: fills and triggers whatever the move crosses. ``qty``
+        is the traded quantity resting limits can fill from (``Liquidity.flow_limited``);
+        without it they fill as if the move had no volume limit."""
         series = self.series[symbol]
         ticks = to_ticks(price, series.inst.tick_size)
         series.force_price(ticks)
-        self.engine.on_trade(symbol, series.price(ticks))
+        self.engine.on_trade(symbol, series.price(ticks), qty)
         self.notify()
 
 
-def _ignore(_t: int, _ticks: int) -> None:
+def _ignore(_t: int, _ticks: int, _vol: int) -> None:
     return None
 
 
-def _trade(engine: Engine, series: Series, _time: int, ticks: int) -> None:
-    """One point of a series' path is a market trade the engine matches against."""
-    engine.on_trade(series.symbol, series.price(ticks))
+def _trade(engine: Engine, series: Series, _time: int, ticks: int, vol: int) -> None:
+    """One point of a series' path is a market trade the engine matches against; its
+    volume is the flow resting limits can fill from."""
+    engine.on_trade(series.symbol, series.price(ticks), vol * series.inst.qty_step)

@@ -71,14 +71,15 @@ class Series:
             return self.start + self.plan[self._next][0]
         return self.start + self.base_ms  # the next candle's open
 
-    def step(self, on_trade: Callable[[int, int], None]) -> None:
-        """Play the next point (closing the candle first when it is complete)."""
+    def step(self, on_trade: Callable[[int, int, int], None]) -> None:
+        """Play the next point (closing the candle first when it is complete); the
+        callback gets its time, price and traded volume (ticks and qty steps)."""
         if self._next >= len(self.plan):
             self._close_candle()
         offset, price, vol = self.plan[self._next]
         self._next += 1
         self._trade(price, vol)
-        on_trade(self.start + offset, price)
+        on_trade(self.start + offset, price, vol)
 
     def _trade(self, price: int, vol: int) -> None:
         self.last = price

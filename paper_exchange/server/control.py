@@ -6,10 +6,11 @@ Routes (method path, JSON body or query, effect):
     clock, speed, last prices, accounts
 - ``POST /paper/clock`` ``{"set_ms"}`` / ``{"advance_ms"}`` / ``{"speed": x or null}``
     move the simulated clock (never back)
-- ``POST /paper/price`` ``{"symbol", "price"}``
-    trade at that price now: fills and triggers what it crosses
+- ``POST /paper/price`` ``{"symbol", "price", "qty"?}``
+    trade at that price now: fills and triggers what it crosses (``qty`` traded: the
+    flow resting limits fill from when the book is ``flow_limited``)
 - ``POST /paper/liquidity`` ``{"symbol", "qty_per_level"?, "level_bps"?, "slippage_band"?,
-  "growth"?, "refill_ms"?}``: the symbol's order book (``engine/orderbook.py``)
+  "growth"?, "refill_ms"?, "flow_limited"?}``: the symbol's order book (``engine/orderbook.py``)
     shape the synthetic book
 - ``POST /paper/funding`` ``{"rate"?}``
     settle funding now
@@ -171,8 +172,9 @@ async def clock(ex: Host, body: Body) -> object:
 async def price(ex: Host, body: Body) -> object:
     symbol = _symbol(ex, body)
     value = parse_decimal(body.get("price"), "price", positive=True)
+    qty = parse_decimal(body["qty"], "qty", positive=True) if "qty" in body else None
     ex.sync_clock()
-    ex.market.set_price(symbol, value)
+    ex.market.set_price(symbol, value, qty)
     return {
         "symbol": symbol,
         "price": ex.engine.instruments[symbol].price_str(ex.engine.prices[symbol]),
@@ -194,6 +196,10 @@ async def liquidity(ex: Host, body: Body) -> object:
             raise ControlError("growth must be >= 0")
     if "refill_ms" in body:
         liq.refill_ms = max(0, _int(body, "refill_ms", 0))
+    if "flow_limited" in body:
+        if not isinstance(body["flow_limited"], bool):
+            raise ControlError("flow_limited must be true or false")
+        liq.flow_limited = body["flow_limited"]
     return {
         "symbol": symbol,
         "qty_per_level": fmt(liq.qty_per_level),
@@ -201,6 +207,7 @@ async def liquidity(ex: Host, body: Body) -> object:
         "slippage_band": fmt(liq.slippage_band),
         "growth": fmt(liq.growth),
         "refill_ms": liq.refill_ms,
+        "flow_limited": liq.flow_limited,
     }
 
 
