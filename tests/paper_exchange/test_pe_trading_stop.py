@@ -101,6 +101,10 @@ def test_full_tpsl_shows_on_the_position_and_as_conditional_orders(flat: HTTP) -
     assert _position(flat)["takeProfit"] == "63000.00"
     flat.set_trading_stop(**FULL, stopLoss="0")
     assert set(_stops(flat)) == {"TakeProfit"} and _position(flat)["stopLoss"] == "0"
+    # A trigger type alone is a change too; then the same request again is not.
+    flat.set_trading_stop(**FULL, tpTriggerBy="IndexPrice")
+    assert _stops(flat)["TakeProfit"]["triggerBy"] == "IndexPrice"
+    assert _code(flat.set_trading_stop, **FULL, tpTriggerBy="IndexPrice")[0] == 34040
 
 
 def test_stop_loss_triggers_and_its_fill_reaches_the_private_stream(
