@@ -27,7 +27,7 @@ from paper_exchange.engine.state import EngineState, new_id, require_linear
 TAKE_PROFIT, STOP_LOSS, TRAILING_STOP = "TakeProfit", "StopLoss", "TrailingStop"
 TRIGGER_TYPES = ("LastPrice", "MarkPrice", "IndexPrice")
 #: Bybit's answer when a trading-stop request changes nothing (docs/bybit.md).
-NOT_MODIFIED = ApiError(34040, "not modified")
+NOT_MODIFIED = (34040, "not modified")
 #: What a position's stop says when the position it protected is gone.
 CLEARED = "CancelByTpSlTsClear"
 
@@ -64,15 +64,15 @@ class PositionStops(EngineState):
         if take_profit is not None:
             changed |= self._set_stop(acct, pos, inst, TAKE_PROFIT, take_profit, tp_by)
         elif tp_by and TAKE_PROFIT in pos.stops:
-            changed |= self._retype(pos.stops[TAKE_PROFIT], tp_by)
+            changed |= self._retype_published(pos.stops[TAKE_PROFIT], tp_by)
         if stop_loss is not None:
             changed |= self._set_stop(acct, pos, inst, STOP_LOSS, stop_loss, sl_by)
         elif sl_by and STOP_LOSS in pos.stops:
-            changed |= self._retype(pos.stops[STOP_LOSS], sl_by)
+            changed |= self._retype_published(pos.stops[STOP_LOSS], sl_by)
         if trailing is not None:
             changed |= self._set_trailing(acct, pos, inst, trailing, active or ZERO)
         if not changed:
-            raise NOT_MODIFIED
+            raise ApiError(*NOT_MODIFIED)
         pos.updated = self.now()
         self._publish_position(acct, inst.symbol, force=True)
         return {}
@@ -206,6 +206,14 @@ class PositionStops(EngineState):
         if order is None or not order.is_open:
             return False
         self._cancel(order, "CancelByUser")
+        self._publish_order(order)
+        return True
+
+    def _retype_published(self, order: Order, trigger_by: str) -> bool:
+        """Only the trigger type of a stop changes: the order's update is pushed too."""
+        if not self._retype(order, trigger_by):
+            return False
+        order.updated = self.now()
         self._publish_order(order)
         return True
 
