@@ -56,6 +56,8 @@ class Engine(OrderEntry, Queries, Matching, Settlement, InjectedTrades):
         self.book: dict[str, dict[str, Order]] = {s: {} for s in self.instruments}
         self.sink: EventSink = NullSink()
         self._seq = itertools.count(1_000_000_001)
+        #: Every settlement's (time ms, rate), oldest first: ``/v5/market/funding/history``.
+        self.funding_log: list[tuple[int, Decimal]] = []
 
     # -- setup -------------------------------------------------------------------------
 
