@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from core.candles import Candle, candle_from_row
 from core.config import BybitEnv
+from core.errors import UserError
 from core.exchange.rest import from_ms, to_ms
 from market_data import store
 from market_data.spans import Span, bar_opens, ceil_bar, check_interval, floor_bar, runs
@@ -128,9 +129,14 @@ def download_candles(
     return report
 
 
+class OffGridError(UserError):
+    """The exchange opened a bar where the store's grid has none (docs/bybit.md)."""
+
+
 def _kline_pages(http: Any, symbol: str, interval: str, span: Span) -> Iterator[list[Candle]]:
     """Pages of candles with open time in the span, newest page first."""
     start_ms, end_ms = to_ms(span.first), to_ms(span.last)
+    step_ms = int(check_interval(interval).total_seconds() * 1000)
     while end_ms >= start_ms:
         rows = http.get_kline(
             category="linear",
@@ -145,6 +151,15 @@ def _kline_pages(http: Any, symbol: str, interval: str, span: Span) -> Iterator[
             for row in rows
             if start_ms <= int(row[0]) <= end_ms  # never trust the server's filtering
         ]
+        for candle in page:
+            if (to_ms(candle.start) - start_ms) % step_ms:
+                # Stored off the grid, the bar would never match the missing-bar search
+                # and every rerun would fetch it again and call its range a gap.
+                raise OffGridError(
+                    f"{symbol} {interval}: the exchange opened a bar at "
+                    f"{candle.start:%Y-%m-%d %H:%M} UTC, off the grid Alpha assumes "
+                    "(docs/bybit.md#where-the-documentation-is-silent); that bar is not stored"
+                )
         if not page:
             return
         yield page

@@ -10,7 +10,7 @@ from harness.services import Database
 
 from bots.runtime.market import server_now
 from core.exchange.client import AlphaHTTP
-from paper_exchange.testing import RunningExchange
+from paper_exchange.testing import RunningExchange, running_exchange
 
 
 def _env(exchange: RunningExchange) -> dict[str, str]:
@@ -110,3 +110,21 @@ def test_help_explains_the_range(database: Database) -> None:
     result = database.alpha("data", "download", "--help")
     assert result.returncode == 0
     assert "comma-separated" in result.stdout and "excluded" in result.stdout
+
+
+def test_a_bar_off_the_grid_is_refused_in_one_line(database: Database) -> None:
+    # The paper exchange opens weekly bars on the epoch's Thursday; Bybit's open on
+    # Mondays (docs/bybit.md#where-the-documentation-is-silent). Storing them would make
+    # every rerun fetch them again and report their range as a gap.
+    with running_exchange(seed=5, history_minutes=22 * 1440) as ex:
+        now = server_now(AlphaHTTP(base_url=ex.rest_url))
+        result = database.alpha(
+            "data", "download", "BTCUSDT", "--interval", "W",
+            "--from", f"{now - timedelta(days=21):%Y-%m-%d}", "--to", f"{now:%Y-%m-%d}",
+            env=_env(ex),
+        )  # fmt: skip
+    assert result.returncode != 0
+    line = _one_error_line(result.stderr)
+    assert "BTCUSDT W: the exchange opened a bar at " in line and "off the grid" in line, line
+    with database.connect("readonly") as conn:
+        assert conn.execute("SELECT count(*) FROM market.candles").fetchone() == (0,)
