@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,12 @@ class Written:
 
     def __add__(self, other: Written) -> Written:
         return Written(self.inserted + other.inserted, self.updated + other.updated)
+
+
+def _utc(moment: datetime) -> datetime:
+    """psycopg returns timestamptz in the session's TimeZone, which is the server's
+    setting; everything Alpha prints and compares is UTC."""
+    return moment.astimezone(UTC)
 
 
 def _counts(rows: Sequence[tuple[Any, ...]]) -> Written:
@@ -128,7 +134,7 @@ def missing_spans(
             "interval": interval,
         },
     ).fetchall()
-    return [Span(a, b, int(n)) for a, b, n in rows]
+    return [Span(_utc(a), _utc(b), int(n)) for a, b, n in rows]
 
 
 def funding_bounds(
@@ -141,7 +147,7 @@ def funding_bounds(
         (exchange, symbol, start, end),
     ).fetchone()
     assert row is not None
-    return row[0], row[1]
+    return (_utc(row[0]) if row[0] else None), (_utc(row[1]) if row[1] else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +175,12 @@ def coverage(
           FROM market.candles
          WHERE (%(symbol)s::text IS NULL OR symbol = %(symbol)s)
            AND (%(interval)s::text IS NULL OR interval = %(interval)s)
-         GROUP BY 1, 2, 3 ORDER BY 1, 2, length(interval), 3
+         GROUP BY 1, 2, 3
         """,
         {"symbol": symbol, "interval": interval},
     ).fetchall()
+    # Shortest bars first within a symbol ("5" before "60" before "D"), not text order.
+    series.sort(key=lambda r: (r[0], r[1], INTERVAL_SECONDS[r[2]]))
     out = []
     for ex, sym, iv, n, first, last in series:
         step = timedelta(seconds=INTERVAL_SECONDS[iv])
@@ -186,8 +194,8 @@ def coverage(
             """,
             {"step": step, "ex": ex, "sym": sym, "iv": iv},
         ).fetchall()
-        spans = [Span(a, b, int((b - a) / step) + 1) for a, b in holes]
-        out.append(Coverage(ex, sym, iv, int(n), first, last, spans))
+        spans = [Span(_utc(a), _utc(b), int((b - a) / step) + 1) for a, b in holes]
+        out.append(Coverage(ex, sym, iv, int(n), _utc(first), _utc(last), spans))
     return out
 
 
@@ -195,7 +203,7 @@ def funding_coverage(
     conn: psycopg.Connection[Any], *, symbol: str | None = None
 ) -> list[tuple[str, str, int, datetime, datetime]]:
     """Per exchange/symbol: settlements stored, the first and the last."""
-    return conn.execute(
+    rows = conn.execute(
         """
         SELECT exchange, symbol, count(*), min(funding_time), max(funding_time)
           FROM market.funding_rates
@@ -204,6 +212,7 @@ def funding_coverage(
         """,
         {"symbol": symbol},
     ).fetchall()
+    return [(ex, sym, int(n), _utc(first), _utc(last)) for ex, sym, n, first, last in rows]
 
 
 def read_candles(
@@ -221,4 +230,4 @@ def read_candles(
         "   AND open_time >= %s AND open_time < %s ORDER BY open_time",
         (exchange, symbol, interval, start, end),
     ).fetchall()
-    return [Candle(symbol, interval, *row) for row in rows]
+    return [Candle(symbol, interval, _utc(t), *rest) for t, *rest in rows]

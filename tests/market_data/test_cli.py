@@ -128,3 +128,35 @@ def test_a_bar_off_the_grid_is_refused_in_one_line(database: Database) -> None:
     assert "BTCUSDT W: the exchange opened a bar at " in line and "off the grid" in line, line
     with database.connect("readonly") as conn:
         assert conn.execute("SELECT count(*) FROM market.candles").fetchone() == (0,)
+
+
+def test_show_lists_series_shortest_bars_first_with_their_holes(database: Database) -> None:
+    # A server whose TimeZone is not UTC: psycopg hands back its local times, and what
+    # `show` prints must still be UTC.
+    with database.connect("admin", True, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE \"{database.name}\" SET timezone = 'Asia/Tokyo'")
+    with database.connect("owner", direct=True) as conn:
+        for interval, step in (("D", "1 day"), ("60", "1 hour"), ("5", "5 minutes")):
+            conn.execute(
+                "INSERT INTO market.candles SELECT 'bybit', 'BTCUSDT', %s, t, 1, 1, 1, 1, 0, 0"
+                " FROM generate_series(timestamptz '2026-01-01 00:00+00',"
+                " timestamptz '2026-01-01 00:00+00' + 9 * %s::interval, %s::interval) AS t",
+                (interval, step, step),
+            )
+        # Two holes in the 5-minute series: one bar, then three.
+        conn.execute(
+            "DELETE FROM market.candles WHERE interval = '5' AND open_time IN"
+            " ('2026-01-01 00:10+00', '2026-01-01 00:25+00', '2026-01-01 00:30+00',"
+            "  '2026-01-01 00:35+00')"
+        )
+        conn.commit()
+    shown = database.alpha("data", "show", "--gaps")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "bybit BTCUSDT 5: 6 candles 2026-01-01 00:00 … 2026-01-01 00:45 UTC,"
+        " 4 bar(s) missing in 2 hole(s)",
+        "  hole 2026-01-01 00:10 (1 bars)",
+        "  hole 2026-01-01 00:25 … 2026-01-01 00:35 (3 bars)",
+        "bybit BTCUSDT 60: 10 candles 2026-01-01 00:00 … 2026-01-01 09:00 UTC, no holes",
+        "bybit BTCUSDT D: 10 candles 2026-01-01 00:00 … 2026-01-10 00:00 UTC, no holes",
+    ]
