@@ -160,3 +160,22 @@ def test_show_lists_series_shortest_bars_first_with_their_holes(database: Databa
         "bybit BTCUSDT 60: 10 candles 2026-01-01 00:00 … 2026-01-01 09:00 UTC, no holes",
         "bybit BTCUSDT D: 10 candles 2026-01-01 00:00 … 2026-01-10 00:00 UTC, no holes",
     ]
+
+
+def test_gaps_are_reported_and_strict_makes_them_fail(
+    database: Database, exchange: RunningExchange, http: AlphaHTTP
+) -> None:
+    now = server_now(http)
+    args = (
+        "data", "download", "XRPUSDT", "--interval", "60", "--no-funding",
+        "--from", f"{now - timedelta(hours=12):%Y-%m-%dT%H:%M}", "--to", f"{now:%Y-%m-%dT%H:%M}",
+    )  # fmt: skip
+    lenient = database.alpha(*args, env=_env(exchange))
+    assert lenient.returncode == 0, lenient.stderr
+    lines = lenient.stdout.splitlines()
+    assert len(lines) == 2 and "funding" not in lenient.stdout  # --no-funding
+    assert lines[1].startswith("  gaps: the exchange has no candle for ")
+    assert " bar(s) in 1 run(s): " in lines[1]
+    strict = database.alpha(*args, "--strict", env=_env(exchange))
+    assert strict.returncode == 3, strict.stderr
+    assert " 0 new, 0 changed" in strict.stdout and "  gaps: " in strict.stdout
