@@ -1,4 +1,5 @@
-"""``alpha backtest``: run a bot type over a CSV of closed candles."""
+"""``alpha backtest``: run a bot type over closed candles from a CSV or the market data
+store (docs/research.md)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 from decimal import Decimal, InvalidOperation
 
+from core.candles import Candle
 from core.cli import Cli
 from core.errors import UserError
 
@@ -22,7 +24,19 @@ def _backtest(args: argparse.Namespace) -> int:
     if not isinstance(overrides, dict):
         raise UserError("--config must be a JSON object, e.g. '{\"pivot_len\": 3}'")
     cls = plugins.load(args.type)
-    overrides.setdefault("symbols", [args.symbol])
+    symbol = args.symbol
+    if args.from_store is not None:
+        from market_data.cli import parse_symbols
+
+        found = parse_symbols(args.from_store)
+        if len(found) != 1:
+            raise UserError("--from-store takes one symbol")
+        symbol = found[0]
+        if args.start is None or args.end is None:
+            raise UserError("--from-store needs --from and --to")
+    elif args.start is not None or args.end is not None:
+        raise UserError("--from and --to select candles from the store: use --from-store")
+    overrides.setdefault("symbols", [symbol])
     if args.interval is not None:
         if args.interval not in INTERVAL_SECONDS:
             known = ", ".join(INTERVAL_SECONDS)
@@ -40,12 +54,52 @@ def _backtest(args: argparse.Namespace) -> int:
         equity = Decimal(args.equity)
     except InvalidOperation:
         raise UserError(f"--equity {args.equity!r} is not a number") from None
-    candles = read_csv(args.candles, args.symbol, config.interval)  # type: ignore[attr-defined]
-    if not candles:
-        raise UserError(f"{args.candles}: no candles")
+    interval: str = config.interval  # type: ignore[attr-defined]
+    if args.from_store is not None:
+        candles = _stored_candles(symbol, interval, str(args.start), str(args.end))
+    else:
+        candles = read_csv(args.candles, symbol, interval)
+        if not candles:
+            raise UserError(f"{args.candles}: no candles")
     result: BacktestResult = Backtest(cls(config), initial_equity=equity).run(candles)
-    _print(result, args.symbol, args.type, quiet=args.quiet)
+    _print(result, symbol, args.type, quiet=args.quiet)
     return 0
+
+
+def _stored_candles(symbol: str, interval: str, start_text: str, end_text: str) -> list[Candle]:
+    """The store's candles of ``[--from, --to)`` for the configured exchange; holes in
+    them are said on stderr (a backtest across missing bars is not the market)."""
+    import sys
+
+    from core.config import Role, load_settings
+    from core.db import connect
+    from market_data import store
+    from market_data.download import EXCHANGE_NAMES
+    from market_data.spans import check_interval, parse_date, runs
+
+    start, end = parse_date(start_text, "--from"), parse_date(end_text, "--to")
+    if start >= end:
+        raise UserError(f"--from {start_text} is not before --to {end_text}")
+    settings = load_settings()
+    exchange = EXCHANGE_NAMES[settings.bybit.env]
+    with connect(settings, Role.READONLY) as conn:
+        candles = store.read_candles(conn, exchange, symbol, interval, start, end)
+    if not candles:
+        raise UserError(
+            f"the store has no {exchange} {symbol} {interval} candles in {start_text} … "
+            f"{end_text}: alpha data download {symbol} --interval {interval} "
+            f"--from {start_text} --to {end_text}"
+        )
+    step = check_interval(interval)
+    stored = [c.start for c in candles]
+    if len(list(runs(stored, step))) > 1:
+        missing = int((stored[-1] - stored[0]) / step) + 1 - len(stored)
+        print(
+            f"alpha: warning: {missing} bar(s) missing between the first and last stored "
+            f"candle (alpha data show --symbol {symbol} --interval {interval} --gaps)",
+            file=sys.stderr,
+        )
+    return candles
 
 
 def _print(r: object, symbol: str, bot_type: str, quiet: bool) -> None:
@@ -80,18 +134,29 @@ def register(cli: Cli) -> None:
     p = cli.command(
         None,
         "backtest",
-        "run a bot type's strategy code over a CSV of closed candles and print its trades",
+        "run a bot type's strategy code over closed candles (a CSV or the market data store)"
+        " and print its trades",
         _backtest,
     )
     p.add_argument(
         "type", metavar="TYPE", help="bot type, e.g. shortseller, lxalgo, momentum, orderblock"
     )
-    p.add_argument(
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--candles",
-        required=True,
         metavar="FILE.csv",
         help="columns start,open,high,low,close,volume,turnover; start in ms",
     )
+    source.add_argument(
+        "--from-store",
+        metavar="SYMBOL",
+        help="read SYMBOL's candles from the market data store (alpha data download)"
+        " for the exchange of BYBIT_ENV; needs --from and --to",
+    )
+    p.add_argument(
+        "--from", dest="start", metavar="DATE", help="with --from-store: first day, UTC, included"
+    )
+    p.add_argument("--to", dest="end", metavar="DATE", help="with --from-store: end, UTC, excluded")
     p.add_argument("--symbol", default="BTCUSDT", help="symbol of the candles (default BTCUSDT)")
     p.add_argument("--config", metavar="JSON", help="config overrides as a JSON object")
     p.add_argument(

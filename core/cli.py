@@ -30,6 +30,7 @@ VERB_MODULES = (
     "websocket_listener.cli",
     "trade_sync.cli",
     "bots.cli",
+    "market_data.cli",
     "bots.runtime.cli",
     "telegram_c2.cli",
     "database.backup.cli",
@@ -50,6 +51,7 @@ GROUP_HELP = {
     "sync": "reconcile with the exchange: now, backfill",
     "backup": "database backups: now, list, verify, restore",
     "report": "P&L reports from the analytics views",
+    "data": "the market data store: download exchange history, show what is stored",
     "dev": "local PostgreSQL, PgBouncer and Redis for development and tests",
 }
 

@@ -12,8 +12,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-#: Schemas whose tables are counted (alembic's version table lives in public).
-SCHEMAS = ("trading", "analytics", "public")
+#: Schemas whose tables are counted (alembic's version table lives in public; market:
+#: migration 0013, which lets the backup role read it).
+SCHEMAS = ("trading", "analytics", "market", "public")
 
 #: Per ledger table: the aggregate expressions of its checksum.
 LEDGER = {

@@ -57,6 +57,8 @@ class Engine(OrderEntry, PositionStops, Queries, Matching, Settlement, InjectedT
         self.book: dict[str, dict[str, Order]] = {s: {} for s in self.instruments}
         self.sink: EventSink = NullSink()
         self._seq = itertools.count(1_000_000_001)
+        #: Every settlement's (time ms, rate), oldest first: ``/v5/market/funding/history``.
+        self.funding_log: list[tuple[int, Decimal]] = []
 
     # -- setup -------------------------------------------------------------------------
 

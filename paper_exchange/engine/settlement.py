@@ -107,6 +107,9 @@ class Settlement(EngineState):
         """Settle funding on every open position; returns the number of executions."""
         rate = self.funding_rate if rate is None else rate
         now = self.now()
+        # One rate for every listed symbol, whether or not anyone holds a position: the
+        # history Bybit serves is the market's, not an account's.
+        self.funding_log.append((now, rate))
         count = 0
         for acct in self.accounts_by_key.values():
             rows: list[dict[str, object]] = []

@@ -57,6 +57,7 @@ class EngineState:
     maker_fee: Decimal
     taker_fee: Decimal
     funding_rate: Decimal
+    funding_log: list[tuple[int, Decimal]]
     default_leverage: Decimal
     prices: dict[str, Decimal]
     liquidity: dict[str, Liquidity]

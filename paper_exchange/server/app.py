@@ -225,6 +225,38 @@ class PaperExchange:
             )
         return {"category": "linear", "symbol": series.symbol, "list": rows}
 
+    def funding_history(self, p: dict[str, object]) -> dict[str, object]:
+        """``/v5/market/funding/history``: the settlements so far, newest first.
+
+        Bybit's rules (docs/bybit.md#funding-rate-history): ``startTime`` alone is an
+        error; ``endTime`` alone, or neither, gives up to ``limit`` (≤ 200) rows up to it.
+        """
+        category = p.get("category")
+        if category not in ("linear", "inverse"):
+            raise params_error("category only support linear")
+        symbol = p.get("symbol")
+        if not symbol or str(symbol) not in self.engine.instruments:
+            raise params_error(f"symbol invalid: {symbol}")
+        limit = parse_int(p.get("limit"), "limit", 200)
+        if not 1 <= limit <= 200:
+            raise params_error("limit must be in [1, 200]")
+        start = parse_int(p.get("startTime"), "startTime", -1)
+        end = parse_int(p.get("endTime"), "endTime", -1)
+        if start >= 0 and end < 0:
+            raise params_error("endTime is required when startTime is given")
+        rows = []
+        for ts, rate in reversed(self.engine.funding_log):
+            if end >= 0 and ts > end:
+                continue
+            if ts < start:
+                break
+            rows.append(
+                {"symbol": str(symbol), "fundingRate": fmt(rate), "fundingRateTimestamp": str(ts)}
+            )
+            if len(rows) == limit:
+                break
+        return {"category": category, "list": rows}
+
     def ticker(self, symbol: str) -> dict[str, object]:
         series = self.market.series[symbol]
         inst = series.inst

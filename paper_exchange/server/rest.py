@@ -84,6 +84,9 @@ ENDPOINTS: dict[str, Endpoint] = {
         "GET", False, 0, lambda ex, _a, p: ex.instruments_info(p)
     ),
     "/v5/market/kline": Endpoint("GET", False, 0, lambda ex, _a, p: ex.kline(p)),
+    "/v5/market/funding/history": Endpoint(
+        "GET", False, 0, lambda ex, _a, p: ex.funding_history(p)
+    ),
     "/v5/market/tickers": Endpoint("GET", False, 0, lambda ex, _a, p: ex.tickers(p)),
     "/v5/market/orderbook": Endpoint(
         "GET", False, 0, lambda ex, _a, p: depth.orderbook_rest(ex, p)
