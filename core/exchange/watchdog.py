@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 import uuid
@@ -45,6 +44,7 @@ from prometheus_client import Counter, Gauge
 from core.config import Settings
 from core.exchange.client import AlphaWebSocket, make_websocket
 from core.ids import AccountName
+from core.retry import Jitter, backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -501,9 +501,9 @@ class PublicStream(_Stream):
 
 
 def _backoff(base: float, cap: float, attempt: int) -> float:
-    """Exponential with "equal jitter": never zero, never synchronised across sockets."""
-    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+    """Equal jitter: never (almost) zero — an immediate reconnect would only be refused
+    again — and never synchronised across sockets."""
+    return backoff_delay(attempt, base=base, cap=cap, jitter=Jitter.EQUAL)
 
 
 def _bounded_exit(ws: AlphaWebSocket, timeout: float = 3.0) -> None:
