@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from typing import Any
 
 import redis
@@ -57,7 +56,11 @@ def read_streams(
             batches = sync_reply(bot_redis.xreadgroup(GROUP, bot_id, streams, count=100, block=500))
         except redis.RedisError as exc:
             log.warning("redis stream read failed, retrying: %s", exc)
-            time.sleep(1)
+            # A fixed short pause rather than core.retry's growing one: the bot's own
+            # fills (a stop that just filled) wait behind this read, and a bot backed
+            # off to many seconds would react late once Redis is back. One failed read a
+            # second costs a down Redis nothing. On the stop event so shutdown is prompt.
+            stop.wait(1)
             continue
         for stream, items in batches or []:
             kind = "fill" if stream.startswith("fills:") else "command"

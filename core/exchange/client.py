@@ -142,6 +142,8 @@ class AlphaHTTP(HTTP):
         self.logger.warning(
             "rate limited (10006) on %s; sleeping %.0f ms", response.url.split("?")[0], delay * 1000
         )
+        # Not core.retry: the exchange says when the limit resets, and waiting exactly that
+        # long is better than any guess.
         time.sleep(delay)
         return recv_window
 
