@@ -392,7 +392,7 @@ class OrderManager:
 
 def _reference_price(intent: Intent, hint: Decimal | None) -> Decimal | None:
     for name in ("price", "trigger_price"):
-        value = getattr(intent, name, None)
+        value: Decimal | None = getattr(intent, name, None)
         if value is not None:
             return value
     return hint

@@ -15,6 +15,7 @@ stop event so a shutdown never waits out a long delay.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Callable
@@ -43,7 +44,7 @@ def backoff_delay(
     # and 2**1024 no longer converts to a float (OverflowError). 2**62 times any sensible
     # base is far beyond any cap.
     exponent = min(max(attempt, 1) - 1, _MAX_EXPONENT)
-    ceiling = min(cap, base * 2**exponent)
+    ceiling = min(cap, math.ldexp(base, exponent))  # base * 2**exponent, as a float
     if jitter is Jitter.FULL:
         return uniform(0, ceiling)
     if jitter is Jitter.EQUAL:
