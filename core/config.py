@@ -141,7 +141,8 @@ class DatabaseRoleSettings(_Group):
         return f"{self.role_prefix}_{role.value}"
 
     def password(self, role: Role) -> SecretStr | None:
-        return getattr(self, f"{role.value}_password")
+        secret: SecretStr | None = getattr(self, f"{role.value}_password")
+        return secret
 
 
 class RedisSettings(_Group):

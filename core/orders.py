@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -38,6 +39,7 @@ from core.instruments import Instrument, default_instrument
 from core.link_ids import LinkIdFactory
 from core.link_ids import decode as decode_link_id
 from core.redis_client import sync_reply
+from core.retry import Jitter, backoff_delay
 from core.strategy import (
     AmendStop,
     CancelOrder,
@@ -320,7 +322,10 @@ class OrderManager:
             except (FailedRequestError, RequestException) as exc:
                 last = str(classify(exc))
             if attempt + 1 < self._attempts:
-                self._sleep(self._backoff * 2**attempt)
+                # No jitter and no cap: a few attempts of one order, in the decision thread.
+                self._sleep(
+                    backoff_delay(attempt + 1, base=self._backoff, cap=math.inf, jitter=Jitter.NONE)
+                )
         return _Reply(Outcome.UNKNOWN, f"retries exhausted: {last}")
 
     # --- fills, recovery, own orders -----------------------------------------------------
@@ -387,7 +392,7 @@ class OrderManager:
 
 def _reference_price(intent: Intent, hint: Decimal | None) -> Decimal | None:
     for name in ("price", "trigger_price"):
-        value = getattr(intent, name, None)
+        value: Decimal | None = getattr(intent, name, None)
         if value is not None:
             return value
     return hint

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.candles import Candle
 from core.instruments import Instrument, default_instrument
-from core.link_ids import Reason
+from core.link_ids import Reason as Reason  # re-exported: strategies import it from here
 
 Side = Literal["Buy", "Sell"]
 ZERO = Decimal(0)

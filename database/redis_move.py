@@ -26,7 +26,7 @@ from core.redis_client import redis_client, sync_reply
 from database import bots
 
 #: ``trading.bots.last_heartbeat`` newer than this: the bot may be running (it writes it
-#: every 30 s, bots/runtime/host.py ``DB_HEARTBEAT_EVERY``).
+#: every 30 s, bots/runtime/heartbeat.py ``DB_HEARTBEAT_EVERY``).
 FRESH_DB_HEARTBEAT = timedelta(seconds=90)
 
 

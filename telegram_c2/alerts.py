@@ -43,6 +43,7 @@ from telegram.error import RetryAfter, TelegramError
 
 from core import redis_keys
 from core.notify import KINDS as NOTIFY_KINDS
+from core.retry import Jitter, backoff_delay
 from telegram_c2 import fmt, ledger
 from telegram_c2.registry import load_bots
 from telegram_c2.services import C2
@@ -190,7 +191,14 @@ class AlertPump:
     def _back_off(self, now: datetime) -> None:
         tuning = self.c2.tuning
         self._failures += 1
-        delay = min(tuning.alert_retry_first * 2 ** (self._failures - 1), tuning.alert_retry_max)
+        # No jitter: one C2 process retries one Bot API.
+        seconds = backoff_delay(
+            self._failures,
+            base=tuning.alert_retry_first.total_seconds(),
+            cap=tuning.alert_retry_max.total_seconds(),
+            jitter=Jitter.NONE,
+        )
+        delay = timedelta(seconds=seconds)
         delay = max(delay, timedelta(seconds=self._retry_after))
         self._not_before = now + delay
         log.warning("alerts undelivered; next attempt in %s", fmt.age(delay))

@@ -9,7 +9,6 @@ pin a server connection for nothing).
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from core.exchange import rest
 from core.exchange.client import make_http
 from core.ids import AccountName
 from core.redis_client import infra_client
+from core.retry import Jitter, backoff_delay
 
 
 def utcnow() -> datetime:
@@ -65,8 +65,9 @@ class AccountBackoff:
         with self._lock:
             p = self._state.setdefault(account, _Penalty())
             p.failures += 1
-            ceiling = min(self.cap, self.base * 2 ** (p.failures - 1))
-            delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+            # Equal jitter: a penalty is never (almost) nothing, or it would not rest the
+            # account at all.
+            delay = backoff_delay(p.failures, base=self.base, cap=self.cap, jitter=Jitter.EQUAL)
             p.until, p.reason = time.monotonic() + delay, reason
             return delay
 

@@ -50,6 +50,7 @@ import psycopg
 from core.config import Settings
 from core.exchange import rest
 from core.fills import ms_to_utc
+from core.retry import Backoff, Jitter
 from websocket_listener import metrics
 from websocket_listener.envelope import EXECUTION, Envelope
 
@@ -180,7 +181,8 @@ class CatchUp:
     # --- the worker thread -----------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = 0.5
+        # No jitter: one catch-up per account, nobody shares its retries.
+        backoff = Backoff(base=0.5, cap=30.0, jitter=Jitter.NONE)
         while not self._stop.is_set():
             if not self._wanted.wait(REFRESH_SECONDS):
                 self._refresh_quietly()
@@ -190,21 +192,21 @@ class CatchUp:
             self._wanted.clear()
             try:
                 found = self.run_once()
-                backoff = 0.5
+                backoff.reset()
                 log.info("catch-up for %s read %d executions", self.account, found)
             except Exception as exc:  # database down, REST error: try again later
                 self._close()
                 metrics.CATCHUP_ERRORS.labels(self.account).inc()
+                delay = backoff.next_delay()
                 log.warning(
                     "catch-up for %s failed (%s); retrying from %s in %.1fs",
                     self.account,
                     " ".join(str(exc).split())[:300],
                     self.caught_up_to.isoformat() if self.caught_up_to else "the start",
-                    backoff,
+                    delay,
                 )
                 self._wanted.set()
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                self._stop.wait(delay)
 
     def run_once(self) -> int:
         """One catch-up from the watermark: returns how many executions the exchange

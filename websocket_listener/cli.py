@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from core.cli import Cli
+
+if TYPE_CHECKING:
+    import redis
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -73,9 +77,9 @@ def _rebuild(args: argparse.Namespace) -> int:
     from websocket_listener.positions import PositionBook
 
     settings = load_settings()
-    clients: dict[int, object] = {}
+    clients: dict[int, redis.Redis] = {}
 
-    def client(db: int):
+    def client(db: int) -> redis.Redis:
         return clients.setdefault(db, redis_client(settings, db))
 
     book = PositionBook(client)

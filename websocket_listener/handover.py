@@ -143,6 +143,8 @@ class HandoverConsumer:
                 self._maybe_trim()
             except redis.RedisError as exc:
                 log.warning("hand-over stream unavailable: %s", exc)
+                # A fixed pause, not core.retry's growing one: hand-overs are missing
+                # fills, and they should flow within a second of Redis coming back.
                 self._stop.wait(1.0)
 
     def _maybe_trim(self) -> None:

@@ -48,6 +48,7 @@ from typing import Any
 
 import psycopg
 
+from core.retry import Backoff, Jitter
 from websocket_listener import metrics
 from websocket_listener.envelope import Envelope
 from websocket_listener.spool import Spool
@@ -127,12 +128,12 @@ class Pipeline:
         self._on_db_recovered = on_db_recovered
         self._on_spool_overflow = on_spool_overflow
         self._on_barrier = on_barrier
-        self._retry_max = retry_max_seconds
         self._conn: psycopg.Connection[Any] | None = None
         self.db_up = False
         self._db_was_down = False
         self._retry_at = 0.0
-        self._backoff = 0.05
+        # No jitter: one writer per listener, and its retries are a local database's.
+        self._backoff = Backoff(base=0.05, cap=retry_max_seconds, jitter=Jitter.NONE)
         self._calls: list[_Call] = []
         self._thread = threading.Thread(target=self._run, name="listener-writer", daemon=True)
         self.last_commit_at = 0.0
@@ -349,8 +350,7 @@ class Pipeline:
             except Exception:
                 pass
             self._conn = None
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, self._retry_max)
+        self._retry_at = time.monotonic() + self._backoff.next_delay()
 
     # --- spool -------------------------------------------------------------------
 
@@ -383,7 +383,7 @@ class Pipeline:
         except psycopg.Error as exc:
             self._database_down(exc)
             return
-        self._backoff = 0.05
+        self._backoff.reset()
 
     def _spool_metrics(self) -> None:
         metrics.SPOOL_BACKLOG.set(len(self.spool))

@@ -134,8 +134,9 @@ def replay(settings: Settings, path: Path, account: str, *, force: bool = False)
 
 def _counts() -> tuple[float, float, float]:
     def total(counter: Any) -> float:
-        return sum(
+        value: float = sum(
             s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total")
         )
+        return value
 
     return total(metrics.FILLS_WRITTEN), total(metrics.DUPLICATES), total(metrics.REJECTS)

@@ -103,7 +103,7 @@ def _stringify(value: Any) -> Any:
     return value
 
 
-class AlphaHTTP(HTTP):
+class AlphaHTTP(HTTP):  # type: ignore[misc]  # pybit ships no types: HTTP is Any
     """pybit ``HTTP`` with a base-URL override, string numbers and a safe 10006 retry."""
 
     def __init__(self, *, base_url: str | None = None, **kwargs: Any) -> None:
@@ -137,18 +137,24 @@ class AlphaHTTP(HTTP):
         self, response: Any, error_code: int, error_msg: str, recv_window: int
     ) -> int:
         if error_code != 10006:
-            return super()._handle_retryable_error(response, error_code, error_msg, recv_window)
+            # pybit is untyped: name the type its recv_window has.
+            window: int = super()._handle_retryable_error(
+                response, error_code, error_msg, recv_window
+            )
+            return window
         delay = _rate_limit_delay(response.headers.get("X-Bapi-Limit-Reset-Timestamp"))
         self.logger.warning(
             "rate limited (10006) on %s; sleeping %.0f ms", response.url.split("?")[0], delay * 1000
         )
+        # Not core.retry: the exchange says when the limit resets, and waiting exactly that
+        # long is better than any guess.
         time.sleep(delay)
         return recv_window
 
 
 def _rate_limit_delay(header: str | None) -> float:
     """Seconds until the reset the header announces, clamped; a bad header means 2 s."""
-    now = _helpers.generate_timestamp()
+    now: int = _helpers.generate_timestamp()  # pybit's epoch milliseconds, untyped
     try:
         reset = int(str(header).split(",")[0].strip())
     except ValueError:
@@ -156,7 +162,7 @@ def _rate_limit_delay(header: str | None) -> float:
     return min(max((reset - now) / 1000, 0.05), _MAX_RATE_LIMIT_SLEEP)
 
 
-class AlphaWebSocket(WebSocket):
+class AlphaWebSocket(WebSocket):  # type: ignore[misc]  # pybit ships no types: WebSocket is Any
     """pybit ``WebSocket`` whose URL template is re-based onto an override."""
 
     def __init__(self, channel_type: str, *, base_url: str | None = None, **kwargs: Any) -> None:

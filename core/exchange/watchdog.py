@@ -32,74 +32,33 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import orjson
-from prometheus_client import Counter, Gauge
-
 from core.config import Settings
-from core.exchange.client import AlphaWebSocket, make_websocket
+from core.exchange.client import make_websocket
+from core.exchange.guarded_socket import GuardedWebSocket, bounded_exit
+from core.exchange.ws_metrics import (
+    WS_CALLBACK_ERRORS,
+    WS_CONNECTED,
+    WS_CONNECTS,
+    WS_FAILURES,
+    WS_UNEXPECTED,
+)
 from core.ids import AccountName
+from core.retry import Jitter, backoff_delay
 
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[dict[str, Any]], None]
 ReconnectHandler = Callable[[AccountName | None], None]
 
-WS_CONNECTED = Gauge(
-    "alpha_exchange_ws_connected", "1 while the stream is authenticated and subscribed",
-    ["stream", "account"],
-)  # fmt: skip
-WS_CONNECTS = Counter(
-    "alpha_exchange_ws_connects", "Successful (re)connects", ["stream", "account"]
-)
-WS_FAILURES = Counter(
-    "alpha_exchange_ws_failures",
-    "Connections that failed or died, by reason",
-    ["stream", "account", "reason"],
-)
-WS_CALLBACK_ERRORS = Counter(
-    "alpha_exchange_ws_callback_errors", "Owner callbacks that raised", ["stream", "account"]
-)
-WS_UNEXPECTED = Counter(
-    "alpha_exchange_ws_unexpected_messages",
-    "Messages dropped because they had no subscribed topic",
-    ["stream", "account"],
-)
-
 #: Bybit documents 10 args per subscribe request for spot only, none for linear
 #: (docs/bybit.md#candles); batches of 10 keep within either.
 _MAX_ARGS_PER_SUBSCRIBE = 10
-
-
-class _GuardedWebSocket(AlphaWebSocket):
-    """pybit's socket with a never-raising frame handler and a liveness hook."""
-
-    def __init__(self, channel_type: str, *, on_rx: Callable[[], None], **kwargs: Any) -> None:
-        self._alpha_on_rx = on_rx  # set before super().__init__: it connects right away
-        super().__init__(channel_type, **kwargs)
-
-    def _on_message(self, message: str) -> None:
-        self._alpha_on_rx()
-        try:
-            # pybit's own handler, with orjson for json.loads: decoding was 9 % of the
-            # listener's CPU at full load, and orjson takes less than half of that.
-            decoded = orjson.loads(message)
-            if not self._is_custom_pong(decoded):
-                self.callback(decoded)
-        except Exception as exc:
-            # An undecodable frame would otherwise reach pybit's _on_error,
-            # which exit()s the socket for good. The router itself never raises.
-            log.warning("dropped an undecodable WebSocket frame (%s)", type(exc).__name__)
-
-    def _on_pong(self) -> None:
-        self._alpha_on_rx()
-        super()._on_pong()
 
 
 class _Stream:
@@ -143,7 +102,7 @@ class _Stream:
 
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ws: _GuardedWebSocket | None = None
+        self._ws: GuardedWebSocket | None = None
         self._gen = 0  # messages from an older socket are ignored
         self._lock = threading.Lock()
         # Per-connection state, reset by _connect_once.
@@ -218,7 +177,7 @@ class _Stream:
         """Close the current socket as if the network did (operators' and tests' lever)."""
         ws = self._ws
         if ws is not None:
-            _bounded_exit(ws)
+            bounded_exit(ws)
 
     # --- watchdog thread ----------------------------------------------------------------
 
@@ -275,7 +234,7 @@ class _Stream:
                 self.account,
                 callback_function=lambda msg: self._route(gen, msg),
                 on_rx=self._touch,
-                socket_class=_GuardedWebSocket,
+                socket_class=GuardedWebSocket,
                 # pybit raises on its *last* attempt even when it connected, so 2 means
                 # exactly one real attempt; our backoff does the retrying.
                 retries=2,
@@ -310,7 +269,7 @@ class _Stream:
         if self._reconnect_pending:
             self._call_on_reconnect()
 
-    def _subscribe(self, ws: _GuardedWebSocket) -> bool:
+    def _subscribe(self, ws: GuardedWebSocket) -> bool:
         topics = list(self.topics)
         for i in range(0, len(topics), _MAX_ARGS_PER_SUBSCRIBE):
             chunk = tuple(topics[i : i + _MAX_ARGS_PER_SUBSCRIBE])
@@ -323,7 +282,7 @@ class _Stream:
                 return False
         return True
 
-    def _await_acks(self, ws: _GuardedWebSocket) -> bool:
+    def _await_acks(self, ws: GuardedWebSocket) -> bool:
         deadline = time.monotonic() + self._ack_timeout
         need_auth = self._channel == "private"
         while time.monotonic() < deadline and not self._stop.is_set():
@@ -364,7 +323,7 @@ class _Stream:
         self._up_since = 0.0
         WS_CONNECTED.labels(**self._labels).set(0)
         if ws is not None:
-            _bounded_exit(ws)
+            bounded_exit(ws)
         if count:
             detail = self.last_error if reason in ("auth refused", "subscribe") else None
             self._fail(reason, detail, was_up=was_up)
@@ -501,23 +460,9 @@ class PublicStream(_Stream):
 
 
 def _backoff(base: float, cap: float, attempt: int) -> float:
-    """Exponential with "equal jitter": never zero, never synchronised across sockets."""
-    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def _bounded_exit(ws: AlphaWebSocket, timeout: float = 3.0) -> None:
-    """``exit()`` waits for the reader thread to clear the socket; never let it hang us."""
-    t = threading.Thread(target=_quiet_exit, args=(ws,), daemon=True, name="ws-exit")
-    t.start()
-    t.join(timeout)
-
-
-def _quiet_exit(ws: AlphaWebSocket) -> None:
-    try:
-        ws.exit()
-    except Exception as exc:
-        log.debug("exit() of a dead socket raised %s", type(exc).__name__)
+    """Equal jitter: never (almost) zero — an immediate reconnect would only be refused
+    again — and never synchronised across sockets."""
+    return backoff_delay(attempt, base=base, cap=cap, jitter=Jitter.EQUAL)
 
 
 def _first_line(exc: BaseException) -> str:

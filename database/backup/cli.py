@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from core.cli import Cli
 
+if TYPE_CHECKING:
+    from core.config import Settings
 
-def _settings():
+
+def _settings() -> Settings:
     from core.config import load_settings
 
     return load_settings()

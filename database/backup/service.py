@@ -122,6 +122,9 @@ def main() -> int:
                 service.poll_requests()
             except Exception as exc:  # Redis down: scheduled backups still run
                 log.warning("cannot read backup requests: %s", exc)
+                # A fixed pause, not core.retry's growing one: one poll per 5 s is no
+                # load, and an operator's requested backup should start soon after Redis
+                # is back.
                 stop.wait(5)
     finally:
         scheduler.shutdown(wait=True)

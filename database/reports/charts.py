@@ -58,8 +58,11 @@ def pnl_chart_png(
         bottom.set_xlim(curve_days[0] - timedelta(days=0.5), days[-1] + timedelta(days=1))
         span = (days[-1] - curve_days[0]).days
         # Whole-day ticks only (the P&L is daily), at most about eight of them.
-        bottom.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, span // 8)))
-        bottom.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+        # matplotlib.dates leaves these constructors unannotated.
+        locator = mdates.DayLocator(interval=max(1, span // 8))  # type: ignore[no-untyped-call]
+        formatter = mdates.DateFormatter("%Y-%m-%d")  # type: ignore[no-untyped-call]
+        bottom.xaxis.set_major_locator(locator)
+        bottom.xaxis.set_major_formatter(formatter)
     else:
         top.text(0.5, 0.5, "no P&L in this period", ha="center", va="center",
                  transform=top.transAxes)  # fmt: skip

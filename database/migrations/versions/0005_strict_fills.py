@@ -103,7 +103,8 @@ def _fill(template: str, step: str) -> str:
 
 
 def _view_start(name: str) -> int:
-    return v0002.VIEWS.index(f"CREATE VIEW analytics.{name} AS")
+    start: int = v0002.VIEWS.index(f"CREATE VIEW analytics.{name} AS")
+    return start
 
 
 OLD_BOT_POSITIONS = v0002.VIEWS[_view_start("bot_positions") : _view_start("round_trips")]

@@ -1,0 +1,85 @@
+"""What an operator asks a running bot through ``commands:{bot}`` (from Telegram or the
+CLI): ``flatten``, ``exit`` one symbol, ``cancel-all``, ``reset-risk``. Each acts on this
+bot's own positions and orders only, never on the account's netted position.
+
+A stopped bot refuses them all (the operator resumes it first).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bots.runtime.execution import IntentExecutor
+from bots.runtime.loss_limits import LossLimits
+from bots.runtime.notify import Notifier
+from core.orders import OrderManager, new_intent_id
+from core.risk import BotState
+from core.strategy import ExitMarket, Intent, Reason, Side, Strategy, StrategyContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OperatorCommands:
+    strategy: Strategy[Any]
+    orders: OrderManager
+    executor: IntentExecutor
+    loss_limits: LossLimits
+    notify: Notifier
+    state: Callable[[], BotState]
+    context: Callable[[], StrategyContext]
+
+    def handle(self, fields: Mapping[str, str], symbols: list[str]) -> None:
+        """One command entry; ``symbols`` are the ones the bot follows now."""
+        command = fields.get("command", "")
+        log.info("command %s from %s", command, fields.get("requested_by", "?"))
+        if self.state() is BotState.STOPPED:
+            log.warning("bot is stopped: command %s refused (resume it first)", command)
+        elif command == "flatten":
+            self.flatten(symbols)
+        elif command == "exit":
+            self.exit_symbol(fields.get("symbol", ""), symbols)
+        elif command == "cancel-all":
+            self.orders.cancel_own(symbols)
+        elif command == "reset-risk":
+            self.loss_limits.reset(self.context().equity, fields.get("requested_by", "?"))
+        else:
+            log.warning("unknown command %r ignored", command)
+
+    def flatten(self, symbols: list[str]) -> None:
+        """Close this bot's own positions with tagged orders and cancel its resting orders."""
+        ctx = self.context()
+        intents: list[Intent] = list(self.strategy.flatten(ctx, Reason.KILL))
+        cancelled = self.orders.cancel_own(symbols)
+        covered = {i.symbol for i in intents if isinstance(i, ExitMarket)}
+        for symbol, view in ctx.positions.items():
+            if view.qty and symbol not in covered:
+                side: Side = "Sell" if view.qty > 0 else "Buy"
+                intents.append(
+                    ExitMarket(new_intent_id(), symbol, side, abs(view.qty), Reason.KILL)
+                )
+        exits = [i for i in intents if isinstance(i, ExitMarket)]
+        self.executor.execute(exits)
+        self.notify.flatten_done(exits, cancelled)
+
+    def exit_symbol(self, symbol: str, symbols: list[str]) -> None:
+        """An operator's forced exit (``/forceexit BOT SYMBOL``): close this bot's own
+        position in ``symbol`` at market — never more than the ledger holds, as
+        :meth:`flatten` — and cancel its resting orders there. Other symbols are untouched."""
+        if symbol not in symbols:
+            log.warning("exit %r ignored: not one of this bot's symbols", symbol)
+            return
+        ctx = self.context()
+        intents = list(self.strategy.flatten_symbol(ctx, symbol, Reason.KILL))
+        cancelled = self.orders.cancel_own([symbol])
+        exits = [i for i in intents if isinstance(i, ExitMarket) and i.symbol == symbol]
+        view = ctx.positions.get(symbol)
+        if view is not None and view.qty and not exits:
+            side: Side = "Sell" if view.qty > 0 else "Buy"
+            exits.append(ExitMarket(new_intent_id(), symbol, side, abs(view.qty), Reason.KILL))
+        log.info("exit %s: %d market exit(s), %d resting order(s) cancelled", symbol,
+                 len(exits), cancelled)  # fmt: skip
+        self.executor.execute(exits)

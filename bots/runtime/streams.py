@@ -1,0 +1,68 @@
+"""The bot's two Redis streams — its own fills and its operators' commands — read through
+one consumer group, so an entry is acknowledged only after the host handled it and a
+crash in between redelivers it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any
+
+import redis
+from redis.typing import KeyT, StreamIdT
+
+from core import redis_keys
+from core.ids import BotId
+from core.redis_client import sync_reply
+
+log = logging.getLogger(__name__)
+
+GROUP = "bot"
+
+
+def ensure_groups(bot_redis: redis.Redis, bot_id: BotId) -> None:
+    for stream in (redis_keys.fills_stream(bot_id), redis_keys.commands_stream(bot_id)):
+        try:
+            # "$": fills before the group existed are already in the ledger positions.
+            bot_redis.xgroup_create(stream, GROUP, id="$", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+
+def pending_fills(bot_redis: redis.Redis, bot_id: BotId) -> list[tuple[str, dict[str, str]]]:
+    """Fills delivered before a crash but never acknowledged (up to 1,000)."""
+    stream = redis_keys.fills_stream(bot_id)
+    entries = sync_reply(bot_redis.xreadgroup(GROUP, bot_id, {stream: "0"}, count=1000))
+    return [(entry_id, fields) for _, items in entries or [] for entry_id, fields in items]
+
+
+def read_streams(
+    bot_redis: redis.Redis,
+    bot_id: BotId,
+    events: queue.Queue[tuple[str, Any]],
+    stop: threading.Event,
+) -> None:
+    """Until ``stop``: put each new entry on ``events`` as ``("fill" | "command",
+    (entry_id, fields))``. The target of the host's reader thread."""
+    streams: dict[KeyT, StreamIdT] = {
+        redis_keys.fills_stream(bot_id): ">",
+        redis_keys.commands_stream(bot_id): ">",
+    }
+    while not stop.is_set():
+        try:
+            batches = sync_reply(bot_redis.xreadgroup(GROUP, bot_id, streams, count=100, block=500))
+        except redis.RedisError as exc:
+            log.warning("redis stream read failed, retrying: %s", exc)
+            # A fixed short pause rather than core.retry's growing one: the bot's own
+            # fills (a stop that just filled) wait behind this read, and a bot backed
+            # off to many seconds would react late once Redis is back. One failed read a
+            # second costs a down Redis nothing. On the stop event so shutdown is prompt.
+            stop.wait(1)
+            continue
+        for stream, items in batches or []:
+            kind = "fill" if stream.startswith("fills:") else "command"
+            for entry_id, fields in items:
+                events.put((kind, (entry_id, fields)))

@@ -1,0 +1,70 @@
+"""The bot's Redis streams (bots/runtime/streams.py) against real Redis: what the reader
+thread puts on the host's queue, pending fills after a crash, and a prompt stop while
+Redis is down."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import time
+from typing import Any
+
+import redis as redis_lib
+
+from bots.runtime.streams import GROUP, ensure_groups, pending_fills, read_streams
+from core import redis_keys
+
+BOT = "ss_streams"
+
+
+def _reader(client: redis_lib.Redis, events: queue.Queue[Any], stop: threading.Event):
+    thread = threading.Thread(target=read_streams, args=(client, BOT, events, stop))
+    thread.start()
+    return thread
+
+
+def test_new_fills_and_commands_reach_the_queue_by_kind(redis):
+    ensure_groups(redis, BOT)
+    ensure_groups(redis, BOT)  # a restart finds the groups there: no error
+    events: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+    thread = _reader(redis, events, stop)
+    try:
+        fill_id = redis.xadd(redis_keys.fills_stream(BOT), {"exec_id": "e1"})
+        command_id = redis.xadd(redis_keys.commands_stream(BOT), {"command": "flatten"})
+        got = [events.get(timeout=5), events.get(timeout=5)]
+    finally:
+        stop.set()
+        thread.join(5)
+    assert sorted(got) == [
+        ("command", (command_id, {"command": "flatten"})),
+        ("fill", (fill_id, {"exec_id": "e1"})),
+    ]
+
+
+def test_fills_read_but_never_acknowledged_come_back_as_pending(redis):
+    ensure_groups(redis, BOT)
+    stream = redis_keys.fills_stream(BOT)
+    first = redis.xadd(stream, {"exec_id": "e1"})
+    second = redis.xadd(stream, {"exec_id": "e2"})
+    redis.xreadgroup(GROUP, BOT, {stream: ">"})  # delivered; the process dies before acking
+    redis.xack(stream, GROUP, first)
+    assert pending_fills(redis, BOT) == [(second, {"exec_id": "e2"})]
+
+
+def test_the_reader_stops_promptly_while_redis_is_down():
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = redis_lib.Redis(port=port, socket_connect_timeout=0.2, decode_responses=True)
+    events: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+    thread = _reader(down, events, stop)
+    time.sleep(0.1)  # a refused read fails in milliseconds: it is waiting to retry
+    started = time.monotonic()
+    stop.set()
+    thread.join(5)
+    # It used to sleep out its one-second retry pause regardless of the stop event.
+    assert time.monotonic() - started < 0.5
+    assert events.empty()
