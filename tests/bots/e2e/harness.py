@@ -249,6 +249,11 @@ class Stack:
                     continue
                 r = self.bot_redis(bot.bot_id)
                 stream = redis_keys.fills_stream(bot.bot_id)  # type: ignore[arg-type]
+                # The listener mirrors a fill to the bot's stream after its commit: a fill
+                # in the ledger is not yet the bot's until it is in the stream too.
+                mirrored = {f["exec_id"] for _id, f in r.xrange(stream)}
+                if not self.bot_ledger_ids(bot.bot_id) <= mirrored:
+                    return False
                 if not r.exists(stream):
                     continue
                 for group in r.xinfo_groups(stream):
@@ -275,6 +280,11 @@ class Stack:
     def ledger_ids(self) -> list[str]:
         with self.database.connect("readonly") as conn:
             return [r[0] for r in conn.execute("SELECT exec_id FROM trading.fills")]
+
+    def bot_ledger_ids(self, bot_id: str) -> set[str]:
+        with self.database.connect("readonly") as conn:
+            rows = conn.execute("SELECT exec_id FROM trading.fills WHERE bot_id = %s", (bot_id,))
+            return {r[0] for r in rows}
 
     def fills(self, bot_id: str) -> list[Fill]:
         with self.database.connect("readonly") as conn:
