@@ -69,6 +69,10 @@ def middleware(db: Database, limiter: RateLimiter, auditor: Auditor) -> Any:
         if info is None:
             return _unauthorized("unknown or revoked token")
         request[TOKEN_KEY] = info
+        if request.match_info.http_exception is not None:
+            # No such route or method (404/405): nothing was attempted, so nothing to
+            # refuse or audit; the handler raises the router's answer.
+            return await handler(request)
         if is_write(request) and info.role is not tokens.TokenRole.ADMIN:
             await auditor.record(refusal(request, info, "viewer token: writes need an admin token"))
             return error(403, "this token may only read (role viewer); writes need role admin")

@@ -46,13 +46,18 @@ def test_every_route_refuses_a_request_without_a_valid_token(database, services,
     assert audit_rows(database) == []  # an anonymous caller cannot write the audit either
 
 
-def test_unknown_path_is_a_json_404_even_with_a_valid_token(database, redis) -> None:
+def test_unknown_path_or_method_is_json_404_or_405_and_not_audited(database, redis) -> None:
     token = make_token(database, "ops", "viewer")
     with running_api(database) as api:
         assert api.get(f"{PREFIX}/nothing").status_code == 401  # deny before routing
         r = api.get(f"{PREFIX}/nothing", token)
         assert r.status_code == 404
         check_reply(r, "Error")
+        assert api.post(f"{PREFIX}/nothing", token).status_code == 404
+        wrong = api.post(f"{PREFIX}/bots", token)  # a read route: no write was attempted
+        assert wrong.status_code == 405 and wrong.headers["Allow"] == "GET"
+        check_reply(wrong, "Error")
+    assert audit_rows(database) == []
 
 
 def test_a_revoked_token_is_refused_at_its_next_request(database, redis) -> None:
