@@ -14,6 +14,12 @@ as the app role, which may read it; the schema's default privileges would also l
 the readonly role (Grafana), the listener, bots and trade sync read the hashes, so
 they are revoked here: none of them has a reason to know who holds API access.
 
+``GET /api/v1/fills`` without a bot filter pages the whole ledger newest first; without
+an index in that order every page sorts every fill, so a page's cost grows with the
+ledger (measured at 50,000 fills, 2 shared cores: 67 ms p50 without, 25 ms with).
+``fills_time_order`` makes each page an index range scan, at the cost of one more
+B-tree entry per fill on the listener's insert path.
+
 Pause and resume from the API are audited in ``trading.bot_commands`` like the C2's,
 with ``channel = 'api'`` and the token's name as ``username``.
 
@@ -54,6 +60,8 @@ def upgrade() -> None:
         ALTER TABLE trading.bot_commands DROP CONSTRAINT bot_commands_channel_check;
         ALTER TABLE trading.bot_commands ADD CONSTRAINT bot_commands_channel_check
             CHECK (channel IN ('telegram', 'cli', 'system', 'api'));
+
+        CREATE INDEX fills_time_order ON trading.fills (exec_time, seq, exec_id);
         """
     )
 
@@ -67,5 +75,6 @@ def downgrade() -> None:
         ALTER TABLE trading.bot_commands ADD CONSTRAINT bot_commands_channel_check
             CHECK (channel IN ('telegram', 'cli', 'system')) NOT VALID;
         DROP TABLE trading.api_tokens;
+        DROP INDEX trading.fills_time_order;
         """
     )
