@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from aiohttp import web
 
 from api import params, queries
@@ -143,7 +145,9 @@ def _state_action(action: str) -> Handler:
         ctx, name = _ctx(request), request.match_info["bot_id"]
         token: TokenInfo = request[TOKEN_KEY]
 
-        def effect(detail: str, bot_id: str | None):
+        def effect(
+            detail: str, bot_id: str | None
+        ) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
             entry = audit_entry(request, token, "accepted", detail)
             return ctx.auditor.effect(_for_bot(entry, bot_id))
 

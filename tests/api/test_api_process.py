@@ -51,3 +51,14 @@ def test_alpha_run_api_serves_and_stops_on_sigterm(database, redis) -> None:
     assert "API listening on http://127.0.0.1:" in stderr
     assert "GET /api/v1/bots 200" in stderr and "GET /api/v1/bots 401" in stderr
     assert token not in stderr and token.removeprefix("alpha_") not in stderr
+
+
+def test_a_port_in_use_is_one_error_line(database) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = database.alpha("run", "api", "--port", str(port), timeout=60)
+    assert result.returncode == 1
+    assert f"alpha: error: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

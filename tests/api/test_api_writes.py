@@ -11,6 +11,7 @@ from api_harness import add_bot, audit_rows, check_reply, make_token, running_ap
 from api.routes import PREFIX
 from core.config import Role
 from core.operator.control import Control
+from core.operator.db import Database
 from core.operator.redis_pool import RedisPool
 
 
@@ -97,3 +98,19 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_healthz_is_503_when_the_database_is_unreachable_and_says_no_more(database, redis) -> None:
+    port = _closed_port()
+    with running_api(database) as api:
+        dead = replace(
+            database.settings,
+            pgbouncer=database.settings.pgbouncer.model_copy(update={"port": port}),
+        )
+        api.ctx.reader = Database(dead, role=Role.READONLY)
+        r = api.get("/healthz")
+    assert r.status_code == 503
+    body = check_reply(r, "Health")
+    assert body["status"] == "failing" and body["checks"]["redis"]["ok"] is True
+    assert body["checks"]["db"]["ok"] is False
+    assert "127.0.0.1" not in r.text and str(port) not in r.text  # the reason is logged only
