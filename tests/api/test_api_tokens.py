@@ -69,6 +69,8 @@ def test_only_the_app_role_reads_token_hashes_and_nobody_but_the_owner_writes(da
     make_token(database, "t", "viewer")
     with database.connect(Role.APP) as conn:
         assert conn.execute("SELECT count(*) FROM trading.api_tokens").fetchone()[0] == 1
+    with database.connect(Role.BACKUP, direct=True) as conn:  # pg_dump must see it
+        assert conn.execute("SELECT count(*) FROM trading.api_tokens").fetchone()[0] == 1
     with database.connect(Role.APP) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("UPDATE trading.api_tokens SET revoked_at = NULL")
     for role in (Role.READONLY, Role.LISTENER, Role.BOT, Role.SYNC):
