@@ -33,6 +33,7 @@ VERB_MODULES = (
     "market_data.cli",
     "bots.runtime.cli",
     "telegram_c2.cli",
+    "api.cli",
     "database.backup.cli",
     "database.reports.cli",
     "demo.cli",
@@ -45,13 +46,15 @@ GROUP_HELP = {
     "bots": "the bot registry: register, list, show, update, history, pause, resume, retire,"
     " reset-risk",
     "kill": "the kill switch every bot obeys: status, lift (set it with /kill in the C2)",
-    "run": "run one long-lived service (paper-exchange, listener, trade-sync, bot, c2, backup)",
+    "run": "run one long-lived service (paper-exchange, listener, trade-sync, bot, c2, api,"
+    " backup)",
     "positions": "per-bot positions derived from the ledger: show, rebuild",
     "listener": "listener tools: replay a capture of private WebSocket messages",
     "sync": "reconcile with the exchange: now, backfill",
     "backup": "database backups: now, list, verify, restore",
     "report": "P&L reports from the analytics views",
     "data": "the market data store: download exchange history, show what is stored",
+    "api": "the HTTP API's bearer tokens: token create, token list, token revoke",
     "dev": "local PostgreSQL, PgBouncer and Redis for development and tests",
 }
 

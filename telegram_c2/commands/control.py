@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from core.operator.state import change_state
 from telegram_c2.access import Level
 from telegram_c2.commands.base import Command, Invocation, Result, UsageError
 from telegram_c2.control import new_command_id
@@ -12,22 +13,12 @@ async def _change(inv: Invocation, state: str, *, allow_all: bool) -> Result:
     if len(inv.args) != 1:
         target = "BOT|all" if allow_all else "BOT"
         raise UsageError(f"Usage: /{inv.command} {target}")
-    name = inv.args[0]
-    if allow_all and name.lower() == "all":
-        every = await inv.bots()
-        # "all" never touches a stopped bot: resuming one is a deliberate, named act.
-        wanted = {"paused": ("active",), "running": ("paused",)}[state]
-        targets = [b for b in every if b.status in wanted]
-        bot_id = None
-    else:
-        targets = [await inv.bot(name)]
-        bot_id = targets[0].bot_id
-    detail = f"{state}: {','.join(b.bot_id for b in targets)}"
-    async with inv.effect(detail, bot_id) as conn:
-        changed = await inv.c2.control.set_state(conn, targets, state)
-    text = ", ".join(changed) if changed else "no bot needed it"
+    done = await change_state(
+        inv.c2.control, inv.effect, inv.args[0], await inv.bots(), state, allow_all=allow_all
+    )
+    text = ", ".join(done.changed) if done.changed else "no bot needed it"
     await inv.reply(f"{state.capitalize()}: {text}.")
-    return Result(detail=detail, bot_id=bot_id)
+    return Result(detail=done.detail, bot_id=done.bot_id)
 
 
 async def pause(inv: Invocation) -> Result:

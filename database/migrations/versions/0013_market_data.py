@@ -19,7 +19,7 @@ A separate schema, not ``trading``: nothing here is an account's ledger, and the
 single-writer guard and the backup's ledger checksum are about the ledger only.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-05
 """
 
@@ -30,7 +30,7 @@ from alembic import op
 from database.migrations.roles import role
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,41 @@
+"""What the handlers share, built once per process (and per test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from api.ratelimit import RateLimiter
+from core.config import Role, Settings
+from core.operator.audit import Auditor
+from core.operator.control import Control
+from core.operator.db import Database
+from core.operator.redis_pool import RedisPool
+
+#: Requests per token per minute; generous for a script, far below what hurts the ledger.
+DEFAULT_RATE_PER_MINUTE = 120
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    rate_per_minute: int = DEFAULT_RATE_PER_MINUTE
+    rate_window_seconds: float = 60.0
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Reads as readonly; tokens, bot states and the audit as app — the C2's role,
+        # because pause and resume are the C2's actions with the C2's audit.
+        self.reader = Database(self.settings, role=Role.READONLY, application_name="alpha-api")
+        self.writer = Database(self.settings, role=Role.APP, application_name="alpha-api")
+        self.redis = RedisPool(self.settings)
+        self.auditor = Auditor(self.writer)
+        self.control = Control(self.redis)
+        self.limiter = RateLimiter(self.rate_per_minute, self.rate_window_seconds)
+
+    async def close(self) -> None:
+        await self.redis.close()
+
+
+CONTEXT = web.AppKey("api_context", ApiContext)

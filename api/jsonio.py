@@ -1,0 +1,34 @@
+"""JSON replies: money stays exact (``Decimal`` as a string, never a float), times are
+ISO 8601 UTC."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise TypeError("binary values are never sent")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(body: Any) -> str:
+    return json.dumps(body, default=_default, ensure_ascii=False)
+
+
+def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers, dumps=dumps)
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """Every error has the same shape: ``{"error": {"status": …, "message": …}}``."""
+    return reply({"error": {"status": status, "message": message}}, status, headers)

@@ -1,0 +1,97 @@
+"""``/openapi.json``: an OpenAPI 3.1 document built from the route table itself."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from api.routes import PREFIX, ROUTES, Route
+from api.schemas import SCHEMAS, ref
+from core.cli import installed_version
+
+_ERRORS = {
+    "400": "a bad parameter (one line saying which)",
+    "401": "no token, or an unknown or revoked one",
+    "403": "a viewer token on a write",
+    "404": "no such bot",
+    "429": "too many requests with this token (see Retry-After)",
+}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    codes = ["400", "401", "429"]
+    if route.write:
+        codes.append("403")
+    if "{bot_id}" in route.path:
+        codes.append("404")
+    responses: dict[str, Any] = {"200": _json("OK", ref(route.response))}
+    for code in sorted(codes):
+        responses[code] = _json(_ERRORS[code], ref("Error"))
+    return {
+        "operationId": _operation_id(route),
+        "summary": route.summary,
+        "parameters": [
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.where == "path",
+                "description": p.description,
+                "schema": p.schema,
+            }
+            for p in route.params
+        ],
+        "responses": responses,
+        "x-alpha-role": "admin" if route.write else "viewer",
+    }
+
+
+def _operation_id(route: Route) -> str:
+    words = re.findall(r"[a-z]+", route.path.replace("{bot_id}", "bot"))
+    return "_".join([route.method.lower(), *words])
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = _operation(route)
+    public: list[dict[str, Any]] = []  # no security requirement: anyone who reaches the port
+    paths["/healthz"] = {
+        "get": {
+            "operationId": "get_healthz",
+            "summary": "liveness: the database and Redis answer",
+            "security": public,
+            "responses": {
+                "200": _json("healthy", ref("Health")),
+                "503": _json("a check fails", ref("Health")),
+            },
+        }
+    }
+    paths["/openapi.json"] = {
+        "get": {
+            "operationId": "get_openapi",
+            "summary": "this document",
+            "security": public,
+            "responses": {"200": _json("OpenAPI 3.1", {"type": "object"})},
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Alpha API",
+            "version": installed_version(),
+            "description": "Bots, positions, fills, P&L, alerts and the operator audit; pause"
+            " and resume. Bearer tokens from 'alpha api token create'.",
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

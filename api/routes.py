@@ -1,0 +1,257 @@
+"""The routes under ``/api/v1/``: one table, from which both the aiohttp router and the
+OpenAPI document are built, so no route can exist undescribed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from aiohttp import web
+
+from api import params, queries
+from api.auth import TOKEN_KEY, audit_entry
+from api.context import CONTEXT, ApiContext
+from api.jsonio import error, reply
+from api.tokens import TokenInfo
+from core import redis_keys
+from core.ids import BotId
+from core.operator.audit import AuditEntry
+from core.operator.registry import UnknownBotError, load_bots
+from core.operator.state import ACTIONS, change_state
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: dict[str, Any]
+    description: str
+    where: str = "query"  # or "path"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    response: str  # a schema name in api/schemas.py
+    params: tuple[Param, ...] = field(default_factory=tuple)
+
+    @property
+    def write(self) -> bool:
+        return self.method != "GET"
+
+
+def _ctx(request: web.Request) -> ApiContext:
+    return request.app[CONTEXT]
+
+
+async def _bot_or_404(ctx: ApiContext, bot_id: str) -> dict[str, Any] | None:
+    rows = await queries.bots(ctx.reader, bot_id)
+    return await _with_state(ctx, rows[0]) if rows else None
+
+
+async def _with_state(ctx: ApiContext, row: dict[str, Any]) -> dict[str, Any]:
+    """The registry row plus what the bot obeys (its Redis state) and its heartbeat age."""
+    bot = dict(row)
+    redis_db = bot.pop("redis_db", None)
+    state = await ctx.redis.db(redis_db).get(redis_keys.bot_state(BotId(bot["bot_id"])))
+    bot["state"] = state.decode() if isinstance(state, bytes) else state
+    beat = bot["last_heartbeat"]
+    bot["heartbeat_age_seconds"] = (
+        round((datetime.now(UTC) - beat).total_seconds(), 3) if beat is not None else None
+    )
+    return bot
+
+
+def _unknown_bot(bot_id: str) -> web.Response:
+    return error(404, f"unknown bot {bot_id!r} (GET {PREFIX}/bots lists them)")
+
+
+async def list_bots(request: web.Request) -> web.StreamResponse:
+    ctx = _ctx(request)
+    rows = await queries.bots(ctx.reader)
+    return reply({"bots": [await _with_state(ctx, r) for r in rows]})
+
+
+async def get_bot(request: web.Request) -> web.StreamResponse:
+    bot_id = request.match_info["bot_id"]
+    bot = await _bot_or_404(_ctx(request), bot_id)
+    return reply({"bot": bot}) if bot else _unknown_bot(bot_id)
+
+
+async def bot_positions(request: web.Request) -> web.StreamResponse:
+    ctx, bot_id = _ctx(request), request.match_info["bot_id"]
+    if not await queries.bots(ctx.reader, bot_id):
+        return _unknown_bot(bot_id)
+    return reply({"bot_id": bot_id, "positions": await queries.positions(ctx.reader, bot_id)})
+
+
+async def bot_daily_pnl(request: web.Request) -> web.StreamResponse:
+    ctx, bot_id = _ctx(request), request.match_info["bot_id"]
+    since, until = params.day(request, "from"), params.day(request, "to")
+    if not await queries.bots(ctx.reader, bot_id):
+        return _unknown_bot(bot_id)
+    days = await queries.daily_pnl(ctx.reader, bot_id, since, until)
+    return reply({"bot_id": bot_id, "days": days})
+
+
+async def list_fills(request: web.Request) -> web.StreamResponse:
+    page, next_cursor = await queries.fills(
+        _ctx(request).reader,
+        bot_id=params.text(request, "bot"),
+        symbol=params.text(request, "symbol"),
+        account=params.text(request, "account"),
+        limit=params.limit(request),
+        cursor=params.text(request, "cursor", 512),
+    )
+    return reply({"fills": page, "next_cursor": next_cursor})
+
+
+async def list_alerts(request: web.Request) -> web.StreamResponse:
+    ctx = _ctx(request)
+    items, next_before = await queries.alerts(
+        ctx.redis.infra, params.limit(request, 50, 500), params.text(request, "before")
+    )
+    return reply({"alerts": items, "next_before": next_before})
+
+
+async def list_audit(request: web.Request) -> web.StreamResponse:
+    page, next_cursor = await queries.audit(
+        _ctx(request).reader,
+        bot_id=params.text(request, "bot"),
+        channel=params.text(request, "channel"),
+        limit=params.limit(request),
+        cursor=params.text(request, "cursor", 512),
+    )
+    return reply({"entries": page, "next_cursor": next_cursor})
+
+
+def _state_action(action: str) -> Handler:
+    """``pause``/``resume``: the C2's implementation (core/operator/state.py) and audit."""
+    state = ACTIONS[action]
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ctx, name = _ctx(request), request.match_info["bot_id"]
+        token: TokenInfo = request[TOKEN_KEY]
+
+        def effect(
+            detail: str, bot_id: str | None
+        ) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+            entry = audit_entry(request, token, "accepted", detail)
+            return ctx.auditor.effect(_for_bot(entry, bot_id))
+
+        try:
+            done = await change_state(
+                ctx.control, effect, name, await load_bots(ctx.writer), state, allow_all=False
+            )
+        except UnknownBotError:
+            await ctx.auditor.record(audit_entry(request, token, "refused", "unknown bot"))
+            return _unknown_bot(name)
+        except Exception as exc:
+            log.exception("%s %s failed", action, name)
+            await ctx.auditor.record(
+                audit_entry(request, token, "failed", f"{type(exc).__name__}: {exc}")
+            )
+            return error(500, f"{action} failed ({type(exc).__name__}); see the API's log")
+        return reply({"bot_id": done.bot_id, "state": state, "changed": done.changed})
+
+    return handle
+
+
+def _for_bot(entry: AuditEntry, bot_id: str | None) -> AuditEntry:
+    return replace(entry, bot_id=bot_id)
+
+
+BOT = Param("bot_id", {"type": "string"}, "a bot id (or its code or name)", "path")
+LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (100)")
+CURSOR = Param("cursor", {"type": "string"}, "next_cursor of the previous page")
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/bots", list_bots, "the bot registry with state and heartbeat", "BotList"),
+    Route("GET", "/bots/{bot_id}", get_bot, "one bot", "BotOne", (BOT,)),
+    Route(
+        "GET",
+        "/bots/{bot_id}/positions",
+        bot_positions,
+        "the bot's positions per symbol, from the ledger",
+        "Positions",
+        (BOT,),
+    ),
+    Route(
+        "GET",
+        "/bots/{bot_id}/pnl/daily",
+        bot_daily_pnl,
+        "the bot's P&L per UTC day (analytics.bot_daily_pnl)",
+        "DailyPnl",
+        (
+            BOT,
+            Param("from", {"type": "string", "format": "date"}, "first day (inclusive)"),
+            Param("to", {"type": "string", "format": "date"}, "last day (inclusive)"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/fills",
+        list_fills,
+        "fills, newest first, by keyset cursor",
+        "Fills",
+        (
+            Param("bot", {"type": "string"}, "only this bot id"),
+            Param("symbol", {"type": "string"}, "only this symbol"),
+            Param("account", {"type": "string"}, "only this account"),
+            LIMIT,
+            CURSOR,
+        ),
+    ),
+    Route(
+        "GET",
+        "/alerts",
+        list_alerts,
+        "the newest alerts from the infra stream",
+        "Alerts",
+        (
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size (50)"),
+            Param("before", {"type": "string"}, "next_before of the previous page"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/audit",
+        list_audit,
+        "the operator audit (Telegram, CLI and API commands), newest first",
+        "Audit",
+        (
+            Param("bot", {"type": "string"}, "only this bot id"),
+            Param("channel", {"type": "string"}, "telegram, cli, system or api"),
+            LIMIT,
+            CURSOR,
+        ),
+    ),
+    Route(
+        "POST",
+        "/bots/{bot_id}/pause",
+        _state_action("pause"),
+        "pause a bot: no new entries, exits still managed (admin)",
+        "StateChange",
+        (BOT,),
+    ),
+    Route(
+        "POST",
+        "/bots/{bot_id}/resume",
+        _state_action("resume"),
+        "resume a paused bot (admin)",
+        "StateChange",
+        (BOT,),
+    ),
+)

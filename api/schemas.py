@@ -1,0 +1,156 @@
+"""JSON Schemas (2020-12, as OpenAPI 3.1 uses) of every reply; the tests validate real
+replies against them. Money and quantities are decimal strings, never floats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DECIMAL: dict[str, Any] = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
+TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+CURSOR: dict[str, Any] = {"type": ["string", "null"]}
+
+
+def obj(properties: dict[str, Any]) -> dict[str, Any]:
+    """An object with exactly these properties, all present."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def array_of(name: str) -> dict[str, Any]:
+    return {"type": "array", "items": ref(name)}
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": obj({"error": obj({"status": {"type": "integer"}, "message": {"type": "string"}})}),
+    "Bot": obj(
+        {
+            "bot_id": {"type": "string"},
+            "bot_code": {"type": "string"},
+            "bot_name": {"type": "string"},
+            "bot_type": {"type": "string"},
+            "strategy_name": {"type": "string"},
+            "status": {"enum": ["active", "paused", "stopped"]},
+            "state": {"type": ["string", "null"], "description": "what the bot obeys (Redis)"},
+            "mode": {"enum": ["live", "testnet", "demo", "paper"]},
+            "account": {"type": "string"},
+            "symbols": {"type": "array", "items": {"type": "string"}},
+            "initial_capital": {"anyOf": [DECIMAL, {"type": "null"}]},
+            "created_at": TIME,
+            "updated_at": TIME,
+            "last_heartbeat": NULLABLE_TIME,
+            "heartbeat_age_seconds": {"type": ["number", "null"]},
+        }
+    ),
+    "BotList": obj({"bots": array_of("Bot")}),
+    "BotOne": obj({"bot": ref("Bot")}),
+    "Position": obj(
+        {
+            "symbol": {"type": "string"},
+            "qty": DECIMAL,
+            "avg_price": DECIMAL,
+            "realized_pnl": DECIMAL,
+            "fees": DECIMAL,
+            "gross_pnl": DECIMAL,
+            "volume": DECIMAL,
+            "fills": {"type": "integer"},
+            "last_fill": TIME,
+        }
+    ),
+    "Positions": obj({"bot_id": {"type": "string"}, "positions": array_of("Position")}),
+    "PnlDay": obj(
+        {
+            "day": {"type": "string", "format": "date"},
+            "realized_pnl": DECIMAL,
+            "fees": DECIMAL,
+            "funding": DECIMAL,
+            "net_pnl": DECIMAL,
+            "gross_pnl": DECIMAL,
+            "volume": DECIMAL,
+            "fills": {"type": "integer"},
+        }
+    ),
+    "DailyPnl": obj({"bot_id": {"type": "string"}, "days": array_of("PnlDay")}),
+    "Fill": obj(
+        {
+            "exec_id": {"type": "string"},
+            "bot_id": {"type": "string"},
+            "account": {"type": "string"},
+            "category": {"type": "string"},
+            "symbol": {"type": "string"},
+            "side": {"enum": ["Buy", "Sell"]},
+            "exec_price": DECIMAL,
+            "exec_qty": DECIMAL,
+            "exec_value": DECIMAL,
+            "exec_fee": DECIMAL,
+            "fee_currency": {"type": "string"},
+            "is_maker": {"type": "boolean"},
+            "exec_type": {"type": "string"},
+            "order_id": {"type": "string"},
+            "order_link_id": {"type": "string"},
+            "exec_time": TIME,
+            "seq": {"type": "integer"},
+            "source": {"enum": ["ws", "rest"]},
+        }
+    ),
+    "Fills": obj({"fills": array_of("Fill"), "next_cursor": CURSOR}),
+    "Alert": obj(
+        {
+            "id": {"type": "string", "pattern": r"^\d+-\d+$"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        }
+    ),
+    "Alerts": obj({"alerts": array_of("Alert"), "next_before": CURSOR}),
+    "AuditEntry": obj(
+        {
+            "id": {"type": "integer"},
+            "created_at": TIME,
+            "channel": {"enum": ["telegram", "cli", "system", "api"]},
+            "user_id": {"type": ["integer", "null"]},
+            "username": {"type": ["string", "null"]},
+            "chat_id": {"type": ["integer", "null"]},
+            "command": {"type": "string"},
+            "args": {"type": "array", "items": {"type": "string"}},
+            "bot_id": {"type": ["string", "null"]},
+            "outcome": {
+                "enum": [
+                    "accepted",
+                    "refused",
+                    "pending",
+                    "confirmed",
+                    "expired",
+                    "failed",
+                    "cancelled",
+                ]
+            },
+            "detail": {"type": ["string", "null"]},
+        }
+    ),
+    "Audit": obj({"entries": array_of("AuditEntry"), "next_cursor": CURSOR}),
+    "StateChange": obj(
+        {
+            "bot_id": {"type": "string"},
+            "state": {"enum": ["paused", "running", "stopped"]},
+            "changed": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
+    "Health": obj(
+        {
+            "status": {"enum": ["ok", "failing"]},
+            "checks": {
+                "type": "object",
+                "additionalProperties": obj(
+                    {"ok": {"type": "boolean"}, "detail": {"type": "string"}}
+                ),
+            },
+        }
+    ),
+}

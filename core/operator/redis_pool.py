@@ -1,0 +1,33 @@
+"""One asyncio Redis client per logical DB (a bot's own or the shared one; infra keys
+have theirs)."""
+
+from __future__ import annotations
+
+import redis.asyncio
+
+from core import redis_keys
+from core.config import Settings
+from core.redis_client import async_redis_client
+
+
+class RedisPool:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._clients: dict[int, redis.asyncio.Redis] = {}
+
+    def db(self, number: int | None) -> redis.asyncio.Redis:
+        """The client for a bot's ``redis_db`` (``None``: ``redis_keys.SHARED_DB``, where
+        the keys of a bot registered without ``--redis-db`` live)."""
+        chosen = redis_keys.bot_db(number)
+        if chosen not in self._clients:
+            self._clients[chosen] = async_redis_client(self._settings, chosen)
+        return self._clients[chosen]
+
+    @property
+    def infra(self) -> redis.asyncio.Redis:
+        return self.db(self._settings.redis.infra_db)
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
