@@ -278,11 +278,11 @@ def raw_path(clock: Clock, watcher: Watcher, session: Any, n: int) -> list[float
 # --- the bot ---------------------------------------------------------------------------
 
 
-def register(stack: Any, dbname: str) -> None:
+def register(stack: Any, dbname: str, bot_id: str = BOT, code: str = CODE) -> None:
     from database import bots as registry
 
     spec = registry.build_spec(
-        bot_id=BOT, bot_code=CODE, bot_name=BOT, bot_type=PLUGIN, strategy_name=PLUGIN,
+        bot_id=bot_id, bot_code=code, bot_name=bot_id, bot_type=PLUGIN, strategy_name=PLUGIN,
         account="main", redis_db=None, symbols=SYMBOL, mode="paper",
         config=json.dumps({"interval": "1", "symbols": [SYMBOL]}), initial_capital="10000",
     )  # fmt: skip
@@ -292,7 +292,12 @@ def register(stack: Any, dbname: str) -> None:
 
 
 def measure_bot(
-    clock: Clock, watcher: Watcher, position: Callable[[], str], candles: int, alive: Any
+    clock: Clock,
+    watcher: Watcher,
+    position: Callable[[], str],
+    candles: int,
+    alive: Any,
+    code: str = CODE,
 ) -> tuple[list[float], list[float]]:
     """(a) and (b) over ``candles`` closed bars; the first few (the bot's sockets
     settling) are played but not counted."""
@@ -309,20 +314,20 @@ def measure_bot(
         def new_link(after: int = seen) -> str | None:
             with watcher.lock:
                 for link in watcher.order_links[after:]:
-                    if link.startswith(f"{CODE}-"):
+                    if link.startswith(f"{code}-"):
                         return link
             return None
 
         link = wait(new_link, 20 if i >= warm else 60, f"the bot's order on bar {start}")
         if i >= warm:
             react.append(1000 * (watcher.first_push[link][0] - watcher.confirmed[start]))
-        if f"{CODE}-en-" in link:
+        if f"{code}-en-" in link:
             wait(lambda lk=link: lk in watcher.executed, 10, "the entry's execution")
 
             def stop_link() -> str | None:
                 with watcher.lock:
                     for other in watcher.order_links:
-                        if other.startswith(f"{CODE}-sl-") and other not in done_stops:
+                        if other.startswith(f"{code}-sl-") and other not in done_stops:
                             return other
                 return None
 

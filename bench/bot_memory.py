@@ -1,0 +1,225 @@
+"""What one bot process costs in memory, before and after this branch's import diet.
+
+    .venv/bin/python bench/bot_memory.py [--before 7d18f5b] [--candles 200]
+
+Runs ``alpha run bot`` (the real entry, its own process) twice in one run, on the same
+services, exchange and listener: once from a copy of the source tree at ``--before``
+(``git archive``), once from this tree. For each it prints
+
+- **idle RSS**: ``VmRSS`` after start-up (registration, instruments, warm-up, sockets
+  subscribed, heartbeat written), the median of 2 s of samples;
+- **trading RSS**: the peak over ``--candles`` closed bars on which the bot trades (the
+  ``benchflip`` test strategy of ``bench/reaction.py``: an order on every bar, a stop on
+  every entry fill), sampled every 100 ms;
+- the number of modules the process had loaded when it stopped (``sys.modules``,
+  written at exit by a ``sitecustomize`` on its path) and which heavy packages were
+  among them.
+
+Starts its own PostgreSQL roles/database, PgBouncer and Redis (the test harness) on the
+machine's PostgreSQL, the paper exchange and ``alpha run listener`` as processes;
+nothing shared is modified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import reaction  # bench/reaction.py: plugin, market, clock, watcher, the trading loop
+
+ROOT = reaction.ROOT
+HEAVY = ("sqlalchemy", "alembic", "matplotlib", "numpy", "aiohttp", "telegram", "apscheduler")
+DUMP_AT_EXIT = (
+    "import atexit, os, sys\n"
+    "atexit.register(lambda: open(os.environ['IMPORTS_DUMP'], 'w')"
+    ".write('\\n'.join(sorted(sys.modules))))\n"
+)
+
+
+def source_tree(rev: str, into: Path) -> Path:
+    """The repository's files at ``rev`` (committed state only)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def run_one(
+    label: str,
+    tree: Path,
+    *,
+    stack: Any,
+    dbname: str,
+    env: dict[str, str],
+    clock: reaction.Clock,
+    watcher: reaction.Watcher,
+    candles: int,
+    logs: Path,
+) -> dict[str, Any]:
+    from core import redis_keys
+    from devenv.ports import free_port
+
+    bot_id, code = f"mem_{label}", f"m{label[0]}1"
+    reaction.register(stack, dbname, bot_id, code)
+    site = logs / f"site-{label}"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(DUMP_AT_EXIT)
+    dump = logs / f"modules-{label}.txt"
+    own = {
+        **env,
+        "PYTHONPATH": os.pathsep.join([str(site), env["PYTHONPATH"], str(tree)]),
+        "IMPORTS_DUMP": str(dump),
+        "ALPHA_HTTP_PORT": str(free_port()),
+    }
+    bot_redis = stack.redis(redis_keys.bot_db(None))
+    with (logs / f"bot-{label}.log").open("w") as log:
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "run", "bot", bot_id], env=own, cwd=stack.tmp,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )  # fmt: skip
+    try:
+        reaction.wait(
+            lambda: bot_redis.exists(redis_keys.heartbeat(bot_id)) or bot.poll() is not None,
+            60, f"the {label} bot's heartbeat",
+        )  # fmt: skip
+        if bot.poll() is not None:
+            raise SystemExit(f"the {label} bot exited at start; see {logs}")
+        time.sleep(2.0)  # sockets subscribed, first beats written
+        rss = reaction.RssSampler(bot.pid)
+        time.sleep(2.0)
+        idle = statistics.median(rss.samples) / 1024
+
+        def position() -> str:
+            return bot_redis.hget(redis_keys.position(bot_id, reaction.SYMBOL), "qty") or ""  # type: ignore[arg-type]
+
+        react, _stops = reaction.measure_bot(clock, watcher, position, candles, bot.poll, code=code)
+        rss.stop()
+        trading = max(rss.samples) / 1024
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        try:
+            bot.wait(30)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+    modules = dump.read_text().split() if dump.exists() else []
+    heavy = sorted({m.split(".")[0] for m in modules if m.split(".")[0] in HEAVY})
+    return {
+        "idle": idle,
+        "trading": trading,
+        "modules": len(modules),
+        "heavy": heavy,
+        "react": statistics.median(react) if react else float("nan"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default="7d18f5b",
+                        help="git revision of the 'before' tree (default 7d18f5b, this branch's"
+                        " base)")  # fmt: skip
+    parser.add_argument("--candles", type=int, default=200,
+                        help="closed bars each bot trades on (default 200)")  # fmt: skip
+    args = parser.parse_args()
+    if args.candles < 2:
+        parser.error("--candles must be at least 2")
+
+    from core import redis_keys
+    from paper_exchange.testing import spawn_exchange
+    from tests.harness.services import ServiceStack, alpha_command
+
+    load = os.getloadavg()
+    stack = ServiceStack.start()
+    exchange = listener = None
+    socks: list[Any] = []
+    logs = stack.tmp / "logs"
+    logs.mkdir()
+    try:
+        try:
+            before = source_tree(args.before, stack.tmp / "before")
+        except subprocess.CalledProcessError as exc:
+            why = exc.stderr.decode().strip()
+            raise SystemExit(f"cannot read revision {args.before!r}: {why}") from None
+        plugins = reaction.plugin_dir(stack.tmp)
+        sys.path.insert(0, str(plugins))
+        market = reaction.write_market(
+            stack.tmp / "BTCUSDT_1.csv", reaction.HISTORY + 2 * (args.candles + 20)
+        )
+        exchange = spawn_exchange([
+            "--account", "main:main-key:main-secret", "--market", str(market),
+            "--speed", "manual", "--history-minutes", str(reaction.HISTORY), "--no-rate-limits",
+        ])  # fmt: skip
+        clock = reaction.Clock(exchange.control)
+        watcher = reaction.Watcher()
+        socks = reaction.sockets(exchange.ws_url, watcher, [("main-key", "main-secret")])
+        dbname = stack.create_database()
+        env = {
+            **stack.env(dbname),
+            "PYTHONPATH": str(plugins),
+            "BYBIT_ENV": "paper",
+            "BYBIT_REST_URL": exchange.rest_url,
+            "BYBIT_WS_URL": exchange.ws_url,
+            "BYBIT_API_KEY": "main-key",
+            "BYBIT_API_SECRET": "main-secret",
+            "LISTENER_SPOOL_DIR": str(stack.tmp / "spool"),
+            "LISTENER_CATCHUP_MARGIN_SECONDS": "60",
+            "ALPHA_LOG_LEVEL": "WARNING",
+        }
+        from devenv.ports import free_port
+
+        with (logs / "listener.log").open("w") as log:
+            listener = subprocess.Popen(
+                [*alpha_command(), "run", "listener"], cwd=stack.tmp,
+                env={**env, "PYTHONPATH": str(ROOT), "ALPHA_HTTP_PORT": str(free_port())},
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+        infra = stack.redis(15)
+        reaction.wait(lambda: infra.hget(redis_keys.LISTENER_STATUS, "main:connected") == "1"
+                      or listener.poll() is not None, 60, "the listener")  # fmt: skip
+        results = {}
+        for label, tree in (("before", before), ("after", ROOT)):
+            results[label] = run_one(
+                label, tree, stack=stack, dbname=dbname, env=env, clock=clock,
+                watcher=watcher, candles=args.candles, logs=logs,
+            )  # fmt: skip
+
+        print(f"machine: {os.cpu_count()} CPUs, load average before the run "
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+        print(f"one 'alpha run bot' process (test strategy benchflip, {args.candles} bars "
+              "traded, an order on each):")  # fmt: skip
+        for label, r in results.items():
+            tree = args.before if label == "before" else "this tree"
+            print(f"  {label:6} ({tree}): idle RSS {r['idle']:.1f} MB, trading peak "
+                  f"{r['trading']:.1f} MB, {r['modules']} modules loaded, heavy packages: "
+                  f"{', '.join(r['heavy']) or 'none'}; candle → order p50 "
+                  f"{r['react']:.1f} ms")  # fmt: skip
+        b, a = results["before"], results["after"]
+        print(f"  saved per bot: idle {b['idle'] - a['idle']:.1f} MB, trading "
+              f"{b['trading'] - a['trading']:.1f} MB")  # fmt: skip
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print("reproduce: .venv/bin/python bench/bot_memory.py " + " ".join(sys.argv[1:]))
+    finally:
+        if listener is not None and listener.poll() is None:
+            listener.terminate()
+            try:
+                listener.wait(15)
+            except subprocess.TimeoutExpired:
+                listener.kill()
+        for s in socks:
+            s.exit()
+        if exchange is not None:
+            exchange.stop()
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
