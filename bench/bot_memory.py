@@ -11,6 +11,10 @@ services, exchange and listener: once from a copy of the source tree at ``--befo
 - **trading RSS**: the peak over ``--candles`` closed bars on which the bot trades (the
   ``benchflip`` test strategy of ``bench/reaction.py``: an order on every bar, a stop on
   every entry fill), sampled every 100 ms;
+- ``Rss``, ``Pss`` and private pages from ``/proc/PID/smaps_rollup`` at the end of each
+  phase: RSS counts the shared libraries (libpython, OpenSSL, libpq) in full in every
+  process; a host of many bots pays them once, so the private figure is what each
+  further bot adds and PSS its fair share;
 - the number of modules the process had loaded when it stopped (``sys.modules``,
   written at exit by a ``sitecustomize`` on its path) and which heavy packages were
   among them.
@@ -41,6 +45,21 @@ DUMP_AT_EXIT = (
     "atexit.register(lambda: open(os.environ['IMPORTS_DUMP'], 'w')"
     ".write('\\n'.join(sorted(sys.modules))))\n"
 )
+
+
+def memory(pid: int) -> dict[str, float]:
+    """MB of the process's ``Rss``, ``Pss`` (shared pages divided among the processes
+    mapping them) and private pages (``Private_Clean`` + ``Private_Dirty``: what one more
+    bot adds when the shared libraries are already mapped by others)."""
+    kb: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        kb[name] = int(value.split()[0])
+    return {
+        "rss": kb["Rss"] / 1024,
+        "pss": kb["Pss"] / 1024,
+        "private": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024,
+    }
 
 
 def source_tree(rev: str, into: Path) -> Path:
@@ -97,6 +116,7 @@ def run_one(
         rss = reaction.RssSampler(bot.pid)
         time.sleep(2.0)
         idle = statistics.median(rss.samples) / 1024
+        idle_detail = memory(bot.pid)
 
         def position() -> str:
             return bot_redis.hget(redis_keys.position(bot_id, reaction.SYMBOL), "qty") or ""  # type: ignore[arg-type]
@@ -104,6 +124,7 @@ def run_one(
         react, _stops = reaction.measure_bot(clock, watcher, position, candles, bot.poll, code=code)
         rss.stop()
         trading = max(rss.samples) / 1024
+        trading_detail = memory(bot.pid)
     finally:
         bot.send_signal(signal.SIGTERM)
         try:
@@ -115,6 +136,8 @@ def run_one(
     return {
         "idle": idle,
         "trading": trading,
+        "idle_detail": idle_detail,
+        "trading_detail": trading_detail,
         "modules": len(modules),
         "heavy": heavy,
         "react": statistics.median(react) if react else float("nan"),
@@ -201,9 +224,14 @@ def main() -> int:
                   f"{r['trading']:.1f} MB, {r['modules']} modules loaded, heavy packages: "
                   f"{', '.join(r['heavy']) or 'none'}; candle → order p50 "
                   f"{r['react']:.1f} ms")  # fmt: skip
+            for when in ("idle", "trading"):
+                d = r[f"{when}_detail"]
+                print(f"         {when} (end): RSS {d['rss']:.1f} MB, PSS {d['pss']:.1f} MB, "
+                      f"private {d['private']:.1f} MB")  # fmt: skip
         b, a = results["before"], results["after"]
-        print(f"  saved per bot: idle {b['idle'] - a['idle']:.1f} MB, trading "
-              f"{b['trading'] - a['trading']:.1f} MB")  # fmt: skip
+        print(f"  saved per bot: idle RSS {b['idle'] - a['idle']:.1f} MB, trading "
+              f"{b['trading'] - a['trading']:.1f} MB, private (idle) "
+              f"{b['idle_detail']['private'] - a['idle_detail']['private']:.1f} MB")  # fmt: skip
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("reproduce: .venv/bin/python bench/bot_memory.py " + " ".join(sys.argv[1:]))
     finally:
