@@ -296,11 +296,23 @@ def measure_bot(
     watcher: Watcher,
     position: Callable[[], str],
     candles: int,
-    alive: Any,
+    alive: Callable[[], Any],
     code: str = CODE,
 ) -> tuple[list[float], list[float]]:
-    """(a) and (b) over ``candles`` closed bars; the first few (the bot's sockets
-    settling) are played but not counted."""
+    """(a) and (b) of one bot: :func:`measure_bots` with one."""
+    return measure_bots(clock, watcher, [(code, position)], candles, alive)
+
+
+def measure_bots(
+    clock: Clock,
+    watcher: Watcher,
+    bots: list[tuple[str, Callable[[], str]]],
+    candles: int,
+    alive: Callable[[], Any],
+) -> tuple[list[float], list[float]]:
+    """(a) and (b) of every bot (its link-id code, its position's ``qty``) over
+    ``candles`` closed bars; the first few (the bots' sockets settling) are played but not
+    counted. ``alive()`` is not ``None`` once a bot process has exited."""
     react: list[float] = []
     protect: list[float] = []
     seen = len(watcher.order_links)
@@ -308,36 +320,37 @@ def measure_bot(
     warm = 4
     for i in range(candles + warm):
         if alive() is not None:
-            raise SystemExit("the bot process died; see its log")
+            raise SystemExit("a bot process died; see its log")
         start = clock.close_bar()
+        for code, position in bots:
 
-        def new_link(after: int = seen) -> str | None:
-            with watcher.lock:
-                for link in watcher.order_links[after:]:
-                    if link.startswith(f"{code}-"):
-                        return link
-            return None
-
-        link = wait(new_link, 20 if i >= warm else 60, f"the bot's order on bar {start}")
-        if i >= warm:
-            react.append(1000 * (watcher.first_push[link][0] - watcher.confirmed[start]))
-        if f"{code}-en-" in link:
-            wait(lambda lk=link: lk in watcher.executed, 10, "the entry's execution")
-
-            def stop_link() -> str | None:
+            def new_link(after: int = seen, code: str = code) -> str | None:
                 with watcher.lock:
-                    for other in watcher.order_links:
-                        if other.startswith(f"{code}-sl-") and other not in done_stops:
-                            return other
+                    for link in watcher.order_links[after:]:
+                        if link.startswith(f"{code}-"):
+                            return link
                 return None
 
-            stop = wait(stop_link, 10, "the protective stop")
-            done_stops.add(stop)
+            link = wait(new_link, 20 if i >= warm else 60, f"{code}'s order on bar {start}")
             if i >= warm:
-                protect.append(1000 * (watcher.first_push[stop][0] - watcher.executed[link]))
-        else:  # an exit: the bot must see itself flat before the next bar
-            wait(lambda lk=link: lk in watcher.executed, 10, "the exit's execution")
-            wait(lambda: position() in ("", "0"), 10, "the bot's position to be flat")
+                react.append(1000 * (watcher.first_push[link][0] - watcher.confirmed[start]))
+            if f"{code}-en-" in link:
+                wait(lambda lk=link: lk in watcher.executed, 10, "the entry's execution")
+
+                def stop_link(code: str = code) -> str | None:
+                    with watcher.lock:
+                        for other in watcher.order_links:
+                            if other.startswith(f"{code}-sl-") and other not in done_stops:
+                                return other
+                    return None
+
+                stop = wait(stop_link, 10, f"{code}'s protective stop")
+                done_stops.add(stop)
+                if i >= warm:
+                    protect.append(1000 * (watcher.first_push[stop][0] - watcher.executed[link]))
+            else:  # an exit: the bot must see itself flat before the next bar
+                wait(lambda lk=link: lk in watcher.executed, 10, "the exit's execution")
+                wait(lambda p=position: p() in ("", "0"), 10, f"{code} to be flat")
         seen = len(watcher.order_links)
     return react, protect
 
@@ -374,16 +387,20 @@ def main() -> int:
     )
     parser.add_argument("--raw", type=int, default=1000,
                         help="samples of each raw limit (default 1000)")  # fmt: skip
+    parser.add_argument("--bots", type=int, default=1,
+                        help="bot processes trading on the same account, all acting on"
+                        " every candle; (a) and (b) pool their samples (default 1)")  # fmt: skip
     args = parser.parse_args()
-    if args.candles < 2 or args.raw < 1:
-        parser.error("--candles must be at least 2 and --raw at least 1")
+    if args.candles < 2 or args.raw < 1 or not 1 <= args.bots <= 99:
+        parser.error("--candles must be at least 2, --raw at least 1, --bots 1 to 99")
 
     from paper_exchange.testing import spawn_exchange
     from tests.harness.services import ServiceStack, alpha_command
 
     load = os.getloadavg()
     stack = ServiceStack.start()
-    exchange = listener = bot = None
+    exchange = listener = None
+    bots: list[subprocess.Popen[bytes]] = []
     socks: list[Any] = []
     logs = stack.tmp / "logs"
     logs.mkdir()
@@ -411,7 +428,9 @@ def main() -> int:
         path = raw_path(clock, watcher, raw_session, args.raw)
 
         dbname = stack.create_database()
-        register(stack, dbname)
+        ids = {f"{BOT}_{k}": f"f{k:02d}" for k in range(1, args.bots + 1)}
+        for bot_id, code in ids.items():
+            register(stack, dbname, bot_id, code)
         env = {
             **stack.env(dbname),
             "PYTHONPATH": os.pathsep.join([str(plugins), str(ROOT)]),
@@ -442,27 +461,38 @@ def main() -> int:
         wait(lambda: infra.hget(redis_keys.LISTENER_STATUS, "main:connected") == "1"
              or listener.poll() is not None, 60, "the listener")  # fmt: skip
         bot_redis = stack.redis(redis_keys.bot_db(None))
-        bot = spawn("bot", BOT)
-        wait(lambda: bot_redis.exists(redis_keys.heartbeat(BOT)) or bot.poll() is not None,
-             60, "the bot's heartbeat")  # fmt: skip
-        if bot.poll() is not None or listener.poll() is not None:
+        bots = [spawn("bot", bot_id) for bot_id in ids]
+
+        def exited() -> int | None:
+            for proc in (*bots, listener):
+                if proc.poll() is not None:
+                    return proc.returncode
+            return None
+
+        for bot_id in ids:
+            wait(lambda b=bot_id: bot_redis.exists(redis_keys.heartbeat(b)) or exited() is not None,
+                 60, f"{bot_id}'s heartbeat")  # fmt: skip
+        if exited() is not None:
             raise SystemExit(f"a process exited at start; see {logs}")
         time.sleep(1.0)  # its sockets subscribe after the heartbeat starts
-        rss = RssSampler(bot.pid)
+        rss = RssSampler(bots[0].pid)
         time.sleep(0.5)
         idle_kb = rss.samples[-1] if rss.samples else 0
 
-        def position() -> str:
-            return bot_redis.hget(redis_keys.position(BOT, SYMBOL), "qty") or ""  # type: ignore[arg-type]
+        def position_of(bot_id: str) -> Callable[[], str]:
+            key = redis_keys.position(bot_id, SYMBOL)  # type: ignore[arg-type]
+            return lambda: bot_redis.hget(key, "qty") or ""
 
-        react, protect = measure_bot(clock, watcher, position, args.candles, bot.poll)
+        watched = [(code, position_of(bot_id)) for bot_id, code in ids.items()]
+        react, protect = measure_bots(clock, watcher, watched, args.candles, exited)
         rss.stop()
 
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
         print(
-            f"bot: 'alpha run bot' with the test strategy {PLUGIN} (bench/flip_strategy.py,"
-            " a plugin): buys on every candle when flat, stop on the fill, sells when long"
+            f"bots: {args.bots} × 'alpha run bot' (one account, one symbol) with the test "
+            f"strategy {PLUGIN} (bench/flip_strategy.py, a plugin): buys on every candle "
+            "when flat, stop on the fill, sells when long"
         )
         print(f"(a) candle close → bot's order accepted: {summary(react)}")
         print(f"    raw path (confirmed kline → our own place_order → its push): {summary(path)}")
@@ -470,12 +500,12 @@ def main() -> int:
         print(f"raw REST round trip (pybit place_order, resting limit): {summary(rest)}")
         print(f"raw Redis stream hop (XADD → blocked XREAD): {summary(hop)}")
         if rss.samples:
-            print(f"bot RSS: idle {idle_kb / 1024:.0f} MB, trading peak "
+            print(f"RSS of the first bot: idle {idle_kb / 1024:.0f} MB, trading peak "
                   f"{max(rss.samples) / 1024:.0f} MB ({len(rss.samples)} samples)")  # fmt: skip
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("reproduce: .venv/bin/python bench/reaction.py " + " ".join(sys.argv[1:]))
     finally:
-        for proc in (bot, listener):
+        for proc in (*bots, listener):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 try:
