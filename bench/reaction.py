@@ -91,7 +91,7 @@ def summary(values: list[float]) -> str:
         return "no samples"
     return (
         f"p50 {statistics.median(values):.2f} ms, p99 {pct(values, 0.99):.2f} ms, "
-        f"max {max(values):.2f} ms (n={len(values)})"
+        f"min {min(values):.2f}, max {max(values):.2f} ms (n={len(values)})"
     )
 
 
@@ -322,6 +322,8 @@ def measure_bots(
         if alive() is not None:
             raise SystemExit("a bot process died; see its log")
         start = clock.close_bar()
+        # Our kline socket's thread may run after a bot's order push under load.
+        wait(lambda s=start: s in watcher.confirmed, 20, f"the kline of bar {start}")
         for code, position in bots:
 
             def new_link(after: int = seen, code: str = code) -> str | None:
