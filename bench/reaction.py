@@ -357,6 +357,12 @@ def measure_bots(
     return react, protect
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler:
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -446,13 +452,16 @@ def main() -> int:
             "ALPHA_LOG_LEVEL": "WARNING",
         }
 
-        def spawn(*command: str) -> subprocess.Popen[bytes]:
+        def spawn(*command: str, profile: str | None = None) -> subprocess.Popen[bytes]:
             from devenv.ports import free_port
 
             log = open(logs / f"{command[-1]}.log", "w")  # noqa: SIM115
             own = {**env, "ALPHA_HTTP_PORT": str(free_port())}  # /healthz of its own
+            alpha = alpha_command()
+            if profile is not None:
+                alpha = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "core.cli"]
             return subprocess.Popen(
-                [*alpha_command(), "run", *command], env=own, cwd=stack.tmp,
+                [*alpha, "run", *command], env=own, cwd=stack.tmp,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
 
@@ -464,6 +473,10 @@ def main() -> int:
              or listener.poll() is not None, 60, "the listener")  # fmt: skip
         bot_redis = stack.redis(redis_keys.bot_db(None))
         bots = [spawn("bot", bot_id) for bot_id in ids]
+        if os.environ.get("BENCH_CPROFILE"):  # the first bot's decision thread, profiled
+            bots[0].terminate()
+            bots[0].wait(30)
+            bots[0] = spawn("bot", next(iter(ids)), profile=os.environ["BENCH_CPROFILE"])
 
         def exited() -> int | None:
             for proc in (*bots, listener):
@@ -486,8 +499,20 @@ def main() -> int:
             return lambda: bot_redis.hget(key, "qty") or ""
 
         watched = [(code, position_of(bot_id)) for bot_id, code in ids.items()]
+        procs = {"bot (each)": [b.pid for b in bots], "listener": [listener.pid],
+                 "paper exchange": [exchange.process.pid]}  # fmt: skip
+        cpu_before = {name: [cpu_seconds(p) for p in pids] for name, pids in procs.items()}
         react, protect = measure_bots(clock, watcher, watched, args.candles, exited)
         rss.stop()
+        bars = args.candles + 4  # with the uncounted first ones
+        cpu = {
+            name: 1000
+            * statistics.mean(
+                cpu_seconds(p) - c for p, c in zip(pids, cpu_before[name], strict=True)
+            )
+            / bars
+            for name, pids in procs.items()
+        }
 
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
@@ -499,6 +524,8 @@ def main() -> int:
         print(f"(a) candle close → bot's order accepted: {summary(react)}")
         print(f"    raw path (confirmed kline → our own place_order → its push): {summary(path)}")
         print(f"(b) entry fill → protective stop accepted: {summary(protect)}")
+        print("CPU per bar (an order on each, a fill on each, a stop on every other): "
+              + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu.items()))  # fmt: skip
         print(f"raw REST round trip (pybit place_order, resting limit): {summary(rest)}")
         print(f"raw Redis stream hop (XADD → blocked XREAD): {summary(hop)}")
         if rss.samples:
