@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -245,6 +246,8 @@ def main() -> int:
             s.exit()
         if exchange is not None:
             exchange.stop()
+        if os.environ.get("BENCH_KEEP_LOGS"):  # logs and module lists, before they go
+            shutil.copytree(logs, os.environ["BENCH_KEEP_LOGS"], dirs_exist_ok=True)
         stack.stop()
     return 0
 
