@@ -405,6 +405,9 @@ def main() -> int:
     from paper_exchange.testing import spawn_exchange
     from tests.harness.services import ServiceStack, alpha_command
 
+    # Our socket threads stamp arrivals; with the default 5 ms GIL switch interval a
+    # stamp could wait for the main thread's polling or HTTP calls to let go.
+    sys.setswitchinterval(0.0002)
     load = os.getloadavg()
     stack = ServiceStack.start()
     exchange = listener = None
