@@ -9,7 +9,7 @@ services, exchange and listener: once from a copy of the source tree at ``--befo
 - **idle RSS**: ``VmRSS`` after start-up (registration, instruments, warm-up, sockets
   subscribed, heartbeat written), the median of 2 s of samples;
 - **trading RSS**: the peak over ``--candles`` closed bars on which the bot trades (the
-  ``benchflip`` test strategy of ``bench/reaction.py``: an order on every bar, a stop on
+  ``benchflip`` test strategy of ``bench/bot_stack.py``: an order on every bar, a stop on
   every entry fill), sampled every 100 ms;
 - ``Rss``, ``Pss`` and private pages from ``/proc/PID/smaps_rollup`` at the end of each
   phase: RSS counts the shared libraries (libpython, OpenSSL, libpq) in full in every
@@ -37,9 +37,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import reaction  # bench/reaction.py: plugin, market, clock, watcher, the trading loop
+import bot_stack  # bench/bot_stack.py: plugin, market, clock, watcher, the trading loop
 
-ROOT = reaction.ROOT
+ROOT = bot_stack.ROOT
 HEAVY = ("sqlalchemy", "alembic", "matplotlib", "numpy", "aiohttp", "telegram", "apscheduler")
 DUMP_AT_EXIT = (
     "import atexit, os, sys\n"
@@ -80,8 +80,8 @@ def run_one(
     stack: Any,
     dbname: str,
     env: dict[str, str],
-    clock: reaction.Clock,
-    watcher: reaction.Watcher,
+    clock: bot_stack.Clock,
+    watcher: bot_stack.Watcher,
     candles: int,
     logs: Path,
 ) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def run_one(
     from devenv.ports import free_port
 
     bot_id, code = f"mem_{label}", f"m{label[0]}1"
-    reaction.register(stack, dbname, bot_id, code)
+    bot_stack.register(stack, dbname, bot_id, code)
     site = logs / f"site-{label}"
     site.mkdir()
     (site / "sitecustomize.py").write_text(DUMP_AT_EXIT)
@@ -107,22 +107,24 @@ def run_one(
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )  # fmt: skip
     try:
-        reaction.wait(
+        bot_stack.wait(
             lambda: bot_redis.exists(redis_keys.heartbeat(bot_id)) or bot.poll() is not None,
             60, f"the {label} bot's heartbeat",
         )  # fmt: skip
         if bot.poll() is not None:
             raise SystemExit(f"the {label} bot exited at start; see {logs}")
         time.sleep(2.0)  # sockets subscribed, first beats written
-        rss = reaction.RssSampler(bot.pid)
+        rss = bot_stack.RssSampler(bot.pid)
         time.sleep(2.0)
         idle = statistics.median(rss.samples) / 1024
         idle_detail = memory(bot.pid)
 
         def position() -> str:
-            return bot_redis.hget(redis_keys.position(bot_id, reaction.SYMBOL), "qty") or ""  # type: ignore[arg-type]
+            return bot_redis.hget(redis_keys.position(bot_id, bot_stack.SYMBOL), "qty") or ""  # type: ignore[arg-type]
 
-        react, _stops = reaction.measure_bot(clock, watcher, position, candles, bot.poll, code=code)
+        react, _stops = bot_stack.measure_bot(
+            clock, watcher, position, candles, bot.poll, code=code
+        )
         rss.stop()
         trading = max(rss.samples) / 1024
         trading_detail = memory(bot.pid)
@@ -172,18 +174,18 @@ def main() -> int:
         except subprocess.CalledProcessError as exc:
             why = exc.stderr.decode().strip()
             raise SystemExit(f"cannot read revision {args.before!r}: {why}") from None
-        plugins = reaction.plugin_dir(stack.tmp)
+        plugins = bot_stack.plugin_dir(stack.tmp)
         sys.path.insert(0, str(plugins))
-        market = reaction.write_market(
-            stack.tmp / "BTCUSDT_1.csv", reaction.HISTORY + 2 * (args.candles + 20)
+        market = bot_stack.write_market(
+            stack.tmp / "BTCUSDT_1.csv", bot_stack.HISTORY + 2 * (args.candles + 20)
         )
         exchange = spawn_exchange([
             "--account", "main:main-key:main-secret", "--market", str(market),
-            "--speed", "manual", "--history-minutes", str(reaction.HISTORY), "--no-rate-limits",
+            "--speed", "manual", "--history-minutes", str(bot_stack.HISTORY), "--no-rate-limits",
         ])  # fmt: skip
-        clock = reaction.Clock(exchange.control)
-        watcher = reaction.Watcher()
-        socks = reaction.sockets(exchange.ws_url, watcher, [("main-key", "main-secret")])
+        clock = bot_stack.Clock(exchange.control)
+        watcher = bot_stack.Watcher()
+        socks = bot_stack.sockets(exchange.ws_url, watcher, [("main-key", "main-secret")])
         dbname = stack.create_database()
         env = {
             **stack.env(dbname),
@@ -206,7 +208,7 @@ def main() -> int:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
         infra = stack.redis(15)
-        reaction.wait(lambda: infra.hget(redis_keys.LISTENER_STATUS, "main:connected") == "1"
+        bot_stack.wait(lambda: infra.hget(redis_keys.LISTENER_STATUS, "main:connected") == "1"
                       or listener.poll() is not None, 60, "the listener")  # fmt: skip
         results = {}
         for label, tree in (("before", before), ("after", ROOT)):
