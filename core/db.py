@@ -16,15 +16,18 @@ import hashlib
 import hmac
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from sqlalchemy import URL, Engine, create_engine
-from sqlalchemy.pool import NullPool
 
 from core.config import Role, Settings
 from core.errors import UserError
+
+if TYPE_CHECKING:
+    # SQLAlchemy is ~15 MB of a process that only uses it for migrations and reports; a
+    # bot, the listener and trade sync connect with psycopg alone (docs/fleet.md).
+    from sqlalchemy import Engine
 
 MASK = "**********"
 #: Default ``application_name``: the process, so ``pg_stat_activity`` tells services apart.
@@ -176,6 +179,9 @@ def engine(
     pool, and a client-side pool would pin server connections) and never prepares.
     The URL's repr masks the password (SQLAlchemy renders it as ``***``).
     """
+    from sqlalchemy import URL, create_engine
+    from sqlalchemy.pool import NullPool
+
     user, password = credentials(settings, role)
     if direct:
         host, port = settings.postgres.host, settings.postgres.port

@@ -1,0 +1,258 @@
+"""What one bot process costs in memory, before and after this branch's import diet.
+
+    .venv/bin/python bench/bot_memory.py [--before 7d18f5b] [--candles 200]
+
+Runs ``alpha run bot`` (the real entry, its own process) twice in one run, on the same
+services, exchange and listener: once from a copy of the source tree at ``--before``
+(``git archive``), once from this tree. For each it prints
+
+- **idle RSS**: ``VmRSS`` after start-up (registration, instruments, warm-up, sockets
+  subscribed, heartbeat written), the median of 2 s of samples;
+- **trading RSS**: the peak over ``--candles`` closed bars on which the bot trades (the
+  ``benchflip`` test strategy of ``bench/bot_stack.py``: an order on every bar, a stop on
+  every entry fill), sampled every 100 ms;
+- ``Rss``, ``Pss`` and private pages from ``/proc/PID/smaps_rollup`` at the end of each
+  phase: RSS counts the shared libraries (libpython, OpenSSL, libpq) in full in every
+  process; a host of many bots pays them once, so the private figure is what each
+  further bot adds and PSS its fair share;
+- the number of modules the process had loaded when it stopped (``sys.modules``,
+  written at exit by a ``sitecustomize`` on its path) and which heavy packages were
+  among them.
+
+Starts its own PostgreSQL roles/database, PgBouncer and Redis (the test harness) on the
+machine's PostgreSQL, the paper exchange and ``alpha run listener`` as processes;
+nothing shared is modified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import bot_stack  # bench/bot_stack.py: plugin, market, clock, watcher, the trading loop
+
+ROOT = bot_stack.ROOT
+HEAVY = ("sqlalchemy", "alembic", "matplotlib", "numpy", "aiohttp", "telegram", "apscheduler")
+DUMP_AT_EXIT = (
+    "import atexit, os, sys\n"
+    "atexit.register(lambda: open(os.environ['IMPORTS_DUMP'], 'w')"
+    ".write('\\n'.join(sorted(sys.modules))))\n"
+)
+
+
+def memory(pid: int) -> dict[str, float]:
+    """MB of the process's ``Rss``, ``Pss`` (shared pages divided among the processes
+    mapping them) and private pages (``Private_Clean`` + ``Private_Dirty``: what one more
+    bot adds when the shared libraries are already mapped by others)."""
+    kb: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        kb[name] = int(value.split()[0])
+    return {
+        "rss": kb["Rss"] / 1024,
+        "pss": kb["Pss"] / 1024,
+        "private": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024,
+    }
+
+
+def source_tree(rev: str, into: Path) -> Path:
+    """The repository's files at ``rev`` (committed state only)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def run_one(
+    label: str,
+    tree: Path,
+    *,
+    stack: Any,
+    dbname: str,
+    env: dict[str, str],
+    clock: bot_stack.Clock,
+    watcher: bot_stack.Watcher,
+    candles: int,
+    logs: Path,
+) -> dict[str, Any]:
+    from core import redis_keys
+    from devenv.ports import free_port
+
+    bot_id, code = f"mem_{label}", f"m{label[0]}1"
+    bot_stack.register(stack, dbname, bot_id, code)
+    site = logs / f"site-{label}"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(DUMP_AT_EXIT)
+    dump = logs / f"modules-{label}.txt"
+    own = {
+        **env,
+        "PYTHONPATH": os.pathsep.join([str(site), env["PYTHONPATH"], str(tree)]),
+        "IMPORTS_DUMP": str(dump),
+        "ALPHA_HTTP_PORT": str(free_port()),
+    }
+    bot_redis = stack.redis(redis_keys.bot_db(None))
+    with (logs / f"bot-{label}.log").open("w") as log:
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "run", "bot", bot_id], env=own, cwd=stack.tmp,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )  # fmt: skip
+    try:
+        bot_stack.wait(
+            lambda: bot_redis.exists(redis_keys.heartbeat(bot_id)) or bot.poll() is not None,
+            60, f"the {label} bot's heartbeat",
+        )  # fmt: skip
+        if bot.poll() is not None:
+            raise SystemExit(f"the {label} bot exited at start; see {logs}")
+        time.sleep(2.0)  # sockets subscribed, first beats written
+        rss = bot_stack.RssSampler(bot.pid)
+        time.sleep(2.0)
+        idle = statistics.median(rss.samples) / 1024
+        idle_detail = memory(bot.pid)
+
+        def position() -> str:
+            return bot_redis.hget(redis_keys.position(bot_id, bot_stack.SYMBOL), "qty") or ""  # type: ignore[arg-type]
+
+        react, _stops = bot_stack.measure_bot(
+            clock, watcher, position, candles, bot.poll, code=code
+        )
+        rss.stop()
+        trading = max(rss.samples) / 1024
+        trading_detail = memory(bot.pid)
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        try:
+            bot.wait(30)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+    modules = dump.read_text().split() if dump.exists() else []
+    heavy = sorted({m.split(".")[0] for m in modules if m.split(".")[0] in HEAVY})
+    return {
+        "idle": idle,
+        "trading": trading,
+        "idle_detail": idle_detail,
+        "trading_detail": trading_detail,
+        "modules": len(modules),
+        "heavy": heavy,
+        "react": statistics.median(react) if react else float("nan"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default="7d18f5b",
+                        help="git revision of the 'before' tree (default 7d18f5b, this branch's"
+                        " base)")  # fmt: skip
+    parser.add_argument("--candles", type=int, default=200,
+                        help="closed bars each bot trades on (default 200)")  # fmt: skip
+    args = parser.parse_args()
+    if args.candles < 2:
+        parser.error("--candles must be at least 2")
+
+    from core import redis_keys
+    from paper_exchange.testing import spawn_exchange
+    from tests.harness.services import ServiceStack, alpha_command
+
+    load = os.getloadavg()
+    stack = ServiceStack.start()
+    exchange = listener = None
+    socks: list[Any] = []
+    logs = stack.tmp / "logs"
+    logs.mkdir()
+    try:
+        try:
+            before = source_tree(args.before, stack.tmp / "before")
+        except subprocess.CalledProcessError as exc:
+            why = exc.stderr.decode().strip()
+            raise SystemExit(f"cannot read revision {args.before!r}: {why}") from None
+        plugins = bot_stack.plugin_dir(stack.tmp)
+        sys.path.insert(0, str(plugins))
+        market = bot_stack.write_market(
+            stack.tmp / "BTCUSDT_1.csv", bot_stack.HISTORY + 2 * (args.candles + 20)
+        )
+        exchange = spawn_exchange([
+            "--account", "main:main-key:main-secret", "--market", str(market),
+            "--speed", "manual", "--history-minutes", str(bot_stack.HISTORY), "--no-rate-limits",
+        ])  # fmt: skip
+        clock = bot_stack.Clock(exchange.control)
+        watcher = bot_stack.Watcher()
+        socks = bot_stack.sockets(exchange.ws_url, watcher, [("main-key", "main-secret")])
+        dbname = stack.create_database()
+        env = {
+            **stack.env(dbname),
+            "PYTHONPATH": str(plugins),
+            "BYBIT_ENV": "paper",
+            "BYBIT_REST_URL": exchange.rest_url,
+            "BYBIT_WS_URL": exchange.ws_url,
+            "BYBIT_API_KEY": "main-key",
+            "BYBIT_API_SECRET": "main-secret",
+            "LISTENER_SPOOL_DIR": str(stack.tmp / "spool"),
+            "LISTENER_CATCHUP_MARGIN_SECONDS": "60",
+            "ALPHA_LOG_LEVEL": "WARNING",
+        }
+        from devenv.ports import free_port
+
+        with (logs / "listener.log").open("w") as log:
+            listener = subprocess.Popen(
+                [*alpha_command(), "run", "listener"], cwd=stack.tmp,
+                env={**env, "PYTHONPATH": str(ROOT), "ALPHA_HTTP_PORT": str(free_port())},
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+        infra = stack.redis(15)
+        bot_stack.wait(lambda: infra.hget(redis_keys.LISTENER_STATUS, "main:connected") == "1"
+                      or listener.poll() is not None, 60, "the listener")  # fmt: skip
+        results = {}
+        for label, tree in (("before", before), ("after", ROOT)):
+            results[label] = run_one(
+                label, tree, stack=stack, dbname=dbname, env=env, clock=clock,
+                watcher=watcher, candles=args.candles, logs=logs,
+            )  # fmt: skip
+
+        print(f"machine: {os.cpu_count()} CPUs, load average before the run "
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+        print(f"one 'alpha run bot' process (test strategy benchflip, {args.candles} bars "
+              "traded, an order on each):")  # fmt: skip
+        for label, r in results.items():
+            tree = args.before if label == "before" else "this tree"
+            print(f"  {label:6} ({tree}): idle RSS {r['idle']:.1f} MB, trading peak "
+                  f"{r['trading']:.1f} MB, {r['modules']} modules loaded, heavy packages: "
+                  f"{', '.join(r['heavy']) or 'none'}; candle → order p50 "
+                  f"{r['react']:.1f} ms")  # fmt: skip
+            for when in ("idle", "trading"):
+                d = r[f"{when}_detail"]
+                print(f"         {when} (end): RSS {d['rss']:.1f} MB, PSS {d['pss']:.1f} MB, "
+                      f"private {d['private']:.1f} MB")  # fmt: skip
+        b, a = results["before"], results["after"]
+        print(f"  saved per bot: idle RSS {b['idle'] - a['idle']:.1f} MB, trading "
+              f"{b['trading'] - a['trading']:.1f} MB, private (idle) "
+              f"{b['idle_detail']['private'] - a['idle_detail']['private']:.1f} MB")  # fmt: skip
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print("reproduce: .venv/bin/python bench/bot_memory.py " + " ".join(sys.argv[1:]))
+    finally:
+        if listener is not None and listener.poll() is None:
+            listener.terminate()
+            try:
+                listener.wait(15)
+            except subprocess.TimeoutExpired:
+                listener.kill()
+        for s in socks:
+            s.exit()
+        if exchange is not None:
+            exchange.stop()
+        if os.environ.get("BENCH_KEEP_LOGS"):  # logs and module lists, before they go
+            shutil.copytree(logs, os.environ["BENCH_KEEP_LOGS"], dirs_exist_ok=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
