@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 
 from core.cli import Cli
-from paper_exchange.accounts import account_texts, parse_account
-from paper_exchange.serve import serve
 
-__all__ = ["account_texts", "add_arguments", "parse_account", "register"]
+__all__ = ["add_arguments", "register"]
+
+
+def _serve(args: argparse.Namespace) -> int | None:
+    # Imported here: every ``alpha`` command registers this verb, and a bot process must
+    # not load the exchange's server (tests/bots/e2e/test_e2e_bot_imports.py).
+    from paper_exchange.serve import serve
+
+    return serve(args)
 
 
 def _speed(text: str) -> float | None:
@@ -28,7 +34,7 @@ def register(cli: Cli) -> None:
         "run",
         "paper-exchange",
         "a Bybit V5-compatible paper exchange (REST + private/public WebSocket) on loopback",
-        serve,
+        _serve,
     )
     add_arguments(p)
 

@@ -43,9 +43,9 @@ from telegram.error import RetryAfter, TelegramError
 
 from core import redis_keys
 from core.notify import KINDS as NOTIFY_KINDS
+from core.operator.registry import load_bots
 from core.retry import Jitter, backoff_delay
 from telegram_c2 import fmt, ledger
-from telegram_c2.registry import load_bots
 from telegram_c2.services import C2
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from telegram_c2.db import Database
+from core.operator.db import Database
 
 ZERO = Decimal(0)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from core import redis_keys
 from core.ids import BotId
-from telegram_c2.db import Database
-from telegram_c2.redis_pool import RedisPool
-from telegram_c2.registry import Bot
+from core.operator.db import Database
+from core.operator.redis_pool import RedisPool
+from core.operator.registry import Bot
 
 _TRUE = {"1", "true", "yes", "connected", "up"}
 

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from core.ids import EXTERNAL_BOT
-from telegram_c2.db import Database
+from core.operator.db import Database
 
 EXTERNAL = str(EXTERNAL_BOT)
 #: The ``date_trunc`` unit of each period command.

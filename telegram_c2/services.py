@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from core.config import Settings
+from core.operator.audit import Auditor
+from core.operator.control import Control
+from core.operator.db import Database
+from core.operator.redis_pool import RedisPool
 from telegram_c2.access import Access
-from telegram_c2.audit import Auditor
 from telegram_c2.confirm import Clock, ConfirmationBook, utc_now
-from telegram_c2.control import Control
-from telegram_c2.db import Database
 from telegram_c2.gate import Gate
 from telegram_c2.ops import Ops
-from telegram_c2.redis_pool import RedisPool
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from core.errors import UserError
+from core.operator.audit import AuditEntry
+from core.operator.registry import Bot, load_bots, resolve
 from telegram_c2 import fmt
 from telegram_c2.access import NEUTRAL_REFUSAL, Level
-from telegram_c2.audit import AuditEntry
-from telegram_c2.registry import Bot, load_bots, resolve
 from telegram_c2.services import C2
 
 log = logging.getLogger(__name__)

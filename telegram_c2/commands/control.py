@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+from core.operator.control import new_command_id
 from core.operator.state import change_state
 from telegram_c2.access import Level
 from telegram_c2.commands.base import Command, Invocation, Result, UsageError
-from telegram_c2.control import new_command_id
 
 
 async def _change(inv: Invocation, state: str, *, allow_all: bool) -> Result:

@@ -20,13 +20,13 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from core.errors import UserError
+from core.operator.audit import AuditEntry
+from core.operator.control import new_command_id
+from core.operator.registry import load_bots, resolve
 from telegram_c2 import fmt, ledger
 from telegram_c2.access import Level
-from telegram_c2.audit import AuditEntry
 from telegram_c2.commands.base import Command, Invocation, Result, UsageError
 from telegram_c2.confirm import Outcome, Pending
-from telegram_c2.control import new_command_id
-from telegram_c2.registry import load_bots, resolve
 from telegram_c2.services import C2
 
 log = logging.getLogger(__name__)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from core.operator.registry import Bot
 from telegram_c2 import fmt, ledger
 from telegram_c2.access import Level
 from telegram_c2.commands.base import Command, Invocation, Result
-from telegram_c2.registry import Bot
 
 
 async def _bot_line(inv: Invocation, bot: Bot, view: ledger.LedgerView) -> str:

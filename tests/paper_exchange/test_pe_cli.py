@@ -12,7 +12,7 @@ import pytest
 from pe_helpers import make_http
 
 from core.errors import UserError
-from paper_exchange.cli import parse_account
+from paper_exchange.accounts import parse_account
 from paper_exchange.testing import running_exchange, spawn_exchange
 
 
