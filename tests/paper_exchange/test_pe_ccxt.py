@@ -242,6 +242,10 @@ def test_market_order_trades_and_position(exchange: RunningExchange) -> None:
         assert dec(order["filled"]) == Decimal(held["cumExecQty"]) == Decimal("0.03")
         assert dec(order["average"]) == Decimal(held["avgPrice"])
         assert dec(order["fee"]["cost"]) == Decimal(held["cumExecFee"])
+        # fetch_order needs ccxt's own "acknowledged" flag: it warns that Bybit keeps
+        # only the last 500 orders on the endpoint it reads.
+        fetched = await within(client.fetch_order(placed["id"], SYMBOL, {"acknowledged": True}))
+        assert fetched["status"] == "closed" and dec(fetched["filled"]) == Decimal("0.03")
         closed = await within(client.fetch_closed_orders(SYMBOL))
         assert placed["id"] in [o["id"] for o in closed]
 
@@ -266,8 +270,47 @@ def test_market_order_trades_and_position(exchange: RunningExchange) -> None:
         assert dec(position["notional"]) == Decimal(held_pos["positionValue"])
         assert dec(position["unrealizedPnl"]) == Decimal(held_pos["unrealisedPnl"])
         assert dec(position["leverage"]) == Decimal(held_pos["leverage"])
+        assert dec(position["initialMargin"]) == Decimal(held_pos["positionIM"])
+        assert dec(position["maintenanceMargin"]) == Decimal(held_pos["positionMM"])
+        assert dec(position["markPrice"]) == Decimal(held_pos["markPrice"])
+        assert dec(position["realizedPnl"]) == Decimal(held_pos["curRealisedPnl"])
+        assert position["timestamp"] == int(held_pos["createdTime"])
 
     run(exchange, scenario)
+
+
+def test_market_order_walking_a_thin_book(exchange: RunningExchange) -> None:
+    """Several executions of one order: ccxt's trades are the executions, its order's
+    fill and average price are the order's (the book is thinned for this test only)."""
+    ctl = exchange.control
+    before = ctl.post("/paper/liquidity", symbol="BTCUSDT")  # answers the current shape
+    ctl.post("/paper/liquidity", symbol="BTCUSDT", qty_per_level="0.01", growth="0")
+    try:
+
+        async def scenario(client: Any) -> None:
+            placed = await within(client.create_order(SYMBOL, "market", "buy", 0.035))
+            fills = [e for e in ctl.dump("main")["executions"] if e["orderId"] == placed["id"]]
+            assert len(fills) >= 3  # the order walked the book
+            held = _order(exchange, placed["id"])
+            order = await within(client.fetch_closed_order(placed["id"], SYMBOL))
+            assert dec(order["filled"]) == Decimal(held["cumExecQty"]) == Decimal("0.035")
+            assert dec(order["average"]) == Decimal(held["avgPrice"])
+            assert dec(order["cost"]) == Decimal(held["cumExecValue"])
+            trades = await within(client.fetch_my_trades(SYMBOL))
+            mine = sorted(
+                (dec(t["price"]), dec(t["amount"])) for t in trades if t["order"] == placed["id"]
+            )
+            assert mine == sorted((Decimal(f["execPrice"]), Decimal(f["execQty"])) for f in fills)
+            assert len({price for price, _ in mine}) == len(mine)  # one price per level
+
+        run(exchange, scenario)
+    finally:
+        ctl.post(
+            "/paper/liquidity",
+            symbol="BTCUSDT",
+            qty_per_level=before["qty_per_level"],
+            growth=before["growth"],
+        )
 
 
 # --- market data -----------------------------------------------------------------------
