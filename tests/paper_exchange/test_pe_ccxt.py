@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import ccxt
 import ccxt.pro
 import pytest
 from pe_helpers import ACCOUNTS, make_http
@@ -166,6 +167,26 @@ def test_set_leverage_changes_the_position(exchange: RunningExchange) -> None:
             assert pos["leverage"] == str(leverage)
             [seen] = await within(client.fetch_positions([SYMBOL]))
             assert seen["leverage"] == leverage
+        # The same value again is Bybit's 110043, which ccxt raises as BadRequest.
+        with pytest.raises(ccxt.BadRequest, match="110043"):
+            await within(client.set_leverage(3, SYMBOL))
+
+    run(exchange, scenario)
+
+
+def test_refusals_are_the_errors_ccxt_maps(exchange: RunningExchange) -> None:
+    """ccxt maps Bybit's retCodes to its exception classes; the codes must be Bybit's."""
+
+    async def scenario(client: Any) -> None:
+        unknown = "00000000-0000-0000-0000-000000000000"
+        with pytest.raises(ccxt.OrderNotFound, match="110001"):
+            await within(client.cancel_order(unknown, SYMBOL))
+        with pytest.raises(ccxt.OrderNotFound, match="110001"):
+            await within(client.edit_order(unknown, SYMBOL, "limit", "buy", 0.01, 50_000))
+        with pytest.raises(ccxt.InsufficientFunds, match="110007"):
+            await within(client.create_order(SYMBOL, "market", "buy", 100))  # 6M USDT
+        positions = exchange.control.dump("main")["positions"]
+        assert all(Decimal(p["size"]) == 0 for p in positions)  # nothing was placed
 
     run(exchange, scenario)
 
@@ -189,6 +210,9 @@ def test_limit_amend_cancel(exchange: RunningExchange) -> None:
         assert dec(open_order["price"]) == Decimal(held["price"]) == Decimal(price)
         assert dec(open_order["amount"]) == Decimal(held["qty"]) == Decimal("0.01")
         assert open_order["side"] == "buy" and open_order["type"] == "limit"
+        assert dec(open_order["remaining"]) == Decimal(held["leavesQty"])
+        assert open_order["timestamp"] == int(held["createdTime"])
+        assert open_order["timeInForce"] == held["timeInForce"] == "GTC"
 
         new_price = client.price_to_precision(SYMBOL, last * 0.85)
         await within(client.edit_order(placed["id"], SYMBOL, "limit", "buy", 0.02, new_price))
@@ -392,7 +416,8 @@ def test_private_watchers(exchange: RunningExchange) -> None:
         orders = asyncio.ensure_future(client.watch_orders(SYMBOL))
         trades = asyncio.ensure_future(client.watch_my_trades(SYMBOL))
         positions = asyncio.ensure_future(client.watch_positions([SYMBOL]))
-        await within(_subscribed(exchange, "order", "execution", "position"))
+        balance = asyncio.ensure_future(client.watch_balance())
+        await within(_subscribed(exchange, "order", "execution", "position", "wallet"))
         placed = await within(client.create_order(SYMBOL, "market", "sell", 0.02))
         dump = exchange.control.dump("main")
         fills = {e["execId"]: e for e in dump["executions"] if e["orderId"] == placed["id"]}
@@ -419,5 +444,12 @@ def test_private_watchers(exchange: RunningExchange) -> None:
         assert position["side"] == "short" and held_pos["side"] == "Sell"
         assert dec(position["contracts"]) == Decimal(held_pos["size"]) == Decimal("0.02")
         assert dec(position["entryPrice"]) == Decimal(held_pos["avgPrice"])
+
+        # ccxt reads a pushed wallet's coin as total = equity (not walletBalance as over
+        # REST), used = locked; the price stood still since the push.
+        coin = exchange.control.dump("main")["wallet"]["coin"][0]
+        wallet = await within(balance)
+        assert dec(wallet["USDT"]["total"]) == Decimal(coin["equity"])
+        assert dec(wallet["USDT"]["used"]) == Decimal(coin["locked"])
 
     run(exchange, scenario)
