@@ -122,6 +122,28 @@ def test_an_unknown_category_is_still_refused(exchange: RunningExchange) -> None
     assert info.value.status_code == 10001
 
 
+def test_fee_rate_endpoint(exchange: RunningExchange) -> None:
+    """``GET /v5/account/fee-rate`` (ccxt's fetch_trading_fee; was 10017)."""
+    from pybit.exceptions import InvalidRequestError
+
+    http = make_http(exchange)
+    [row] = http.get_fee_rates(**LIN)["result"]["list"]
+    assert row == {"symbol": "BTCUSDT", "takerFeeRate": "0.00055", "makerFeeRate": "0.0002"}
+    every = http.get_fee_rates(category="linear")["result"]["list"]
+    instruments = http.get_instruments_info(category="linear")["result"]["list"]
+    assert [r["symbol"] for r in every] == [i["symbol"] for i in instruments]
+    assert http.get_fee_rates(category="inverse")["result"] == {"list": []}
+    for category in ("spot", "option"):  # these two name their category, as documented
+        assert http.get_fee_rates(category=category)["result"] == {
+            "category": category,
+            "list": [],
+        }
+    for bad in ({}, {"category": "linear", "symbol": "NOPEUSDT"}, {"category": "futures"}):
+        with pytest.raises(InvalidRequestError) as info:
+            http.get_fee_rates(**bad)
+        assert info.value.status_code == 10001, bad
+
+
 # --- markets, balance, leverage ------------------------------------------------------------
 
 
@@ -285,6 +307,9 @@ def test_market_order_trades_and_position(exchange: RunningExchange) -> None:
             assert trade["fee"]["currency"] == fill["feeCurrency"] == "USDT"
             assert trade["takerOrMaker"] == "taker" and trade["side"] == "buy"
             assert trade["timestamp"] == int(fill["execTime"])
+
+        fee = await within(client.fetch_trading_fee(SYMBOL))
+        assert {dec(fee["taker"])} == {Decimal(f["feeRate"]) for f in fills}  # what it charged
 
         [position] = await within(client.fetch_positions([SYMBOL]))
         [held_pos] = make_http(exchange).get_positions(**LIN)["result"]["list"]
