@@ -24,6 +24,7 @@ import ccxt
 import ccxt.pro
 import pytest
 from pe_helpers import ACCOUNTS, make_http
+from pybit.exceptions import InvalidRequestError
 
 from paper_exchange.testing import RunningExchange, running_exchange
 
@@ -100,7 +101,7 @@ def flat_account(exchange: RunningExchange) -> Iterator[None]:
             http.place_order(**LIN, side=side, orderType="Market", qty=pos["size"], reduceOnly=True)
 
 
-# --- the fix ccxt needed: other product types' instruments ---------------------------------
+# --- what ccxt needed from the paper exchange: other product types, fee rates -------------
 
 
 @pytest.mark.parametrize("category", ["spot", "inverse", "option"])
@@ -115,8 +116,6 @@ def test_instruments_of_other_categories_are_an_empty_list(
 
 
 def test_an_unknown_category_is_still_refused(exchange: RunningExchange) -> None:
-    from pybit.exceptions import InvalidRequestError
-
     with pytest.raises(InvalidRequestError) as info:
         make_http(exchange).get_instruments_info(category="futures")
     assert info.value.status_code == 10001
@@ -124,8 +123,6 @@ def test_an_unknown_category_is_still_refused(exchange: RunningExchange) -> None
 
 def test_fee_rate_endpoint(exchange: RunningExchange) -> None:
     """``GET /v5/account/fee-rate`` (ccxt's fetch_trading_fee; was 10017)."""
-    from pybit.exceptions import InvalidRequestError
-
     http = make_http(exchange)
     [row] = http.get_fee_rates(**LIN)["result"]["list"]
     assert row == {"symbol": "BTCUSDT", "takerFeeRate": "0.00055", "makerFeeRate": "0.0002"}
