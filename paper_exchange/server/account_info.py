@@ -2,19 +2,23 @@
 
 ccxt's Bybit client, for one, asks ``GET /v5/asset/coin/query-info`` (its currencies),
 ``GET /v5/user/query-api`` and ``GET /v5/account/info`` (is this a unified account?)
-before it does anything else, and stops if one of them is missing. Every answer is
+before it does anything else, and stops if one of them is missing; its
+``fetch_trading_fee(s)`` reads ``GET /v5/account/fee-rate``. Every answer is
 built from the exchange's state: the coins are the ones in the wallet (USDT), the key
 is the account's own with read-write trading permissions, and the account is a unified
 trading account in cross margin, which is how the engine settles. Field names and
 JSON types follow Bybit's V5 pages "Get Coin Info", "Get API Key Information" and
-"Get Account Info"; nothing here changes state.
+"Get Account Info" and "Get Fee Rate"; nothing here changes state.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from paper_exchange.engine.errors import params_error
 from paper_exchange.engine.models import Account
+from paper_exchange.engine.numbers import fmt
+from paper_exchange.engine.state import other_category
 from paper_exchange.server.host import Host
 
 #: The wallet holds USDT only (``engine/views.py``, ``wallet_view``).
@@ -107,4 +111,24 @@ def account_info(ex: Host, acct: Account | None, p: dict[str, object]) -> object
         "dcpStatus": "OFF",
         "timeWindow": 0,
         "smpGroup": 0,
+    }
+
+
+def fee_rate(ex: Host, acct: Account | None, p: dict[str, object]) -> object:
+    """``GET /v5/account/fee-rate``: the rates the engine charges, one row per linear
+    symbol (or the one asked for). Derivatives rows carry no ``baseCoin`` and the
+    result no ``category``; spot and option results do, and hold nothing here."""
+    if other := other_category(p):
+        return {"list": []} if other == "inverse" else {"category": other, "list": []}
+    engine = ex.engine
+    symbol = p.get("symbol")
+    if symbol and symbol not in engine.instruments:
+        raise params_error(f"symbol invalid: {symbol}")
+    taker, maker = fmt(engine.taker_fee), fmt(engine.maker_fee)
+    return {
+        "list": [
+            {"symbol": name, "takerFeeRate": taker, "makerFeeRate": maker}
+            for name in engine.instruments
+            if not symbol or name == symbol
+        ]
     }

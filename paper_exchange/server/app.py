@@ -22,6 +22,7 @@ from paper_exchange.engine.errors import params_error
 from paper_exchange.engine.exchange import Engine
 from paper_exchange.engine.instruments import DEFAULT_INSTRUMENTS
 from paper_exchange.engine.numbers import fmt, parse_int
+from paper_exchange.engine.state import empty_page, other_category
 from paper_exchange.market.clock import SimClock
 from paper_exchange.market.market import Market, MarketConfig
 from paper_exchange.server import control
@@ -177,9 +178,10 @@ class PaperExchange:
         return {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)}
 
     def instruments_info(self, p: dict[str, object]) -> dict[str, object]:
-        category = p.get("category")
-        if category != "linear":
-            raise params_error("category only support linear")
+        # Spot, inverse and option are real product types with no instrument listed here:
+        # an empty list, as a client that loads every category (ccxt) expects.
+        if other := other_category(p):
+            return empty_page(other)
         symbol = p.get("symbol")
         items = [
             inst.view()
