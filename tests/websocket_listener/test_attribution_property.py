@@ -105,14 +105,18 @@ def item(event: Event, symbol: str) -> dict[str, Any]:
     }
 
 
+#: A position: (account, bot, symbol) — ``external`` has one per account.
+Key = tuple[str, str, str]
+
+
 def oracle(
     executions: list[tuple[str, dict[str, Any]]],
-) -> tuple[dict[str, str], dict[str, dict[str, Decimal]], dict[tuple[str, str], Decimal]]:
-    """One at a time in ledger order: fills' bots, funding shares, each bot's quantity."""
+) -> tuple[dict[str, str], dict[str, dict[str, Decimal]], dict[Key, Decimal]]:
+    """One at a time in ledger order: fills' bots, funding shares, each position's quantity."""
     fills: dict[str, str] = {}
     funding: dict[str, dict[str, Decimal]] = {}
     held: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    qty: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    qty: dict[Key, Decimal] = defaultdict(Decimal)
 
     def ledger_key(e: tuple[str, dict[str, Any]]) -> tuple[int, int, str]:
         return (int(e[1]["execTime"]), e[1]["seq"], e[1]["execId"])
@@ -137,13 +141,13 @@ def oracle(
         fills[it["execId"]] = bot
         signed = Decimal(it["execQty"]) * (1 if it["side"] == "Buy" else -1)
         here[bot] += signed
-        qty[(bot, it["symbol"])] += signed
+        qty[(account, bot, it["symbol"])] += signed
     return fills, funding, dict(qty)
 
 
 def read_ledger(
     database: Any, symbols: list[str]
-) -> tuple[dict[str, str], dict[str, dict[str, Decimal]], dict[tuple[str, str], Decimal]]:
+) -> tuple[dict[str, str], dict[str, dict[str, Decimal]], dict[Key, Decimal]]:
     with database.connect("readonly") as conn:
         fills = dict(
             conn.execute(
@@ -157,11 +161,11 @@ def read_ledger(
         ):
             funding[exec_id][bot] = fee
         folded = ledger_positions(conn)
-    qty = {k: p.qty for k, p in folded.items() if k[1] in symbols}
+    qty = {k: p.qty for k, p in folded.items() if k[2] in symbols}
     return fills, dict(funding), qty
 
 
-def nonzero(qty: dict[tuple[str, str], Decimal]) -> dict[tuple[str, str], Decimal]:
+def nonzero(qty: dict[Key, Decimal]) -> dict[Key, Decimal]:
     return {k: v for k, v in qty.items() if v}
 
 
@@ -209,7 +213,7 @@ def test_attribution_is_independent_of_arrival_order_and_batching(database, redi
         for exec_id, shares in got_funding.items():
             assert sum(shares.values()) == amounts[exec_id]  # exactly Bybit's amount
         assert nonzero(got_qty) == nonzero(want_qty)
-        book = {k: p.qty for k, p in listener.book.positions.items() if k[1] in symbols}
+        book = {k: p.qty for k, p in listener.book.positions.items() if k[2] in symbols}
         assert nonzero(book) == nonzero(want_qty)
 
     try:
