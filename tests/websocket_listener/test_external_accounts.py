@@ -10,6 +10,7 @@ Redis positions as before.
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
 from typing import Any
@@ -94,6 +95,17 @@ def test_external_positions_are_per_account_everywhere(database, redis, services
         rebuilt = PositionBook(services.redis)
         rebuilt.rebuild(conn)
     assert as_table(rebuilt.positions) == WANT
+
+    shown = database.alpha("positions", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert {
+        (r["account"], r["bot_id"]): (
+            Decimal(r["qty"]),
+            Decimal(r["avg_price"]),
+            Decimal(r["realized_pnl"]),
+        )
+        for r in json.loads(shown.stdout)
+    } == WANT
 
     with database.connect("readonly") as conn:
         views = conn.execute(
