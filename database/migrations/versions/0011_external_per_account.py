@@ -17,6 +17,11 @@ What changes
   the advisory lock, ``refold(account, bot, symbol, …)``, the INSERT/UPDATE/DELETE
   triggers, ``fold_append`` and ``repair``. For a bot on one account this is the same
   fold as before (its pair has one account); only ``external`` is split.
+* The UPDATE/DELETE triggers re-fold the pairs that lose rows before those that gain
+  them. Before, a fill the holder rule moved to a bot that sorts first (``external``
+  before every bot) was inserted into its new pair while its row was still in the old
+  one; ``fill_pnl``'s key refused it and the new pair stayed dirty (missing from the
+  views) until ``repair()``. Found by the attribution property test.
 * ``analytics.bot_positions``, ``round_trips`` and ``fold_status`` get an ``account``
   column (added last, so ``SELECT`` lists naming columns keep working); a consumer that
   keys ``bot_positions`` by (bot, symbol) sees one row per account for ``external``.
@@ -206,10 +211,66 @@ def _pair_path(text: str, rows: str) -> str:
 
 
 INSERT_TRIGGER = _pair_path(INSERT_TRIGGER, "new_rows")
-CHANGED_TRIGGER = _pair_path(v0002.TRIGGER, "changed").replace(
-    "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1
-)
-CHANGED_COLUMNS = "account, bot_id, symbol, exec_time, seq, exec_id"
+# UPDATE and DELETE: 0002's trigger, re-keyed, with one more fix. A fill the holder rule
+# moves to another bot leaves its pair (old_rows) and joins one (new_rows). fill_pnl's key
+# is the exec id, so the pair that gains the fill must be re-folded after the pair that
+# loses it, or its INSERT meets the fill's old row and the pair goes dirty (this happened
+# whenever the new bot sorted first: a move to ``external``). Every lock is still taken
+# first, in (account, bot_id, symbol) order, so two writers cannot deadlock.
+CHANGED_TRIGGER = r"""
+CREATE OR REPLACE FUNCTION analytics.on_fills_changed_{event}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g record;
+BEGIN
+    IF current_setting('transaction_isolation') = 'read committed' THEN
+        FOR g IN
+            WITH changed AS ({changed})
+            SELECT DISTINCT account, bot_id, symbol FROM changed ORDER BY 1, 2, 3
+        LOOP
+            PERFORM pg_advisory_xact_lock(
+                hashtextextended('analytics.fold/' || g.account || '/' || g.bot_id || '/'
+                                 || g.symbol, 0));
+        END LOOP;
+    END IF;
+    FOR g IN
+        WITH changed AS ({changed})
+        SELECT * FROM (
+            SELECT DISTINCT ON (account, bot_id, symbol) account, bot_id, symbol, exec_time,
+                   seq, exec_id, min(gains) OVER (PARTITION BY account, bot_id, symbol) AS gains
+              FROM changed
+             ORDER BY account, bot_id, symbol, exec_time, seq, exec_id) p
+         ORDER BY gains, account, bot_id, symbol    -- pairs that lose rows first
+    LOOP
+        BEGIN
+            IF current_setting('transaction_isolation') <> 'read committed' THEN
+                -- Under a fixed snapshot the fold could miss a concurrent commit.
+                RAISE EXCEPTION 'fold needs READ COMMITTED, transaction is %',
+                    current_setting('transaction_isolation');
+            END IF;
+            PERFORM analytics.refold(g.account, g.bot_id, g.symbol, g.exec_time, g.seq,
+                                     g.exec_id);
+        EXCEPTION WHEN OTHERS THEN
+            -- The ledger never waits on analytics: record the pair, warn, commit the fill.
+            INSERT INTO analytics.fold_dirty (account, bot_id, symbol, error)
+            VALUES (g.account, g.bot_id, g.symbol, SQLERRM)
+            ON CONFLICT (account, bot_id, symbol) DO UPDATE
+                SET error = EXCLUDED.error, marked_at = EXCLUDED.marked_at;
+            RAISE WARNING 'analytics fold of %/% failed on account % (%); run SELECT'
+                ' analytics.repair()', g.bot_id, g.symbol, g.account, SQLERRM;
+        END;
+    END LOOP;
+    RETURN NULL;
+END $$;
+"""
+#: Per event: the changed rows, and whether their pair gains them (new_rows) or not.
+CHANGED_ROWS = {
+    "update": "SELECT account, bot_id, symbol, exec_time, seq, exec_id, 0 AS gains"
+    " FROM old_rows UNION ALL"
+    " SELECT account, bot_id, symbol, exec_time, seq, exec_id, 1 FROM new_rows",
+    "delete": "SELECT account, bot_id, symbol, exec_time, seq, exec_id, 0 AS gains"
+    " FROM old_rows",
+}
 
 APPEND = r"""
 CREATE OR REPLACE FUNCTION analytics.fold_append(p_rows analytics.fill_pnl[]) RETURNS void
@@ -359,10 +420,7 @@ def upgrade() -> None:
     )
     op.execute(APPEND)
     op.execute(_fill(INSERT_TRIGGER, FOLD_STEP))
-    for event in ("update", "delete"):
-        changed = " UNION ALL ".join(
-            f"SELECT {CHANGED_COLUMNS} FROM {t}" for t in v0002.CHANGED[event]
-        )
+    for event, changed in CHANGED_ROWS.items():
         op.execute(CHANGED_TRIGGER.replace("{event}", event).replace("{changed}", changed))
     op.execute(REPAIR)
     op.execute(BOT_POSITIONS)
