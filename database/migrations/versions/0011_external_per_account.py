@@ -268,8 +268,7 @@ CHANGED_ROWS = {
     "update": "SELECT account, bot_id, symbol, exec_time, seq, exec_id, 0 AS gains"
     " FROM old_rows UNION ALL"
     " SELECT account, bot_id, symbol, exec_time, seq, exec_id, 1 FROM new_rows",
-    "delete": "SELECT account, bot_id, symbol, exec_time, seq, exec_id, 0 AS gains"
-    " FROM old_rows",
+    "delete": "SELECT account, bot_id, symbol, exec_time, seq, exec_id, 0 AS gains FROM old_rows",
 }
 
 APPEND = r"""
