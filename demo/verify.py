@@ -82,9 +82,9 @@ def _ledger(infra: Infra, accounts: list[str]) -> dict[str, Any]:
             (accounts,),
         ).fetchall()
         positions = conn.execute(
-            "SELECT b.account, p.symbol, sum(p.qty) AS qty FROM analytics.bot_positions p "
-            "JOIN trading.bots b USING (bot_id) WHERE b.account = ANY(%s) "
-            "GROUP BY b.account, p.symbol",
+            # The position's own account: external's positions are per account.
+            "SELECT account, symbol, sum(qty) AS qty FROM analytics.bot_positions "
+            "WHERE account = ANY(%s) GROUP BY account, symbol",
             (accounts,),
         ).fetchall()
     return {"fills": fills, "funding": funding, "positions": positions}

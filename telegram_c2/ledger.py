@@ -26,14 +26,15 @@ class Position:
 
 @dataclass
 class LedgerView:
-    positions: dict[tuple[str, str], Position]
+    #: Keyed by (bot_id, symbol, account): ``external`` has a position per account.
+    positions: dict[tuple[str, str, str], Position]
     #: Net P&L (realized − fees − funding paid) per (bot_id, UTC day).
     daily: dict[tuple[str, date], Decimal]
 
     def open_positions(self, bot_id: str | None = None) -> list[Position]:
         return [
             p
-            for (b, _), p in sorted(self.positions.items())
+            for (b, *_), p in sorted(self.positions.items())
             if p.qty != 0 and (bot_id is None or b == bot_id)
         ]
 
@@ -58,11 +59,12 @@ async def load(db: Database, bot_id: str | None = None) -> LedgerView:
     """Positions and daily net P&L from the analytics views (the ledger's one fold)."""
     where, params = ("WHERE bot_id = %s", (bot_id,)) if bot_id else ("", ())
     rows = await db.fetch(
-        f"SELECT bot_id, symbol, qty, avg_price, realized_pnl FROM analytics.bot_positions {where}",
+        "SELECT bot_id, symbol, account, qty, avg_price, realized_pnl"
+        f" FROM analytics.bot_positions {where}",
         params,
     )
     positions = {
-        (r["bot_id"], r["symbol"]): Position(
+        (r["bot_id"], r["symbol"], r["account"]): Position(
             r["bot_id"], r["symbol"], r["qty"], r["avg_price"], r["realized_pnl"]
         )
         for r in rows

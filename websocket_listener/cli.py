@@ -53,8 +53,14 @@ def _show(args: argparse.Namespace) -> int:
             raise UserError(f"bot {args.bot} is not registered (alpha bots list)")
         positions = ledger_positions(conn, args.bot)
     rows = [
-        {"bot_id": str(bot), "symbol": str(symbol), **position_hash(pos), "fills": pos.fills}
-        for (bot, symbol), pos in sorted(positions.items())
+        {
+            "account": str(account),
+            "bot_id": str(bot),
+            "symbol": str(symbol),
+            **position_hash(pos),
+            "fills": pos.fills,
+        }
+        for (account, bot, symbol), pos in sorted(positions.items())
     ]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -62,7 +68,7 @@ def _show(args: argparse.Namespace) -> int:
     if not rows:
         print("no fills in the ledger" + (f" for {args.bot}" if args.bot else ""))
         return 0
-    header = ("bot_id", "symbol", "qty", "avg_price", "realized_pnl", "fees", "fills")
+    header = ("account", "bot_id", "symbol", "qty", "avg_price", "realized_pnl", "fees", "fills")
     table = [header, *[tuple(str(r[h]) for h in header) for r in rows]]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:

@@ -105,6 +105,7 @@ class Moved:
     """A fill the walk gave another bot than the one it had."""
 
     exec_id: str
+    account: AccountName
     symbol: Symbol
     old_bot: BotId
     new_bot: BotId
@@ -181,7 +182,9 @@ def _walk(
             if (bot, rule) != (row.bot_id, row.rule):
                 cur.execute(_MOVE_FILL, (bot, rule.value, EXCHANGE, row.key[2]))
                 if bot != row.bot_id:
-                    settled.moved.append(Moved(row.key[2], symbol, row.bot_id, bot, rule.value))
+                    settled.moved.append(
+                        Moved(row.key[2], account, symbol, row.bot_id, bot, rule.value)
+                    )
                 row.bot_id = bot
         holdings[row.bot_id] = _EXACT.add(holdings[row.bot_id], row.amount)
 

@@ -1,9 +1,12 @@
 """Per-bot positions in Redis, derived from the ledger (docs/architecture.md, fill step 5).
 
-The book keeps the fold state (``core.positions.Position``) of every (bot, symbol) in
-memory. After each commit it applies the newly inserted fills in ledger order; a fill
-that belongs *before* one already folded (a late REST backfill) re-folds that
-(bot, symbol) from the ledger instead. Then :mod:`websocket_listener.redis_mirror`
+The book keeps the fold state (``core.positions.Position``) of every (account, bot,
+symbol) in memory — the account is part of the key because ``external`` spans accounts
+and a manual trade on one account must not close another account's position
+(docs/positions.md#external-on-several-accounts); for any other bot it changes nothing.
+After each commit it applies the newly inserted fills in ledger order; a fill that
+belongs *before* one already folded (a late REST backfill) re-folds that position from
+the ledger instead. Then :mod:`websocket_listener.redis_mirror`
 writes the ``position:{bot_id}:{symbol}`` hashes and appends each new fill to
 ``fills:{bot_id}`` (in the listener on its own thread, in commit order).
 
@@ -57,6 +60,13 @@ _FILL_SELECT = (
 )
 _LEDGER_ORDER = " ORDER BY exec_time, seq, exec_id"
 
+#: What one position is folded over: a bot's fills in a symbol on one account.
+PositionKey = tuple[AccountName, BotId, Symbol]
+
+
+def position_key(fill: Fill) -> PositionKey:
+    return (fill.account, fill.bot_id, fill.symbol)
+
 
 def fill_from_row(row: Sequence[Any]) -> Fill:
     """A ledger row back into the domain type the fold takes."""
@@ -89,23 +99,23 @@ def fill_from_row(row: Sequence[Any]) -> Fill:
 
 def ledger_positions(
     conn: psycopg.Connection[Any], bot_id: str | None = None
-) -> dict[tuple[BotId, Symbol], Position]:
+) -> dict[PositionKey, Position]:
     """Fold the whole ledger (or one bot's part of it), streaming rows from the server."""
     sql = _FILL_SELECT + (" WHERE bot_id = %s" if bot_id else "")
-    sql += " ORDER BY bot_id, symbol, exec_time, seq, exec_id"
-    positions: dict[tuple[BotId, Symbol], Position] = {}
+    sql += " ORDER BY account, bot_id, symbol, exec_time, seq, exec_id"
+    positions: dict[PositionKey, Position] = {}
     with conn.cursor() as cur:
         cur.execute(sql, (bot_id,) if bot_id else None)
         for row in cur:
             fill = fill_from_row(row)
-            key = (fill.bot_id, fill.symbol)
+            key = position_key(fill)
             positions[key] = positions.get(key, Position()).apply(fill)
     conn.commit()
     return positions
 
 
 class PositionBook:
-    """The in-memory fold of every (bot, symbol) plus its Redis mirror."""
+    """The in-memory fold of every (account, bot, symbol) plus its Redis mirror."""
 
     def __init__(
         self, redis_for_db: Callable[[int], redis.Redis], *, background_redis: bool = False
@@ -113,7 +123,7 @@ class PositionBook:
         """``background_redis``: send the Redis writes of commits on their own thread
         (the listener); callers that read Redis back call :meth:`drain` first."""
         self._redis_for_db = redis_for_db
-        self.positions: dict[tuple[BotId, Symbol], Position] = {}
+        self.positions: dict[PositionKey, Position] = {}
         self.bots: dict[BotId, BotRow] = {}
         self._redis_dbs: dict[BotId, int | None] = {}
         self.redis_dirty = False
@@ -153,10 +163,12 @@ class PositionBook:
             if after is not None:
                 after()
             return
-        by_key: dict[tuple[BotId, Symbol], list[Fill]] = defaultdict(list)
+        by_key: dict[PositionKey, list[Fill]] = defaultdict(list)
         for fill in new_fills:
-            by_key[(fill.bot_id, fill.symbol)].append(fill)
-        refold = {(m.old_bot, m.symbol) for m in moved} | {(m.new_bot, m.symbol) for m in moved}
+            by_key[position_key(fill)].append(fill)
+        refold = {(m.account, m.old_bot, m.symbol) for m in moved} | {
+            (m.account, m.new_bot, m.symbol) for m in moved
+        }
         for key, fills in by_key.items():
             fills.sort(key=lambda f: f.ledger_key)
             current = self.positions.get(key, Position())
@@ -175,7 +187,7 @@ class PositionBook:
 
     def publish(self, new_fills: Sequence[Fill], after: Callable[[], None] | None = None) -> None:
         """Append fills to the bots' streams (positions already folded by a rebuild)."""
-        keys = {(f.bot_id, f.symbol) for f in new_fills if (f.bot_id, f.symbol) in self.positions}
+        keys = {position_key(f) for f in new_fills if position_key(f) in self.positions}
         self._mirror(keys, new_fills, after)
 
     def announce_recent(
@@ -219,20 +231,27 @@ class PositionBook:
         conn.commit()
         return [fill_from_row(r) for r in rows]
 
-    def _refold(self, conn: psycopg.Connection[Any], bot_id: BotId, symbol: Symbol) -> Position:
+    def _refold(
+        self, conn: psycopg.Connection[Any], account: AccountName, bot_id: BotId, symbol: Symbol
+    ) -> Position:
         rows = conn.execute(
-            _FILL_SELECT + " WHERE bot_id = %s AND symbol = %s" + _LEDGER_ORDER, (bot_id, symbol)
+            _FILL_SELECT + " WHERE account = %s AND bot_id = %s AND symbol = %s" + _LEDGER_ORDER,
+            (account, bot_id, symbol),
         ).fetchall()
         conn.commit()
         return fold(fill_from_row(r) for r in rows)
 
     def _mirror(
         self,
-        keys: Iterable[tuple[BotId, Symbol]],
+        keys: Iterable[PositionKey],
         new_fills: Sequence[Fill],
         after: Callable[[], None] | None,
     ) -> None:
-        positions = [(bot_id, symbol, self.positions[(bot_id, symbol)]) for bot_id, symbol in keys]
+        # A Redis hash is per (bot, symbol): only bots with one account have one
+        # (external, the bot spanning accounts, has no Redis positions: docs/redis.md).
+        positions = [
+            (bot_id, symbol, self.positions[(a, bot_id, symbol)]) for a, bot_id, symbol in keys
+        ]
         self.mirror.write(self._redis_dbs, positions, new_fills, after)
 
     def _pipe(self, pipes: dict[int, Any], bot_id: BotId) -> Any:
@@ -267,14 +286,15 @@ class PositionBook:
         return len(self.positions)
 
     def _rewrite_redis(self) -> None:
-        by_bot: dict[BotId, list[Symbol]] = defaultdict(list)
-        for bot_id, symbol in self.positions:
-            by_bot[bot_id].append(symbol)
+        by_bot: dict[BotId, dict[Symbol, Position]] = defaultdict(dict)
+        for (_, bot_id, symbol), position in self.positions.items():
+            # One account per bot with Redis keys (see _mirror): no symbol is overwritten.
+            by_bot[bot_id][symbol] = position
         for bot in self.bots.values():
             if bot.mirror_db is None:
                 continue
             client = self._redis_for_db(bot.mirror_db)
-            wanted = {redis_keys.position(bot.bot_id, s) for s in by_bot.get(bot.bot_id, [])}
+            wanted = {redis_keys.position(bot.bot_id, s) for s in by_bot.get(bot.bot_id, {})}
             stale = [
                 k
                 for k in client.scan_iter(redis_keys.position_pattern(bot.bot_id))
@@ -283,10 +303,10 @@ class PositionBook:
             pipe = client.pipeline(transaction=False)
             if stale:
                 pipe.delete(*stale)
-            for symbol in by_bot.get(bot.bot_id, []):
+            for symbol in by_bot.get(bot.bot_id, {}):
                 pipe.hset(
                     redis_keys.position(bot.bot_id, symbol),
-                    mapping=position_hash(self.positions[(bot.bot_id, symbol)]),
+                    mapping=position_hash(by_bot[bot.bot_id][symbol]),
                 )
             pipe.execute()
 
@@ -294,7 +314,7 @@ class PositionBook:
         """True when a position Redis should hold is gone (a flush, a failover)."""
         self.drain()  # a key written by a queued commit is not missing
         pipes: dict[int, Any] = {}
-        for bot_id, symbol in self.positions:
+        for _, bot_id, symbol in self.positions:
             pipe = self._pipe(pipes, bot_id)
             if pipe is not None:
                 pipe.exists(redis_keys.position(bot_id, symbol))

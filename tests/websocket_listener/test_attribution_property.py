@@ -4,10 +4,25 @@ batching (docs/attribution.md, "A late fill corrects what follows it").
 Hypothesis generates small histories on three accounts — ``main`` shared by two bots,
 ``alt`` shared by two others, ``solo`` bound to one bot with a retired one beside it —
 of trades (by link id, with another account's link id, manual), flips, ADL executions
-and funding, and feeds them through the listener's own write path (parse, attribute,
-group commit, holder rule, positions) in a random order and random batches. The result
-must equal a one-at-a-time oracle written independently of the listener: executions
-taken in ledger order, holders kept as running sums per (account, symbol, bot).
+and funding, at a few prices and fees, and feeds them through the listener's own write
+path (parse, attribute, group commit, holder rule, positions) in a random order and
+random batches. Each batch arrives by one of the ways executions reach the writer:
+
+- ``live``: a private WebSocket message per account (``source='ws'``);
+- ``catchup``: one ``source='rest'`` envelope per item, as the connect-time catch-up
+  builds them from ``/v5/execution/list``;
+- ``handover``: entries on the real hand-over stream in Redis, read by the real
+  consumer (trade sync's audit hands missing executions over this way), acknowledged
+  only once committed;
+- ``replay``: a JSONL capture written to disk, checked and read back by
+  ``websocket_listener/replay.py`` and fed as ``alpha listener replay`` does.
+
+The result must equal a one-at-a-time oracle written independently of the listener:
+executions taken in ledger order, holders kept as running sums per (account, symbol,
+bot), each position folded by the rules of docs/positions.md with exact fractions. The
+ledger's attributions and funding shares, the listener's book, the Redis hashes, a
+rebuild from the ledger, ``alpha positions show``'s fold and ``analytics.bot_positions``
+must all equal it.
 
 Each example uses symbols of its own, so one database serves every example.
 """
@@ -15,23 +30,30 @@ Each example uses symbols of its own, so one database serves every example.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core import redis_keys
 from core.attribution import split_funding
 from core.ids import BotId
+from core.redis_client import infra_client
 from tests.websocket_listener.helpers import TestBot as Bot
 from tests.websocket_listener.helpers import register_bots
-from websocket_listener.envelope import Envelope
-from websocket_listener.positions import ledger_positions
+from websocket_listener.envelope import EXECUTION, Envelope
+from websocket_listener.handover import HandoverConsumer
+from websocket_listener.positions import PositionBook, ledger_positions
+from websocket_listener.replay import check_capture, read_capture
 from websocket_listener.service import Listener
 
 BOTS = (
@@ -56,6 +78,8 @@ class Event:
     code: str  # the link id's bot code ('' for none)
     side: str
     qty: Decimal
+    price: str
+    fee: str  # trades and ADL; funding's is amount
     amount: Decimal  # funding only
     at: int  # ms after T0 (ties on purpose)
     seq: int
@@ -73,6 +97,8 @@ def events(draw: st.DrawFn) -> Event:
         code=draw(st.sampled_from((*own, *own, *own, "", *CODES))),
         side=draw(st.sampled_from(("Buy", "Sell"))),
         qty=Decimal(draw(st.integers(1, 4))) / 1000,
+        price=draw(st.sampled_from(("99.5", "100", "100.25", "101"))),
+        fee=draw(st.sampled_from(("0", "0.00012", "0.0003"))),
         amount=Decimal(draw(st.integers(-300, 300).filter(bool))).scaleb(-7),
         at=draw(st.integers(0, 12)),
         seq=draw(st.integers(0, 3)),
@@ -93,10 +119,10 @@ def item(event: Event, symbol: str) -> dict[str, Any]:
         "orderId": str(uuid.uuid4()),
         "orderLinkId": link,
         "side": event.side,
-        "execPrice": "100",
+        "execPrice": event.price,
         "execQty": str(qty),
-        "execValue": str(qty * 100),
-        "execFee": format(event.amount, "f") if event.kind == "funding" else "0",
+        "execValue": format(qty * Decimal(event.price), "f"),
+        "execFee": format(event.amount, "f") if event.kind == "funding" else event.fee,
         "feeCurrency": "USDT",
         "execType": exec_type,
         "execTime": str(T0 + event.at * 1000),
@@ -105,14 +131,59 @@ def item(event: Event, symbol: str) -> dict[str, Any]:
     }
 
 
+#: A position: (account, bot, symbol) — ``external`` has one per account.
+Key = tuple[str, str, str]
+#: What every view of a position is compared on: qty, avg_price, realized_pnl, fees.
+Figures = tuple[Fraction, Fraction, Fraction, Fraction]
+_SCALE = 10**12  # docs/positions.md, "The one rounding": half up to 12 places
+
+
+def _half_up(x: Fraction) -> Fraction:
+    """Round a non-negative fraction half up to 12 decimal places."""
+    return Fraction((x * _SCALE * 2 + 1) // 2, _SCALE)
+
+
+@dataclass
+class OraclePosition:
+    """docs/positions.md, "One step", in exact fractions (not ``core.positions``)."""
+
+    qty: Fraction = Fraction(0)
+    cost: Fraction = Fraction(0)
+    realized: Fraction = Fraction(0)
+    fees: Fraction = Fraction(0)
+
+    def apply(self, signed: Fraction, price: Fraction, fee: Fraction) -> None:
+        self.fees += fee
+        self.realized -= fee
+        if self.qty == 0 or (self.qty > 0) == (signed > 0):
+            self.qty += signed
+            self.cost += abs(signed) * price
+        else:
+            closed = min(abs(signed), abs(self.qty))
+            whole = closed == abs(self.qty)
+            removed = self.cost if whole else _half_up(self.cost * closed / abs(self.qty))
+            direction = 1 if self.qty > 0 else -1
+            self.realized += (closed * price - removed) * direction
+            self.qty += signed
+            self.cost -= removed
+            if abs(signed) > closed:  # flipped: the remainder opens at the fill price
+                self.cost = abs(self.qty) * price
+        if self.qty == 0:
+            self.cost = Fraction(0)
+
+    def figures(self) -> Figures:
+        avg = _half_up(self.cost / abs(self.qty)) if self.qty else Fraction(0)
+        return (self.qty, avg, self.realized, self.fees)
+
+
 def oracle(
     executions: list[tuple[str, dict[str, Any]]],
-) -> tuple[dict[str, str], dict[str, dict[str, Decimal]], dict[tuple[str, str], Decimal]]:
-    """One at a time in ledger order: fills' bots, funding shares, each bot's quantity."""
+) -> tuple[dict[str, str], dict[str, dict[str, Decimal]], dict[Key, Figures]]:
+    """One at a time in ledger order: fills' bots, funding shares, every position."""
     fills: dict[str, str] = {}
     funding: dict[str, dict[str, Decimal]] = {}
     held: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    qty: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    positions: dict[Key, OraclePosition] = defaultdict(OraclePosition)
 
     def ledger_key(e: tuple[str, dict[str, Any]]) -> tuple[int, int, str]:
         return (int(e[1]["execTime"]), e[1]["seq"], e[1]["execId"])
@@ -137,13 +208,34 @@ def oracle(
         fills[it["execId"]] = bot
         signed = Decimal(it["execQty"]) * (1 if it["side"] == "Buy" else -1)
         here[bot] += signed
-        qty[(bot, it["symbol"])] += signed
-    return fills, funding, dict(qty)
+        positions[(account, bot, it["symbol"])].apply(
+            Fraction(signed), Fraction(it["execPrice"]), Fraction(it["execFee"])
+        )
+    return fills, funding, {k: p.figures() for k, p in positions.items()}
+
+
+def figures(qty: Any, avg_price: Any, realized_pnl: Any, fees: Any) -> Figures:
+    return (Fraction(qty), Fraction(avg_price), Fraction(realized_pnl), Fraction(fees))
+
+
+def folded(positions: dict[Any, Any], symbols: list[str]) -> dict[Key, Figures]:
+    """A book's positions (``ledger_positions``, ``PositionBook``) as figures."""
+    return {
+        (str(a), str(b), str(s)): figures(p.qty, p.avg_price, p.realized_pnl, p.fees)
+        for (a, b, s), p in positions.items()
+        if s in symbols
+    }
+
+
+def touched(positions: dict[Key, Figures]) -> dict[Key, Figures]:
+    """Without all-zero positions: a fill the holder rule moved away leaves its first
+    bot's position empty in the book and in Redis, and absent from a fold of the ledger."""
+    return {k: v for k, v in positions.items() if any(v)}
 
 
 def read_ledger(
     database: Any, symbols: list[str]
-) -> tuple[dict[str, str], dict[str, dict[str, Decimal]], dict[tuple[str, str], Decimal]]:
+) -> tuple[dict[str, str], dict[str, dict[str, Decimal]], dict[Key, Figures]]:
     with database.connect("readonly") as conn:
         fills = dict(
             conn.execute(
@@ -156,25 +248,108 @@ def read_ledger(
             (symbols,),
         ):
             funding[exec_id][bot] = fee
-        folded = ledger_positions(conn)
-    qty = {k: p.qty for k, p in folded.items() if k[1] in symbols}
-    return fills, dict(funding), qty
+        positions = folded(ledger_positions(conn), symbols)
+    return fills, dict(funding), positions
 
 
-def nonzero(qty: dict[tuple[str, str], Decimal]) -> dict[tuple[str, str], Decimal]:
-    return {k: v for k, v in qty.items() if v}
+def analytics_positions(database: Any, symbols: list[str]) -> dict[Key, Figures]:
+    with database.connect("readonly") as conn:
+        rows = conn.execute(
+            "SELECT account, bot_id, symbol, qty, avg_price, realized_pnl, fees"
+            " FROM analytics.bot_positions WHERE symbol = ANY(%s)",
+            (symbols,),
+        ).fetchall()
+    return {(a, b, s): figures(*rest) for a, b, s, *rest in rows}
 
 
-def test_attribution_is_independent_of_arrival_order_and_batching(database, redis):
+def redis_positions(services: Any, symbols: list[str]) -> dict[Key, Figures]:
+    """Every bot's ``position:{bot}:{symbol}`` hash (each bot has one account)."""
+    out = {}
+    for bot in BOTS:
+        client = services.redis(redis_keys.bot_db(bot.redis_db))
+        for symbol in symbols:
+            h = client.hgetall(redis_keys.position(BotId(bot.bot_id), symbol))
+            if h:
+                out[(bot.account, bot.bot_id, symbol)] = figures(
+                    h["qty"], h["avg_price"], h["realized_pnl"], h["fees"]
+                )
+    return out
+
+
+def of_bots(positions: dict[Key, Figures]) -> dict[Key, Figures]:
+    """The positions Redis mirrors: every bot's but ``external``'s."""
+    return {k: v for k, v in positions.items() if k[1] != "external"}
+
+
+PATHS = ("live", "catchup", "handover", "replay")
+
+
+class Delivery:
+    """Sends one batch by one path and returns once the listener has committed it."""
+
+    def __init__(self, listener: Listener, database: Any, tmp: Path) -> None:
+        self.listener = listener
+        self.infra = infra_client(database.settings)
+        self.handover = HandoverConsumer(self.infra, lambda env: listener.feed([env]))
+        self.handover.start()
+        self.capture = tmp / "capture.jsonl"
+
+    def stop(self) -> None:
+        self.handover.stop()
+
+    def send(self, path: str, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for account, it in batch:
+            by_account[account].append(it)
+        if path == "live":
+            self.listener.feed(
+                Envelope.from_ws(account, {"topic": "execution", "data": items})
+                for account, items in by_account.items()
+            )
+        elif path == "catchup":  # as CatchUp._write_durably builds them
+            self.listener.feed(Envelope(a, "rest", EXECUTION, [it]) for a, it in batch)
+        elif path == "handover":
+            self._hand_over(batch)
+        else:
+            for account, items in by_account.items():
+                self.capture.write_text(json.dumps({"topic": "execution", "data": items}) + "\n")
+                assert check_capture(self.capture) == 1
+                self.listener.feed(read_capture(self.capture, account))
+        assert self.listener.pipeline.flush(timeout=60)
+
+    def _hand_over(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        """Trade sync's side of the hand-over, then wait for every entry's XACK (sent
+        only once the writer committed it)."""
+        last = ""
+        for account, it in batch:
+            fields = {"account": account, "kind": EXECUTION, "payload": json.dumps(it)}
+            last = self.infra.xadd(redis_keys.HANDOVER, fields)  # type: ignore[arg-type,assignment]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            groups = self.infra.xinfo_groups(redis_keys.HANDOVER)
+            group = next(g for g in groups if g["name"] == redis_keys.HANDOVER_GROUP)
+            if group["last-delivered-id"] == last and group["pending"] == 0:
+                return
+            time.sleep(0.005)
+        raise AssertionError("the hand-over consumer did not commit the batch in time")
+
+
+def test_attribution_is_independent_of_arrival_order_batching_and_path(
+    database, redis, services, tmp_path
+):
     register_bots(database, BOTS)
     with database.connect("owner", direct=True) as conn:
         conn.execute("UPDATE trading.bots SET status = 'retired' WHERE bot_id = 'prop_r'")
         conn.commit()
+    infra = infra_client(database.settings)
+    infra.delete(redis_keys.HANDOVER)
     listener = Listener(database.settings, application_name="test-attribution-property")
     listener.start_writer()
+    delivery = Delivery(listener, database, tmp_path)
+    paths_used: set[str] = set()
 
     @settings(
-        max_examples=60,
+        max_examples=50,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
@@ -189,30 +364,35 @@ def test_attribution_is_independent_of_arrival_order_and_batching(database, redi
         executions = [(e.account, item(e, rnd.choice(symbols))) for e in history]
         arrival = executions[:]
         rnd.shuffle(arrival)
-        while arrival:  # random batches: each committed before the next is sent
+        while arrival:  # random batches by random paths: each committed before the next
             size = rnd.randint(1, 4)
             batch, arrival = arrival[:size], arrival[size:]
-            by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for account, it in batch:
-                by_account[account].append(it)
-            listener.feed(
-                Envelope.from_ws(account, {"topic": "execution", "data": items})
-                for account, items in by_account.items()
-            )
-            assert listener.pipeline.flush(timeout=60)
+            path = rnd.choice(PATHS)
+            paths_used.add(path)
+            delivery.send(path, batch)
         assert listener.pipeline.fatal is None
-        want_fills, want_funding, want_qty = oracle(executions)
-        got_fills, got_funding, got_qty = read_ledger(database, symbols)
+        want_fills, want_funding, want_positions = oracle(executions)
+        got_fills, got_funding, got_positions = read_ledger(database, symbols)
         assert got_fills == want_fills
         assert got_funding == want_funding
         amounts = {it["execId"]: Decimal(it["execFee"]) for _, it in executions}
         for exec_id, shares in got_funding.items():
             assert sum(shares.values()) == amounts[exec_id]  # exactly Bybit's amount
-        assert nonzero(got_qty) == nonzero(want_qty)
-        book = {k: p.qty for k, p in listener.book.positions.items() if k[1] in symbols}
-        assert nonzero(book) == nonzero(want_qty)
+        want = touched(want_positions)
+        assert touched(got_positions) == want  # alpha positions show's fold
+        assert touched(folded(listener.book.positions, symbols)) == want
+        assert analytics_positions(database, symbols) == want_positions
+        assert listener.book.drain(timeout=30)
+        assert touched(redis_positions(services, symbols)) == of_bots(want)
+        with database.connect("listener") as conn:
+            rebuilt = PositionBook(services.redis)
+            rebuilt.rebuild(conn)
+        assert touched(folded(rebuilt.positions, symbols)) == want
+        assert touched(redis_positions(services, symbols)) == of_bots(want)
 
     try:
         check()
     finally:
+        delivery.stop()
         listener.pipeline.stop()
+    assert paths_used == set(PATHS)

@@ -390,7 +390,7 @@ def test_many_digit_fees_agree_exactly_in_redis_the_ledger_and_the_analytics(
             " WHERE bot_id = %s GROUP BY 1",
             (ONE.bot_id,),
         ).fetchall()
-        rebuilt = ledger_positions(conn, ONE.bot_id)[(ONE.bot_id, "BTCUSDT")]  # type: ignore[index]
+        rebuilt = ledger_positions(conn, ONE.bot_id)[(ONE.account, ONE.bot_id, "BTCUSDT")]  # type: ignore[index]
     assert dict(zip(names, map(Fraction, rows), strict=True)) == expected
     assert {n: Fraction(getattr(rebuilt, n)) for n in names} == expected
     assert (Fraction(daily[0]), Fraction(daily[1])) == (expected["realized_pnl"], expected["fees"])

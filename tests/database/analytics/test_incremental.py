@@ -25,7 +25,7 @@ from test_fold_agrees import START, as_core, random_fills
 from core.config import Role
 from core.positions import Position
 
-REFOLD = "analytics.refold(text, text, timestamptz, bigint, text)"
+REFOLD = "analytics.refold(text, text, text, timestamptz, bigint, text)"
 APPEND = "analytics.fold_append(analytics.fill_pnl[])"
 
 

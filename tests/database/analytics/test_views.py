@@ -210,6 +210,29 @@ def test_update_and_reattribution_refold(ledger: Any) -> None:
     ]
 
 
+def test_reattribution_to_a_bot_folded_first_refolds_both(ledger: Any) -> None:
+    """A fill moved to a bot whose pair is re-folded before the old one (``bot_0`` sorts
+    before ``bot_a``, as ``external`` before any bot): the new pair must not meet the
+    fill's row still in the old pair (fill_pnl's key is the exec id) and go dirty."""
+    with ledger.connect(Role.OWNER, True) as conn:
+        conn.execute(
+            "INSERT INTO trading.bots (bot_id, bot_code, bot_name, bot_type, strategy_name, mode)"
+            " VALUES ('bot_0', 'bot0', '0', 'test', 'test', 'paper')"
+        )
+    with ledger.connect(Role.LISTENER, True) as conn:
+        conn.execute("UPDATE trading.fills SET bot_id = 'bot_0' WHERE exec_id = 'e5'")
+    assert rows(ledger, "SELECT * FROM analytics.fold_status") == []
+    got = rows(
+        ledger,
+        "SELECT bot_id, symbol, qty, avg_price, realized_pnl FROM analytics.bot_positions"
+        " WHERE symbol = 'ETHUSDT' ORDER BY bot_id",
+    )
+    assert [tuple(r.values()) for r in got] == [
+        ("bot_0", "ETHUSDT", -1, 70, D("-0.035")),
+        ("bot_a", "ETHUSDT", 0, 0, D("28.2")),
+    ]
+
+
 def test_readonly_cannot_write_analytics_and_listener_cannot_touch_it(ledger: Any) -> None:
     import psycopg
 
