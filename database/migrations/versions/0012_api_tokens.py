@@ -24,7 +24,7 @@ Pause and resume from the API are audited in ``trading.bot_commands`` like the C
 with ``channel = 'api'`` and the token's name as ``username``.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05
 """
 
@@ -35,7 +35,7 @@ from alembic import op
 from database.migrations.roles import role
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
