@@ -405,7 +405,8 @@ SELECT bot_id, symbol, marked_at, error FROM analytics.fold_dirty;
 
 
 def _fill(template: str, step: str) -> str:
-    return v0005._fill(template, step)
+    filled: str = v0005._fill(template, step)
+    return filled
 
 
 def upgrade() -> None:
