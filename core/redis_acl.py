@@ -76,7 +76,7 @@ def operator_user() -> AclUser:
 
 
 def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
-    """The four services, then a user per bot."""
+    """The five services, then a user per bot."""
     any_bot = BotId.trusted("*")  # a glob, not an id
     return [
         # The only writer of positions and fill streams; scripts append many stream
@@ -113,6 +113,12 @@ def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
                 f"%R~{redis_keys.SYNC_STATUS}",
             ),
         ),
+        # The HTTP API: pauses and resumes bots (their state keys, as the C2 does) and
+        # reads the alert stream; it never consumes alerts, sends commands or kills.
+        AclUser(
+            "api",
+            f"{_BASE} ~{redis_keys.bot_state(any_bot)} %R~{redis_keys.ALERTS}",
+        ),
         # Backups: consumes its request stream, raises alerts.
         AclUser("backup", f"{_BASE} ~{redis_keys.BACKUP_REQUESTS} {_RAISE_ALERTS}"),
         *(bot_user(bot_id) for bot_id in bot_ids),
@@ -120,7 +126,13 @@ def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
 
 
 #: The ACL user of each long-running ``alpha run`` verb; a bot's is :func:`bot_user`'s.
-SERVICE_USERS = {"listener": "listener", "trade-sync": "sync", "c2": "c2", "backup": "backup"}
+SERVICE_USERS = {
+    "listener": "listener",
+    "trade-sync": "sync",
+    "c2": "c2",
+    "api": "api",
+    "backup": "backup",
+}
 
 
 def user_for(verb: str, bot_id: str | None = None) -> str | None:

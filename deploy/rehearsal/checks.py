@@ -51,6 +51,7 @@ class Observations:
     drift_events: list[dict[str, Any]] = field(default_factory=list)
     backup: dict[str, Any] = field(default_factory=dict)
     c2: dict[str, Any] = field(default_factory=dict)
+    api: dict[str, Any] = field(default_factory=dict)  # operations.probe_api
     spool_files: int | None = None
     memory: dict[str, tuple[int, int]] = field(default_factory=dict)  # peak, limit (bytes)
 
@@ -224,6 +225,38 @@ def check_c2(obs: Observations) -> Check:
     )
 
 
+def check_api(obs: Observations) -> Check:
+    """The API answers a viewer with the registry and the analytics, refuses a missing
+    token (401) and a viewer's write (403, audited), and serves its OpenAPI document."""
+    a, problems = obs.api, []
+    if a.get("error"):
+        return Check("HTTP API", False, a["error"])
+    expected = {
+        "healthz": 200, "openapi": 200, "bots_status": 200, "no_token": 401,
+        "viewer_pause": 403, "positions_status": 200,
+    }  # fmt: skip
+    for key, status in expected.items():
+        if a.get(key) != status:
+            problems.append(f"{key}: {a.get(key)} (expected {status})")
+    registry = sorted(row["bot_id"] for row in obs.bots)
+    if a.get("bots") != registry:
+        problems.append(f"/bots listed {a.get('bots')}, the registry has {registry}")
+    served = [(p["symbol"], Decimal(str(p["qty"]))) for p in a.get("positions") or []]
+    stored = [(p["symbol"], Decimal(p["qty"])) for p in a.get("db_positions") or []]
+    if served != stored:
+        problems.append(f"positions {served} differ from analytics.bot_positions {stored}")
+    if not a.get("audited_refusals"):
+        problems.append("the viewer's refused pause left no audit row")
+    return Check(
+        "HTTP API",
+        not problems,
+        "; ".join(problems)
+        or f"viewer token read {len(registry)} bots and {a.get('bot')}'s positions as the"
+        f" views hold them; no token 401, viewer pause 403 (audited);"
+        f" OpenAPI {a.get('openapi_paths')} paths",
+    )
+
+
 def check_executions(obs: Observations) -> list[Check]:
     """Every execution the exchange reports is in the ledger exactly once, and a trade is
     attributed to the bot whose order it filled (its link id's bot code, same account)."""
@@ -371,6 +404,7 @@ def evaluate(obs: Observations) -> list[Check]:
         *check_faults(obs),
         check_backup(obs),
         check_c2(obs),
+        check_api(obs),
         *check_executions(obs),
         *check_positions(obs),
         check_drift(obs),

@@ -83,3 +83,33 @@ def drive_c2(stack: Stack, bot_id: str, redis_db: int) -> dict[str, Any]:
 def resume(stack: Stack, outcome: dict[str, Any]) -> None:
     reply = Telegram(stack).say(f"/resume {outcome['paused_bot']}")
     outcome["resumed"] = bool(reply)
+
+
+def probe_api(stack: Stack, bot_id: str) -> dict[str, Any]:
+    """The HTTP API as an operator meets it: a viewer token made with the one-shot
+    `alpha api token create`, then reads, a refused write and no token at all
+    (probes/api.py); and what the database says the API should have answered."""
+    outcome: dict[str, Any] = {"bot": bot_id}
+    try:
+        out = stack.compose(
+            "run", "--rm", "--no-deps", "-T", "migrate",
+            "api", "token", "create", "--role", "viewer", "--name", "rehearsal",
+            timeout=120,
+        )  # fmt: skip
+        token = out.strip().splitlines()[-1] if out.strip() else ""
+        outcome.update(json.loads(stack.python("api", "api.py", token, bot_id)))
+    except (StackError, json.JSONDecodeError, IndexError) as exc:
+        outcome["error"] = str(exc)[:300]
+        return outcome
+    outcome["db_positions"] = [
+        {"symbol": symbol, "qty": qty}
+        for symbol, qty in stack.psql(
+            f"SELECT symbol, qty FROM analytics.bot_positions WHERE bot_id = '{bot_id}'"
+            " ORDER BY symbol"
+        )
+    ]
+    outcome["audited_refusals"] = int(stack.psql(
+        "SELECT count(*) FROM trading.bot_commands WHERE channel = 'api'"
+        f" AND outcome = 'refused' AND bot_id = '{bot_id}'"
+    )[0][0])  # fmt: skip
+    return outcome

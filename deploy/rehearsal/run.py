@@ -172,6 +172,7 @@ class Rehearsal:
         obs.rebuilt_positions = observe.redis_positions(s, dbs)
         obs.drift_events = observe.drift_events(s)
         obs.spool_files = observe.spool_files(s)
+        obs.api = operations.probe_api(s, PAUSED_BOT)
 
 
 def rehearse(opts: Options) -> int:

@@ -62,9 +62,14 @@ def write_env(path: Path, images: dict[str, str], speed: str, seed: int) -> dict
         "ALPHA_DB_BACKUP_PASSWORD": secret(),
         "ALPHA_DB_READONLY_PASSWORD": secret(),
         "REDIS_PASSWORD": secret() + '"\\q',
-        **{f"REDIS_{role}_PASSWORD": secret() for role in ("LISTENER", "SYNC", "C2", "BACKUP")},
-        **{f"{bot}_REDIS_PASSWORD": secret()
-           for bot in ("SHORTSELLER", "LXALGO", "MOMENTUM", "ORDERBLOCK")},
+        **{
+            f"REDIS_{role}_PASSWORD": secret()
+            for role in ("LISTENER", "SYNC", "C2", "API", "BACKUP")
+        },
+        **{
+            f"{bot}_REDIS_PASSWORD": secret()
+            for bot in ("SHORTSELLER", "LXALGO", "MOMENTUM", "ORDERBLOCK")
+        },
         "GRAFANA_ADMIN_PASSWORD": secret(),
         "C2_TELEGRAM_BOT_TOKEN": f"{secrets.randbelow(10**9)}:{secret()}",
         "C2_TELEGRAM_ADMIN_IDS": "1001",

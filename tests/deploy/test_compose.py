@@ -83,7 +83,7 @@ def test_every_app_service_is_classified() -> None:
     """A new service must be seen by the rules (else they would silently skip it)."""
     compose = rules.load(COMPOSE)
     pooled = set(rules.pooled_services(compose))
-    assert {"websocket_listener", "trade_sync", "telegram_c2", *BOTS} == pooled
+    assert {"websocket_listener", "trade_sync", "telegram_c2", "api", *BOTS} == pooled
     assert {"migrate", "bootstrap", "backup", "paper_exchange"} | pooled == set(
         rules.alpha_services(compose)
     )
@@ -174,7 +174,7 @@ def test_app_services_pointed_past_pgbouncer_fail(tmp_path: Path) -> None:
     compose = broken(tmp_path, "PGBOUNCER_HOST: pgbouncer", "PGBOUNCER_HOST: postgres")
     problems = rules.check_pgbouncer(compose)
     # The anchor is shared: every pooled service is named.
-    assert len(problems) == 7 and all("PGBOUNCER_HOST must be pgbouncer" in p for p in problems)
+    assert len(problems) == 8 and all("PGBOUNCER_HOST must be pgbouncer" in p for p in problems)
 
 
 def test_unknown_variable_fails(tmp_path: Path) -> None:

@@ -35,11 +35,12 @@ PASSWORDS = {
     "listener": "pw-listener",
     "sync": "pw-sync",
     "c2": "pw-c2",
+    "api": "pw-api",
     "backup": "pw-backup",
     "bot-alpha_bot": "pw-alpha",
     "bot-beta_bot": "pw-beta",
 }
-ROLES = ("listener", "sync", "c2", "backup")
+ROLES = ("listener", "sync", "c2", "api", "backup")
 INFRA = 15
 
 
@@ -243,6 +244,23 @@ def test_the_c2_controls_bots_but_cannot_write_the_ledger_cache(
     _refused(lambda: c2.hset("position:beta_bot:BTCUSDT", "qty", "0"))
     _refused(lambda: c2.xadd("fills:beta_bot", {"exec_id": "forged"}))
     _refused(lambda: c2.hset("bot:beta_bot:orders", "x", "y"))
+
+
+def test_the_api_pauses_bots_and_reads_alerts_but_cannot_kill_or_command(
+    server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = login(monkeypatch, server, "api", 2)
+    infra = login(monkeypatch, server, "api", INFRA)
+    assert api.set("bot:beta_bot:state", "paused")
+    assert api.get("bot:beta_bot:state") == "paused"
+    login(monkeypatch, server, "c2", INFRA).xadd("alerts", {"kind": "t", "text": "x"})
+    assert infra.xrevrange("alerts", count=1)
+    _refused(lambda: infra.xadd("alerts", {"kind": "forged"}))
+    _refused(lambda: infra.xgroup_create("alerts", "api", id="0"))
+    _refused(lambda: infra.set("risk:kill", "1"))
+    _refused(lambda: api.xadd("commands:beta_bot", {"command": "flatten", "id": "1"}))
+    _refused(lambda: api.hgetall("position:beta_bot:BTCUSDT"))
+    _refused(lambda: api.hset("bot:beta_bot:orders", "x", "y"))
 
 
 def test_backup_reads_its_requests_and_raises_alerts_only(

@@ -161,3 +161,29 @@ def test_a_bot_registered_with_demo_parameters_fails() -> None:
     row["config"] = row["config"] | {"interval": "1"}  # what the demo registers
     check = checks.check_registrations(obs)
     assert not check.ok and "interval='1' (default '15')" in check.detail
+
+
+API_SEEN = {
+    "bot": "shortseller_001", "healthz": 200, "openapi": 200, "openapi_paths": 10,
+    "bots_status": 200, "bots": ["external", "orderblock_001", "shortseller_001"],
+    "no_token": 401, "viewer_pause": 403, "positions_status": 200,
+    "positions": [{"symbol": "BTCUSDT", "qty": "0.010"}],
+    "db_positions": [{"symbol": "BTCUSDT", "qty": "0.01"}], "audited_refusals": 1,
+}  # fmt: skip
+
+
+def test_the_api_answering_as_the_views_hold_passes() -> None:
+    check = checks.check_api(checks.Observations(config={}, bots=BOT_ROWS, api=API_SEEN))
+    assert check.ok, check.detail
+
+
+def test_an_api_that_lets_a_viewer_write_or_misreports_fails_and_says_so() -> None:
+    seen = API_SEEN | {"viewer_pause": 200, "audited_refusals": 0,
+                       "positions": [{"symbol": "BTCUSDT", "qty": "0.02"}]}  # fmt: skip
+    check = checks.check_api(checks.Observations(config={}, bots=BOT_ROWS, api=seen))
+    assert not check.ok
+    assert "viewer_pause: 200 (expected 403)" in check.detail
+    assert "differ from analytics.bot_positions" in check.detail
+    assert "left no audit row" in check.detail
+    unreachable = checks.Observations(config={}, bots=BOT_ROWS, api={"error": "exited 1"})
+    assert checks.check_api(unreachable).detail == "exited 1"
