@@ -153,4 +153,31 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
         }
     ),
+    "WebhookSignal": {
+        "type": "object",
+        "properties": {
+            "secret": {"type": "string", "description": "the bot's webhook secret"},
+            "id": {"type": ["string", "integer"], "description": "unique alert id"},
+            "time": {"type": ["string", "integer"], "description": "ISO 8601 or Unix ms"},
+            "action": {"enum": ["enter_long", "enter_short", "exit", "stop"]},
+            "symbol": {"type": "string"},
+            "qty": {"type": ["string", "number"]},
+            "risk_pct": {"type": ["string", "number"]},
+            "stop": {"type": ["string", "number"]},
+            "price": {"type": ["string", "number"]},
+        },
+        "required": ["id", "time", "action", "symbol"],
+    },
+    "WebhookReply": {
+        "type": "object",
+        "properties": {
+            "outcome": {
+                "enum": ["accepted", "duplicate", "stale", "bad_secret", "invalid", "failed"]
+            },
+            "signal_id": {"type": "integer"},
+            "error": {"$ref": "#/components/schemas/Error/properties/error"},
+        },
+        "required": ["outcome"],
+        "additionalProperties": False,
+    },
 }
