@@ -80,8 +80,10 @@ def _decimal(
         value = Decimal(str(raw))
     except InvalidOperation:
         raise SignalError(f"{name!r} is not a number: {str(raw)[:40]!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise SignalError(f"{name!r} must be a positive number")
+    # Bounded magnitude: 1e999999 is a valid Decimal, but no price or size, and its
+    # plain notation alone would be a megabyte.
+    if not value.is_finite() or value <= 0 or not -18 <= value.adjusted() <= 18:
+        raise SignalError(f"{name!r} must be a positive number below 1e18")
     if upper is not None and value > upper:
         raise SignalError(f"{name!r} must be at most {upper}")
     return value
