@@ -210,10 +210,13 @@ async def _deliver(ctx: ApiContext, got: Received) -> web.StreamResponse:
             signal_id = int(row["id"])
             # Inside the transaction: a Redis failure rolls the 'accepted' row back, so
             # the sender's retry is not mistaken for a duplicate of a lost signal.
+            # The bot refuses it after this (wall clock), should it be down meanwhile.
+            expires = datetime.now(UTC) + timedelta(seconds=ctx.webhook_ttl_seconds)
             fields = {
                 "command": signals.COMMAND,
                 "requested_by": "webhook",
                 "id": str(signal_id),
+                "expires": expires.isoformat(),
                 **signal.fields(),
             }
             await ctx.redis.db(got.bot.redis_db).xadd(stream, fields)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bots.runtime.execution import IntentExecutor
@@ -99,6 +100,12 @@ class OperatorCommands:
         except signals.SignalError as exc:
             # The API parsed it already: only a hand-written stream entry gets here.
             log.warning("signal %s ignored: %s", fields.get("alert_id", "?"), exc)
+            return
+        expires = fields.get("expires")
+        if expires and datetime.now(UTC) > datetime.fromisoformat(expires):
+            # Queued while the bot was down: the price it was meant for is long gone.
+            log.warning("signal %s ignored: it expired at %s before the bot got to it",
+                        signal.alert_id, expires)  # fmt: skip
             return
         if signal.symbol not in symbols:
             log.warning("signal %s ignored: %s is not one of this bot's symbols",

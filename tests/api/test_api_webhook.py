@@ -86,8 +86,11 @@ def test_an_accepted_alert_reaches_the_bot_stream_once_with_exact_numbers(
     assert entry == {
         "command": "signal", "requested_by": "webhook", "id": str(first.json()["signal_id"]),
         "alert_id": "a1", "time": entry["time"], "action": "enter_long", "symbol": "BTCUSDT",
-        "qty": "0.1", "stop": "59000.5", "price": "60000.25",
+        "qty": "0.1", "stop": "59000.5", "price": "60000.25", "expires": entry["expires"],
     }  # fmt: skip
+    # The bot drops it should it only get to it after the TTL (docs/api.md#webhooks).
+    left = datetime.fromisoformat(entry["expires"]) - datetime.now(UTC)
+    assert timedelta(0) < left <= timedelta(seconds=60)
     rows = _rows(database)
     assert [(r[0], r[2]) for r in rows] == [("a1", "accepted"), ("a1", "duplicate")]
     assert not any(secret in r[4] for r in rows)  # the secret is never stored
