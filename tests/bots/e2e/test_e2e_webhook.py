@@ -48,9 +48,7 @@ def _resting(s) -> list[str]:
     return sorted(o["orderLinkId"].split("-")[1] for o in s.open_orders(BOT))
 
 
-def test_tradingview_alerts_open_and_close_a_position_through_the_ledger(
-    database, redis, tmp_path
-):
+def test_tradingview_alerts_open_and_close_a_position_through_the_ledger(database, redis, tmp_path):
     with stack(database, tmp_path, flat_bars(60000, 40), 30) as s:
         s.register(BOT, CODE, "webhook", {"symbols": [SYMBOL]}, redis_db=5)
         with database.connect("owner", direct=True) as conn:
@@ -110,3 +108,60 @@ def test_tradingview_alerts_open_and_close_a_position_through_the_ledger(
                 "SELECT payload::text FROM trading.webhook_signals WHERE bot_id = %s", (BOT,)
             ).fetchall()
         assert payloads and not any(secret in p[0] or "whs_not-it" in p[0] for p in payloads)
+
+
+def _handled(s, bot_id: str) -> bool:
+    """Every command-stream entry delivered to the bot and acknowledged."""
+    r = s.bot_redis(bot_id)
+    groups = r.xinfo_groups(redis_keys.commands_stream(bot_id))  # type: ignore[arg-type]
+    return (
+        all(not g["pending"] and not g.get("lag") for g in groups)
+        and s.bots[bot_id].host.events.empty()
+    )
+
+
+def test_risk_sizing_a_paused_entry_and_a_moved_stop_that_fires(database, redis, tmp_path):
+    bars = [*flat_bars(60000, 31), (60000, 60700, 60000, 60650), *flat_bars(60650, 4)]
+    with stack(database, tmp_path, bars, 30) as s:
+        s.register(BOT, CODE, "webhook", {"symbols": [SYMBOL], "pyramiding": True}, redis_db=5)
+        with database.connect("owner", direct=True) as conn:
+            secret = webhook_secrets.set_secret(conn, BOT)
+        s.start_bot(BOT)
+        url = f"/webhook/{BOT}"
+        with running_api(database) as api:
+            # 1 % of the bot's 10,000 lost over the 1,000 from the last close to the stop.
+            short = _alert(secret, "r-1", "enter_short", risk_pct=1, stop="61000")
+            assert api.post(url, json=short).status_code == 202
+            wait(lambda: s.qty(BOT) == Decimal("-0.1"), what="the short to open")
+            s.settle()
+            wait(lambda: _resting(s) == [Reason.SL.value], what="the stop")
+
+            # Paused: the alert is accepted and delivered, the bot's risk gate refuses it.
+            s.set_state(BOT, "paused")
+            more = _alert(secret, "r-2", "enter_short", qty="0.05")
+            assert api.post(url, json=more).status_code == 202
+            wait(lambda: _handled(s, BOT), what="the paused entry to be handled")
+            s.settle()
+            assert s.qty(BOT) == Decimal("-0.1") and _resting(s) == [Reason.SL.value]
+
+            # Moving the stop is no entry: it goes through while paused.
+            assert (
+                api.post(url, json=_alert(secret, "r-3", "stop", stop="60500")).status_code == 202
+            )
+            wait(
+                lambda: (
+                    [Decimal(o["triggerPrice"]) for o in s.open_orders(BOT)] == [Decimal(60500)]
+                ),
+                what="the stop to move",
+            )
+        s.set_state(BOT, "running")
+        s.play(2)  # the bar reaching 60,700 fires the stop at 60,500
+        wait(lambda: s.qty(BOT) == 0, what="the stop to fill")
+        s.settle()
+        fills = s.fills(BOT)
+        assert [(f.side, f.qty, f.link.split("-")[1]) for f in fills] == [
+            ("Sell", Decimal("0.1"), Reason.ENTRY.value),
+            ("Buy", Decimal("0.1"), Reason.SL.value),
+        ]
+        assert _resting(s) == []
+        assert [o for _a, o in _signals(database)] == ["accepted"] * 3
