@@ -15,8 +15,9 @@ from core.operator.redis_pool import RedisPool
 
 #: Requests per token per minute; generous for a script, far below what hurts the ledger.
 DEFAULT_RATE_PER_MINUTE = 120
-#: Webhook signals per bot per minute: more than any alert schedule sends, few enough
-#: that a flood of bad secrets cannot fill the signal table quickly.
+#: Webhook deliveries per bot per minute, counted apart for authenticated senders and
+#: for refused ones: more than any alert schedule sends, few enough that a flood of bad
+#: secrets cannot fill the signal table — and cannot lock the real sender out either.
 DEFAULT_WEBHOOK_RATE_PER_MINUTE = 60
 #: How old (or how far ahead of this clock) an alert's ``time`` may be; TradingView
 #: usually delivers within seconds, and a signal minutes late trades a price long gone.
@@ -32,6 +33,7 @@ class ApiContext:
     webhook_ttl_seconds: float = DEFAULT_WEBHOOK_TTL_SECONDS
     limiter: RateLimiter = field(init=False)
     webhook_limiter: RateLimiter = field(init=False)
+    webhook_refusals: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         # Reads as readonly; tokens, bot states and the audit as app — the C2's role,
@@ -43,6 +45,7 @@ class ApiContext:
         self.control = Control(self.redis)
         self.limiter = RateLimiter(self.rate_per_minute, self.rate_window_seconds)
         self.webhook_limiter = RateLimiter(self.webhook_rate_per_minute, 60.0)
+        self.webhook_refusals = RateLimiter(self.webhook_rate_per_minute, 60.0)
 
     async def close(self) -> None:
         await self.redis.close()

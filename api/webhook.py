@@ -7,7 +7,8 @@ that names a known webhook bot is recorded in ``trading.webhook_signals`` with i
 outcome, the secret left out. In order:
 
 1. the body is at most :data:`MAX_BODY` bytes of JSON (an object);
-2. the sender is authenticated (``bad_secret``, 401);
+2. the sender is authenticated (``bad_secret``, 401), within the rate limit of its kind
+   (authenticated or refused; 429, not recorded);
 3. the signal is well formed and for one of the bot's symbols (``invalid``, 400);
 4. its ``time`` is within the TTL of now (``stale``, 422);
 5. its ``id`` was not accepted before (``duplicate``, 200: a retry is not an error);
@@ -113,10 +114,6 @@ async def receive(request: web.Request) -> web.StreamResponse:
     if bot is None:
         # Not recorded: a row per probe of a made-up id would let anyone fill the table.
         return error(404, "no webhook bot with this id")
-    allowed, retry_after = ctx.webhook_limiter.allow(b"webhook:" + bot.bot_id.encode())
-    if not allowed:
-        wait = {"Retry-After": str(int(retry_after) + 1)}
-        return error(429, "too many signals for this bot", wait)
     if request.content_length is not None and request.content_length > MAX_BODY:
         return error(413, f"a signal is at most {MAX_BODY} bytes")
     body = await request.content.read(MAX_BODY + 1)
@@ -129,6 +126,13 @@ async def receive(request: web.Request) -> web.StreamResponse:
     async with ctx.writer.transaction() as conn:
         stored = await webhook_secrets.stored_digest(conn, bot.bot_id)
     why_not = _authentication_failure(stored, presented, body, request.headers)
+    # Refused and authenticated deliveries have budgets of their own: a flood of wrong
+    # secrets is cut off before it is recorded, and the real sender still gets through.
+    limiter = ctx.webhook_limiter if why_not is None else ctx.webhook_refusals
+    allowed, retry_after = limiter.allow(bot.bot_id.encode())
+    if not allowed:
+        wait = {"Retry-After": str(int(retry_after) + 1)}
+        return error(429, "too many signals for this bot", wait)
     if why_not is not None:
         await _record(ctx, got, "bad_secret", why_not)
         log.warning("webhook %s: refused from %s: %s", bot.bot_id, request.remote, why_not)

@@ -177,12 +177,20 @@ def test_a_redis_failure_records_failed_and_leaves_the_id_free(database, service
     assert len(_stream(services)) == 1
 
 
-def test_signals_per_bot_are_rate_limited(database, services, redis) -> None:
+def test_signals_per_bot_are_rate_limited_without_locking_the_sender_out(
+    database, services, redis
+) -> None:
     _register(database)
+    secret = _secret(database)
     with running_api(database, webhook_rate_per_minute=3) as api:
-        codes = [api.post(URL, json=_alert("whs_x", f"r{i}")).status_code for i in range(5)]
-    assert codes == [401, 401, 401, 429, 429]
-    assert len(_rows(database)) == 3  # a refused flood is not recorded
+        flood = [api.post(URL, json=_alert("whs_x", f"f{i}")).status_code for i in range(5)]
+        # The flood of wrong secrets used up its own budget, not the real sender's.
+        real = [api.post(URL, json=_alert(secret, f"r{i}")).status_code for i in range(4)]
+    assert flood == [401, 401, 401, 429, 429]
+    assert real == [202, 202, 202, 429]
+    # Nothing past a limit is recorded or delivered.
+    assert [r[2] for r in _rows(database)] == ["bad_secret"] * 3 + ["accepted"] * 3
+    assert len(_stream(services)) == 3
 
 
 @pytest.mark.parametrize("role", [Role.LISTENER, Role.BOT, Role.SYNC, Role.READONLY, Role.APP])
