@@ -49,6 +49,8 @@ class WebhookBot:
     bot_id: str
     redis_db: int | None
     symbols: list[str]
+    #: SHA-256 of its webhook secret; ``None`` until one is set.
+    secret_hash: bytes | None
 
 
 @dataclass
@@ -62,15 +64,23 @@ class Received:
 
 
 async def _webhook_bot(ctx: ApiContext, bot_id: str) -> WebhookBot | None:
+    """The bot and its secret's digest in one query: one connection, not two."""
     rows = await ctx.writer.fetch(
-        "SELECT bot_id, redis_db, symbols FROM trading.bots"
-        " WHERE bot_id = %s AND bot_type = 'webhook' AND status <> 'retired'",
+        "SELECT b.bot_id, b.redis_db, b.symbols, s.secret_hash FROM trading.bots b"
+        " LEFT JOIN trading.webhook_secrets s USING (bot_id)"
+        " WHERE b.bot_id = %s AND b.bot_type = 'webhook' AND b.status <> 'retired'",
         (bot_id,),
     )
     if not rows:
         return None
     row = rows[0]
-    return WebhookBot(row["bot_id"], row["redis_db"], list(row["symbols"] or []))
+    stored = row["secret_hash"]
+    return WebhookBot(
+        row["bot_id"],
+        row["redis_db"],
+        list(row["symbols"] or []),
+        bytes(stored) if stored is not None else None,
+    )
 
 
 async def _record(ctx: ApiContext, got: Received, outcome: str, detail: str | None) -> int:
@@ -123,9 +133,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
     presented = payload.pop("secret", None)  # never stored, never echoed
     got = Received(bot, payload, request.remote)
 
-    async with ctx.writer.transaction() as conn:
-        stored = await webhook_secrets.stored_digest(conn, bot.bot_id)
-    why_not = _authentication_failure(stored, presented, body, request.headers)
+    why_not = _authentication_failure(bot.secret_hash, presented, body, request.headers)
     # Refused and authenticated deliveries have budgets of their own: a flood of wrong
     # secrets is cut off before it is recorded, and the real sender still gets through.
     limiter = ctx.webhook_limiter if why_not is None else ctx.webhook_refusals

@@ -73,14 +73,3 @@ def set_secret(conn: psycopg.Connection[Any], bot_id: str) -> str:
         (bot_id, digest(secret)),
     )
     return secret
-
-
-async def stored_digest(conn: psycopg.AsyncConnection[Any], bot_id: str) -> bytes | None:
-    cur = await conn.execute(
-        "SELECT secret_hash FROM trading.webhook_secrets WHERE bot_id = %s", (bot_id,)
-    )
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    value = row["secret_hash"] if isinstance(row, dict) else row[0]
-    return bytes(value)
