@@ -220,7 +220,17 @@ def test_only_the_api_reads_secrets_and_only_it_records_signals(database, role) 
 
 
 def test_the_cli_prints_a_secret_once_and_refuses_other_bots_in_one_line(database) -> None:
-    _register(database)
+    # Registered as an operator would: the webhook type and its config are validated.
+    registered = database.alpha(
+        "bots", "register", BOT, "--type", "webhook", "--code", "tv1", "--symbols", "BTCUSDT",
+        "--mode", "paper", "--initial-capital", "1000", "--config", '{"max_qty": "0.05"}',
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    typo = database.alpha(
+        "bots", "register", "tv_two", "--type", "webhook", "--code", "tv2", "--symbols",
+        "BTCUSDT", "--mode", "paper", "--config", '{"max_qtty": "1"}',
+    )  # fmt: skip
+    assert typo.returncode != 0 and "max_qtty" in typo.stderr
     _register(database, "trend_bot", "momentum")
     made = database.alpha("api", "webhook-secret", BOT)
     assert made.returncode == 0, made.stderr
