@@ -23,7 +23,6 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -162,15 +161,18 @@ async def receive(request: web.Request) -> web.StreamResponse:
     if age > ttl or age < -ttl:
         detail = f"alert time {got.signal.time.isoformat()} is {age.total_seconds():.0f} s from now"
         await _record(ctx, got, "stale", detail + f" (TTL {ctx.webhook_ttl_seconds:g} s)")
-        return _refused(422, "stale", f"stale: older than {ctx.webhook_ttl_seconds:g} s")
+        return _refused(422, "stale", f"stale: not within {ctx.webhook_ttl_seconds:g} s of now")
     return await _deliver(ctx, got)
 
 
 def _json_object(body: bytes) -> tuple[dict[str, Any], str | None]:
     try:
-        # Decimal, never float: a quantity keeps the digits the sender wrote.
-        value = json.loads(body, parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        # A number stays the text the sender wrote, never a float (0.1 stays 0.1) and
+        # never a Decimal whose plain notation could be a gigabyte ("1e999999999") when
+        # the payload is recorded; core.signals reads and bounds it. ValueError also
+        # covers an integer too long to convert.
+        value = json.loads(body, parse_float=str)
+    except (UnicodeDecodeError, ValueError):
         return {"raw": body[:512].decode("utf-8", "replace")}, "the body is not JSON"
     if not isinstance(value, dict):
         return {"raw": value}, "the body is not a JSON object"

@@ -106,6 +106,11 @@ def test_refusals_are_recorded_and_nothing_reaches_the_bot(database, services, r
         assert _outcome(api.post(URL, json=_alert("whs_wrong")), 401) == "bad_secret"
         assert _outcome(api.post(URL, json=_alert(None)), 401) == "bad_secret"
         assert _outcome(api.post(URL, data=b"not json"), 401) == "bad_secret"
+        # Numbers that no float or plain notation could hold are recorded as written.
+        huge = b'{"qty": 1e999999999}'
+        assert _outcome(api.post(URL, data=huge), 401) == "bad_secret"
+        too_long = b'{"qty": ' + b"9" * 5000 + b"}"  # beyond Python's int conversion
+        assert _outcome(api.post(URL, data=too_long), 401) == "bad_secret"
         old = (datetime.now(UTC) - timedelta(seconds=31)).isoformat()
         assert _outcome(api.post(URL, json=_alert(secret, time=old)), 422) == "stale"
         ahead = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
@@ -128,11 +133,13 @@ def test_refusals_are_recorded_and_nothing_reaches_the_bot(database, services, r
         assert _outcome(api.post(URL, json=_alert(secret, "a2")), 401) == "bad_secret"
         assert _outcome(api.post(URL, json=_alert(newer, "a2")), 202) == "accepted"
     outcomes = [r[2] for r in _rows(database)]
-    assert outcomes == ["bad_secret"] * 4 + ["stale"] * 2 + ["invalid"] * 7 + [
+    assert outcomes == ["bad_secret"] * 6 + ["stale"] * 2 + ["invalid"] * 7 + [
         "bad_secret", "accepted",
     ]  # fmt: skip
     assert [f["alert_id"] for f in _stream(services)] == ["a2"]
-    assert "not one of the bot's symbols" in _rows(database)[7][3]
+    assert "not one of the bot's symbols" in _rows(database)[9][3]
+    assert _rows(database)[4][4] == '{"qty": "1e999999999"}'
+    assert _rows(database)[5][4].startswith('{"raw": "{\\"qty\\": 999')
 
 
 def test_a_signed_request_needs_no_secret_in_the_body(database, services, redis) -> None:
