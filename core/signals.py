@@ -93,7 +93,10 @@ def parse_time(raw: object) -> datetime:
     """An ISO 8601 time (TradingView's ``{{timenow}}``: ``2024-01-01T12:00:00Z``) or Unix
     milliseconds; a time without a zone is refused rather than guessed."""
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return datetime.fromtimestamp(raw / 1000, tz=UTC)
+        try:
+            return datetime.fromtimestamp(raw / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise SignalError(f"'time' is not a time in Unix milliseconds: {raw}"[:80]) from None
     if not isinstance(raw, str) or not raw:
         raise SignalError("'time' is missing (ISO 8601 UTC, e.g. {{timenow}})")
     try:

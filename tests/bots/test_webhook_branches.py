@@ -145,6 +145,12 @@ def test_the_signal_format_keeps_decimals_exact_and_refuses_what_it_cannot_act_o
 
     from core.signals import SignalError
 
-    for bad in ({"qty": "1e999999"}, {"qty": "nan"}, {"risk_pct": "101", "qty": None}):
+    for bad in (
+        {"qty": "1e999999"},
+        {"qty": "nan"},
+        {"risk_pct": "101", "qty": None},
+        {"time": 10**30},  # Unix ms far beyond any datetime
+        {"time": True},
+    ):
         with pytest.raises(SignalError):
             parse({**s.fields(), "id": "x", **bad})
