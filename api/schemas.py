@@ -135,6 +135,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "Audit": obj({"entries": array_of("AuditEntry"), "next_cursor": CURSOR}),
+    "Signal": obj(
+        {
+            "id": {"type": "integer"},
+            "received_at": TIME,
+            "alert_id": {"type": ["string", "null"]},
+            "alert_time": NULLABLE_TIME,
+            "action": {"type": ["string", "null"]},
+            "symbol": {"type": ["string", "null"]},
+            "outcome": {
+                "enum": ["accepted", "duplicate", "stale", "bad_secret", "invalid", "failed"]
+            },
+            "detail": {"type": ["string", "null"]},
+            "payload": {"type": "object", "not": {"required": ["secret"]}},
+        }
+    ),
+    "Signals": obj(
+        {"bot_id": {"type": "string"}, "signals": array_of("Signal"), "next_cursor": CURSOR}
+    ),
     "StateChange": obj(
         {
             "bot_id": {"type": "string"},

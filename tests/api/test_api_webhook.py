@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from api_harness import check_reply, running_api
+from api_harness import check_reply, make_token, running_api
 
 from api import webhook_secrets
+from api.routes import PREFIX
 from core.config import Role
 from core.operator.redis_pool import RedisPool
 
@@ -140,6 +141,30 @@ def test_refusals_are_recorded_and_nothing_reaches_the_bot(database, services, r
     assert "not one of the bot's symbols" in _rows(database)[9][3]
     assert _rows(database)[4][4] == '{"qty": "1e999999999"}'
     assert _rows(database)[5][4].startswith('{"raw": "{\\"qty\\": 999')
+
+
+def test_the_signal_record_is_readable_by_viewers_page_by_page(database, services, redis) -> None:
+    _register(database)
+    secret = _secret(database)
+    token = make_token(database, "dash", "viewer")
+    route = f"{PREFIX}/bots/{BOT}/signals"
+    with running_api(database) as api:
+        for i in range(3):
+            api.post(URL, json=_alert(secret, f"p{i}"))
+        api.post(URL, json=_alert("whs_wrong", "p9"))
+        assert api.get(route).status_code == 401  # the record is not public
+        first = check_reply(api.get(route, token, params={"limit": 2}), "Signals")
+        rest = check_reply(
+            api.get(route, token, params={"limit": 2, "cursor": first["next_cursor"]}), "Signals"
+        )
+        refused = check_reply(api.get(route, token, params={"outcome": "bad_secret"}), "Signals")
+        missing = api.get(f"{PREFIX}/bots/nobody/signals", token)
+    ids = [r["alert_id"] for r in first["signals"] + rest["signals"]]
+    assert ids == ["p9", "p2", "p1", "p0"] and rest["next_cursor"] is None
+    assert [r["detail"] for r in refused["signals"]] == ["wrong secret"]
+    assert first["signals"][1]["payload"]["qty"] == "0.01"
+    assert secret not in json.dumps([first, rest]) and "whs_wrong" not in json.dumps(refused)
+    assert missing.status_code == 404
 
 
 def test_a_signed_request_needs_no_secret_in_the_body(database, services, redis) -> None:
