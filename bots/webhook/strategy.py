@@ -17,6 +17,7 @@ in the alert uses it); they never cause an order.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +63,10 @@ class Webhook(Strategy[WebhookConfig]):
         self._stops: dict[str, str] = {}
         #: entry intent id → the stop price its fills must be protected at.
         self._stop_for_entry: dict[str, Decimal] = {}
+        #: symbol → the stop price the last alert asked for while a position is held;
+        #: kept across restarts (remember/recall) so an entry that filled while the bot
+        #: was down still gets its stop.
+        self._wanted: dict[str, Decimal] = {}
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> list[Intent]:
         return []
@@ -91,6 +96,7 @@ class Webhook(Strategy[WebhookConfig]):
         entry = EnterMarket(ctx.new_id(), signal.symbol, side, qty)
         if signal.stop is not None:
             self._stop_for_entry[entry.intent_id] = signal.stop
+            self._wanted[signal.symbol] = signal.stop
         return [*intents, entry]
 
     def _size(self, signal: Signal, ctx: StrategyContext) -> Decimal | None:
@@ -106,6 +112,7 @@ class Webhook(Strategy[WebhookConfig]):
 
     def _exit(self, symbol: str, ctx: StrategyContext) -> list[Intent]:
         intents: list[Intent] = []
+        self._wanted.pop(symbol, None)
         stop_id = self._stops.pop(symbol, None)
         if stop_id is not None:
             intents.append(CancelOrder(stop_id, symbol, Reason.EXIT))
@@ -119,6 +126,7 @@ class Webhook(Strategy[WebhookConfig]):
         held = ctx.position(signal.symbol)
         if held.is_flat or signal.stop is None:
             return []
+        self._wanted[signal.symbol] = signal.stop
         return [self._protect(signal.symbol, held, signal.stop, ctx)]
 
     def _protect(
@@ -146,8 +154,10 @@ class Webhook(Strategy[WebhookConfig]):
         held = ctx.position(fill.symbol)
         if fill.intent_id is not None and fill.intent_id == self._stops.get(fill.symbol):
             del self._stops[fill.symbol]  # the stop fired: nothing left to protect
+            self._wanted.pop(fill.symbol, None)
             return []
         if held.is_flat:
+            self._wanted.pop(fill.symbol, None)
             stop_id = self._stops.pop(fill.symbol, None)
             return [CancelOrder(stop_id, fill.symbol, Reason.EXIT)] if stop_id else []
         trigger = self._stop_for_entry.get(fill.intent_id or "")
@@ -166,23 +176,45 @@ class Webhook(Strategy[WebhookConfig]):
         # The host closes the ledger's positions and cancels every resting order itself.
         self._stops.clear()
         self._stop_for_entry.clear()
+        self._wanted.clear()
         return []
 
     def flatten_symbol(
         self, ctx: StrategyContext, symbol: str, reason: Reason = Reason.KILL
     ) -> list[Intent]:
         self._stops.pop(symbol, None)
+        self._wanted.pop(symbol, None)
         return []
+
+    def remember(self, symbol: str) -> dict[str, str] | None:
+        wanted = self._wanted.get(symbol)
+        return {"stop": format(wanted, "f")} if wanted is not None else None
+
+    def recall(self, symbol: str, memo: Mapping[str, str]) -> None:
+        if "stop" in memo:
+            self._wanted[symbol] = Decimal(memo["stop"])
 
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext
     ) -> list[Intent]:
         """After a restart: re-link the resting stop; cancel one left on a flat position
-        and anything else resting (an entry cannot be waiting: entries are market)."""
+        and anything else resting (an entry cannot be waiting: entries are market). A
+        position without its stop — its entry filled while the bot was down — gets the
+        one its alert asked for, sized to the whole position."""
         intents: list[Intent] = []
+        symbol = position.symbol
+        covered: Decimal | None = None
         for order in resting:
-            if order.kind == "stop" and not position.is_flat and position.symbol not in self._stops:
-                self._stops[position.symbol] = order.intent_id
+            if order.kind == "stop" and not position.is_flat and symbol not in self._stops:
+                self._stops[symbol] = order.intent_id
+                covered = Decimal(order.qty)
             else:
-                intents.append(CancelOrder(order.intent_id, position.symbol, Reason.EXIT))
+                intents.append(CancelOrder(order.intent_id, symbol, Reason.EXIT))
+        if position.is_flat:
+            self._wanted.pop(symbol, None)
+        elif covered is not None:
+            if covered != abs(position.qty):  # entry fills while down: cover them too
+                intents.append(self._protect(symbol, position, None, ctx))
+        elif symbol in self._wanted:
+            intents.append(self._protect(symbol, position, self._wanted[symbol], ctx))
         return intents

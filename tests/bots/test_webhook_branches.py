@@ -154,3 +154,27 @@ def test_the_signal_format_keeps_decimals_exact_and_refuses_what_it_cannot_act_o
     ):
         with pytest.raises(SignalError):
             parse({**s.fields(), "id": "x", **bad})
+
+
+def test_a_restart_keeps_the_wanted_stop_and_protects_what_filled_meanwhile() -> None:
+    bot = Webhook({"symbols": [BTC]})
+    [entry] = bot.on_signal(_signal("enter_long", qty="1", stop="59000"), _ctx())
+    memo = bot.remember(BTC)
+    assert memo == {"stop": "59000"}
+    # The process died before the entry's fill reached it: a new one recalls the memo
+    # and the ledger shows the position without a stop.
+    fresh = Webhook({"symbols": [BTC]})
+    fresh.recall(BTC, memo)
+    [stop] = fresh.adopt(PositionView(BTC, D(1), D(60000)), [], _ctx(1))
+    assert isinstance(stop, PlaceStop) and (stop.qty, stop.trigger_price) == (D(1), D(59000))
+    # A stop that rests for less than the position grows to cover it; flat forgets.
+    other = Webhook({"symbols": [BTC]})
+    resting = TrackedOrder("s1", "w-s1", BTC, "stop", "Sell", "0.4", "sl", "59000")
+    [grown] = other.adopt(PositionView(BTC, D(1), D(60000)), [resting], _ctx(1))
+    assert grown == AmendStop("s1", BTC, None, D(1), Reason.SL)
+    gone = Webhook({"symbols": [BTC]})
+    gone.recall(BTC, memo)
+    assert gone.adopt(PositionView(BTC), [], _ctx()) == [] and gone.remember(BTC) is None
+    # An exit forgets the wanted stop.
+    assert bot.on_signal(_signal("exit"), _ctx(1)) and bot.remember(BTC) is None
+    assert entry.side == "Buy"

@@ -165,3 +165,56 @@ def test_risk_sizing_a_paused_entry_and_a_moved_stop_that_fires(database, redis,
         ]
         assert _resting(s) == []
         assert [o for _a, o in _signals(database)] == ["accepted"] * 3
+
+
+def test_after_restarts_the_stop_is_relinked_or_placed_again_from_the_alert(
+    database, redis, tmp_path
+):
+    from core.exchange.client import make_http
+
+    with stack(database, tmp_path, flat_bars(60000, 40), 30) as s:
+        s.register(BOT, CODE, "webhook", {"symbols": [SYMBOL]}, redis_db=5)
+        with database.connect("owner", direct=True) as conn:
+            secret = webhook_secrets.set_secret(conn, BOT)
+        bot = s.start_bot(BOT)
+        url = f"/webhook/{BOT}"
+        with running_api(database) as api:
+            enter = _alert(secret, "s-1", "enter_long", qty="0.02", stop="59000")
+            assert api.post(url, json=enter).status_code == 202
+            wait(lambda: s.qty(BOT) == Decimal("0.02"), what="the long")
+            s.settle()
+            wait(lambda: _resting(s) == [Reason.SL.value], what="the stop")
+            [first] = s.open_orders(BOT)
+
+            # 1. Restarted with its stop resting: adopted as it is, nothing sent.
+            bot.halt()
+            placed = len(s.orders())
+            bot = s.start_bot(BOT)
+            assert len(s.orders()) == placed
+
+            # 2. Down, and the stop gone (as if it crashed before placing it): the
+            # restart places it again at the alert's price, remembered in Redis.
+            bot.halt()
+            http = make_http(s.settings, "main")
+            http.cancel_order(category="linear", symbol=SYMBOL, orderLinkId=first["orderLinkId"])
+            bot = s.start_bot(BOT)
+            [again] = s.open_orders(BOT)
+            assert again["orderLinkId"] != first["orderLinkId"]
+            assert (Decimal(again["triggerPrice"]), Decimal(again["qty"])) == (
+                Decimal(59000), Decimal("0.02"),
+            )  # fmt: skip
+
+            # 3. A stop alert moves that same order; an exit closes and cancels it.
+            moved = _alert(secret, "s-2", "stop", stop="59500")
+            assert api.post(url, json=moved).status_code == 202
+            wait(
+                lambda: (
+                    [(o["orderLinkId"], Decimal(o["triggerPrice"])) for o in s.open_orders(BOT)]
+                    == [(again["orderLinkId"], Decimal(59500))]
+                ),
+                what="the stop to move",
+            )
+            assert api.post(url, json=_alert(secret, "s-3", "exit")).status_code == 202
+            wait(lambda: s.qty(BOT) == 0, what="the exit")
+            s.settle()
+            wait(lambda: _resting(s) == [], what="the stop to be cancelled")
