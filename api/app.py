@@ -14,6 +14,8 @@ from api.auth import middleware as auth_middleware
 from api.context import CONTEXT, ApiContext
 from api.jsonio import error, reply
 from api.routes import PREFIX, ROUTES, Handler
+from api.webhook import PATH as WEBHOOK_PATH
+from api.webhook import receive as receive_webhook
 from core.errors import UserError
 from core.service import run_check
 
@@ -104,6 +106,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     app.router.add_get("/openapi.json", openapi_json)
     for route in ROUTES:
         app.router.add_route(route.method, PREFIX + route.path, route.handler)
+    app.router.add_post(WEBHOOK_PATH, receive_webhook)
 
     async def close(_app: web.Application) -> None:
         await ctx.close()

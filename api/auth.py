@@ -1,5 +1,6 @@
 """Deny by default: every route needs ``Authorization: Bearer TOKEN`` except the few
-marked public; a viewer token reads, an admin token also writes.
+marked public (probes, the description, and webhooks, which check their bot's own
+secret); a viewer token reads, an admin token also writes.
 
 Answers: no or malformed header, unknown or revoked token → 401 (the same answer for
 both, so a probe learns nothing); a viewer on a write route → 403, recorded in the
@@ -26,6 +27,14 @@ log = logging.getLogger(__name__)
 
 #: Routes anyone who can reach the port may call: probes and the API's own description.
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
+#: Webhooks carry no bearer token (TradingView cannot send one): each authenticates with
+#: its bot's own secret in api/webhook.py.
+WEBHOOK_PREFIX = "/webhook/"
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(WEBHOOK_PREFIX)
+
 
 #: Where the authenticated token's :class:`~api.tokens.TokenInfo` is kept on a request.
 TOKEN_KEY = web.RequestKey("alpha_token", tokens.TokenInfo)
@@ -51,7 +60,7 @@ def is_write(request: web.Request) -> bool:
 def middleware(db: Database, limiter: RateLimiter, auditor: Auditor) -> Any:
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS:
+        if is_public(request.path):
             return await handler(request)
         presented = bearer(request)
         if presented is None:

@@ -1,4 +1,4 @@
-"""``alpha run api`` and ``alpha api token create|list|revoke``."""
+"""``alpha run api``, ``alpha api token create|list|revoke`` and ``alpha api webhook-secret``."""
 
 from __future__ import annotations
 
@@ -63,6 +63,21 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _webhook_secret(args: argparse.Namespace) -> int:
+    from api import webhook_secrets
+
+    with _owner_connection() as conn:
+        secret = webhook_secrets.set_secret(conn, args.bot_id)
+    print(secret)
+    print(
+        f"(webhook secret of {args.bot_id!r}: shown this once; put it in the alert's JSON as"
+        f' "secret"; signing senders key HMAC-SHA256 with'
+        f" {webhook_secrets.signing_key(secret)}; any older secret stopped working)",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
@@ -124,3 +139,14 @@ def register(cli: Cli) -> None:
     )
     revoke.add_argument("name", metavar="NAME")
     revoke.set_defaults(func=_revoke)
+
+    secret_help = "make (or replace) a webhook bot's secret and print it once"
+    secret = cli.group("api").add_parser(
+        "webhook-secret",
+        help=secret_help,
+        description=secret_help
+        + '. TradingView alerts carry it in their JSON body as "secret"; only its'
+        " SHA-256 is stored, and a new one replaces the old at once (docs/api.md#webhooks).",
+    )
+    secret.add_argument("bot_id", metavar="BOT_ID", help="a registered bot of type webhook")
+    secret.set_defaults(func=_webhook_secret)

@@ -15,6 +15,13 @@ from core.operator.redis_pool import RedisPool
 
 #: Requests per token per minute; generous for a script, far below what hurts the ledger.
 DEFAULT_RATE_PER_MINUTE = 120
+#: Webhook deliveries per bot per minute, counted apart for authenticated senders and
+#: for refused ones: more than any alert schedule sends, few enough that a flood of bad
+#: secrets cannot fill the signal table — and cannot lock the real sender out either.
+DEFAULT_WEBHOOK_RATE_PER_MINUTE = 60
+#: How old (or how far ahead of this clock) an alert's ``time`` may be; TradingView
+#: usually delivers within seconds, and a signal minutes late trades a price long gone.
+DEFAULT_WEBHOOK_TTL_SECONDS = 60.0
 
 
 @dataclass
@@ -22,7 +29,11 @@ class ApiContext:
     settings: Settings
     rate_per_minute: int = DEFAULT_RATE_PER_MINUTE
     rate_window_seconds: float = 60.0
+    webhook_rate_per_minute: int = DEFAULT_WEBHOOK_RATE_PER_MINUTE
+    webhook_ttl_seconds: float = DEFAULT_WEBHOOK_TTL_SECONDS
     limiter: RateLimiter = field(init=False)
+    webhook_limiter: RateLimiter = field(init=False)
+    webhook_refusals: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         # Reads as readonly; tokens, bot states and the audit as app — the C2's role,
@@ -33,6 +44,8 @@ class ApiContext:
         self.auditor = Auditor(self.writer)
         self.control = Control(self.redis)
         self.limiter = RateLimiter(self.rate_per_minute, self.rate_window_seconds)
+        self.webhook_limiter = RateLimiter(self.webhook_rate_per_minute, 60.0)
+        self.webhook_refusals = RateLimiter(self.webhook_rate_per_minute, 60.0)
 
     async def close(self) -> None:
         await self.redis.close()

@@ -54,6 +54,44 @@ def _operation_id(route: Route) -> str:
     return "_".join([route.method.lower(), *words])
 
 
+def _webhook(public: list[dict[str, Any]]) -> dict[str, Any]:
+    def answer(description: str) -> dict[str, Any]:
+        return _json(description, ref("WebhookReply"))
+
+    return {
+        "post": {
+            "operationId": "post_webhook_bot",
+            "summary": "a trading signal for a webhook bot (TradingView alert format);"
+            " authenticated by the bot's secret in the body or an X-Signature header",
+            "security": public,
+            "parameters": [
+                {
+                    "name": "bot_id",
+                    "in": "path",
+                    "required": True,
+                    "description": "the webhook bot's id",
+                    "schema": {"type": "string"},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ref("WebhookSignal")}},
+            },
+            "responses": {
+                "200": answer("a duplicate of an accepted alert id: ignored"),
+                "202": answer("accepted and delivered to the bot"),
+                "400": answer("not a valid signal (recorded as invalid)"),
+                "401": answer("wrong or missing secret or signature (recorded as bad_secret)"),
+                "404": _json("no webhook bot with this id", ref("Error")),
+                "413": _json("body larger than 16 KiB", ref("Error")),
+                "422": answer("older than the TTL (recorded as stale)"),
+                "429": _json("too many signals for this bot", ref("Error")),
+                "503": answer("not delivered (recorded as failed); send it again"),
+            },
+        }
+    }
+
+
 def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
@@ -78,6 +116,7 @@ def document() -> dict[str, Any]:
             "responses": {"200": _json("OpenAPI 3.1", {"type": "object"})},
         }
     }
+    paths["/webhook/{bot_id}"] = _webhook(public)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -143,6 +143,30 @@ async def audit(
     return page, next_cursor
 
 
+async def webhook_signals(
+    db: Database, bot_id: str, *, outcome: str | None, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A webhook bot's deliveries with their outcomes (``trading.webhook_signals``),
+    newest first; the stored payload never holds the secret."""
+    where, params = ["bot_id = %s"], [bot_id]
+    if outcome is not None:
+        where.append("outcome = %s")
+        params.append(outcome)
+    if cursor is not None:
+        (before,) = decode_cursor(cursor, 1)
+        where.append("id < %s::bigint")
+        params.append(before)
+    rows = await db.fetch(
+        "SELECT id, received_at, alert_id, alert_time, action, symbol, outcome, detail,"
+        " payload FROM trading.webhook_signals WHERE " + " AND ".join(where)
+        + " ORDER BY id DESC LIMIT %s",
+        [*params, limit + 1],
+    )  # fmt: skip
+    page = rows[:limit]
+    next_cursor = encode_cursor([page[-1]["id"]]) if len(rows) > limit and page else None
+    return page, next_cursor
+
+
 async def alerts(
     infra: redis.asyncio.Redis, limit: int, before: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:

@@ -106,6 +106,18 @@ async def bot_daily_pnl(request: web.Request) -> web.StreamResponse:
     return reply({"bot_id": bot_id, "days": days})
 
 
+async def bot_signals(request: web.Request) -> web.StreamResponse:
+    ctx, bot_id = _ctx(request), request.match_info["bot_id"]
+    outcome = params.text(request, "outcome")
+    cursor, limit = params.text(request, "cursor", 512), params.limit(request)
+    if not await queries.bots(ctx.reader, bot_id):
+        return _unknown_bot(bot_id)
+    page, next_cursor = await queries.webhook_signals(
+        ctx.reader, bot_id, outcome=outcome, limit=limit, cursor=cursor
+    )
+    return reply({"bot_id": bot_id, "signals": page, "next_cursor": next_cursor})
+
+
 async def list_fills(request: web.Request) -> web.StreamResponse:
     page, next_cursor = await queries.fills(
         _ctx(request).reader,
@@ -198,6 +210,23 @@ ROUTES: tuple[Route, ...] = (
             BOT,
             Param("from", {"type": "string", "format": "date"}, "first day (inclusive)"),
             Param("to", {"type": "string", "format": "date"}, "last day (inclusive)"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/bots/{bot_id}/signals",
+        bot_signals,
+        "a webhook bot's signals with their outcomes, newest first (docs/api.md#webhooks)",
+        "Signals",
+        (
+            BOT,
+            Param(
+                "outcome",
+                {"enum": ["accepted", "duplicate", "stale", "bad_secret", "invalid", "failed"]},
+                "only this outcome",
+            ),
+            LIMIT,
+            CURSOR,
         ),
     ),
     Route(

@@ -135,6 +135,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "Audit": obj({"entries": array_of("AuditEntry"), "next_cursor": CURSOR}),
+    "Signal": obj(
+        {
+            "id": {"type": "integer"},
+            "received_at": TIME,
+            "alert_id": {"type": ["string", "null"]},
+            "alert_time": NULLABLE_TIME,
+            "action": {"type": ["string", "null"]},
+            "symbol": {"type": ["string", "null"]},
+            "outcome": {
+                "enum": ["accepted", "duplicate", "stale", "bad_secret", "invalid", "failed"]
+            },
+            "detail": {"type": ["string", "null"]},
+            "payload": {"type": "object", "not": {"required": ["secret"]}},
+        }
+    ),
+    "Signals": obj(
+        {"bot_id": {"type": "string"}, "signals": array_of("Signal"), "next_cursor": CURSOR}
+    ),
     "StateChange": obj(
         {
             "bot_id": {"type": "string"},
@@ -153,4 +171,31 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
         }
     ),
+    "WebhookSignal": {
+        "type": "object",
+        "properties": {
+            "secret": {"type": "string", "description": "the bot's webhook secret"},
+            "id": {"type": ["string", "integer"], "description": "unique alert id"},
+            "time": {"type": ["string", "integer"], "description": "ISO 8601 or Unix ms"},
+            "action": {"enum": ["enter_long", "enter_short", "exit", "stop"]},
+            "symbol": {"type": "string"},
+            "qty": {"type": ["string", "number"]},
+            "risk_pct": {"type": ["string", "number"]},
+            "stop": {"type": ["string", "number"]},
+            "price": {"type": ["string", "number"]},
+        },
+        "required": ["id", "time", "action", "symbol"],
+    },
+    "WebhookReply": {
+        "type": "object",
+        "properties": {
+            "outcome": {
+                "enum": ["accepted", "duplicate", "stale", "bad_secret", "invalid", "failed"]
+            },
+            "signal_id": {"type": "integer"},
+            "error": {"$ref": "#/components/schemas/Error/properties/error"},
+        },
+        "required": ["outcome"],
+        "additionalProperties": False,
+    },
 }

@@ -29,6 +29,7 @@ BUILTINS: dict[str, str] = {
     "lxalgo": "bots.lxalgo:LXAlgo",
     "momentum": "bots.momentum:Momentum",
     "orderblock": "bots.orderblock:OrderBlock",
+    "webhook": "bots.webhook:Webhook",
 }
 
 

@@ -113,11 +113,13 @@ def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
                 f"%R~{redis_keys.SYNC_STATUS}",
             ),
         ),
-        # The HTTP API: pauses and resumes bots (their state keys, as the C2 does) and
-        # reads the alert stream; it never consumes alerts, sends commands or kills.
+        # The HTTP API: pauses and resumes bots (their state keys, as the C2 does), hands
+        # webhook signals to bots (append only) and reads the alert stream; it never
+        # consumes alerts, reads a bot's commands or kills.
         AclUser(
             "api",
-            f"{_BASE} ~{redis_keys.bot_state(any_bot)} %R~{redis_keys.ALERTS}",
+            f"{_BASE} ~{redis_keys.bot_state(any_bot)} %R~{redis_keys.ALERTS}"
+            f" (+xadd ~{redis_keys.commands_stream(any_bot)})",
         ),
         # Backups: consumes its request stream, raises alerts.
         AclUser("backup", f"{_BASE} ~{redis_keys.BACKUP_REQUESTS} {_RAISE_ALERTS}"),

@@ -14,6 +14,7 @@ The surface, in the order a host calls it::
     strategy.on_fill(fill, ctx)              # each own execution      -> list[Intent]
     strategy.on_timer(ctx)                   # after each batch of candles closing at
                                              # ctx.now, and periodically -> list[Intent]
+    strategy.on_signal(signal, ctx)          # each accepted webhook signal -> list[Intent]
     strategy.flatten(ctx, Reason.KILL)       # close everything it holds -> list[Intent]
     strategy.adopt(position, resting, ctx)   # after a restart, per symbol -> list[Intent]
 
@@ -38,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.candles import Candle
 from core.instruments import Instrument, default_instrument
 from core.link_ids import Reason as Reason  # re-exported: strategies import it from here
+from core.signals import Signal
 
 Side = Literal["Buy", "Sell"]
 ZERO = Decimal(0)
@@ -366,6 +368,12 @@ class Strategy(ABC, Generic[ConfigT]):
     def on_timer(self, ctx: StrategyContext) -> list[Intent]:
         """Called after every batch of candles closing at ``ctx.now`` (and periodically):
         cross-symbol ranking, time-based exits, daily resets."""
+        return []
+
+    def on_signal(self, signal: Signal, ctx: StrategyContext) -> list[Intent]:
+        """Decide on one accepted external signal (a webhook alert, docs/api.md#webhooks):
+        authenticated, not a duplicate, not stale, for one of the bot's symbols. The
+        default ignores signals: only a strategy built for them (``webhook``) acts."""
         return []
 
     def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:

@@ -2,6 +2,10 @@
 CLI): ``flatten``, ``exit`` one symbol, ``cancel-all``, ``reset-risk``. Each acts on this
 bot's own positions and orders only, never on the account's netted position.
 
+The HTTP API's webhook puts its accepted alerts on the same stream as ``signal``
+entries (docs/api.md#webhooks): they reach ``Strategy.on_signal`` in order with the
+operator's commands, and their intents take the same path as a candle's.
+
 A stopped bot refuses them all (the operator resumes it first).
 """
 
@@ -10,11 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bots.runtime.execution import IntentExecutor
 from bots.runtime.loss_limits import LossLimits
 from bots.runtime.notify import Notifier
+from core import signals
 from core.orders import OrderManager, new_intent_id
 from core.risk import BotState
 from core.strategy import ExitMarket, Intent, Reason, Side, Strategy, StrategyContext
@@ -46,6 +52,8 @@ class OperatorCommands:
             self.orders.cancel_own(symbols)
         elif command == "reset-risk":
             self.loss_limits.reset(self.context().equity, fields.get("requested_by", "?"))
+        elif command == signals.COMMAND:
+            self.signal(fields, symbols)
         else:
             log.warning("unknown command %r ignored", command)
 
@@ -83,3 +91,27 @@ class OperatorCommands:
         log.info("exit %s: %d market exit(s), %d resting order(s) cancelled", symbol,
                  len(exits), cancelled)  # fmt: skip
         self.executor.execute(exits)
+
+    def signal(self, fields: Mapping[str, str], symbols: list[str]) -> None:
+        """One webhook alert the API accepted: the strategy decides, the usual checks
+        (state, risk gate, universe) apply to what it asks for."""
+        try:
+            signal = signals.from_fields(fields)
+        except signals.SignalError as exc:
+            # The API parsed it already: only a hand-written stream entry gets here.
+            log.warning("signal %s ignored: %s", fields.get("alert_id", "?"), exc)
+            return
+        expires = fields.get("expires")
+        if expires and datetime.now(UTC) > datetime.fromisoformat(expires):
+            # Queued while the bot was down: the price it was meant for is long gone.
+            log.warning("signal %s ignored: it expired at %s before the bot got to it",
+                        signal.alert_id, expires)  # fmt: skip
+            return
+        if signal.symbol not in symbols:
+            log.warning("signal %s ignored: %s is not one of this bot's symbols",
+                        signal.alert_id, signal.symbol)  # fmt: skip
+            return
+        intents = self.strategy.on_signal(signal, self.context())
+        log.info("signal %s %s %s -> %s", signal.alert_id, signal.action, signal.symbol,
+                 ", ".join(type(i).__name__ for i in intents) or "nothing to do")  # fmt: skip
+        self.executor.execute(intents)

@@ -258,7 +258,9 @@ def test_the_api_pauses_bots_and_reads_alerts_but_cannot_kill_or_command(
     _refused(lambda: infra.xadd("alerts", {"kind": "forged"}))
     _refused(lambda: infra.xgroup_create("alerts", "api", id="0"))
     _refused(lambda: infra.set("risk:kill", "1"))
-    _refused(lambda: api.xadd("commands:beta_bot", {"command": "flatten", "id": "1"}))
+    assert api.xadd("commands:beta_bot", {"command": "signal", "id": "1"})  # webhooks
+    _refused(lambda: api.xrange("commands:beta_bot"))
+    _refused(lambda: api.xtrim("commands:beta_bot", maxlen=0))
     _refused(lambda: api.hgetall("position:beta_bot:BTCUSDT"))
     _refused(lambda: api.hset("bot:beta_bot:orders", "x", "y"))
 
