@@ -109,6 +109,9 @@ class BacktestResult:
     candles: int
     fills: list[FillEvent] = field(default_factory=list)
     trades: list[RoundTrip] = field(default_factory=list)
+    #: Mark-to-market equity at each bar's close after warm-up, oldest first; one point
+    #: per bar time (several symbols' bars of one time share a point, the last one wins).
+    equity_curve: list[tuple[datetime, Decimal]] = field(default_factory=list)
 
     @property
     def net_pnl(self) -> Decimal:
@@ -163,6 +166,7 @@ class Backtest:
         max_dd = max_dd_pct = ZERO
         batch_start: datetime | None = None
         count = 0
+        curve: list[tuple[datetime, Decimal]] = []
         for candle in candles:
             if count < warmup:
                 strategy.observe(candle)
@@ -182,6 +186,10 @@ class Backtest:
             intents = on_candle(candle, ctx)
             if intents:
                 self._submit(intents)
+            if curve and curve[-1][0] == ctx.now:
+                curve[-1] = (ctx.now, equity)
+            else:
+                curve.append((ctx.now, equity))
             if equity > peak:
                 peak = equity
             elif peak - equity > max_dd:
@@ -198,6 +206,7 @@ class Backtest:
             candles=count,
             fills=self.fills,
             trades=self.trades,
+            equity_curve=curve,
         )
 
     def _equity(self) -> Decimal:
