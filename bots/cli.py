@@ -1,5 +1,6 @@
 """``alpha backtest``: run a bot type over closed candles from a CSV or the market data
-store (docs/research.md)."""
+store, optionally storing the run; ``alpha backtest list|show|compare`` read stored runs
+(docs/research.md)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ from core.errors import UserError
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from bots.backtest import Backtest, BacktestResult
+    from bots.backtest.commands import STORED_RUN_COMMANDS, run_stored_command, save
     from core import plugins
     from core.candles import INTERVAL_SECONDS, read_csv
+
+    if args.type in STORED_RUN_COMMANDS:
+        return run_stored_command(args)
+    if args.ids:
+        raise UserError(f"unexpected argument(s) after the bot type: {' '.join(args.ids)}")
+    if args.candles is None and args.from_store is None:
+        raise UserError("say where the candles are: --candles FILE.csv or --from-store SYMBOL")
 
     try:
         overrides = json.loads(args.config) if args.config else {}
@@ -61,8 +72,13 @@ def _backtest(args: argparse.Namespace) -> int:
         candles = read_csv(args.candles, symbol, interval)
         if not candles:
             raise UserError(f"{args.candles}: no candles")
+    started = datetime.now(UTC)
     result: BacktestResult = Backtest(cls(config), initial_equity=equity).run(candles)
+    finished = datetime.now(UTC)
     _print(result, symbol, args.type, quiet=args.quiet)
+    if args.save:
+        run_id = save(args, config, candles, result, started, finished)
+        print(f"saved as run {run_id} (alpha backtest show {run_id})")
     return 0
 
 
@@ -135,13 +151,25 @@ def register(cli: Cli) -> None:
         None,
         "backtest",
         "run a bot type's strategy code over closed candles (a CSV or the market data store)"
-        " and print its trades",
+        " and print its trades; --save stores the run; list, show ID and compare A B read"
+        " stored runs",
         _backtest,
     )
-    p.add_argument(
-        "type", metavar="TYPE", help="bot type, e.g. shortseller, lxalgo, momentum, orderblock"
+    p.epilog = (
+        "forms: alpha backtest TYPE (--candles FILE.csv | --from-store SYMBOL --from D --to D)"
+        " [--save];  alpha backtest list [--limit N];  alpha backtest show ID;"
+        "  alpha backtest compare A B"
     )
-    source = p.add_mutually_exclusive_group(required=True)
+    p.add_argument(
+        "type",
+        metavar="TYPE|list|show|compare",
+        help="bot type to run, e.g. shortseller, lxalgo, momentum, orderblock; or list, show,"
+        " compare to read stored runs",
+    )
+    p.add_argument(
+        "ids", nargs="*", metavar="ID", help="with show: one run id; with compare: two run ids"
+    )
+    source = p.add_mutually_exclusive_group()
     source.add_argument(
         "--candles",
         metavar="FILE.csv",
@@ -166,3 +194,12 @@ def register(cli: Cli) -> None:
     )
     p.add_argument("--equity", default="10000", help="initial equity in USDT (default 10000)")
     p.add_argument("--quiet", action="store_true", help="print the summary only")
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="store the run, its metrics and trades in analytics.backtest_runs (needs the"
+        " database; connects as the owner role, directly)",
+    )
+    p.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="with list: newest N runs (default 20)"
+    )
