@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from core.candles import Candle
@@ -14,7 +15,7 @@ from core.errors import UserError
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     from bots.backtest import Backtest, BacktestResult
     from bots.backtest.commands import STORED_RUN_COMMANDS, run_stored_command, save
@@ -66,14 +67,19 @@ def _backtest(args: argparse.Namespace) -> int:
     except InvalidOperation:
         raise UserError(f"--equity {args.equity!r} is not a number") from None
     interval: str = config.interval  # type: ignore[attr-defined]
+    funding: dict[str, list[tuple[datetime, Decimal]]] | None = None
     if args.from_store is not None:
-        candles = _stored_candles(symbol, interval, str(args.start), str(args.end))
+        candles, rates = _stored_candles(symbol, interval, str(args.start), str(args.end))
+        if rates and not args.no_funding:
+            funding = {symbol: rates}
     else:
         candles = read_csv(args.candles, symbol, interval)
         if not candles:
             raise UserError(f"{args.candles}: no candles")
     started = datetime.now(UTC)
-    result: BacktestResult = Backtest(cls(config), initial_equity=equity).run(candles)
+    result: BacktestResult = Backtest(cls(config), initial_equity=equity, funding=funding).run(
+        candles
+    )
     finished = datetime.now(UTC)
     _print(result, symbol, args.type, quiet=args.quiet)
     if args.save:
@@ -82,9 +88,12 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stored_candles(symbol: str, interval: str, start_text: str, end_text: str) -> list[Candle]:
-    """The store's candles of ``[--from, --to)`` for the configured exchange; holes in
-    them are said on stderr (a backtest across missing bars is not the market)."""
+def _stored_candles(
+    symbol: str, interval: str, start_text: str, end_text: str
+) -> tuple[list[Candle], list[tuple[datetime, Decimal]]]:
+    """The store's candles and funding settlements of ``[--from, --to)`` for the
+    configured exchange; holes in the candles are said on stderr (a backtest across
+    missing bars is not the market)."""
     import sys
 
     from core.config import Role, load_settings
@@ -100,6 +109,7 @@ def _stored_candles(symbol: str, interval: str, start_text: str, end_text: str) 
     exchange = EXCHANGE_NAMES[settings.bybit.env]
     with connect(settings, Role.READONLY) as conn:
         candles = store.read_candles(conn, exchange, symbol, interval, start, end)
+        rates = store.read_funding(conn, exchange, symbol, start, end)
     if not candles:
         raise UserError(
             f"the store has no {exchange} {symbol} {interval} candles in {start_text} … "
@@ -115,7 +125,7 @@ def _stored_candles(symbol: str, interval: str, start_text: str, end_text: str) 
             f"candle (alpha data show --symbol {symbol} --interval {interval} --gaps)",
             file=sys.stderr,
         )
-    return candles
+    return candles, rates
 
 
 def _print(r: object, symbol: str, bot_type: str, quiet: bool) -> None:
@@ -144,6 +154,10 @@ def _print(r: object, symbol: str, bot_type: str, quiet: bool) -> None:
     print(f"win rate      {win}")
     print(f"max drawdown  {r.max_drawdown:.4f}  ({r.max_drawdown_pct:.2f}%)")
     print(f"fees          {r.fees:.4f}")
+    if r.funding_modelled:
+        print(f"funding       {r.funding:.4f}  ({r.settlements} settlement(s) on open positions)")
+    else:
+        print("funding       not modelled (zero)")
 
 
 def register(cli: Cli) -> None:
@@ -199,6 +213,11 @@ def register(cli: Cli) -> None:
         action="store_true",
         help="store the run, its metrics and trades in analytics.backtest_runs (needs the"
         " database; connects as the owner role, directly)",
+    )
+    p.add_argument(
+        "--no-funding",
+        action="store_true",
+        help="with --from-store: ignore the stored funding settlements (funding is zero)",
     )
     p.add_argument(
         "--limit", type=int, default=20, metavar="N", help="with list: newest N runs (default 20)"

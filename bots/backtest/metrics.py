@@ -112,10 +112,11 @@ class Metrics:
 
 def trade_stats(trades: Sequence[RoundTrip]) -> TradeStats:
     """Win rate, profit factor (the winners' net P&L over the losers' net loss) and
-    expectancy (mean net P&L per trade). A trade is a win when its net P&L is above zero."""
-    nets = [t.pnl for t in trades]
+    expectancy (mean net P&L per trade), net of fees and funding. A trade is a win when
+    its net P&L is above zero."""
+    nets = [t.net_pnl for t in trades]
     fees = sum((t.fees for t in trades), ZERO)
-    total_funding = ZERO  # not modelled by the engine yet
+    total_funding = sum((t.funding for t in trades), ZERO)
     net = sum(nets, ZERO)
     won = sum((n for n in nets if n > 0), ZERO)
     lost = -sum((n for n in nets if n < 0), ZERO)
@@ -206,8 +207,8 @@ def exposure(trades: Sequence[RoundTrip], start: datetime, end: datetime) -> Dec
 
 
 def compute(result: BacktestResult, bar_seconds: int) -> Metrics:
-    """All metrics of ``result``, whose bars are ``bar_seconds`` long. The engine does not
-    model funding yet: it is zero and ``funding_modelled`` says so."""
+    """All metrics of ``result``, whose bars are ``bar_seconds`` long. Funding is zero,
+    and ``funding_modelled`` false, when the backtest was given no settlements."""
     with localcontext() as ctx:
         ctx.prec = 28
         curve, trades = result.equity_curve, result.trades
@@ -230,10 +231,10 @@ def compute(result: BacktestResult, bar_seconds: int) -> Metrics:
             initial_equity=result.initial_equity,
             final_equity=result.final_equity,
             net_pnl=net,
-            gross_pnl=net + result.fees,
+            gross_pnl=net + result.fees - result.funding,
             fees=result.fees,
-            funding=ZERO,
-            funding_modelled=False,
+            funding=result.funding,
+            funding_modelled=result.funding_modelled,
             total=trade_stats(trades),
             per_symbol=per_symbol,
             max_drawdown=drawdown,

@@ -21,8 +21,6 @@ from psycopg.types.json import Jsonb
 from bots.backtest.engine import RoundTrip
 from bots.backtest.metrics import Metrics
 
-ZERO = Decimal(0)
-
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
@@ -142,7 +140,7 @@ def save(conn: psycopg.Connection[Any], run: RunRecord, trades: list[RoundTrip])
                     (
                         run_id, seq, t.symbol, t.side, t.opened, t.closed, t.entry_price,
                         t.exit_price, t.qty, t.exit_reason.long_name, t.pnl + t.fees, t.fees,
-                        ZERO, t.pnl,
+                        t.funding, t.net_pnl,
                     )
                     for seq, t in enumerate(trades)
                 ],

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -185,22 +186,50 @@ def test_bad_requests_are_one_line(database: Database, argv: tuple[str, ...], me
     assert done.stderr.strip().splitlines() == [message]
 
 
-def test_a_run_from_the_store_names_the_store(database: Database) -> None:
+def _store_sample(database: Database) -> tuple[list[Any], str, str]:
     from market_data import store
 
     candles = read_csv(SAMPLE, "BTCUSDT", "5")
+    # A settlement every 8 hours of the sample, alternating sign, so open trades pay and
+    # receive; one past the range, which must be ignored.
+    first = candles[0].start
+    rates = [(first + timedelta(hours=8 * i), Decimal("0.0001") * (-1) ** i) for i in range(43)]
     with database.connect(Role.OWNER, direct=True) as conn:
         store.upsert_candles(conn, "paper", candles)
+        store.upsert_funding(conn, "paper", "BTCUSDT", rates)
         conn.commit()
     start = candles[0].start.strftime("%Y-%m-%dT%H:%M")
     end = candles[-1].end.strftime("%Y-%m-%dT%H:%M")
-    done = database.alpha(
-        "backtest", "lxalgo", "--from-store", "BTCUSDT", "--from", start, "--to", end,
-        "--quiet", "--save", env=PAPER,
-    )  # fmt: skip
+    return candles, start, end
+
+
+def test_a_run_from_the_store_names_the_store_and_pays_its_funding(database: Database) -> None:
+    candles, start, end = _store_sample(database)
+    argv = ("backtest", "lxalgo", "--from-store", "BTCUSDT", "--from", start, "--to", end,
+            "--quiet", "--save")  # fmt: skip
+    done = database.alpha(*argv, env=PAPER)
     assert done.returncode == 0, done.stderr
+    assert "funding       " in done.stdout and "settlement(s) on open positions" in done.stdout
+    bare = database.alpha(*argv, "--no-funding", env=PAPER)
+    assert bare.returncode == 0, bare.stderr
+    assert "funding       not modelled (zero)" in bare.stdout.splitlines()
     with _conn(database, Role.READONLY) as conn:
-        row = conn.execute(
-            "SELECT data_source, data_from, data_to, candles FROM analytics.backtest_runs"
-        ).fetchone()
-    assert row == ("store:paper", candles[0].start, candles[-1].end, len(candles))
+        runs = conn.execute(
+            "SELECT id, data_source, data_from, data_to, candles, net_pnl, funding,"
+            " metrics->>'funding_modelled' FROM analytics.backtest_runs ORDER BY id"
+        ).fetchall()
+        per_trade = conn.execute(
+            "SELECT run_id, sum(funding), sum(net_pnl), sum(gross_pnl - fees)"
+            " FROM analytics.backtest_trades GROUP BY run_id ORDER BY run_id"
+        ).fetchall()
+    (with_id, *with_funding), (bare_id, *without) = runs
+    assert with_funding[:4] == ["store:paper", candles[0].start, candles[-1].end, len(candles)]
+    assert without[:4] == with_funding[:4]
+    funding = with_funding[5]
+    assert funding != 0 and with_funding[6] == "true"
+    assert without[5] == 0 and without[6] == "false"
+    # The sample ends flat, so the run's funding is its trades' funding, and the funding
+    # is exactly the difference between the two runs' net P&L (same trades otherwise).
+    assert per_trade[0] == (with_id, funding, with_funding[4], with_funding[4] - funding)
+    assert per_trade[1][1] == 0 and per_trade[1][0] == bare_id
+    assert with_funding[4] - without[4] == funding
