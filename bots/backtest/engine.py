@@ -200,6 +200,8 @@ class Backtest:
                 continue
             count += 1
             if batch_start is not None and candle.start != batch_start:
+                # The previous bar time is complete: its last equity is its curve point.
+                curve.append((ctx.now, equity))
                 self._submit(on_timer(ctx))
             batch_start = candle.start
             symbol = candle.symbol
@@ -214,16 +216,13 @@ class Backtest:
             intents = on_candle(candle, ctx)
             if intents:
                 self._submit(intents)
-            if curve and curve[-1][0] == ctx.now:
-                curve[-1] = (ctx.now, equity)
-            else:
-                curve.append((ctx.now, equity))
             if equity > peak:
                 peak = equity
             elif peak - equity > max_dd:
                 max_dd = peak - equity
                 max_dd_pct = max_dd / peak * 100
         if batch_start is not None:
+            curve.append((ctx.now, equity))
             self._submit(on_timer(ctx))
         return BacktestResult(
             initial_equity=self.initial_equity,

@@ -89,6 +89,9 @@ def test_funding_by_hand() -> None:
     assert eth.pnl == -Decimal("0.55")
     assert btc.net_pnl == Decimal("49.6475") and eth.net_pnl == Decimal("-0.40")
     assert result.final_equity == Decimal("10049.2475")  # funding is in the equity
+    # One curve point per bar time, after both symbols' bars of that time.
+    assert [t for t, _ in result.equity_curve] == [_at(h + 1) for h in range(10)]
+    assert result.equity_curve[-1][1] == result.final_equity
     m = compute(result, bar_seconds=3600)
     assert m.funding_modelled and m.funding == Decimal("0.045")
     assert m.net_pnl == Decimal("49.2475")
