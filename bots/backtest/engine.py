@@ -171,6 +171,9 @@ class Backtest:
         # Settlements (time, rate) per symbol, oldest first, and the next one due.
         self._settlements = {sym: sorted(rates) for sym, rates in (funding or {}).items()}
         self._next_settlement = dict.fromkeys(self._settlements, 0)
+        # The time of each symbol's next settlement: one dict lookup per candle, not a
+        # call (absent once a symbol has none left).
+        self._due = {sym: rates[0][0] for sym, rates in self._settlements.items() if rates}
         self._funding_modelled = funding is not None
         self._funding = ZERO
         self._settled = 0
@@ -192,7 +195,7 @@ class Backtest:
         batch_start: datetime | None = None
         count = 0
         curve: list[tuple[datetime, Decimal]] = []
-        settlements = self._settlements
+        due = self._due
         for candle in candles:
             if count < warmup:
                 strategy.observe(candle)
@@ -205,8 +208,10 @@ class Backtest:
                 self._submit(on_timer(ctx))
             batch_start = candle.start
             symbol = candle.symbol
-            if settlements:
-                self._settle(candle)
+            if due:
+                when = due.get(symbol)
+                if when is not None and when <= candle.start:
+                    self._settle(candle)
             self._last[symbol] = candle.close
             pending = orders.get(symbol)
             if pending:
@@ -242,9 +247,7 @@ class Backtest:
     def _settle(self, candle: Candle) -> None:
         """Apply the symbol's settlements due by this bar's open (module docstring)."""
         symbol = candle.symbol
-        rates = self._settlements.get(symbol)
-        if not rates:
-            return
+        rates = self._settlements[symbol]
         i = self._next_settlement[symbol]
         while i < len(rates) and rates[i][0] <= candle.start:
             pos = self._pos.get(symbol)
@@ -256,6 +259,10 @@ class Backtest:
                 self._open[symbol].funding += received
             i += 1
         self._next_settlement[symbol] = i
+        if i < len(rates):
+            self._due[symbol] = rates[i][0]
+        else:
+            del self._due[symbol]
 
     def _equity(self) -> Decimal:
         equity = self._cash
