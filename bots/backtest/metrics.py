@@ -16,7 +16,8 @@ same digits. Conventions (docs/research.md#metrics):
   peak (or to the last bar, when it never recovered);
 * exposure is the share of the run's time (first bar's open to last bar's close) during
   which at least one position was open;
-* a ratio whose denominator is zero is ``None`` (shown as n/a), never infinity.
+* a ratio whose denominator is zero is ``None`` (shown as n/a), never infinity; so are
+  the ratios of a run whose equity fell to zero, and a Calmar too large to represent.
 """
 
 from __future__ import annotations
@@ -161,8 +162,12 @@ def max_drawdown(
 
 
 def _returns(initial: Decimal, curve: Sequence[tuple[datetime, Decimal]]) -> list[Decimal]:
+    """Per-bar returns; none at all once the equity is gone (a return on nothing has no
+    meaning, and the ratios built on it would be noise)."""
     previous, out = initial, []
     for _, equity in curve:
+        if previous <= 0:
+            return []
         out.append(equity / previous - 1)
         previous = equity
     return out
@@ -224,8 +229,11 @@ def compute(result: BacktestResult, bar_seconds: int) -> Metrics:
         calmar = None
         if start is not None and end is not None and drawdown.fraction and result.final_equity > 0:
             years = Decimal(int((end - start).total_seconds())) / SECONDS_PER_YEAR
-            growth = (result.final_equity / result.initial_equity) ** (1 / years) - 1
-            calmar = growth / drawdown.fraction
+            try:
+                growth = (result.final_equity / result.initial_equity) ** (1 / years) - 1
+                calmar = growth / drawdown.fraction
+            except ArithmeticError:  # a short run compounded to beyond any number
+                calmar = None
         net = result.final_equity - result.initial_equity
         return Metrics(
             initial_equity=result.initial_equity,

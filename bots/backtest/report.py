@@ -23,8 +23,12 @@ def money(value: object) -> str:
 
 
 def ratio(value: object) -> str:
+    """Three decimals; scientific beyond a million (annualising a short run can give a
+    Calmar with thousands of digits)."""
     d = _dec(value)
-    return "n/a" if d is None else f"{d:.3f}"
+    if d is None:
+        return "n/a"
+    return f"{d:.3e}" if abs(d) >= 1_000_000 else f"{d:.3f}"
 
 
 def percent(value: object) -> str:

@@ -133,3 +133,28 @@ def test_a_real_run_adds_up() -> None:
     assert m.max_drawdown.amount == result.max_drawdown
     assert m.total.net_pnl == sum((t.pnl for t in result.trades), Decimal(0))
     assert m.start == candles[0].start and m.end == candles[-1].end
+
+
+def test_a_wiped_out_run_has_no_ratios_rather_than_a_crash() -> None:
+    curve = [(_at(1), Decimal(500)), (_at(2), Decimal(0)), (_at(3), Decimal(10))]
+    result = BacktestResult(
+        Decimal(1000), Decimal(10), Decimal(0), Decimal(1000), Decimal(100), 3,
+        equity_curve=curve,
+    )  # fmt: skip
+    m = compute(result, bar_seconds=3600)
+    assert m.sharpe is None and m.sortino is None
+    assert m.max_drawdown.amount == 1000 and m.max_drawdown.fraction == 1
+    # A year compounded from a millionfold in two minutes does not fit in a Decimal.
+    tiny = BacktestResult(
+        Decimal(1000), Decimal(10**9), Decimal(0), Decimal(1), Decimal("0.1"), 2,
+        equity_curve=[(_at(0) + timedelta(minutes=1), Decimal(999)),
+                      (_at(0) + timedelta(minutes=2), Decimal(10**9))],
+    )  # fmt: skip
+    assert compute(tiny, bar_seconds=60).calmar is None
+
+
+def test_huge_ratios_print_short() -> None:
+    from bots.backtest.report import ratio
+
+    assert ratio("4.817930093642553662549713412E+79113") == "4.818e+79113"
+    assert ratio("1.23456") == "1.235" and ratio(None) == "n/a"
