@@ -113,23 +113,27 @@ def show_lines(run: StoredRun, trades: list[StoredTrade]) -> list[str]:
         lines.append(f"{label:<16} {fmt(get(run)):>14}")
     per_symbol: dict[str, dict[str, Any]] = run.metrics.get("per_symbol", {})
     if per_symbol:
-        lines += ["", f"{'symbol':<12} {'trades':>6} {'win rate':>9} {'net P&L':>14} {'fees':>12}"]
+        lines += [
+            "",
+            f"{'symbol':<12} {'trades':>6} {'win rate':>9} {'net P&L':>14} {'fees':>12} "
+            f"{'funding':>12}",
+        ]
         for symbol, s in per_symbol.items():
             lines.append(
                 f"{symbol:<12} {s['trades']:>6} {percent(s['win_rate']):>9} "
-                f"{money(s['net_pnl']):>14} {money(s['fees']):>12}"
+                f"{money(s['net_pnl']):>14} {money(s['fees']):>12} {money(s['funding']):>12}"
             )
     if trades:
         lines += [
             "",
             f"{'#':>4} {'symbol':<10} {'side':<4} {'entry (UTC)':<16} {'exit (UTC)':<16} "
-            f"{'qty':>10} {'entry':>12} {'exit':>12} {'net P&L':>12} reason",
+            f"{'qty':>10} {'entry':>12} {'exit':>12} {'funding':>10} {'net P&L':>12} reason",
         ]
         for t in trades:
             lines.append(
                 f"{t.seq + 1:>4} {t.symbol:<10} {t.side:<4} {t.entry_time:%Y-%m-%d %H:%M} "
                 f"{t.exit_time:%Y-%m-%d %H:%M} {t.qty:>10} {t.entry_price:>12} "
-                f"{t.exit_price:>12} {t.net_pnl:>12.4f} {t.exit_reason}"
+                f"{t.exit_price:>12} {t.funding:>10.4f} {t.net_pnl:>12.4f} {t.exit_reason}"
             )
     return lines
 

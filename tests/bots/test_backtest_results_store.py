@@ -144,7 +144,7 @@ def test_list_show_and_compare(database: Database) -> None:
         assert any(line.startswith(label) for line in out.splitlines()), label
     trade_rows = [line.split() for line in out.splitlines() if line.split()[1:3] in (
         ["BTCUSDT", "Buy"], ["BTCUSDT", "Sell"])]  # fmt: skip
-    assert [row[10] for row in trade_rows] == [f"{t.pnl:.4f}" for t in expected.trades]
+    assert [row[11] for row in trade_rows] == [f"{t.pnl:.4f}" for t in expected.trades]
 
     compared = database.alpha("backtest", "compare", str(first), str(second))
     assert compared.returncode == 0, compared.stderr
@@ -233,3 +233,13 @@ def test_a_run_from_the_store_names_the_store_and_pays_its_funding(database: Dat
     assert per_trade[0] == (with_id, funding, with_funding[4], with_funding[4] - funding)
     assert per_trade[1][1] == 0 and per_trade[1][0] == bare_id
     assert with_funding[4] - without[4] == funding
+    shown = database.alpha("backtest", "show", str(with_id))
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split() for line in shown.stdout.splitlines() if line.split()[1:2] == ["BTCUSDT"]]
+    with _conn(database, Role.READONLY) as conn:
+        stored = conn.execute(
+            "SELECT funding FROM analytics.backtest_trades WHERE run_id = %s ORDER BY seq",
+            (with_id,),
+        ).fetchall()
+    assert [row[10] for row in rows] == [f"{f:.4f}" for (f,) in stored]
+    assert any(f != 0 for (f,) in stored)
