@@ -154,6 +154,11 @@ def compare_lines(a: StoredRun, b: StoredRun) -> list[str]:
             lines.append(f"config {key}: A {a.config.get(key)!r}  B {b.config.get(key)!r}")
         if not changed:
             lines.append("config: the same")
+    if a.interval != b.interval:
+        lines.append(
+            f"note: intervals differ ({a.interval} and {b.interval}): Sharpe, Sortino and"
+            " Calmar are annualised from the bar length and do not compare"
+        )
     lines += ["", f"{'':<16} {'A':>14} {'B':>14} {'B - A':>14}"]
     for label, get, fmt, subtract in ROWS:
         va, vb = get(a), get(b)
