@@ -193,7 +193,8 @@ def register(cli: Cli) -> None:
         "--from-store",
         metavar="SYMBOL",
         help="read SYMBOL's candles from the market data store (alpha data download)"
-        " for the exchange of BYBIT_ENV; needs --from and --to",
+        " for the exchange of BYBIT_ENV, and charge its stored funding settlements;"
+        " needs --from and --to",
     )
     p.add_argument(
         "--from", dest="start", metavar="DATE", help="with --from-store: first day, UTC, included"
