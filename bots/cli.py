@@ -1,10 +1,12 @@
 """``alpha backtest``: run a bot type over closed candles from a CSV or the market data
-store (docs/research.md)."""
+store, optionally storing the run; ``alpha backtest list|show|compare`` read stored runs
+(docs/research.md)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from core.candles import Candle
@@ -13,9 +15,19 @@ from core.errors import UserError
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    from datetime import UTC
+
     from bots.backtest import Backtest, BacktestResult
+    from bots.backtest.commands import STORED_RUN_COMMANDS, run_stored_command, save
     from core import plugins
     from core.candles import INTERVAL_SECONDS, read_csv
+
+    if args.type in STORED_RUN_COMMANDS:
+        return run_stored_command(args)
+    if args.ids:
+        raise UserError(f"unexpected argument(s) after the bot type: {' '.join(args.ids)}")
+    if args.candles is None and args.from_store is None:
+        raise UserError("say where the candles are: --candles FILE.csv or --from-store SYMBOL")
 
     try:
         overrides = json.loads(args.config) if args.config else {}
@@ -55,20 +67,33 @@ def _backtest(args: argparse.Namespace) -> int:
     except InvalidOperation:
         raise UserError(f"--equity {args.equity!r} is not a number") from None
     interval: str = config.interval  # type: ignore[attr-defined]
+    funding: dict[str, list[tuple[datetime, Decimal]]] | None = None
     if args.from_store is not None:
-        candles = _stored_candles(symbol, interval, str(args.start), str(args.end))
+        candles, rates = _stored_candles(symbol, interval, str(args.start), str(args.end))
+        if rates and not args.no_funding:
+            funding = {symbol: rates}
     else:
         candles = read_csv(args.candles, symbol, interval)
         if not candles:
             raise UserError(f"{args.candles}: no candles")
-    result: BacktestResult = Backtest(cls(config), initial_equity=equity).run(candles)
+    started = datetime.now(UTC)
+    result: BacktestResult = Backtest(cls(config), initial_equity=equity, funding=funding).run(
+        candles
+    )
+    finished = datetime.now(UTC)
     _print(result, symbol, args.type, quiet=args.quiet)
+    if args.save:
+        run_id = save(args, config, candles, result, started, finished)
+        print(f"saved as run {run_id} (alpha backtest show {run_id})")
     return 0
 
 
-def _stored_candles(symbol: str, interval: str, start_text: str, end_text: str) -> list[Candle]:
-    """The store's candles of ``[--from, --to)`` for the configured exchange; holes in
-    them are said on stderr (a backtest across missing bars is not the market)."""
+def _stored_candles(
+    symbol: str, interval: str, start_text: str, end_text: str
+) -> tuple[list[Candle], list[tuple[datetime, Decimal]]]:
+    """The store's candles and funding settlements of ``[--from, --to)`` for the
+    configured exchange; holes in the candles are said on stderr (a backtest across
+    missing bars is not the market)."""
     import sys
 
     from core.config import Role, load_settings
@@ -84,6 +109,7 @@ def _stored_candles(symbol: str, interval: str, start_text: str, end_text: str) 
     exchange = EXCHANGE_NAMES[settings.bybit.env]
     with connect(settings, Role.READONLY) as conn:
         candles = store.read_candles(conn, exchange, symbol, interval, start, end)
+        rates = store.read_funding(conn, exchange, symbol, start, end)
     if not candles:
         raise UserError(
             f"the store has no {exchange} {symbol} {interval} candles in {start_text} … "
@@ -99,7 +125,7 @@ def _stored_candles(symbol: str, interval: str, start_text: str, end_text: str) 
             f"candle (alpha data show --symbol {symbol} --interval {interval} --gaps)",
             file=sys.stderr,
         )
-    return candles
+    return candles, rates
 
 
 def _print(r: object, symbol: str, bot_type: str, quiet: bool) -> None:
@@ -128,6 +154,10 @@ def _print(r: object, symbol: str, bot_type: str, quiet: bool) -> None:
     print(f"win rate      {win}")
     print(f"max drawdown  {r.max_drawdown:.4f}  ({r.max_drawdown_pct:.2f}%)")
     print(f"fees          {r.fees:.4f}")
+    if r.funding_modelled:
+        print(f"funding       {r.funding:.4f}  ({r.settlements} settlement(s) on open positions)")
+    else:
+        print("funding       not modelled (zero)")
 
 
 def register(cli: Cli) -> None:
@@ -135,13 +165,25 @@ def register(cli: Cli) -> None:
         None,
         "backtest",
         "run a bot type's strategy code over closed candles (a CSV or the market data store)"
-        " and print its trades",
+        " and print its trades; --save stores the run; list, show ID and compare A B read"
+        " stored runs",
         _backtest,
     )
-    p.add_argument(
-        "type", metavar="TYPE", help="bot type, e.g. shortseller, lxalgo, momentum, orderblock"
+    p.epilog = (
+        "forms: alpha backtest TYPE (--candles FILE.csv | --from-store SYMBOL --from D --to D)"
+        " [--save];  alpha backtest list [--limit N];  alpha backtest show ID;"
+        "  alpha backtest compare A B"
     )
-    source = p.add_mutually_exclusive_group(required=True)
+    p.add_argument(
+        "type",
+        metavar="TYPE|list|show|compare",
+        help="bot type to run, e.g. shortseller, lxalgo, momentum, orderblock; or list, show,"
+        " compare to read stored runs",
+    )
+    p.add_argument(
+        "ids", nargs="*", metavar="ID", help="with show: one run id; with compare: two run ids"
+    )
+    source = p.add_mutually_exclusive_group()
     source.add_argument(
         "--candles",
         metavar="FILE.csv",
@@ -151,7 +193,8 @@ def register(cli: Cli) -> None:
         "--from-store",
         metavar="SYMBOL",
         help="read SYMBOL's candles from the market data store (alpha data download)"
-        " for the exchange of BYBIT_ENV; needs --from and --to",
+        " for the exchange of BYBIT_ENV, and charge its stored funding settlements;"
+        " needs --from and --to",
     )
     p.add_argument(
         "--from", dest="start", metavar="DATE", help="with --from-store: first day, UTC, included"
@@ -166,3 +209,17 @@ def register(cli: Cli) -> None:
     )
     p.add_argument("--equity", default="10000", help="initial equity in USDT (default 10000)")
     p.add_argument("--quiet", action="store_true", help="print the summary only")
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="store the run, its metrics and trades in analytics.backtest_runs (needs the"
+        " database; connects as the owner role, directly)",
+    )
+    p.add_argument(
+        "--no-funding",
+        action="store_true",
+        help="with --from-store: ignore the stored funding settlements (funding is zero)",
+    )
+    p.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="with list: newest N runs (default 20)"
+    )

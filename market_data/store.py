@@ -231,3 +231,20 @@ def read_candles(
         (exchange, symbol, interval, start, end),
     ).fetchall()
     return [Candle(symbol, interval, _utc(t), *rest) for t, *rest in rows]
+
+
+def read_funding(
+    conn: psycopg.Connection[Any],
+    exchange: str,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+) -> list[tuple[datetime, Decimal]]:
+    """Stored funding settlements ``(time, rate)`` in ``[start, end)``, oldest first."""
+    rows = conn.execute(
+        "SELECT funding_time, rate FROM market.funding_rates"
+        " WHERE exchange = %s AND symbol = %s AND funding_time >= %s AND funding_time < %s"
+        " ORDER BY funding_time",
+        (exchange, symbol, start, end),
+    ).fetchall()
+    return [(_utc(t), rate) for t, rate in rows]

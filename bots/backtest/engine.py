@@ -15,11 +15,18 @@ Fill model (deliberately simple, and pessimistic where it has to guess):
 
 Positions are per symbol and netted exactly like the fill ledger folds them (signed qty,
 average price, realized P&L net of fees). All money is ``Decimal``.
+
+Funding (when settlements are given, e.g. from ``market.funding_rates``): a position open
+at a settlement's time pays ``qty × price × rate`` when long and receives it when short
+(Bybit's convention: a positive rate means longs pay shorts), the price being the open
+of the symbol's first bar at or after the settlement. The settlement is applied before
+that bar's orders fill, so an order filled at that bar's open neither pays nor escapes
+it: the position held through the funding time is the one from before the bar.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -82,9 +89,15 @@ class RoundTrip:
     entry_price: Decimal
     exit_price: Decimal
     qty: Decimal
-    pnl: Decimal  # net of fees
+    pnl: Decimal  # realized, net of fees (funding apart)
     fees: Decimal
     exit_reason: Reason
+    funding: Decimal = ZERO  # received (positive) or paid (negative) while open
+
+    @property
+    def net_pnl(self) -> Decimal:
+        """Net of fees and funding."""
+        return self.pnl + self.funding
 
 
 @dataclass(slots=True)
@@ -97,6 +110,7 @@ class _Open:
     exit_qty: Decimal = ZERO
     pnl: Decimal = ZERO
     fees: Decimal = ZERO
+    funding: Decimal = ZERO
 
 
 @dataclass(slots=True)
@@ -109,6 +123,13 @@ class BacktestResult:
     candles: int
     fills: list[FillEvent] = field(default_factory=list)
     trades: list[RoundTrip] = field(default_factory=list)
+    #: Mark-to-market equity at each bar's close after warm-up, oldest first; one point
+    #: per bar time (several symbols' bars of one time share a point, the last one wins).
+    equity_curve: list[tuple[datetime, Decimal]] = field(default_factory=list)
+    #: Funding received (positive) or paid; zero unless settlements were given.
+    funding: Decimal = ZERO
+    funding_modelled: bool = False
+    settlements: int = 0  # funding settlements that met an open position
 
     @property
     def net_pnl(self) -> Decimal:
@@ -132,6 +153,7 @@ class Backtest:
         taker_fee: Decimal = TAKER_FEE,
         maker_fee: Decimal = MAKER_FEE,
         keep_fills: bool = True,
+        funding: Mapping[str, Sequence[tuple[datetime, Decimal]]] | None = None,
     ) -> None:
         self.strategy = strategy
         self.initial_equity = initial_equity
@@ -146,6 +168,15 @@ class Backtest:
         self._open: dict[str, _Open] = {}
         self._cash = initial_equity  # initial + realized − fees
         self._fees = ZERO
+        # Settlements (time, rate) per symbol, oldest first, and the next one due.
+        self._settlements = {sym: sorted(rates) for sym, rates in (funding or {}).items()}
+        self._next_settlement = dict.fromkeys(self._settlements, 0)
+        # The time of each symbol's next settlement: one dict lookup per candle, not a
+        # call (absent once a symbol has none left).
+        self._due = {sym: rates[0][0] for sym, rates in self._settlements.items() if rates}
+        self._funding_modelled = funding is not None
+        self._funding = ZERO
+        self._settled = 0
         self.fills: list[FillEvent] = []
         self.trades: list[RoundTrip] = []
         self.ctx = StrategyContext(
@@ -163,6 +194,8 @@ class Backtest:
         max_dd = max_dd_pct = ZERO
         batch_start: datetime | None = None
         count = 0
+        curve: list[tuple[datetime, Decimal]] = []
+        due = self._due
         for candle in candles:
             if count < warmup:
                 strategy.observe(candle)
@@ -170,9 +203,15 @@ class Backtest:
                 continue
             count += 1
             if batch_start is not None and candle.start != batch_start:
+                # The previous bar time is complete: its last equity is its curve point.
+                curve.append((ctx.now, equity))
                 self._submit(on_timer(ctx))
             batch_start = candle.start
             symbol = candle.symbol
+            if due:
+                when = due.get(symbol)
+                if when is not None and when <= candle.start:
+                    self._settle(candle)
             self._last[symbol] = candle.close
             pending = orders.get(symbol)
             if pending:
@@ -188,6 +227,7 @@ class Backtest:
                 max_dd = peak - equity
                 max_dd_pct = max_dd / peak * 100
         if batch_start is not None:
+            curve.append((ctx.now, equity))
             self._submit(on_timer(ctx))
         return BacktestResult(
             initial_equity=self.initial_equity,
@@ -198,7 +238,31 @@ class Backtest:
             candles=count,
             fills=self.fills,
             trades=self.trades,
+            equity_curve=curve,
+            funding=self._funding,
+            funding_modelled=self._funding_modelled,
+            settlements=self._settled,
         )
+
+    def _settle(self, candle: Candle) -> None:
+        """Apply the symbol's settlements due by this bar's open (module docstring)."""
+        symbol = candle.symbol
+        rates = self._settlements[symbol]
+        i = self._next_settlement[symbol]
+        while i < len(rates) and rates[i][0] <= candle.start:
+            pos = self._pos.get(symbol)
+            if pos is not None and pos.qty:
+                received = -pos.qty * candle.open * rates[i][1]
+                self._cash += received
+                self._funding += received
+                self._settled += 1
+                self._open[symbol].funding += received
+            i += 1
+        self._next_settlement[symbol] = i
+        if i < len(rates):
+            self._due[symbol] = rates[i][0]
+        else:
+            del self._due[symbol]
 
     def _equity(self) -> Decimal:
         equity = self._cash
@@ -374,7 +438,7 @@ class Backtest:
                 RoundTrip(
                     fill.symbol, rt.side, rt.opened, fill.exec_time,
                     rt.entry_value / rt.entry_qty, rt.exit_value / rt.exit_qty, rt.entry_qty,
-                    rt.pnl, rt.fees, fill.reason,
+                    rt.pnl, rt.fees, fill.reason, rt.funding,
                 )
             )  # fmt: skip
             del self._open[fill.symbol]
