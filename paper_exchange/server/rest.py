@@ -174,7 +174,10 @@ async def _handle(ex: Host, request: web.Request) -> web.Response:
             signed = body.decode() if request.method == "POST" else raw_query
         except UnicodeDecodeError:
             raise params_error("body is not UTF-8") from None
-        acct = verify_rest(ex.engine.accounts_by_key, request.headers, signed)
+        ex.sync_clock()  # the window is judged on the time /v5/market/time would report now
+        acct = verify_rest(
+            ex.engine.accounts_by_key, request.headers, signed, sim_ms=ex.market.now_ms
+        )
         headers, exceeded = ex.rate_limiter.check(acct.api_key, path, endpoint.limit)
         if exceeded:
             return _reply(ex, 10006, "Too many visits!", headers=headers)
