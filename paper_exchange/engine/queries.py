@@ -147,7 +147,7 @@ class Queries(EngineState):
         account_type = p.get("accountType")
         if account_type not in ("UNIFIED", "CONTRACT"):
             raise params_error("accountType only support UNIFIED")
-        view = wallet_view(acct, self.prices, self.instruments)
+        view = wallet_view(acct, self.mark_prices, self.instruments)
         coins = p.get("coin")
         if coins and "USDT" not in str(coins).split(","):
             view["coin"] = []

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.instruments import Instrument
+from paper_exchange.engine.marks import MarkIndex, MarkPrices
 from paper_exchange.engine.models import Account, Order, Position
 from paper_exchange.engine.orderbook import Liquidity, OrderBook
 from paper_exchange.engine.views import order_view, position_view, wallet_view
@@ -58,7 +59,9 @@ class EngineState:
     taker_fee: Decimal
     funding_rate: Decimal
     default_leverage: Decimal
-    prices: dict[str, Decimal]
+    prices: dict[str, Decimal]  # last traded price
+    marks: dict[str, MarkIndex]  # index and mark, derived from the last price (``marks``)
+    mark_prices: MarkPrices
     liquidity: dict[str, Liquidity]
     depth: dict[str, OrderBook]  # resting liquidity around the price (``orderbook``)
     accounts_by_key: dict[str, Account]
@@ -75,8 +78,22 @@ class EngineState:
             raise params_error(f"symbol invalid: {symbol}")
         return inst
 
+    def mark_price(self, symbol: str) -> Decimal:
+        return self.marks[symbol].mark(self.now())
+
+    def index_price(self, symbol: str) -> Decimal:
+        return self.marks[symbol].index
+
+    def trigger_ref(self, symbol: str, trigger_by: str) -> Decimal:
+        """The price a conditional order with this ``triggerBy`` compares with."""
+        if trigger_by == "MarkPrice":
+            return self.mark_price(symbol)
+        if trigger_by == "IndexPrice":
+            return self.index_price(symbol)
+        return self.prices[symbol]
+
     def _position_view(self, pos: Position, *, ws: bool) -> dict[str, object]:
-        return position_view(pos, self.instruments[pos.symbol], self.prices[pos.symbol], ws=ws)
+        return position_view(pos, self.instruments[pos.symbol], self.mark_price(pos.symbol), ws=ws)
 
     def _publish_order(self, order: Order) -> None:
         if self.sink.wants(order.account, "order"):
@@ -92,7 +109,7 @@ class EngineState:
 
     def _publish_wallet(self, acct: Account) -> None:
         if self.sink.wants(acct, "wallet"):
-            self.sink.push(acct, "wallet", [wallet_view(acct, self.prices, self.instruments)])
+            self.sink.push(acct, "wallet", [wallet_view(acct, self.mark_prices, self.instruments)])
 
     def publish_wallet(self, acct: Account) -> None:
         self._publish_wallet(acct)

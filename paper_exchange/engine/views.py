@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from paper_exchange.engine.instruments import Instrument
@@ -132,7 +133,7 @@ def _trailing_distance(pos: Position, inst: Instrument) -> str:
 
 
 def wallet_view(
-    acct: Account, marks: dict[str, Decimal], instruments: dict[str, Instrument]
+    acct: Account, marks: Mapping[str, Decimal], instruments: dict[str, Instrument]
 ) -> dict[str, object]:
     upl = ZERO
     pos_im = ZERO
@@ -194,7 +195,7 @@ def wallet_view(
     }
 
 
-def available_balance(acct: Account, marks: dict[str, Decimal]) -> Decimal:
+def available_balance(acct: Account, marks: Mapping[str, Decimal]) -> Decimal:
     upl = ZERO
     im = ZERO
     for pos in acct.positions.values():

@@ -381,10 +381,10 @@ async def dump(ex: Host, body: Body) -> object:
         "executions": acct.ledger.rows,
         "orders": [order_view(o, eng.instruments[o.symbol]) for o in acct.orders.values()],
         "positions": [
-            position_view(p, eng.instruments[p.symbol], eng.prices[p.symbol], ws=False)
+            position_view(p, eng.instruments[p.symbol], eng.mark_price(p.symbol), ws=False)
             for p in acct.positions.values()
         ],
-        "wallet": wallet_view(acct, eng.prices, eng.instruments),
+        "wallet": wallet_view(acct, eng.mark_prices, eng.instruments),
     }
 
 
