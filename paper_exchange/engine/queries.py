@@ -122,13 +122,13 @@ class Queries(EngineState):
         limit = _limit(p, 20, 200)
         if symbol:
             inst = self.instrument(symbol)
-            items = [self._position_view(acct.position(inst.symbol), ws=False)]
+            items = [self.view_position(acct, acct.position(inst.symbol), ws=False)]
         elif settle:
             if settle != "USDT":
                 items = []
             else:
                 items = [
-                    self._position_view(pos, ws=False)
+                    self.view_position(acct, pos, ws=False)
                     for pos in acct.positions.values()
                     if pos.size
                 ]

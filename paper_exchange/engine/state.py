@@ -20,6 +20,7 @@ from typing import Protocol
 
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.instruments import Instrument
+from paper_exchange.engine.liquidation import account_liq_price
 from paper_exchange.engine.marks import MarkIndex, MarkPrices
 from paper_exchange.engine.models import Account, Order, Position
 from paper_exchange.engine.orderbook import Liquidity, OrderBook
@@ -92,8 +93,11 @@ class EngineState:
             return self.index_price(symbol)
         return self.prices[symbol]
 
-    def _position_view(self, pos: Position, *, ws: bool) -> dict[str, object]:
-        return position_view(pos, self.instruments[pos.symbol], self.mark_price(pos.symbol), ws=ws)
+    def view_position(self, acct: Account, pos: Position, *, ws: bool) -> dict[str, object]:
+        """``pos`` as ``position/list`` (or, ``ws``, the ``position`` topic) shows it."""
+        inst = self.instruments[pos.symbol]
+        liq = account_liq_price(acct, pos, self.mark_prices, self.instruments)
+        return position_view(pos, inst, self.mark_price(pos.symbol), ws=ws, liq_price=liq)
 
     def _publish_order(self, order: Order) -> None:
         if self.sink.wants(order.account, "order"):
@@ -105,7 +109,8 @@ class EngineState:
         # Every change of a position passes here, so its own TP/SL orders follow it.
         self._sync_stops(acct, symbol)
         if self.sink.wants(acct, "position"):
-            self.sink.push(acct, "position", [self._position_view(acct.position(symbol), ws=True)])
+            view = self.view_position(acct, acct.position(symbol), ws=True)
+            self.sink.push(acct, "position", [view])
 
     def _publish_wallet(self, acct: Account) -> None:
         if self.sink.wants(acct, "wallet"):

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from paper_exchange.engine.instruments import Instrument
+from paper_exchange.engine.liquidation import maintenance_margin
 from paper_exchange.engine.models import Account, Order, Position
 from paper_exchange.engine.numbers import ZERO, fmt
 
@@ -72,7 +73,9 @@ def order_view(o: Order, inst: Instrument) -> dict[str, object]:
     }
 
 
-def position_view(pos: Position, inst: Instrument, mark: Decimal, *, ws: bool) -> dict[str, object]:
+def position_view(
+    pos: Position, inst: Instrument, mark: Decimal, *, ws: bool, liq_price: str = ""
+) -> dict[str, object]:
     size = abs(pos.size)
     side = "" if pos.size == 0 else ("Buy" if pos.size > 0 else "Sell")
     value = size * pos.avg
@@ -94,13 +97,13 @@ def position_view(pos: Position, inst: Instrument, mark: Decimal, *, ws: bool) -
         "leverage": fmt(pos.leverage),
         "positionBalance": fmt(im),
         "markPrice": inst.price_str(mark),
-        "liqPrice": "",
+        "liqPrice": liq_price,  # "" where Bybit leaves it empty (``liquidation``)
         "bustPrice": "",
         "breakEvenPrice": fmt(pos.avg),
         "positionIM": fmt(im),
         "positionIMByMp": fmt(im),
-        "positionMM": fmt(value * Decimal("0.005")),
-        "positionMMByMp": fmt(value * Decimal("0.005")),
+        "positionMM": fmt(maintenance_margin(value)),
+        "positionMMByMp": fmt(maintenance_margin(value)),
         "tpslMode": "Full",
         "takeProfit": _stop_price(pos, "TakeProfit", inst),
         "stopLoss": _stop_price(pos, "StopLoss", inst),
@@ -143,7 +146,7 @@ def wallet_view(
             upl += pos.size * (marks[pos.symbol] - pos.avg)
             value = abs(pos.size) * pos.avg
             pos_im += value / pos.leverage
-            pos_mm += value * Decimal("0.005")
+            pos_mm += maintenance_margin(value)
     order_im = ZERO
     for o in acct.open_orders.values():
         if not o.reduce_only and o.trigger_price == 0:
