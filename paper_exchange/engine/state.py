@@ -101,7 +101,7 @@ class EngineState:
 
     def _publish_order(self, order: Order) -> None:
         if self.sink.wants(order.account, "order"):
-            view = order_view(order, self.instruments[order.symbol])
+            view = order_view(order, self.instruments[order.symbol], ws=True)
             view["category"] = "linear"
             self.sink.push(order.account, "order", [view])
 

@@ -11,9 +11,16 @@ from paper_exchange.engine.models import Account, Order, Position
 from paper_exchange.engine.numbers import ZERO, fmt
 
 
-def order_view(o: Order, inst: Instrument) -> dict[str, object]:
+def order_view(o: Order, inst: Instrument, *, ws: bool = False) -> dict[str, object]:
+    """An order as ``order/realtime`` and ``order/history`` give it, or (``ws``) as the
+    ``order`` topic does. Bybit writes "no value" in several ways, and a client must
+    take each: an unfilled order's ``avgPrice`` is ``"0"`` in the REST examples and
+    ``""`` on the topic ("returns "" for those orders without avg price"), and an unset
+    trigger, take profit or stop loss is ``"0.00"`` (zero at the price's decimals) in
+    REST and ``"0"`` on the topic."""
     is_conditional = o.trigger_price > 0
     leaves = o.leaves
+    none = "0" if ws else inst.price_str(ZERO)
     return {
         "orderId": o.order_id,
         "orderLinkId": o.link_id,
@@ -29,7 +36,7 @@ def order_view(o: Order, inst: Instrument) -> dict[str, object]:
         "createType": o.create_type,
         "cancelType": o.cancel_type,
         "rejectReason": o.reject_reason,
-        "avgPrice": fmt(o.avg_price) if o.cum_qty else "",
+        "avgPrice": fmt(o.avg_price) if o.cum_qty else ("" if ws else "0"),
         "leavesQty": inst.qty_str(leaves),
         "leavesValue": fmt(leaves * o.price),
         "cumExecQty": inst.qty_str(o.cum_qty),
@@ -43,9 +50,9 @@ def order_view(o: Order, inst: Instrument) -> dict[str, object]:
         "stopOrderType": o.stop_order_type,
         "orderIv": "",
         "marketUnit": "",
-        "triggerPrice": inst.price_str(o.trigger_price) if is_conditional else "0",
-        "takeProfit": inst.price_str(o.take_profit) if o.take_profit else "0",
-        "stopLoss": inst.price_str(o.stop_loss) if o.stop_loss else "0",
+        "triggerPrice": inst.price_str(o.trigger_price) if is_conditional else none,
+        "takeProfit": inst.price_str(o.take_profit) if o.take_profit else none,
+        "stopLoss": inst.price_str(o.stop_loss) if o.stop_loss else none,
         "tpslMode": "",
         "ocoTriggerBy": "",
         "tpLimitPrice": "",
@@ -76,8 +83,13 @@ def order_view(o: Order, inst: Instrument) -> dict[str, object]:
 def position_view(
     pos: Position, inst: Instrument, mark: Decimal, *, ws: bool, liq_price: str = ""
 ) -> dict[str, object]:
+    """A position as ``position/list`` gives it, or (``ws``) as the ``position`` topic
+    does. As in Bybit's examples, REST writes an unset take profit, stop loss or
+    trailing stop as ``"0.00"`` and a flat position's ``liqPrice`` and
+    ``sessionAvgPrice`` as ``""``; the topic writes ``"0"`` for all of them."""
     size = abs(pos.size)
     side = "" if pos.size == 0 else ("Buy" if pos.size > 0 else "Sell")
+    none = "0" if ws else inst.price_str(ZERO)
     value = size * pos.avg
     upl = pos.size * (mark - pos.avg) if pos.size else ZERO
     im = value / pos.leverage if size else ZERO
@@ -97,7 +109,8 @@ def position_view(
         "leverage": fmt(pos.leverage),
         "positionBalance": fmt(im),
         "markPrice": inst.price_str(mark),
-        "liqPrice": liq_price,  # "" where Bybit leaves it empty (``liquidation``)
+        # "" where Bybit leaves it empty (``liquidation``); "0" for a flat one on the topic
+        "liqPrice": liq_price or ("0" if ws and not size else ""),
         "bustPrice": "",
         "breakEvenPrice": fmt(pos.avg),
         "positionIM": fmt(im),
@@ -105,10 +118,10 @@ def position_view(
         "positionMM": fmt(maintenance_margin(value)),
         "positionMMByMp": fmt(maintenance_margin(value)),
         "tpslMode": "Full",
-        "takeProfit": _stop_price(pos, "TakeProfit", inst),
-        "stopLoss": _stop_price(pos, "StopLoss", inst),
-        "trailingStop": _trailing_distance(pos, inst),
-        "sessionAvgPrice": "",
+        "takeProfit": _stop_price(pos, "TakeProfit", inst) or none,
+        "stopLoss": _stop_price(pos, "StopLoss", inst) or none,
+        "trailingStop": _trailing_distance(pos, inst) or none,
+        "sessionAvgPrice": "0" if ws else "",
         "unrealisedPnl": fmt(upl),
         "curRealisedPnl": fmt(pos.cur_realised),
         "cumRealisedPnl": fmt(pos.cum_realised),
@@ -127,12 +140,12 @@ def position_view(
 
 def _stop_price(pos: Position, kind: str, inst: Instrument) -> str:
     order = pos.stops.get(kind)
-    return inst.price_str(order.trigger_price) if order and order.is_open else "0"
+    return inst.price_str(order.trigger_price) if order and order.is_open else ""
 
 
 def _trailing_distance(pos: Position, inst: Instrument) -> str:
     order = pos.stops.get("TrailingStop")
-    return inst.price_str(order.trail_distance) if order and order.is_open else "0"
+    return inst.price_str(order.trail_distance) if order and order.is_open else ""
 
 
 def wallet_view(
