@@ -60,6 +60,8 @@ class MarkIndex:
     basis_avg: Decimal = ZERO
     updated_ms: int = 0
     funding_rate: Decimal = ZERO
+    #: (time, mark) of the last ``mark`` call: every fill and view asks, trades are rarer.
+    _cached: tuple[int, Decimal] | None = None
 
     @classmethod
     def start(cls, tick: Decimal, last: Decimal, now_ms: int) -> MarkIndex:
@@ -78,18 +80,23 @@ class MarkIndex:
             self.updated_ms = now_ms
         self.last = last
         self.funding_rate = funding_rate
+        self._cached = None
 
     @property
     def index(self) -> Decimal:
         return self._to_tick(self.index_raw)
 
     def mark(self, now_ms: int) -> Decimal:
+        if self._cached is not None and self._cached[0] == now_ms:
+            return self._cached[1]
         until_funding = FUNDING_INTERVAL_MS - now_ms % FUNDING_INTERVAL_MS
         price1 = self.index_raw * (
             1 + self.funding_rate * Decimal(until_funding) / FUNDING_INTERVAL_MS
         )
         price2 = self.index_raw + self.basis_avg
-        return self._to_tick(_median(price1, price2, self.last))
+        mark = self._to_tick(_median(price1, price2, self.last))
+        self._cached = (now_ms, mark)
+        return mark
 
     def _to_tick(self, price: Decimal) -> Decimal:
         return (price / self.tick).quantize(Decimal(1), ROUND_HALF_EVEN) * self.tick

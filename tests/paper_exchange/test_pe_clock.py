@@ -4,7 +4,7 @@ and starts in the past, and a client on the host's wall clock (pybit as shipped)
 
 The synced client is the real pybit client with its one clock function
 (``pybit._helpers.generate_timestamp``) answering the exchange's time, fetched before
-each request: at 30x a clock synced only once drifts 29 ms per millisecond, so no
+each request: at 10x a clock synced only once drifts 9 ms per millisecond, so no
 client can follow the simulated clock without re-reading it.
 """
 
@@ -24,7 +24,7 @@ from paper_exchange.server.auth import sign
 from paper_exchange.testing import RunningExchange, running_exchange
 
 DAY_MS = 86_400_000
-SPEED = 30.0
+SPEED = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_server_time_is_the_simulated_clock(fast: RunningExchange) -> None:
     first = _server_ms(fast)
     assert first < int(time.time() * 1000) - 2 * DAY_MS  # started three days back
     time.sleep(0.3)
-    assert _server_ms(fast) - first >= 0.3 * 1000 * SPEED * 0.8  # runs at about 30x
+    assert _server_ms(fast) - first >= 0.3 * 1000 * SPEED  # runs at (at least) 10x
 
 
 def test_a_client_signing_with_server_time_is_accepted(
@@ -60,7 +60,7 @@ def test_a_client_signing_with_server_time_is_accepted(
     for _ in range(3):
         wallet = http.get_wallet_balance(accountType="UNIFIED")
         assert wallet["retCode"] == 0
-        time.sleep(0.2)  # 6 s of simulated time: more than the whole receive window
+        time.sleep(0.6)  # 6 s of simulated time: more than the whole receive window
     placed = http.place_order(
         category="linear", symbol="BTCUSDT", side="Buy", orderType="Market", qty="0.001"
     )
@@ -83,8 +83,8 @@ def test_a_timestamp_on_neither_clock_is_refused(
 
 
 def test_websocket_auth_expiring_on_server_time_is_accepted(fast: RunningExchange) -> None:
-    # One second after the exchange's time is three days in the wall clock's past.
-    expires = _server_ms(fast) + 1000
+    # A minute after the exchange's time is three days in the wall clock's past.
+    expires = _server_ms(fast) + 60_000
     key, secret = fast.accounts["main"]
     sock = websocket.create_connection(fast.private_url, timeout=5)
     try:
@@ -92,7 +92,7 @@ def test_websocket_auth_expiring_on_server_time_is_accepted(fast: RunningExchang
         sock.send(json.dumps({"op": "auth", "args": [key, expires, signature]}))
         reply = json.loads(sock.recv())
         assert reply["success"] is True, reply
-        stale = expires - 5000  # past on both clocks
+        stale = expires - 120_000  # past on both clocks
         sock.send(
             json.dumps({"op": "auth", "args": [key, stale, sign(secret, f"GET/realtime{stale}")]})
         )
