@@ -11,12 +11,15 @@ margin::
 Cross margin on a unified account ("Trading Rules: Liquidation Process (Unified Trading
 Account)"): the account is liquidated when its maintenance margin rate reaches 100%,
 that is when its margin balance (wallet + unrealised P&L at mark) falls to its
-maintenance margin. Bybit shows an *estimated* liquidation price for each cross
-position: the mark price of that position at which this happens, everything else held
-where it is::
+maintenance margin, which a unified account computes at the mark price
+(``positionMM`` "the same value as positionMMByMp"). Bybit shows an *estimated*
+liquidation price for each cross position: the mark price P of that position at which
+this happens, everything else held where it is::
 
-    wallet + others' unrealised P&L + size * (P - entry) = total MM
-    P = entry - (wallet + others' unrealised P&L - total MM) / size    (size signed)
+    wallet + others' P&L + size * (P - entry) = others' MM + |size| * P * MMR
+    P = (size * entry - (wallet + others' P&L - others' MM)) / (size - |size| * MMR)
+
+with ``size`` signed (long > 0).
 
 Either way the position view gives ``""`` when the price is at or below the
 instrument's minimum price or at or above its maximum (``/v5/position/list``: "keeps
@@ -69,10 +72,11 @@ def cross_liq_price(
     *,
     wallet: Decimal,
     others_upl: Decimal,
-    total_mm: Decimal,
+    others_mm: Decimal,
+    mmr: Decimal = MAINTENANCE_MARGIN_RATE,
 ) -> Decimal:
     """The raw estimated cross-margin liquidation price; ``size`` is signed."""
-    return entry - (wallet + others_upl - total_mm) / size
+    return (size * entry - (wallet + others_upl - others_mm)) / (size - abs(size) * mmr)
 
 
 def shown(price: Decimal, size: Decimal, inst: Instrument) -> str:
@@ -96,14 +100,14 @@ def account_liq_price(
     if pos.size == 0:
         return ""
     others_upl = ZERO
-    total_mm = ZERO
+    others_mm = ZERO
     for other in acct.positions.values():
-        if not other.size:
+        if not other.size or other is pos:
             continue
-        total_mm += maintenance_margin(abs(other.size) * other.avg)
-        if other is not pos:
-            others_upl += other.size * (marks[other.symbol] - other.avg)
+        mark = marks[other.symbol]
+        others_mm += maintenance_margin(abs(other.size) * mark)
+        others_upl += other.size * (mark - other.avg)
     raw = cross_liq_price(
-        pos.size, pos.avg, wallet=acct.wallet, others_upl=others_upl, total_mm=total_mm
+        pos.size, pos.avg, wallet=acct.wallet, others_upl=others_upl, others_mm=others_mm
     )
     return shown(raw, pos.size, instruments[pos.symbol])

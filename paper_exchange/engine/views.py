@@ -92,7 +92,11 @@ def position_view(
     none = "0" if ws else inst.price_str(ZERO)
     value = size * pos.avg
     upl = pos.size * (mark - pos.avg) if pos.size else ZERO
-    im = value / pos.leverage if size else ZERO
+    # A unified account's margins are at the mark price ("positionIM: the same value as
+    # positionIMByMp"), so they move with it.
+    value_at_mark = size * mark
+    im = value_at_mark / pos.leverage if size else ZERO
+    mm = maintenance_margin(value_at_mark)
     view: dict[str, object] = {
         "positionIdx": 0,
         "tradeMode": 0,
@@ -115,8 +119,8 @@ def position_view(
         "breakEvenPrice": fmt(pos.avg),
         "positionIM": fmt(im),
         "positionIMByMp": fmt(im),
-        "positionMM": fmt(maintenance_margin(value)),
-        "positionMMByMp": fmt(maintenance_margin(value)),
+        "positionMM": fmt(mm),
+        "positionMMByMp": fmt(mm),
         "tpslMode": "Full",
         "takeProfit": _stop_price(pos, "TakeProfit", inst) or none,
         "stopLoss": _stop_price(pos, "StopLoss", inst) or none,
@@ -156,8 +160,9 @@ def wallet_view(
     pos_mm = ZERO
     for pos in acct.positions.values():
         if pos.size:
-            upl += pos.size * (marks[pos.symbol] - pos.avg)
-            value = abs(pos.size) * pos.avg
+            mark = marks[pos.symbol]
+            upl += pos.size * (mark - pos.avg)
+            value = abs(pos.size) * mark  # margins at mark, as in ``position_view``
             pos_im += value / pos.leverage
             pos_mm += maintenance_margin(value)
     order_im = ZERO
@@ -216,8 +221,9 @@ def available_balance(acct: Account, marks: Mapping[str, Decimal]) -> Decimal:
     im = ZERO
     for pos in acct.positions.values():
         if pos.size:
-            upl += pos.size * (marks[pos.symbol] - pos.avg)
-            im += abs(pos.size) * pos.avg / pos.leverage
+            mark = marks[pos.symbol]
+            upl += pos.size * (mark - pos.avg)
+            im += abs(pos.size) * mark / pos.leverage
     for o in acct.open_orders.values():
         if not o.reduce_only and o.trigger_price == 0:
             im += o.leaves * o.price / acct.position(o.symbol).leverage

@@ -43,24 +43,29 @@ def test_isolated_liquidation_price_by_hand(
 
 
 @pytest.mark.parametrize(
-    ("size", "entry", "wallet", "others_upl", "total_mm", "expected"),
+    ("size", "entry", "wallet", "others_upl", "others_mm", "expected"),
     [
-        # Long 1 at 20,000 on 1,000 USDT, MM 100: 900 of loss to go.
-        ("1", "20000", "1000", "0", "100", "19100"),
-        # Short 0.5 at 60,000; 2,000 wallet, another position 500 under water, MM 200
-        # in all: 1,300 of loss to go, 2,600 of price for half a coin.
-        ("-0.5", "60000", "2000", "-500", "200", "62600"),
-        # The other position's profit carries this one further.
-        ("1", "20000", "1000", "400", "100", "18700"),
+        # Long 1 at 20,000 on 1,000 USDT, alone: 1,000 + (P - 20,000) = 0.005 P, so
+        # P = 19,000 / 0.995 = 19,095.477..
+        ("1", "20000", "1000", "0", "0", "19095.48"),
+        # Short 0.5 at 60,000; 2,000 wallet, another position 500 under water with an MM
+        # of 50: 1,500 - 0.5 (P - 60,000) = 50 + 0.0025 P, P = 31,450 / 0.5025.
+        ("-0.5", "60000", "2000", "-500", "50", "62587.06"),
+        # The other position's profit carries this one further: 18,600 / 0.995.
+        ("1", "20000", "1000", "400", "0", "18693.47"),
     ],
 )
 def test_cross_liquidation_price_by_hand(
-    size: str, entry: str, wallet: str, others_upl: str, total_mm: str, expected: str
+    size: str, entry: str, wallet: str, others_upl: str, others_mm: str, expected: str
 ) -> None:
     got = cross_liq_price(
-        D(size), D(entry), wallet=D(wallet), others_upl=D(others_upl), total_mm=D(total_mm)
+        D(size), D(entry), wallet=D(wallet), others_upl=D(others_upl), others_mm=D(others_mm)
     )
-    assert got == D(expected)
+    assert got.quantize(D("0.01")) == D(expected)
+    # At that mark the margin balance is exactly the maintenance margin.
+    q = D(size)
+    balance = D(wallet) + D(others_upl) + q * (got - D(entry))
+    assert abs(balance - (D(others_mm) + abs(q) * got * D("0.005"))) < D("1e-18")
 
 
 @pytest.mark.parametrize(
@@ -108,9 +113,12 @@ def test_a_leveraged_cross_position_shows_its_liquidation_price(exchange: Runnin
                      qty="1.000")  # fmt: skip
     pos = _position(http)
     size, avg = D(pos["size"]), D(pos["avgPrice"])
-    mm = size * avg * D("0.005")
-    raw = avg - (_wallet(http) - mm) / size  # the only position: no one else's P&L
+    raw = (size * avg - _wallet(http)) / (size * D("0.995"))  # the only position
     assert D(pos["liqPrice"]) == (raw / D("0.1")).to_integral_value("ROUND_CEILING") * D("0.1")
+    # Its margins are at the mark price.
+    mark = D(pos["markPrice"])
+    assert D(pos["positionIM"]) == D(pos["positionIMByMp"]) == size * mark / 100
+    assert D(pos["positionMM"]) == size * mark * D("0.005")
     assert D(pos["liqPrice"]) < D(pos["markPrice"])
     # Closing it empties the field again.
     http.place_order(category="linear", symbol="BTCUSDT", side="Sell", orderType="Market",
@@ -136,6 +144,6 @@ def test_a_leveraged_short_shows_its_liquidation_price_above(exchange: RunningEx
                      qty="10.00")  # fmt: skip
     pos = _position(http, "ETHUSDT")
     size, avg = D(pos["size"]), D(pos["avgPrice"])
-    raw = avg + (_wallet(http) - size * avg * D("0.005")) / size
+    raw = (-size * avg - _wallet(http)) / (-size * D("1.005"))
     assert D(pos["liqPrice"]) == (raw / D("0.01")).to_integral_value("ROUND_FLOOR") * D("0.01")
     assert D(pos["liqPrice"]) > D(pos["markPrice"])
