@@ -240,6 +240,24 @@ class OrderEntry(EngineState):
         self._publish_position(acct, inst.symbol, force=True)
         return {}
 
+    def set_margin_mode(self, acct: Account, p: dict[str, object]) -> dict[str, object]:
+        """``POST /v5/account/set-margin-mode``: cross (``REGULAR_MARGIN``) or isolated for
+        the whole unified account. It changes how ``liqPrice`` is computed
+        (``liquidation``); portfolio margin is refused rather than half-supported."""
+        mode = p.get("setMarginMode")
+        if mode in (None, ""):
+            raise params_error("setMarginMode is required")
+        if mode == "PORTFOLIO_MARGIN":
+            raise params_error("PORTFOLIO_MARGIN is not supported by the paper exchange")
+        if mode not in ("REGULAR_MARGIN", "ISOLATED_MARGIN"):
+            raise params_error(f"setMarginMode invalid: {mode}")
+        if acct.margin_mode != mode:
+            acct.margin_mode = str(mode)
+            for symbol, pos in acct.positions.items():
+                if pos.size:
+                    self._publish_position(acct, symbol, force=True)
+        return {"reasons": []}
+
     def _find_order(self, acct: Account, p: dict[str, object], symbol: str, verb: str) -> Order:
         by_id, by_link = p.get("orderId"), p.get("orderLinkId")
         if not by_id and not by_link:

@@ -28,7 +28,8 @@ price is rounded to the tick toward the mark (up for a long, down for a short), 
 the shown price is never beyond the one the formula gives.
 
 The paper exchange uses one maintenance margin rate and no deduction (the first risk
-tier, as its ``positionMM`` does), and no margin is ever added to a position.
+tier, as its ``positionMM`` does), and no margin is ever added to a position. Its
+account is cross margin unless ``account/set-margin-mode`` made it isolated.
 """
 
 from __future__ import annotations
@@ -96,9 +97,13 @@ def account_liq_price(
     marks: Mapping[str, Decimal],
     instruments: Mapping[str, Instrument],
 ) -> str:
-    """A position's ``liqPrice`` on the paper exchange's unified cross-margin account."""
+    """A position's ``liqPrice`` on the paper exchange's unified account, by its margin
+    mode (``Account.margin_mode``)."""
     if pos.size == 0:
         return ""
+    inst = instruments[pos.symbol]
+    if acct.margin_mode == "ISOLATED_MARGIN":
+        return shown(isolated_liq_price(pos.size, pos.avg, pos.leverage), pos.size, inst)
     others_upl = ZERO
     others_mm = ZERO
     for other in acct.positions.values():
@@ -110,4 +115,4 @@ def account_liq_price(
     raw = cross_liq_price(
         pos.size, pos.avg, wallet=acct.wallet, others_upl=others_upl, others_mm=others_mm
     )
-    return shown(raw, pos.size, instruments[pos.symbol])
+    return shown(raw, pos.size, inst)

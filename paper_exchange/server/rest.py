@@ -73,6 +73,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/v5/position/list": Endpoint("GET", True, 50, _e("positions")),
     "/v5/position/set-leverage": Endpoint("POST", True, 10, _e("set_leverage")),
     "/v5/position/trading-stop": Endpoint("POST", True, 10, _e("trading_stop")),
+    "/v5/account/set-margin-mode": Endpoint("POST", True, 5, _e("set_margin_mode")),
     "/v5/account/wallet-balance": Endpoint("GET", True, 50, _e("wallet")),
     "/v5/account/transaction-log": Endpoint("GET", True, 25, _books(ledger_log.transaction_log)),
     "/v5/position/closed-pnl": Endpoint("GET", True, 50, _books(ledger_log.closed_pnl)),

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from pe_helpers import make_http
+from pybit.exceptions import InvalidRequestError
 from pybit.unified_trading import HTTP
 
 from paper_exchange.engine.instruments import DEFAULT_INSTRUMENTS
@@ -147,3 +148,24 @@ def test_a_leveraged_short_shows_its_liquidation_price_above(exchange: RunningEx
     raw = (-size * avg - _wallet(http)) / (-size * D("1.005"))
     assert D(pos["liqPrice"]) == (raw / D("0.01")).to_integral_value("ROUND_FLOOR") * D("0.01")
     assert D(pos["liqPrice"]) > D(pos["markPrice"])
+
+
+def test_an_isolated_account_shows_the_isolated_liquidation_price(
+    exchange: RunningExchange,
+) -> None:
+    http = make_http(exchange, "big")
+    http.place_order(category="linear", symbol="SOLUSDT", side="Buy", orderType="Market",
+                     qty="10.0")  # fmt: skip
+    assert _position(http, "SOLUSDT")["liqPrice"] == ""  # cross: 100,000 USDT behind it
+    assert http.set_margin_mode(setMarginMode="ISOLATED_MARGIN")["result"] == {"reasons": []}
+    assert http.get_account_info()["result"]["marginMode"] == "ISOLATED_MARGIN"
+    pos = _position(http, "SOLUSDT")
+    avg, leverage = D(pos["avgPrice"]), D(pos["leverage"])
+    # Its own margin only: entry - (IM - MM) / size = entry * (1 - 1/leverage + 0.005).
+    raw = avg * (1 - 1 / leverage + D("0.005"))
+    assert D(pos["liqPrice"]) == (raw / D("0.01")).to_integral_value("ROUND_CEILING") * D("0.01")
+    with pytest.raises(InvalidRequestError) as err:
+        http.set_margin_mode(setMarginMode="PORTFOLIO_MARGIN")
+    assert err.value.status_code == 10001
+    http.set_margin_mode(setMarginMode="REGULAR_MARGIN")
+    assert _position(http, "SOLUSDT")["liqPrice"] == ""
