@@ -78,7 +78,7 @@ class Matching(EngineState):
         in front of (and the same for sells). The best price goes first, then the oldest
         order, each taking what it still needs, so a large resting order fills partially
         over several trades, as on a real book."""
-        touched = self._fire_triggers(symbol, price) if price != prev else {}
+        touched = self._fire_triggers(symbol, price, derived_only=price == prev)
         reached = [
             o
             for o in self.book[symbol].values()

@@ -187,3 +187,31 @@ def test_the_same_seed_gives_the_same_marks() -> None:
     first = marks()
     assert first == marks()
     assert first[0::3] != first[2::3]  # and the mark is not simply the last price
+
+
+def test_an_index_trigger_fires_as_the_index_catches_up_without_a_new_last_price() -> None:
+    """The engine alone, on a hand-driven clock: the last price jumps and then holds;
+    the index follows it over seconds and fires the order when it crosses."""
+    from paper_exchange.engine.exchange import Engine
+    from paper_exchange.engine.instruments import DEFAULT_INSTRUMENTS
+
+    clock = [T0]
+    engine = Engine(DEFAULT_INSTRUMENTS, now=lambda: clock[0])
+    engine.reset_price("BTCUSDT", D(60000), T0)
+    acct = engine.add_account("main", "k", "s", D(100000))
+    placed = engine.create_order(acct, {
+        "category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market",
+        "qty": "0.001", "triggerPrice": "60500", "triggerDirection": 1,
+        "triggerBy": "IndexPrice",
+    })  # fmt: skip
+    order = acct.orders[str(placed["orderId"])]
+    engine.on_trade("BTCUSDT", D(61000))  # the jump: the index has not moved
+    assert order.status == "Untriggered"
+    # 61000 holds; after 9 s the index is 60000 + 1000 * 9/19 = 60473.7: not yet.
+    clock[0] += 9_000
+    engine.on_trade("BTCUSDT", D(61000))
+    assert engine.index_price("BTCUSDT") == D("60473.7") and order.status == "Untriggered"
+    # 2 s more: 60473.68.. + 526.31.. * 2/12 = 60561.4: crossed, and it fires.
+    clock[0] += 2_000
+    engine.on_trade("BTCUSDT", D(61000))
+    assert engine.index_price("BTCUSDT") == D("60561.4") and order.status == "Filled"
