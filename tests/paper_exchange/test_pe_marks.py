@@ -215,3 +215,20 @@ def test_an_index_trigger_fires_as_the_index_catches_up_without_a_new_last_price
     clock[0] += 2_000
     engine.on_trade("BTCUSDT", D(61000))
     assert engine.index_price("BTCUSDT") == D("60561.4") and order.status == "Filled"
+
+
+def test_a_trading_stop_by_mark_ignores_a_spike_of_the_last_price(
+    flat_market: RunningExchange, btc: HTTP
+) -> None:
+    btc.place_order(category="linear", symbol="BTCUSDT", side="Buy", orderType="Market",
+                    qty="0.010")  # fmt: skip
+    btc.set_trading_stop(category="linear", symbol="BTCUSDT", tpslMode="Full", positionIdx=0,
+                         stopLoss="59500", slTriggerBy="MarkPrice")  # fmt: skip
+    flat_market.control.price("BTCUSDT", "59000")  # a spike down: the mark stays ~60000
+    pos = _position(btc)
+    assert pos["size"] == "0.010" and pos["stopLoss"] == "59500.00"
+    # The same stop by last price fires at once.
+    btc.set_trading_stop(category="linear", symbol="BTCUSDT", tpslMode="Full", positionIdx=0,
+                         stopLoss="58900", slTriggerBy="LastPrice")  # fmt: skip
+    flat_market.control.price("BTCUSDT", "58800")
+    assert _position(btc)["size"] == "0.000"
