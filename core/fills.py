@@ -178,6 +178,13 @@ def _optional_decimal(
     return decimal_text(value, name, signed=signed)
 
 
+def _price_or_none(item: Mapping[str, Any], name: str) -> Decimal | None:
+    """A price Bybit may leave unset as ``""``, ``"0"`` or ``"0.00"`` (an unfilled order's
+    ``avgPrice``, an order without a trigger): no price is ``None``, never a price of 0."""
+    value = _optional_decimal(item, name)
+    return value if value else None
+
+
 def ms_to_utc(value: object, name: str = "time") -> datetime:
     """Bybit's millisecond epoch (string or int) → aware UTC datetime, exactly."""
     if value is None:
@@ -571,8 +578,8 @@ def parse_order(item: Mapping[str, Any], account: AccountName) -> OrderUpdate:
         qty=_decimal(item, "qty", default=Decimal(0)),
         cum_exec_qty=_decimal(item, "cumExecQty", default=Decimal(0)),
         cum_exec_value=_decimal(item, "cumExecValue", default=Decimal(0)),
-        avg_price=_optional_decimal(item, "avgPrice"),
-        trigger_price=_optional_decimal(item, "triggerPrice"),
+        avg_price=_price_or_none(item, "avgPrice"),
+        trigger_price=_price_or_none(item, "triggerPrice"),
         reduce_only=reduce_only,
         cancel_type=_text(item, "cancelType", required=False) or None,
         reject_reason=_text(item, "rejectReason", required=False) or None,

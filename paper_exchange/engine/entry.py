@@ -54,20 +54,21 @@ class OrderEntry(EngineState):
             band = liq.slippage_band
             raw = last * (1 + band) if side == "Buy" else last * (1 - band)
             price = inst.round_price(raw)
+        trigger_by = p.get("triggerBy") or "LastPrice"
+        if trigger_by not in ("LastPrice", "MarkPrice", "IndexPrice"):
+            raise params_error("triggerBy invalid")
         trigger_price = ZERO
         trigger_direction = 0
         if p.get("triggerPrice") not in (None, "", "0"):
             trigger_price = parse_decimal(p.get("triggerPrice"), "triggerPrice")
             inst.check_price(trigger_price, "triggerPrice")
             trigger_direction = parse_int(p.get("triggerDirection"), "triggerDirection", 0)
+            current = self.trigger_ref(inst.symbol, trigger_by)  # the price it watches
             if trigger_direction == 0:
-                trigger_direction = 1 if trigger_price > last else 2
+                trigger_direction = 1 if trigger_price > current else 2
             if trigger_direction not in (1, 2):
                 raise params_error("triggerDirection invalid")
-            _check_trigger(trigger_direction, trigger_price, last)
-        trigger_by = p.get("triggerBy") or "LastPrice"
-        if trigger_by not in ("LastPrice", "MarkPrice", "IndexPrice"):
-            raise params_error("triggerBy invalid")
+            _check_trigger(trigger_direction, trigger_price, current)
         take_profit = _optional_price(p.get("takeProfit"), inst, "takeProfit")
         stop_loss = _optional_price(p.get("stopLoss"), inst, "stopLoss")
         if reduce_only and (take_profit or stop_loss):
@@ -97,7 +98,7 @@ class OrderEntry(EngineState):
             )
             if opening:
                 need = opening * ref_price / pos.leverage + opening * ref_price * self.taker_fee
-                if need > available_balance(acct, self.prices):
+                if need > available_balance(acct, self.mark_prices):
                     raise ApiError(110007, "ab not enough for new order")
 
         now = self.now()
@@ -159,7 +160,8 @@ class OrderEntry(EngineState):
                 raise params_error("triggerPrice can only be amended on an untriggered order")
             new_trigger = parse_decimal(p.get("triggerPrice"), "triggerPrice")
             inst.check_price(new_trigger, "triggerPrice")
-            _check_trigger(order.trigger_direction, new_trigger, self.prices[inst.symbol])
+            current = self.trigger_ref(inst.symbol, order.trigger_by)
+            _check_trigger(order.trigger_direction, new_trigger, current)
             changed |= new_trigger != order.trigger_price
         if not changed:
             raise params_error("order not modified")
@@ -237,6 +239,24 @@ class OrderEntry(EngineState):
         pos.updated = self.now()
         self._publish_position(acct, inst.symbol, force=True)
         return {}
+
+    def set_margin_mode(self, acct: Account, p: dict[str, object]) -> dict[str, object]:
+        """``POST /v5/account/set-margin-mode``: cross (``REGULAR_MARGIN``) or isolated for
+        the whole unified account. It changes how ``liqPrice`` is computed
+        (``liquidation``); portfolio margin is refused rather than half-supported."""
+        mode = p.get("setMarginMode")
+        if mode in (None, ""):
+            raise params_error("setMarginMode is required")
+        if mode == "PORTFOLIO_MARGIN":
+            raise params_error("PORTFOLIO_MARGIN is not supported by the paper exchange")
+        if mode not in ("REGULAR_MARGIN", "ISOLATED_MARGIN"):
+            raise params_error(f"setMarginMode invalid: {mode}")
+        if acct.margin_mode != mode:
+            acct.margin_mode = str(mode)
+            for symbol, pos in acct.positions.items():
+                if pos.size:
+                    self._publish_position(acct, symbol, force=True)
+        return {"reasons": []}
 
     def _find_order(self, acct: Account, p: dict[str, object], symbol: str, verb: str) -> Order:
         by_id, by_link = p.get("orderId"), p.get("orderLinkId")

@@ -15,6 +15,7 @@ from decimal import ROUND_DOWN, Decimal
 from paper_exchange.engine.entry import OrderEntry
 from paper_exchange.engine.injected import InjectedTrades
 from paper_exchange.engine.instruments import Instrument
+from paper_exchange.engine.marks import MarkIndex, MarkPrices
 from paper_exchange.engine.matching import Matching
 from paper_exchange.engine.models import Account, Order
 from paper_exchange.engine.orderbook import Liquidity, OrderBook, profile_liquidity
@@ -46,6 +47,10 @@ class Engine(OrderEntry, PositionStops, Queries, Matching, Settlement, InjectedT
         self.funding_rate = funding_rate
         self.default_leverage = default_leverage
         self.prices: dict[str, Decimal] = {s: i.start_price for s, i in self.instruments.items()}
+        self.marks: dict[str, MarkIndex] = {
+            s: MarkIndex.start(i.tick_size, i.start_price, 0) for s, i in self.instruments.items()
+        }
+        self.mark_prices = MarkPrices(self.marks, lambda: self.now())
         self.liquidity_profile = liquidity_profile
         self.depth_usdt = dict(depth_usdt or {})
         self.liquidity: dict[str, Liquidity] = {}
@@ -78,8 +83,15 @@ class Engine(OrderEntry, PositionStops, Queries, Matching, Settlement, InjectedT
     def add_instrument(self, inst: Instrument) -> None:
         self.instruments[inst.symbol] = inst
         self.prices.setdefault(inst.symbol, inst.start_price)
+        self.marks.setdefault(inst.symbol, MarkIndex.start(inst.tick_size, inst.start_price, 0))
         self._add_depth(inst)
         self.book.setdefault(inst.symbol, {})
+
+    def reset_price(self, symbol: str, price: Decimal, now_ms: int) -> None:
+        """The market starts at ``price`` (after its silent history): last, index and mark
+        are one price at rest."""
+        self.prices[symbol] = price
+        self.marks[symbol] = MarkIndex.start(self.instruments[symbol].tick_size, price, now_ms)
 
     def add_account(self, name: str, api_key: str, api_secret: str, balance: Decimal) -> Account:
         if api_key in self.accounts_by_key or name in self.accounts_by_name:

@@ -20,6 +20,7 @@ class Matching(EngineState):
         to ``qty_per_level`` per move."""
         prev = self.prices[symbol]
         self.prices[symbol] = price
+        self.marks[symbol].on_trade(price, self.now(), self.funding_rate)
         book = self.book.get(symbol)
         if not book:
             return
@@ -27,6 +28,9 @@ class Matching(EngineState):
             self._fill_from_flow(symbol, price, prev, flow)
             return
         if price == prev:
+            # Mark and index move with time even when the last price does not.
+            for acct in self._fire_triggers(symbol, price, derived_only=True):
+                self._publish_position(acct, symbol)
             return
         touched = self._fire_triggers(symbol, price)
         falling = price < prev
@@ -41,18 +45,29 @@ class Matching(EngineState):
         for acct in touched:
             self._publish_position(acct, symbol)
 
-    def _fire_triggers(self, symbol: str, price: Decimal) -> dict[Account, None]:
-        """Move the trailing stops, then trigger every conditional order ``price``
-        reached; returns the accounts touched."""
-        self._trail(symbol, price)  # before the trigger check: a new high moves the stop up
+    def _fire_triggers(
+        self, symbol: str, price: Decimal, *, derived_only: bool = False
+    ) -> dict[Account, None]:
+        """Move the trailing stops, then trigger every conditional order its price
+        reached: the last ``price``, or the mark or index for ``triggerBy`` MarkPrice or
+        IndexPrice (``derived_only``: only those, the last price not having moved);
+        returns the accounts touched."""
+        if not derived_only:
+            self._trail(symbol, price)  # before the trigger check: a new high moves the stop
+        refs = {
+            "LastPrice": price,
+            "MarkPrice": self.mark_price(symbol),
+            "IndexPrice": self.index_price(symbol),
+        }
         touched: dict[Account, None] = {}
         for order in list(self.book[symbol].values()):
             if order.status != "Untriggered" or order.trail_waiting:
                 continue
+            if derived_only and order.trigger_by == "LastPrice":
+                continue
+            ref = refs.get(order.trigger_by, price)
             d = order.trigger_direction
-            if (d == 1 and price >= order.trigger_price) or (
-                d == 2 and price <= order.trigger_price
-            ):
+            if (d == 1 and ref >= order.trigger_price) or (d == 2 and ref <= order.trigger_price):
                 self._trigger(order)
                 touched[order.account] = None
         return touched
@@ -63,7 +78,7 @@ class Matching(EngineState):
         in front of (and the same for sells). The best price goes first, then the oldest
         order, each taking what it still needs, so a large resting order fills partially
         over several trades, as on a real book."""
-        touched = self._fire_triggers(symbol, price) if price != prev else {}
+        touched = self._fire_triggers(symbol, price, derived_only=price == prev)
         reached = [
             o
             for o in self.book[symbol].values()

@@ -141,6 +141,8 @@ class Account:
     opening_balance: Decimal = ZERO
     #: Transaction log and closed P&L, derived from ``ledger`` on demand (``ledger_log``).
     books: Books | None = None
+    #: ``REGULAR_MARGIN`` (cross) or ``ISOLATED_MARGIN`` (``account/set-margin-mode``).
+    margin_mode: str = "REGULAR_MARGIN"
 
     def position(self, symbol: str) -> Position:
         pos = self.positions.get(symbol)

@@ -122,13 +122,13 @@ class Queries(EngineState):
         limit = _limit(p, 20, 200)
         if symbol:
             inst = self.instrument(symbol)
-            items = [self._position_view(acct.position(inst.symbol), ws=False)]
+            items = [self.view_position(acct, acct.position(inst.symbol), ws=False)]
         elif settle:
             if settle != "USDT":
                 items = []
             else:
                 items = [
-                    self._position_view(pos, ws=False)
+                    self.view_position(acct, pos, ws=False)
                     for pos in acct.positions.values()
                     if pos.size
                 ]
@@ -147,7 +147,7 @@ class Queries(EngineState):
         account_type = p.get("accountType")
         if account_type not in ("UNIFIED", "CONTRACT"):
             raise params_error("accountType only support UNIFIED")
-        view = wallet_view(acct, self.prices, self.instruments)
+        view = wallet_view(acct, self.mark_prices, self.instruments)
         coins = p.get("coin")
         if coins and "USDT" not in str(coins).split(","):
             view["coin"] = []

@@ -45,7 +45,7 @@ class Settlement(EngineState):
             execPnl=fmt(pnl),
             isMaker=maker,
             feeRate=fmt(rate),
-            markPrice=inst.price_str(self.prices[order.symbol]),
+            markPrice=inst.price_str(self.mark_price(order.symbol)),
             closedSize=inst.qty_str(closed),
         )
         acct.ledger.append(row, now)
@@ -117,7 +117,7 @@ class Settlement(EngineState):
                 if not pos.size:
                     continue
                 inst = self.instruments[pos.symbol]
-                mark = self.prices[pos.symbol]
+                mark = self.mark_price(pos.symbol)  # Bybit values the position at mark
                 value = abs(pos.size) * mark
                 fee = value * rate * (1 if pos.size > 0 else -1)  # longs pay a positive rate
                 acct.wallet -= fee

@@ -20,6 +20,8 @@ from typing import Protocol
 
 from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.instruments import Instrument
+from paper_exchange.engine.liquidation import account_liq_price
+from paper_exchange.engine.marks import MarkIndex, MarkPrices
 from paper_exchange.engine.models import Account, Order, Position
 from paper_exchange.engine.orderbook import Liquidity, OrderBook
 from paper_exchange.engine.views import order_view, position_view, wallet_view
@@ -59,7 +61,9 @@ class EngineState:
     funding_rate: Decimal
     funding_log: list[tuple[int, Decimal]]
     default_leverage: Decimal
-    prices: dict[str, Decimal]
+    prices: dict[str, Decimal]  # last traded price
+    marks: dict[str, MarkIndex]  # index and mark, derived from the last price (``marks``)
+    mark_prices: MarkPrices
     liquidity: dict[str, Liquidity]
     depth: dict[str, OrderBook]  # resting liquidity around the price (``orderbook``)
     accounts_by_key: dict[str, Account]
@@ -76,12 +80,29 @@ class EngineState:
             raise params_error(f"symbol invalid: {symbol}")
         return inst
 
-    def _position_view(self, pos: Position, *, ws: bool) -> dict[str, object]:
-        return position_view(pos, self.instruments[pos.symbol], self.prices[pos.symbol], ws=ws)
+    def mark_price(self, symbol: str) -> Decimal:
+        return self.marks[symbol].mark(self.now())
+
+    def index_price(self, symbol: str) -> Decimal:
+        return self.marks[symbol].index
+
+    def trigger_ref(self, symbol: str, trigger_by: str) -> Decimal:
+        """The price a conditional order with this ``triggerBy`` compares with."""
+        if trigger_by == "MarkPrice":
+            return self.mark_price(symbol)
+        if trigger_by == "IndexPrice":
+            return self.index_price(symbol)
+        return self.prices[symbol]
+
+    def view_position(self, acct: Account, pos: Position, *, ws: bool) -> dict[str, object]:
+        """``pos`` as ``position/list`` (or, ``ws``, the ``position`` topic) shows it."""
+        inst = self.instruments[pos.symbol]
+        liq = account_liq_price(acct, pos, self.mark_prices, self.instruments)
+        return position_view(pos, inst, self.mark_price(pos.symbol), ws=ws, liq_price=liq)
 
     def _publish_order(self, order: Order) -> None:
         if self.sink.wants(order.account, "order"):
-            view = order_view(order, self.instruments[order.symbol])
+            view = order_view(order, self.instruments[order.symbol], ws=True)
             view["category"] = "linear"
             self.sink.push(order.account, "order", [view])
 
@@ -89,11 +110,12 @@ class EngineState:
         # Every change of a position passes here, so its own TP/SL orders follow it.
         self._sync_stops(acct, symbol)
         if self.sink.wants(acct, "position"):
-            self.sink.push(acct, "position", [self._position_view(acct.position(symbol), ws=True)])
+            view = self.view_position(acct, acct.position(symbol), ws=True)
+            self.sink.push(acct, "position", [view])
 
     def _publish_wallet(self, acct: Account) -> None:
         if self.sink.wants(acct, "wallet"):
-            self.sink.push(acct, "wallet", [wallet_view(acct, self.prices, self.instruments)])
+            self.sink.push(acct, "wallet", [wallet_view(acct, self.mark_prices, self.instruments)])
 
     def publish_wallet(self, acct: Account) -> None:
         self._publish_wallet(acct)

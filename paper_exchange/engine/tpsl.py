@@ -9,9 +9,9 @@ conditional-order path (``matching``): its ``order`` updates, ``execution`` rows
 position and wallet pushes reach the private stream like any other fill.
 
 Only ``tpslMode=Full`` is implemented; ``Partial`` is refused with a clear 10001 rather
-than half-supported. Every trigger type (LastPrice, MarkPrice, IndexPrice) is accepted
-and recorded; they trigger alike because this exchange's mark and index prices are its
-last price.
+than half-supported. A take profit or stop loss triggers on the price its trigger type
+names (LastPrice, MarkPrice or IndexPrice, ``marks``); a trailing stop follows the last
+price.
 """
 
 from __future__ import annotations

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from paper_exchange.engine.instruments import Instrument
+from paper_exchange.engine.liquidation import maintenance_margin
 from paper_exchange.engine.models import Account, Order, Position
 from paper_exchange.engine.numbers import ZERO, fmt
 
 
-def order_view(o: Order, inst: Instrument) -> dict[str, object]:
+def order_view(o: Order, inst: Instrument, *, ws: bool = False) -> dict[str, object]:
+    """An order as ``order/realtime`` and ``order/history`` give it, or (``ws``) as the
+    ``order`` topic does. Bybit writes "no value" in several ways, and a client must
+    take each: an unfilled order's ``avgPrice`` is ``"0"`` in the REST examples and
+    ``""`` on the topic ("returns "" for those orders without avg price"), and an unset
+    trigger, take profit or stop loss is ``"0.00"`` (zero at the price's decimals) in
+    REST and ``"0"`` on the topic."""
     is_conditional = o.trigger_price > 0
     leaves = o.leaves
+    none = "0" if ws else inst.price_str(ZERO)
     return {
         "orderId": o.order_id,
         "orderLinkId": o.link_id,
@@ -27,7 +36,7 @@ def order_view(o: Order, inst: Instrument) -> dict[str, object]:
         "createType": o.create_type,
         "cancelType": o.cancel_type,
         "rejectReason": o.reject_reason,
-        "avgPrice": fmt(o.avg_price) if o.cum_qty else "",
+        "avgPrice": fmt(o.avg_price) if o.cum_qty else ("" if ws else "0"),
         "leavesQty": inst.qty_str(leaves),
         "leavesValue": fmt(leaves * o.price),
         "cumExecQty": inst.qty_str(o.cum_qty),
@@ -41,9 +50,9 @@ def order_view(o: Order, inst: Instrument) -> dict[str, object]:
         "stopOrderType": o.stop_order_type,
         "orderIv": "",
         "marketUnit": "",
-        "triggerPrice": inst.price_str(o.trigger_price) if is_conditional else "0",
-        "takeProfit": inst.price_str(o.take_profit) if o.take_profit else "0",
-        "stopLoss": inst.price_str(o.stop_loss) if o.stop_loss else "0",
+        "triggerPrice": inst.price_str(o.trigger_price) if is_conditional else none,
+        "takeProfit": inst.price_str(o.take_profit) if o.take_profit else none,
+        "stopLoss": inst.price_str(o.stop_loss) if o.stop_loss else none,
         "tpslMode": "",
         "ocoTriggerBy": "",
         "tpLimitPrice": "",
@@ -71,12 +80,23 @@ def order_view(o: Order, inst: Instrument) -> dict[str, object]:
     }
 
 
-def position_view(pos: Position, inst: Instrument, mark: Decimal, *, ws: bool) -> dict[str, object]:
+def position_view(
+    pos: Position, inst: Instrument, mark: Decimal, *, ws: bool, liq_price: str = ""
+) -> dict[str, object]:
+    """A position as ``position/list`` gives it, or (``ws``) as the ``position`` topic
+    does. As in Bybit's examples, REST writes an unset take profit, stop loss or
+    trailing stop as ``"0.00"`` and a flat position's ``liqPrice`` and
+    ``sessionAvgPrice`` as ``""``; the topic writes ``"0"`` for all of them."""
     size = abs(pos.size)
     side = "" if pos.size == 0 else ("Buy" if pos.size > 0 else "Sell")
+    none = "0" if ws else inst.price_str(ZERO)
     value = size * pos.avg
     upl = pos.size * (mark - pos.avg) if pos.size else ZERO
-    im = value / pos.leverage if size else ZERO
+    # A unified account's margins are at the mark price ("positionIM: the same value as
+    # positionIMByMp"), so they move with it.
+    value_at_mark = size * mark
+    im = value_at_mark / pos.leverage if size else ZERO
+    mm = maintenance_margin(value_at_mark)
     view: dict[str, object] = {
         "positionIdx": 0,
         "tradeMode": 0,
@@ -93,18 +113,19 @@ def position_view(pos: Position, inst: Instrument, mark: Decimal, *, ws: bool) -
         "leverage": fmt(pos.leverage),
         "positionBalance": fmt(im),
         "markPrice": inst.price_str(mark),
-        "liqPrice": "",
+        # "" where Bybit leaves it empty (``liquidation``); "0" for a flat one on the topic
+        "liqPrice": liq_price or ("0" if ws and not size else ""),
         "bustPrice": "",
         "breakEvenPrice": fmt(pos.avg),
         "positionIM": fmt(im),
         "positionIMByMp": fmt(im),
-        "positionMM": fmt(value * Decimal("0.005")),
-        "positionMMByMp": fmt(value * Decimal("0.005")),
+        "positionMM": fmt(mm),
+        "positionMMByMp": fmt(mm),
         "tpslMode": "Full",
-        "takeProfit": _stop_price(pos, "TakeProfit", inst),
-        "stopLoss": _stop_price(pos, "StopLoss", inst),
-        "trailingStop": _trailing_distance(pos, inst),
-        "sessionAvgPrice": "",
+        "takeProfit": _stop_price(pos, "TakeProfit", inst) or none,
+        "stopLoss": _stop_price(pos, "StopLoss", inst) or none,
+        "trailingStop": _trailing_distance(pos, inst) or none,
+        "sessionAvgPrice": "0" if ws else "",
         "unrealisedPnl": fmt(upl),
         "curRealisedPnl": fmt(pos.cur_realised),
         "cumRealisedPnl": fmt(pos.cum_realised),
@@ -123,26 +144,27 @@ def position_view(pos: Position, inst: Instrument, mark: Decimal, *, ws: bool) -
 
 def _stop_price(pos: Position, kind: str, inst: Instrument) -> str:
     order = pos.stops.get(kind)
-    return inst.price_str(order.trigger_price) if order and order.is_open else "0"
+    return inst.price_str(order.trigger_price) if order and order.is_open else ""
 
 
 def _trailing_distance(pos: Position, inst: Instrument) -> str:
     order = pos.stops.get("TrailingStop")
-    return inst.price_str(order.trail_distance) if order and order.is_open else "0"
+    return inst.price_str(order.trail_distance) if order and order.is_open else ""
 
 
 def wallet_view(
-    acct: Account, marks: dict[str, Decimal], instruments: dict[str, Instrument]
+    acct: Account, marks: Mapping[str, Decimal], instruments: dict[str, Instrument]
 ) -> dict[str, object]:
     upl = ZERO
     pos_im = ZERO
     pos_mm = ZERO
     for pos in acct.positions.values():
         if pos.size:
-            upl += pos.size * (marks[pos.symbol] - pos.avg)
-            value = abs(pos.size) * pos.avg
+            mark = marks[pos.symbol]
+            upl += pos.size * (mark - pos.avg)
+            value = abs(pos.size) * mark  # margins at mark, as in ``position_view``
             pos_im += value / pos.leverage
-            pos_mm += value * Decimal("0.005")
+            pos_mm += maintenance_margin(value)
     order_im = ZERO
     for o in acct.open_orders.values():
         if not o.reduce_only and o.trigger_price == 0:
@@ -194,13 +216,14 @@ def wallet_view(
     }
 
 
-def available_balance(acct: Account, marks: dict[str, Decimal]) -> Decimal:
+def available_balance(acct: Account, marks: Mapping[str, Decimal]) -> Decimal:
     upl = ZERO
     im = ZERO
     for pos in acct.positions.values():
         if pos.size:
-            upl += pos.size * (marks[pos.symbol] - pos.avg)
-            im += abs(pos.size) * pos.avg / pos.leverage
+            mark = marks[pos.symbol]
+            upl += pos.size * (mark - pos.avg)
+            im += abs(pos.size) * mark / pos.leverage
     for o in acct.open_orders.values():
         if not o.reduce_only and o.trigger_price == 0:
             im += o.leaves * o.price / acct.position(o.symbol).leverage

@@ -125,7 +125,7 @@ class Market:
         for series in self.series.values():
             while series.next_point_time() <= until:
                 series.step(_ignore)
-            self.engine.prices[series.symbol] = series.last_price
+            self.engine.reset_price(series.symbol, series.last_price, until)
 
     # -- time --------------------------------------------------------------------------
 

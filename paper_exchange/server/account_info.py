@@ -101,10 +101,11 @@ def api_key_info(ex: Host, acct: Account | None, p: dict[str, object]) -> object
 
 
 def account_info(ex: Host, acct: Account | None, p: dict[str, object]) -> object:
-    """``GET /v5/account/info``: unified account, cross margin (``REGULAR_MARGIN``)."""
+    """``GET /v5/account/info``: unified account, cross margin (``REGULAR_MARGIN``)
+    unless ``account/set-margin-mode`` made it isolated."""
     return {
         "unifiedMarginStatus": UTA_2,
-        "marginMode": "REGULAR_MARGIN",
+        "marginMode": acct.margin_mode if acct is not None else "REGULAR_MARGIN",
         "isMasterTrader": False,
         "spotHedgingStatus": "OFF",
         "updatedTime": str(ex.started_ms),

@@ -282,8 +282,8 @@ class PaperExchange:
             "prevPrice1h": inst.price_str(series.price(hour_ago[4]))
             if hour_ago
             else inst.price_str(last),
-            "markPrice": inst.price_str(last),
-            "indexPrice": inst.price_str(last),
+            "markPrice": inst.price_str(self.engine.mark_price(symbol)),
+            "indexPrice": inst.price_str(self.engine.index_price(symbol)),
             "openInterest": "0",
             "openInterestValue": "0",
             "turnover24h": fmt(day[3] * inst.qty_step * last) if day else "0",

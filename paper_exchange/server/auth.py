@@ -1,4 +1,14 @@
-"""Bybit V5 request signing, verified over the raw bytes exactly as received."""
+"""Bybit V5 request signing, verified over the raw bytes exactly as received.
+
+The receive window is judged against the exchange's clock, the simulated one that
+``/v5/market/time`` reports and every ``execTime`` and candle comes from: Bybit's rule is
+``server_time - recv_window <= timestamp < server_time + 1000`` with the time it
+publishes, so a client that syncs to ``/v5/market/time`` must be accepted at any
+``--speed`` and any start time. The host's wall clock is accepted as well, because it
+is what the real exchange's clock is and what every client that does not sync signs
+with (pybit among them): refusing it would refuse the project's own clients whenever the
+simulated time is not the wall time (a frozen manual clock, a CSV market in the past).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +39,7 @@ def verify_rest(
     headers: Mapping[str, str],
     signed_payload: str,
     now_ms: int | None = None,
+    sim_ms: int | None = None,
 ) -> Account:
     """The account of a signed REST request, or the documented ApiError."""
     api_key = headers.get("X-BAPI-API-KEY")
@@ -43,8 +54,9 @@ def verify_rest(
     if not (ts_raw.isascii() and ts_raw.isdigit() and recv_raw.isascii() and recv_raw.isdigit()):
         raise ApiError(10002, "invalid request, please check your timestamp and recv_window param")
     ts, recv_window = int(ts_raw), int(recv_raw)
-    server = int(time.time() * 1000) if now_ms is None else now_ms
-    if not (server - recv_window <= ts < server + FUTURE_TOLERANCE_MS):
+    wall = int(time.time() * 1000) if now_ms is None else now_ms
+    server = wall if sim_ms is None else sim_ms
+    if not (_in_window(ts, server, recv_window) or _in_window(ts, wall, recv_window)):
         raise ApiError(
             10002,
             "invalid request, please check your server timestamp or recv_window param. "
@@ -60,8 +72,15 @@ def verify_rest(
     return acct
 
 
+def _in_window(ts: int, server: int, recv_window: int) -> bool:
+    return server - recv_window <= ts < server + FUTURE_TOLERANCE_MS
+
+
 def verify_ws(
-    accounts: dict[str, Account], args: object, now_ms: int | None = None
+    accounts: dict[str, Account],
+    args: object,
+    now_ms: int | None = None,
+    sim_ms: int | None = None,
 ) -> tuple[Account | None, str]:
     """(account, "") on success, or (None, reason) for ``op: auth``."""
     if not isinstance(args, list) or len(args) != 3:
@@ -75,8 +94,9 @@ def verify_ws(
     expires_s = str(expires)
     if not expires_s.isdigit():
         return None, "Params Error"
-    server = int(time.time() * 1000) if now_ms is None else now_ms
-    if int(expires_s) <= server:
+    wall = int(time.time() * 1000) if now_ms is None else now_ms
+    # Expired only when past on both clocks, as for REST (see the module docstring).
+    if int(expires_s) <= min(wall, wall if sim_ms is None else sim_ms):
         return None, "Params Error: request expired"
     expected = sign(acct.api_secret, f"GET/realtime{expires_s}")
     if not isinstance(signature, str) or not hmac.compare_digest(signature, expected):

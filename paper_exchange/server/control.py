@@ -56,7 +56,7 @@ from aiohttp import web
 from paper_exchange.engine.errors import ApiError
 from paper_exchange.engine.models import Account
 from paper_exchange.engine.numbers import fmt, parse_decimal
-from paper_exchange.engine.views import order_view, position_view, wallet_view
+from paper_exchange.engine.views import order_view, wallet_view
 from paper_exchange.server.appkey import EXCHANGE_KEY
 from paper_exchange.server.faults import RestFault
 from paper_exchange.server.host import Host
@@ -380,11 +380,8 @@ async def dump(ex: Host, body: Body) -> object:
         "now_ms": ex.market.now_ms,
         "executions": acct.ledger.rows,
         "orders": [order_view(o, eng.instruments[o.symbol]) for o in acct.orders.values()],
-        "positions": [
-            position_view(p, eng.instruments[p.symbol], eng.prices[p.symbol], ws=False)
-            for p in acct.positions.values()
-        ],
-        "wallet": wallet_view(acct, eng.prices, eng.instruments),
+        "positions": [eng.view_position(acct, p, ws=False) for p in acct.positions.values()],
+        "wallet": wallet_view(acct, eng.mark_prices, eng.instruments),
     }
 
 

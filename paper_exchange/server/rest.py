@@ -73,6 +73,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/v5/position/list": Endpoint("GET", True, 50, _e("positions")),
     "/v5/position/set-leverage": Endpoint("POST", True, 10, _e("set_leverage")),
     "/v5/position/trading-stop": Endpoint("POST", True, 10, _e("trading_stop")),
+    "/v5/account/set-margin-mode": Endpoint("POST", True, 5, _e("set_margin_mode")),
     "/v5/account/wallet-balance": Endpoint("GET", True, 50, _e("wallet")),
     "/v5/account/transaction-log": Endpoint("GET", True, 25, _books(ledger_log.transaction_log)),
     "/v5/position/closed-pnl": Endpoint("GET", True, 50, _books(ledger_log.closed_pnl)),
@@ -178,7 +179,10 @@ async def _handle(ex: Host, request: web.Request) -> web.Response:
             signed = body.decode() if request.method == "POST" else raw_query
         except UnicodeDecodeError:
             raise params_error("body is not UTF-8") from None
-        acct = verify_rest(ex.engine.accounts_by_key, request.headers, signed)
+        ex.sync_clock()  # the window is judged on the time /v5/market/time would report now
+        acct = verify_rest(
+            ex.engine.accounts_by_key, request.headers, signed, sim_ms=ex.market.now_ms
+        )
         headers, exceeded = ex.rate_limiter.check(acct.api_key, path, endpoint.limit)
         if exceeded:
             return _reply(ex, 10006, "Too many visits!", headers=headers)

@@ -68,7 +68,10 @@ async def _on_message(ex: Host, hub: PrivateHub, conn: PrivateConn, text: str) -
         conn.send_raw({**reply, "op": "pong", "args": [str(int(time.time() * 1000))]})
         return
     if op == "auth":
-        acct, reason = verify_ws(ex.engine.accounts_by_key, msg.get("args"))
+        ex.sync_clock()
+        acct, reason = verify_ws(
+            ex.engine.accounts_by_key, msg.get("args"), sim_ms=ex.market.now_ms
+        )
         if acct is None:
             conn.send_raw({**reply, "success": False, "ret_msg": reason})
             return

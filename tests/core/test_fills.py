@@ -261,3 +261,48 @@ def test_fill_of_builds_the_same_frozen_fill_as_the_constructor():
     assert fast.raw is execution.raw
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.bot_id = BotId("other")  # type: ignore[misc]
+
+
+# Bybit writes an unfilled order's "no value" several ways (docs/bybit.md#empty-and-zero):
+# avgPrice "" (the order topic and the field tables) or "0" (the REST examples), an
+# unset trigger "0.00" (REST examples), "0" or "" (topic); quantities "0.00" at the
+# step's decimals. Each form means the same, and "none" is None, never a price of 0.
+UNFILLED = {
+    "symbol": "ETHUSDT",
+    "orderId": "o-2",
+    "side": "Buy",
+    "orderType": "Limit",
+    "price": "1600.00",
+    "qty": "0.10",
+    "orderStatus": "New",
+    "reduceOnly": False,
+    "cumExecValue": "0",
+    "createdTime": "1684738540559",
+    "updatedTime": "1684738540561",
+}
+
+
+@pytest.mark.parametrize(
+    ("avg_price", "trigger_price", "cum_qty"),
+    [
+        ("", "", "0"),
+        ("0", "0.00", "0.00"),  # Bybit's open-order example
+        ("0", "0", "0.000"),
+        ("0.00", "0", "0"),
+        ("", "0", "0.00"),  # the order topic's forms on the paper exchange
+    ],
+)
+def test_an_unfilled_orders_empty_and_zero_forms_mean_none(
+    avg_price: str, trigger_price: str, cum_qty: str
+) -> None:
+    item = dict(UNFILLED, avgPrice=avg_price, triggerPrice=trigger_price, cumExecQty=cum_qty)
+    order = parse_order(item, MAIN)
+    assert order.avg_price is None and order.trigger_price is None
+    assert order.cum_exec_qty == 0 and order.price == Decimal("1600.00")
+
+
+def test_a_filled_orders_prices_are_kept() -> None:
+    item = dict(UNFILLED, avgPrice="1599.5", triggerPrice="1590.00", cumExecQty="0.10",
+                orderStatus="Filled")  # fmt: skip
+    order = parse_order(item, MAIN)
+    assert (order.avg_price, order.trigger_price) == (Decimal("1599.5"), Decimal("1590.00"))

@@ -71,7 +71,7 @@ def test_full_tpsl_shows_on_the_position_and_as_conditional_orders(flat: HTTP) -
     assert (pos["takeProfit"], pos["stopLoss"], pos["trailingStop"]) == (
         "62000.00",
         "58000.00",
-        "0",
+        "0.00",  # unset, in REST's form for it (Bybit's position-list example)
     )
     stops = _stops(flat)
     assert set(stops) == {"TakeProfit", "StopLoss"}
@@ -100,7 +100,7 @@ def test_full_tpsl_shows_on_the_position_and_as_conditional_orders(flat: HTTP) -
     assert _stops(flat)["TakeProfit"]["orderId"] == tp["orderId"]
     assert _position(flat)["takeProfit"] == "63000.00"
     flat.set_trading_stop(**FULL, stopLoss="0")
-    assert set(_stops(flat)) == {"TakeProfit"} and _position(flat)["stopLoss"] == "0"
+    assert set(_stops(flat)) == {"TakeProfit"} and _position(flat)["stopLoss"] == "0.00"
     # A trigger type alone is a change too; then the same request again is not.
     flat.set_trading_stop(**FULL, tpTriggerBy="IndexPrice")
     assert _stops(flat)["TakeProfit"]["triggerBy"] == "IndexPrice"
