@@ -31,6 +31,8 @@ COPY database ./database
 COPY paper_exchange ./paper_exchange
 COPY devenv ./devenv
 COPY demo ./demo
+COPY market_data ./market_data
+COPY api ./api
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM ${BASE_IMAGE} AS runtime

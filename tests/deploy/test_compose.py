@@ -338,3 +338,18 @@ def test_a_bot_redis_does_not_know_fails(tmp_path: Path) -> None:
     )
     problems = rules.check_redis_users(compose)
     assert problems == ["redis: REDIS_BOTS does not list lxalgo_001 (service lxalgo)"], problems
+
+
+def test_the_image_holds_every_package_the_project_ships() -> None:
+    """A package pyproject.toml ships but the Dockerfile never copies is missing from the
+    image: `alpha run api` once answered "invalid choice" in the rehearsal's container."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {
+        line.split()[1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and not line.startswith("COPY --")
+    }
+    assert sorted(shipped - copied) == []
