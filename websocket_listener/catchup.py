@@ -49,7 +49,7 @@ import psycopg
 
 from core.config import Settings
 from core.exchange import rest
-from core.fills import ms_to_utc
+from core.exchange_fields import ms_to_utc
 from core.retry import Backoff, Jitter
 from websocket_listener import metrics
 from websocket_listener.envelope import EXECUTION, Envelope

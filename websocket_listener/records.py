@@ -1,4 +1,4 @@
-"""Envelopes → ledger rows: parse (``core.fills``) and attribute (``core.attribution``).
+"""Envelopes → ledger rows: parse (``core.exchange_parsing``), attribute (``core.attribution``).
 
 :meth:`Recorder.prepare` does the work on the thread that received the message, while
 the writer waits for the database (at full load parsing and attribution were half of
@@ -27,14 +27,9 @@ import psycopg
 
 from core import redis_keys
 from core.attribution import Attributor, BotRecord, Rule
-from core.fills import (
-    Execution,
-    Fill,
-    FundingPayment,
-    MalformedMessage,
-    parse_execution,
-    parse_order,
-)
+from core.exchange_fields import MalformedMessage
+from core.exchange_parsing import parse_execution, parse_order
+from core.fills import Execution, Fill, FundingPayment
 from core.ids import EXTERNAL_BOT, AccountName, BotCode, BotId
 from websocket_listener import metrics
 from websocket_listener.envelope import EXECUTION, ORDER, Envelope
@@ -187,7 +182,7 @@ class Recorder:
         batch.orders.append(OrderRow.of(order, bot_id, reason))
 
     def _reject(self, batch: Batch, env: Envelope, reason: str, message: str, code: str) -> None:
-        """``code``: the metric's label (one of ``core.fills.REJECT_CODES`` or the
+        """``code``: the metric's label (one of ``core.exchange_fields.REJECT_CODES`` or the
         listener's own), counted once the row is committed; ``reason``: the row's full
         text, ``topic: code: detail``."""
         if reason not in self._logged_reasons and len(self._logged_reasons) < 1000:

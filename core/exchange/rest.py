@@ -1,7 +1,7 @@
 """Typed walks over Bybit's paged REST lists, shared by listener catch-up and trade sync.
 
 They return Bybit's items exactly as sent (dicts of strings); turning them into domain
-types is ``core.fills``'s job, and the hand-over stream must carry the raw item.
+types is ``core.exchange_parsing``'s job, and the hand-over stream must carry the raw item.
 
 ``/v5/execution/list`` and ``/v5/order/history`` (docs/bybit.md#executions): newest first,
 ``limit`` ≤ 100 (50 for orders), an opaque cursor, and ``endTime - startTime`` ≤ 7

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from core.attribution import Attributor, BotRecord, Rule, by_holders, split_funding
-from core.fills import parse_execution
+from core.exchange_parsing import parse_execution
 from core.ids import EXTERNAL_BOT, AccountName, BotCode, BotId
 
 MAIN, SOLO = AccountName("main"), AccountName("solo")

@@ -9,20 +9,15 @@ from decimal import Decimal
 
 import pytest
 
-from core.fills import (
+from core.exchange_fields import (
     MAX_FRACTION_DIGITS,
     MAX_INTEGER_DIGITS,
-    Execution,
-    Fill,
-    FundingPayment,
     MalformedMessage,
-    Side,
     ms_to_utc,
-    parse_execution,
-    parse_order,
-    settle_coin,
     utc_to_ms,
 )
+from core.exchange_parsing import parse_execution, parse_order
+from core.fills import Execution, Fill, FundingPayment, Side, settle_coin
 from core.ids import AccountName, BotId
 
 MAIN = AccountName("main")

@@ -16,7 +16,7 @@ import pytest
 from pe_helpers import Collector, make_ws, subscribed, wait_until
 from pybit.unified_trading import HTTP
 
-from core.fills import parse_order
+from core.exchange_parsing import parse_order
 from core.ids import AccountName
 from paper_exchange.testing import RunningExchange
 
