@@ -6,6 +6,9 @@ code expects (docs/architecture.md). Every check returns a list of problems, eac
 names the service and the variable or setting at fault; an empty list means it passed.
 The tests run these on the real files and on deliberately broken copies.
 
+Reading the file is ``deploy/compose_file.py``; the Dockerfile's checks are
+``deploy/dockerfile_check.py``.
+
     python deploy/compose_check.py [docker-compose.production.yml]
 """
 
@@ -13,11 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,28 @@ from typing import Any
 import jsonschema
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-COMPOSE_FILE = ROOT / "docker-compose.production.yml"
+if not __package__:
+    # Run as ``python deploy/compose_check.py``: Python puts deploy/ on the path, not the
+    # repository, and deploy/ is not an installed package.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-Compose = Mapping[str, Any]
-Service = Mapping[str, Any]
+from deploy.compose_file import (
+    COMPOSE_FILE,
+    ROOT,
+    Compose,
+    alpha_services,
+    bots,
+    command,
+    env_file_paths,
+    environment,
+    is_one_shot,
+    load,
+    pooled_services,
+    read_env_file,
+    registrations,
+    run_verb,
+)
+from deploy.dockerfile_check import check_dockerfile
 
 #: Variables that mean "reach PostgreSQL directly"; only migrations/backups may use them.
 DIRECT_VARIABLES = (
@@ -39,121 +57,14 @@ DIRECT_VARIABLES = (
     "POSTGRES_PASSWORD",
     "POSTGRES_PASSWORD_FILE",
 )
-#: ``alpha run <verb>`` services that connect straight to PostgreSQL (docs/database-roles.md).
-DIRECT_RUN_VERBS = {"backup"}
-#: ``alpha run <verb>`` services that use no database at all.
-NO_DATABASE_RUN_VERBS = {"paper-exchange"}
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY)$")
 INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
-COMPILERS = re.compile(
-    r"\b(build-essential|gcc|g\+\+|clang|cc|make|cmake|rustc|cargo|"
-    r"python3?-dev|libpq-dev|[a-z0-9.+-]*-dev)\b"
-)
-
-
-# --- loading -------------------------------------------------------------------------
-
-
-def load(path: Path = COMPOSE_FILE) -> dict[str, Any]:
-    """The compose file as data, YAML anchors and ``<<`` merges resolved."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a YAML mapping")
-    return data
 
 
 def compose_schema() -> dict[str, Any]:
     """The compose-spec schema vendored by check-jsonschema (no network needed)."""
     vendor = resources.files("check_jsonschema") / "builtin_schemas" / "vendor"
     return json.loads((vendor / "compose-spec.json").read_text(encoding="utf-8"))
-
-
-def environment(service: Service) -> dict[str, str]:
-    """The ``environment:`` block as a dict, whichever of its two YAML forms is used."""
-    env = service.get("environment") or {}
-    if isinstance(env, list):
-        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-    return {str(k): "" if v is None else str(v) for k, v in env.items()}
-
-
-def env_file_paths(service: Service, base: Path, variables: Mapping[str, str]) -> list[Path]:
-    """The service's ``env_file`` paths, ``${VAR}`` interpolated from ``variables``."""
-    entries = service.get("env_file") or []
-    if isinstance(entries, str | dict):
-        entries = [entries]
-    paths = []
-    for entry in entries:
-        raw = entry["path"] if isinstance(entry, dict) else entry
-        paths.append(base / interpolate(str(raw), variables))
-    return paths
-
-
-def interpolate(text: str, variables: Mapping[str, str]) -> str:
-    """Compose's ``${VAR}``, ``${VAR:-default}``, ``${VAR:?err}`` (enough for paths)."""
-
-    def one(match: re.Match[str]) -> str:
-        name, op, arg = match.group(1), match.group(2) or "", match.group(3) or ""
-        value = variables.get(name, "")
-        if op in (":-", "-") and not value:
-            return arg
-        return value
-
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?([^}]*)\}", one, text)
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            name, value = line.split("=", 1)
-            values[name.strip()] = value.strip()
-    return values
-
-
-def command(service: Service) -> list[str]:
-    cmd = service.get("command") or []
-    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
-
-
-# --- roles of services ---------------------------------------------------------------
-
-
-def alpha_image(compose: Compose) -> str | None:
-    return (compose.get("x-app") or {}).get("image")
-
-
-def alpha_services(compose: Compose) -> dict[str, Service]:
-    """Services that run our image (the ones whose environment our code reads)."""
-    image = alpha_image(compose)
-    return {
-        name: svc
-        for name, svc in (compose.get("services") or {}).items()
-        if image is not None and svc.get("image") == image
-    }
-
-
-def run_verb(service: Service) -> str | None:
-    cmd = command(service)
-    return cmd[1] if len(cmd) >= 2 and cmd[0] == "run" else None
-
-
-def is_one_shot(service: Service) -> bool:
-    return str(service.get("restart", "no")) == "no"
-
-
-def bots(compose: Compose) -> dict[str, Service]:
-    return {n: s for n, s in alpha_services(compose).items() if run_verb(s) == "bot"}
-
-
-def pooled_services(compose: Compose) -> dict[str, Service]:
-    """Long-running app services that must reach PostgreSQL through PgBouncer."""
-    return {
-        name: svc
-        for name, svc in alpha_services(compose).items()
-        if run_verb(svc) is not None
-        and run_verb(svc) not in DIRECT_RUN_VERBS | NO_DATABASE_RUN_VERBS
-    }
 
 
 # --- the checks ----------------------------------------------------------------------
@@ -222,8 +133,10 @@ def check_redis_users(compose: Compose) -> list[str]:
             elif f"REDIS_PASSWORD_BOT_{bot_id.upper()}" not in redis_env:
                 problems.append(f"redis: no REDIS_PASSWORD_BOT_{bot_id.upper()} for {name}")
         if want is not None and env.get("REDIS_USERNAME") != want:
-            problems.append(f"{name}: REDIS_USERNAME must be {want!r} (its own ACL user), "
-                            f"got {env.get('REDIS_USERNAME')!r}")
+            problems.append(
+                f"{name}: REDIS_USERNAME must be {want!r} (its own ACL user), "
+                f"got {env.get('REDIS_USERNAME')!r}"
+            )
     return problems
 
 
@@ -295,34 +208,6 @@ def check_env_files(compose: Compose, base: Path = ROOT) -> list[str]:
                 if env is BybitEnv.PAPER and host not in hosts:
                     problems.append(f"{path.name}: {var} points at {host!r}, not a compose service")
     return problems
-
-
-_REGISTER = re.compile(r"\bregister\s+([a-z][a-z0-9_]+)\b([^\n]*)")
-
-
-def registrations(compose: Compose) -> dict[str, dict[str, str]]:
-    """``bots register BOT_ID --flag value …`` lines of the bootstrap one-shots."""
-    found: dict[str, dict[str, str]] = {}
-    for svc in alpha_services(compose).values():
-        text = (
-            " ".join(command(svc))
-            if not isinstance(svc.get("command"), list)
-            else "\n".join(svc["command"])
-        )
-        if "bots register" not in text:
-            continue
-        text = re.sub(r"\\\n\s*", " ", text)  # shell line continuations
-        for bot_id, rest in _REGISTER.findall(text):
-            flags = re.findall(r"--([a-z-]+)\s+([^\s-][^\s]*)", rest)
-            found[bot_id] = {flag: _default(value) for flag, value in flags}
-    return found
-
-
-def _default(value: str) -> str:
-    """A flag's value as registered by default: quotes dropped, ``${VAR:-x}`` → ``x``."""
-    value = value.strip('"')
-    interpolated = re.fullmatch(r"\$\{\w+:-([^}]*)\}", value)
-    return interpolated.group(1) if interpolated else value
 
 
 def check_bootstrap(compose: Compose) -> list[str]:
@@ -437,7 +322,7 @@ def check_all(compose: Compose) -> list[str]:
     return [problem for check in ALL_CHECKS for problem in check(compose)]
 
 
-# --- .env.example and Dockerfile -----------------------------------------------------
+# --- .env.example --------------------------------------------------------------------
 
 
 def _strings(node: Any) -> Iterable[str]:
@@ -469,81 +354,6 @@ def check_env_example(compose_text: str, example_text: str) -> list[str]:
         f".env.example: {var} is interpolated by the compose file but not documented"
         for var in sorted(interpolated_variables(compose_text) - documented)
     ]
-
-
-@dataclass
-class Stage:
-    name: str
-    base: str
-    instructions: list[tuple[str, str]]
-
-
-def dockerfile_stages(text: str) -> list[Stage]:
-    """``FROM`` … stages with their instructions (continuation lines joined)."""
-    logical: list[str] = []
-    buffer = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not buffer and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.startswith("#"):
-            continue
-        if stripped.endswith("\\"):
-            buffer += stripped[:-1] + " "
-            continue
-        logical.append(buffer + stripped)
-        buffer = ""
-    stages: list[Stage] = []
-    for line in logical:
-        keyword, _, rest = line.partition(" ")
-        keyword = keyword.upper()
-        if keyword == "FROM":
-            parts = rest.split()
-            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else str(len(stages))
-            stages.append(Stage(name, parts[0], []))
-        elif stages:
-            stages[-1].instructions.append((keyword, rest.strip()))
-    return stages
-
-
-def check_dockerfile(text: str) -> list[str]:
-    stages = dockerfile_stages(text)
-    if not stages:
-        return ["Dockerfile: no FROM"]
-    final = stages[-1]
-    problems: list[str] = []
-    if len(stages) < 2:
-        problems.append("Dockerfile: not multi-stage (build tools would ship)")
-    users = [arg for kw, arg in final.instructions if kw == "USER"]
-    if not users:
-        problems.append(f"Dockerfile: final stage {final.name} has no USER (runs as root)")
-    elif users[-1].split(":")[0] in ("root", "0"):
-        problems.append(f"Dockerfile: final stage {final.name} runs as {users[-1]}")
-    for kw, arg in final.instructions:
-        if kw == "RUN" and re.search(r"\b(apt-get|apk|yum|dnf)\b[^;&|]*\binstall\b", arg):
-            installs = re.findall(r"\binstall\b([^;&|]*)", arg)
-            for packages in installs:
-                hit = COMPILERS.search(packages)
-                if hit:
-                    problems.append(f"Dockerfile: final stage installs compiler {hit.group(1)}")
-        if kw == "ENV" and re.search(r"(PASSWORD|SECRET|TOKEN|API_KEY)\w*=", arg):
-            problems.append(
-                f"Dockerfile: a secret is baked into the image: ENV {arg.split('=')[0]}"
-            )
-        if kw == "RUN" and re.search(r"\b(curl|wget|urlretrieve|urlopen)\b", arg):
-            problems.append(
-                f"Dockerfile: final stage {final.name} downloads at build time (no registry"
-                " or internet may be reachable: take packages from the base's apt sources)"
-            )
-    if re.match(r"\s*#\s*syntax\s*=", text):
-        problems.append("Dockerfile: a '# syntax=' line needs BuildKit; the classic builder"
-                        " must be able to build it")  # fmt: skip
-    entry = [arg for kw, arg in final.instructions if kw == "ENTRYPOINT"]
-    if not entry or "alpha" not in entry[-1]:
-        problems.append("Dockerfile: ENTRYPOINT is not alpha")
-    if not any(kw == "HEALTHCHECK" for kw, _ in final.instructions):
-        problems.append("Dockerfile: no HEALTHCHECK")
-    return problems
 
 
 def main(argv: Iterable[str] = ()) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy import compose_check
+from deploy import compose_file
 from deploy.rehearsal import checks, faults, images, observe, operations, report
 from deploy.rehearsal.stack import ROOT, EventLog, Stack, StackError, write_env
 
@@ -152,7 +152,7 @@ class Rehearsal:
         s, obs = self.stack, self.obs
         observe.wait_quiet(s)
         obs.bots = observe.bots(s)
-        wanted = compose_check.registrations(compose_check.load())  # the file's own
+        wanted = compose_file.registrations(compose_file.load())  # the file's own
         obs.registered_symbols = {b: f["symbols"] for b, f in wanted.items()}
         obs.defaults = {row["bot_id"]: observe.strategy_defaults(row) for row in obs.bots
                         if row["bot_id"] in wanted}  # fmt: skip

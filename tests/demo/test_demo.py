@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,24 +22,23 @@ from demo.services import (
     account_env,
     alpha_command,
 )
+from deploy import compose_file
 from devenv.ports import free_port
 from paper_exchange.market.generator import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy"))
-import compose_check  # noqa: E402
 
 
 def test_demo_bots_are_the_production_bots() -> None:
-    compose = compose_check.load(ROOT / "docker-compose.production.yml")
+    compose = compose_file.load(ROOT / "docker-compose.production.yml")
     production = {
-        compose_check.environment(s)["BOT_ID"]: (
-            None if (db := compose_check.environment(s).get("REDIS_DB")) is None else int(db)
+        compose_file.environment(s)["BOT_ID"]: (
+            None if (db := compose_file.environment(s).get("REDIS_DB")) is None else int(db)
         )
-        for s in compose_check.bots(compose).values()
+        for s in compose_file.bots(compose).values()
     }
     assert {b.bot_id: b.redis_db for b in BOTS} == production
-    registered = compose_check.registrations(compose)
+    registered = compose_file.registrations(compose)
     for bot in BOTS:
         flags = registered[bot.bot_id]
         assert (flags["type"], flags["account"]) == (bot.bot_type, bot.account)

@@ -7,30 +7,18 @@ these tests can pass by checking nothing.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
+from deploy import compose_check as rules
+from deploy import compose_file, dockerfile_check
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.production.yml"
-
-
-def _load_rules() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("compose_check", ROOT / "deploy/compose_check.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["compose_check"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-rules = _load_rules()
 
 BOTS = {
     "shortseller": ("shortseller_001", "0"),
@@ -50,7 +38,7 @@ def broken(tmp_path: Path, old: str, new: str, *, count: int = 1) -> dict[str, A
     assert text.count(old) == count, f"the fixture text {old!r} moved; update the test"
     copy = tmp_path / "docker-compose.production.yml"
     copy.write_text(text.replace(old, new), encoding="utf-8")
-    return rules.load(copy)
+    return compose_file.load(copy)
 
 
 # --- the real files pass --------------------------------------------------------------
@@ -66,31 +54,31 @@ def test_compose_parses_with_safe_load() -> None:
 
 @pytest.mark.parametrize("check", rules.ALL_CHECKS, ids=lambda c: c.__name__)
 def test_real_compose_passes(check: Callable[[dict[str, Any]], list[str]]) -> None:
-    assert check(rules.load(COMPOSE)) == []
+    assert check(compose_file.load(COMPOSE)) == []
 
 
 def test_the_four_bots_have_the_specified_ids_and_redis_dbs() -> None:
-    compose = rules.load(COMPOSE)
+    compose = compose_file.load(COMPOSE)
     found = {
-        name: (rules.environment(svc)["BOT_ID"], rules.environment(svc)["REDIS_DB"])
-        for name, svc in rules.bots(compose).items()
+        name: (compose_file.environment(svc)["BOT_ID"], compose_file.environment(svc)["REDIS_DB"])
+        for name, svc in compose_file.bots(compose).items()
     }
     assert found == BOTS
-    assert set(rules.registrations(compose)) == {bot_id for bot_id, _ in BOTS.values()}
+    assert set(compose_file.registrations(compose)) == {bot_id for bot_id, _ in BOTS.values()}
 
 
 def test_every_app_service_is_classified() -> None:
     """A new service must be seen by the rules (else they would silently skip it)."""
-    compose = rules.load(COMPOSE)
-    pooled = set(rules.pooled_services(compose))
+    compose = compose_file.load(COMPOSE)
+    pooled = set(compose_file.pooled_services(compose))
     assert {"websocket_listener", "trade_sync", "telegram_c2", "api", *BOTS} == pooled
     assert {"migrate", "bootstrap", "backup", "paper_exchange"} | pooled == set(
-        rules.alpha_services(compose)
+        compose_file.alpha_services(compose)
     )
 
 
 def test_profiles() -> None:
-    services = rules.load(COMPOSE)["services"]
+    services = compose_file.load(COMPOSE)["services"]
     assert services["paper_exchange"]["profiles"] == ["paper"]
     assert services["prometheus"]["profiles"] == ["monitoring"]
     assert services["grafana"]["profiles"] == ["monitoring"]
@@ -99,7 +87,7 @@ def test_profiles() -> None:
 
 
 def test_redis_is_durable_and_never_evicts() -> None:
-    redis = rules.load(COMPOSE)["services"]["redis"]
+    redis = compose_file.load(COMPOSE)["services"]["redis"]
     script = " ".join(redis["command"])
     for setting in ("--appendonly yes", "--appendfsync everysec", "--maxmemory-policy noeviction"):
         assert setting in script
@@ -124,14 +112,14 @@ def test_env_example_covers_every_interpolated_variable() -> None:
 
 def test_dockerfile_is_multi_stage_non_root_without_compilers() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    stages = rules.dockerfile_stages(text)
+    stages = dockerfile_check.dockerfile_stages(text)
     assert [s.name for s in stages] == ["build", "runtime"]
-    assert rules.check_dockerfile(text) == []
+    assert dockerfile_check.check_dockerfile(text) == []
 
 
 def test_dockerfile_that_needs_buildkit_or_downloads_is_refused() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    problems = rules.check_dockerfile("# syntax=docker/dockerfile:1.7\n" + text)
+    problems = dockerfile_check.check_dockerfile("# syntax=docker/dockerfile:1.7\n" + text)
     assert problems == [
         "Dockerfile: a '# syntax=' line needs BuildKit; the classic builder must be able to"
         " build it"
@@ -139,7 +127,7 @@ def test_dockerfile_that_needs_buildkit_or_downloads_is_refused() -> None:
     fetching = text.replace(
         "USER 10001:10001", "RUN curl -fsSL https://example.org/key.asc > /tmp/k\nUSER 10001:10001"
     )
-    assert any("downloads at build time" in p for p in rules.check_dockerfile(fetching))
+    assert any("downloads at build time" in p for p in dockerfile_check.check_dockerfile(fetching))
 
 
 # --- broken copies fail, naming the problem --------------------------------------------
@@ -190,7 +178,7 @@ def test_unknown_variable_in_an_exchange_env_file_fails(tmp_path: Path) -> None:
         (tmp_path / "deploy/exchange" / path.name).write_text(path.read_text())
     with (tmp_path / "deploy/exchange/paper.env").open("a") as f:
         f.write("BYBIT_RESTURL=http://paper-exchange:8480\n")
-    problems = rules.check_env_files(rules.load(COMPOSE), tmp_path)
+    problems = rules.check_env_files(compose_file.load(COMPOSE), tmp_path)
     assert problems == ["paper.env: unknown variable BYBIT_RESTURL"]
 
 
@@ -212,7 +200,7 @@ def test_a_bot_in_the_shared_redis_db_needs_no_redis_db_on_either_side(tmp_path:
     text = compose_text().replace(" --redis-db 2 ", " ").replace('      REDIS_DB: "2"\n', "")
     copy = tmp_path / "docker-compose.production.yml"
     copy.write_text(text, encoding="utf-8")
-    compose = rules.load(copy)
+    compose = compose_file.load(copy)
     assert rules.check_bots(compose) == [] and rules.check_bootstrap(compose) == []
     # Only one side changed: named.
     compose = broken(tmp_path, " --redis-db 2 ", " ")
@@ -278,9 +266,9 @@ def test_env_example_missing_a_variable_fails() -> None:
 def test_dockerfile_running_as_root_fails() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "USER 10001:10001" in text
-    problems = rules.check_dockerfile(text.replace("USER 10001:10001", "USER root"))
+    problems = dockerfile_check.check_dockerfile(text.replace("USER 10001:10001", "USER root"))
     assert problems == ["Dockerfile: final stage runtime runs as root"]
-    problems = rules.check_dockerfile(text.replace("USER 10001:10001\n", ""))
+    problems = dockerfile_check.check_dockerfile(text.replace("USER 10001:10001\n", ""))
     assert problems == ["Dockerfile: final stage runtime has no USER (runs as root)"]
 
 
@@ -288,7 +276,7 @@ def test_dockerfile_with_a_compiler_in_the_final_stage_fails() -> None:
     text = (ROOT / "Dockerfile").read_text()
     old = "install -y --no-install-recommends python3 python3-venv postgresql-client-15"
     assert text.count(old) == 1
-    problems = rules.check_dockerfile(text.replace(old, old + " gcc"))
+    problems = dockerfile_check.check_dockerfile(text.replace(old, old + " gcc"))
     assert problems == ["Dockerfile: final stage installs compiler gcc"]
 
 
@@ -298,7 +286,7 @@ def test_the_paper_exchange_lists_every_symbol_production_registers() -> None:
     from paper_exchange.engine.instruments import DEFAULT_INSTRUMENTS
 
     listed = {instrument.symbol for instrument in DEFAULT_INSTRUMENTS}
-    for bot_id, flags in rules.registrations(rules.load(COMPOSE)).items():
+    for bot_id, flags in compose_file.registrations(compose_file.load(COMPOSE)).items():
         missing = set(flags["symbols"].split(",")) - listed
         assert not missing, f"{bot_id} registers symbols the paper exchange lacks: {missing}"
 
@@ -311,7 +299,7 @@ def test_no_secret_is_passed_on_a_command_line() -> None:
     # ${X_SECRET} is compose putting the value itself there; $$X (a shell variable read
     # inside the container) is not.
     interpolated = re.compile(r"(?<!\$)\$\{?\w*(SECRET|PASSWORD|TOKEN)")
-    for name, svc in rules.load(COMPOSE)["services"].items():
+    for name, svc in compose_file.load(COMPOSE)["services"].items():
         words = svc.get("command") or []
         text = words if isinstance(words, str) else " ".join(words)
         assert not interpolated.search(text), f"{name}: {interpolated.search(text)}"
