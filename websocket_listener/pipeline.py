@@ -50,9 +50,10 @@ import psycopg
 
 from core.retry import Backoff, Jitter
 from websocket_listener import metrics
+from websocket_listener.batch import Batch, Committed, RejectRow
 from websocket_listener.envelope import Envelope
 from websocket_listener.spool import Spool
-from websocket_listener.writer import Batch, Committed, RejectRow, write_batch
+from websocket_listener.writer import write_batch
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from core.exchange_parsing import parse_execution, parse_order
 from core.fills import Execution, Fill, FundingPayment
 from core.ids import EXTERNAL_BOT, AccountName, BotCode, BotId
 from websocket_listener import metrics
+from websocket_listener.batch import Batch, OrderRow, RejectRow, raw_json
 from websocket_listener.envelope import EXECUTION, ORDER, Envelope
-from websocket_listener.writer import Batch, OrderRow, RejectRow, raw_json
 
 log = logging.getLogger(__name__)
 

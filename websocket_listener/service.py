@@ -24,12 +24,12 @@ from core.config import Role, Settings
 from core.db import connect
 from core.redis_client import infra_client, redis_client, stream_fields
 from websocket_listener import metrics
+from websocket_listener.batch import Committed, Conflict
 from websocket_listener.envelope import Envelope
 from websocket_listener.pipeline import Pipeline
 from websocket_listener.positions import REANNOUNCE_SECONDS, PositionBook
 from websocket_listener.records import Recorder
 from websocket_listener.spool import Spool
-from websocket_listener.writer import Committed, Conflict
 
 log = logging.getLogger(__name__)
 

@@ -17,17 +17,12 @@ from typing import Any
 import psycopg
 
 from tests.websocket_listener.helpers import SHARED, random_executions, register_bots
+from websocket_listener.batch import Batch, RejectRow
 from websocket_listener.envelope import Envelope
+from websocket_listener.ledger_statements import FILL_COLUMNS, INSERT_FILLS
 from websocket_listener.records import Recorder
-from websocket_listener.writer import (
-    _FILL_COLUMNS,
-    COPY_MIN_FILLS,
-    INSERT_FILLS,
-    Batch,
-    RejectRow,
-    _columns,
-    write_batch,
-)
+from websocket_listener.row_encoding import columns_json
+from websocket_listener.writer import COPY_MIN_FILLS, write_batch
 
 COLUMNS = (
     "account, category, bot_id, symbol, order_id, order_link_id, reason, side, exec_price,"
@@ -122,7 +117,7 @@ def test_a_fill_written_by_another_session_during_the_copy_is_kept_once(database
 
 def write_batch_open(conn: Any, batch: Batch) -> None:
     """The rival's INSERT, left uncommitted (``write_batch`` would commit it)."""
-    conn.execute(INSERT_FILLS, _columns(batch.fills, _FILL_COLUMNS))
+    conn.execute(INSERT_FILLS, columns_json(batch.fills, FILL_COLUMNS))
 
 
 def _wait_for_lock_wait(database: Any, timeout: float = 20.0) -> None:
