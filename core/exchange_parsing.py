@@ -67,13 +67,7 @@ def parse_execution(item: Mapping[str, Any], account: AccountName, source: Sourc
             f"execution item is {type(item).__name__}, expected object", "not_an_object"
         )
     exec_id = identifier_field(item, "execId")
-    exec_type = text_field(item, "execType")
-    if exec_type in UNSUPPORTED_EXEC_TYPES:
-        raise MalformedMessage(
-            f"execType {exec_type} is not a trade the ledger can fold", "unsupported_exec_type"
-        )
-    if exec_type not in TRADE_EXEC_TYPES and exec_type != FUNDING:
-        raise MalformedMessage(f"unknown execType {exec_type[:40]!r}", "unknown_exec_type")
+    exec_type = _exec_type(item)
     is_maker = item.get("isMaker", False)
     if not isinstance(is_maker, bool):
         raise MalformedMessage(f"field isMaker must be a boolean, got {is_maker!r}", "bad_value")
@@ -83,29 +77,9 @@ def parse_execution(item: Mapping[str, Any], account: AccountName, source: Sourc
     symbol = symbol_field(item)
     qty = decimal_field(item, "execQty")
     fee = decimal_field(item, "execFee", signed=True)
-    if exec_type == FUNDING:
-        # Funding is no trade: its "price" is the mark price, which Bybit may leave empty.
-        price = optional_decimal(item, "execPrice") or Decimal(0)
-        optional_decimal(item, "feeRate", signed=True)  # FundingPayment.of reads these
-        optional_decimal(item, "markPrice")
-    else:
-        price = decimal_field(item, "execPrice")
-        if not price:
-            raise MalformedMessage(f"a {exec_type} at price {price}", "zero_price")
+    price = _exec_price(item, exec_type)
     value = optional_decimal(item, "execValue")
-    fee_currency = text_field(item, "feeCurrency", required=False)
-    if fee_currency and _COIN.fullmatch(fee_currency) is None:
-        raise MalformedMessage(
-            f"field feeCurrency is not a coin: {fee_currency[:40]!r}", "bad_value"
-        )
-    if not fee_currency:
-        # Bybit leaves it empty on derivatives (the fee is in the settle coin).
-        settle = settle_coin(category, symbol)
-        if settle is None:
-            raise MalformedMessage(
-                f"no feeCurrency, and {category} {symbol} has no known settle coin", "bad_value"
-            )
-        fee_currency = settle
+    fee_currency = _fee_currency(item, category, symbol)
     return Execution(
         account=account,
         category=category,
@@ -126,6 +100,50 @@ def parse_execution(item: Mapping[str, Any], account: AccountName, source: Sourc
         source=source,
         raw=dict(item),
     )
+
+
+def _exec_type(item: Mapping[str, Any]) -> str:
+    """One of Bybit's execType values that the ledger takes, exactly as spelled."""
+    exec_type = text_field(item, "execType")
+    if exec_type in UNSUPPORTED_EXEC_TYPES:
+        raise MalformedMessage(
+            f"execType {exec_type} is not a trade the ledger can fold", "unsupported_exec_type"
+        )
+    if exec_type not in TRADE_EXEC_TYPES and exec_type != FUNDING:
+        raise MalformedMessage(f"unknown execType {exec_type[:40]!r}", "unknown_exec_type")
+    return exec_type
+
+
+def _exec_price(item: Mapping[str, Any], exec_type: str) -> Decimal:
+    """A trade's price, above zero; funding's mark price, 0 when Bybit leaves it empty."""
+    if exec_type == FUNDING:
+        # Funding is no trade: its "price" is the mark price, which Bybit may leave empty.
+        price = optional_decimal(item, "execPrice") or Decimal(0)
+        optional_decimal(item, "feeRate", signed=True)  # FundingPayment.of reads these
+        optional_decimal(item, "markPrice")
+        return price
+    price = decimal_field(item, "execPrice")
+    if not price:
+        raise MalformedMessage(f"a {exec_type} at price {price}", "zero_price")
+    return price
+
+
+def _fee_currency(item: Mapping[str, Any], category: str, symbol: str) -> str:
+    """The fee's coin; an empty ``feeCurrency`` is the contract's settle coin."""
+    fee_currency = text_field(item, "feeCurrency", required=False)
+    if fee_currency and _COIN.fullmatch(fee_currency) is None:
+        raise MalformedMessage(
+            f"field feeCurrency is not a coin: {fee_currency[:40]!r}", "bad_value"
+        )
+    if fee_currency:
+        return fee_currency
+    # Bybit leaves it empty on derivatives (the fee is in the settle coin).
+    settle = settle_coin(category, symbol)
+    if settle is None:
+        raise MalformedMessage(
+            f"no feeCurrency, and {category} {symbol} has no known settle coin", "bad_value"
+        )
+    return settle
 
 
 def parse_order(item: Mapping[str, Any], account: AccountName) -> OrderUpdate:
