@@ -40,6 +40,7 @@ from deploy.compose_file import (
     command,
     env_file_paths,
     environment,
+    host_names,
     is_one_shot,
     load,
     pooled_services,
@@ -180,13 +181,7 @@ def check_env_files(compose: Compose, base: Path = ROOT) -> list[str]:
     from core.config import BybitEnv, is_known_variable
 
     problems: list[str] = []
-    services = compose.get("services") or {}
-    hosts = set(services)
-    for svc in services.values():
-        for net in (
-            (svc.get("networks") or {}).values() if isinstance(svc.get("networks"), dict) else []
-        ):
-            hosts.update((net or {}).get("aliases", []))
+    hosts = host_names(compose)
     for env in BybitEnv:
         paths = {
             p

@@ -101,6 +101,17 @@ def alpha_services(compose: Compose) -> dict[str, Service]:
     }
 
 
+def host_names(compose: Compose) -> set[str]:
+    """Every name a service answers to on the compose network: its name and aliases."""
+    services = compose.get("services") or {}
+    hosts = set(services)
+    for svc in services.values():
+        networks = svc.get("networks")
+        for net in networks.values() if isinstance(networks, dict) else []:
+            hosts.update((net or {}).get("aliases", []))
+    return hosts
+
+
 def run_verb(service: Service) -> str | None:
     cmd = command(service)
     return cmd[1] if len(cmd) >= 2 and cmd[0] == "run" else None

@@ -182,6 +182,16 @@ def test_unknown_variable_in_an_exchange_env_file_fails(tmp_path: Path) -> None:
     assert problems == ["paper.env: unknown variable BYBIT_RESTURL"]
 
 
+def test_paper_exchange_url_outside_the_compose_network_fails(tmp_path: Path) -> None:
+    # The real file passes only because the exchange's network alias counts as a host.
+    for path in (ROOT / "deploy/exchange").glob("*.env"):
+        (tmp_path / "deploy/exchange").mkdir(parents=True, exist_ok=True)
+        text = path.read_text().replace("ws://paper-exchange:", "ws://elsewhere:")
+        (tmp_path / "deploy/exchange" / path.name).write_text(text)
+    problems = rules.check_env_files(compose_file.load(COMPOSE), tmp_path)
+    assert problems == ["paper.env: BYBIT_WS_URL points at 'elsewhere', not a compose service"]
+
+
 def test_bot_not_registered_by_bootstrap_fails(tmp_path: Path) -> None:
     line = "        register orderblock_001 --type orderblock --code ob1 --account orderblock"
     compose = broken(tmp_path, line, "        true")
