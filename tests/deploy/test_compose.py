@@ -1,8 +1,8 @@
 """The production compose file, .env.example and Dockerfile, checked without Docker.
 
-Each rule in ``deploy/compose_check.py`` runs on the real files (must pass) and on a
-deliberately broken copy (must fail with a message naming the problem), so none of
-these tests can pass by checking nothing.
+Each rule in ``deploy/compose_check.py`` and ``deploy/dockerfile_check.py`` runs on the
+real files (must pass) and on a deliberately broken copy (must fail with a message naming
+the problem), so none of these tests can pass by checking nothing.
 """
 
 from __future__ import annotations
