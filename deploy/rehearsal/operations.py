@@ -109,7 +109,8 @@ def probe_api(stack: Stack, bot_id: str) -> dict[str, Any]:
         )
     ]
     outcome["audited_refusals"] = int(stack.psql(
+        # A refusal names the bot in its arguments (bot_id is for accepted actions).
         "SELECT count(*) FROM trading.bot_commands WHERE channel = 'api'"
-        f" AND outcome = 'refused' AND bot_id = '{bot_id}'"
+        f" AND outcome = 'refused' AND command = 'pause' AND '{bot_id}' = ANY(args)"
     )[0][0])  # fmt: skip
     return outcome

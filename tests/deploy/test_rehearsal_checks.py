@@ -165,7 +165,7 @@ def test_a_bot_registered_with_demo_parameters_fails() -> None:
 
 API_SEEN = {
     "bot": "shortseller_001", "healthz": 200, "openapi": 200, "openapi_paths": 10,
-    "bots_status": 200, "bots": ["external", "orderblock_001", "shortseller_001"],
+    "bots_status": 200, "bots": ["orderblock_001", "shortseller_001"],
     "no_token": 401, "viewer_pause": 403, "positions_status": 200,
     "positions": [{"symbol": "BTCUSDT", "qty": "0.010"}],
     "db_positions": [{"symbol": "BTCUSDT", "qty": "0.01"}], "audited_refusals": 1,
@@ -187,3 +187,19 @@ def test_an_api_that_lets_a_viewer_write_or_misreports_fails_and_says_so() -> No
     assert "left no audit row" in check.detail
     unreachable = checks.Observations(config={}, bots=BOT_ROWS, api={"error": "exited 1"})
     assert checks.check_api(unreachable).detail == "exited 1"
+
+
+def test_partial_fills_are_counted_per_bot_order() -> None:
+    whole = _exchange(
+        {"execId": "e1", "orderLinkId": "ss1-en-abc-1", "execType": "Trade"},
+        {"execId": "e2", "orderLinkId": "", "execType": "Trade"},
+        {"execId": "e3", "orderLinkId": "", "execType": "Trade"},
+    )
+    assert not checks.check_partial_fills(checks.Observations(config={}, exchange=whole)).ok
+    split = _exchange(
+        {"execId": "e1", "orderLinkId": "ss1-en-abc-1", "execType": "Trade"},
+        {"execId": "e2", "orderLinkId": "ss1-en-abc-1", "execType": "Trade"},
+        {"execId": "e3", "orderLinkId": "ss1-sl-abc-2", "execType": "Trade"},
+    )
+    check = checks.check_partial_fills(checks.Observations(config={}, exchange=split))
+    assert check.ok and check.detail.startswith("1 of 2 bot orders")
