@@ -26,6 +26,7 @@ def _run(args: argparse.Namespace) -> int:
             speed=args.speed,
             seed=args.seed,
             scenario=args.scenario,
+            liquidity=args.liquidity,
             keep=args.keep,
             output=args.output,
         )
@@ -58,6 +59,13 @@ def register(cli: Cli) -> None:
         "--scenario",
         default=DEFAULT_SCENARIO,
         help=f"paper exchange market scenario ({DEFAULT_SCENARIO}: one that exercises every bot)",
+    )
+    p.add_argument(
+        "--liquidity",
+        choices=("realistic", "flat"),
+        default="realistic",
+        help="order-book depth (realistic: thin alts and a slowly refilling book, so orders"
+        " partially fill and slip; flat: deep everywhere)",
     )
     p.add_argument(
         "--keep", action="store_true", help="keep the demo database, Redis and output afterwards"

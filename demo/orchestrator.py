@@ -58,6 +58,8 @@ class Options:
     speed: float = DEFAULT_SPEED
     seed: int = 7
     scenario: str = DEFAULT_SCENARIO
+    #: Realistic by default: the demo shows the bots handling partial fills and slippage.
+    liquidity: str = "realistic"
     history_minutes: int = 3600
     keep: bool = False
     output: Path | None = None
@@ -146,7 +148,7 @@ def start_exchange(opts: Options, infra: Infra, logs: Path) -> tuple[Child, str]
     port = free_port()
     # Frozen ("manual") until every service is ready: see start_clock.
     args = ["run", "paper-exchange", "--port", str(port), "--seed", str(opts.seed),
-            "--scenario", opts.scenario, "--speed", "manual",
+            "--scenario", opts.scenario, "--speed", "manual", "--liquidity", opts.liquidity,
             "--history-minutes", str(opts.history_minutes)]  # fmt: skip
     for name, (key, secret) in ACCOUNT_KEYS.items():
         args += ["--account", f"{name}:{key}:{secret}"]
@@ -239,7 +241,10 @@ def run(opts: Options) -> int:
         print(f"demo: registered {', '.join(b.bot_id for b in BOTS)}")
         print(f"demo: NOTE {DEMO_CONFIG_NOTE}")
         exchange, base_url = start_exchange(opts, infra, logs)
-        print(f"demo: paper exchange {base_url} (scenario {opts.scenario}, seed {opts.seed})")
+        print(
+        f"demo: paper exchange {base_url} (scenario {opts.scenario}, seed {opts.seed},"
+        f" {opts.liquidity} liquidity)"
+    )
         verbs = services.available_run_verbs()
         for spec in service_table(base_url):
             if spec.verb not in verbs:

@@ -115,8 +115,13 @@ def _check_executions(
             )
         if twice:
             verdict.problems.append(f"{account}: in trading.{name} more than once: {twice[:3]}")
+    pieces = Counter(
+        r["orderId"] for r in rows if r.get("execType") == "Trade" and r.get("orderId")
+    )
+    split = sum(1 for n in pieces.values() if n > 1)
     verdict.notes.append(
         f"{account}: {len(trades)} execution(s) and {len(funding)} funding row(s) matched"
+        f" ({split} order(s) filled in several executions)"
     )
 
 

@@ -98,6 +98,9 @@ def test_demo_runs_and_verifies(tmp_path: Path) -> None:
     for bot_id, (fills, trades) in report.items():
         assert fills >= 2 and trades >= 1, f"{bot_id} did not enter and exit: {report}\n{tail}"
     assert "completed no trade" not in result.stdout
+    # Realistic liquidity by default: some orders filled in pieces, each piece verified.
+    split = [int(n) for n in re.findall(r"\((\d+) order\(s\) filled in several", result.stdout)]
+    assert split and sum(split) > 0, tail
     chart = tmp_path / "pnl.png"
     assert (
         f"demo: chart {chart}" in result.stdout and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
