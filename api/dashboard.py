@@ -40,12 +40,14 @@ SECURITY_HEADERS = {
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(STATIC_DIR / "index.html", headers=SECURITY_HEADERS)
+    return web.FileResponse(STATIC_DIR / "index.html")
 
 
 async def _with_headers(request: web.Request, response: web.StreamResponse) -> None:
     if request.path in PUBLIC_PATHS:
         response.headers.update(SECURITY_HEADERS)
+        if response.content_type.startswith("text/") or "javascript" in response.content_type:
+            response.charset = "utf-8"  # the files are UTF-8 ("—", "·"); say so
 
 
 def add_routes(app: web.Application) -> None:

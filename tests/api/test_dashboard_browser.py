@@ -93,8 +93,10 @@ def _sign_in(driver: Any, url: str, token: str) -> None:
 def _fleet_rows(driver: Any, count: int) -> dict[str, dict[str, str]]:
     wait_for(
         driver,
-        lambda d: _by_id(d, "fleet").is_displayed()
-        and len(_css(d, "#fleet-table tbody tr[data-bot]")) == count,
+        lambda d: (
+            _by_id(d, "fleet").is_displayed()
+            and len(_css(d, "#fleet-table tbody tr[data-bot]")) == count
+        ),
         "the fleet table",
     )
     rows = {}
@@ -156,8 +158,7 @@ def test_the_fleet_table_shows_each_bots_numbers_as_the_views_have_them(
         daily = [tr.text.split()[:2] for tr in _css(driver, "#daily tbody tr")]
         views = _sql(
             database,
-            "SELECT day, net_pnl FROM analytics.bot_daily_pnl WHERE bot_id = %s"
-            " ORDER BY day DESC",
+            "SELECT day, net_pnl FROM analytics.bot_daily_pnl WHERE bot_id = %s ORDER BY day DESC",
             "alpha_one",
         )
         assert daily == [[d.isoformat(), format(p, "f")] for d, p in views]
@@ -222,15 +223,15 @@ def test_an_admin_pauses_and_resumes_a_bot_from_its_page(
     ]
 
 
-def test_a_wrong_token_goes_back_to_the_login_form_with_the_reason(
-    database, redis, driver
-) -> None:
+def test_a_wrong_token_goes_back_to_the_login_form_with_the_reason(database, redis, driver) -> None:
     with running_api(database) as api:
         _sign_in(driver, api.url, "alpha_not-a-token-anyone-made")
         wait_for(
             driver,
-            lambda d: _by_id(d, "login").is_displayed()
-            and _by_id(d, "message").text == "unknown or revoked token",
+            lambda d: (
+                _by_id(d, "login").is_displayed()
+                and _by_id(d, "message").text == "unknown or revoked token"
+            ),
             "the login form with the refusal",
         )
         assert driver.execute_script("return sessionStorage.getItem('alpha.token')") is None
