@@ -4,6 +4,10 @@ keep the page from being framed or running foreign script; nothing else becomes 
 
 from __future__ import annotations
 
+import fnmatch
+import tomllib
+from pathlib import Path
+
 import pytest
 from api_harness import add_bot, check_reply, make_token, running_api
 
@@ -73,3 +77,13 @@ def test_me_names_the_token_and_its_role(database, redis) -> None:
         }
         assert check_reply(api.get(f"{PREFIX}/me", admin), "Me") == {"name": "ops", "role": "admin"}
         assert api.post(f"{PREFIX}/me", admin).status_code == 405
+
+
+def test_the_files_ship_in_the_package() -> None:
+    """The image installs a wheel, not the source tree: without package data the page
+    would be missing there and every dashboard path would answer 404."""
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    globs = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["api"]
+    for file in STATIC_DIR.iterdir():
+        relative = file.relative_to(STATIC_DIR.parent).as_posix()
+        assert any(fnmatch.fnmatch(relative, g) for g in globs), relative
