@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api import openapi
+from api import dashboard, openapi
 from api.auth import TOKEN_KEY
 from api.auth import middleware as auth_middleware
 from api.context import CONTEXT, ApiContext
@@ -107,6 +107,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     for route in ROUTES:
         app.router.add_route(route.method, PREFIX + route.path, route.handler)
     app.router.add_post(WEBHOOK_PATH, receive_webhook)
+    dashboard.add_routes(app)
 
     async def close(_app: web.Application) -> None:
         await ctx.close()

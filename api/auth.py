@@ -1,6 +1,6 @@
 """Deny by default: every route needs ``Authorization: Bearer TOKEN`` except the few
-marked public (probes, the description, and webhooks, which check their bot's own
-secret); a viewer token reads, an admin token also writes.
+marked public (probes, the description, the dashboard's static files, and webhooks,
+which check their bot's own secret); a viewer token reads, an admin token also writes.
 
 Answers: no or malformed header, unknown or revoked token → 401 (the same answer for
 both, so a probe learns nothing); a viewer on a write route → 403, recorded in the
@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api import tokens
+from api import dashboard, tokens
 from api.jsonio import error
 from api.ratelimit import RateLimiter
 from core.operator.audit import AuditEntry, Auditor
@@ -33,7 +33,11 @@ WEBHOOK_PREFIX = "/webhook/"
 
 
 def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(WEBHOOK_PREFIX)
+    return (
+        path in PUBLIC_PATHS
+        or path in dashboard.PUBLIC_PATHS  # the page and its assets, which hold no data
+        or path.startswith(WEBHOOK_PREFIX)
+    )
 
 
 #: Where the authenticated token's :class:`~api.tokens.TokenInfo` is kept on a request.

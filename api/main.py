@@ -32,7 +32,13 @@ async def _serve(ctx: ApiContext, host: str, port: int) -> None:
             await site.start()
         except OSError as exc:
             raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        log.info("API listening on http://%s:%d (docs at /openapi.json)", host, port)
+        log.info(
+            "API listening on http://%s:%d (docs at /openapi.json, dashboard at http://%s:%d/)",
+            host,
+            port,
+            host,
+            port,
+        )
         stop = asyncio.Event()
         install_async_signal_handlers(stop)
         await stop.wait()

@@ -117,6 +117,17 @@ def document() -> dict[str, Any]:
         }
     }
     paths["/webhook/{bot_id}"] = _webhook(public)
+    paths["/"] = {
+        "get": {
+            "operationId": "get_dashboard",
+            "summary": "the web dashboard (HTML; its script and stylesheet are under"
+            " /static/); public and holds no data: it reads the API with the token it asks for",
+            "security": public,
+            "responses": {
+                "200": {"description": "the page", "content": {"text/html": {"schema": {}}}}
+            },
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {

@@ -149,6 +149,13 @@ async def list_audit(request: web.Request) -> web.StreamResponse:
     return reply({"entries": page, "next_cursor": next_cursor})
 
 
+async def whoami(request: web.Request) -> web.StreamResponse:
+    """The calling token's name and role: the dashboard shows the controls to admins only
+    (the server still refuses a viewer's write; this only spares a button that fails)."""
+    token: TokenInfo = request[TOKEN_KEY]
+    return reply({"name": token.name, "role": token.role.value})
+
+
 def _state_action(action: str) -> Handler:
     """``pause``/``resume``: the C2's implementation (core/operator/state.py) and audit."""
     state = ACTIONS[action]
@@ -190,6 +197,7 @@ LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page
 CURSOR = Param("cursor", {"type": "string"}, "next_cursor of the previous page")
 
 ROUTES: tuple[Route, ...] = (
+    Route("GET", "/me", whoami, "the calling token's name and role", "Me"),
     Route("GET", "/bots", list_bots, "the bot registry with state and heartbeat", "BotList"),
     Route("GET", "/bots/{bot_id}", get_bot, "one bot", "BotOne", (BOT,)),
     Route(

@@ -50,6 +50,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "heartbeat_age_seconds": {"type": ["number", "null"]},
         }
     ),
+    "Me": obj({"name": {"type": "string"}, "role": {"enum": ["viewer", "admin"]}}),
     "BotList": obj({"bots": array_of("Bot")}),
     "BotOne": obj({"bot": ref("Bot")}),
     "Position": obj(

@@ -47,14 +47,14 @@ def test_document_is_openapi_3_1_with_bearer_security(doc) -> None:
     assert {"title", "version"} <= set(doc["info"])
     assert doc["security"] == [{"bearer": []}]
     assert doc["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
-    for path in ("/healthz", "/openapi.json"):
+    for path in ("/healthz", "/openapi.json", "/"):
         assert doc["paths"][path]["get"]["security"] == []
     # Webhooks authenticate with their bot's secret, not a bearer token.
     assert doc["paths"]["/webhook/{bot_id}"]["post"]["security"] == []
     public = [
         p for p, ops in doc["paths"].items() for op in ops.values() if op.get("security") == []
     ]
-    assert sorted(public) == ["/healthz", "/openapi.json", "/webhook/{bot_id}"]
+    assert sorted(public) == ["/", "/healthz", "/openapi.json", "/webhook/{bot_id}"]
 
 
 def test_every_served_route_is_described_and_nothing_else(doc, database) -> None:
@@ -66,13 +66,17 @@ def test_every_served_route_is_described_and_nothing_else(doc, database) -> None
     }
     described = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert served == described
-    assert len(described) == len(ROUTES) + 3  # + /healthz, /openapi.json, the webhook
+    # + /healthz, /openapi.json, the webhook, the dashboard (its /static/ files are a
+    # static resource, not an operation)
+    assert len(described) == len(ROUTES) + 4
 
 
 def test_operations_are_complete_and_refs_resolve(doc) -> None:
     operation_ids = []
     for path, ops in doc["paths"].items():
-        assert path.startswith(("/api/v1/", "/healthz", "/openapi.json", "/webhook/")), path
+        assert path == "/" or path.startswith(
+            ("/api/v1/", "/healthz", "/openapi.json", "/webhook/")
+        ), path
         templated = set(re.findall(r"{(\w+)}", path))
         for method, op in ops.items():
             assert method in HTTP_METHODS

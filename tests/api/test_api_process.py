@@ -44,11 +44,15 @@ def test_alpha_run_api_serves_and_stops_on_sigterm(database, redis) -> None:
         auth = {"Authorization": f"Bearer {token}"}
         assert requests.get(f"{base}/api/v1/bots", headers=auth, timeout=5).json() == {"bots": []}
         assert requests.get(f"{base}/api/v1/bots", timeout=5).status_code == 401
+        page = requests.get(f"{base}/", timeout=5)  # the dashboard, from the same process
+        assert page.status_code == 200 and "/static/dashboard.js" in page.text
+        assert requests.get(f"{base}/static/dashboard.js", timeout=5).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 0, stderr
     assert "API listening on http://127.0.0.1:" in stderr
+    assert "dashboard at http://127.0.0.1:" in stderr
     assert "GET /api/v1/bots 200" in stderr and "GET /api/v1/bots 401" in stderr
     assert token not in stderr and token.removeprefix("alpha_") not in stderr
 
