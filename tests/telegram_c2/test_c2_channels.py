@@ -217,3 +217,52 @@ def test_bad_notify_configuration_is_one_line(c2_env) -> None:
         _one_line_error(result, variable)
     both = {"NOTIFY_URLS": "json://x/y", "NOTIFY_URLS_FILE": "/nonexistent"}
     _one_line_error(c2_env.database.alpha("config", "show", env=both), "NOTIFY_URLS")
+
+
+def test_a_burst_of_trade_notifications_is_a_few_messages_each_entry_once(c2_env) -> None:
+    infra = c2_env.redis(15)
+    by_hand = replace(FAST, alert_poll_seconds=3600)
+
+    async def scenario() -> None:
+        with WebhookReceiver() as hook:
+            async with running_c2(_with(c2_env, hook.url(HOOK_TOKEN)), tuning=by_hand) as c2:
+                pump = _pump(c2)
+                for n in range(200):  # a market order filled in 200 executions
+                    text = f"ss1: fill {n:03d} long 0.001 BTCUSDT"
+                    key = f"trade_entry:ss1:{n}"  # one per event, as the bots' notifier
+                    infra.xadd(ALERTS, {"kind": "trade_entry", "key": key, "bot_id": "ss1",
+                                        "severity": "info", "text": text})  # fmt: skip
+                acked = 0
+                for _ in range(30):
+                    acked += await pump.poll_once()
+                    if acked == 200:
+                        break
+                assert acked == 200
+                messages = hook.messages()
+                assert 2 <= len(messages) <= 10, len(messages)
+                assert all(len(m) <= 1900 for m in messages)
+                lines = [line for m in messages for line in m.splitlines()]
+                assert lines == [f"ℹ️ trade_entry: ss1: fill {n:03d} long 0.001 BTCUSDT"
+                                 for n in range(200)]  # fmt: skip
+                assert (await _group(c2, pump.channel.group))["pending"] == 0
+
+    run(scenario())
+
+
+def test_a_channel_that_is_down_does_not_hold_back_another(c2_env) -> None:
+    infra = c2_env.redis(15)
+
+    async def scenario() -> None:
+        with WebhookReceiver() as up, WebhookReceiver() as down:
+            down.go_down()
+            urls = f"{down.url(HOOK_TOKEN)}, {up.url('other-token')}"
+            async with running_c2(_with(c2_env, urls)) as c2:
+                first, second = c2.app.bot_data["channels"]
+                assert (first.channel.label, second.channel.label) == ("#1 json", "#2 json")
+                assert first.channel.group != second.channel.group
+                infra.xadd(ALERTS, {"kind": "drift", "text": "ETHUSDT differs"})
+                assert await up.wait_for(1) == ["⚠️ drift: ETHUSDT differs"]
+                assert down.refused >= 1 and down.messages() == []
+                assert (await _group(c2, first.channel.group))["pending"] == 1
+
+    run(scenario())
