@@ -28,7 +28,6 @@ import asyncio
 import hashlib
 import logging
 import re
-import socket
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +54,8 @@ MAX_TEXT = 1900
 #: Entries read per poll (pending ones, then new ones).
 READ_COUNT = 200
 GROUP_PREFIX = "notify-"
+#: The consumer in each channel's group (see ``ChannelPump.__init__``).
+CONSUMER = "c2"
 #: Apprise logs full URLs (tokens included) at debug level and some at warning level;
 #: urllib3 logs request paths. Neither may reach our logs.
 _LEAKY_LOGGERS = ("apprise", "urllib3")
@@ -144,7 +145,11 @@ class ChannelPump:
         self.settings = settings
         self.timing = timing
         self.clock = clock
-        self.consumer = f"notify-{socket.gethostname()}"
+        # One name for every run, not the host's: a container's hostname changes when it
+        # is recreated (an upgrade), and entries read but undelivered by a consumer of
+        # another name would never be read again. One C2 runs per deployment (Telegram
+        # serves updates to one poller), so the name is never shared by two processes.
+        self.consumer = CONSUMER
         self._floor = SEVERITIES.index(settings.min_severity)
         self._sent_at: deque[datetime] = deque()
         #: Incident key → when its last message went out (de-duplication).

@@ -266,3 +266,31 @@ def test_a_channel_that_is_down_does_not_hold_back_another(c2_env) -> None:
                 assert (await _group(c2, first.channel.group))["pending"] == 1
 
     run(scenario())
+
+
+def test_an_entry_pending_when_the_c2_stops_is_delivered_after_its_restart(
+    c2_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The C2's container is recreated on an upgrade, with a new hostname: what it had
+    read but not delivered must still reach the channel."""
+    infra = c2_env.redis(15)
+
+    async def scenario() -> None:
+        with WebhookReceiver() as hook:
+            env = _with(c2_env, hook.url(HOOK_TOKEN))
+            hook.go_down()
+            monkeypatch.setattr("socket.gethostname", lambda: "c2-container-before")
+            async with running_c2(env) as c2:
+                infra.xadd(ALERTS, {"kind": "backup", "text": "backup failed"})
+
+                async def refused() -> bool:
+                    return hook.refused >= 1
+
+                await _until(refused, "the channel was never tried")
+                assert (await _group(c2, _pump(c2).channel.group))["pending"] == 1
+            hook.come_back()
+            monkeypatch.setattr("socket.gethostname", lambda: "c2-container-after")
+            async with running_c2(env) as c2:
+                assert await hook.wait_for(1) == ["⚠️ backup: backup failed"]
+
+    run(scenario())
