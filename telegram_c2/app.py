@@ -143,8 +143,11 @@ async def _post_init(app: Application) -> None:
     # Before the first poll: alerts raised from now on are ours even if the first
     # scheduled read comes later.
     await app.bot_data["alerts"].ensure_group()
-    for pump in app.bot_data["channels"]:
+    channels = app.bot_data["channels"]
+    for pump in channels:
         await pump.ensure_group()
+    if channels:  # logged here: logging is configured after the Application is built
+        log.info("notify channels: %s", ", ".join(p.channel.label for p in channels))
     await set_menus(app.bot, app.bot_data["c2"])
 
 
@@ -230,8 +233,6 @@ def _schedule_channels(app: Application, c2: C2, channels: list[Channel]) -> Non
             await pump.poll_once()
 
         jobs.run_repeating(deliver, tuning.alert_poll_seconds, name=f"notify {pump.channel.label}")
-    if pumps:
-        log.info("notify channels: %s", ", ".join(p.channel.label for p in pumps))
 
 
 async def serve(app: Application, stop: asyncio.Event, poll_timeout: float) -> None:

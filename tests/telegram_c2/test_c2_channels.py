@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 from c2_harness import ADMIN, FAST, TOKEN, run, running_c2
+from fake_bot_api import FakeBotApi
+from harness.services import alpha_command
 from pydantic import SecretStr
 from webhook_receiver import WebhookReceiver
 
@@ -294,3 +297,54 @@ def test_an_entry_pending_when_the_c2_stops_is_delivered_after_its_restart(
                 assert await hook.wait_for(1) == ["⚠️ backup: backup failed"]
 
     run(scenario())
+
+
+def test_a_live_c2_delivers_and_never_logs_the_url(c2_env) -> None:
+    """``alpha run c2`` as a subprocess at DEBUG: the channel gets the alert, and neither
+    the URL nor its token is anywhere in the process's output."""
+    infra = c2_env.redis(15)
+
+    async def scenario() -> str:
+        api = FakeBotApi(TOKEN)
+        base = await api.start()
+        with WebhookReceiver() as hook:
+            env = {
+                **c2_env.env(),
+                "C2_TELEGRAM_BOT_TOKEN": TOKEN,
+                "C2_TELEGRAM_ADMIN_IDS": str(ADMIN),
+                "C2_TELEGRAM_API_BASE_URL": base,
+                "NOTIFY_URLS": hook.url(HOOK_TOKEN),
+                "ALPHA_HTTP_PORT": "0",
+                "ALPHA_LOG_LEVEL": "DEBUG",
+            }
+            proc = await asyncio.create_subprocess_exec(
+                *alpha_command(), "run", "c2", env=env, cwd="/",
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            try:
+                await api.wait_for(lambda c: c.method == "setMyCommands", timeout=30)
+                hook.go_down()  # a failed delivery is logged too
+                infra.xadd(
+                    ALERTS, {"kind": "backup", "text": "backup failed", "severity": "critical"}
+                )
+
+                async def refused() -> bool:
+                    return hook.refused >= 1
+
+                await _until(refused, "the channel was never tried", timeout=30)
+                hook.come_back()
+                # The retry comes after the first backoff (5 s, the production default).
+                assert await hook.wait_for(1, timeout=30) == ["🚨 backup: backup failed"]
+            finally:
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGTERM)
+                out, err = await asyncio.wait_for(proc.communicate(), 30)
+                await api.stop()
+        assert proc.returncode == 0, (out + err).decode()
+        return (out + err).decode()
+
+    output = run(scenario(), timeout=120)
+    assert "notify channels: #1 json" in output
+    assert "channel #1 json: not delivered" in output
+    assert HOOK_TOKEN not in output and "/hook/" not in output
