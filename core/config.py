@@ -12,6 +12,7 @@ one-line :class:`~core.errors.ConfigError` naming the variable.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -291,6 +292,35 @@ class BackupSettings(_Group):
     keep_monthly: int = Field(12, ge=0)
 
 
+#: Alert severities, least severe first (``NOTIFY_MIN_SEVERITY`` names one of them).
+SEVERITIES = ("info", "warning", "critical")
+
+
+class ChannelSettings(_Group):
+    """Notify-only channels besides Telegram (Discord, Slack, e-mail, webhooks …), sent
+    through Apprise by the C2 (docs/notifications.md). Unset ``NOTIFY_URLS``: none."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFY_")
+    #: Apprise URLs separated by spaces, newlines or commas. A secret: a webhook URL
+    #: carries its token, so the URLs are never logged or shown.
+    urls: SecretStr | None = None
+    #: Entries below this severity are not sent to these channels (Telegram still gets them).
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    #: ``alerts``, ``trades`` or both (comma separated).
+    kinds: Annotated[list[Literal["alerts", "trades"]], NoDecode] = ["alerts", "trades"]
+    #: Messages per minute per channel; what waits beyond it goes in the next message.
+    per_minute: int = Field(20, ge=1, le=600)
+
+    _split = field_validator("kinds", mode="before")(_split_ids)
+
+    @field_validator("kinds")
+    @classmethod
+    def _some(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name alerts, trades or both")
+        return list(dict.fromkeys(value))
+
+
 class _Top(_Group):
     """The few settings without a group prefix."""
 
@@ -334,10 +364,13 @@ class Settings:
     backup: BackupSettings
     bot_id: BotId | None
     accounts: Mapping[AccountName, AccountCredentials]
+    #: Defaulted (no channels, without reading the environment) so that code building a
+    #: tree by hand, as tests do, need not name it.
+    notify: ChannelSettings = dataclasses.field(default_factory=ChannelSettings.model_construct)
 
     GROUPS: ClassVar[tuple[str, ...]] = (
         "postgres", "pgbouncer", "db_roles", "redis", "bybit", "telegram",
-        "service", "listener", "sync", "backup",
+        "service", "listener", "sync", "backup", "notify",
     )  # fmt: skip
 
     def require_bot_id(self) -> BotId:
@@ -367,6 +400,7 @@ _GROUP_TYPES: dict[str, type[_Group]] = {
     "listener": ListenerSettings,
     "sync": SyncSettings,
     "backup": BackupSettings,
+    "notify": ChannelSettings,
 }
 
 

@@ -223,7 +223,24 @@ class AlertPump:
         except redis.exceptions.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        await self._claim_pending()
         self._group_ready = True
+
+    async def _claim_pending(self) -> None:
+        """Take over what an earlier C2 read but did not deliver. The consumer is named
+        after the host, and a container's hostname changes when it is recreated (every
+        upgrade): its pending entries would otherwise never be read again. One C2 runs
+        per deployment (Telegram serves updates to one poller), so nobody else holds them."""
+        infra = self.c2.redis.infra
+        cursor = "0-0"
+        while True:
+            reply: Any = await infra.xautoclaim(
+                redis_keys.ALERTS, GROUP, self.consumer, min_idle_time=0, start_id=cursor,
+                count=READ_COUNT,
+            )  # fmt: skip
+            cursor = reply[0]
+            if cursor in ("0-0", b"0-0"):
+                return
 
     async def _waiting(self) -> list[tuple[str, dict[str, str]]]:
         """Our pending entries (undelivered or held back), oldest first, then new ones."""

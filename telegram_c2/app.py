@@ -33,6 +33,7 @@ from telegram.ext import (
 from core.errors import ConfigError
 from telegram_c2.access import Level, Rank
 from telegram_c2.alerts import AlertPump, Monitor, daily_summary
+from telegram_c2.channels import Channel, ChannelPump, Timing, build_channels
 from telegram_c2.commands import ALL, danger
 from telegram_c2.commands.base import Command, Invocation, Result, run
 from telegram_c2.flood import FloodLimiter
@@ -84,6 +85,8 @@ HELP = Command("help", Level.READ, "/help", "this list", _help)
 
 def build_application(c2: C2) -> Application:
     token = require_token(c2)
+    # Bad NOTIFY_URLS fail here too, before any I/O.
+    channels = build_channels(c2.settings.notify)
     base = c2.settings.telegram.api_base_url.rstrip("/")
     app = (
         ApplicationBuilder()
@@ -107,6 +110,7 @@ def build_application(c2: C2) -> Application:
     app.add_handler(MessageHandler(filters.COMMAND, unknown))
     app.add_error_handler(_on_error)
     _schedule(app, c2)
+    _schedule_channels(app, c2, channels)
     return app
 
 
@@ -139,6 +143,11 @@ async def _post_init(app: Application) -> None:
     # Before the first poll: alerts raised from now on are ours even if the first
     # scheduled read comes later.
     await app.bot_data["alerts"].ensure_group()
+    channels = app.bot_data["channels"]
+    for pump in channels:
+        await pump.ensure_group()
+    if channels:  # logged here: logging is configured after the Application is built
+        log.info("notify channels: %s", ", ".join(p.channel.label for p in channels))
     await set_menus(app.bot, app.bot_data["c2"])
 
 
@@ -204,6 +213,26 @@ def _schedule(app: Application, c2: C2) -> None:
     jobs.run_repeating(sweep, tuning.expiry_sweep_seconds, name="expiry-sweep")
     hour, minute = (int(x) for x in c2.settings.telegram.daily_summary_utc.split(":"))
     jobs.run_daily(summary, time(hour, minute, tzinfo=UTC), name="daily-summary")
+
+
+def _schedule_channels(app: Application, c2: C2, channels: list[Channel]) -> None:
+    """A job per notify-only channel (``telegram_c2/channels.py``), polled as often as
+    the Telegram pump; each keeps its own place in the stream and its own backoff."""
+    jobs = app.job_queue
+    assert jobs is not None
+    tuning = c2.tuning
+    timing = Timing(tuning.alert_dedup_window, tuning.alert_retry_first, tuning.alert_retry_max)
+    pumps = [
+        ChannelPump(c2.redis.infra, channel, c2.settings.notify, timing, c2.clock)
+        for channel in channels
+    ]
+    app.bot_data["channels"] = pumps
+    for pump in pumps:
+
+        async def deliver(context: ContextTypes.DEFAULT_TYPE, pump: ChannelPump = pump) -> None:
+            await pump.poll_once()
+
+        jobs.run_repeating(deliver, tuning.alert_poll_seconds, name=f"notify {pump.channel.label}")
 
 
 async def serve(app: Application, stop: asyncio.Event, poll_timeout: float) -> None:

@@ -29,7 +29,7 @@ def main() -> int:
     app = build_application(c2)  # a missing token or admin list fails here, before any I/O
     configure_logging(settings.service, "c2", secrets=secret_values(settings))
     # PTB and httpx log request URLs, and the token is part of every Bot API URL.
-    for noisy in ("httpx", "httpcore", "telegram.request"):
+    for noisy in ("httpx", "httpcore", "telegram.request", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     redis = infra_client(settings)
     health = HealthServer.from_settings(settings.service, {"redis": lambda: bool(redis.ping())})

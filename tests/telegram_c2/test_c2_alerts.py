@@ -173,3 +173,26 @@ def test_monitor_raises_heartbeat_lost_and_listener_down(c2_env) -> None:
             assert not any("beta_two" in t for t in texts)
 
     run(scenario())
+
+
+def test_an_alert_pending_when_the_c2_stops_is_delivered_after_its_restart(
+    c2_env, monkeypatch
+) -> None:
+    """The C2's container is recreated on an upgrade, with a new hostname (the consumer's
+    name): what the old one read but could not deliver must still arrive."""
+    infra = c2_env.redis(15)
+
+    async def scenario() -> None:
+        monkeypatch.setattr("socket.gethostname", lambda: "c2-container-before")
+        async with running_c2(c2_env) as c2:
+            await _settle(c2, 0)
+            c2.api.fail("sendMessage", "network", chat_id=ADMIN)
+            infra.xadd(ALERTS, {"kind": "backup", "text": "backup failed", "severity": "critical"})
+            await _attempts(c2, 1)
+            assert await _pending(c2) == 1
+        monkeypatch.setattr("socket.gethostname", lambda: "c2-container-after")
+        async with running_c2(c2_env) as c2:
+            await _settle(c2, 1)
+            assert _alert_texts(c2) == ["🚨 backup: backup failed"]
+
+    run(scenario())
