@@ -183,28 +183,6 @@ def check_trading(obs: Observations) -> Check:
     return Check("trading", True, f"round trips with production parameters: {shown}")
 
 
-def check_partial_fills(obs: Observations) -> Check:
-    """The paper exchange runs with realistic liquidity (thin alts, a book that refills
-    slowly), so some of the bots' orders must have filled in several executions: the
-    bots traded through partial fills and slippage, not only whole fills."""
-    pieces: Counter[str] = Counter(
-        e["orderLinkId"]
-        for account in obs.exchange.values()
-        for e in account.get("executions", [])
-        if e.get("execType") == "Trade" and e.get("orderLinkId")
-    )
-    split = sorted(link for link, n in pieces.items() if n > 1)
-    if not split:
-        return Check("partial fills", False, "no bot order filled in more than one execution")
-    most = max(pieces[link] for link in split)
-    return Check(
-        "partial fills",
-        True,
-        f"{len(split)} of {len(pieces)} bot orders filled in several executions"
-        f" (up to {most}); every piece is in the ledger once (above)",
-    )
-
-
 def check_faults(obs: Observations) -> list[Check]:
     checks = []
     for fault in obs.faults:
@@ -432,7 +410,6 @@ def evaluate(obs: Observations) -> list[Check]:
         check_backup(obs),
         check_c2(obs),
         check_api(obs),
-        check_partial_fills(obs),
         *check_executions(obs),
         *check_positions(obs),
         check_drift(obs),

@@ -78,8 +78,6 @@ def write_env(path: Path, images: dict[str, str], speed: str, seed: int) -> dict
         "C2_TELEGRAM_API_BASE_URL": "http://fake-telegram:8081",
         # Long enough history that Momentum's 4-hour indicators are warm at the start.
         "PAPER_SCENARIO": "production",
-        # Thin alts and a slowly refilling book: bots' orders partially fill and slip.
-        "PAPER_LIQUIDITY": "realistic",
         "PAPER_HISTORY_MINUTES": "28800",
         "PAPER_SEED": str(seed),
         "PAPER_SPEED": speed,

@@ -188,18 +188,3 @@ def test_an_api_that_lets_a_viewer_write_or_misreports_fails_and_says_so() -> No
     unreachable = checks.Observations(config={}, bots=BOT_ROWS, api={"error": "exited 1"})
     assert checks.check_api(unreachable).detail == "exited 1"
 
-
-def test_partial_fills_are_counted_per_bot_order() -> None:
-    whole = _exchange(
-        {"execId": "e1", "orderLinkId": "ss1-en-abc-1", "execType": "Trade"},
-        {"execId": "e2", "orderLinkId": "", "execType": "Trade"},
-        {"execId": "e3", "orderLinkId": "", "execType": "Trade"},
-    )
-    assert not checks.check_partial_fills(checks.Observations(config={}, exchange=whole)).ok
-    split = _exchange(
-        {"execId": "e1", "orderLinkId": "ss1-en-abc-1", "execType": "Trade"},
-        {"execId": "e2", "orderLinkId": "ss1-en-abc-1", "execType": "Trade"},
-        {"execId": "e3", "orderLinkId": "ss1-sl-abc-2", "execType": "Trade"},
-    )
-    check = checks.check_partial_fills(checks.Observations(config={}, exchange=split))
-    assert check.ok and check.detail.startswith("1 of 2 bot orders")
