@@ -36,6 +36,6 @@ def value(name: str, m: Metrics) -> Decimal | None:
         case "max_drawdown":
             return m.max_drawdown.amount
         case "profit_factor" | "expectancy" | "win_rate":
-            return getattr(m.total, name)  # type: ignore[no-any-return]
+            return getattr(m.total, name)
         case _:
-            return getattr(m, name)  # type: ignore[no-any-return]
+            return getattr(m, name)

@@ -209,10 +209,13 @@ def _search(
             fold.trials.append(Trial(fold.number, trial.number, params, value, metrics))
             done += 1
             progress(
-                f"{label}trial {done}/{trials}: {_show(params)} → "
-                f"{'n/a' if value is None else f'{value:.6g}'} (best {best if best is None else f'{best:.6g}'})"
+                f"{label}trial {done}/{trials}: {_show(params)} → {_num(value)} (best {_num(best)})"
             )
     fold.trials.sort(key=lambda t: t.number)
+
+
+def _num(value: Decimal | None) -> str:
+    return "n/a" if value is None else f"{value:.6g}"
 
 
 def _show(params: dict[str, Any]) -> str:
