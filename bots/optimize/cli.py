@@ -1,6 +1,6 @@
 """``alpha optimize TYPE --space SPEC --trials N --objective METRIC``: search a bot type's
 config over backtests of stored or CSV candles, store every trial, print the winner as a
-ready ``alpha bots`` line (docs/research.md#optimisation)."""
+ready ``alpha bots`` line (docs/research.md#optimisation-alpha-optimize)."""
 
 from __future__ import annotations
 
