@@ -153,3 +153,30 @@ def test_only_owner_writes_and_readers_read(database: Database) -> None:
             conn.execute("SELECT 1 FROM analytics.optimisation_trials")
     with database.connect(Role.READONLY) as conn:
         assert conn.execute("SELECT count(*) FROM analytics.optimisation_runs").fetchone() == (0,)
+
+
+def test_a_portfolio_backtest_from_the_store_shares_one_equity(database: Database) -> None:
+    """``alpha backtest --from-store A,B``: both symbols' trades, one equity, stored as one
+    run with both symbols."""
+    _store(database, "BTCUSDT", "ETHUSDT")
+    config = ("--config", '{"hold_bars": 8}')
+    one = database.alpha(
+        "backtest", "planted", *config, "--from-store", "BTCUSDT", *RANGE, "--quiet",
+        env=_env(),
+    )  # fmt: skip
+    both = database.alpha(
+        "backtest", "planted", *config, "--from-store", "BTCUSDT,ETHUSDT", *RANGE, "--save",
+        env=_env(),
+    )  # fmt: skip
+    assert one.returncode == 0 and both.returncode == 0, one.stderr + both.stderr
+    assert f"net P&L       {CYCLES * BEST_TRADE:.4f}" in one.stdout
+    assert f"net P&L       {2 * CYCLES * BEST_TRADE:.4f}" in both.stdout, both.stdout
+    assert "planted on BTCUSDT,ETHUSDT" in both.stdout
+    assert f"trades        {2 * CYCLES}" in both.stdout
+    with database.connect(Role.READONLY) as conn:
+        row = conn.execute(
+            "SELECT symbols, net_pnl, trades,"
+            " (SELECT count(DISTINCT symbol) FROM analytics.backtest_trades)"
+            " FROM analytics.backtest_runs"
+        ).fetchone()
+    assert row == (["BTCUSDT", "ETHUSDT"], 2 * CYCLES * BEST_TRADE, 2 * CYCLES, 2)
