@@ -145,7 +145,9 @@ def optimise(
                 (candles[train[0]].start, candles[train[1] - 1].end),
                 None if test is None else (candles[test[0]].start, candles[test[1] - 1].end),
             )
-            study = optuna.create_study(direction=direction, sampler=_sampler(sampler, seed))
+            study = optuna.create_study(
+                direction=direction, sampler=_sampler(sampler, seed, trials)
+            )
             label = f"fold {number + 1}/{windows} " if windows else ""
             _search(study, pool, fold, base, space, trials, jobs, train, validate, label, progress)
             best = [t for t in fold.trials if t.value is not None]
@@ -198,7 +200,11 @@ def _search(
         finished, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in finished:
             trial, params = running.pop(future)
-            text, metrics = future.result()
+            error = None
+            try:
+                text, metrics = future.result()
+            except Exception as exc:  # the strategy raised: a failed trial, kept with why
+                text, metrics, error = None, None, f"{type(exc).__name__}: {exc}"
             value = None if text is None else Decimal(text)
             if value is None:
                 study.tell(trial, state=TrialState.FAIL)
@@ -206,10 +212,11 @@ def _search(
                 study.tell(trial, float(value))
                 if best is None or (value > best) == (study.direction.name == "MAXIMIZE"):
                     best = value
-            fold.trials.append(Trial(fold.number, trial.number, params, value, metrics))
+            fold.trials.append(Trial(fold.number, trial.number, params, value, metrics, error))
             done += 1
             progress(
-                f"{label}trial {done}/{trials}: {_show(params)} → {_num(value)} (best {_num(best)})"
+                f"{label}trial {done}/{trials}: {_show(params)} → {error or _num(value)}"
+                f" (best {_num(best)})"
             )
     fold.trials.sort(key=lambda t: t.number)
 
@@ -222,13 +229,18 @@ def _show(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items())
 
 
-def _sampler(name: str, seed: int | None) -> Any:
+def _sampler(name: str, seed: int | None, trials: int) -> Any:
+    """NSGA-II's population is a fifth of the trials (4 to 50): with Optuna's fixed 50, a
+    search of fewer than 100 trials would never breed a second generation and would be
+    random sampling under another name."""
     import optuna
 
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.NSGAIISampler(
+            population_size=min(50, max(4, trials // 5)), seed=seed
+        )
     from core.errors import UserError
 
     raise UserError(f"--sampler {name!r} is not one of: tpe, nsga2")

@@ -147,12 +147,32 @@ def test_bad_input_is_one_line(database: Database, args: list[str], message: str
     assert len(lines) == 1 and message in lines[0], lines
 
 
+def test_a_trial_whose_strategy_raises_is_stored_as_failed(database: Database) -> None:
+    _store(database, "BTCUSDT")
+    result = database.alpha(
+        "optimize", "planted", "--space", "hold_bars=7:13", "--config", '{"fragile": true}',
+        "--trials", "20", "--seed", "5", "--jobs", "2", "--from-store", "BTCUSDT", *RANGE,
+        env=_env(), timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "best hold_bars=8" in result.stdout
+    assert "RuntimeError: unlucky 13" in result.stderr  # the progress line says why
+    with database.connect(Role.READONLY) as conn:
+        failed = conn.execute(
+            "SELECT DISTINCT params, value, error FROM analytics.optimisation_trials"
+            " WHERE error IS NOT NULL"
+        ).fetchall()
+    assert failed == [({"hold_bars": 13}, None, "RuntimeError: unlucky 13")]
+
+
 def test_only_owner_writes_and_readers_read(database: Database) -> None:
     for role in (Role.LISTENER, Role.APP, Role.BOT, Role.SYNC):
         with database.connect(role) as conn, pytest.raises(Exception, match="permission denied"):
             conn.execute("SELECT 1 FROM analytics.optimisation_trials")
     with database.connect(Role.READONLY) as conn:
         assert conn.execute("SELECT count(*) FROM analytics.optimisation_runs").fetchone() == (0,)
+        with pytest.raises(Exception, match="permission denied"):
+            conn.execute("DELETE FROM analytics.optimisation_trials")
 
 
 def test_a_portfolio_backtest_from_the_store_shares_one_equity(database: Database) -> None:

@@ -20,6 +20,8 @@ class PlantedConfig(StrategyConfig):
     interval: str = "60"
     hold_bars: int = Field(3, ge=1, le=20)
     qty: Decimal = Field(Decimal(1), gt=0)
+    #: Raise on the first candle when ``hold_bars`` is 13: a strategy bug in one trial.
+    fragile: bool = False
 
 
 class Planted(Strategy[PlantedConfig]):
@@ -30,6 +32,8 @@ class Planted(Strategy[PlantedConfig]):
         self._bars: dict[str, int] = {}
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> list[Intent]:
+        if self.config.fragile and self.config.hold_bars == 13:
+            raise RuntimeError("unlucky 13")
         bar = self._bars.get(candle.symbol, 0)
         self._bars[candle.symbol] = bar + 1
         phase, qty = bar % CYCLE, self.config.qty
