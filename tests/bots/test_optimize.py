@@ -200,3 +200,14 @@ def test_a_portfolio_backtest_from_the_store_shares_one_equity(database: Databas
             " FROM analytics.backtest_runs"
         ).fetchone()
     assert row == (["BTCUSDT", "ETHUSDT"], 2 * CYCLES * BEST_TRADE, 2 * CYCLES, 2)
+
+
+def test_ranges_come_from_the_field_bounds() -> None:
+    """``ge``/``le`` are the range; an exclusive ``gt``/``lt`` moves in by one step."""
+    from bots.momentum.config import MomentumConfig
+    from bots.optimize.space import Param, parse
+
+    assert parse("stop_pct, bb_period=10:40", MomentumConfig) == [
+        Param("stop_pct", False, Decimal("0.000001"), Decimal("99.999999")),
+        Param("bb_period", True, Decimal(10), Decimal(40)),
+    ]
