@@ -36,19 +36,17 @@ def _backtest(args: argparse.Namespace) -> int:
     if not isinstance(overrides, dict):
         raise UserError("--config must be a JSON object, e.g. '{\"pivot_len\": 3}'")
     cls = plugins.load(args.type)
-    symbol = args.symbol
+    symbols = [args.symbol]
     if args.from_store is not None:
         from market_data.cli import parse_symbols
 
-        found = parse_symbols(args.from_store)
-        if len(found) != 1:
-            raise UserError("--from-store takes one symbol")
-        symbol = found[0]
+        symbols = parse_symbols(args.from_store)
         if args.start is None or args.end is None:
             raise UserError("--from-store needs --from and --to")
     elif args.start is not None or args.end is not None:
         raise UserError("--from and --to select candles from the store: use --from-store")
-    overrides.setdefault("symbols", [symbol])
+    symbol = ",".join(symbols)
+    overrides.setdefault("symbols", symbols)
     if args.interval is not None:
         if args.interval not in INTERVAL_SECONDS:
             known = ", ".join(INTERVAL_SECONDS)
@@ -69,9 +67,16 @@ def _backtest(args: argparse.Namespace) -> int:
     interval: str = config.interval  # type: ignore[attr-defined]
     funding: dict[str, list[tuple[datetime, Decimal]]] | None = None
     if args.from_store is not None:
-        candles, rates = _stored_candles(symbol, interval, str(args.start), str(args.end))
-        if rates and not args.no_funding:
-            funding = {symbol: rates}
+        # Several symbols are one portfolio: one equity, bars interleaved by time as the
+        # live host receives them, each symbol charged its own funding.
+        candles, rates_of = [], {}
+        for name in symbols:
+            found, rates = _stored_candles(name, interval, str(args.start), str(args.end))
+            candles += found
+            if rates and not args.no_funding:
+                rates_of[name] = rates
+        candles.sort(key=lambda c: (c.start, c.symbol))
+        funding = rates_of or None
     else:
         candles = read_csv(args.candles, symbol, interval)
         if not candles:
@@ -194,6 +199,7 @@ def register(cli: Cli) -> None:
         metavar="SYMBOL",
         help="read SYMBOL's candles from the market data store (alpha data download)"
         " for the exchange of BYBIT_ENV, and charge its stored funding settlements;"
+        " several comma-separated symbols run as one portfolio (one equity);"
         " needs --from and --to",
     )
     p.add_argument(

@@ -30,6 +30,7 @@ VERB_MODULES = (
     "websocket_listener.cli",
     "trade_sync.cli",
     "bots.cli",
+    "bots.optimize.cli",
     "market_data.cli",
     "bots.runtime.cli",
     "telegram_c2.cli",

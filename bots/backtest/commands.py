@@ -44,7 +44,7 @@ def save(
         code_version=results.code_version(installed_version()),
         data_source=source,
         data_from=candles[0].start,
-        data_to=candles[-1].end,
+        data_to=max(c.end for c in candles),
         symbols=list(config.symbols),  # type: ignore[attr-defined]
         interval=interval,
         candles=result.candles,
