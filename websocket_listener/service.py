@@ -26,6 +26,7 @@ from core.redis_client import infra_client, redis_client, stream_fields
 from websocket_listener import metrics
 from websocket_listener.batch import Committed, Conflict
 from websocket_listener.envelope import Envelope
+from websocket_listener.fill_claims import ClaimRequest, ClaimResult, claim
 from websocket_listener.pipeline import Pipeline
 from websocket_listener.positions import REANNOUNCE_SECONDS, PositionBook
 from websocket_listener.records import Recorder
@@ -71,6 +72,7 @@ class Listener:
         self.stream_options: dict[str, Any] = {}
         self.catchups: dict[str, Any] = {}
         self.handover: Any = None
+        self.claims: Any = None
         self.spool_stuck_seconds = SPOOL_STUCK_SECONDS
         self._alerted: set[tuple[str, str]] = set()
         self._alerts: redis.Redis | None = None
@@ -198,6 +200,27 @@ class Listener:
             log.warning("redis lost position keys (flush or failover): rebuilding from the ledger")
             self._rebuild(conn)
 
+    def assign(self, request: ClaimRequest, timeout: float = 30.0) -> ClaimResult:
+        """Apply an operator's claim of an external fill on the writer thread (the
+        ledger's only writer), then re-fold both bots' positions and mirror them."""
+        done = threading.Event()
+        answers: list[ClaimResult] = []
+
+        def run(conn: psycopg.Connection[Any]) -> None:
+            if answers:
+                return  # a retry after the database came back: already answered
+            self.recorder.refresh_bots(conn, force=True)
+            result = claim(conn, request, self.recorder.fallbacks())
+            if result.moved and not self._rebuild_pending:
+                self.book.apply(conn, [], None, result.moved)
+            answers.append(result)
+            done.set()
+
+        self.pipeline.call(run)
+        if not done.wait(timeout):
+            return ClaimResult(False, "the listener could not reach the database in time")
+        return answers[0]
+
     # --- used by replay and tests ------------------------------------------------
 
     def start_writer(self) -> None:
@@ -213,6 +236,7 @@ class Listener:
     def start_sources(self, accounts: Iterable[str] | None = None) -> None:
         from core.exchange.client import make_http
         from websocket_listener.catchup import CatchUp
+        from websocket_listener.claim_requests import ClaimConsumer
         from websocket_listener.connections import AccountStream
         from websocket_listener.handover import HandoverConsumer
 
@@ -234,6 +258,8 @@ class Listener:
             self.streams[account].start()
         self.handover = HandoverConsumer(infra_client(self.settings), self._put)
         self.handover.start()
+        self.claims = ClaimConsumer(infra_client(self.settings), self.assign)
+        self.claims.start()
 
     def _subscribed(self, account: str) -> None:
         catchup = self.catchups.get(account)
@@ -272,6 +298,8 @@ class Listener:
             catchup.stop()
         if self.handover is not None:
             self.handover.stop()
+        if self.claims is not None:
+            self.claims.stop()
         self.pipeline.stop()
         self.book.drain(10)  # the last commits' Redis writes
 
