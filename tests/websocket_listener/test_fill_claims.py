@@ -9,6 +9,7 @@ which the fills arrived does not change the result; every refusal says why.
 
 from __future__ import annotations
 
+import getpass
 import time
 import uuid
 from decimal import Decimal
@@ -214,3 +215,44 @@ def test_a_request_on_the_stream_is_answered_in_one_line(listener, database):
         consumer.stop()
     assert answers[0].startswith("ok ")
     assert answers[1].startswith(f"refused fill {manual['execId']} was already assigned")
+
+
+def test_the_cli_prints_the_answer_and_refuses_in_one_line(listener, database, monkeypatch, capsys):
+    from core.cli import main
+
+    for name, value in database.env().items():
+        monkeypatch.setenv(name, value)
+    manual = trade(None, "1", 1_000)
+    feed(listener, "main", manual)
+    consumer = ClaimConsumer(infra_client(database.settings), listener.assign)
+    consumer.start()
+    try:
+        argv = ["fills", "assign", manual["execId"], "--bot", A.bot_id, "--reason", "mine"]
+        assert main(argv) == 0
+        assert capsys.readouterr().out.strip() == (
+            f"fill {manual['execId']} (main BTCUSDT) assigned to {A.bot_id}"
+        )
+        assert main([*argv[:4], B.bot_id, "--reason", "mine too"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == (
+            f"alpha: error: refused: fill {manual['execId']} was already assigned to"
+            f" {A.bot_id} by cli:{getpass.getuser()}"
+        )
+        assert "\n" not in err
+    finally:
+        consumer.stop()
+    listener.book.drain(10)
+    assert redis_qty(database, A.bot_id) == Decimal(1)
+
+
+def test_the_cli_says_so_when_no_listener_answers(database, monkeypatch, capsys):
+    from core.cli import main
+
+    for name, value in database.env().items():
+        monkeypatch.setenv(name, value)
+    argv = ["fills", "assign", "abc", "--bot", A.bot_id, "--reason", "x", "--timeout", "0.2"]
+    assert main(argv) == 1
+    assert capsys.readouterr().err.strip() == (
+        "alpha: error: no answer from the listener within 0.2s (is it running?); the request"
+        " stays queued and applies when it reads it"
+    )
