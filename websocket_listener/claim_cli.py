@@ -15,6 +15,7 @@ import redis
 from core import redis_keys
 from core.errors import UserError
 from core.ids import BotId
+from core.redis_client import stream_fields, sync_reply
 
 #: How long the CLI waits for the listener's answer by default.
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -40,8 +41,10 @@ def request_claim(
         "reason": reason,
         "requested_by": requested_by,
     }
-    client.xadd(redis_keys.FILL_CLAIMS, fields, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
-    reply = client.blpop([redis_keys.fill_claim_reply(request_id)], timeout=timeout)
+    client.xadd(
+        redis_keys.FILL_CLAIMS, stream_fields(fields), maxlen=STREAM_MAXLEN, approximate=True
+    )
+    reply = sync_reply(client.blpop([redis_keys.fill_claim_reply(request_id)], timeout=timeout))
     if reply is None:
         raise UserError(
             f"no answer from the listener within {timeout:g}s (is it running?); the request"
