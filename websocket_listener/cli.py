@@ -118,7 +118,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def register(cli: Cli) -> None:
-    from websocket_listener.claim_cli import DEFAULT_TIMEOUT_SECONDS, assign
+    from core.operator.fill_claims import DEFAULT_TIMEOUT_SECONDS
+    from websocket_listener.claim_cli import assign
 
     claim = cli.command(
         "fills",
