@@ -20,8 +20,6 @@ from core.redis_client import stream_fields, sync_reply
 
 #: How long a requester waits for the listener's answer by default.
 DEFAULT_TIMEOUT_SECONDS = 30.0
-#: The request stream keeps about this many entries (the audit is trading.fill_claims).
-STREAM_MAXLEN = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +62,8 @@ def request_claim(
 ) -> Answer | None:
     """Send one claim request; the listener's answer, or None after ``timeout`` seconds."""
     fields = _request(exec_id, bot_id, reason, requested_by)
-    client.xadd(
-        redis_keys.FILL_CLAIMS, stream_fields(fields), maxlen=STREAM_MAXLEN, approximate=True
-    )
+    # No MAXLEN here: the listener trims what it has answered, never a request unread.
+    client.xadd(redis_keys.FILL_CLAIMS, stream_fields(fields))
     reply_key = redis_keys.fill_claim_reply(fields["request_id"])
     return _answer(sync_reply(client.blpop([reply_key], timeout=timeout)))
 
@@ -81,9 +78,7 @@ async def request_claim_async(
 ) -> Answer | None:
     """The asyncio twin of :func:`request_claim` (the C2)."""
     fields = _request(exec_id, bot_id, reason, requested_by)
-    await client.xadd(
-        redis_keys.FILL_CLAIMS, stream_fields(fields), maxlen=STREAM_MAXLEN, approximate=True
-    )
+    await client.xadd(redis_keys.FILL_CLAIMS, stream_fields(fields))
     reply_key = redis_keys.fill_claim_reply(fields["request_id"])
     # redis-py types each command for both clients at once (see core.redis_client).
     reply = await cast(Awaitable[list[str] | None], client.blpop([reply_key], timeout=timeout))
