@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import queue
 import threading
 import time
 from collections import Counter
@@ -200,26 +201,26 @@ class Listener:
             log.warning("redis lost position keys (flush or failover): rebuilding from the ledger")
             self._rebuild(conn)
 
-    def assign(self, request: ClaimRequest, timeout: float = 30.0) -> ClaimResult:
+    def assign(self, request: ClaimRequest) -> ClaimResult:
         """Apply an operator's claim of an external fill on the writer thread (the
-        ledger's only writer), then re-fold both bots' positions and mirror them."""
-        done = threading.Event()
-        answers: list[ClaimResult] = []
+        ledger's only writer), then re-fold both bots' positions and mirror them.
+
+        Waits as long as the writer needs: while the database is down the call is
+        retried, and the requester's own timeout tells the operator so; the request
+        stays unacknowledged until it is answered."""
+        answers: queue.SimpleQueue[ClaimResult] = queue.SimpleQueue()
 
         def run(conn: psycopg.Connection[Any]) -> None:
-            if answers:
-                return  # a retry after the database came back: already answered
             self.recorder.refresh_bots(conn, force=True)
             result = claim(conn, request, self.recorder.fallbacks())
-            if result.moved and not self._rebuild_pending:
+            if result.moved and self._rebuild_pending:
+                self._rebuild(conn)  # folds the claim in with everything else
+            elif result.moved:
                 self.book.apply(conn, [], None, result.moved)
-            answers.append(result)
-            done.set()
+            answers.put(result)
 
         self.pipeline.call(run)
-        if not done.wait(timeout):
-            return ClaimResult(False, "the listener could not reach the database in time")
-        return answers[0]
+        return answers.get()
 
     # --- used by replay and tests ------------------------------------------------
 

@@ -114,7 +114,7 @@ def book_qty(listener: Listener, bot_id: str) -> Decimal:
     return held.qty if held is not None else Decimal(0)
 
 
-def test_an_open_position_moves_in_redis_and_in_a_rebuild(listener, database):
+def test_an_open_position_moves_in_redis_and_in_a_rebuild(listener, database, monkeypatch, capsys):
     manual = trade(None, "3", 1_000)
     feed(listener, "main", manual)
     assert book_qty(listener, "external") == Decimal(3)
@@ -128,6 +128,15 @@ def test_an_open_position_moves_in_redis_and_in_a_rebuild(listener, database):
         folded = {(str(b), str(s)): p.qty for (_, b, s), p in ledger_positions(conn).items()}
     assert folded[(B.bot_id, "BTCUSDT")] == Decimal(3)
     assert folded.get(("external", "BTCUSDT"), Decimal(0)) == Decimal(0)
+    # `alpha positions rebuild` (Redis lost, say) folds the claim in the same way.
+    from core.cli import main
+
+    database.stack.redis(B.redis_db).flushdb()
+    for name, value in database.env().items():
+        monkeypatch.setenv(name, value)
+    assert main(["positions", "rebuild"]) == 0
+    assert "rebuilt" in capsys.readouterr().out
+    assert redis_qty(database, B.bot_id) == Decimal(3)
 
 
 def test_refusals_say_why_and_change_nothing(listener, database):
