@@ -265,3 +265,39 @@ def test_the_cli_says_so_when_no_listener_answers(database, monkeypatch, capsys)
         "alpha: error: no answer from the listener within 0.2s (is it running?); the request"
         " stays queued and applies when it reads it"
     )
+
+
+def test_an_adl_after_the_fill_follows_it_to_the_bot(listener, database):
+    """The exchange deleveraged the position the manual trade opened: once that trade is
+    the bot's, so is the ADL, and both positions are flat again."""
+    manual = trade(None, "1", 1_000)
+    deleveraged = execution(
+        None, side="Sell", qty="1", price="100", fee="0", exec_time=T0 + 2_000,
+        exec_type="AdlTrade",
+    )  # fmt: skip
+    feed(listener, "main", manual, deleveraged)
+    assert ask(listener, manual["execId"], A.bot_id).startswith("ok ")
+    with database.connect("readonly") as conn:
+        row = conn.execute(
+            "SELECT bot_id, attribution FROM trading.fills WHERE exec_id = %s",
+            (deleveraged["execId"],),
+        ).fetchone()
+    assert row == (A.bot_id, "sole_holder")
+    assert book_qty(listener, A.bot_id) == Decimal(0)
+    assert book_qty(listener, "external") == Decimal(0)
+    assert analytics(database)[A.bot_id][0] == Decimal(0)
+
+
+def test_a_malformed_request_is_refused_and_acknowledged(listener, database):
+    infra = infra_client(database.settings)
+    consumer = ClaimConsumer(infra, listener.assign)
+    consumer.start()
+    try:
+        infra.xadd(redis_keys.FILL_CLAIMS, {"request_id": "r-bad", "exec_id": "x"})
+        reply = infra.blpop([redis_keys.fill_claim_reply("r-bad")], timeout=30)
+    finally:
+        consumer.stop()
+    assert reply is not None
+    assert reply[1] == "refused malformed claim request: missing bot_id, reason, requested_by"
+    pending = infra.xpending(redis_keys.FILL_CLAIMS, redis_keys.FILL_CLAIMS_GROUP)
+    assert pending["pending"] == 0
