@@ -2,7 +2,9 @@
 
 Threads (see ``pipeline`` for why threads): one writer thread owns the database
 connection and the position book; pybit's reader threads, the catch-up workers and the
-hand-over consumer only enqueue; the main thread serves health and writes the status.
+hand-over consumer only enqueue; the fill-claim consumer queues each claim as a call
+for the writer and waits for its answer; the main thread serves health and writes the
+status.
 """
 
 from __future__ import annotations
