@@ -50,6 +50,8 @@ class Rule(StrEnum):
     #: several did and it is not funding; or their positions net to zero): the fallback.
     NO_HOLDER = "no_holder"
     EXTERNAL = "external"
+    #: An operator gave the fill to its bot (``alpha fills assign``): never re-evaluated.
+    OPERATOR = "operator"
 
 
 #: Rows decided by the holders: re-evaluated when a fill before them arrives late.

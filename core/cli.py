@@ -49,6 +49,7 @@ GROUP_HELP = {
     "kill": "the kill switch every bot obeys: status, lift (set it with /kill in the C2)",
     "run": "run one long-lived service (paper-exchange, listener, trade-sync, bot, c2, api,"
     " backup)",
+    "fills": "the ledger's fills: assign an external fill to its bot",
     "positions": "per-bot positions derived from the ledger: show, rebuild",
     "listener": "listener tools: replay a capture of private WebSocket messages",
     "sync": "reconcile with the exchange: now, backfill",

@@ -64,9 +64,7 @@ def bot_user(bot_id: BotId) -> AclUser:
         f"%R~{redis_keys.position_pattern(bot_id)}",
     )
     kill = f"(+get +exists ~{redis_keys.KILL_FLAG})"
-    return AclUser(
-        f"{BOT_USER_PREFIX}{bot_id}", f"{_BASE} {_SCRIPTS} {own} {kill} {_RAISE_ALERTS}"
-    )
+    return AclUser(f"{BOT_USER_PREFIX}{bot_id}", f"{_BASE} {_SCRIPTS} {own} {kill} {_RAISE_ALERTS}")
 
 
 def operator_user() -> AclUser:
@@ -97,7 +95,8 @@ def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
             f"{_BASE} ~{redis_keys.SYNC_STATUS} (+xadd ~{redis_keys.HANDOVER}) {_RAISE_ALERTS}",
         ),
         # The C2 consumes alerts, sets bot states and the kill flag, sends bot commands
-        # and backup requests, and reads the rest of the status keys.
+        # and backup requests, reads the rest of the status keys, and asks the listener
+        # to claim external fills: append only, then pop the listener's answer.
         AclUser(
             "c2",
             f"{_BASE} "
@@ -111,7 +110,9 @@ def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
                 f"%R~{redis_keys.position_pattern(any_bot)}",
                 f"%R~{redis_keys.LISTENER_STATUS}",
                 f"%R~{redis_keys.SYNC_STATUS}",
-            ),
+            )
+            + f" (+xadd ~{redis_keys.FILL_CLAIMS})"
+            + f" (+blpop ~{redis_keys.fill_claim_reply('*')})",
         ),
         # The HTTP API: pauses and resumes bots (their state keys, as the C2 does), hands
         # webhook signals to bots (append only) and reads the alert stream; it never

@@ -90,6 +90,22 @@ KILL_FLAG = "risk:kill"
 HANDOVER = "listener:handover"
 #: Consumer group of the listener on :data:`HANDOVER`.
 HANDOVER_GROUP = "listener"
+#: Stream of operator requests to give an ``external`` fill to a bot (``alpha fills
+#: assign``, the C2's ``/assign``). Fields: ``request_id``, ``exec_id``, ``bot_id``,
+#: ``reason``, ``requested_by``. The listener, the ledger's only writer, consumes it.
+FILL_CLAIMS = "listener:claims"
+#: Consumer group of the listener on :data:`FILL_CLAIMS`.
+FILL_CLAIMS_GROUP = "listener"
+#: How long an answer waits for its requester before Redis drops it.
+FILL_CLAIM_REPLY_TTL_SECONDS = 120
+
+
+def fill_claim_reply(request_id: str) -> str:
+    """List: the listener's one-line answer to a claim request (``ok``/``refused`` and the
+    text), pushed once; the requester ``BLPOP``\\ s it."""
+    return f"{FILL_CLAIMS}:reply:{request_id}"
+
+
 #: Hash: the listener's health (per-account connected flag, last message time, lag).
 LISTENER_STATUS = "listener:status"
 #: Hash: trade sync's last run per job and the current drift summary.

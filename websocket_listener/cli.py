@@ -118,6 +118,26 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def register(cli: Cli) -> None:
+    from core.operator.fill_claims import DEFAULT_TIMEOUT_SECONDS
+    from websocket_listener.claim_cli import assign
+
+    claim = cli.command(
+        "fills",
+        "assign",
+        "give an external fill (a manual trade) to a bot on the same account; the listener"
+        " applies it, records who and why, and re-folds both positions",
+        assign,
+    )
+    claim.add_argument("exec_id", metavar="EXEC_ID", help="the fill's execution id")
+    claim.add_argument("--bot", required=True, metavar="BOT_ID", help="the bot it belongs to")
+    claim.add_argument("--reason", required=True, metavar="TEXT", help="why (kept with the claim)")
+    claim.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"how long to wait for the listener's answer (default {DEFAULT_TIMEOUT_SECONDS:g})",
+    )
     cli.command(
         "run",
         "listener",

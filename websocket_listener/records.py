@@ -108,6 +108,11 @@ class Recorder:
         records = [BotRecord(b.bot_id, b.bot_code, b.account, b.status) for b in self.bots]
         self._registry = (Attributor(records), time.monotonic())
 
+    def fallbacks(self) -> dict[str, BotId]:
+        """Per account of a registered bot, who takes what no holder can."""
+        attributor = self._registry[0]
+        return {b.account: attributor.fallback(b.account) for b in self.bots}
+
     def to_batch(self, conn: psycopg.Connection[Any], envelopes: Iterable[Envelope]) -> Batch:
         self.refresh_bots(conn)
         batch = Batch()

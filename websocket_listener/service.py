@@ -2,13 +2,16 @@
 
 Threads (see ``pipeline`` for why threads): one writer thread owns the database
 connection and the position book; pybit's reader threads, the catch-up workers and the
-hand-over consumer only enqueue; the main thread serves health and writes the status.
+hand-over consumer only enqueue; the fill-claim consumer queues each claim as a call
+for the writer and waits for its answer; the main thread serves health and writes the
+status.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import queue
 import threading
 import time
 from collections import Counter
@@ -26,6 +29,7 @@ from core.redis_client import infra_client, redis_client, stream_fields
 from websocket_listener import metrics
 from websocket_listener.batch import Committed, Conflict
 from websocket_listener.envelope import Envelope
+from websocket_listener.fill_claims import ClaimRequest, ClaimResult, claim
 from websocket_listener.pipeline import Pipeline
 from websocket_listener.positions import REANNOUNCE_SECONDS, PositionBook
 from websocket_listener.records import Recorder
@@ -71,6 +75,7 @@ class Listener:
         self.stream_options: dict[str, Any] = {}
         self.catchups: dict[str, Any] = {}
         self.handover: Any = None
+        self.claims: Any = None
         self.spool_stuck_seconds = SPOOL_STUCK_SECONDS
         self._alerted: set[tuple[str, str]] = set()
         self._alerts: redis.Redis | None = None
@@ -198,6 +203,27 @@ class Listener:
             log.warning("redis lost position keys (flush or failover): rebuilding from the ledger")
             self._rebuild(conn)
 
+    def assign(self, request: ClaimRequest) -> ClaimResult:
+        """Apply an operator's claim of an external fill on the writer thread (the
+        ledger's only writer), then re-fold both bots' positions and mirror them.
+
+        Waits as long as the writer needs: while the database is down the call is
+        retried, and the requester's own timeout tells the operator so; the request
+        stays unacknowledged until it is answered."""
+        answers: queue.SimpleQueue[ClaimResult] = queue.SimpleQueue()
+
+        def run(conn: psycopg.Connection[Any]) -> None:
+            self.recorder.refresh_bots(conn, force=True)
+            result = claim(conn, request, self.recorder.fallbacks())
+            if result.moved and self._rebuild_pending:
+                self._rebuild(conn)  # folds the claim in with everything else
+            elif result.moved:
+                self.book.apply(conn, [], None, result.moved)
+            answers.put(result)
+
+        self.pipeline.call(run)
+        return answers.get()
+
     # --- used by replay and tests ------------------------------------------------
 
     def start_writer(self) -> None:
@@ -213,6 +239,7 @@ class Listener:
     def start_sources(self, accounts: Iterable[str] | None = None) -> None:
         from core.exchange.client import make_http
         from websocket_listener.catchup import CatchUp
+        from websocket_listener.claim_requests import ClaimConsumer
         from websocket_listener.connections import AccountStream
         from websocket_listener.handover import HandoverConsumer
 
@@ -234,6 +261,8 @@ class Listener:
             self.streams[account].start()
         self.handover = HandoverConsumer(infra_client(self.settings), self._put)
         self.handover.start()
+        self.claims = ClaimConsumer(infra_client(self.settings), self.assign)
+        self.claims.start()
 
     def _subscribed(self, account: str) -> None:
         catchup = self.catchups.get(account)
@@ -272,6 +301,8 @@ class Listener:
             catchup.stop()
         if self.handover is not None:
             self.handover.stop()
+        if self.claims is not None:
+            self.claims.stop()
         self.pipeline.stop()
         self.book.drain(10)  # the last commits' Redis writes
 

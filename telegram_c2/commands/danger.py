@@ -1,5 +1,6 @@
-"""/flatten BOT, /forceexit BOT SYMBOL, /kill and /unkill: each closes positions or changes
-what every bot may do, so each needs a confirmation (docs/ledger.md invariant 8).
+"""/flatten BOT, /forceexit BOT SYMBOL, /kill, /unkill and /assign EXEC_ID BOT REASON: each
+closes positions, changes what every bot may do or rewrites whose a fill is, so each
+needs a confirmation (docs/ledger.md invariant 8).
 
 The command itself only creates a one-time token (audited ``pending`` before the buttons
 are sent) and shows two inline buttons. Only a press by the same admin, in the same chat,
@@ -22,6 +23,11 @@ from telegram.ext import ContextTypes
 from core.errors import UserError
 from core.operator.audit import AuditEntry
 from core.operator.control import new_command_id
+from core.operator.fill_claims import (
+    DEFAULT_TIMEOUT_SECONDS,
+    no_answer_text,
+    request_claim_async,
+)
 from core.operator.registry import load_bots, resolve
 from telegram_c2 import fmt, ledger
 from telegram_c2.access import Level
@@ -128,6 +134,39 @@ async def unkill(inv: Invocation) -> Result:
     )  # fmt: skip
 
 
+async def assign(inv: Invocation) -> Result:
+    """Give an ``external`` fill to a bot on its account; the listener decides and
+    answers (docs/attribution.md#operator-claims)."""
+    if len(inv.args) < 3:
+        raise UsageError("Usage: /assign EXEC_ID BOT REASON")
+    bot = await inv.bot(inv.args[1])
+    reason = " ".join(inv.args[2:])
+    return await _ask(
+        inv,
+        "assign",
+        bot.bot_id,
+        f"Assign fill {inv.args[0]} from external to {bot.bot_id} ({reason})? Its position"
+        " and P&L move to the bot.",
+    )
+
+
+async def _assign(c2: C2, item: Pending, by: str) -> str:
+    """The listener applies the claim (it alone writes the ledger); the audit row,
+    written after its answer, says what it answered."""
+    exec_id, bot_id, reason = item.args[0], item.args[1], " ".join(item.args[2:])
+    answer = await request_claim_async(c2.redis.infra, exec_id, bot_id, reason, by)
+    if answer is None:
+        text = no_answer_text(DEFAULT_TIMEOUT_SECONDS).capitalize() + "."
+        await c2.audit.record(_entry(item, "failed", text))
+    elif answer.ok:
+        text = answer.text[:1].upper() + answer.text[1:] + "."
+        await c2.audit.record(_entry(item, "confirmed", text))
+    else:
+        text = f"Refused by the listener: {answer.text}."
+        await c2.audit.record(_entry(item, "refused", text))
+    return text
+
+
 async def _execute(c2: C2, item: Pending) -> str:
     """The confirmed effect, in one transaction with its ``confirmed`` row."""
     bots = await load_bots(c2.db)
@@ -149,6 +188,8 @@ async def _execute(c2: C2, item: Pending) -> str:
         async with c2.audit.effect(_entry(item, "confirmed", text)):
             await c2.control.exit(bot, symbol, by, command_id)
         return text
+    if item.action == "assign":
+        return await _assign(c2, item, by)
     if item.action == "unkill":
         text = "Kill switch lifted; every bot is still paused until you /resume it."
         async with c2.audit.effect(_entry(item, "confirmed", text)):
@@ -296,5 +337,12 @@ COMMANDS = [
     Command("kill", Level.WRITE, "/kill", "kill flag, pause all, flatten all (confirm)", kill),
     Command(
         "unkill", Level.WRITE, "/unkill", "lift the kill flag; bots stay paused (confirm)", unkill
+    ),
+    Command(
+        "assign",
+        Level.WRITE,
+        "/assign EXEC_ID BOT REASON",
+        "give an external fill to a bot on its account (confirm)",
+        assign,
     ),
 ]

@@ -20,6 +20,7 @@ import redis
 
 from bots.runtime.lease import BotLease
 from core.config import load_settings
+from core.operator.fill_claims import request_claim
 from core.redis_client import redis_client
 from deploy import redis_acl as template_writer
 from devenv.ports import free_port
@@ -88,9 +89,7 @@ def acl_file(server: int, run_dir: Path) -> str:
     return (run_dir / "users.acl").read_text()
 
 
-def login(
-    monkeypatch: pytest.MonkeyPatch, port: int, user: str, db: int = 0
-) -> redis.Redis:
+def login(monkeypatch: pytest.MonkeyPatch, port: int, user: str, db: int = 0) -> redis.Redis:
     """A client built the way every service builds it: from REDIS_* through core."""
     monkeypatch.setenv("REDIS_HOST", "127.0.0.1")
     monkeypatch.setenv("REDIS_PORT", str(port))
@@ -213,6 +212,11 @@ def test_the_listener_writes_positions_and_fill_streams_only(
     infra.xgroup_create("listener:handover", "listener", id="0", mkstream=True)
     assert trim_acknowledged(infra, retain_seconds=0) == 0  # reads the server's TIME
     assert infra.xadd("alerts", {"kind": "listener", "text": "down"})
+    # It consumes fill claims and answers each requester.
+    infra.xgroup_create("listener:claims", "listener", id="0", mkstream=True)
+    infra.xreadgroup("listener", "listener", {"listener:claims": ">"}, count=1)
+    assert infra.rpush("listener:claims:reply:r1", "ok done") == 1
+    assert infra.expire("listener:claims:reply:r1", 60)
     _refused(lambda: listener.set("bot:alpha_bot:state", "stopped"))
     _refused(lambda: listener.xadd("commands:alpha_bot", {"command": "flatten"}))
     _refused(lambda: infra.set("risk:kill", "1"))
@@ -244,6 +248,20 @@ def test_the_c2_controls_bots_but_cannot_write_the_ledger_cache(
     _refused(lambda: c2.hset("position:beta_bot:BTCUSDT", "qty", "0"))
     _refused(lambda: c2.xadd("fills:beta_bot", {"exec_id": "forged"}))
     _refused(lambda: c2.hset("bot:beta_bot:orders", "x", "y"))
+
+
+def test_the_c2_may_only_append_fill_claims_and_pop_their_answers(
+    server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c2 = login(monkeypatch, server, "c2", INFRA)
+    # Nobody answers here: the request is appended, the wait for the answer times out.
+    assert request_claim(c2, "exec-1", "alpha_bot", "mine", "telegram:1", timeout=0.1) is None
+    _refused(lambda: c2.xrange("listener:claims"))
+    _refused(lambda: c2.xtrim("listener:claims", maxlen=0))
+    _refused(lambda: c2.delete("listener:claims"))
+    _refused(lambda: c2.xreadgroup("listener", "c2", {"listener:claims": ">"}))
+    _refused(lambda: c2.rpush("listener:claims:reply:r1", "ok forged"))
+    _refused(lambda: c2.xadd("listener:handover", {"kind": "execution"}))
 
 
 def test_the_api_pauses_bots_and_reads_alerts_but_cannot_kill_or_command(
