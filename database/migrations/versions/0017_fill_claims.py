@@ -14,7 +14,7 @@ Who may do what: ``listener`` inserts (it is the only writer); ``readonly`` and
 ``backup`` read (audit, pg_dump); the other roles get nothing.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-05
 """
 
@@ -25,7 +25,7 @@ from alembic import op
 from database.migrations.roles import role
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
