@@ -21,14 +21,14 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from core.errors import UserError
+from core.operator import dangerous
 from core.operator.audit import AuditEntry
-from core.operator.control import new_command_id
 from core.operator.fill_claims import (
     DEFAULT_TIMEOUT_SECONDS,
     no_answer_text,
     request_claim_async,
 )
-from core.operator.registry import load_bots, resolve
+from core.operator.registry import load_bots
 from telegram_c2 import fmt, ledger
 from telegram_c2.access import Level
 from telegram_c2.commands.base import Command, Invocation, Result, UsageError
@@ -168,40 +168,22 @@ async def _assign(c2: C2, item: Pending, by: str) -> str:
 
 
 async def _execute(c2: C2, item: Pending) -> str:
-    """The confirmed effect, in one transaction with its ``confirmed`` row."""
-    bots = await load_bots(c2.db)
+    """The confirmed effect (core/operator/dangerous.py, shared with the HTTP API), in one
+    transaction with its ``confirmed`` row."""
     by = f"telegram:{item.user_id}" + (f":{item.username}" if item.username else "")
-    if item.action == "flatten":
-        assert item.bot_id is not None
-        bot = resolve(item.bot_id, bots)
-        command_id = new_command_id()
-        text = f"Flatten sent to {bot.bot_id} (command {command_id})."
-        async with c2.audit.effect(_entry(item, "confirmed", text)):
-            await c2.control.flatten(bot, by, command_id)
-        return text
-    if item.action == "forceexit":
-        assert item.bot_id is not None
-        bot = resolve(item.bot_id, bots)
-        symbol = item.args[1].upper()
-        command_id = new_command_id()
-        text = f"Exit of {symbol} sent to {bot.bot_id} (command {command_id})."
-        async with c2.audit.effect(_entry(item, "confirmed", text)):
-            await c2.control.exit(bot, symbol, by, command_id)
-        return text
-    if item.action == "assign":
+    if item.action == "assign":  # the listener decides: C2 only, not a shared effect
         return await _assign(c2, item, by)
-    if item.action == "unkill":
-        text = "Kill switch lifted; every bot is still paused until you /resume it."
-        async with c2.audit.effect(_entry(item, "confirmed", text)):
-            if not await c2.control.lift_kill():
-                text = "The kill switch was already lifted; nothing was done."
-        return text
-    ids = [new_command_id() for _ in bots]
-    paused = sum(1 for b in bots if b.status != "stopped")
-    text = f"Kill flag set; {paused} bot(s) paused; {len(ids)} flatten command(s) sent."
-    async with c2.audit.effect(_entry(item, "confirmed", text)) as conn:
-        await c2.control.kill(conn, bots, by, c2.clock(), ids)
-    return text
+    done = await dangerous.execute(
+        c2.control,
+        lambda text: c2.audit.effect(_entry(item, "confirmed", text)),
+        action=item.action,
+        bots=await load_bots(c2.db),
+        bot_id=item.bot_id,
+        args=item.args,
+        requested_by=by,
+        at=c2.clock(),
+    )
+    return done.detail
 
 
 def _entry(item: Pending, outcome: str, detail: str) -> AuditEntry:
