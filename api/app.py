@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
 
-from api import dashboard, openapi
+from api import actions, dashboard, openapi
 from api.auth import TOKEN_KEY
 from api.auth import middleware as auth_middleware
 from api.context import CONTEXT, ApiContext
@@ -112,5 +114,14 @@ def build_app(ctx: ApiContext) -> web.Application:
     async def close(_app: web.Application) -> None:
         await ctx.close()
 
+    async def sweeper(_app: web.Application) -> AsyncIterator[None]:
+        """Lapsed confirmations are audited ``expired`` even if nobody comes back."""
+        task = asyncio.create_task(actions.sweep_forever(ctx))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(sweeper)
     app.on_cleanup.append(close)
     return app

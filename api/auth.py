@@ -95,8 +95,15 @@ def middleware(db: Database, limiter: RateLimiter, auditor: Auditor) -> Any:
 
 
 def command_of(request: web.Request) -> str:
-    """``pause`` for ``POST /api/v1/bots/x/pause``: the audit's command name."""
-    return request.path.rstrip("/").rsplit("/", 1)[-1][:32]
+    """``pause`` for ``POST /api/v1/bots/x/pause``: the audit's command name; the C2's
+    names where the path says it differently (``/kill/lift`` is ``unkill``), and
+    ``confirm`` rather than a confirmation id."""
+    parts = request.path.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == "confirm":
+        return "confirm"
+    if parts[-2:] == ["kill", "lift"]:
+        return "unkill"
+    return parts[-1][:32]
 
 
 def audit_entry(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiohttp import web
 
 from api.ratelimit import RateLimiter
 from core.config import Role, Settings
 from core.operator.audit import Auditor
+from core.operator.confirm import Clock, ConfirmationBook, utc_now
 from core.operator.control import Control
 from core.operator.db import Database
 from core.operator.redis_pool import RedisPool
@@ -22,6 +24,10 @@ DEFAULT_WEBHOOK_RATE_PER_MINUTE = 60
 #: How old (or how far ahead of this clock) an alert's ``time`` may be; TradingView
 #: usually delivers within seconds, and a signal minutes late trades a price long gone.
 DEFAULT_WEBHOOK_TTL_SECONDS = 60.0
+#: How long a dangerous action's confirmation id stays usable: the chat's minute.
+DEFAULT_CONFIRM_TTL_SECONDS = 60.0
+
+PREFIX = "/api/v1"
 
 
 @dataclass
@@ -31,9 +37,14 @@ class ApiContext:
     rate_window_seconds: float = 60.0
     webhook_rate_per_minute: int = DEFAULT_WEBHOOK_RATE_PER_MINUTE
     webhook_ttl_seconds: float = DEFAULT_WEBHOOK_TTL_SECONDS
+    confirm_ttl_seconds: float = DEFAULT_CONFIRM_TTL_SECONDS
+    #: How often lapsed confirmations are looked for (and audited ``expired``).
+    confirm_sweep_seconds: float = 5.0
+    clock: Clock = utc_now
     limiter: RateLimiter = field(init=False)
     webhook_limiter: RateLimiter = field(init=False)
     webhook_refusals: RateLimiter = field(init=False)
+    confirmations: ConfirmationBook = field(init=False)
 
     def __post_init__(self) -> None:
         # Reads as readonly; tokens, bot states and the audit as app — the C2's role,
@@ -46,6 +57,9 @@ class ApiContext:
         self.limiter = RateLimiter(self.rate_per_minute, self.rate_window_seconds)
         self.webhook_limiter = RateLimiter(self.webhook_rate_per_minute, 60.0)
         self.webhook_refusals = RateLimiter(self.webhook_rate_per_minute, 60.0)
+        self.confirmations = ConfirmationBook(
+            self.clock, timedelta(seconds=self.confirm_ttl_seconds)
+        )
 
     async def close(self) -> None:
         await self.redis.close()

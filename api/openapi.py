@@ -13,7 +13,9 @@ _ERRORS = {
     "400": "a bad parameter (one line saying which)",
     "401": "no token, or an unknown or revoked one",
     "403": "a viewer token on a write",
-    "404": "no such bot",
+    "404": "no such bot (or confirmation id)",
+    "409": "nothing to do (the kill switch is not set)",
+    "410": "the confirmation expired; nothing was done",
     "429": "too many requests with this token (see Retry-After)",
 }
 
@@ -28,8 +30,9 @@ def _operation(route: Route) -> dict[str, Any]:
         codes.append("403")
     if "{bot_id}" in route.path:
         codes.append("404")
-    responses: dict[str, Any] = {"200": _json("OK", ref(route.response))}
-    for code in sorted(codes):
+    ok = "OK" if route.status == 200 else "accepted: confirm it with POST /confirm/{id}"
+    responses: dict[str, Any] = {str(route.status): _json(ok, ref(route.response))}
+    for code in sorted(set(codes) | set(route.errors)):
         responses[code] = _json(_ERRORS[code], ref("Error"))
     return {
         "operationId": _operation_id(route),

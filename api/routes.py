@@ -13,9 +13,9 @@ from typing import Any
 import psycopg
 from aiohttp import web
 
-from api import params, queries
+from api import actions, params, queries
 from api.auth import TOKEN_KEY, audit_entry
-from api.context import CONTEXT, ApiContext
+from api.context import CONTEXT, PREFIX, ApiContext
 from api.jsonio import error, reply
 from api.tokens import TokenInfo
 from core import redis_keys
@@ -26,7 +26,8 @@ from core.operator.state import ACTIONS, change_state
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/api/v1"
+__all__ = ["PREFIX", "ROUTES", "Handler", "Param", "Route"]
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -46,6 +47,10 @@ class Route:
     summary: str
     response: str  # a schema name in api/schemas.py
     params: tuple[Param, ...] = field(default_factory=tuple)
+    #: The success status: 202 for an action that only waits for its confirmation.
+    status: int = 200
+    #: Error statuses beyond the ones every route has (OpenAPI lists them).
+    errors: tuple[str, ...] = ()
 
     @property
     def write(self) -> bool:
@@ -290,5 +295,48 @@ ROUTES: tuple[Route, ...] = (
         "resume a paused bot (admin)",
         "StateChange",
         (BOT,),
+    ),
+    Route(
+        "POST",
+        "/bots/{bot_id}/stop",
+        _state_action("stop"),
+        "stop a bot: no orders at all until it is resumed (admin)",
+        "StateChange",
+        (BOT,),
+    ),
+    Route(
+        "POST",
+        "/bots/{bot_id}/flatten",
+        actions.flatten,
+        "ask to close the bot's positions; acts on POST /confirm/{id} (admin)",
+        "Confirmation",
+        (BOT,),
+        status=202,
+    ),
+    Route(
+        "POST",
+        "/kill",
+        actions.kill,
+        "ask to set the kill flag, pause and flatten every bot; acts on confirm (admin)",
+        "Confirmation",
+        status=202,
+    ),
+    Route(
+        "POST",
+        "/kill/lift",
+        actions.lift_kill,
+        "ask to clear the kill flag (bots stay paused); acts on confirm (admin)",
+        "Confirmation",
+        status=202,
+        errors=("409",),
+    ),
+    Route(
+        "POST",
+        "/confirm/{confirmation_id}",
+        actions.confirm,
+        "confirm a pending action with the token that asked for it (admin)",
+        "Confirmed",
+        (Param("confirmation_id", {"type": "string"}, "the id a 202 returned", "path"),),
+        errors=("404", "410"),
     ),
 )

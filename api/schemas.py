@@ -161,6 +161,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "changed": {"type": "array", "items": {"type": "string"}},
         }
     ),
+    "Confirmation": obj(
+        {
+            "confirmation_id": {"type": "string"},
+            "action": {"enum": ["flatten", "kill", "unkill"]},
+            "bot_id": {"type": ["string", "null"]},
+            "expires_at": TIME,
+            "confirm": {"type": "string"},
+        }
+    ),
+    "Confirmed": obj(
+        {
+            "action": {"enum": ["flatten", "kill", "unkill"]},
+            "bot_id": {"type": ["string", "null"]},
+            "detail": {"type": "string"},
+        }
+    ),
     "Health": obj(
         {
             "status": {"enum": ["ok", "failing"]},

@@ -114,13 +114,16 @@ def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
             + f" (+xadd ~{redis_keys.FILL_CLAIMS})"
             + f" (+blpop ~{redis_keys.fill_claim_reply('*')})",
         ),
-        # The HTTP API: pauses and resumes bots (their state keys, as the C2 does), hands
-        # webhook signals to bots (append only) and reads the alert stream; it never
-        # consumes alerts, reads a bot's commands or kills.
+        # The HTTP API: sets bots' states (their state keys, as the C2 does), appends to
+        # their command streams (flatten, webhook signals), sets, reads and clears the
+        # kill flag (the C2's /kill and /unkill, confirmed) and reads the alert stream
+        # (its event stream uses XREAD, never a group); it never consumes alerts nor
+        # reads or trims a bot's commands.
         AclUser(
             "api",
             f"{_BASE} ~{redis_keys.bot_state(any_bot)} %R~{redis_keys.ALERTS}"
-            f" (+xadd ~{redis_keys.commands_stream(any_bot)})",
+            f" (+xadd ~{redis_keys.commands_stream(any_bot)})"
+            f" (+get +set +del ~{redis_keys.KILL_FLAG})",
         ),
         # Backups: consumes its request stream, raises alerts.
         AclUser("backup", f"{_BASE} ~{redis_keys.BACKUP_REQUESTS} {_RAISE_ALERTS}"),

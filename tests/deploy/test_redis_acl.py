@@ -264,7 +264,7 @@ def test_the_c2_may_only_append_fill_claims_and_pop_their_answers(
     _refused(lambda: c2.xadd("listener:handover", {"kind": "execution"}))
 
 
-def test_the_api_pauses_bots_and_reads_alerts_but_cannot_kill_or_command(
+def test_the_api_sets_states_kills_and_appends_commands_but_cannot_read_them_or_consume_alerts(
     server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = login(monkeypatch, server, "api", 2)
@@ -273,10 +273,17 @@ def test_the_api_pauses_bots_and_reads_alerts_but_cannot_kill_or_command(
     assert api.get("bot:beta_bot:state") == "paused"
     login(monkeypatch, server, "c2", INFRA).xadd("alerts", {"kind": "t", "text": "x"})
     assert infra.xrevrange("alerts", count=1)
+    assert infra.xread({"alerts": "0-0"}, count=1)  # the event stream reads, no group
     _refused(lambda: infra.xadd("alerts", {"kind": "forged"}))
     _refused(lambda: infra.xgroup_create("alerts", "api", id="0"))
-    _refused(lambda: infra.set("risk:kill", "1"))
-    assert api.xadd("commands:beta_bot", {"command": "signal", "id": "1"})  # webhooks
+    _refused(lambda: infra.xtrim("alerts", maxlen=0))
+    # The confirmed /kill and its lift, as the C2 does them.
+    assert infra.set("risk:kill", "1")
+    assert infra.get("risk:kill") == "1"
+    assert infra.delete("risk:kill") == 1
+    _refused(lambda: infra.expire("risk:kill", 1))
+    _refused(lambda: infra.set("risk:other", "1"))
+    assert api.xadd("commands:beta_bot", {"command": "flatten", "id": "1"})  # and webhooks
     _refused(lambda: api.xrange("commands:beta_bot"))
     _refused(lambda: api.xtrim("commands:beta_bot", maxlen=0))
     _refused(lambda: api.hgetall("position:beta_bot:BTCUSDT"))

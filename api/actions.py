@@ -1,0 +1,184 @@
+"""The C2's dangerous actions over HTTP — flatten, kill, lifting the kill — with the
+chat's confirmation step, and ``stop``, which the C2 does not confirm either.
+
+``POST`` of an action only creates a confirmation (``202``; audited ``pending``): a
+short-lived id kept in this process (``core/operator/confirm.py``, the C2's book),
+bound to the admin token that asked, usable once. The action happens on
+``POST /api/v1/confirm/{id}`` by that same token before the id expires, through the
+C2's own code (``core/operator/dangerous.py``) with its ``confirmed`` row in the
+transaction of the effect. A late confirmation, or the sweeper, records ``expired``;
+another token, an unknown or used id, are recorded ``refused``. A restart forgets every
+pending id: each then answers 404, and nothing acts on a confirmation nobody can see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import psycopg
+from aiohttp import web
+
+from api.auth import TOKEN_KEY
+from api.context import CONTEXT, PREFIX, ApiContext
+from api.jsonio import error, reply
+from api.tokens import TokenInfo
+from core.operator import dangerous
+from core.operator.audit import AuditEntry
+from core.operator.confirm import Outcome, Pending
+from core.operator.registry import UnknownBotError, load_bots, resolve
+
+log = logging.getLogger(__name__)
+
+
+def _entry(
+    token: TokenInfo,
+    command: str,
+    outcome: str,
+    detail: str,
+    *,
+    args: tuple[str, ...] = (),
+    bot_id: str | None = None,
+) -> AuditEntry:
+    return AuditEntry(
+        command=command,
+        outcome=outcome,
+        user_id=token.id,
+        username=token.name,
+        args=args,
+        bot_id=bot_id,
+        detail=detail,
+        channel="api",
+    )
+
+
+def _item_entry(item: Pending, outcome: str, detail: str) -> AuditEntry:
+    return AuditEntry(
+        command=item.action,
+        outcome=outcome,
+        user_id=item.user_id,
+        username=item.username,
+        args=item.args,
+        bot_id=item.bot_id,
+        detail=detail,
+        channel="api",
+    )
+
+
+async def _ask(
+    request: web.Request, action: str, bot_id: str | None, args: tuple[str, ...]
+) -> web.Response:
+    """Create the confirmation and audit it ``pending``; the id is usable only once that
+    row is committed."""
+    ctx: ApiContext = request.app[CONTEXT]
+    token: TokenInfo = request[TOKEN_KEY]
+    book = ctx.confirmations
+    item = book.create(
+        action, user_id=token.id, username=token.name, chat_id=None, args=args, bot_id=bot_id
+    )
+    detail = f"awaiting confirmation (expires {item.expires_at.isoformat()})"
+    try:
+        await ctx.auditor.record(_entry(token, action, "pending", detail, args=args, bot_id=bot_id))
+    except BaseException:
+        book.discard(item.token)
+        raise
+    body = {
+        "confirmation_id": item.token,
+        "action": action,
+        "bot_id": bot_id,
+        "expires_at": item.expires_at,
+        "confirm": f"{PREFIX}/confirm/{item.token}",
+    }
+    return reply(body, 202)
+
+
+async def flatten(request: web.Request) -> web.StreamResponse:
+    ctx: ApiContext = request.app[CONTEXT]
+    name = request.match_info["bot_id"]
+    try:
+        bot = resolve(name, await load_bots(ctx.writer))
+    except UnknownBotError:
+        token: TokenInfo = request[TOKEN_KEY]
+        await ctx.auditor.record(_entry(token, "flatten", "refused", "unknown bot", args=(name,)))
+        return error(404, f"unknown bot {name!r} (GET {PREFIX}/bots lists them)")
+    return await _ask(request, "flatten", bot.bot_id, (name,))
+
+
+async def kill(request: web.Request) -> web.StreamResponse:
+    return await _ask(request, "kill", None, ())
+
+
+async def lift_kill(request: web.Request) -> web.StreamResponse:
+    ctx: ApiContext = request.app[CONTEXT]
+    if await ctx.control.kill_flag() is None:
+        token: TokenInfo = request[TOKEN_KEY]
+        await ctx.auditor.record(_entry(token, "unkill", "refused", "kill switch not set"))
+        return error(409, "the kill switch is not set")
+    return await _ask(request, "unkill", None, ())
+
+
+async def confirm(request: web.Request) -> web.StreamResponse:
+    ctx: ApiContext = request.app[CONTEXT]
+    token: TokenInfo = request[TOKEN_KEY]
+    confirmation_id = request.match_info["confirmation_id"]
+    outcome, item = ctx.confirmations.take(confirmation_id, token.id, None, None)
+    if outcome is Outcome.CONFIRMED:
+        assert item is not None
+        return await _execute(ctx, token, item)
+    if outcome is Outcome.EXPIRED:
+        assert item is not None
+        if ctx.confirmations.mark_expiry_recorded(item):
+            await ctx.auditor.record(_item_entry(item, "expired", "confirmed after expiry"))
+        else:  # the sweeper recorded the expiry already; this attempt is its own row
+            await _refuse(ctx, token, confirmation_id, "expired")
+        return error(410, "this confirmation expired: nothing was done; ask again")
+    if outcome is Outcome.NOT_YOURS:
+        await _refuse(ctx, token, confirmation_id, "not the requesting token")
+        return error(403, "only the token that asked may confirm")
+    await _refuse(ctx, token, confirmation_id, "unknown confirmation id")
+    return error(404, "unknown or already used confirmation id")
+
+
+async def _refuse(ctx: ApiContext, token: TokenInfo, confirmation_id: str, why: str) -> None:
+    await ctx.auditor.record(_entry(token, "confirm", "refused", why, args=(confirmation_id[:64],)))
+
+
+async def _execute(ctx: ApiContext, token: TokenInfo, item: Pending) -> web.Response:
+    def effect(text: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        return ctx.auditor.effect(_item_entry(item, "confirmed", text))
+
+    try:
+        done = await dangerous.execute(
+            ctx.control,
+            effect,
+            action=item.action,
+            bots=await load_bots(ctx.writer),
+            bot_id=item.bot_id,
+            args=item.args,
+            requested_by=f"api:{token.id}:{token.name}",
+            at=ctx.confirmations.clock(),
+        )
+    except Exception as exc:
+        log.exception("confirmed %s failed", item.action)
+        await ctx.auditor.record(_item_entry(item, "failed", f"{type(exc).__name__}: {exc}"))
+        return error(500, f"{item.action} failed ({type(exc).__name__}); see the API's log")
+    return reply({"action": done.action, "bot_id": done.bot_id, "detail": done.detail})
+
+
+async def sweep_expired(ctx: ApiContext) -> int:
+    """Audit every confirmation that lapsed unconfirmed; returns how many."""
+    lapsed = ctx.confirmations.expired()
+    for item in lapsed:
+        await ctx.auditor.record(_item_entry(item, "expired", "not confirmed in time"))
+    return len(lapsed)
+
+
+async def sweep_forever(ctx: ApiContext) -> None:
+    while True:
+        await asyncio.sleep(ctx.confirm_sweep_seconds)
+        try:
+            await sweep_expired(ctx)
+        except Exception:  # the database is away: the next round records them
+            log.exception("could not record expired confirmations")

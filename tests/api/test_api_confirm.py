@@ -1,0 +1,165 @@
+"""Stop, flatten, kill and lifting the kill over HTTP: the C2's code and its audit, with
+the chat's confirmation step (a 202 with an id bound to the asking token, single use,
+expiring), against the real database and Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+from api_harness import add_bot, audit_rows, check_reply, make_token, running_api
+
+from api.routes import PREFIX
+from core.config import Role
+
+INFRA = 15
+
+
+def _status(database, bot_id: str) -> str:
+    with database.connect(Role.OWNER, direct=True) as conn:
+        return conn.execute(
+            "SELECT status FROM trading.bots WHERE bot_id = %s", (bot_id,)
+        ).fetchone()[0]
+
+
+def _outcomes(database) -> list[tuple[str, str, str | None]]:
+    return [(r["command"], r["outcome"], r["bot_id"]) for r in audit_rows(database)]
+
+
+def test_flatten_acts_only_on_the_asking_tokens_single_confirmation(
+    database, services, redis
+) -> None:
+    add_bot(database, "alpha_one", "a1", redis_db=3)
+    admin = make_token(database, "ops", "admin")
+    other = make_token(database, "other-admin", "admin")
+    viewer = make_token(database, "wall", "viewer")
+    stream = services.redis(3)
+    with running_api(database) as api:
+        asked = api.post(f"{PREFIX}/bots/a1/flatten", admin)
+        assert asked.status_code == 202
+        body = check_reply(asked, "Confirmation")
+        assert body["action"] == "flatten" and body["bot_id"] == "alpha_one"
+        assert body["confirm"] == f"{PREFIX}/confirm/{body['confirmation_id']}"
+        assert stream.xrange("commands:alpha_one") == []  # nothing happens before confirm
+
+        assert api.post(body["confirm"], viewer).status_code == 403
+        stranger = api.post(body["confirm"], other)
+        assert stranger.status_code == 403
+        check_reply(stranger, "Error")
+        assert stream.xrange("commands:alpha_one") == []
+
+        done = api.post(body["confirm"], admin)
+        assert done.status_code == 200
+        confirmed = check_reply(done, "Confirmed")
+        assert confirmed["action"] == "flatten" and confirmed["bot_id"] == "alpha_one"
+        entries = stream.xrange("commands:alpha_one")
+        assert len(entries) == 1
+        fields = entries[0][1]
+        assert fields["command"] == "flatten"
+        assert fields["requested_by"].startswith("api:") and fields["requested_by"].endswith(":ops")
+        assert fields["id"] in confirmed["detail"]
+
+        again = api.post(body["confirm"], admin)  # single use
+        assert again.status_code == 404
+        assert len(stream.xrange("commands:alpha_one")) == 1
+
+        assert api.post(f"{PREFIX}/bots/nobody/flatten", admin).status_code == 404
+        assert api.post(f"{PREFIX}/bots/a1/flatten", viewer).status_code == 403
+
+    assert _outcomes(database) == [
+        ("flatten", "pending", "alpha_one"),
+        ("confirm", "refused", None),  # the viewer, refused by the role check
+        ("confirm", "refused", None),  # another admin's token
+        ("flatten", "confirmed", "alpha_one"),
+        ("confirm", "refused", None),  # used twice
+        ("flatten", "refused", None),  # unknown bot
+        ("flatten", "refused", None),  # viewer
+    ]
+    details = [r["detail"] for r in audit_rows(database)]
+    assert details[2] == "not the requesting token"
+    assert details[4] == "unknown confirmation id"
+
+
+def test_kill_then_lift_through_confirmations(database, services, redis) -> None:
+    add_bot(database, "alpha_one", "a1", redis_db=3)
+    add_bot(database, "beta_two", "b2")
+    add_bot(database, "gamma_off", "g3", status="stopped")
+    admin = make_token(database, "ops", "admin")
+    infra = services.redis(INFRA)
+    with running_api(database) as api:
+        not_set = api.post(f"{PREFIX}/kill/lift", admin)
+        assert not_set.status_code == 409
+        check_reply(not_set, "Error")
+
+        asked = check_reply(api.post(f"{PREFIX}/kill", admin), "Confirmation")
+        assert infra.get("risk:kill") is None
+        done = check_reply(api.post(asked["confirm"], admin), "Confirmed")
+        assert done["detail"].startswith("Kill flag set; 2 bot(s) paused; 3 flatten")
+        flag = json.loads(infra.get("risk:kill"))
+        assert flag["requested_by"].endswith(":ops")
+        assert _status(database, "alpha_one") == "paused"
+        assert _status(database, "beta_two") == "paused"
+        assert _status(database, "gamma_off") == "stopped"
+        assert services.redis(3).get("bot:alpha_one:state") == "paused"
+        assert [e[1]["command"] for e in services.redis(0).xrange("commands:beta_two")] == [
+            "flatten"
+        ]
+
+        lift = api.post(f"{PREFIX}/kill/lift", admin)
+        assert lift.status_code == 202
+        lifted = check_reply(
+            api.post(check_reply(lift, "Confirmation")["confirm"], admin), "Confirmed"
+        )
+        assert lifted["action"] == "unkill"
+        assert infra.get("risk:kill") is None
+        assert _status(database, "alpha_one") == "paused"  # lifting resumes nothing
+
+    assert _outcomes(database) == [
+        ("unkill", "refused", None),
+        ("kill", "pending", None),
+        ("kill", "confirmed", None),
+        ("unkill", "pending", None),
+        ("unkill", "confirmed", None),
+    ]
+
+
+def test_a_late_confirmation_does_nothing_and_lapsed_ones_are_swept(
+    database, services, redis
+) -> None:
+    add_bot(database, "alpha_one", "a1", redis_db=3)
+    admin = make_token(database, "ops", "admin")
+    now = [datetime(2026, 1, 5, 12, 0, tzinfo=UTC)]
+    with running_api(database, clock=lambda: now[0], confirm_sweep_seconds=0.1) as api:
+        late = check_reply(api.post(f"{PREFIX}/bots/a1/flatten", admin), "Confirmation")
+        now[0] += timedelta(seconds=61)
+        r = api.post(late["confirm"], admin)
+        assert r.status_code == 410
+        check_reply(r, "Error")
+
+        lapsed = check_reply(api.post(f"{PREFIX}/kill", admin), "Confirmation")
+        now[0] += timedelta(seconds=61)
+        deadline = time.monotonic() + 10
+        while ("kill", "expired", None) not in _outcomes(database):
+            assert time.monotonic() < deadline, "the sweeper never recorded the expiry"
+            time.sleep(0.1)
+        assert api.post(lapsed["confirm"], admin).status_code == 410
+    assert services.redis(3).xrange("commands:alpha_one") == []
+    assert services.redis(INFRA).get("risk:kill") is None
+    assert [(r["command"], r["outcome"], r["detail"]) for r in audit_rows(database)][1:] == [
+        ("flatten", "expired", "confirmed after expiry"),
+        ("kill", "pending", audit_rows(database)[2]["detail"]),
+        ("kill", "expired", "not confirmed in time"),
+        ("confirm", "refused", "expired"),
+    ]
+
+
+def test_stop_sets_the_state_like_the_c2_without_confirmation(database, services, redis) -> None:
+    add_bot(database, "alpha_one", "a1", redis_db=3)
+    admin = make_token(database, "ops", "admin")
+    with running_api(database) as api:
+        stopped = check_reply(api.post(f"{PREFIX}/bots/a1/stop", admin), "StateChange")
+    assert stopped == {"bot_id": "alpha_one", "state": "stopped", "changed": ["alpha_one"]}
+    assert _status(database, "alpha_one") == "stopped"
+    assert services.redis(3).get("bot:alpha_one:state") == "stopped"
+    assert _outcomes(database) == [("stop", "accepted", "alpha_one")]
