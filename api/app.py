@@ -122,6 +122,10 @@ def build_app(ctx: ApiContext) -> web.Application:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def end_streams(_app: web.Application) -> None:
+        ctx.closing.set()
+
     app.cleanup_ctx.append(sweeper)
+    app.on_shutdown.append(end_streams)
     app.on_cleanup.append(close)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -41,6 +42,10 @@ class ApiContext:
     #: How often lapsed confirmations are looked for (and audited ``expired``).
     confirm_sweep_seconds: float = 5.0
     clock: Clock = utc_now
+    #: The event stream's pace (how long it waits for an alert before polling the
+    #: ledger and the bots' states again) and its silence before a heartbeat comment.
+    events_poll_seconds: float = 1.0
+    events_heartbeat_seconds: float = 15.0
     limiter: RateLimiter = field(init=False)
     webhook_limiter: RateLimiter = field(init=False)
     webhook_refusals: RateLimiter = field(init=False)
@@ -57,6 +62,8 @@ class ApiContext:
         self.limiter = RateLimiter(self.rate_per_minute, self.rate_window_seconds)
         self.webhook_limiter = RateLimiter(self.webhook_rate_per_minute, 60.0)
         self.webhook_refusals = RateLimiter(self.webhook_rate_per_minute, 60.0)
+        #: Set on shutdown: open event streams end instead of holding the exit up.
+        self.closing = asyncio.Event()
         self.confirmations = ConfirmationBook(
             self.clock, timedelta(seconds=self.confirm_ttl_seconds)
         )

@@ -31,7 +31,8 @@ def _operation(route: Route) -> dict[str, Any]:
     if "{bot_id}" in route.path:
         codes.append("404")
     ok = "OK" if route.status == 200 else "accepted: confirm it with POST /confirm/{id}"
-    responses: dict[str, Any] = {str(route.status): _json(ok, ref(route.response))}
+    success = {"description": ok, "content": {route.content_type: {"schema": ref(route.response)}}}
+    responses: dict[str, Any] = {str(route.status): success}
     for code in sorted(set(codes) | set(route.errors)):
         responses[code] = _json(_ERRORS[code], ref("Error"))
     return {

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from aiohttp import web
 
-from api import actions, params, queries
+from api import actions, events, params, queries
 from api.auth import TOKEN_KEY, audit_entry
 from api.context import CONTEXT, PREFIX, ApiContext
 from api.jsonio import error, reply
@@ -36,7 +36,7 @@ class Param:
     name: str
     schema: dict[str, Any]
     description: str
-    where: str = "query"  # or "path"
+    where: str = "query"  # or "path", "header"
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Route:
     status: int = 200
     #: Error statuses beyond the ones every route has (OpenAPI lists them).
     errors: tuple[str, ...] = ()
+    #: What the success reply is: JSON, or the event stream's ``text/event-stream``.
+    content_type: str = "application/json"
 
     @property
     def write(self) -> bool:
@@ -266,6 +268,22 @@ ROUTES: tuple[Route, ...] = (
             Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size (50)"),
             Param("before", {"type": "string"}, "next_before of the previous page"),
         ),
+    ),
+    Route(
+        "GET",
+        "/events",
+        events.stream_events,
+        "server-sent events: alert, fill, bot (state changes); Last-Event-ID resumes",
+        "EventStream",
+        (
+            Param(
+                "Last-Event-ID",
+                {"type": "string"},
+                "the id of the last event received: resume after it",
+                "header",
+            ),
+        ),
+        content_type="text/event-stream",
     ),
     Route(
         "GET",

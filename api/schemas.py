@@ -161,6 +161,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "changed": {"type": "array", "items": {"type": "string"}},
         }
     ),
+    "EventStream": {
+        "type": "string",
+        "description": (
+            "text/event-stream. Events: `bot` {bot_id, status, state} (every bot when the"
+            " stream opens, then each change), `alert` {id, fields} (the alerts stream from"
+            " its newest entry), `fill` (a fill row plus ingested_at, in arrival order)."
+            " Each event's id is the resume cursor (send it back as Last-Event-ID);"
+            " `: heartbeat` comments after 15 s of silence."
+        ),
+    },
     "Confirmation": obj(
         {
             "confirmation_id": {"type": "string"},

@@ -110,6 +110,8 @@ def test_the_token_never_appears_in_a_reply_or_a_log_line(database, redis, caplo
     bodies: list[str] = []
     with running_api(database) as api:
         for route in ROUTES:
+            if route.content_type != "application/json":
+                continue  # the event stream never ends: test_api_events.py reads it
             r = api.request(route.method, _path(route), admin)
             # The lift with no kill flag is 409, a made-up confirmation id 404: both are
             # replies too, and must not echo the token either.

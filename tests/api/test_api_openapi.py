@@ -87,8 +87,8 @@ def test_operations_are_complete_and_refs_resolve(doc) -> None:
             declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert declared == templated, (path, method)
             for p in op.get("parameters", []):
-                assert p["in"] in ("query", "path") and "schema" in p
-                assert p["required"] is True or p["in"] == "query"
+                assert p["in"] in ("query", "path", "header") and "schema" in p
+                assert p["required"] is True or p["in"] in ("query", "header")
             for code, response in op["responses"].items():
                 assert re.fullmatch(r"[1-5]\d\d", code) and response["description"]
             if path.startswith(PREFIX):
