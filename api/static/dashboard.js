@@ -6,11 +6,21 @@
 
 const API = "/api/v1";
 const TOKEN_KEY = "alpha.token";
-const REFRESH_MS = 30000; // 1 + 2 requests per bot per refresh: far below the rate limit
+// The page follows GET /api/v1/events: a bot's state changes in place, a new fill
+// re-reads the page (positions and P&L moved). Polling is only the fallback while the
+// stream is down, and a slow refresh of what no event announces (heartbeat ages).
+const REFRESH_MS = 30000; // without the stream: 1 + 2 requests per bot, far below the limit
+const LIVE_REFRESH_MS = 300000; // with it: heartbeat ages only
+const STREAM_RETRY_MS = 3000;
+const FILL_SETTLE_MS = 1000; // a burst of fills is one re-read
 const $ = (id) => document.getElementById(id);
 
 let me = null; // {name, role} of the token
 let timer = null;
+let live = false; // the event stream is connected
+let stream = null; // its AbortController
+let lastEventId = null; // where a reconnect resumes
+let settle = null;
 
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -134,7 +144,8 @@ async function renderFleet() {
     tr.append(cell);
     body.append(tr);
   }
-  $("fleet-updated").textContent = "Updated " + new Date().toISOString().slice(11, 19) + " UTC";
+  $("fleet-updated").textContent = "Updated " + new Date().toISOString().slice(11, 19) + " UTC"
+    + (live ? " · live" : "");
   show("fleet");
 }
 
@@ -193,7 +204,8 @@ async function route() {
     const match = location.hash.match(/^#\/bots\/(.+)$/);
     if (match) await renderBot(decodeURIComponent(match[1]));
     else await renderFleet();
-    timer = setTimeout(route, REFRESH_MS);
+    timer = setTimeout(route, live ? LIVE_REFRESH_MS : REFRESH_MS);
+    if (!stream) listen();
   } catch (err) {
     if (err.status === 401) { logout(err.message); return; }
     say(err.message, true);
@@ -212,7 +224,87 @@ async function changeState(action) {
   await route();
 }
 
+function showState(bot) {
+  for (const tr of document.querySelectorAll("#fleet-table tbody tr[data-bot]")) {
+    if (tr.dataset.bot !== bot.bot_id) continue;
+    tr.querySelector('td[data-col="state"]').replaceChildren(stateChip(bot.state));
+  }
+  if (!$("bot").hidden && $("controls").dataset.bot === bot.bot_id && $("bot-state")) {
+    const chip = stateChip(bot.state);
+    chip.id = "bot-state";
+    $("bot-state").replaceWith(chip);
+    $("pause").disabled = bot.state === "paused";
+    $("resume").disabled = bot.state !== "paused";
+  }
+}
+
+function markLive(on) {
+  live = on;
+  const label = $("fleet-updated");
+  label.textContent = label.textContent.replace(/ · live$/, "") + (on ? " · live" : "");
+}
+
+function onEvent(kind, data) {
+  if (kind === "bot") showState(data);
+  else if (kind === "fill") {
+    clearTimeout(settle);
+    settle = setTimeout(route, FILL_SETTLE_MS);
+  } else if (kind === "alert") {
+    say("Alert: " + (data.fields.text || data.fields.kind || data.id), true);
+  }
+}
+
+function dispatch(block) { // one SSE event: "field: value" lines; ":" starts a comment
+  const event = {};
+  for (const line of block.split("\n")) {
+    if (!line || line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    event[line.slice(0, colon)] = line.slice(colon + 1).replace(/^ /, "");
+  }
+  if (event.id) lastEventId = event.id;
+  if (event.event && event.data) onEvent(event.event, JSON.parse(event.data));
+}
+
+// EventSource cannot send an Authorization header, so the stream is read with fetch.
+async function listen() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return;
+  const abort = new AbortController();
+  stream = abort;
+  const headers = { Authorization: "Bearer " + token };
+  if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+  try {
+    const response = await fetch(API + "/events", { headers, signal: abort.signal, cache: "no-store" });
+    if (response.status === 401) { logout("unknown or revoked token"); return; }
+    if (!response.ok || !response.body) throw new Error(response.statusText);
+    markLive(true);
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\r\n/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        dispatch(buffer.slice(0, cut));
+        buffer = buffer.slice(cut + 2);
+      }
+    }
+  } catch (err) {
+    if (abort.signal.aborted) return; // logged out: nothing to resume
+  }
+  markLive(false);
+  if (stream === abort) {
+    stream = null;
+    setTimeout(() => { if (!stream) listen(); }, STREAM_RETRY_MS);
+  }
+}
+
 function logout(why) {
+  if (stream) stream.abort();
+  stream = null;
+  live = false;
+  lastEventId = null;
   sessionStorage.removeItem(TOKEN_KEY);
   me = null;
   $("who").hidden = $("logout").hidden = true;

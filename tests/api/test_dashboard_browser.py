@@ -236,3 +236,55 @@ def test_a_wrong_token_goes_back_to_the_login_form_with_the_reason(database, red
         )
         assert driver.execute_script("return sessionStorage.getItem('alpha.token')") is None
         assert not _by_id(driver, "fleet").is_displayed()
+
+
+def _cell(driver: Any, bot_id: str, column: str) -> str | None:
+    """One fleet cell's text, read in one script: the table may be re-rendered between
+    two WebDriver calls while events arrive."""
+    return driver.execute_script(
+        "const cell = document.querySelector("
+        "`#fleet-table tr[data-bot='${arguments[0]}'] td[data-col='${arguments[1]}']`);"
+        "return cell ? cell.textContent : null;",
+        bot_id,
+        column,
+    )
+
+
+def test_the_fleet_follows_the_event_stream_without_polling(
+    database, services, redis, driver
+) -> None:
+    """A state change made elsewhere (here: another client's pause) and a new fill
+    reach the open page from GET /api/v1/events, well before the 30 s fallback poll."""
+    today = _seed(database, services)
+    viewer = make_token(database, "wallboard", "viewer")
+    admin = make_token(database, "ops", "admin")
+    with running_api(database, events_poll_seconds=0.2) as api:
+        _sign_in(driver, api.url, viewer)
+        _fleet_rows(driver, 3)
+        wait_for(driver, lambda d: "live" in _by_id(d, "fleet-updated").text, "the stream")
+        requests_before = driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/api/v1/bots')).length"
+        )
+
+        assert api.post("/api/v1/bots/a1/pause", admin).status_code == 200
+        wait_for(
+            driver,
+            lambda d: _cell(d, "alpha_one", "state") == "paused",
+            "alpha_one paused on the page",
+        )
+        # The state arrived as an event, not by re-reading the fleet.
+        assert (
+            driver.execute_script(
+                "return performance.getEntriesByType('resource')"
+                ".filter(e => e.name.includes('/api/v1/bots')).length"
+            )
+            == requests_before
+        )
+
+        add_fill(database, "gamma_three", "live-1", "Buy", "100", "0.3", today)
+        wait_for(
+            driver,
+            lambda d: _cell(d, "gamma_three", "position") == "BTCUSDT 0.3",
+            "gamma_three's new position on the page",
+        )
