@@ -8,7 +8,9 @@ an ``exec_time`` cursor would never see. ``ingested_at`` is that order (up to
 transactions that commit out of their start order, which the stream covers by
 re-reading a short overlap, see api/events.py), but without an index each poll of the
 stream would scan the whole ledger. ``fills_ingest_order`` makes a poll an index range
-scan of the last seconds, at the cost of one more B-tree entry per insert.
+scan of the last seconds, at the cost of one more B-tree entry per insert. Measured at
+300,000 fills on 2 shared cores: a poll takes 0.19 ms p50 with the index, 64 ms without
+(a sequential scan, growing with the ledger: each open stream polls every second).
 
 Revision ID: 0016
 Revises: 0015
