@@ -82,7 +82,7 @@ def _parse_last_event_id(value: str | None) -> Cursor | None:
 async def _fresh_cursor(ctx: ApiContext) -> Cursor:
     """From now: the newest alert and the newest fill are the last ones "sent"."""
     newest = await ctx.redis.infra.xrevrange(redis_keys.ALERTS, count=1)
-    alert = queries._text(newest[0][0]) if newest else "0-0"
+    alert = queries.decoded(newest[0][0]) if newest else "0-0"
     rows = await ctx.reader.fetch(
         "SELECT ingested_at, exec_id FROM trading.fills"
         " ORDER BY ingested_at DESC, exec_id DESC LIMIT 1"
@@ -126,7 +126,8 @@ async def _new_alerts(ctx: ApiContext, cursor: Cursor, block_ms: int) -> list[di
     items: list[dict[str, Any]] = []
     for _stream, entries in reply or []:
         for entry_id, fields in entries:
-            items.append({"id": queries._text(entry_id), "fields": queries._fields(fields)})
+            alert = {"id": queries.decoded(entry_id), "fields": queries.decoded_fields(fields)}
+            items.append(alert)
     if items:
         cursor.alert = items[-1]["id"]
     return items

@@ -178,15 +178,15 @@ async def alerts(
         raise BadCursorError("before: not an alert id (like 1733400000000-0)") from None
     page = entries[:limit]
     items: list[dict[str, Any]] = [
-        {"id": _text(entry_id), "fields": _fields(fields)} for entry_id, fields in page
+        {"id": decoded(entry_id), "fields": decoded_fields(fields)} for entry_id, fields in page
     ]
-    next_before = _text(page[-1][0]) if len(entries) > limit and page else None
+    next_before = decoded(page[-1][0]) if len(entries) > limit and page else None
     return items, next_before
 
 
-def _text(value: bytes | str) -> str:
+def decoded(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _fields(fields: dict[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in fields.items()}
+def decoded_fields(fields: dict[Any, Any]) -> dict[str, str]:
+    return {decoded(k): decoded(v) for k, v in fields.items()}
