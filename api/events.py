@@ -6,7 +6,7 @@ Sources, each chosen so the stream needs no Redis right the API lacked:
   resumed one), never a consumer group — a group would take entries from the C2, whose
   group delivers them to Telegram. ``api`` reads that stream already (``GET /alerts``).
 * **fills**: the ledger, polled through the read-only role in arrival order
-  (``ingested_at, exec_id``; index ``fills_ingest_order``, migration 0016). Arrival,
+  (``ingested_at, exec_id``; index ``fills_ingest_order``, migration 0018). Arrival,
   not execution: trade sync's catch-up inserts fills executed long ago, which must still
   be news. ``ingested_at`` is a transaction's start, and transactions may commit out of
   that order, so each poll re-reads the last :data:`FILL_OVERLAP` and skips the fills it

@@ -12,8 +12,8 @@ scan of the last seconds, at the cost of one more B-tree entry per insert. Measu
 300,000 fills on 2 shared cores: a poll takes 0.19 ms p50 with the index, 64 ms without
 (a sequential scan, growing with the ledger: each open stream polls every second).
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-05
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
