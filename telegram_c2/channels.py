@@ -40,11 +40,11 @@ import redis.exceptions
 from core import redis_keys
 from core.config import SEVERITIES, ChannelSettings
 from core.errors import ConfigError
+from core.operator.confirm import Clock
 from core.retry import Jitter, backoff_delay
 from telegram_c2.alerts import _notification as is_trade_notification
 from telegram_c2.alerts import _resolved as is_resolved
 from telegram_c2.alerts import alert_line, incident_key
-from telegram_c2.confirm import Clock
 
 log = logging.getLogger(__name__)
 

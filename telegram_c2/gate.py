@@ -15,8 +15,8 @@ from datetime import timedelta
 from telegram import Message
 
 from core.config import TelegramSettings
+from core.operator.confirm import Clock
 from telegram_c2 import fmt
-from telegram_c2.confirm import Clock
 
 MINUTE = timedelta(minutes=1)
 #: Users remembered by the rate limit and the neutral-refusal memory (oldest forgotten).

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from core.config import Settings
 from core.operator.audit import Auditor
+from core.operator.confirm import Clock, ConfirmationBook, utc_now
 from core.operator.control import Control
 from core.operator.db import Database
 from core.operator.redis_pool import RedisPool
 from telegram_c2.access import Access
-from telegram_c2.confirm import Clock, ConfirmationBook, utc_now
 from telegram_c2.gate import Gate
 from telegram_c2.ops import Ops
 

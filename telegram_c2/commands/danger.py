@@ -23,6 +23,7 @@ from telegram.ext import ContextTypes
 from core.errors import UserError
 from core.operator import dangerous
 from core.operator.audit import AuditEntry
+from core.operator.confirm import Outcome, Pending
 from core.operator.fill_claims import (
     DEFAULT_TIMEOUT_SECONDS,
     no_answer_text,
@@ -32,7 +33,6 @@ from core.operator.registry import load_bots
 from telegram_c2 import fmt, ledger
 from telegram_c2.access import Level
 from telegram_c2.commands.base import Command, Invocation, Result, UsageError
-from telegram_c2.confirm import Outcome, Pending
 from telegram_c2.services import C2
 
 log = logging.getLogger(__name__)
