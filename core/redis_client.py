@@ -76,3 +76,29 @@ def stream_fields(fields: Mapping[str, str]) -> dict[FieldT, EncodableT]:
     value unions, which a ``dict[str, str]`` is not (dicts are invariant). A no-op at run
     time."""
     return cast(dict[FieldT, EncodableT], fields)
+
+
+def _already_exists(exc: redis.ResponseError) -> bool:
+    return "BUSYGROUP" in str(exc)
+
+
+def ensure_group(client: redis.Redis, stream: str, group: str, *, start: str) -> None:
+    """Creates consumer group ``group`` on ``stream`` (and the stream) from ``start`` —
+    ``"0"`` to read what is already there, ``"$"`` for what comes next — or keeps the
+    group that exists: it remembers its place, and creating it again must not reset it."""
+    try:
+        client.xgroup_create(stream, group, id=start, mkstream=True)
+    except redis.ResponseError as exc:
+        if not _already_exists(exc):
+            raise
+
+
+async def ensure_group_async(
+    client: redis.asyncio.Redis, stream: str, group: str, *, start: str
+) -> None:
+    """The asyncio twin of :func:`ensure_group`."""
+    try:
+        await client.xgroup_create(stream, group, id=start, mkstream=True)
+    except redis.ResponseError as exc:
+        if not _already_exists(exc):
+            raise

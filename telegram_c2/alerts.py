@@ -37,13 +37,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis.exceptions
 from telegram import Bot as TgBot
 from telegram.error import RetryAfter, TelegramError
 
 from core import redis_keys
 from core.notify import KINDS as NOTIFY_KINDS
 from core.operator.registry import load_bots
+from core.redis_client import ensure_group_async
 from core.retry import Jitter, backoff_delay
 from telegram_c2 import fmt, ledger
 from telegram_c2.services import C2
@@ -216,13 +216,9 @@ class AlertPump:
     async def ensure_group(self) -> None:
         if self._group_ready:
             return
-        try:
-            # "$": a first deployment does not replay history; afterwards the group
-            # remembers its place, so alerts raised while the C2 was down still arrive.
-            await self.c2.redis.infra.xgroup_create(redis_keys.ALERTS, GROUP, id="$", mkstream=True)
-        except redis.exceptions.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        # "$": a first deployment does not replay history; afterwards the group
+        # remembers its place, so alerts raised while the C2 was down still arrive.
+        await ensure_group_async(self.c2.redis.infra, redis_keys.ALERTS, GROUP, start="$")
         await self._claim_pending()
         self._group_ready = True
 

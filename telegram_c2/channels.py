@@ -41,6 +41,7 @@ from core import redis_keys
 from core.config import SEVERITIES, ChannelSettings
 from core.errors import ConfigError
 from core.operator.confirm import Clock
+from core.redis_client import ensure_group_async
 from core.retry import Jitter, backoff_delay
 from telegram_c2.alerts import _notification as is_trade_notification
 from telegram_c2.alerts import _resolved as is_resolved
@@ -162,14 +163,8 @@ class ChannelPump:
     async def ensure_group(self) -> None:
         if self._group_ready:
             return
-        try:
-            # "$", as for the Telegram pump: a new channel starts with what comes next.
-            await self.infra.xgroup_create(
-                redis_keys.ALERTS, self.channel.group, id="$", mkstream=True
-            )
-        except redis.exceptions.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        # "$", as for the Telegram pump: a new channel starts with what comes next.
+        await ensure_group_async(self.infra, redis_keys.ALERTS, self.channel.group, start="$")
         self._group_ready = True
 
     def wanted(self, fields: dict[str, str]) -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import redis
 
 from core import redis_keys
-from core.redis_client import sync_reply
+from core.redis_client import ensure_group, sync_reply
 from websocket_listener.fill_claims import ClaimRequest, ClaimResult
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,7 @@ class ClaimConsumer:
         self._thread.join(BLOCK_MS / 1000 + 5)
 
     def _ensure_group(self) -> None:
-        try:
-            self._redis.xgroup_create(
-                redis_keys.FILL_CLAIMS, redis_keys.FILL_CLAIMS_GROUP, id="0", mkstream=True
-            )
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_group(self._redis, redis_keys.FILL_CLAIMS, redis_keys.FILL_CLAIMS_GROUP, start="0")
 
     def _run(self) -> None:
         cursor: str | None = "0"  # our own pending entries first, then new ones

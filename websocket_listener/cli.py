@@ -117,16 +117,23 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _assign(args: argparse.Namespace) -> int:
+    # Imported here: every ``alpha`` command (a bot's too) registers this verb, and a bot
+    # process must not load the listener's code (tests/bots/e2e/test_e2e_bot_imports.py).
+    from websocket_listener.claim_cli import assign
+
+    return assign(args)
+
+
 def register(cli: Cli) -> None:
     from core.operator.fill_claims import DEFAULT_TIMEOUT_SECONDS
-    from websocket_listener.claim_cli import assign
 
     claim = cli.command(
         "fills",
         "assign",
         "give an external fill (a manual trade) to a bot on the same account; the listener"
         " applies it, records who and why, and re-folds both positions",
-        assign,
+        _assign,
     )
     claim.add_argument("exec_id", metavar="EXEC_ID", help="the fill's execution id")
     claim.add_argument("--bot", required=True, metavar="BOT_ID", help="the bot it belongs to")

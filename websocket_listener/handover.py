@@ -27,7 +27,7 @@ from decimal import Decimal
 import redis
 
 from core import redis_keys
-from core.redis_client import sync_reply
+from core.redis_client import ensure_group, sync_reply
 from websocket_listener import metrics
 from websocket_listener.envelope import EXECUTION, ORDER, Envelope
 
@@ -111,13 +111,7 @@ class HandoverConsumer:
         self._thread.join(BLOCK_MS / 1000 + 5)
 
     def _ensure_group(self) -> None:
-        try:
-            self._redis.xgroup_create(
-                redis_keys.HANDOVER, redis_keys.HANDOVER_GROUP, id="0", mkstream=True
-            )
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_group(self._redis, redis_keys.HANDOVER, redis_keys.HANDOVER_GROUP, start="0")
 
     def _run(self) -> None:
         # First our own pending entries (read before a crash, never acked), page by page

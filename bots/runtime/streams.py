@@ -15,7 +15,7 @@ from redis.typing import KeyT, StreamIdT
 
 from core import redis_keys
 from core.ids import BotId
-from core.redis_client import sync_reply
+from core.redis_client import ensure_group, sync_reply
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +24,8 @@ GROUP = "bot"
 
 def ensure_groups(bot_redis: redis.Redis, bot_id: BotId) -> None:
     for stream in (redis_keys.fills_stream(bot_id), redis_keys.commands_stream(bot_id)):
-        try:
-            # "$": fills before the group existed are already in the ledger positions.
-            bot_redis.xgroup_create(stream, GROUP, id="$", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        # "$": fills before the group existed are already in the ledger positions.
+        ensure_group(bot_redis, stream, GROUP, start="$")
 
 
 def pending_fills(bot_redis: redis.Redis, bot_id: BotId) -> list[tuple[str, dict[str, str]]]:

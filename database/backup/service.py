@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from core import db, redis_keys
 from core.config import Role, Settings, load_settings
-from core.redis_client import infra_client, sync_reply
+from core.redis_client import ensure_group, infra_client, sync_reply
 from core.service import HealthServer, configure_logging, install_signal_handlers, secret_values
 from database.backup import job
 
@@ -73,11 +73,7 @@ class BackupService:
         """Handle pending ``/backup`` requests; returns how many."""
         client = infra_client(self.settings)
         try:
-            try:
-                client.xgroup_create(redis_keys.BACKUP_REQUESTS, GROUP, id="0", mkstream=True)
-            except Exception as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            ensure_group(client, redis_keys.BACKUP_REQUESTS, GROUP, start="0")
             handled = 0
             for start in ("0", ">"):
                 reply = sync_reply(client.xreadgroup(
