@@ -17,19 +17,16 @@ claim that had committed is then answered "already assigned", never applied twic
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 import redis
 
 from core import redis_keys
-from core.redis_client import ensure_group, sync_reply
 from websocket_listener.fill_claims import ClaimRequest, ClaimResult
+from websocket_listener.group_reader import GroupReader
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "listener"
-BLOCK_MS = 1000
 COUNT = 50
 #: Answered entries kept in the stream (an audit trail is in trading.fill_claims).
 MAXLEN = 10_000
@@ -49,54 +46,26 @@ def request_of(fields: dict[str, str]) -> ClaimRequest | str:
     )
 
 
-class ClaimConsumer:
+class ClaimConsumer(GroupReader):
+    """A claim waiting for a database that is down stays unacknowledged: it is answered
+    after the restart."""
+
     def __init__(self, client: redis.Redis, handle: Callable[[ClaimRequest], ClaimResult]) -> None:
-        self._redis = client
-        self._handle = handle
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fill-claims", daemon=True)
+        super().__init__(
+            client,
+            redis_keys.FILL_CLAIMS,
+            redis_keys.FILL_CLAIMS_GROUP,
+            count=COUNT,
+            name="fill-claims",
+        )
+        self._apply = handle
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        # A claim waiting for a database that is down stays unacknowledged: it is
-        # answered after the restart.
-        self._thread.join(BLOCK_MS / 1000 + 5)
-
-    def _ensure_group(self) -> None:
-        ensure_group(self._redis, redis_keys.FILL_CLAIMS, redis_keys.FILL_CLAIMS_GROUP, start="0")
-
-    def _run(self) -> None:
-        cursor: str | None = "0"  # our own pending entries first, then new ones
-        while not self._stop.is_set():
-            try:
-                self._ensure_group()
-                reply = sync_reply(
-                    self._redis.xreadgroup(
-                        redis_keys.FILL_CLAIMS_GROUP,
-                        CONSUMER,
-                        {redis_keys.FILL_CLAIMS: cursor or ">"},
-                        count=COUNT,
-                        block=None if cursor else BLOCK_MS,
-                    )
-                )
-                entries = reply[0][1] if reply else []
-                for entry_id, fields in entries:
-                    self._answer(entry_id, fields or {})
-                if cursor is not None:
-                    cursor = entries[-1][0] if entries else None
-            except redis.RedisError as exc:
-                log.warning("fill claim stream unavailable: %s", exc)
-                self._stop.wait(1.0)
-
-    def _answer(self, entry_id: str, fields: dict[str, str]) -> None:
+    def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         request = request_of(fields)
         if isinstance(request, str):
             answer = f"refused {request}"
         else:
-            result = self._handle(request)
+            result = self._apply(request)
             answer = f"{'ok' if result.ok else 'refused'} {result.text}"
             log.info("fill claim by %s: %s", request.requested_by, answer)
         request_id = (fields.get("request_id") or "").strip()

@@ -3,10 +3,10 @@
 Trade sync never writes the ledger (single writer): it ``XADD``\\ s to
 ``core.redis_keys.HANDOVER`` in the infrastructure DB entries
 ``{"account", "kind": "execution"|"order", "payload": <the REST item as JSON>}``. This
-consumer reads them with the group ``HANDOVER_GROUP``, feeds them to the writer with
-``source='rest'``, and ``XACK``\\ s each entry only once it is committed or spooled. On
-start it first re-reads its own pending entries, so a crash between read and ack loses
-nothing (a second write of the same item is a no-op).
+consumer reads them with the group ``HANDOVER_GROUP`` (``group_reader.py``: its own
+pending entries first, so a crash between read and ack loses nothing; a second write of
+the same item is a no-op), feeds them to the writer with ``source='rest'``, and
+``XACK``\\ s each entry only once it is committed or spooled.
 
 Acknowledged entries are trimmed (``XTRIM MINID``), about once a second, so the stream
 does not grow forever: the cut is the oldest of (now − ``retain_seconds``, every group's
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -27,14 +26,13 @@ from decimal import Decimal
 import redis
 
 from core import redis_keys
-from core.redis_client import ensure_group, sync_reply
+from core.redis_client import sync_reply
 from websocket_listener import metrics
 from websocket_listener.envelope import EXECUTION, ORDER, Envelope
+from websocket_listener.group_reader import GroupReader
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "listener"
-BLOCK_MS = 1000
 COUNT = 500
 #: Acknowledged entries younger than this stay in the stream (for inspection).
 RETAIN_SECONDS = 3600.0
@@ -88,7 +86,7 @@ def entry_envelope(fields: dict[str, str]) -> Envelope:
     return Envelope.from_rest(account, kind, payload)
 
 
-class HandoverConsumer:
+class HandoverConsumer(GroupReader):
     def __init__(
         self,
         client: redis.Redis,
@@ -96,50 +94,15 @@ class HandoverConsumer:
         *,
         retain_seconds: float = RETAIN_SECONDS,
     ) -> None:
-        self._redis = client
+        super().__init__(
+            client, redis_keys.HANDOVER, redis_keys.HANDOVER_GROUP, count=COUNT, name="handover"
+        )
         self._put = put
         self.retain_seconds = retain_seconds
         self._trim_at = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="handover", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(BLOCK_MS / 1000 + 5)
-
-    def _ensure_group(self) -> None:
-        ensure_group(self._redis, redis_keys.HANDOVER, redis_keys.HANDOVER_GROUP, start="0")
-
-    def _run(self) -> None:
-        # First our own pending entries (read before a crash, never acked), page by page
-        # from id 0; then new entries (">").
-        cursor: str | None = "0"
-        while not self._stop.is_set():
-            try:
-                self._ensure_group()
-                reply = sync_reply(
-                    self._redis.xreadgroup(
-                        redis_keys.HANDOVER_GROUP,
-                        CONSUMER,
-                        {redis_keys.HANDOVER: cursor or ">"},
-                        count=COUNT,
-                        block=None if cursor else BLOCK_MS,
-                    )
-                )
-                entries = reply[0][1] if reply else []
-                for entry_id, fields in entries:
-                    self._hand(entry_id, fields or {})
-                if cursor is not None:
-                    cursor = entries[-1][0] if entries else None
-                self._maybe_trim()
-            except redis.RedisError as exc:
-                log.warning("hand-over stream unavailable: %s", exc)
-                # A fixed pause, not core.retry's growing one: hand-overs are missing
-                # fills, and they should flow within a second of Redis coming back.
-                self._stop.wait(1.0)
+    def after_read(self) -> None:
+        self._maybe_trim()
 
     def _maybe_trim(self) -> None:
         now = time.monotonic()
@@ -150,7 +113,7 @@ class HandoverConsumer:
         if removed:
             metrics.HANDOVER_TRIMMED.inc(removed)
 
-    def _hand(self, entry_id: str, fields: dict[str, str]) -> None:
+    def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         env = entry_envelope(fields)
         metrics.HANDOVER_ITEMS.labels(env.topic or "bad").inc()
 

@@ -1,0 +1,76 @@
+"""A consumer-group reader thread: the listener's streams that others write to.
+
+Trade sync's hand-over (``handover.py``) and operators' fill claims
+(``claim_requests.py``) are read the same way: on start, this consumer's own pending
+entries first (read before a crash, never acknowledged), page by page from id ``0``;
+then new entries (``>``), blocking up to ``BLOCK_MS``. Each entry goes to
+:meth:`GroupReader.handle`, which acknowledges it when its effect is durable. Redis
+being away is a warning and a fixed one-second pause, not ``core.retry``'s growing one:
+these entries are missing fills and waiting operators, and should flow within a second
+of Redis coming back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+
+from core.redis_client import ensure_group, sync_reply
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "listener"
+BLOCK_MS = 1000
+
+
+class GroupReader:
+    """Reads ``stream`` as ``group``/:data:`CONSUMER` on a thread of its own."""
+
+    def __init__(
+        self, client: redis.Redis, stream: str, group: str, *, count: int, name: str
+    ) -> None:
+        self._redis = client
+        self._stream = stream
+        self._group = group
+        self._count = count
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(BLOCK_MS / 1000 + 5)
+
+    def handle(self, entry_id: str, fields: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def after_read(self) -> None:
+        """Called after each read (housekeeping such as trimming)."""
+
+    def _run(self) -> None:
+        cursor: str | None = "0"  # our own pending entries first, then new ones
+        while not self._stop.is_set():
+            try:
+                ensure_group(self._redis, self._stream, self._group, start="0")
+                reply = sync_reply(
+                    self._redis.xreadgroup(
+                        self._group,
+                        CONSUMER,
+                        {self._stream: cursor or ">"},
+                        count=self._count,
+                        block=None if cursor else BLOCK_MS,
+                    )
+                )
+                entries = reply[0][1] if reply else []
+                for entry_id, fields in entries:
+                    self.handle(entry_id, fields or {})
+                if cursor is not None:
+                    cursor = entries[-1][0] if entries else None
+                self.after_read()
+            except redis.RedisError as exc:
+                log.warning("%s stream unavailable: %s", self._thread.name, exc)
+                self._stop.wait(1.0)
