@@ -42,6 +42,8 @@ from core.link_ids import Reason as Reason  # re-exported: strategies import it 
 from core.signals import Signal
 
 Side = Literal["Buy", "Sell"]
+#: Bybit's ``smpType`` values (docs/bybit.md, self-match prevention).
+SmpType = Literal["None", "CancelMaker", "CancelTaker", "CancelBoth"]
 ZERO = Decimal(0)
 
 
@@ -310,6 +312,12 @@ class StrategyConfig(BaseModel):
     #: first entry; ``None`` leaves the account's setting alone. Leverage is per account
     #: and symbol, so bots sharing a symbol on one account must agree (registration checks).
     leverage: Decimal | None = Field(None, gt=0, le=100)
+    #: Bybit's self-match prevention on every order the bot sends (docs/strategies.md,
+    #: "Self-match prevention"): what the exchange does when this bot's order would trade
+    #: against a resting order of the same account, another bot's on a shared one. The
+    #: default cancels the resting order and lets the one acting now (often a stop or an
+    #: exit) through; "None" lets them trade (a wash trade: both fees, no position change).
+    smp_type: SmpType = "CancelMaker"
 
 
 ConfigT = TypeVar("ConfigT", bound=StrategyConfig)

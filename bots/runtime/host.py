@@ -41,6 +41,7 @@ import redis
 from bots.runtime.capital import capital_from_wallet
 from bots.runtime.commands import OperatorCommands
 from bots.runtime.drift_gate import DriftGate
+from bots.runtime.exchange_cancels import ended_by_exchange
 from bots.runtime.execution import IntentExecutor
 from bots.runtime.fills import fill_event, first_delivery
 from bots.runtime.heartbeat import Heartbeat
@@ -119,6 +120,7 @@ class BotHost:
             OrderBook(bot_redis, registration.bot_id),
             instruments,
             exclusive=bool(getattr(self.strategy.config, "exclusive", False)),
+            smp_type=self.strategy.config.smp_type,
         )
         self.leverage = LeverageGuard(
             http, registration.bot_id, self.strategy.config.leverage, alert
@@ -368,6 +370,8 @@ class BotHost:
                 self._on_fill(*payload)
             elif kind == "command":
                 self._on_command(*payload)
+        if candles:
+            self._on_exchange_cancels()  # before the candles: the strategy decides on facts
         for candle in sorted(candles, key=lambda c: (c.start, c.symbol)):
             self._on_candle(candle)
         if candles:
@@ -415,6 +419,24 @@ class BotHost:
             self._execute([*sibling_cancels, *self.strategy.on_fill(event, ctx)])
             self.notify.filled(event, fields, tracked)  # after the reaction: it reads the DB
         self.redis.xack(redis_keys.fills_stream(self.reg.bot_id), GROUP, entry_id)
+
+    def _on_exchange_cancels(self) -> None:
+        """Orders the exchange ended while the bot believed them open (a self-match
+        prevention cancel, ``exchange_cancels``): forgotten, and the strategy told as of
+        a refused intent, so it does not wait on them."""
+        believed = [t for t in self.orders.book.by_intent.values() if t.status == "open"]
+        ended = ended_by_exchange(self.settings, self.reg.bot_id, believed)
+        if not ended:
+            return
+        ctx = self.context()
+        more: list[Intent] = []
+        for cancel in ended:
+            cancel.tracked.status = "done"
+            self.orders.book.save(cancel.tracked)
+            log.warning("%s order %s %s (link %s) %s", cancel.tracked.kind, cancel.tracked.side,
+                        cancel.tracked.symbol, cancel.tracked.link_id, cancel.why)  # fmt: skip
+            more += self.strategy.on_rejected(cancel.as_intent(), cancel.why, ctx)
+        self._execute(more, follow_up=False)
 
     def _on_command(self, entry_id: str, fields: Mapping[str, str]) -> None:
         self.commands.handle(fields, self.symbols)
