@@ -58,6 +58,12 @@ def seen_fills(bot_id: BotId) -> str:
     return f"bot:{bot_id}:seen_fills"
 
 
+def strategy_memo(bot_id: BotId) -> str:
+    """Hash: what the strategy as a whole must recall after a restart, tied to no symbol
+    (``Strategy.remember_strategy``: LXAlgo's loss-limit anchors)."""
+    return f"bot:{bot_id}:memo"
+
+
 def memo(bot_id: BotId, symbol: Symbol | str) -> str:
     """Hash: what the strategy must recall about its trade in the symbol after a restart
     (``Strategy.remember``); gone when it has nothing to remember."""

@@ -413,6 +413,15 @@ class Strategy(ABC, Generic[ConfigT]):
     def recall(self, symbol: str, memo: Mapping[str, str]) -> None:
         """After a restart, before :meth:`adopt`: what :meth:`remember` last returned."""
 
+    def remember_strategy(self) -> Mapping[str, str] | None:
+        """What the strategy as a whole must get back after a restart, tied to no symbol
+        (LXAlgo's loss-limit anchors: the day's and the week's opening equity); kept and
+        handed back like :meth:`remember`, through :meth:`recall_strategy`."""
+        return None
+
+    def recall_strategy(self, memo: Mapping[str, str]) -> None:
+        """After a restart, before :meth:`adopt`: what :meth:`remember_strategy` returned."""
+
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext
     ) -> list[Intent]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from bots.lxalgo import LXAlgo
 from bots.runtime.loss_limits import LossLimits, risk_key
+from bots.runtime.memos import MemoStore
 from bots.runtime.notify import Notifier
 from core.notify import NotifySettings
 from core.risk import RiskLimits
@@ -73,3 +75,40 @@ def test_no_limits_configured_writes_nothing(redis) -> None:
     watch.observe(DAY, D(10_000))
     watch.observe(DAY + timedelta(hours=1), D(1))
     assert watch.halted is None and alerts == [] and not redis.exists(risk_key("b1"))
+
+
+def _lxalgo_after_restart(redis, before: LXAlgo | None = None) -> LXAlgo:
+    """A fresh LXAlgo process: what the host's memo store hands back at start."""
+    if before is not None:
+        MemoStore(redis, "lx1", before).save(["BTCUSDT"])  # the host saves after each batch
+    again = LXAlgo({"symbols": ["BTCUSDT"]})
+    MemoStore(redis, "lx1", again).recall(["BTCUSDT"])
+    return again
+
+
+def test_lxalgo_remembers_its_daily_anchor_across_a_restart(redis) -> None:
+    first = _lxalgo_after_restart(redis)
+    assert first.risk.update(DAY + timedelta(minutes=5), D(10_000)).allow_entries
+    assert first.risk.update(DAY + timedelta(hours=6), D(9_850)).allow_entries  # −1.5 %
+    # A restart mid-day: the day still opened at 10,000, so −2.1 % pauses it (2 % rule).
+    second = _lxalgo_after_restart(redis, first)
+    decision = second.risk.update(DAY + timedelta(hours=7), D(9_790))
+    assert (decision.allow_entries, decision.close_all) == (False, True)
+    # The pause itself survives the next restart too, until 00:01 UTC the next day.
+    third = _lxalgo_after_restart(redis, second)
+    assert not third.risk.update(DAY + timedelta(hours=8), D(9_900)).allow_entries
+    assert third.risk.update(DAY + timedelta(days=1, minutes=2), D(9_900)).allow_entries
+
+
+def test_lxalgo_remembers_its_weekly_reduction_across_a_restart(redis) -> None:
+    first = _lxalgo_after_restart(redis)
+    first.risk.update(DAY, D(10_000))  # Monday 00:00: the week's anchor
+    assert first.risk.update(DAY + timedelta(days=3), D(9_700)).size_multiplier == 1  # −3 %
+    second = _lxalgo_after_restart(redis, first)
+    # −4.2 % from Monday's 10,000 (not from the restart's equity): half size, and it
+    # stays so after another restart.
+    assert second.risk.update(DAY + timedelta(days=3, hours=1), D(9_580)).size_multiplier == D(
+        "0.5"
+    )
+    third = _lxalgo_after_restart(redis, second)
+    assert third.risk.update(DAY + timedelta(days=3, hours=2), D(9_600)).size_multiplier == D("0.5")
