@@ -106,6 +106,15 @@ class LXAlgoRisk:
             )
         return RiskDecision()
 
+    def reset(self, now: datetime, equity: Decimal) -> None:
+        """An operator's lift: no pause, halt or reduced size; today's and this week's
+        losses count from ``equity``."""
+        today = now.date()
+        self.day, self.day_equity = today, equity
+        self.week, self.week_equity = _monday(today), equity
+        self.paused_until = self.halted_until = None
+        self.reduced_loss = None
+
     def state(self) -> dict[str, str] | None:
         """The anchors and halts, as text: what a restart must not lose (the day's and the
         week's opening equity, a pause, a halt, a reduced size); ``None`` before the
@@ -188,3 +197,11 @@ class MomentumRisk:
         if self.week_reduced:
             return RiskDecision(True, size, False, f"momentum weekly loss ≥ {self.weekly_pct}%")
         return RiskDecision()
+
+    def reset(self, now: datetime, equity: Decimal) -> None:
+        """An operator's lift: every block cleared; the day's, week's and month's losses
+        count from ``equity``."""
+        today = now.date()
+        self.day, self.week, self.month = today, _monday(today), (today.year, today.month)
+        self.day_equity = self.week_equity = self.month_equity = equity
+        self.day_blocked = self.week_reduced = self.month_halted = False

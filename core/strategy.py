@@ -396,6 +396,11 @@ class Strategy(ABC, Generic[ConfigT]):
         position and cancels the bot's resting orders on the symbol anyway."""
         return []
 
+    def reset_risk(self, now: datetime, equity: Decimal) -> None:
+        """An operator's ``reset-risk`` (CLI, C2): lift the strategy's own loss-limit
+        pauses and halts and measure its periods from ``equity`` from now on, as the
+        host's limits do. The default does nothing (a strategy without such rules)."""
+
     def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
         """An intent that did not become an order: refused by the host (risk gate, paused,
         stopped, kill flag), skipped below the instrument minimums, or rejected by the

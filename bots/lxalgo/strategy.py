@@ -129,6 +129,9 @@ class LXAlgo(TradeBookStrategy[LXAlgoConfig]):
         restart mid-day must still measure from 00:00 UTC's equity, not from its own."""
         return self.risk.state()
 
+    def reset_risk(self, now: datetime, equity: Decimal) -> None:
+        self.risk.reset(now, equity)
+
     def recall_strategy(self, memo: Mapping[str, str]) -> None:
         try:
             self.risk.restore(memo)

@@ -51,11 +51,20 @@ class OperatorCommands:
         elif command == "cancel-all":
             self.orders.cancel_own(symbols)
         elif command == "reset-risk":
-            self.loss_limits.reset(self.context().equity, fields.get("requested_by", "?"))
+            self.reset_risk(fields.get("requested_by", "?"))
         elif command == signals.COMMAND:
             self.signal(fields, symbols)
         else:
             log.warning("unknown command %r ignored", command)
+
+    def reset_risk(self, by: str) -> None:
+        """Lift the host's loss-limit halt and the strategy's own (LXAlgo's pause or weekly
+        halt, Momentum's blocks): both measure from the bot's equity now. The strategy's
+        anchors survive restarts, so without this an operator could not lift them."""
+        ctx = self.context()
+        self.loss_limits.reset(ctx.equity, by)
+        self.strategy.reset_risk(ctx.now, ctx.equity)
+        log.info("risk reset by %s: limits count from equity %s", by, ctx.equity)
 
     def flatten(self, symbols: list[str]) -> None:
         """Close this bot's own positions with tagged orders and cancel its resting orders."""

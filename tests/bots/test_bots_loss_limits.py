@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from bots.lxalgo import LXAlgo
+from bots.runtime.commands import OperatorCommands
 from bots.runtime.loss_limits import LossLimits, risk_key
 from bots.runtime.memos import MemoStore
 from bots.runtime.notify import Notifier
 from core.notify import NotifySettings
-from core.risk import RiskLimits
+from core.risk import BotState, RiskLimits
+from core.strategy import StrategyContext
 
 D = Decimal
 DAY = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday, 00:00 UTC
@@ -112,3 +114,31 @@ def test_lxalgo_remembers_its_weekly_reduction_across_a_restart(redis) -> None:
     )
     third = _lxalgo_after_restart(redis, second)
     assert third.risk.update(DAY + timedelta(days=3, hours=2), D(9_600)).size_multiplier == D("0.5")
+
+
+def test_reset_risk_lifts_lxalgos_own_halt_which_a_restart_keeps(redis) -> None:
+    """Now that LXAlgo's halt survives a restart, the operator's ``reset-risk`` must lift
+    it (and the host's own halt) and keep it lifted."""
+    first = _lxalgo_after_restart(redis)
+    first.risk.update(DAY, D(10_000))
+    assert first.risk.update(DAY + timedelta(days=2), D(9_390)).close_all  # weekly −6.1 %
+    second = _lxalgo_after_restart(redis, first)
+    now = DAY + timedelta(days=3)
+    assert not second.risk.update(now, D(9_400)).allow_entries  # halted until Monday
+
+    watch, alerts = limits(redis, max_drawdown_pct="5")
+    watch.observe(DAY, D(10_000))
+    watch.observe(now, D(9_400))
+    assert watch.halted is not None
+    commands = OperatorCommands(
+        strategy=second, orders=None, executor=None, loss_limits=watch,  # type: ignore[arg-type]
+        notify=Notifier("lx1", NotifySettings(), alerts.append),
+        state=lambda: BotState.RUNNING, context=lambda: StrategyContext(now, D(9_400)),
+    )  # fmt: skip
+    commands.handle({"command": "reset-risk", "requested_by": "ops"}, ["BTCUSDT"])
+
+    assert watch.halted is None
+    later = now + timedelta(hours=1)
+    assert second.risk.update(later, D(9_300)).allow_entries  # −1.1 % from the reset
+    third = _lxalgo_after_restart(redis, second)
+    assert third.risk.update(later + timedelta(hours=1), D(9_300)).allow_entries
