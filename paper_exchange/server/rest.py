@@ -82,6 +82,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/v5/user/query-api": Endpoint("GET", True, 10, account_info.api_key_info),
     "/v5/account/info": Endpoint("GET", True, 50, account_info.account_info),
     "/v5/account/fee-rate": Endpoint("GET", True, 10, account_info.fee_rate),
+    "/v5/account/smp-group": Endpoint("GET", True, 10, account_info.smp_group),
     "/v5/market/instruments-info": Endpoint(
         "GET", False, 0, lambda ex, _a, p: ex.instruments_info(p)
     ),

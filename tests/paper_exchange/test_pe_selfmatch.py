@@ -197,3 +197,7 @@ def test_the_order_topic_carries_the_smp_cancel(exchange: RunningExchange, http:
         assert cancelled["smpType"] == "None"  # the resting order's own, not the taker's
     finally:
         ws.exit()
+
+
+def test_no_account_is_in_an_smp_group(http: HTTP) -> None:
+    assert http.get_smp_group()["result"] == {"smpGroup": 0}
