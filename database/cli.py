@@ -466,7 +466,9 @@ def register(cli: Cli) -> None:
     hist.add_argument("bot_id", metavar="BOT_ID")
     hist.add_argument("--json", action="store_true", help="print as JSON")
     reset = cli.command(
-        "bots", "reset-risk", "lift a bot's risk halt; its limits count from its equity now",
+        "bots", "reset-risk",
+        "lift a bot's risk halts (the host's and its strategy's own, e.g. LXAlgo's); "
+        "its limits count from its equity now",
         _reset_risk,
     )  # fmt: skip
     reset.add_argument("bot_id", metavar="BOT_ID")
