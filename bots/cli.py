@@ -101,10 +101,10 @@ def _stored_candles(
     missing bars is not the market)."""
     import sys
 
+    from core.candles import EXCHANGE_NAMES
     from core.config import Role, load_settings
     from core.db import connect
     from market_data import store
-    from market_data.download import EXCHANGE_NAMES
     from market_data.spans import check_interval, parse_date, runs
 
     start, end = parse_date(start_text, "--from"), parse_date(end_text, "--to")

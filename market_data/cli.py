@@ -39,10 +39,11 @@ def _exchange_error(exc: BaseException, url: str) -> UserError | None:
 
 def _download(args: argparse.Namespace) -> int:
     from bots.runtime.market import server_now
+    from core.candles import EXCHANGE_NAMES
     from core.config import Role, load_settings
     from core.db import connect
     from core.exchange.client import endpoints, make_http
-    from market_data.download import EXCHANGE_NAMES, download
+    from market_data.download import download
     from market_data.spans import check_interval, parse_date
 
     symbols = parse_symbols(args.symbols)

@@ -31,7 +31,7 @@ def save(
 
     interval: str = config.interval  # type: ignore[attr-defined]
     if args.from_store is not None:
-        from market_data.download import EXCHANGE_NAMES
+        from core.candles import EXCHANGE_NAMES
 
         source = f"store:{EXCHANGE_NAMES[load_settings().bybit.env]}"
     else:
