@@ -10,6 +10,7 @@ from datetime import datetime
 from bots.backtest.engine import BacktestResult
 from core.candles import INTERVAL_SECONDS, Candle
 from core.errors import UserError
+from core.risk import RiskLimits
 
 #: ``alpha backtest WORD`` reads stored runs instead of running a bot type named WORD.
 STORED_RUN_COMMANDS = ("list", "show", "compare")
@@ -22,8 +23,11 @@ def save(
     result: BacktestResult,
     started: datetime,
     finished: datetime,
+    *,
+    limits: RiskLimits | None = None,
 ) -> int:
-    """Store the run as the owner (directly, like ``alpha data download``); its id."""
+    """Store the run as the owner (directly, like ``alpha data download``); its id. The
+    host's risk limits in force are stored with the config, under ``"risk"``."""
     from bots.backtest import metrics, results
     from core.cli import installed_version
     from core.config import Role, load_settings
@@ -38,9 +42,13 @@ def save(
         from pathlib import Path
 
         source = f"csv:{Path(args.candles).resolve()}"
+    stored_config = config.model_dump(mode="json")  # type: ignore[attr-defined]
+    risk = limits.model_dump(mode="json", exclude_none=True) if limits is not None else {}
+    if risk:
+        stored_config["risk"] = risk
     record = results.RunRecord(
         bot_type=args.type,
-        config=config.model_dump(mode="json"),  # type: ignore[attr-defined]
+        config=stored_config,
         code_version=results.code_version(installed_version()),
         data_source=source,
         data_from=candles[0].start,

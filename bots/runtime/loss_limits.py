@@ -15,6 +15,8 @@ lift announces ``risk_lift``, which ends that incident in the C2.
 
 The anchors live in the bot's Redis (``bot:{id}:risk``), so a restart keeps the day's
 opening equity and the peak instead of starting them again from the equity at restart.
+A backtest runs this same class with no Redis and no notifier (``bots/backtest/rules.py``):
+the anchors then live in memory for the run.
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ def risk_key(bot_id: str) -> str:
 
 class LossLimits:
     def __init__(
-        self, client: redis.Redis, bot_id: str, limits: RiskLimits, notify: Notifier
+        self,
+        client: redis.Redis | None,
+        bot_id: str,
+        limits: RiskLimits,
+        notify: Notifier | None,
     ) -> None:
         self.redis = client
         self.bot_id = bot_id
@@ -65,9 +71,7 @@ class LossLimits:
     def observe(self, now: datetime, equity: Decimal) -> None:
         if not self.active:
             return
-        if not self._loaded:
-            self.state = dict(self.redis.hgetall(self.key))  # type: ignore[arg-type]
-            self._loaded = True
+        self._load()
         before = dict(self.state)
         day = now.date().isoformat()
         if self.state.get("day") != day:
@@ -80,7 +84,7 @@ class LossLimits:
         if not self.state.get("halt"):
             self._check(equity)
         if self.state != before:
-            self.redis.hset(self.key, mapping=self.state)
+            self._save()
 
     def _check(self, equity: Decimal) -> None:
         day_open = Decimal(self.state["day_open"])
@@ -99,25 +103,35 @@ class LossLimits:
 
     def reset(self, equity: Decimal, by: str) -> None:
         """The operator's lift: the halt ends and the peak restarts from ``equity``."""
-        if not self._loaded:
-            self.state = dict(self.redis.hgetall(self.key))  # type: ignore[arg-type]
-            self._loaded = True
+        self._load()
         self.state["peak"] = str(equity)
         if self.state.get("day"):
             self.state["day_open"] = str(equity)
         if self.state.get("halt"):
             self._lift(f"reset by {by}")
-        self.redis.hset(self.key, mapping=self.state)
+        self._save()
+
+    def _load(self) -> None:
+        if not self._loaded:
+            if self.redis is not None:
+                self.state = dict(self.redis.hgetall(self.key))  # type: ignore[arg-type]
+            self._loaded = True
+
+    def _save(self) -> None:
+        if self.redis is not None:
+            self.redis.hset(self.key, mapping=self.state)
 
     def _halt(self, rule: str, detail: str) -> None:
         self.state["halt"] = rule
         self.state["halt_detail"] = detail
         log.warning("bot %s: entries halted: %s", self.bot_id, detail)
-        self.notify.risk_halt(detail)
+        if self.notify is not None:
+            self.notify.risk_halt(detail)
 
     def _lift(self, why: str) -> None:
         detail = self.state.get("halt_detail", "")
         self.state["halt"] = ""
         self.state["halt_detail"] = ""
         log.info("bot %s: halt lifted (%s): %s", self.bot_id, why, detail)
-        self.notify.risk_lift(why)
+        if self.notify is not None:
+            self.notify.risk_lift(why)
