@@ -26,6 +26,8 @@ def _backtest(args: argparse.Namespace) -> int:
 
     if args.type in STORED_RUN_COMMANDS:
         return run_stored_command(args)
+    if args.chart is not None:
+        raise UserError("--chart draws a stored run: alpha backtest show ID --chart FILE.png")
     if args.ids:
         raise UserError(f"unexpected argument(s) after the bot type: {' '.join(args.ids)}")
     if args.candles is None and args.from_store is None:
@@ -223,7 +225,7 @@ def register(cli: Cli) -> None:
     )
     p.epilog = (
         "forms: alpha backtest TYPE (--candles FILE.csv | --from-store SYMBOL --from D --to D)"
-        " [--save];  alpha backtest list [--limit N];  alpha backtest show ID;"
+        " [--save];  alpha backtest list [--limit N];  alpha backtest show ID [--chart F.png];"
         "  alpha backtest compare A B"
     )
     p.add_argument(
@@ -278,6 +280,11 @@ def register(cli: Cli) -> None:
         "--no-funding",
         action="store_true",
         help="with --from-store: ignore the stored funding settlements (funding is zero)",
+    )
+    p.add_argument(
+        "--chart",
+        metavar="FILE.png",
+        help="with show: draw the run's equity and drawdown to a PNG file",
     )
     p.add_argument(
         "--limit", type=int, default=20, metavar="N", help="with list: newest N runs (default 20)"

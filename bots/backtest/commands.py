@@ -59,6 +59,7 @@ def save(
         started_at=started,
         finished_at=finished,
         metrics=metrics.compute(result, INTERVAL_SECONDS[interval]),
+        equity_curve=result.equity_curve,
     )
     with connect(load_settings(), Role.OWNER, direct=True) as conn:
         return results.save(conn, record, result.trades)
@@ -81,6 +82,8 @@ def run_stored_command(args: argparse.Namespace) -> int:
         raise UserError(f"usage: alpha backtest {usage} ({len(ids)} run id(s) given)")
     if args.limit < 1:
         raise UserError(f"--limit {args.limit} must be at least 1")
+    if args.chart is not None and command != "show":
+        raise UserError("--chart draws one stored run: alpha backtest show ID --chart FILE.png")
     with connect(load_settings(), Role.READONLY) as conn:
         if command == "list":
             runs = results.list_runs(conn, args.limit)
@@ -97,6 +100,17 @@ def run_stored_command(args: argparse.Namespace) -> int:
                 found.append(run)
             if command == "show":
                 lines = report.show_lines(found[0], results.load_trades(conn, ids[0]))
+                if args.chart is not None:
+                    curve = results.load_equity_curve(conn, ids[0])
+                    if not curve:
+                        raise UserError(
+                            f"run {ids[0]} was stored without its equity curve (before"
+                            " migration 0022): run it again with --save to chart it"
+                        )
+                    from bots.backtest.chart import write_chart
+
+                    write_chart(found[0], curve, args.chart)
+                    lines.append(f"chart written to {args.chart}")
             else:
                 lines = report.compare_lines(found[0], found[1])
     print("\n".join(lines))
