@@ -211,6 +211,8 @@ class Backtest:
         # A universe rule: every bar's turnover counts, and the selection is redone when due.
         seen = rules.seen if rules is not None and rules.dynamic else None
         refresh = rules.refresh_universe if rules is not None and rules.dynamic else None
+        # Loss limits configured: the equity is fed to them on every bar, as the host does.
+        observe = rules.observe if rules is not None and rules.loss_limits.active else None
         for candle in candles:
             if seen is not None:
                 seen(candle)
@@ -239,8 +241,8 @@ class Backtest:
                 self._match(candle, pending)
             ctx.now = candle.end
             ctx.equity = equity = self._equity()
-            if rules is not None:
-                rules.observe(ctx.now, equity)
+            if observe is not None:
+                observe(ctx.now, equity)
             intents = on_candle(candle, ctx)
             if intents:
                 self._submit(intents)
@@ -447,7 +449,7 @@ class Backtest:
         self._book(fill)
         self.ctx.now = when
         self.ctx.equity = self._equity()
-        if self.rules is not None:
+        if self.rules is not None and self.rules.loss_limits.active:
             self.rules.observe(when, self.ctx.equity)
         intents = self.strategy.on_fill(fill, self.ctx)
         if intents:

@@ -78,9 +78,10 @@ class HostRules:
         self.universe.select(now, turnover)
 
     def observe(self, now: datetime, equity: Decimal) -> None:
-        halted = self.loss_limits.halted
+        state = self.loss_limits.state
+        was = state.get("halt")
         self.loss_limits.observe(now, equity)
-        if self.loss_limits.halted and not halted:
+        if not was and self.loss_limits.state.get("halt"):
             self.halts += 1
 
     def refusal(

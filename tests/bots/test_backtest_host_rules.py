@@ -142,3 +142,30 @@ def test_lxalgo_in_a_backtest_keeps_its_turnover_universe() -> None:
     Backtest(strategy, rules=rules).run(sorted(a + b, key=lambda c: (c.start, c.symbol)))
     assert seen[0] == [] and ["BBBUSDT"] in seen and seen[-1] == ["AAAUSDT"]
     assert len(seen) == 12  # at the start, then every 4 hours of the 48
+
+
+def test_the_cli_takes_the_hosts_risk_limits_from_config(capsys) -> None:
+    """``alpha backtest --config '{"risk": …}'``: the registration's risk object limits
+    the backtest (fewer trades, the refusals counted); a bad limit is one line."""
+    from pathlib import Path
+
+    from core.cli import main
+
+    sample = Path(__file__).resolve().parents[2] / "bots" / "samples" / "btcusdt_15m.csv"
+
+    def trades(config: str) -> tuple[int, str]:
+        assert main(["backtest", "orderblock", "--candles", str(sample), "--quiet",
+                     "--config", config]) == 0  # fmt: skip
+        out = capsys.readouterr().out
+        return int(out.split("trades", 1)[1].split()[0]), out
+
+    free, out = trades("{}")
+    assert "host rules" not in out
+    capped, out = trades('{"risk": {"max_notional_per_symbol": "1"}}')
+    assert free > 0 and capped == 0
+    assert "intents refused: " in out and "by max_notional_per_symbol" in out
+
+    assert main(["backtest", "orderblock", "--candles", str(sample),
+                 "--config", '{"risk": {"max_drawdown_pct": 200}}']) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--config risk: max_drawdown_pct" in err and err.count("\n") == 1
