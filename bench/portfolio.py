@@ -12,7 +12,9 @@ per symbol in ``market.candles`` as the owner, then measures, best of ``--repeat
 * **loop**: the backtest over the candles already in memory, one portfolio (one
   equity, bars interleaved by time) with the host's rules (risk gate, loss limits,
   universe) as ``alpha backtest`` runs it, and without them;
-* **from the store**: read + backtest, end to end.
+* **from the store**: read + backtest, end to end;
+* for scale, the same number of candles of **one symbol** through the same loop (no
+  store, no rules): what ``bench/strategies.py`` measures per bot.
 """
 
 from __future__ import annotations
@@ -123,6 +125,14 @@ def main() -> int:
             lambda: backtest(args.type, symbols, interval, True).run(
                 read_store(stack, name, symbols, interval)
             ),
+        )
+        single = [
+            candle_from_row(symbols[0], interval, r)
+            for r in rows(total, interval, seed=11, price=50.0)
+        ]
+        best(
+            f"loop: {args.type}, one symbol, {total:,} candles",
+            lambda: backtest(args.type, symbols[:1], interval, False).run(single),
         )
         trades = len(result.trades)  # type: ignore[attr-defined]
         print(f"\n{trades} round trips; end to end is {end / raw:.0%} of the raw read's rate")
