@@ -121,6 +121,7 @@ class Role(StrEnum):
     BOT = "bot"  # bots: read, and their heartbeat
     SYNC = "sync"  # trade sync: its runs, drift events, wallet snapshots
     BACKUP = "backup"  # backups: reads everything, creates its scratch databases
+    COLLECTOR = "collector"  # alpha data collect: inserts closed candles, nothing else
     READONLY = "readonly"  # analytics, Grafana
 
 
@@ -136,6 +137,7 @@ class DatabaseRoleSettings(_Group):
     bot_password: SecretStr | None = None
     sync_password: SecretStr | None = None
     backup_password: SecretStr | None = None
+    collector_password: SecretStr | None = None
     readonly_password: SecretStr | None = None
 
     def name(self, role: Role) -> str:

@@ -48,7 +48,13 @@ from bots.runtime.heartbeat import Heartbeat
 from bots.runtime.ledger_view import ZERO, LedgerView
 from bots.runtime.leverage import LeverageGuard
 from bots.runtime.loss_limits import LossLimits
-from bots.runtime.market import CandleSequencer, closed_candle, closed_history, server_now
+from bots.runtime.market import (
+    CandleSequencer,
+    closed_candle,
+    closed_history,
+    server_now,
+    stored_history,
+)
 from bots.runtime.memos import MemoStore
 from bots.runtime.notify import Notifier, closing_of
 from bots.runtime.registration import Registration
@@ -292,11 +298,16 @@ class BotHost:
         self.redis.set(key, initial, nx=True)  # an operator's later choice wins
 
     def _warm_up(self, symbols: list[str] | None = None) -> list[Candle]:
-        """Feeds ``symbols`` (default: every followed one) their closed history."""
+        """Feeds ``symbols`` (default: every followed one) their closed history: from the
+        market data store when it holds the whole range, else from REST."""
         bars = max(self.strategy.warmup_bars, 1)
+        wanted = self.symbols if symbols is None else symbols
+        stored = self._stored_history(wanted, bars)
         candles: list[Candle] = []
-        for symbol in self.symbols if symbols is None else symbols:
-            history = closed_history(self.http, symbol, self.interval, bars, self.now)
+        for symbol in wanted:
+            history = stored.get(symbol)
+            if history is None:
+                history = closed_history(self.http, symbol, self.interval, bars, self.now)
             candles.extend(history)
             if history:
                 self.prices[symbol] = history[-1].close
@@ -305,6 +316,28 @@ class BotHost:
         for candle in candles:
             self.sequencer.accept(candle)
         return candles
+
+    def _stored_history(self, symbols: list[str], bars: int) -> dict[str, list[Candle]]:
+        """The symbols whose warm-up range the store holds completely, and their candles.
+        Any failure to read it (no database, no grant) is a warning: REST still works."""
+        from core.candles import EXCHANGE_NAMES
+        from core.config import Role
+        from core.db import connect
+
+        out: dict[str, list[Candle]] = {}
+        exchange = EXCHANGE_NAMES[self.settings.bybit.env]
+        try:
+            with connect(self.settings, Role.BOT) as conn:
+                for symbol in symbols:
+                    found = stored_history(conn, exchange, symbol, self.interval, bars, self.now)
+                    if found is not None:
+                        out[symbol] = found
+        except Exception as exc:
+            log.warning("warm-up: the market data store not read (%s); asking the exchange", exc)
+            return {}
+        if out:
+            log.info("warm-up from the store: %s", ", ".join(sorted(out)))
+        return out
 
     def _adopt(self, resting: list[Any]) -> None:
         """Hand the strategy, per symbol, the ledger's position and the bot's own resting

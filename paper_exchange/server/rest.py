@@ -154,6 +154,7 @@ async def _handle(ex: Host, request: web.Request) -> web.Response:
             f"Route not found: {request.method} {path} (use {endpoint.method})",
             status=404,
         )
+    ex.requests[path] += 1
     raw_target = request.raw_path
     raw_query = raw_target.split("?", 1)[1] if "?" in raw_target else ""
     body = await request.read() if request.method == "POST" else b""
