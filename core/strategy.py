@@ -123,7 +123,10 @@ class StrategyContext:
         self.now = now
         self.equity = equity
         self.instruments: Mapping[str, Instrument] = instruments or {}
-        self.positions: Mapping[str, PositionView] = positions or {}
+        # ``is None``, not ``or``: the backtest passes its (at first empty) live mapping of
+        # views, which an ``or`` would swap for another empty dict the strategy then saw
+        # for the whole run.
+        self.positions: Mapping[str, PositionView] = positions if positions is not None else {}
         self._id_source = id_source
         self._counter = 0
         #: Last closed price per symbol (the host's view); empty in backtests and tests.

@@ -10,10 +10,13 @@ import os
 import shlex
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cli import Cli
 from core.errors import UserError
+
+if TYPE_CHECKING:
+    from core.risk import RiskLimits
 
 
 def _optimize(args: argparse.Namespace) -> int:
@@ -36,10 +39,14 @@ def _optimize(args: argparse.Namespace) -> int:
         raise UserError(f"--equity {args.equity!r} is not a number") from None
     cls = plugins.load(args.type)
     params = space.parse(args.space, cls.Config)
-    base, symbols, candles, funding, source = _data(args)
+    base, limits, symbols, candles, funding, source = _data(args)
     config = plugins.validate_config(args.type, base)  # the base must be valid on its own
     interval: str = config.interval  # type: ignore[attr-defined]
-    job = runner.Job(args.type, args.objective, equity, funding)
+    job = runner.Job(args.type, args.objective, equity, funding, limits)
+    # The host's "risk" limits apply to every trial and are part of what is stored and
+    # deployed (the register line), but they are not the strategy's fields.
+    risk = limits.model_dump(mode="json", exclude_none=True)
+    hosted = {**base, "risk": risk} if risk else base
 
     def validate(candidate: dict[str, Any]) -> str | None:
         try:
@@ -58,7 +65,7 @@ def _optimize(args: argparse.Namespace) -> int:
         print(line)
     run_id = None
     if not args.no_save:
-        run_id = _save(args, base, params, direction, symbols, interval, candles, source,
+        run_id = _save(args, hosted, params, direction, symbols, interval, candles, source,
                        started, finished, folds)  # fmt: skip
         print(f"saved as optimisation {run_id} (analytics.optimisation_trials)")
     best = folds[-1].best_params
@@ -66,7 +73,7 @@ def _optimize(args: argparse.Namespace) -> int:
         print("no trial had a defined objective: nothing to deploy")
         return 1
     text = json.dumps({k: v if isinstance(v, int) else str(v) for k, v in best.items()})
-    full = json.dumps({k: v for k, v in base.items() if k != "symbols"} | json.loads(text))
+    full = json.dumps({k: v for k, v in hosted.items() if k != "symbols"} | json.loads(text))
     print("deploy the best config with one of:")
     print(f"  alpha bots update BOT_ID --config {shlex.quote(text)}")
     print(
@@ -78,11 +85,13 @@ def _optimize(args: argparse.Namespace) -> int:
 
 def _data(
     args: argparse.Namespace,
-) -> tuple[dict[str, Any], list[str], list[Any], dict[str, Any] | None, str]:
-    """The base config overrides, the symbols, the candles (several symbols interleaved by
-    time, as the host feeds them) and the funding settlements."""
-    from bots.cli import _stored_candles
+) -> tuple[dict[str, Any], RiskLimits, list[str], list[Any], dict[str, Any] | None, str]:
+    """The base config overrides (the strategy's part), the host's risk limits (the
+    config's ``"risk"``, as in a registration), the symbols, the candles (several symbols
+    interleaved by time, as the host feeds them) and the funding settlements."""
+    from bots.cli import _first_error, _stored_candles
     from core.candles import INTERVAL_SECONDS, read_csv
+    from core.risk import split_config
 
     try:
         base = json.loads(args.config) if args.config else {}
@@ -90,6 +99,10 @@ def _data(
         raise UserError(f"--config is not JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(base, dict):
         raise UserError("--config must be a JSON object, e.g. '{\"pivot_len\": 3}'")
+    try:
+        base, limits = split_config(base)
+    except ValueError as exc:
+        raise UserError(f"--config risk: {_first_error(exc)}") from None
     if args.interval is not None:
         if args.interval not in INTERVAL_SECONDS:
             raise UserError(f"--interval {args.interval!r} is not a Bybit interval")
@@ -136,7 +149,7 @@ def _data(
         if not candles:
             raise UserError(f"{args.candles}: no candles")
         source = f"csv:{Path(args.candles).resolve()}"
-    return base, symbols, candles, funding, source
+    return base, limits, symbols, candles, funding, source
 
 
 def _report(folds: list[Any], objective: str, walk_forward: bool) -> list[str]:
@@ -261,7 +274,12 @@ def register(cli: Cli) -> None:
     p.add_argument("--from", dest="start", metavar="DATE", help="first day, UTC, included")
     p.add_argument("--to", dest="end", metavar="DATE", help="end, UTC, excluded")
     p.add_argument("--symbol", default="BTCUSDT", help="with --candles: its symbol (BTCUSDT)")
-    p.add_argument("--config", metavar="JSON", help="fixed config overrides as a JSON object")
+    p.add_argument(
+        "--config",
+        metavar="JSON",
+        help="fixed config overrides as a JSON object; its \"risk\" object is the host's risk"
+        " limits (as in a registration), which every trial runs under, as alpha backtest does",
+    )
     p.add_argument("--interval", metavar="N", help="candle interval (default: the bot type's)")
     p.add_argument("--equity", default="10000", help="initial equity in USDT (default 10000)")
     p.add_argument("--no-funding", action="store_true", help="ignore stored funding")

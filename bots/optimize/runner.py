@@ -28,6 +28,7 @@ from bots.backtest.metrics import compute
 from bots.optimize import objectives
 from bots.optimize.space import Param
 from core.candles import INTERVAL_SECONDS, Candle
+from core.risk import RiskLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,9 @@ class Job:
     objective: str
     equity: Decimal
     funding: dict[str, list[tuple[datetime, Decimal]]] | None
+    #: The host's limits from the config's ``"risk"`` (none: the defaults, as a
+    #: registration without ``"risk"`` runs under).
+    limits: RiskLimits | None = None
 
 
 @dataclass(slots=True)
@@ -92,15 +96,24 @@ def split(candles: Sequence[Candle], windows: int) -> list[tuple[int, int]]:
 
 def evaluate(config: dict[str, Any], span: tuple[int, int]) -> tuple[str | None, dict[str, Any]]:
     """One backtest of ``config`` over ``_CANDLES[span]`` (in a worker): the objective as
-    a decimal string (``None`` when undefined) and every metric."""
+    a decimal string (``None`` when undefined) and every metric. The trial runs under the
+    host's rules (risk gate, loss limits, universe) exactly as ``alpha backtest`` does,
+    through the same :class:`bots.backtest.rules.HostRules`, so a config is not chosen
+    for trades the host would have refused."""
+    from bots.backtest.rules import HostRules
     from core import plugins
 
     assert _JOB is not None
     candles = _CANDLES[span[0] : span[1]]
     cls = plugins.load(_JOB.bot_type)
     model = plugins.validate_config(_JOB.bot_type, config)
+    strategy = cls(model)
     result = Backtest(
-        cls(model), initial_equity=_JOB.equity, funding=_JOB.funding, keep_fills=False
+        strategy,
+        initial_equity=_JOB.equity,
+        funding=_JOB.funding,
+        keep_fills=False,
+        rules=HostRules(strategy, _JOB.limits),
     ).run(candles)
     interval: str = model.interval  # type: ignore[attr-defined]
     metrics = compute(result, INTERVAL_SECONDS[interval])

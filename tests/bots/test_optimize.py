@@ -165,6 +165,50 @@ def test_a_trial_whose_strategy_raises_is_stored_as_failed(database: Database) -
     assert failed == [({"hold_bars": 13}, None, "RuntimeError: unlucky 13")]
 
 
+def test_every_trial_runs_under_the_hosts_risk_limits(database: Database) -> None:
+    """``--config '{"risk": …}'`` is the registration's risk object: every trial runs under
+    the host's rules as ``alpha backtest`` does (here the drawdown limit, 0.05 % of the
+    mark-to-market peak: a hold that gives back more than that is halted after its first
+    trade, by hand below), and the limits are stored and printed in the register line."""
+    _store(database, "BTCUSDT")
+    risk = '{"risk": {"max_drawdown_pct": "0.05"}}'
+    result = database.alpha(
+        "optimize", "planted", "--space", "hold_bars=8:12", "--config", risk, "--trials",
+        "15", "--seed", "7", "--jobs", "2", "--from-store", "BTCUSDT", *RANGE,
+        env=_env(), timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "best hold_bars=8" in result.stdout, result.stdout
+    assert '"risk": {"max_drawdown_pct": "0.05"}, "hold_bars": 8}' in result.stdout
+    fee = Decimal("0.00055")
+    # Bought at 101; sold at bar h+1's open; the peak is the close at 109 (bar 8) less the
+    # entry fee, and the bar before the sale closes at the sale's price.
+    expected = {
+        8: CYCLES * BEST_TRADE,
+        9: CYCLES * (Decimal(6) - (101 + 107) * fee),  # 2 from the peak: 0.02 %, no halt
+        10: CYCLES * (Decimal(4) - (101 + 105) * fee),  # 4: 0.04 %, no halt
+        11: Decimal(2) - (101 + 103) * fee,  # 6: 0.06 %, halted after the first trade
+        12: Decimal(0) - (101 + 101) * fee,
+    }
+    with database.connect(Role.READONLY) as conn:
+        trials = conn.execute(
+            "SELECT params, value FROM analytics.optimisation_trials"
+        ).fetchall()
+        base = conn.execute("SELECT base_config FROM analytics.optimisation_runs").fetchone()
+    assert trials and {params["hold_bars"] for params, _ in trials} >= {8, 11}
+    for params, value in trials:
+        assert value == expected[params["hold_bars"]], params
+    assert base is not None and base[0]["risk"] == {"max_drawdown_pct": "0.05"}
+
+    bad = database.alpha(
+        "optimize", "planted", "--space", "hold_bars", "--config",
+        '{"risk": {"max_drawdown_pct": 200}}', "--from-store", "BTCUSDT", *RANGE, env=_env(),
+    )  # fmt: skip
+    assert bad.returncode == 1
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--config risk: max_drawdown_pct" in lines[0], lines
+
+
 def test_only_owner_writes_and_readers_read(database: Database) -> None:
     for role in (Role.LISTENER, Role.APP, Role.BOT, Role.SYNC):
         with database.connect(role) as conn, pytest.raises(Exception, match="permission denied"):

@@ -1,6 +1,6 @@
 """A bot type only the optimisation tests install (through an ``alpha.bots`` entry point
 in ``planted_bot-0.dist-info``): it buys one unit at the start of every 24-bar cycle and
-sells ``hold_bars`` bars later. The synthetic market of ``test_optimize.py`` peaks exactly
+sells what it holds ``hold_bars`` bars later. The synthetic market of ``test_optimize.py`` peaks exactly
 8 bars in, so ``hold_bars = 8`` is the one best value."""
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class Planted(Strategy[PlantedConfig]):
         phase, qty = bar % CYCLE, self.config.qty
         if phase == 0:
             return [EnterMarket(ctx.new_id(), candle.symbol, "Buy", qty)]
-        if phase == self.config.hold_bars:
-            return [ExitMarket(ctx.new_id(), candle.symbol, "Sell", qty)]
+        held = ctx.positions.get(candle.symbol)
+        if phase == self.config.hold_bars and held is not None and held.qty > 0:
+            # Only what it holds: an entry the host refused leaves nothing to sell.
+            return [ExitMarket(ctx.new_id(), candle.symbol, "Sell", held.qty)]
         return []
