@@ -277,7 +277,7 @@ def register(cli: Cli) -> None:
     p.add_argument(
         "--config",
         metavar="JSON",
-        help="fixed config overrides as a JSON object; its \"risk\" object is the host's risk"
+        help='fixed config overrides as a JSON object; its "risk" object is the host\'s risk'
         " limits (as in a registration), which every trial runs under, as alpha backtest does",
     )
     p.add_argument("--interval", metavar="N", help="candle interval (default: the bot type's)")

@@ -191,9 +191,7 @@ def test_every_trial_runs_under_the_hosts_risk_limits(database: Database) -> Non
         12: Decimal(0) - (101 + 101) * fee,
     }
     with database.connect(Role.READONLY) as conn:
-        trials = conn.execute(
-            "SELECT params, value FROM analytics.optimisation_trials"
-        ).fetchall()
+        trials = conn.execute("SELECT params, value FROM analytics.optimisation_trials").fetchall()
         base = conn.execute("SELECT base_config FROM analytics.optimisation_runs").fetchone()
     assert trials and {params["hold_bars"] for params, _ in trials} >= {8, 11}
     for params, value in trials:

@@ -1,7 +1,7 @@
 """A bot type only the optimisation tests install (through an ``alpha.bots`` entry point
 in ``planted_bot-0.dist-info``): it buys one unit at the start of every 24-bar cycle and
-sells what it holds ``hold_bars`` bars later. The synthetic market of ``test_optimize.py`` peaks exactly
-8 bars in, so ``hold_bars = 8`` is the one best value."""
+sells what it holds ``hold_bars`` bars later. The synthetic market of ``test_optimize.py``
+peaks exactly 8 bars in, so ``hold_bars = 8`` is the one best value."""
 
 from __future__ import annotations
 
