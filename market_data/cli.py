@@ -104,7 +104,7 @@ def _collect(args: argparse.Namespace) -> int:
     import threading
 
     from core.config import load_settings
-    from core.service import install_signal_handlers
+    from core.service import HealthServer, install_signal_handlers
     from market_data.collect import Collector
     from market_data.spans import check_interval
 
@@ -114,7 +114,14 @@ def _collect(args: argparse.Namespace) -> int:
     stop = threading.Event()
     install_signal_handlers(stop)
     collector = Collector(settings, symbols, args.interval)
-    collector.run(stop)
+    # /healthz and /metrics on ALPHA_HTTP_PORT, as every service (0: none).
+    health = HealthServer.from_settings(settings.service, collector.health_checks())
+    if settings.service.http_port:
+        health.start()
+    try:
+        collector.run(stop)
+    finally:
+        health.stop()
     print(f"{collector.received} closed candle(s) received, {collector.inserted} new to the store")
     return 0
 

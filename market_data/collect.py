@@ -10,6 +10,10 @@ It connects as its own role, ``collector`` (migration 0022), which may only inse
 already downloaded, is left as it is and the collector can neither rewrite nor delete
 history. Bars closed while its socket was down are not fetched here; ``alpha data
 download`` fills those holes (as the owner, who may also correct a bar).
+
+As a service (``collector`` in ``docker-compose.production.yml``) it serves ``/healthz``
+(the exchange's socket is connected; the last write to the store succeeded) and
+``/metrics`` (``alpha_collector_candles_total`` by outcome) on ``ALPHA_HTTP_PORT``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
+from prometheus_client import Counter
 
 from core.candles import EXCHANGE_NAMES, Candle
 from core.config import Role, Settings
@@ -29,6 +34,12 @@ log = logging.getLogger(__name__)
 
 #: After a failed write, wait this long before trying the same candles again (s).
 RETRY_SECONDS = 2.0
+
+CANDLES = Counter(
+    "alpha_collector_candles",
+    "Closed candles the collector wrote to market.candles: new, or already stored",
+    ["outcome"],
+)
 
 
 def insert_closed(conn: psycopg.Connection[Any], exchange: str, candles: Sequence[Candle]) -> int:
@@ -88,6 +99,24 @@ class Collector:
         self.inserted = 0
         #: Set once the stream is subscribed.
         self.ready = threading.Event()
+        self._stream: Any = None
+        #: Why the last write failed (``None``: it succeeded, or none was tried yet).
+        self.failing: str | None = None
+
+    def health_checks(self) -> dict[str, Callable[[], bool | str]]:
+        """For ``/healthz``: the socket is up, and candles reach the store."""
+
+        def exchange() -> bool | str:
+            stream = self._stream
+            if stream is None:
+                return "not started"
+            return True if stream.connected else "disconnected"
+
+        def store() -> bool | str:
+            failing = self.failing
+            return True if failing is None else f"writes failing: {failing}"
+
+        return {"exchange": exchange, "store": store}
 
     def on_message(self, message: dict[str, Any]) -> None:
         from bots.runtime.market import closed_candle
@@ -103,7 +132,7 @@ class Collector:
             def factory(s: Settings, topics: list[str], cb: Any) -> Any:
                 return PublicStream(s, topics, cb)
 
-        stream = factory(self.settings, self.topics, self.on_message)
+        stream = self._stream = factory(self.settings, self.topics, self.on_message)
         stream.start()
         self.ready.set()
         log.info("collecting %s into the store as %s", ", ".join(self.topics), self.exchange)
@@ -137,8 +166,12 @@ class Collector:
                 new = insert_closed(conn, self.exchange, candles)
         except Exception as exc:
             log.warning("%d closed candle(s) not stored yet (%s); retrying", len(candles), exc)
+            self.failing = type(exc).__name__
             return False
+        self.failing = None
         self.received += len(candles)
         self.inserted += new
+        CANDLES.labels("new").inc(new)
+        CANDLES.labels("known").inc(len(candles) - new)
         log.debug("%d closed candle(s) written, %d new", len(candles), new)
         return True

@@ -1,6 +1,7 @@
 """``alpha data collect`` against the paper exchange: the closed candles it pushes are
 stored once each, never the forming one, and equal what ``alpha data download`` fetches
-from REST for the same range."""
+from REST for the same range; its ``/healthz`` checks say when the socket or the store
+fails, and ``/metrics`` counts the candles."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
+
 from core.config import BybitSettings, Role
 from core.exchange.client import AlphaHTTP
+from core.service import run_check
 from market_data import store
 from market_data.collect import Collector
 from market_data.download import download_candles
@@ -39,6 +44,9 @@ def test_collected_candles_equal_the_downloaded_ones(database) -> None:
             bybit=BybitSettings(env="paper", rest_url=ex.rest_url, ws_url=ex.ws_url),
         )
         collector = Collector(settings, SYMBOLS, "1")
+        checks = collector.health_checks()
+        assert run_check(checks["exchange"]) == (False, "not started")
+        new_before = _counted("new")
         stop = threading.Event()
         thread = threading.Thread(target=collector.run, args=(stop,), daemon=True)
         thread.start()
@@ -54,6 +62,8 @@ def test_collected_candles_equal_the_downloaded_ones(database) -> None:
             closed = int((now - first) / timedelta(minutes=1))  # BARS, or one more
             assert closed >= BARS
             _wait(lambda: collector.received >= closed * len(SYMBOLS), "every closed bar")
+            assert run_check(checks["exchange"]) == (True, "ok")
+            assert run_check(checks["store"]) == (True, "ok")
             # The forming bar moves on without closing: it is pushed, never stored.
             now_ms = ex.control.state()["now_ms"]
             ex.control.advance(max(1, (MINUTE - now_ms % MINUTE) // 2))
@@ -62,6 +72,7 @@ def test_collected_candles_equal_the_downloaded_ones(database) -> None:
             stop.set()
             thread.join(10)
         assert collector.received == collector.inserted == closed * len(SYMBOLS)
+        assert _counted("new") - new_before == closed * len(SYMBOLS)
         end = first + timedelta(minutes=closed)
         now = _now(ex)
 
@@ -77,3 +88,33 @@ def test_collected_candles_equal_the_downloaded_ones(database) -> None:
                 assert report.written.inserted == closed
                 downloaded = store.read_candles(conn, "paper", symbol, "1", first, now)
                 assert downloaded == stored, symbol
+
+
+def _counted(outcome: str) -> float:
+    value = REGISTRY.get_sample_value("alpha_collector_candles_total", {"outcome": outcome})
+    return value or 0.0
+
+
+def test_a_failing_store_turns_the_health_check_red_until_a_write_succeeds(database) -> None:
+    """The role cannot log in (a wrong password): the batch is kept, ``/healthz``'s store
+    check fails with the error's type only (no role or host in an unauthenticated
+    answer); the next successful write turns it green."""
+    roles = database.settings.db_roles.model_copy(update={"collector_password": SecretStr("no")})
+    bad = Collector(dataclasses.replace(database.settings, db_roles=roles), SYMBOLS, "1")
+    candle = store_candle()
+    assert bad._write([candle]) is False
+    ok, detail = run_check(bad.health_checks()["store"])
+    assert not ok and detail.startswith("writes failing: "), detail
+    assert "@" not in detail and roles.name(Role.COLLECTOR) not in detail, detail
+    bad.settings = database.settings
+    assert bad._write([candle]) is True
+    assert run_check(bad.health_checks()["store"]) == (True, "ok")
+
+
+def store_candle():
+    from decimal import Decimal
+
+    from core.candles import Candle
+
+    one = Decimal(1)
+    return Candle("BTCUSDT", "1", datetime(2026, 1, 1, tzinfo=UTC), one, one, one, one, one, one)
