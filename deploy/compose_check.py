@@ -37,6 +37,8 @@ from deploy.compose_file import (
     Compose,
     alpha_services,
     bots,
+    collected,
+    collectors,
     command,
     env_file_paths,
     environment,
@@ -141,10 +143,28 @@ def check_redis_users(compose: Compose) -> list[str]:
     return problems
 
 
-def check_pgbouncer(compose: Compose) -> list[str]:
+def check_pgbouncer(compose: Compose, base: Path = ROOT) -> list[str]:
+    """Pooled services go through PgBouncer, and PgBouncer knows each one's role: its
+    password is in PgBouncer's environment, and the entrypoint writes it to the auth file
+    and the ini caps its connections (a role missing there cannot log in)."""
     problems: list[str] = []
+    bouncer = environment((compose.get("services") or {}).get("pgbouncer") or {})
+    entrypoint = (base / "deploy/pgbouncer/entrypoint.sh").read_text(encoding="utf-8")
+    roles = set(re.findall(r"^for role in ([a-z ]+);", entrypoint, re.M)[0].split())
+    ini = (base / "deploy/pgbouncer/pgbouncer.ini").read_text(encoding="utf-8")
     for name, svc in pooled_services(compose).items():
         env = environment(svc)
+        for var in sorted(env):
+            role = re.fullmatch(r"ALPHA_DB_([A-Z]+)_PASSWORD(?:_FILE)?", var)
+            if role is None:
+                continue
+            lower, plain = role.group(1).lower(), var.removesuffix("_FILE")
+            if plain not in bouncer and f"{plain}_FILE" not in bouncer:
+                problems.append(f"{name}: pgbouncer's environment lacks {plain}")
+            if lower not in roles:
+                problems.append(f"{name}: deploy/pgbouncer/entrypoint.sh writes no {lower} login")
+            if f"\nalpha_{lower} = max_user_connections=" not in ini:
+                problems.append(f"{name}: deploy/pgbouncer/pgbouncer.ini has no alpha_{lower} cap")
         for var in DIRECT_VARIABLES:
             if var in env:
                 problems.append(f"{name}: bypasses PgBouncer ({var} is set; use PGBOUNCER_HOST)")
@@ -237,6 +257,35 @@ def check_bootstrap(compose: Compose) -> list[str]:
     return problems
 
 
+def check_collector(compose: Compose) -> list[str]:
+    """One collector feeds the market data store every symbol the bootstrap registers, at
+    the interval each registered bot type trades by default, so a bot warms up from the
+    store and a backtest reads what production saw."""
+    from core import plugins  # the code is the reference: each type's default interval
+
+    found = collectors(compose)
+    if len(found) != 1:
+        return [f"{len(found)} collector services (alpha data collect); want exactly one"]
+    ((name, svc),) = found.items()
+    symbols, intervals = collected(svc)
+    problems: list[str] = []
+    for bot_id, flags in sorted(registrations(compose).items()):
+        missing = [s for s in flags.get("symbols", "").split(",") if s and s not in symbols]
+        if missing:
+            problems.append(f"{name}: does not collect {', '.join(missing)} ({bot_id} trades it)")
+        bot_type = flags.get("type", "")
+        try:
+            interval = plugins.validate_config(bot_type, {}).interval  # type: ignore[attr-defined]
+        except Exception as exc:  # an unknown type is check_bootstrap's business, not ours
+            problems.append(f"{name}: cannot read {bot_id}'s interval ({exc})")
+            continue
+        if interval not in intervals:
+            problems.append(
+                f"{name}: does not collect interval {interval} ({bot_id}, {bot_type}, trades it)"
+            )
+    return problems
+
+
 def check_operations(compose: Compose) -> list[str]:
     """Healthchecks, restart policies, memory limits, log rotation, depends_on conditions."""
     problems: list[str] = []
@@ -310,6 +359,7 @@ ALL_CHECKS: tuple[Callable[[Compose], list[str]], ...] = (
     check_secrets,
     check_backup_volume,
     check_redis_users,
+    check_collector,
 )
 
 

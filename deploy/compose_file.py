@@ -125,13 +125,34 @@ def bots(compose: Compose) -> dict[str, Service]:
     return {n: s for n, s in alpha_services(compose).items() if run_verb(s) == "bot"}
 
 
+def is_collector(service: Service) -> bool:
+    """``alpha data collect …``: a long-running service that is not an ``alpha run`` verb."""
+    return command(service)[:2] == ["data", "collect"]
+
+
+def collectors(compose: Compose) -> dict[str, Service]:
+    return {n: s for n, s in alpha_services(compose).items() if is_collector(s)}
+
+
+def collected(service: Service) -> tuple[list[str], list[str]]:
+    """A collector's symbols and intervals, as collected by default (``${VAR:-x}`` → x)."""
+    cmd = command(service)
+    symbols = _default(cmd[2]) if len(cmd) > 2 else ""
+    intervals = _default(cmd[cmd.index("--interval") + 1]) if "--interval" in cmd[:-1] else ""
+    split = lambda text: [part for part in text.split(",") if part]  # noqa: E731
+    return split(symbols), split(intervals)
+
+
 def pooled_services(compose: Compose) -> dict[str, Service]:
     """Long-running app services that must reach PostgreSQL through PgBouncer."""
     return {
         name: svc
         for name, svc in alpha_services(compose).items()
-        if run_verb(svc) is not None
-        and run_verb(svc) not in DIRECT_RUN_VERBS | NO_DATABASE_RUN_VERBS
+        if (
+            run_verb(svc) is not None
+            and run_verb(svc) not in DIRECT_RUN_VERBS | NO_DATABASE_RUN_VERBS
+        )
+        or is_collector(svc)
     }
 
 

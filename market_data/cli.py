@@ -109,11 +109,17 @@ def _collect(args: argparse.Namespace) -> int:
     from market_data.spans import check_interval
 
     symbols = parse_symbols(args.symbols)
-    check_interval(args.interval)
+    intervals = [i.strip() for i in args.interval.split(",") if i.strip()]
+    if not intervals:
+        raise UserError("--interval: give at least one interval, e.g. 5 or 5,15,240")
+    for interval in intervals:
+        check_interval(interval)
+    if len(set(intervals)) != len(intervals):
+        raise UserError(f"--interval {args.interval}: an interval is given twice")
     settings = load_settings()
     stop = threading.Event()
     install_signal_handlers(stop)
-    collector = Collector(settings, symbols, args.interval)
+    collector = Collector(settings, symbols, intervals)
     # /healthz and /metrics on ALPHA_HTTP_PORT, as every service (0: none).
     health = HealthServer.from_settings(settings.service, collector.health_checks())
     if settings.service.http_port:
@@ -211,8 +217,9 @@ def register(cli: Cli) -> None:
     c.add_argument(
         "--interval",
         required=True,
-        metavar="I",
-        help="Bybit interval: 1 3 5 15 30 60 120 240 360 720 (minutes), D or W",
+        metavar="I[,I…]",
+        help="Bybit interval(s), comma-separated: 1 3 5 15 30 60 120 240 360 720 (minutes),"
+        " D or W; every symbol is collected at each (e.g. 5,15,240)",
     )
 
     s = cli.command(

@@ -80,18 +80,21 @@ StreamFactory = Callable[[Settings, list[str], Callable[[dict[str, Any]], None]]
 
 
 class Collector:
-    """Writes the closed candles of ``symbols`` at ``interval`` until ``stop`` is set."""
+    """Writes the closed candles of ``symbols`` at ``interval`` (one, or several: every
+    symbol at each) until ``stop`` is set."""
 
     def __init__(
         self,
         settings: Settings,
         symbols: Iterable[str],
-        interval: str,
+        interval: str | Sequence[str],
         stream_factory: StreamFactory | None = None,
     ) -> None:
         self.settings = settings
         self.exchange = EXCHANGE_NAMES[settings.bybit.env]
-        self.topics = [f"kline.{interval}.{s}" for s in symbols]
+        intervals = [interval] if isinstance(interval, str) else list(interval)
+        symbols = list(symbols)
+        self.topics = [f"kline.{i}.{s}" for i in intervals for s in symbols]
         self._factory = stream_factory
         self._queue: queue.Queue[Candle] = queue.Queue()
         #: Closed candles received, and how many of them were new to the store.

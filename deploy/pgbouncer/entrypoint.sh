@@ -27,7 +27,7 @@ run_dir=$(dirname "$auth_file")
 umask 077
 mkdir -p "$run_dir"
 : > "$auth_file"
-for role in listener app bot sync readonly; do
+for role in listener app bot sync collector readonly; do
     var=$(echo "ALPHA_DB_${role}_PASSWORD" | tr '[:lower:]' '[:upper:]')
     password=$(secret "$var")
     # userlist.txt quoting: a double quote inside a value is doubled.
@@ -46,7 +46,7 @@ done
 runtime="$run_dir/pgbouncer.ini"
 set -- -e "s|^auth_file = .*|auth_file = $auth_file|" \
        -e "s|^alpha = host=.*|$dbname = host=${POSTGRES_HOST:-postgres} port=${POSTGRES_PORT:-5432} dbname=$dbname|"
-for role in listener app bot sync readonly; do  # BRE without \| (busybox sed in the image)
+for role in listener app bot sync collector readonly; do  # BRE without \| (busybox sed in the image)
     set -- "$@" -e "s/^alpha_$role = /${prefix}_$role = /"
 done
 [ -z "${PGBOUNCER_LISTEN_ADDR:-}" ] || set -- "$@" -e "s|^listen_addr = .*|listen_addr = $PGBOUNCER_LISTEN_ADDR|"

@@ -60,6 +60,7 @@ def write_env(path: Path, images: dict[str, str], speed: str, seed: int) -> dict
         "ALPHA_DB_BOT_PASSWORD": secret(),
         "ALPHA_DB_SYNC_PASSWORD": secret(),
         "ALPHA_DB_BACKUP_PASSWORD": secret(),
+        "ALPHA_DB_COLLECTOR_PASSWORD": secret(),
         "ALPHA_DB_READONLY_PASSWORD": secret(),
         "REDIS_PASSWORD": secret() + '"\\q',
         **{

@@ -71,7 +71,7 @@ def test_every_app_service_is_classified() -> None:
     """A new service must be seen by the rules (else they would silently skip it)."""
     compose = compose_file.load(COMPOSE)
     pooled = set(compose_file.pooled_services(compose))
-    assert {"websocket_listener", "trade_sync", "telegram_c2", "api", *BOTS} == pooled
+    assert {"websocket_listener", "trade_sync", "telegram_c2", "api", "collector", *BOTS} == pooled
     assert {"migrate", "bootstrap", "backup", "paper_exchange"} | pooled == set(
         compose_file.alpha_services(compose)
     )
@@ -162,7 +162,7 @@ def test_app_services_pointed_past_pgbouncer_fail(tmp_path: Path) -> None:
     compose = broken(tmp_path, "PGBOUNCER_HOST: pgbouncer", "PGBOUNCER_HOST: postgres")
     problems = rules.check_pgbouncer(compose)
     # The anchor is shared: every pooled service is named.
-    assert len(problems) == 8 and all("PGBOUNCER_HOST must be pgbouncer" in p for p in problems)
+    assert len(problems) == 9 and all("PGBOUNCER_HOST must be pgbouncer" in p for p in problems)
 
 
 def test_unknown_variable_fails(tmp_path: Path) -> None:
@@ -320,8 +320,10 @@ def test_a_bot_logging_in_as_another_bot_fails(tmp_path: Path) -> None:
         tmp_path, "REDIS_USERNAME: bot-lxalgo_001", "REDIS_USERNAME: bot-shortseller_001"
     )
     problems = rules.check_redis_users(compose)
-    assert problems == ["lxalgo: REDIS_USERNAME must be 'bot-lxalgo_001' (its own ACL user), "
-                        "got 'bot-shortseller_001'"], problems
+    assert problems == [
+        "lxalgo: REDIS_USERNAME must be 'bot-lxalgo_001' (its own ACL user), "
+        "got 'bot-shortseller_001'"
+    ], problems
 
 
 def test_a_service_on_the_operator_login_fails(tmp_path: Path) -> None:
@@ -351,3 +353,82 @@ def test_the_image_holds_every_package_the_project_ships() -> None:
         if line.startswith("COPY ") and not line.startswith("COPY --")
     }
     assert sorted(shipped - copied) == []
+
+
+# --- the collector ---------------------------------------------------------------------
+
+COLLECTED = "BTCUSDT,ETHUSDT,SOLUSDT,XRPUSDT,DOGEUSDT,LINKUSDT,AVAXUSDT,BNBUSDT,ADAUSDT,LTCUSDT"
+
+
+def test_the_collector_runs_in_production_as_its_own_role_through_pgbouncer() -> None:
+    """Always on (no profile: production and the paper rehearsal), restarted, limited,
+    health-checked on /healthz, scraped by Prometheus, logged in as alpha_collector and
+    nothing else (no Redis, no API key)."""
+    compose = compose_file.load(COMPOSE)
+    svc = compose["services"]["collector"]
+    assert "profiles" not in svc and svc["restart"] == "unless-stopped"
+    assert svc["deploy"]["resources"]["limits"]["memory"]
+    assert "/healthz" in " ".join(svc["healthcheck"]["test"])
+    env = compose_file.environment(svc)
+    assert env["PGBOUNCER_HOST"] == "pgbouncer"
+    assert [v for v in env if "PASSWORD" in v or "API_" in v] == ["ALPHA_DB_COLLECTOR_PASSWORD"]
+    assert compose_file.collected(svc) == (COLLECTED.split(","), ["5", "15", "240"])
+    # migrate gives the role its password; PgBouncer lets it in.
+    for one in ("migrate", "pgbouncer"):
+        assert "ALPHA_DB_COLLECTOR_PASSWORD" in compose_file.environment(compose["services"][one])
+    prometheus = (ROOT / "deploy/prometheus/prometheus.yml").read_text()
+    assert '"collector:9100"' in prometheus
+
+
+def test_a_registered_symbol_the_collector_misses_fails(tmp_path: Path) -> None:
+    compose = broken(tmp_path, "${COLLECTOR_SYMBOLS:-" + COLLECTED, "${COLLECTOR_SYMBOLS:-BTCUSDT")
+    problems = rules.check_collector(compose)
+    assert "collector: does not collect ETHUSDT, SOLUSDT (shortseller_001 trades it)" in problems
+    assert any(
+        p.startswith("collector: does not collect ETHUSDT, SOLUSDT, XRPUSDT, DOGEUSDT, LINKUSDT")
+        and "momentum_001" in p
+        for p in problems
+    ), problems
+
+
+def test_an_interval_a_bot_trades_that_the_collector_misses_fails(tmp_path: Path) -> None:
+    compose = broken(tmp_path, "${COLLECTOR_INTERVALS:-5,15,240}", "${COLLECTOR_INTERVALS:-5,15}")
+    assert rules.check_collector(compose) == [
+        "collector: does not collect interval 240 (momentum_001, momentum, trades it)"
+    ]
+
+
+def test_no_collector_fails(tmp_path: Path) -> None:
+    compose = broken(tmp_path, "      - data\n      - collect\n", "      - run\n      - collect\n")
+    assert rules.check_collector(compose) == [
+        "0 collector services (alpha data collect); want exactly one"
+    ]
+
+
+def test_a_role_pgbouncer_does_not_know_fails(tmp_path: Path) -> None:
+    """The collector's login must reach PgBouncer's auth file: its password in PgBouncer's
+    environment, its role in the entrypoint's list and a cap in the ini."""
+    line = "      ALPHA_DB_COLLECTOR_PASSWORD: ${ALPHA_DB_COLLECTOR_PASSWORD:?set "
+    text = compose_text()
+    start = text.index("  pgbouncer:\n    image:")
+    cut = text.index(line, start)
+    end = text.index("\n", cut) + 1
+    copy = tmp_path / "docker-compose.production.yml"
+    copy.write_text(text[:cut] + text[end:], encoding="utf-8")
+    problems = rules.check_pgbouncer(compose_file.load(copy))
+    assert problems == ["collector: pgbouncer's environment lacks ALPHA_DB_COLLECTOR_PASSWORD"]
+
+    deploy = tmp_path / "repo"
+    (deploy / "deploy").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(ROOT / "deploy/pgbouncer", deploy / "deploy/pgbouncer")
+    entry = deploy / "deploy/pgbouncer/entrypoint.sh"
+    entry.write_text(entry.read_text().replace(" collector readonly;", " readonly;"))
+    ini = deploy / "deploy/pgbouncer/pgbouncer.ini"
+    ini.write_text(ini.read_text().replace("alpha_collector = ", "alpha_collectr = "))
+    problems = rules.check_pgbouncer(compose_file.load(COMPOSE), deploy)
+    assert problems == [
+        "collector: deploy/pgbouncer/entrypoint.sh writes no collector login",
+        "collector: deploy/pgbouncer/pgbouncer.ini has no alpha_collector cap",
+    ]

@@ -27,7 +27,7 @@ from devenv.system import hand_over, run_as, service_user
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "pgbouncer"
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
-ROLES = (Role.LISTENER, Role.APP, Role.BOT, Role.SYNC, Role.READONLY)
+ROLES = (Role.LISTENER, Role.APP, Role.BOT, Role.SYNC, Role.COLLECTOR, Role.READONLY)
 
 pytestmark = pytest.mark.skipif(not PGBOUNCER.exists(), reason="no /usr/sbin/pgbouncer")
 
@@ -63,6 +63,7 @@ class Bouncer:
             "ALPHA_DB_APP_PASSWORD_FILE": str(secret_file),
             "ALPHA_DB_BOT_PASSWORD": self.passwords[Role.BOT],
             "ALPHA_DB_SYNC_PASSWORD": self.passwords[Role.SYNC],
+            "ALPHA_DB_COLLECTOR_PASSWORD": self.passwords[Role.COLLECTOR],
             "ALPHA_DB_READONLY_PASSWORD": self.passwords[Role.READONLY],
         }
         self.user = service_user()
@@ -135,7 +136,19 @@ def test_each_role_logs_in_through_the_compose_pgbouncer_in_transaction_mode(bou
         with bouncer.connect(bouncer.role(role), bouncer.passwords[role]) as conn:
             user, db, one = conn.execute("SELECT current_user, current_database(), 1").fetchone()
             assert (user, db, one) == (bouncer.role(role), bouncer.database.name, 1)
-            # A real query on the schema: every role can read the bot registry.
+            if role is Role.COLLECTOR:
+                # It may only insert candles: what alpha data collect does, through here.
+                from datetime import UTC, datetime
+                from decimal import Decimal
+
+                from core.candles import Candle
+                from market_data.collect import insert_closed
+
+                one, at = Decimal(1), datetime(2026, 1, 1, tzinfo=UTC)
+                bar = Candle("BTCUSDT", "1", at, one, one, one, one, one, one)
+                assert insert_closed(conn, "paper", [bar]) == 1
+                continue
+            # A real query on the schema: every other role can read the bot registry.
             assert conn.execute("SELECT count(*) FROM trading.bots").fetchone()[0] >= 1
 
     # Transaction pooling: two clients connected at the same time, each between

@@ -118,3 +118,23 @@ def store_candle():
 
     one = Decimal(1)
     return Candle("BTCUSDT", "1", datetime(2026, 1, 1, tzinfo=UTC), one, one, one, one, one, one)
+
+
+def test_every_symbol_is_collected_at_each_interval(database) -> None:
+    """``--interval 5,15,240``: one socket, every symbol at each interval (the production
+    collector serves bots of several intervals)."""
+    collector = Collector(database.settings, ["BTCUSDT", "ETHUSDT"], ["5", "240"])
+    assert collector.topics == [
+        "kline.5.BTCUSDT", "kline.5.ETHUSDT", "kline.240.BTCUSDT", "kline.240.ETHUSDT",
+    ]  # fmt: skip
+    assert Collector(database.settings, ["BTCUSDT"], "15").topics == ["kline.15.BTCUSDT"]
+
+
+def test_a_bad_interval_list_is_one_line(capsys) -> None:
+    from core.cli import main
+
+    for given, said in (("5,7", "--interval '7' is not one of"), ("5,5", "given twice"),
+                        (",", "at least one interval")):  # fmt: skip
+        assert main(["data", "collect", "BTCUSDT", "--interval", given]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], err
