@@ -54,6 +54,8 @@ class Observations:
     api: dict[str, Any] = field(default_factory=dict)  # operations.probe_api
     spool_files: int | None = None
     memory: dict[str, tuple[int, int]] = field(default_factory=dict)  # peak, limit (bytes)
+    #: market.candles: (symbol, interval) → (closed bars, bars not closed at the end).
+    candles: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
 
 
 def _services(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -398,6 +400,33 @@ def check_memory(obs: Observations) -> Check:
     )
 
 
+def check_candles(obs: Observations) -> Check:
+    """After trading, the collector has stored closed bars of every symbol the bots are
+    registered with, at each interval it collects, and never a bar still forming."""
+    from deploy.compose_file import collected, is_collector
+
+    found = [svc for svc in _services(obs.config).values() if is_collector(svc)]
+    if not found:
+        return Check("collected candles", False, "no collector service in the configuration")
+    _, intervals = collected(found[0])
+    symbols = sorted({s for listed in obs.registered_symbols.values() for s in listed.split(",")})
+    missing = [f"{s} {i}" for s in symbols for i in intervals
+               if obs.candles.get((s, i), (0, 0))[0] == 0]  # fmt: skip
+    forming = [f"{s} {i}" for (s, i), (_, early) in sorted(obs.candles.items()) if early]
+    problems = ([f"no closed bars of {', '.join(missing)}"] if missing else []) + (
+        [f"bars stored before they closed: {', '.join(forming)}"] if forming else []
+    )
+    if not symbols:
+        problems.append("no registered symbols to look for")
+    bars = sum(n for n, _ in obs.candles.values())
+    return Check(
+        "collected candles",
+        not problems,
+        "; ".join(problems)
+        or f"{bars} closed bars of {len(symbols)} symbols at {', '.join(intervals)} minutes",
+    )
+
+
 def evaluate(obs: Observations) -> list[Check]:
     return [
         check_start_order(obs),
@@ -415,4 +444,5 @@ def evaluate(obs: Observations) -> list[Check]:
         check_drift(obs),
         check_spool(obs),
         check_memory(obs),
+        check_candles(obs),
     ]

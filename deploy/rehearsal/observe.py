@@ -119,6 +119,30 @@ def prometheus_targets(stack: Stack) -> list[tuple[str, str]]:
     return [(t["labels"].get("instance", "?"), t["health"]) for t in active]
 
 
+#: What the collector stored: closed bars per (symbol, interval) of the paper exchange,
+#: and how many of them had not closed by the exchange's clock (must be none). Run as is
+#: by tests/deploy/test_rehearsal_checks.py against a real database.
+CANDLES_SQL = """
+SELECT symbol, interval, count(*),
+       count(*) FILTER (WHERE open_time + make_interval(mins => interval::int) > %(now)s)
+  FROM market.candles
+ WHERE exchange = 'paper' AND interval ~ '^[0-9]+$'
+ GROUP BY symbol, interval
+ ORDER BY symbol, interval
+"""
+
+
+def candle_counts(rows: list[list[str]]) -> dict[tuple[str, str], tuple[int, int]]:
+    """``CANDLES_SQL``'s rows (as psql prints them) → {(symbol, interval): (bars, open)}."""
+    return {(sym, interval): (int(n), int(early)) for sym, interval, n, early in rows}
+
+
+def stored_candles(stack: Stack, now_ms: int) -> dict[tuple[str, str], tuple[int, int]]:
+    """The collector's bars; ``now_ms`` is the paper exchange's clock."""
+    now = f"to_timestamp({int(now_ms) / 1000})"
+    return candle_counts(stack.psql(CANDLES_SQL.replace("%(now)s", now)))
+
+
 def redis_positions(stack: Stack, dbs: list[int]) -> dict[str, dict[str, str]]:
     return json.loads(stack.python("websocket_listener", "redis_positions.py", *map(str, dbs)))
 

@@ -158,7 +158,9 @@ class Rehearsal:
                         if row["bot_id"] in wanted}  # fmt: skip
         obs.fills = observe.fills(s)
         obs.funding = observe.funding(s)
-        end_ms = int(observe.paper(s, "/paper/state")["now_ms"]) + 60_000
+        now_ms = int(observe.paper(s, "/paper/state")["now_ms"])
+        obs.candles = observe.stored_candles(s, now_ms)
+        end_ms = now_ms + 60_000
         start_ms = self.sim_start - 86_400_000
         obs.exchange = json.loads(
             s.python("websocket_listener", "exchange.py", str(start_ms), str(end_ms))

@@ -3,6 +3,7 @@ would have shown: a failed rehearsal must name its cause."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,53 @@ def test_an_api_that_lets_a_viewer_write_or_misreports_fails_and_says_so() -> No
     unreachable = checks.Observations(config={}, bots=BOT_ROWS, api={"error": "exited 1"})
     assert checks.check_api(unreachable).detail == "exited 1"
 
+
+def _candles(database: Any, bars: list[tuple[str, str, datetime]], now: datetime) -> Any:
+    """What the rehearsal reads, by its own SQL, from a real database holding ``bars``."""
+    from decimal import Decimal
+
+    from core.candles import Candle
+    from core.config import Role
+    from deploy.compose_file import load, registrations
+    from deploy.rehearsal import observe
+    from market_data.collect import insert_closed
+
+    one = Decimal(1)
+    with database.connect(Role.OWNER, direct=True) as conn:
+        insert_closed(conn, "paper", [  # as the collector writes them
+            Candle(sym, interval, at, one, one, one, one, one, one) for sym, interval, at in bars
+        ])  # fmt: skip
+        conn.commit()
+        rows = conn.execute(observe.CANDLES_SQL, {"now": now}).fetchall()
+    registered = {b: f["symbols"] for b, f in registrations(load()).items()}
+    return checks.Observations(
+        config=config(),
+        registered_symbols=registered,
+        candles=observe.candle_counts([[str(v) for v in row] for row in rows]),
+    )
+
+
+SYMBOLS = "BTCUSDT,ETHUSDT,SOLUSDT,XRPUSDT,DOGEUSDT,LINKUSDT,AVAXUSDT,BNBUSDT,ADAUSDT,LTCUSDT"
+
+
+def test_the_collector_storing_every_registered_symbol_passes(database) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    bars = [(s, i, start) for s in SYMBOLS.split(",") for i in ("5", "15", "240")]
+    bars.append(("BTCUSDT", "5", start + timedelta(minutes=5)))
+    check = checks.check_candles(_candles(database, bars, start + timedelta(hours=4)))
+    assert check.ok, check.detail
+    assert check.detail == "31 closed bars of 10 symbols at 5, 15, 240 minutes"
+
+
+def test_a_symbol_not_collected_or_a_bar_stored_early_fails(database) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    bars = [(s, i, start) for s in SYMBOLS.split(",") for i in ("5", "15", "240")
+            if (s, i) != ("LTCUSDT", "240")]  # fmt: skip
+    # Closes at 00:15; the exchange's clock says 00:10: a forming bar was stored.
+    now = start + timedelta(minutes=10)
+    check = checks.check_candles(_candles(database, bars, now))
+    assert not check.ok
+    assert "no closed bars of LTCUSDT 240" in check.detail, check.detail
+    assert "bars stored before they closed: " in check.detail
+    # Every 15- and 240-minute bar opened at 00:00 is still forming at 00:10.
+    assert "BTCUSDT 15" in check.detail and "BTCUSDT 5" not in check.detail
