@@ -45,6 +45,9 @@ EXCHANGE_NAMES: dict[BybitEnv, str] = {
 }
 
 
+_BAR_LENGTH: dict[str, timedelta] = {k: timedelta(seconds=v) for k, v in INTERVAL_SECONDS.items()}
+
+
 def interval_delta(interval: str) -> timedelta:
     """The length of one bar of ``interval`` (Bybit spelling: "5", "240", "D" …)."""
     try:
@@ -71,7 +74,8 @@ class Candle:
     @property
     def end(self) -> datetime:
         """The close time: when the bar became final and a decision may be taken."""
-        return self.start + timedelta(seconds=INTERVAL_SECONDS[self.interval])
+        # A prepared timedelta: a backtest asks this of every bar.
+        return self.start + _BAR_LENGTH[self.interval]
 
 
 def from_ms(ms: int) -> datetime:

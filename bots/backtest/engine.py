@@ -177,6 +177,9 @@ class Backtest:
         self._views: dict[str, PositionView] = {}
         self._last: dict[str, Decimal] = {}
         self._open: dict[str, _Open] = {}
+        #: Symbols with a position open (qty not zero): their number decides _equity()'s
+        #: fast path.
+        self._held: set[str] = set()
         self._cash = initial_equity  # initial + realized − fees
         self._fees = ZERO
         # Settlements (time, rate) per symbol, oldest first, and the next one due.
@@ -212,7 +215,8 @@ class Backtest:
         seen = rules.seen if rules is not None and rules.dynamic else None
         refresh = rules.refresh_universe if rules is not None and rules.dynamic else None
         # Loss limits configured: the equity is fed to them on every bar, as the host does.
-        observe = rules.observe if rules is not None and rules.loss_limits.active else None
+        limits = rules.loss_limits if rules is not None else None
+        observe = limits.observe if limits is not None and limits.active else None
         for candle in candles:
             if seen is not None:
                 seen(candle)
@@ -291,9 +295,14 @@ class Backtest:
 
     def _equity(self) -> Decimal:
         equity = self._cash
+        if not self._held:  # flat: nothing to mark (most bars of most strategies)
+            return equity
+        last = self._last
+        # Summed in the positions' first-trade order, always the same, so the rounding of
+        # a long sum never depends on which positions happen to be open.
         for symbol, pos in self._pos.items():
             if pos.qty:
-                equity += pos.qty * (self._last[symbol] - pos.avg)
+                equity += pos.qty * (last[symbol] - pos.avg)
         return equity
 
     # -- orders ------------------------------------------------------------------------------
@@ -410,8 +419,9 @@ class Backtest:
     def _match(self, candle: Candle, pending: list[_Order]) -> None:
         for order in pending:
             order.armed = True
-        # Stable sort: market orders first, then stops, limits, take profits.
-        for order in sorted(pending, key=_kind):
+        # Stable sort: market orders first, then stops, limits, take profits (one order,
+        # the usual case, needs none).
+        for order in sorted(pending, key=_kind) if len(pending) > 1 else list(pending):
             if not order.armed or order.intent_id not in self._by_id:
                 continue  # cancelled by a fill earlier in this bar, or placed during it
             price = self._touch(order, candle)
@@ -450,7 +460,7 @@ class Backtest:
         self.ctx.now = when
         self.ctx.equity = self._equity()
         if self.rules is not None and self.rules.loss_limits.active:
-            self.rules.observe(when, self.ctx.equity)
+            self.rules.loss_limits.observe(when, self.ctx.equity)
         intents = self.strategy.on_fill(fill, self.ctx)
         if intents:
             self._submit(intents)
@@ -497,6 +507,10 @@ class Backtest:
                 self._open[fill.symbol] = _Open(
                     fill.side, fill.exec_time, pos.avg * abs(pos.qty), abs(pos.qty)
                 )
+        if pos.qty:
+            self._held.add(fill.symbol)
+        else:
+            self._held.discard(fill.symbol)
         self._views[fill.symbol] = PositionView(fill.symbol, pos.qty, pos.avg)
 
 

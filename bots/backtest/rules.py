@@ -53,7 +53,6 @@ class HostRules:
         self._turnover: dict[str, deque[tuple[datetime, Decimal]]] = {}
         #: Refusals per rule, for the report.
         self.refused: dict[str, int] = {}
-        self.halts = 0
 
     @property
     def dynamic(self) -> bool:
@@ -77,12 +76,14 @@ class HostRules:
             turnover[symbol] = sum((t for end, t in bars if end <= now), ZERO)
         self.universe.select(now, turnover)
 
+    @property
+    def halts(self) -> int:
+        """Loss-limit halts during the run."""
+        return self.loss_limits.halts
+
     def observe(self, now: datetime, equity: Decimal) -> None:
-        state = self.loss_limits.state
-        was = state.get("halt")
+        # The engine calls loss_limits.observe itself (one call less on every bar).
         self.loss_limits.observe(now, equity)
-        if not was and self.loss_limits.state.get("halt"):
-            self.halts += 1
 
     def refusal(
         self,

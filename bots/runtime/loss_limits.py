@@ -64,6 +64,12 @@ class LossLimits:
         self._day_open: Decimal | None = None
         self._peak: Decimal | None = None
         self._dirty = False
+        # The last (equity, peak, day open) that _check() found within both limits: it is
+        # a pure function of those, so the same three again cannot halt (a flat bot's
+        # equity repeats bar after bar; a backtest feeds every bar).
+        self._clear: tuple[Decimal, Decimal | None, Decimal | None] | None = None
+        #: Halts announced since this object was made (the backtest's report counts them).
+        self.halts = 0
 
     @property
     def active(self) -> bool:
@@ -77,7 +83,8 @@ class LossLimits:
     def observe(self, now: datetime, equity: Decimal) -> None:
         if not self.active:
             return
-        self._load()
+        if not self._loaded:
+            self._load()
         day = now.date()
         if day != self._day:
             self._day = day
@@ -94,7 +101,11 @@ class LossLimits:
             self.state["peak"] = str(equity)
             self._dirty = True
         if not self.state.get("halt"):
-            self._check(equity)
+            checked = (equity, self._peak, self._day_open)
+            if checked != self._clear:
+                self._check(equity)
+                if not self.state.get("halt"):
+                    self._clear = checked
         if self._dirty:
             self._save()
 
@@ -142,6 +153,7 @@ class LossLimits:
 
     def _halt(self, rule: str, detail: str) -> None:
         self._dirty = True
+        self.halts += 1
         self.state["halt"] = rule
         self.state["halt_detail"] = detail
         log.warning("bot %s: entries halted: %s", self.bot_id, detail)
