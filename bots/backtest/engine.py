@@ -180,6 +180,7 @@ class Backtest:
         #: Symbols with a position open (qty not zero): their number decides _equity()'s
         #: fast path.
         self._held: set[str] = set()
+        self._defaults: dict[str, Instrument] = {}
         self._cash = initial_equity  # initial + realized − fees
         self._fees = ZERO
         # Settlements (time, rate) per symbol, oldest first, and the next one due.
@@ -308,7 +309,14 @@ class Backtest:
     # -- orders ------------------------------------------------------------------------------
 
     def _rules(self, symbol: str) -> Instrument:
-        return self.ctx.instruments.get(symbol) or default_instrument(symbol)
+        found = self.ctx.instruments.get(symbol)
+        if found is not None:
+            return found
+        # Made once per symbol, not once per order (it is a frozen value).
+        default = self._defaults.get(symbol)
+        if default is None:
+            default = self._defaults[symbol] = default_instrument(symbol)
+        return default
 
     def _submit(self, intents: list[Intent], *, follow_up: bool = True) -> None:
         """Place ``intents``; with the host's rules, those they refuse go back to the
