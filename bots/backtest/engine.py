@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,7 @@ from core.strategy import (
 if TYPE_CHECKING:
     from bots.backtest.rules import HostRules
 
+ONE_DAY = timedelta(days=1)
 TAKER_FEE = Decimal("0.00055")
 MAKER_FEE = Decimal("0.0002")
 
@@ -180,6 +181,9 @@ class Backtest:
         #: Symbols with a position open (qty not zero): their number decides _equity()'s
         #: fast path.
         self._held: set[str] = set()
+        #: The equity must be recomputed: a held symbol's price, the cash or a position
+        #: changed since it last was.
+        self._stale = True
         self._defaults: dict[str, Instrument] = {}
         self._cash = initial_equity  # initial + realized − fees
         self._fees = ZERO
@@ -218,6 +222,11 @@ class Backtest:
         # Loss limits configured: the equity is fed to them on every bar, as the host does.
         limits = rules.loss_limits if rules is not None else None
         observe = limits.observe if limits is not None and limits.active else None
+        # The loss limits are fed again only when the equity was recomputed or a UTC day
+        # began: the same equity on the same day changes nothing in them (no peak, no
+        # day open, the check they last passed), so the call is skipped, not its effect.
+        observed_until: datetime | None = None
+        last, held = self._last, self._held
         for candle in candles:
             if seen is not None:
                 seen(candle)
@@ -240,22 +249,35 @@ class Backtest:
                 when = due.get(symbol)
                 if when is not None and when <= candle.start:
                     self._settle(candle)
-            self._last[symbol] = candle.close
+            last[symbol] = candle.close
+            if symbol in held:
+                self._stale = True  # a position is marked at this close
             pending = orders.get(symbol)
             if pending:
                 self._match(candle, pending)
-            ctx.now = candle.end
-            ctx.equity = equity = self._equity()
-            if observe is not None:
-                observe(ctx.now, equity)
+            ctx.now = now = candle.end
+            # The equity moves only with a held symbol's price, a fill or a funding
+            # settlement (each sets _stale); otherwise it is the last bar's, exactly.
+            fresh = self._stale
+            if fresh:
+                self._stale = False
+                equity = self._equity()
+            ctx.equity = equity
+            if observe is not None and (fresh or observed_until is None or now >= observed_until):
+                observe(now, equity)
+                if observed_until is None or now >= observed_until:
+                    observed_until = datetime.combine(
+                        now.date() + ONE_DAY, time.min, tzinfo=now.tzinfo
+                    )
             intents = on_candle(candle, ctx)
             if intents:
                 self._submit(intents)
-            if equity > peak:
-                peak = equity
-            elif peak - equity > max_dd:
-                max_dd = peak - equity
-                max_dd_pct = max_dd / peak * 100
+            if fresh:  # an unchanged equity cannot move the peak or the drawdown
+                if equity > peak:
+                    peak = equity
+                elif peak - equity > max_dd:
+                    max_dd = peak - equity
+                    max_dd_pct = max_dd / peak * 100
         if batch_start is not None:
             curve.append((ctx.now, equity))
             self._submit(on_timer(ctx))
@@ -282,6 +304,7 @@ class Backtest:
         while i < len(rates) and rates[i][0] <= candle.start:
             pos = self._pos.get(symbol)
             if pos is not None and pos.qty:
+                self._stale = True
                 received = -pos.qty * candle.open * rates[i][1]
                 self._cash += received
                 self._funding += received
@@ -498,6 +521,7 @@ class Backtest:
                 pos.avg = ZERO
             elif (pos.qty > 0) != (direction > 0):  # flipped through zero
                 pos.avg = fill.price
+        self._stale = True
         self._cash += realized - fill.fee
         self._fees += fill.fee
         rt.pnl += realized - fill.fee
