@@ -1,4 +1,5 @@
-"""``alpha db …`` (migrations), ``alpha bots …`` (the registry), ``alpha kill …``."""
+"""``alpha db …`` (migrations), ``alpha bots …`` (the registry), ``alpha kill …``,
+``alpha drift ack``."""
 
 from __future__ import annotations
 
@@ -305,6 +306,12 @@ def _kill_lift(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drift_ack(args: argparse.Namespace) -> int:
+    from database.drift_cli import ack
+
+    return ack(args)
+
+
 def _list(args: argparse.Namespace) -> int:
     from database import bots
 
@@ -436,6 +443,18 @@ def register(cli: Cli) -> None:
         "kill", "lift", "lift the kill switch (audited); bots stay paused until resumed", _kill_lift
     )
     lift.add_argument("--yes", action="store_true", help="confirm the lift")
+    drift = cli.command(
+        "drift", "ack",
+        "let bots enter despite open drift on a bot's symbols or an account, as the drift"
+        " is now (audited); a drift that changes or a new one holds entries again",
+        _drift_ack,
+    )  # fmt: skip
+    drift.add_argument(
+        "target", metavar="BOT|ACCOUNT",
+        help="a bot (its account and symbols) or an account (every symbol)",
+    )  # fmt: skip
+    drift.add_argument("--reason", metavar="TEXT", help="why (kept with the acknowledgement)")
+    drift.add_argument("--yes", action="store_true", help="confirm (without it: list, do nothing)")
     lst = cli.command("bots", "list", "list registered bots", _list)
     lst.add_argument("--all", action="store_true", default=True, help=argparse.SUPPRESS)
     lst.add_argument("--active", dest="all", action="store_false", help="hide retired bots")

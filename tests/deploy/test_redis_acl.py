@@ -20,8 +20,8 @@ import pytest
 import redis
 
 from bots.runtime.lease import BotLease
-from core.config import load_settings
 from core import redis_keys
+from core.config import load_settings
 from core.operator.fill_claims import Answer, request_claim
 from core.redis_client import redis_client
 from deploy import redis_acl as template_writer
@@ -275,9 +275,10 @@ def _answer_one_claim(listener: redis.Redis, exec_id: str, text: str) -> None:
     except redis.exceptions.ResponseError as exc:
         assert "BUSYGROUP" in str(exc)
     for _ in range(100):
-        for _stream, entries in listener.xreadgroup(
-            "listener", "l", {"listener:claims": ">"}, count=10, block=100
-        ) or []:
+        for _stream, entries in (
+            listener.xreadgroup("listener", "l", {"listener:claims": ">"}, count=10, block=100)
+            or []
+        ):
             for entry_id, fields in entries:
                 listener.xack("listener:claims", "listener", entry_id)
                 if fields["exec_id"] == exec_id:
