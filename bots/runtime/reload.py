@@ -78,13 +78,17 @@ def plan(old: Registration, new: Registration, strategy: Strategy[Any]) -> Plan:
         if before != after:
             out.restart.append(f"{name} {_short(before)} -> {_short(after)}")
     config = plugins.validate_config(new.bot_type, new.config)
+    # Registration against registration, not against the strategy's own config: a
+    # strategy may keep more than its registration says (ShortSeller keeps the exits
+    # of a removed symbol it still holds).
+    running = plugins.validate_config(old.bot_type, old.config)
     _, old_limits = split_config(old.config)
     _, new_limits = split_config(new.config)
     if new_limits != old_limits:
         out.limits = new_limits
     if settings_of(new.config) != settings_of(old.config):
         out.notify = settings_of(new.config)
-    before = strategy.config.model_dump(mode="json")
+    before = running.model_dump(mode="json")
     after = config.model_dump(mode="json")
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     if changed:
