@@ -10,7 +10,7 @@ from decimal import Decimal
 from core import redis_keys
 from core.config import Role
 from core.ids import BotId
-from tests.bots.e2e.harness import stack
+from tests.bots.e2e.harness import SYMBOL, stack
 from tests.bots.e2e.test_e2e_loss_limits import _bars
 from tests.bots.e2e.test_e2e_restart import CONFIG
 
@@ -60,3 +60,32 @@ def test_a_running_bot_takes_risk_and_parameters_live_and_a_mode_change_needs_a_
         ).fetchall()
     assert [o for o, _ in rows] == ["pending", "accepted"] * 2 + ["pending", "refused"] * 2
     assert rows[1][1].endswith(": applied: risk")
+
+
+def test_symbols_join_and_leave_a_running_bot(database, redis, tmp_path):
+    history, live = _bars()
+    exits = CONFIG["exits"][SYMBOL]
+    with stack(database, tmp_path, history + live, len(history)) as s:
+        s.register(BOT, "su1", "shortseller", CONFIG | {"cooldown_minutes": 0}, redis_db=1)
+        bot = s.start_bot(BOT)
+        topic = "kline.1.ETHUSDT"
+        assert s._subscribers(topic) == 0
+        both = json.dumps({"exits": {SYMBOL: exits, "ETHUSDT": exits}})
+        out = _update(database, "--symbols", f"{SYMBOL},ETHUSDT", "--config", both)
+        assert f"{BOT} (running): applied: config.exits, symbols +ETHUSDT" in out, out
+        # Its rules fetched, its candles subscribed (after a warm-up), entries allowed.
+        assert "ETHUSDT" in bot.host.orders.instruments
+        assert s._subscribers(topic) == 1
+        assert "ETHUSDT" in bot.host.universe
+        # BTCUSDT leaves: its candles still come (a position would be managed), but the
+        # cross at bar 20 that enters when BTCUSDT is the bot's is not entered.
+        out = _update(database, "--symbols", "ETHUSDT")
+        assert f"{BOT} (running): applied: symbols -{SYMBOL}" in out, out
+        assert SYMBOL not in bot.host.universe and SYMBOL in bot.host.symbols
+        s.play(3)
+        with database.connect("readonly") as conn:
+            held = conn.execute(
+                "SELECT count(*) FROM trading.fills WHERE bot_id = %s AND symbol = %s",
+                (BOT, SYMBOL),
+            ).fetchone()
+        assert held == (0,)
