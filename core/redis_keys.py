@@ -75,6 +75,16 @@ def universe(bot_id: BotId) -> str:
     return f"bot:{bot_id}:universe"
 
 
+def command_reply(bot_id: BotId, command_id: str) -> str:
+    """List: a running bot's one-line answer to the command ``command_id`` (``reload``),
+    pushed once with a TTL; the operator's CLI ``BLPOP``\\ s it."""
+    return f"bot:{bot_id}:reply:{command_id}"
+
+
+#: How long a bot's answer waits for its requester before Redis drops it.
+COMMAND_REPLY_TTL_SECONDS = 120
+
+
 def commands_stream(bot_id: BotId) -> str:
     """Stream: operator commands for this bot (``flatten``, ``cancel-all``)."""
     return f"commands:{bot_id}"

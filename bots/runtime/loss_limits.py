@@ -65,6 +65,12 @@ class LossLimits:
         self._peak: Decimal | None = None
         self._dirty = False
 
+    def set_limits(self, limits: RiskLimits) -> None:
+        """New limits from a reloaded registration (bots/runtime/reload.py); a halt in
+        force stays until it lifts or an operator resets it."""
+        self.daily_pct = limits.max_daily_loss_pct
+        self.drawdown_pct = limits.max_drawdown_pct
+
     @property
     def active(self) -> bool:
         return self.daily_pct is not None or self.drawdown_pct is not None

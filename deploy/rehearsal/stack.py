@@ -64,7 +64,7 @@ def write_env(path: Path, images: dict[str, str], speed: str, seed: int) -> dict
         "REDIS_PASSWORD": secret() + '"\\q',
         **{
             f"REDIS_{role}_PASSWORD": secret()
-            for role in ("LISTENER", "SYNC", "C2", "API", "BACKUP")
+            for role in ("LISTENER", "SYNC", "C2", "API", "BACKUP", "CLAIMS")
         },
         **{
             f"{bot}_REDIS_PASSWORD": secret()
