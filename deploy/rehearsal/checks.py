@@ -313,6 +313,40 @@ def check_executions(obs: Observations) -> list[Check]:
     return [once, attributed]
 
 
+def check_partial_fills(obs: Observations) -> Check:
+    """On the realistic book, some bot orders fill in several executions (a large limit
+    from the traded flow, a market order walking the levels); each piece must be in the
+    ledger exactly once. None at all means partial fills were never exercised."""
+    codes = {(row["account"], row["bot_code"]): row["bot_id"] for row in obs.bots}
+    pieces: dict[tuple[str, str], list[str]] = defaultdict(list)
+    owner: dict[tuple[str, str], str] = {}
+    for account, data in obs.exchange.items():
+        for item in data["executions"]:
+            link = item.get("orderLinkId") or ""
+            bot = codes.get((account, link.split("-", 1)[0])) if "-" in link else None
+            if item["execType"] == "Funding" or bot is None or not item.get("orderId"):
+                continue
+            key = (account, item["orderId"])
+            pieces[key].append(item["execId"])
+            owner[key] = bot
+    several = {k: ids for k, ids in pieces.items() if len(ids) > 1}
+    in_ledger = Counter((f["account"], f["exec_id"]) for f in obs.fills)
+    off = [f"{k[1]}: {e}" for k, ids in several.items() for e in ids
+           if in_ledger[(k[0], e)] != 1]  # fmt: skip
+    per_bot = Counter(owner[k] for k in several)
+    shown = ", ".join(f"{b} {n}" for b, n in sorted(per_bot.items())) or "none"
+    most = max((len(ids) for ids in several.values()), default=0)
+    detail = (
+        f"{len(several)} of {len(pieces)} bot orders filled in several executions"
+        f" ({shown}; at most {most} pieces)"
+    )
+    if not several:
+        return Check("partial fills", False, f"{detail}: partial fills were not exercised")
+    if off:
+        return Check("partial fills", False, f"{detail}; not once in the ledger: {off[:3]}")
+    return Check("partial fills", True, f"{detail}, each piece once in the ledger")
+
+
 def _qty(position: Mapping[str, str]) -> Decimal:
     return Decimal(position.get("qty") or "0")
 
@@ -411,6 +445,7 @@ def evaluate(obs: Observations) -> list[Check]:
         check_c2(obs),
         check_api(obs),
         *check_executions(obs),
+        check_partial_fills(obs),
         *check_positions(obs),
         check_drift(obs),
         check_spool(obs),
