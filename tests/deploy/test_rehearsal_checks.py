@@ -223,4 +223,3 @@ def test_an_api_that_lets_a_viewer_write_or_misreports_fails_and_says_so() -> No
     assert "left no audit row" in check.detail
     unreachable = checks.Observations(config={}, bots=BOT_ROWS, api={"error": "exited 1"})
     assert checks.check_api(unreachable).detail == "exited 1"
-
