@@ -52,6 +52,8 @@ class Observations:
     backup: dict[str, Any] = field(default_factory=dict)
     c2: dict[str, Any] = field(default_factory=dict)
     api: dict[str, Any] = field(default_factory=dict)  # operations.probe_api
+    universe: dict[str, Any] = field(default_factory=dict)  # LXAlgo's, as it published it
+    thin_symbols: list[str] = field(default_factory=list)  # below its turnover floor
     spool_files: int | None = None
     memory: dict[str, tuple[int, int]] = field(default_factory=dict)  # peak, limit (bytes)
 
@@ -347,6 +349,23 @@ def check_partial_fills(obs: Observations) -> Check:
     return Check("partial fills", True, f"{detail}, each piece once in the ledger")
 
 
+def check_universe(obs: Observations) -> Check:
+    """LXAlgo re-selects its universe from the exchange's 24 h turnover: the paper
+    market's thin alts must be out of it and the rest in use."""
+    u = obs.universe
+    if u.get("error"):
+        return Check("LXAlgo universe", False, f"not read: {u['error']}")
+    symbols = list(u.get("symbols") or [])
+    if not symbols:
+        return Check("LXAlgo universe", False, "no universe was published")
+    wrongly = sorted(set(symbols) & set(obs.thin_symbols))
+    shown = f"{len(symbols)} symbols {','.join(symbols)} (at {u.get('updated_at')})"
+    if wrongly:
+        return Check("LXAlgo universe", False, f"{shown} includes thin {','.join(wrongly)}")
+    out = ",".join(obs.thin_symbols) or "none"
+    return Check("LXAlgo universe", True, f"{shown}; left out, below its turnover floor: {out}")
+
+
 def _qty(position: Mapping[str, str]) -> Decimal:
     return Decimal(position.get("qty") or "0")
 
@@ -446,6 +465,7 @@ def evaluate(obs: Observations) -> list[Check]:
         check_api(obs),
         *check_executions(obs),
         check_partial_fills(obs),
+        check_universe(obs),
         *check_positions(obs),
         check_drift(obs),
         check_spool(obs),

@@ -29,6 +29,10 @@ DAILY_TURNOVER_USDT: dict[str, Decimal] = {
     "LINKUSDT": Decimal(200_000_000),
     "AVAXUSDT": Decimal(150_000_000),
     "LTCUSDT": Decimal(100_000_000),
+    # Thin: under 10M a day even in a pump hour, so a 24 h turnover ranking with a 10M
+    # floor (LXAlgo's) excludes them; above 20M a day in a quiet market, the others stay.
+    "ZILUSDT": Decimal(6_000_000),
+    "KSMUSDT": Decimal(4_000_000),
 }
 #: A symbol a market file brings, whose generated continuation needs a figure.
 DEFAULT_DAILY_TURNOVER_USDT = Decimal(100_000_000)

@@ -223,3 +223,19 @@ def test_an_api_that_lets_a_viewer_write_or_misreports_fails_and_says_so() -> No
     assert "left no audit row" in check.detail
     unreachable = checks.Observations(config={}, bots=BOT_ROWS, api={"error": "exited 1"})
     assert checks.check_api(unreachable).detail == "exited 1"
+
+
+def test_lxalgos_universe_without_the_thin_alts_passes_and_with_one_fails() -> None:
+    thin = ["KSMUSDT", "ZILUSDT"]
+    good = {"symbols": ["BTCUSDT", "ETHUSDT"], "updated_at": "2026-01-01T04:00:00+00:00"}
+    check = checks.check_universe(checks.Observations(config={}, universe=good,
+                                                      thin_symbols=thin))  # fmt: skip
+    assert check.ok and "2 symbols BTCUSDT,ETHUSDT" in check.detail
+    assert "KSMUSDT,ZILUSDT" in check.detail
+    bad = {"symbols": ["BTCUSDT", "ZILUSDT"]}
+    check = checks.check_universe(checks.Observations(config={}, universe=bad,
+                                                      thin_symbols=thin))  # fmt: skip
+    assert not check.ok and "includes thin ZILUSDT" in check.detail
+    for missing in ({}, {"error": "exited 1"}):
+        check = checks.check_universe(checks.Observations(config={}, universe=missing))
+        assert not check.ok
