@@ -81,6 +81,9 @@ def write_env(path: Path, images: dict[str, str], speed: str, seed: int) -> dict
         "PAPER_HISTORY_MINUTES": "28800",
         "PAPER_SEED": str(seed),
         "PAPER_SPEED": speed,
+        # Thin alts, deep BTC, resting limits filled by the traded volume: bot orders
+        # fill in pieces and slip, as on Bybit (the "partial fills" check wants some).
+        "PAPER_LIQUIDITY": "realistic",
         # Drift is looked for every 10 s, so a 30 s cut is seen while it lasts.
         "SYNC_POSITION_DRIFT_SECONDS": "10",
         "SYNC_EXECUTION_AUDIT_SECONDS": "30",
