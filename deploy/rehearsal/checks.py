@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from deploy.rehearsal import risk_check
 from deploy.rehearsal.faults import Fault
 from deploy.rehearsal.stack import Event
 
@@ -44,6 +45,10 @@ class Observations:
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # each bot's strategy
     fills: list[dict[str, Any]] = field(default_factory=list)  # trading.fills, ledger order
     funding: list[dict[str, Any]] = field(default_factory=list)
+    capital: dict[str, str] = field(default_factory=dict)  # the capital each bot's host used
+    risk_alerts: list[dict[str, Any]] = field(default_factory=list)  # risk_halt / risk_lift
+    risk_anchors: dict[str, dict[str, str]] = field(default_factory=dict)  # bot:{id}:risk
+    risk_error: str = ""  # why the capital, alerts or anchors could not be read
     exchange: dict[str, Any] = field(default_factory=dict)  # probes/exchange.py
     redis_positions: dict[str, dict[str, str]] = field(default_factory=dict)
     rebuilt_positions: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -60,6 +65,11 @@ class Observations:
 
 def _services(config: Mapping[str, Any]) -> dict[str, Any]:
     return dict(config.get("services") or {})
+
+
+def bot_services(config: Mapping[str, Any]) -> list[str]:
+    """The compose services that run a bot (``command: [run, bot, ID]``)."""
+    return _bots(config)
 
 
 def _bots(config: Mapping[str, Any]) -> list[str]:
@@ -183,6 +193,16 @@ def check_trading(obs: Observations) -> Check:
             f"fewer than {MIN_ROUND_TRIPS} round trips: {', '.join(short)} ({shown})",
         )
     return Check("trading", True, f"round trips with production parameters: {shown}")
+
+
+def check_risk_limits(obs: Observations) -> Check:
+    """No bot entered past its loss limits (deploy/rehearsal/risk_check.py: realized P&L
+    from the ledger, conservative, plus the host's own ``risk_halt`` alerts)."""
+    if obs.risk_error:
+        return Check("risk limits", False, f"not read: {obs.risk_error}")
+    ok, detail = risk_check.summarize(obs.bots, obs.registered_symbols, obs.capital, obs.fills,
+                                      obs.funding, obs.risk_alerts, obs.risk_anchors)  # fmt: skip
+    return Check("risk limits", ok, detail)
 
 
 def check_faults(obs: Observations) -> list[Check]:
@@ -459,6 +479,7 @@ def evaluate(obs: Observations) -> list[Check]:
         check_prometheus(obs),
         check_registrations(obs),
         check_trading(obs),
+        check_risk_limits(obs),
         *check_faults(obs),
         check_backup(obs),
         check_c2(obs),

@@ -68,24 +68,32 @@ def paper(stack: Stack, path: str, body: dict[str, Any] | None = None) -> Any:
 def fills(stack: Stack) -> list[dict[str, Any]]:
     rows = stack.psql(
         "SELECT account, exec_id, bot_id, symbol, side, exec_qty, coalesce(reason, ''),"
-        " extract(epoch FROM ingested_at) FROM trading.fills"
-        " ORDER BY exec_time, seq, exec_id"
+        " extract(epoch FROM ingested_at), category, exec_price, exec_fee, fee_currency,"
+        " exec_type, to_char(exec_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), seq"
+        " FROM trading.fills ORDER BY exec_time, seq, exec_id"
     )
     keys = ("account", "exec_id", "bot_id", "symbol", "side", "exec_qty", "reason",
-            "ingested_epoch")  # fmt: skip
+            "ingested_epoch", "category", "exec_price", "exec_fee", "fee_currency",
+            "exec_type", "exec_time", "seq")  # fmt: skip
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def funding(stack: Stack) -> list[dict[str, Any]]:
-    rows = stack.psql("SELECT account, exec_id, bot_id FROM trading.funding")
-    return [dict(zip(("account", "exec_id", "bot_id"), row, strict=True)) for row in rows]
+    rows = stack.psql(
+        "SELECT account, exec_id, bot_id, funding_fee,"
+        " to_char(exec_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),"
+        " extract(epoch FROM ingested_at) FROM trading.funding"
+    )
+    keys = ("account", "exec_id", "bot_id", "funding_fee", "exec_time", "ingested_epoch")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def bots(stack: Stack) -> list[dict[str, Any]]:
     rows = stack.psql(
         "SELECT json_build_object('bot_id', bot_id, 'bot_code', bot_code, 'account', account,"
         " 'bot_type', bot_type,"
-        " 'redis_db', redis_db, 'symbols', symbols, 'config', config, 'status', status)"
+        " 'redis_db', redis_db, 'symbols', symbols, 'config', config, 'status', status,"
+        " 'initial_capital', initial_capital::text)"
         " FROM trading.bots ORDER BY bot_id"
     )
     return [json.loads(row[0]) for row in rows]
@@ -161,3 +169,28 @@ def new_fills_since(stack: Stack, since: float) -> bool:
         f"SELECT count(*) FROM trading.fills WHERE ingested_at > to_timestamp({since})"
     )
     return int(rows[0][0]) > 0
+
+
+#: What the host logs when a bot without an allocation takes its account's equity
+#: (bots/runtime/capital.py); the JSON log line carries it in its message.
+_CAPITAL_LINE = re.compile(r"bot (\S+): capital (-?[0-9][0-9.E+-]*) \(account equity")
+
+
+def capital(stack: Stack, rows: list[dict[str, Any]], services: list[str]) -> dict[str, str]:
+    """The capital each bot's host sized and limited on: its allocation, or else the first
+    capital its host logged from the wallet at start (bots/runtime/capital.py keeps it in
+    memory only; a later restart recomputes it from the wallet less the bot's own P&L)."""
+    out = {row["bot_id"]: str(row["initial_capital"]) for row in rows
+           if row.get("initial_capital") is not None}  # fmt: skip
+    logs = stack.compose("logs", "--no-color", "--no-log-prefix", *services, timeout=120)
+    for bot_id, amount in _CAPITAL_LINE.findall(logs):
+        out.setdefault(bot_id, amount)
+    return out
+
+
+def risk(stack: Stack, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``risk_halt``/``risk_lift`` alerts and each bot's ``bot:{id}:risk`` anchors
+    (probes/risk.py, as the C2's Redis user)."""
+    pairs = [f"{row['bot_id']}:{0 if row.get('redis_db') is None else int(row['redis_db'])}"
+             for row in rows if row["bot_id"] != "external"]  # fmt: skip
+    return dict(json.loads(stack.python("telegram_c2", "risk.py", *pairs)))

@@ -172,6 +172,12 @@ class Rehearsal:
                         if row["bot_id"] in wanted}  # fmt: skip
         obs.fills = observe.fills(s)
         obs.funding = observe.funding(s)
+        try:
+            obs.capital = observe.capital(s, obs.bots, checks.bot_services(obs.config))
+            risk = observe.risk(s, obs.bots)
+            obs.risk_alerts, obs.risk_anchors = risk["alerts"], risk["anchors"]
+        except (StackError, json.JSONDecodeError, KeyError) as exc:
+            obs.risk_error = str(exc)[:300]
         end_ms = int(observe.paper(s, "/paper/state")["now_ms"]) + 60_000
         start_ms = self.sim_start - 86_400_000
         obs.exchange = json.loads(

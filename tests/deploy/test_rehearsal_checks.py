@@ -239,3 +239,128 @@ def test_lxalgos_universe_without_the_thin_alts_passes_and_with_one_fails() -> N
     for missing in ({}, {"error": "exited 1"}):
         check = checks.check_universe(checks.Observations(config={}, universe=missing))
         assert not check.ok
+
+
+# --- risk limits ---------------------------------------------------------------------------
+
+RISK = {"risk": {"max_daily_loss_pct": "5", "max_drawdown_pct": "25"}}
+
+
+def _ledger_row(n: int, side: str, qty: str, price: str, at: str, fee: str = "0",
+          ingested: float = 0.0, symbol: str = "BTCUSDT") -> dict[str, Any]:  # fmt: skip
+    """One ``trading.fills`` row as ``observe.fills`` reads it."""
+    return {
+        "account": "main", "exec_id": f"e{n}", "bot_id": "ss", "symbol": symbol,
+        "side": side, "exec_qty": qty, "reason": "", "ingested_epoch": str(ingested or n),
+        "category": "linear", "exec_price": price, "exec_fee": fee, "fee_currency": "USDT",
+        "exec_type": "Trade", "exec_time": at, "seq": str(n),
+    }  # fmt: skip
+
+
+def _risk(fills: list[dict[str, Any]], config: dict[str, Any] = RISK,
+          alerts: list[dict[str, Any]] | None = None,
+          funding: list[dict[str, Any]] | None = None) -> checks.Check:  # fmt: skip
+    obs = checks.Observations(
+        config={}, bots=[{"bot_id": "ss", "config": config, "initial_capital": "1000"}],
+        registered_symbols={"ss": "BTCUSDT"}, capital={"ss": "1000"}, fills=fills,
+        funding=funding or [], risk_alerts=alerts or [],
+    )  # fmt: skip
+    return checks.check_risk_limits(obs)
+
+
+def test_risk_limits_within_limits_pass_with_exact_figures() -> None:
+    # −10 realized, 0.5 fee on each of three fills: 1000 → 988.5 on day one.
+    check = _risk([
+        _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00", fee="0.5"),
+        _ledger_row(2, "Sell", "1", "90", "2026-01-01T11:00:00", fee="0.5"),
+        _ledger_row(3, "Buy", "1", "90", "2026-01-01T12:00:00", fee="0.5"),
+    ])  # fmt: skip
+    assert check.ok, check.detail
+    assert check.name == "risk limits"
+    assert check.detail == "realized, no entry past a limit: ss day -1.15%/5% dd 1.15%/25% no halt"
+
+
+def _daily_loss_then_entry(entry_at: str) -> checks.Check:
+    # −60 on 1000: a 6 % realized loss of the day, past the 5 % limit.
+    return _risk([
+        _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00"),
+        _ledger_row(2, "Sell", "1", "40", "2026-01-01T11:00:00"),
+        _ledger_row(3, "Buy", "1", "40", entry_at),
+    ])  # fmt: skip
+
+
+def test_risk_limits_an_entry_after_the_daily_limit_fails_and_the_next_day_passes() -> None:
+    check = _daily_loss_then_entry("2026-01-01T23:59:59")
+    assert not check.ok
+    assert check.detail == (
+        "ss: entry Buy 1 BTCUSDT at 2026-01-01 23:59:59 UTC (e3) after the realized daily"
+        " loss had crossed its limit (ss day -6.00%/5% dd 6.00%/25% no halt)"
+    )
+    next_day = _daily_loss_then_entry("2026-01-02T00:00:00")
+    assert next_day.ok, next_day.detail
+    assert next_day.detail.endswith("ss day -6.00%/5% dd 6.00%/25% no halt")
+
+
+def _drawdown_then_entry(alerts: list[dict[str, Any]] | None = None) -> checks.Check:
+    # Day one −40 (4 %), day two −45 (4.6875 % of 960): each day within 5 %, but 8.5 %
+    # below the peak of 1000, past a drawdown limit of 8 %; the entry is on day three.
+    config = {"risk": {"max_daily_loss_pct": "5", "max_drawdown_pct": "8"}}
+    return _risk([
+        _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00"),
+        _ledger_row(2, "Sell", "1", "60", "2026-01-01T11:00:00"),
+        _ledger_row(3, "Sell", "1", "100", "2026-01-02T10:00:00"),
+        _ledger_row(4, "Buy", "1", "145", "2026-01-02T11:00:00"),
+        _ledger_row(5, "Buy", "2", "145", "2026-01-03T09:00:00", ingested=100.0),
+    ], config=config, alerts=alerts)  # fmt: skip
+
+
+def test_risk_limits_an_entry_past_the_drawdown_fails_unless_an_operator_lifted_it() -> None:
+    check = _drawdown_then_entry()
+    assert not check.ok
+    assert check.detail == (
+        "ss: entry Buy 2 BTCUSDT at 2026-01-03 09:00:00 UTC (e5) after the realized drawdown"
+        " had crossed its limit (ss day -4.69%/5% dd 8.50%/8% no halt)"
+    )
+    reset = [
+        {"kind": "risk_halt", "bot_id": "ss", "at": 50.0, "text": "ss: entries halted: dd"},
+        {"kind": "risk_lift", "bot_id": "ss", "at": 60.0,
+         "text": "ss: entries allowed again (reset by cli)"},
+    ]  # fmt: skip
+    lifted = _drawdown_then_entry(reset)
+    assert lifted.ok, lifted.detail
+    assert "1 halt(s): ss: entries halted: dd" in lifted.detail
+
+
+def test_risk_limits_an_entry_during_the_hosts_halt_fails() -> None:
+    halt = [{"kind": "risk_halt", "bot_id": "ss", "at": 100.0, "text": "ss: entries halted"}]
+    late = _ledger_row(2, "Buy", "1", "100", "2026-01-01T11:00:00", ingested=110.0)
+    in_flight = _ledger_row(2, "Buy", "1", "100", "2026-01-01T11:00:00", ingested=103.0)
+    first = _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00", ingested=90.0)
+    check = _risk([first, late], alerts=halt)
+    assert not check.ok
+    assert "(e2) while the host's risk_halt was in force" in check.detail
+    assert _risk([first, in_flight], alerts=halt).ok  # filled within the grace
+    lift = {"kind": "risk_lift", "bot_id": "ss", "at": 105.0, "text": "a new UTC day"}
+    assert _risk([first, late], alerts=[*halt, lift]).ok
+
+
+def test_risk_limits_count_funding_paid_and_exits_are_never_blocked() -> None:
+    funding = [{"account": "main", "exec_id": "f1", "bot_id": "ss", "funding_fee": "55",
+                "exec_time": "2026-01-01T08:00:00", "ingested_epoch": "5"}]  # fmt: skip
+    check = _risk([
+        _ledger_row(1, "Buy", "1", "100", "2026-01-01T07:00:00"),
+        _ledger_row(2, "Sell", "1", "100", "2026-01-01T09:00:00"),  # an exit: allowed
+        _ledger_row(3, "Sell", "1", "100", "2026-01-01T10:00:00"),  # an entry (short): not
+    ], funding=funding)  # fmt: skip
+    assert not check.ok
+    assert "(e3) after the realized daily loss" in check.detail
+    assert "(e2)" not in check.detail
+    assert check.detail.endswith("ss day -5.50%/5% dd 5.50%/25% no halt)")
+
+
+def test_risk_limits_fail_without_limits_or_capital() -> None:
+    assert _risk([], config={}).detail == "ss: no loss limits registered"
+    obs = checks.Observations(config={}, bots=[{"bot_id": "ss", "config": RISK}],
+                              registered_symbols={"ss": "BTCUSDT"})  # fmt: skip
+    check = checks.check_risk_limits(obs)
+    assert not check.ok and check.detail == "ss: its capital basis was not found"
