@@ -68,7 +68,7 @@ class OperatorCommands:
         halt, Momentum's blocks): both measure from the bot's equity now. The strategy's
         anchors survive restarts, so without this an operator could not lift them."""
         ctx = self.context()
-        self.loss_limits.reset(ctx.equity, by)
+        self.loss_limits.reset(ctx.equity, by, ctx.now)
         self.strategy.reset_risk(ctx.now, ctx.equity)
         log.info("risk reset by %s: limits count from equity %s", by, ctx.equity)
 

@@ -64,6 +64,8 @@ class LossLimits:
         self._day_open: Decimal | None = None
         self._peak: Decimal | None = None
         self._dirty = False
+        #: The market time last observed: a halt's and a lift's alert carry it.
+        self._now: datetime | None = None
 
     def set_limits(self, limits: RiskLimits) -> None:
         """New limits from a reloaded registration (bots/runtime/reload.py); a halt in
@@ -84,6 +86,7 @@ class LossLimits:
         if not self.active:
             return
         self._load()
+        self._now = now
         day = now.date()
         if day != self._day:
             self._day = day
@@ -120,9 +123,12 @@ class LossLimits:
                 self._halt(DAILY, f"daily loss {down:.2f}% from {day_open} at 00:00 UTC ≥ "
                            f"{self.daily_pct}% (lifts at the next UTC day)")  # fmt: skip
 
-    def reset(self, equity: Decimal, by: str) -> None:
-        """The operator's lift: the halt ends and the peak restarts from ``equity``."""
+    def reset(self, equity: Decimal, by: str, now: datetime | None = None) -> None:
+        """The operator's lift: the halt ends and the peak restarts from ``equity``
+        (``now``: the market time, for the lift's alert)."""
         self._load()
+        if now is not None:
+            self._now = now
         self.state["peak"] = str(equity)
         self._peak = equity
         if self.state.get("day"):
@@ -152,7 +158,7 @@ class LossLimits:
         self.state["halt_detail"] = detail
         log.warning("bot %s: entries halted: %s", self.bot_id, detail)
         if self.notify is not None:
-            self.notify.risk_halt(detail)
+            self.notify.risk_halt(detail, self._now)
 
     def _lift(self, why: str) -> None:
         detail = self.state.get("halt_detail", "")
@@ -161,4 +167,4 @@ class LossLimits:
         self.state["halt_detail"] = ""
         log.info("bot %s: halt lifted (%s): %s", self.bot_id, why, detail)
         if self.notify is not None:
-            self.notify.risk_lift(why)
+            self.notify.risk_lift(why, self._now)
