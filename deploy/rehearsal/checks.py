@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -49,6 +50,7 @@ class Observations:
     risk_alerts: list[dict[str, Any]] = field(default_factory=list)  # risk_halt / risk_lift
     risk_anchors: dict[str, dict[str, str]] = field(default_factory=dict)  # bot:{id}:risk
     risk_error: str = ""  # why the capital, alerts or anchors could not be read
+    risk_grace_s: float = 0.0  # market seconds the host may lag (risk_check.HOST_LAG_S × speed)
     exchange: dict[str, Any] = field(default_factory=dict)  # probes/exchange.py
     redis_positions: dict[str, dict[str, str]] = field(default_factory=dict)
     rebuilt_positions: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -200,8 +202,10 @@ def check_risk_limits(obs: Observations) -> Check:
     from the ledger, conservative, plus the host's own ``risk_halt`` alerts)."""
     if obs.risk_error:
         return Check("risk limits", False, f"not read: {obs.risk_error}")
-    ok, detail = risk_check.summarize(obs.bots, obs.registered_symbols, obs.capital, obs.fills,
-                                      obs.funding, obs.risk_alerts, obs.risk_anchors)  # fmt: skip
+    ok, detail = risk_check.summarize(
+        obs.bots, obs.registered_symbols, obs.capital, obs.fills, obs.funding,
+        obs.risk_alerts, obs.risk_anchors, timedelta(seconds=obs.risk_grace_s),
+    )  # fmt: skip
     return Check("risk limits", ok, detail)
 
 

@@ -65,23 +65,31 @@ def paper(stack: Stack, path: str, body: dict[str, Any] | None = None) -> Any:
     return json.loads(stack.python("paper_exchange", "http.py", *args))
 
 
+#: A timestamptz as ISO 8601 in UTC (``datetime.fromisoformat`` reads it).
+_ISO = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+
+
 def fills(stack: Stack) -> list[dict[str, Any]]:
+    # With each fill, when its order was placed (market time), for the risk limits check.
     rows = stack.psql(
-        "SELECT account, exec_id, bot_id, symbol, side, exec_qty, coalesce(reason, ''),"
-        " extract(epoch FROM ingested_at), category, exec_price, exec_fee, fee_currency,"
-        " exec_type, to_char(exec_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), seq"
-        " FROM trading.fills ORDER BY exec_time, seq, exec_id"
+        "SELECT f.account, f.exec_id, f.bot_id, f.symbol, f.side, f.exec_qty,"
+        " coalesce(f.reason, ''), extract(epoch FROM f.ingested_at), f.category, f.exec_price,"
+        " f.exec_fee, f.fee_currency, f.exec_type, " + _ISO.format("f.exec_time") + ", f.seq,"
+        " coalesce(" + _ISO.format("o.created_time") + ", '')"
+        " FROM trading.fills f LEFT JOIN trading.orders o"
+        " ON o.exchange = f.exchange AND o.order_id = f.order_id"
+        " ORDER BY f.exec_time, f.seq, f.exec_id"
     )
     keys = ("account", "exec_id", "bot_id", "symbol", "side", "exec_qty", "reason",
             "ingested_epoch", "category", "exec_price", "exec_fee", "fee_currency",
-            "exec_type", "exec_time", "seq")  # fmt: skip
+            "exec_type", "exec_time", "seq", "order_created")  # fmt: skip
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def funding(stack: Stack) -> list[dict[str, Any]]:
     rows = stack.psql(
         "SELECT account, exec_id, bot_id, funding_fee,"
-        " to_char(exec_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),"
+        " " + _ISO.format("exec_time") + ","
         " extract(epoch FROM ingested_at) FROM trading.funding"
     )
     keys = ("account", "exec_id", "bot_id", "funding_fee", "exec_time", "ingested_epoch")

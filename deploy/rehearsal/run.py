@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy import compose_file
-from deploy.rehearsal import checks, faults, images, observe, operations, report
+from deploy.rehearsal import checks, faults, images, observe, operations, report, risk_check
 from deploy.rehearsal.stack import ROOT, EventLog, Stack, StackError, write_env
 
 ONE_SHOTS = ("migrate", "bootstrap")
@@ -176,6 +176,7 @@ class Rehearsal:
             obs.capital = observe.capital(s, obs.bots, checks.bot_services(obs.config))
             risk = observe.risk(s, obs.bots)
             obs.risk_alerts, obs.risk_anchors = risk["alerts"], risk["anchors"]
+            obs.risk_grace_s = risk_check.HOST_LAG_S * self.opts.speed
         except (StackError, json.JSONDecodeError, KeyError) as exc:
             obs.risk_error = str(exc)[:300]
         end_ms = int(observe.paper(s, "/paper/state")["now_ms"]) + 60_000

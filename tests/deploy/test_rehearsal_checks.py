@@ -247,23 +247,30 @@ RISK = {"risk": {"max_daily_loss_pct": "5", "max_drawdown_pct": "25"}}
 
 
 def _ledger_row(n: int, side: str, qty: str, price: str, at: str, fee: str = "0",
-          ingested: float = 0.0, symbol: str = "BTCUSDT") -> dict[str, Any]:  # fmt: skip
-    """One ``trading.fills`` row as ``observe.fills`` reads it."""
+                placed: str = "", symbol: str = "BTCUSDT") -> dict[str, Any]:  # fmt: skip
+    """One ``trading.fills`` row as ``observe.fills`` reads it (``placed``: its order's
+    ``created_time``, empty when the ledger has no order row)."""
     return {
         "account": "main", "exec_id": f"e{n}", "bot_id": "ss", "symbol": symbol,
-        "side": side, "exec_qty": qty, "reason": "", "ingested_epoch": str(ingested or n),
+        "side": side, "exec_qty": qty, "reason": "", "ingested_epoch": str(n),
         "category": "linear", "exec_price": price, "exec_fee": fee, "fee_currency": "USDT",
-        "exec_type": "Trade", "exec_time": at, "seq": str(n),
+        "exec_type": "Trade", "exec_time": at, "seq": str(n), "order_created": placed,
     }  # fmt: skip
+
+
+def _alert(kind: str, at: float, market_time: str, text: str = "") -> dict[str, Any]:
+    return {"kind": kind, "bot_id": "ss", "at": at, "market_time": market_time,
+            "text": text or f"ss: {kind}"}  # fmt: skip
 
 
 def _risk(fills: list[dict[str, Any]], config: dict[str, Any] = RISK,
           alerts: list[dict[str, Any]] | None = None,
-          funding: list[dict[str, Any]] | None = None) -> checks.Check:  # fmt: skip
+          funding: list[dict[str, Any]] | None = None,
+          grace_s: float = 0.0) -> checks.Check:  # fmt: skip
     obs = checks.Observations(
         config={}, bots=[{"bot_id": "ss", "config": config, "initial_capital": "1000"}],
         registered_symbols={"ss": "BTCUSDT"}, capital={"ss": "1000"}, fills=fills,
-        funding=funding or [], risk_alerts=alerts or [],
+        funding=funding or [], risk_alerts=alerts or [], risk_grace_s=grace_s,
     )  # fmt: skip
     return checks.check_risk_limits(obs)
 
@@ -280,25 +287,37 @@ def test_risk_limits_within_limits_pass_with_exact_figures() -> None:
     assert check.detail == "realized, no entry past a limit: ss day -1.15%/5% dd 1.15%/25% no halt"
 
 
-def _daily_loss_then_entry(entry_at: str) -> checks.Check:
-    # −60 on 1000: a 6 % realized loss of the day, past the 5 % limit.
+def _daily_loss_then_entry(entry_at: str, placed: str = "", grace_s: float = 0.0) -> checks.Check:
+    # −60 on 1000 at 11:00: a 6 % realized loss of the day, past the 5 % limit.
     return _risk([
         _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00"),
         _ledger_row(2, "Sell", "1", "40", "2026-01-01T11:00:00"),
-        _ledger_row(3, "Buy", "1", "40", entry_at),
-    ])  # fmt: skip
+        _ledger_row(3, "Buy", "1", "40", entry_at, placed=placed),
+    ], grace_s=grace_s)  # fmt: skip
 
 
 def test_risk_limits_an_entry_after_the_daily_limit_fails_and_the_next_day_passes() -> None:
     check = _daily_loss_then_entry("2026-01-01T23:59:59")
     assert not check.ok
     assert check.detail == (
-        "ss: entry Buy 1 BTCUSDT at 2026-01-01 23:59:59 UTC (e3) after the realized daily"
+        "ss: entry Buy 1 BTCUSDT placed 2026-01-01 23:59:59 UTC (e3) after the realized daily"
         " loss had crossed its limit (ss day -6.00%/5% dd 6.00%/25% no halt)"
     )
     next_day = _daily_loss_then_entry("2026-01-02T00:00:00")
     assert next_day.ok, next_day.detail
     assert next_day.detail.endswith("ss day -6.00%/5% dd 6.00%/25% no halt")
+    # Placed on the halted day, filled on the next: still an entry the host should not
+    # have placed.
+    late = _daily_loss_then_entry("2026-01-02T00:00:00", placed="2026-01-01T12:00:00")
+    assert not late.ok and "placed 2026-01-01 12:00:00 UTC (e3)" in late.detail
+
+
+def test_risk_limits_a_resting_entry_placed_before_the_crossing_may_fill_after_it() -> None:
+    # A halt refuses new entries; it does not cancel a limit entry already resting.
+    assert _daily_loss_then_entry("2026-01-01T15:00:00", placed="2026-01-01T10:30:00").ok
+    # Within the host's lag after the crossing (11:00) it may not have known yet.
+    assert _daily_loss_then_entry("2026-01-01T11:30:00", grace_s=3600).ok
+    assert not _daily_loss_then_entry("2026-01-01T12:00:00", grace_s=3600).ok
 
 
 def _drawdown_then_entry(alerts: list[dict[str, Any]] | None = None) -> checks.Check:
@@ -310,7 +329,7 @@ def _drawdown_then_entry(alerts: list[dict[str, Any]] | None = None) -> checks.C
         _ledger_row(2, "Sell", "1", "60", "2026-01-01T11:00:00"),
         _ledger_row(3, "Sell", "1", "100", "2026-01-02T10:00:00"),
         _ledger_row(4, "Buy", "1", "145", "2026-01-02T11:00:00"),
-        _ledger_row(5, "Buy", "2", "145", "2026-01-03T09:00:00", ingested=100.0),
+        _ledger_row(5, "Buy", "2", "145", "2026-01-03T09:00:00"),
     ], config=config, alerts=alerts)  # fmt: skip
 
 
@@ -318,30 +337,35 @@ def test_risk_limits_an_entry_past_the_drawdown_fails_unless_an_operator_lifted_
     check = _drawdown_then_entry()
     assert not check.ok
     assert check.detail == (
-        "ss: entry Buy 2 BTCUSDT at 2026-01-03 09:00:00 UTC (e5) after the realized drawdown"
-        " had crossed its limit (ss day -4.69%/5% dd 8.50%/8% no halt)"
+        "ss: entry Buy 2 BTCUSDT placed 2026-01-03 09:00:00 UTC (e5) after the realized"
+        " drawdown had crossed its limit (ss day -4.69%/5% dd 8.50%/8% no halt)"
     )
     reset = [
-        {"kind": "risk_halt", "bot_id": "ss", "at": 50.0, "text": "ss: entries halted: dd"},
-        {"kind": "risk_lift", "bot_id": "ss", "at": 60.0,
-         "text": "ss: entries allowed again (reset by cli)"},
+        _alert("risk_halt", 50.0, "2026-01-02T11:00:00+00:00", "ss: entries halted: dd"),
+        _alert("risk_lift", 60.0, "2026-01-03T08:00:00+00:00",
+               "ss: entries allowed again (reset by cli)"),
     ]  # fmt: skip
     lifted = _drawdown_then_entry(reset)
     assert lifted.ok, lifted.detail
     assert "1 halt(s): ss: entries halted: dd" in lifted.detail
+    # The same halt lifted by a new UTC day, not by an operator: the drawdown stands.
+    by_day = "ss: entries allowed again (a new UTC day (2026-01-03))"
+    new_day = [reset[0], _alert("risk_lift", 60.0, "2026-01-03T00:00:00+00:00", by_day)]
+    assert not _drawdown_then_entry(new_day).ok
 
 
-def test_risk_limits_an_entry_during_the_hosts_halt_fails() -> None:
-    halt = [{"kind": "risk_halt", "bot_id": "ss", "at": 100.0, "text": "ss: entries halted"}]
-    late = _ledger_row(2, "Buy", "1", "100", "2026-01-01T11:00:00", ingested=110.0)
-    in_flight = _ledger_row(2, "Buy", "1", "100", "2026-01-01T11:00:00", ingested=103.0)
-    first = _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00", ingested=90.0)
-    check = _risk([first, late], alerts=halt)
+def test_risk_limits_an_entry_placed_during_the_hosts_halt_fails() -> None:
+    halt = [_alert("risk_halt", 100.0, "2026-01-01T10:30:00+00:00")]
+    first = _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00")
+    during = _ledger_row(2, "Buy", "1", "100", "2026-01-01T11:00:00")
+    check = _risk([first, during], alerts=halt)
     assert not check.ok
     assert "(e2) while the host's risk_halt was in force" in check.detail
-    assert _risk([first, in_flight], alerts=halt).ok  # filled within the grace
-    lift = {"kind": "risk_lift", "bot_id": "ss", "at": 105.0, "text": "a new UTC day"}
-    assert _risk([first, late], alerts=[*halt, lift]).ok
+    assert "1 halt(s): ss: risk_halt" in check.detail
+    resting = _ledger_row(2, "Buy", "1", "100", "2026-01-01T11:00:00", placed="2026-01-01T10:15:00")
+    assert _risk([first, resting], alerts=halt).ok
+    lift = _alert("risk_lift", 105.0, "2026-01-01T10:45:00+00:00")
+    assert _risk([first, during], alerts=[*halt, lift]).ok
 
 
 def test_risk_limits_count_funding_paid_and_exits_are_never_blocked() -> None:
@@ -364,3 +388,5 @@ def test_risk_limits_fail_without_limits_or_capital() -> None:
                               registered_symbols={"ss": "BTCUSDT"})  # fmt: skip
     check = checks.check_risk_limits(obs)
     assert not check.ok and check.detail == "ss: its capital basis was not found"
+    obs.risk_error = "probe failed"
+    assert checks.check_risk_limits(obs).detail == "not read: probe failed"

@@ -1,6 +1,7 @@
 # Run inside the C2's container by the rehearsal (`python - BOT_ID:DB …`), as the C2's
 # Redis user, which may read the `alerts` stream and every `bot:*` key (docs/redis.md#access):
-# the `risk_halt`/`risk_lift` alerts (wall-clock epoch from the stream id) and each bot's
+# the `risk_halt`/`risk_lift` alerts (their market time, and the wall-clock epoch of the
+# stream id for their order) and each bot's
 # loss-limit anchors `bot:{id}:risk`, as JSON.
 import json
 import os
@@ -32,6 +33,7 @@ while True:
                     "kind": fields["kind"],
                     "bot_id": fields.get("bot_id", ""),
                     "text": fields.get("text", ""),
+                    "market_time": fields.get("market_time", ""),
                     "at": int(entry_id.split("-")[0]) / 1000,
                 }
             )
