@@ -241,6 +241,8 @@ def summarize(
             f" {shown}"
         )
         problems += [f"{bot}: entry {v}" for v in path.violations[:3]]
+        if len(path.violations) > 3:
+            problems.append(f"{bot}: {len(path.violations)} such entries in all")
     detail = "; ".join(lines)
     if problems:
         return False, "; ".join(problems) + (f" ({detail})" if detail else "")
