@@ -70,10 +70,13 @@ async def _body(request: web.Request) -> dict[str, str]:
         # list; numbers as JSON numbers are refused (a float would round the capital).
         if key == "config" and isinstance(value, dict):
             value = json.dumps(value)
-        elif key == "symbols" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        elif key == "symbols" and isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise UserError("symbols: a list of strings, or one comma-separated string")
             value = ",".join(value)
         if not isinstance(value, str):
-            raise UserError(f"{key}: must be a string" + (" (an exact decimal)" if key == "initial_capital" else ""))
+            exact = " (an exact decimal, not a JSON number)" if key == "initial_capital" else ""
+            raise UserError(f"{key}: must be a string{exact}")
         fields[key] = value
     return fields
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from api.confirmations import RedisConfirmations
 from api.ratelimit import RateLimiter
 from core.config import Role, Settings
 from core.operator.audit import Auditor
-from api.confirmations import RedisConfirmations
 from core.operator.confirm import Clock, utc_now
 from core.operator.control import Control
 from core.operator.db import Database

@@ -155,18 +155,16 @@ async def account_rows(ctx: ApiContext) -> list[dict[str, Any]]:
     for (account, symbol), per_bot in sorted(grouped.items()):
         bots_qty = sum((q for b, q in per_bot.items() if b != external), Decimal(0))
         ext = per_bot.get(external, Decimal(0))
-        if not per_bot or all(q == 0 for q in per_bot.values()):
-            if (account, symbol) not in open_drift:
-                continue  # flat everywhere: nothing to compare
+        flat = all(q == 0 for q in per_bot.values())
+        if flat and (account, symbol) not in open_drift:
+            continue  # flat everywhere and no drift: nothing to compare
         found = open_drift.get((account, symbol))
         rows.append(
             {
                 "account": account,
                 "symbol": symbol,
                 "bots": [
-                    {"bot_id": b, "qty": q}
-                    for b, q in per_bot.items()
-                    if b != external and q != 0
+                    {"bot_id": b, "qty": q} for b, q in per_bot.items() if b != external and q != 0
                 ],
                 "bots_qty": bots_qty,
                 "external_qty": ext,

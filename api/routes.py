@@ -211,8 +211,7 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/fleet",
         fleet.get_fleet,
-        "every bot with its state, open positions, today's P&L, heartbeat and drift"
-        " in one request",
+        "every bot with its state, open positions, today's P&L, heartbeat and drift in one request",
         "Fleet",
     ),
     Route(

@@ -91,7 +91,6 @@ def from_row(row: dict[str, Any]) -> Bot:
     return Bot(**{**row, "symbols": tuple(row["symbols"] or ())})
 
 
-
 # --- parsing and validation (no database) ---------------------------------------------
 
 
