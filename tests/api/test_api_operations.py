@@ -56,7 +56,8 @@ def test_backups_are_listed_and_one_is_requested_as_the_c2_does(database, servic
         " verified_at, size_bytes, sha256, ledger_checksum, error) VALUES"
         " ('2026-12-03', 'scheduled', 'verified', '2026-12-03T03:00Z', '2026-12-03T03:01Z',"
         "  '2026-12-03T03:02Z', 1234, 'ab12', '{}', NULL),"
-        " ('2026-12-04', 'manual', 'failed', '2026-12-04T03:00Z', NULL, NULL, NULL, NULL, NULL, 'disk full')",
+        " ('2026-12-04', 'manual', 'failed', '2026-12-04T03:00Z', NULL, NULL, NULL, NULL,"
+        "  NULL, 'disk full')",
     )
     viewer = make_token(database, "wall", "viewer")
     admin = make_token(database, "ops", "admin")
