@@ -384,14 +384,14 @@ def test_the_account_alerts_and_audit_pages_and_a_bots_full_page(
             " VALUES ('main', 'BTCUSDT', '2', '1.5')"
         )
         conn.execute(  # a configuration and its history, as `alpha bots update` leaves them
-            "UPDATE trading.bots SET config = '{\"interval\": \"60\", \"risk_pct\": \"1\"}'"
+            'UPDATE trading.bots SET config = \'{"interval": "60", "risk_pct": "1"}\''
             " WHERE bot_id = 'alpha_one'"
         )
         conn.execute(
             "INSERT INTO trading.bot_versions (bot_id, version, changed_by, changes, snapshot)"
             " VALUES ('alpha_one', 1, 'registration', '{}', '{}'), ('alpha_one', 2, 'api:ops',"
-            " '{\"config\": {\"from\": {\"interval\": \"60\"}, \"to\":"
-            " {\"interval\": \"60\", \"risk_pct\": \"1\"}}}', '{}')"
+            ' \'{"config": {"from": {"interval": "60"}, "to":'
+            ' {"interval": "60", "risk_pct": "1"}}}\', \'{}\')'
         )
         conn.execute(
             "INSERT INTO trading.backups (backup_date, kind, status, started_at, finished_at,"
@@ -406,8 +406,8 @@ def test_the_account_alerts_and_audit_pages_and_a_bots_full_page(
             " 'Untriggered', 1.5, 90, true, now(), '{}')"
         )
     infra = services.redis(15)
-    infra.xadd("alerts", {"kind": "drift", "severity": "critical",
-                          "text": "Position drift: main BTCUSDT exchange 2, ledger 1.5"})  # fmt: skip
+    drift_text = "Position drift: main BTCUSDT exchange 2, ledger 1.5"
+    infra.xadd("alerts", {"kind": "drift", "severity": "critical", "text": drift_text})
     infra.xadd("alerts", {"kind": "backup", "severity": "info", "text": "Backup verified"})
     token = make_token(database, "ops", "admin")
     with running_api(database) as api:
