@@ -28,37 +28,31 @@ def _ctx(request: web.Request) -> ApiContext:
     return request.app[CONTEXT]
 
 
+# The four reads of GET /fleet (bench/api_routes.py times them raw, too).
+FLEET_BOTS = (
+    f"SELECT {BOT_COLUMNS} FROM trading.bots"
+    " WHERE status <> 'retired' AND bot_id <> %s ORDER BY bot_id"
+)
+#: Open positions only: a flat symbol says nothing on an overview.
+FLEET_POSITIONS = (
+    "SELECT bot_id, symbol, account, qty, avg_price FROM analytics.bot_positions"
+    " WHERE qty <> 0 AND bot_id <> %s ORDER BY bot_id, symbol"
+)
+FLEET_PNL = "SELECT bot_id, net_pnl, fills FROM analytics.bot_daily_pnl WHERE day = %s"
+FLEET_DRIFT = (
+    "SELECT b.bot_id, d.symbol FROM trading.bots b JOIN trading.drift_events d"
+    "   ON d.account = b.account AND d.symbol = ANY (b.symbols)"
+    " WHERE d.cleared_at IS NULL ORDER BY b.bot_id, d.symbol"
+)
+
+
 async def fleet_rows(ctx: ApiContext, today: date) -> list[dict[str, Any]]:
     external = str(EXTERNAL_BOT)
     async with ctx.reader.transaction() as conn:
-        bots = await (
-            await conn.execute(
-                f"SELECT {BOT_COLUMNS} FROM trading.bots"
-                " WHERE status <> 'retired' AND bot_id <> %s ORDER BY bot_id",
-                (external,),
-            )
-        ).fetchall()
-        # Open positions only: a flat symbol says nothing on an overview.
-        positions = await (
-            await conn.execute(
-                "SELECT bot_id, symbol, account, qty, avg_price FROM analytics.bot_positions"
-                " WHERE qty <> 0 AND bot_id <> %s ORDER BY bot_id, symbol",
-                (external,),
-            )
-        ).fetchall()
-        pnl = await (
-            await conn.execute(
-                "SELECT bot_id, net_pnl, fills FROM analytics.bot_daily_pnl WHERE day = %s",
-                (today,),
-            )
-        ).fetchall()
-        drift = await (
-            await conn.execute(
-                "SELECT b.bot_id, d.symbol FROM trading.bots b JOIN trading.drift_events d"
-                "   ON d.account = b.account AND d.symbol = ANY (b.symbols)"
-                " WHERE d.cleared_at IS NULL ORDER BY b.bot_id, d.symbol"
-            )
-        ).fetchall()
+        bots = await (await conn.execute(FLEET_BOTS, (external,))).fetchall()
+        positions = await (await conn.execute(FLEET_POSITIONS, (external,))).fetchall()
+        pnl = await (await conn.execute(FLEET_PNL, (today,))).fetchall()
+        drift = await (await conn.execute(FLEET_DRIFT)).fetchall()
     states = await _states(ctx, bots)
     by_bot: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in positions:

@@ -15,6 +15,18 @@ from core.fills import TERMINAL_ORDER_STATUSES
 from core.ids import EXTERNAL_BOT
 
 
+EQUITY = (
+    "SELECT day, net_pnl, %s::numeric + sum(net_pnl) OVER (ORDER BY day) AS equity"
+    " FROM analytics.bot_daily_pnl WHERE bot_id = %s ORDER BY day"
+)
+ROUND_TRIPS = (
+    "SELECT symbol, trip_no, side, entry_time, exit_time, qty, avg_entry, avg_exit,"
+    " gross_pnl, fees, net_pnl, fills FROM analytics.round_trips"
+    " WHERE account = %s AND bot_id = %s ORDER BY exit_time DESC, symbol, trip_no DESC"
+    " LIMIT %s"
+)
+
+
 def _ctx(request: web.Request) -> ApiContext:
     return request.app[CONTEXT]
 
@@ -93,11 +105,7 @@ async def bot_equity(request: web.Request) -> web.StreamResponse:
     if bot is None:
         return _unknown_bot(bot_id)
     start = bot["initial_capital"] or 0
-    points = await ctx.reader.fetch(
-        "SELECT day, net_pnl, %s::numeric + sum(net_pnl) OVER (ORDER BY day) AS equity"
-        " FROM analytics.bot_daily_pnl WHERE bot_id = %s ORDER BY day",
-        (start, bot_id),
-    )
+    points = await ctx.reader.fetch(EQUITY, (start, bot_id))
     return reply({"bot_id": bot_id, "initial_capital": bot["initial_capital"], "points": points})
 
 
@@ -110,13 +118,7 @@ async def bot_round_trips(request: web.Request) -> web.StreamResponse:
     bot = await _bot(ctx, bot_id)
     if bot is None:
         return _unknown_bot(bot_id)
-    rows = await ctx.reader.fetch(
-        "SELECT symbol, trip_no, side, entry_time, exit_time, qty, avg_entry, avg_exit,"
-        " gross_pnl, fees, net_pnl, fills FROM analytics.round_trips"
-        " WHERE account = %s AND bot_id = %s ORDER BY exit_time DESC, symbol, trip_no DESC"
-        " LIMIT %s",
-        (bot["account"], bot_id, limit),
-    )
+    rows = await ctx.reader.fetch(ROUND_TRIPS, (bot["account"], bot_id, limit))
     return reply({"bot_id": bot_id, "round_trips": rows})
 
 
