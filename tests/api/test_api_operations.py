@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+import pytest
 from api_harness import add_bot, add_fill, audit_rows, check_reply, make_token, running_api
 
 from api.routes import PREFIX
@@ -197,3 +199,25 @@ def test_equity_round_trips_and_open_orders_of_a_bot(database, redis) -> None:
         ("Long", Decimal(10), Decimal("9.8")),
     ]
     assert [(o["order_id"], o["status"]) for o in orders["orders"]] == [("o1", "Untriggered")]
+
+
+def test_the_app_role_may_change_only_what_a_version_records(database) -> None:
+    """Migration 0021: the API (as app) may update the versioned columns and append a
+    version; never a bot's identity or account, nor rewrite or delete a version."""
+    ok(register(database, "mom_001", "mo1", 1))
+    with database.connect(Role.APP) as conn:
+        conn.execute("UPDATE trading.bots SET mode = 'demo' WHERE bot_id = 'mom_001'")
+        conn.rollback()
+    for sql in (
+        "UPDATE trading.bots SET account = 'other' WHERE bot_id = 'mom_001'",
+        "UPDATE trading.bots SET bot_type = 'x' WHERE bot_id = 'mom_001'",
+        "UPDATE trading.bots SET redis_db = 9 WHERE bot_id = 'mom_001'",
+        "UPDATE trading.bot_versions SET changed_by = 'x'",
+        "DELETE FROM trading.bot_versions",
+        "LOCK TABLE trading.bots IN SHARE ROW EXCLUSIVE MODE",
+    ):
+        with (
+            database.connect(Role.APP) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute(sql)
