@@ -8,8 +8,9 @@ ledger's analytics triggers *in this scratch database only* (the single-writer g
 stays), the listener role inserts N fills with one ``INSERT … SELECT generate_series`` (``--bots``
 bots × 5 symbols, random sides and sizes, spread over the ``--days`` before now so that
 today has rows), re-enables them and runs ``analytics.repair(true)`` — the fold the
-trigger runs, once over everything (far faster than 10 million trigger calls), so ``analytics.fill_pnl``, ``daily_rollup`` and
-``fold_state`` are exactly what inserting the fills one batch at a time would have left.
+trigger runs, once over everything (far faster than 10 million trigger calls), so
+``analytics.fill_pnl``, ``daily_rollup`` and ``fold_state`` are exactly what inserting
+the fills one batch at a time would have left.
 
 Then the API runs in a thread as in the tests (readonly role through PgBouncer; the
 per-token rate limit lifted so that it is not what gets measured) and each route is
@@ -202,7 +203,7 @@ def main() -> int:
             (
                 "GET /bots/{id}/round-trips (50)",
                 f"/api/v1/bots/{bot}/round-trips",
-                [(reads.ROUND_TRIPS, ("main", bot, 50))],
+                [(reads.ROUND_TRIPS, {"account": "main", "bot": bot, "limit": 50})],
             ),
         ]
         results: list[tuple[str, list[float], list[float]]] = []
@@ -214,7 +215,9 @@ def main() -> int:
                     http = time_route(session, api.url + path, token, args.requests)
                     sql = time_sql(conn, statements, args.requests)
                     results.append((label, http, sql))
-                    print(f"{label}: done", flush=True)
+                    print(label, flush=True)
+                    print(line("HTTP (the route, end to end)", http), flush=True)
+                    print(line("raw SQL (same statements, readonly, PgBouncer)", sql), flush=True)
         print()
         print(f"{args.fills:,} fills, {args.bots} bots × {len(SYMBOLS)} symbols, {args.days} days")
         for label, http, sql in results:

@@ -221,3 +221,58 @@ def test_the_app_role_may_change_only_what_a_version_records(database) -> None:
             pytest.raises(psycopg.errors.InsufficientPrivilege),
         ):
             conn.execute(sql)
+
+
+def test_the_latest_round_trips_equal_the_view_trip_for_trip(database, redis) -> None:
+    """The route reads only the latest trips' rows (api/reads.py ROUND_TRIPS); whatever
+    the limit, it returns exactly the view's rows: longs, shorts, a flip (one fill that
+    closes a trip and opens the next), partial closes, two symbols interleaved, a trip
+    still open, and a trip on another account of the same bot left out."""
+    add_bot(database, "alpha_one", "a1")
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    steps = [  # (symbol, side, price, qty)
+        ("BTCUSDT", "Buy", "100", "1"),
+        ("ETHUSDT", "Sell", "10", "3"),
+        ("BTCUSDT", "Sell", "105", "0.4"),  # partial close
+        ("BTCUSDT", "Sell", "110", "0.6"),  # closes trip 1
+        ("ETHUSDT", "Buy", "9", "5"),  # flip: closes the short, opens a long of 2
+        ("BTCUSDT", "Sell", "111", "2"),
+        ("ETHUSDT", "Sell", "12", "2"),  # closes the long
+        ("BTCUSDT", "Buy", "108", "2.5"),  # flip to long 0.5
+        ("ETHUSDT", "Buy", "11", "1"),
+        ("BTCUSDT", "Sell", "107", "0.5"),  # closes
+        ("ETHUSDT", "Sell", "11.5", "1"),  # closes
+        ("BTCUSDT", "Buy", "106", "1"),  # still open
+    ]
+    for i, (symbol, side, price, qty) in enumerate(steps):
+        add_fill(database, "alpha_one", f"r{i}", side, price, qty, t0 + timedelta(hours=i),
+                 symbol=symbol)  # fmt: skip
+    add_fill(database, "alpha_one", "o1", "Buy", "1", "1", t0, account="side")
+    add_fill(database, "alpha_one", "o2", "Sell", "2", "1", t0 + timedelta(days=30), account="side")
+    columns = (
+        "symbol, trip_no, side, entry_time, exit_time, qty, avg_entry, avg_exit, gross_pnl,"
+        " fees, net_pnl, fills"
+    )
+    with database.connect(Role.READONLY) as conn:
+        cur = conn.execute(
+            f"SELECT {columns} FROM analytics.round_trips"
+            " WHERE account = 'main' AND bot_id = 'alpha_one'"
+            " ORDER BY exit_time DESC, symbol, trip_no DESC"
+        )
+        names = [c.name for c in cur.description or []]
+        view = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    assert len(view) == 6  # three in each symbol; BTCUSDT's fourth is open
+    token = make_token(database, "wall", "viewer")
+    with running_api(database) as api:
+        for limit in range(1, len(view) + 2):
+            got = check_reply(
+                api.get(f"{PREFIX}/bots/alpha_one/round-trips?limit={limit}", token), "RoundTrips"
+            )["round_trips"]
+            expected = [
+                {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in row.items()}
+                for row in view[:limit]
+            ]
+            for row in expected:
+                for key in ("entry_time", "exit_time"):
+                    row[key] = row[key].isoformat()
+            assert got == expected, limit
