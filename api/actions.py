@@ -2,13 +2,12 @@
 chat's confirmation step, and ``stop``, which the C2 does not confirm either.
 
 ``POST`` of an action only creates a confirmation (``202``; audited ``pending``): a
-short-lived id kept in this process (``core/operator/confirm.py``, the C2's book),
-bound to the admin token that asked, usable once. The action happens on
+short-lived id kept in Redis (api/confirmations.py; the C2's rules, but it survives a
+restart of the API), bound to the admin token that asked, usable once. The action happens on
 ``POST /api/v1/confirm/{id}`` by that same token before the id expires, through the
 C2's own code (``core/operator/dangerous.py``) with its ``confirmed`` row in the
 transaction of the effect. A late confirmation, or the sweeper, records ``expired``;
-another token, an unknown or used id, are recorded ``refused``. A restart forgets every
-pending id: each then answers 404, and nothing acts on a confirmation nobody can see.
+another token, an unknown or used id, are recorded ``refused``.
 """
 
 from __future__ import annotations
@@ -75,14 +74,14 @@ async def _ask(
     ctx: ApiContext = request.app[CONTEXT]
     token: TokenInfo = request[TOKEN_KEY]
     book = ctx.confirmations
-    item = book.create(
-        action, user_id=token.id, username=token.name, chat_id=None, args=args, bot_id=bot_id
+    item = await book.create(
+        action, user_id=token.id, username=token.name, args=args, bot_id=bot_id
     )
     detail = f"awaiting confirmation (expires {item.expires_at.isoformat()})"
     try:
         await ctx.auditor.record(_entry(token, action, "pending", detail, args=args, bot_id=bot_id))
     except BaseException:
-        book.discard(item.token)
+        await book.discard(item.token)
         raise
     body = {
         "confirmation_id": item.token,
@@ -123,13 +122,13 @@ async def confirm(request: web.Request) -> web.StreamResponse:
     ctx: ApiContext = request.app[CONTEXT]
     token: TokenInfo = request[TOKEN_KEY]
     confirmation_id = request.match_info["confirmation_id"]
-    outcome, item = ctx.confirmations.take(confirmation_id, token.id, None, None)
+    outcome, item = await ctx.confirmations.take(confirmation_id, token.id)
     if outcome is Outcome.CONFIRMED:
         assert item is not None
         return await _execute(ctx, token, item)
     if outcome is Outcome.EXPIRED:
         assert item is not None
-        if ctx.confirmations.mark_expiry_recorded(item):
+        if await ctx.confirmations.mark_expiry_recorded(item):
             await ctx.auditor.record(_item_entry(item, "expired", "confirmed after expiry"))
         else:  # the sweeper recorded the expiry already; this attempt is its own row
             await _refuse(ctx, token, confirmation_id, "expired")
@@ -169,7 +168,7 @@ async def _execute(ctx: ApiContext, token: TokenInfo, item: Pending) -> web.Resp
 
 async def sweep_expired(ctx: ApiContext) -> int:
     """Audit every confirmation that lapsed unconfirmed; returns how many."""
-    lapsed = ctx.confirmations.expired()
+    lapsed = await ctx.confirmations.expired()
     for item in lapsed:
         await ctx.auditor.record(_item_entry(item, "expired", "not confirmed in time"))
     return len(lapsed)

@@ -135,11 +135,14 @@ def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
         # their command streams (flatten, webhook signals), sets, reads and clears the
         # kill flag (the C2's /kill and /unkill, confirmed) and reads the alert stream
         # (its event stream uses XREAD, never a group); it never consumes alerts nor
-        # reads or trims a bot's commands.
+        # reads or trims a bot's commands. Its pending confirmations are its own keys
+        # (api/confirmations.py); it may append backup requests (the C2's /backup).
         AclUser(
             "api",
             f"{_BASE} ~{redis_keys.bot_state(any_bot)} %R~{redis_keys.ALERTS}"
+            f" ~{redis_keys.api_confirmation('*')}"
             f" (+xadd ~{redis_keys.commands_stream(any_bot)})"
+            f" (+xadd ~{redis_keys.BACKUP_REQUESTS})"
             f" (+get +set +del ~{redis_keys.KILL_FLAG})",
         ),
         # Backups: consumes its request stream, raises alerts.

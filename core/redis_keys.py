@@ -128,3 +128,18 @@ LISTENER_STATUS = "listener:status"
 SYNC_STATUS = "sync:status"
 #: Stream of backup requests (from the C2's /backup) for the backup service.
 BACKUP_REQUESTS = "backup:requests"
+
+
+# --- the HTTP API (infra DB) ---------------------------------------------------------------
+
+
+def api_confirmation(confirmation_id: str) -> str:
+    """String (JSON) with a TTL: a dangerous action the API was asked for, waiting for
+    ``POST /api/v1/confirm/{id}`` by the same token (api/confirmations.py). It outlives
+    its logical expiry by an hour, so a late confirmation is answered "expired"."""
+    return f"api:confirm:{confirmation_id}"
+
+
+#: Sorted set: pending confirmation ids scored by their expiry (epoch seconds); the
+#: API's sweeper removes each lapsed one once and audits it ``expired``.
+API_CONFIRMATIONS_DUE = "api:confirm:_due"

@@ -351,6 +351,24 @@ def test_the_api_sets_states_kills_and_appends_commands_but_cannot_read_them_or_
     _refused(lambda: api.hset("bot:beta_bot:orders", "x", "y"))
 
 
+def test_the_api_keeps_its_confirmations_and_requests_backups_only(
+    server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What api/confirmations.py and POST /backups send, as the api user."""
+    infra = login(monkeypatch, server, "api", INFRA)
+    assert infra.set("api:confirm:abc", '{"action": "kill"}', ex=3660, nx=True)
+    assert infra.zadd("api:confirm:_due", {"abc": 1.0}) == 1
+    assert infra.get("api:confirm:abc") == '{"action": "kill"}'
+    assert infra.zrangebyscore("api:confirm:_due", "-inf", 2.0) == ["abc"]
+    assert infra.zrem("api:confirm:_due", "abc") == 1
+    assert infra.delete("api:confirm:abc") == 1
+    assert infra.xadd("backup:requests", {"request_id": "r1", "requested_by": "api:1:ops"})
+    _refused(lambda: infra.xrange("backup:requests"))
+    _refused(lambda: infra.xtrim("backup:requests", maxlen=0))
+    _refused(lambda: infra.set("api:other", "1"))
+    _refused(lambda: infra.get("sync:status"))
+
+
 def test_backup_reads_its_requests_and_raises_alerts_only(
     server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
