@@ -24,7 +24,7 @@ only the rows of those trips (api/reads.py ``ROUND_TRIPS``). One more index entr
 closing fill on the fold's write path; none for the others.
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 Create Date: 2026-12-05
 """
 
@@ -35,7 +35,7 @@ from alembic import op
 from database.migrations.roles import role
 
 revision = "0021"
-down_revision = "0018"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
