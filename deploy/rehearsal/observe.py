@@ -68,11 +68,11 @@ def paper(stack: Stack, path: str, body: dict[str, Any] | None = None) -> Any:
 def fills(stack: Stack) -> list[dict[str, Any]]:
     rows = stack.psql(
         "SELECT account, exec_id, bot_id, symbol, side, exec_qty, coalesce(reason, ''),"
-        " extract(epoch FROM ingested_at) FROM trading.fills"
+        " extract(epoch FROM ingested_at), coalesce(attribution, '') FROM trading.fills"
         " ORDER BY exec_time, seq, exec_id"
     )
     keys = ("account", "exec_id", "bot_id", "symbol", "side", "exec_qty", "reason",
-            "ingested_epoch")  # fmt: skip
+            "ingested_epoch", "attribution")  # fmt: skip
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 

@@ -12,6 +12,9 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+import pytest
+
 from tests.websocket_listener.helpers import (
     SHARED,
     SOLO,
@@ -181,6 +184,45 @@ def test_a_late_fill_before_an_adl_splits_it_again(database, redis):
         A.bot_id: Decimal(1),
         B.bot_id: Decimal(1),
     }
+
+
+def test_a_split_execution_stays_one_execution_and_blocks_a_downgrade(database, redis):
+    """Two share rows are one execution: the same execId with other facts is a
+    conflicting duplicate, a second copy under another bot is refused by the database,
+    and going back to 0018's one-row key is refused while a split is in the ledger."""
+    from database import bootstrap
+
+    register_bots(database, SHARED)
+    deleveraged = adl("2", at=2_000)
+    listen(
+        database,
+        ("main", [buy(A, "1", at=1_000), buy(B, "1", at=1_500)]),
+        ("main", [deleveraged]),
+    )
+    split = {A.bot_id: Decimal(1), B.bot_id: Decimal(1)}
+    assert fill_shares(database, deleveraged["execId"]) == split
+    listen(database, ("main", [{**deleveraged, "execQty": "3", "execValue": "300"}]))
+    assert fill_shares(database, deleveraged["execId"]) == split
+    with database.connect("readonly") as conn:
+        reasons = conn.execute(
+            "SELECT reason FROM trading.fill_rejects WHERE reason LIKE %s",
+            (f"%{deleveraged['execId']}%",),
+        ).fetchall()
+    assert len(reasons) == 1 and "conflicting_duplicate" in reasons[0][0]
+    assert "exec_qty 2 → 3" in reasons[0][0]  # the shares' sum is the stored quantity
+    refused = pytest.raises(psycopg.errors.UniqueViolation, match="more than once")
+    with database.connect("listener") as conn, refused:
+        conn.execute(
+            "INSERT INTO trading.fills (account, exec_id, bot_id, symbol, side, exec_price,"
+            " exec_qty, exec_value, exec_type, exec_time, source, raw, attribution)"
+            " SELECT account, exec_id, 'external', symbol, side, exec_price, 2, 200,"
+            "  exec_type, exec_time, source, raw, 'no_holder'"
+            " FROM trading.fills WHERE exec_id = %s LIMIT 1",
+            (deleveraged["execId"],),
+        )
+    with pytest.raises(Exception, match="fills split between bots: cannot go back to 0018"):
+        bootstrap.downgrade(database.settings, "0018", dbname=database.name)
+    assert fill_shares(database, deleveraged["execId"]) == split
 
 
 def test_external_holds_a_manual_position_on_every_account(database, redis):
