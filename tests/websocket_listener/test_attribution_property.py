@@ -44,7 +44,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from core import redis_keys
@@ -349,6 +349,19 @@ def of_bots(positions: dict[Key, Figures]) -> dict[Key, Figures]:
 PATHS = ("live", "catchup", "handover", "replay")
 
 
+def _event(kind: str, code: str, side: str, qty: str, at: int, fee: str = "0") -> Event:
+    return Event(kind, "main", code, side, Decimal(qty), "100", fee, Decimal(0), at, 0)
+
+
+#: Always tried: two longs, a manual short and a Sell ADL that splits between the longs.
+TWO_LONGS_DELEVERAGED = [
+    _event("trade", "pa1", "Buy", "0.002", 1),
+    _event("trade", "pb1", "Buy", "0.004", 2),
+    _event("trade", "", "Sell", "0.001", 3),
+    _event("adl", "", "Sell", "0.004", 4, fee="0.0011"),
+]
+
+
 class Delivery:
     """Sends one batch by one path and returns once the listener has committed it."""
 
@@ -419,6 +432,7 @@ def test_attribution_is_independent_of_arrival_order_batching_and_path(
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
+    @example(history=TWO_LONGS_DELEVERAGED, two_symbols=False, order_seed=7)
     @given(
         history=st.lists(events(), min_size=1, max_size=16),
         two_symbols=st.sampled_from((False, False, True)),
