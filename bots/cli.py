@@ -19,11 +19,15 @@ def _backtest(args: argparse.Namespace) -> int:
 
     from bots.backtest import Backtest, BacktestResult
     from bots.backtest.commands import STORED_RUN_COMMANDS, run_stored_command, save
+    from bots.backtest.rules import HostRules
     from core import plugins
     from core.candles import INTERVAL_SECONDS, read_csv
+    from core.risk import split_config
 
     if args.type in STORED_RUN_COMMANDS:
         return run_stored_command(args)
+    if args.chart is not None:
+        raise UserError("--chart draws a stored run: alpha backtest show ID --chart FILE.png")
     if args.ids:
         raise UserError(f"unexpected argument(s) after the bot type: {' '.join(args.ids)}")
     if args.candles is None and args.from_store is None:
@@ -35,6 +39,11 @@ def _backtest(args: argparse.Namespace) -> int:
         raise UserError(f"--config is not JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(overrides, dict):
         raise UserError("--config must be a JSON object, e.g. '{\"pivot_len\": 3}'")
+    try:
+        # The host's part ("risk" limits, "notify") is the host's, as in a registration.
+        overrides, limits = split_config(overrides)
+    except ValueError as exc:
+        raise UserError(f"--config risk: {_first_error(exc)}") from None
     cls = plugins.load(args.type)
     symbols = [args.symbol]
     if args.from_store is not None:
@@ -66,6 +75,8 @@ def _backtest(args: argparse.Namespace) -> int:
         raise UserError(f"--equity {args.equity!r} is not a number") from None
     interval: str = config.interval  # type: ignore[attr-defined]
     funding: dict[str, list[tuple[datetime, Decimal]]] | None = None
+    strategy = cls(config)
+    warm: list[Candle] = []
     if args.from_store is not None:
         # Several symbols are one portfolio: one equity, bars interleaved by time as the
         # live host receives them, each symbol charged its own funding.
@@ -75,20 +86,30 @@ def _backtest(args: argparse.Namespace) -> int:
             candles += found
             if rates and not args.no_funding:
                 rates_of[name] = rates
+            if not args.no_warmup:
+                warm += _stored_warmup(name, interval, found[0].start, strategy.warmup_bars)
         candles.sort(key=lambda c: (c.start, c.symbol))
+        warm.sort(key=lambda c: (c.start, c.symbol))
         funding = rates_of or None
     else:
         candles = read_csv(args.candles, symbol, interval)
         if not candles:
             raise UserError(f"{args.candles}: no candles")
+    rules = HostRules(strategy, limits)
     started = datetime.now(UTC)
-    result: BacktestResult = Backtest(cls(config), initial_equity=equity, funding=funding).run(
-        candles
-    )
+    result: BacktestResult = Backtest(
+        strategy, initial_equity=equity, funding=funding, rules=rules
+    ).run([*warm, *candles], warmup=len(warm))
     finished = datetime.now(UTC)
     _print(result, symbol, args.type, quiet=args.quiet)
+    if warm:
+        print(f"warm-up       {len(warm)} stored bar(s) before --from, as a live bot warms up")
+    if rules.refused or rules.halts:
+        refused = ", ".join(f"{n} by {rule}" for rule, n in sorted(rules.refused.items()))
+        halts = rules.halts
+        print(f"host rules    intents refused: {refused or 'none'}; loss-limit halts: {halts}")
     if args.save:
-        run_id = save(args, config, candles, result, started, finished)
+        run_id = save(args, config, candles, result, started, finished, limits=limits)
         print(f"saved as run {run_id} (alpha backtest show {run_id})")
     return 0
 
@@ -101,10 +122,10 @@ def _stored_candles(
     missing bars is not the market)."""
     import sys
 
+    from core.candles import EXCHANGE_NAMES
     from core.config import Role, load_settings
     from core.db import connect
     from market_data import store
-    from market_data.download import EXCHANGE_NAMES
     from market_data.spans import check_interval, parse_date, runs
 
     start, end = parse_date(start_text, "--from"), parse_date(end_text, "--to")
@@ -131,6 +152,34 @@ def _stored_candles(
             file=sys.stderr,
         )
     return candles, rates
+
+
+def _first_error(exc: ValueError) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    return str(exc)
+
+
+def _stored_warmup(symbol: str, interval: str, first: datetime, bars: int) -> list[Candle]:
+    """The ``bars`` stored bars before ``first`` when the store holds all of them (what
+    a live bot started at ``first`` warms up on, bots/runtime/market.py), else none: a
+    partial warm-up would not be the live bot's."""
+    from bots.runtime.market import stored_history
+    from core.candles import EXCHANGE_NAMES
+    from core.config import Role, load_settings
+    from core.db import connect
+
+    if bars <= 0:
+        return []
+    settings = load_settings()
+    with connect(settings, Role.READONLY) as conn:
+        found = stored_history(
+            conn, EXCHANGE_NAMES[settings.bybit.env], symbol, interval, bars, first
+        )
+    return found or []
 
 
 def _print(r: object, symbol: str, bot_type: str, quiet: bool) -> None:
@@ -176,7 +225,7 @@ def register(cli: Cli) -> None:
     )
     p.epilog = (
         "forms: alpha backtest TYPE (--candles FILE.csv | --from-store SYMBOL --from D --to D)"
-        " [--save];  alpha backtest list [--limit N];  alpha backtest show ID;"
+        " [--save];  alpha backtest list [--limit N];  alpha backtest show ID [--chart F.png];"
         "  alpha backtest compare A B"
     )
     p.add_argument(
@@ -222,9 +271,20 @@ def register(cli: Cli) -> None:
         " database; connects as the owner role, directly)",
     )
     p.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="with --from-store: start cold at --from (default: the strategy's warm-up bars"
+        " before --from, when the store holds them all, warm it up as a live bot warms up)",
+    )
+    p.add_argument(
         "--no-funding",
         action="store_true",
         help="with --from-store: ignore the stored funding settlements (funding is zero)",
+    )
+    p.add_argument(
+        "--chart",
+        metavar="FILE.png",
+        help="with show: draw the run's equity and drawdown to a PNG file",
     )
     p.add_argument(
         "--limit", type=int, default=20, metavar="N", help="with list: newest N runs (default 20)"

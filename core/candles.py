@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from core.config import BybitEnv
 from core.errors import UserError
 
 #: Bybit V5 kline intervals and their length; "M" (month) has no fixed length.
@@ -31,6 +32,16 @@ INTERVAL_SECONDS: dict[str, int] = {
     "720": 43200,
     "D": 86400,
     "W": 604800,
+}
+
+#: The store's ``exchange`` column (``market.candles``) per environment: testnet and demo
+#: prices are not mainnet's, and the paper exchange's are simulated, so none may pass for
+#: Bybit's history.
+EXCHANGE_NAMES: dict[BybitEnv, str] = {
+    BybitEnv.MAINNET: "bybit",
+    BybitEnv.TESTNET: "bybit-testnet",
+    BybitEnv.DEMO: "bybit-demo",
+    BybitEnv.PAPER: "paper",
 }
 
 

@@ -121,6 +121,7 @@ class Role(StrEnum):
     BOT = "bot"  # bots: read, and their heartbeat
     SYNC = "sync"  # trade sync: its runs, drift events, wallet snapshots
     BACKUP = "backup"  # backups: reads everything, creates its scratch databases
+    COLLECTOR = "collector"  # alpha data collect: inserts closed candles, nothing else
     READONLY = "readonly"  # analytics, Grafana
 
 
@@ -136,6 +137,7 @@ class DatabaseRoleSettings(_Group):
     bot_password: SecretStr | None = None
     sync_password: SecretStr | None = None
     backup_password: SecretStr | None = None
+    collector_password: SecretStr | None = None
     readonly_password: SecretStr | None = None
 
     def name(self, role: Role) -> str:
@@ -157,6 +159,10 @@ class RedisSettings(_Group):
     #: unset, the password is Redis's ``default`` user's (the operator's).
     username: str | None = None
     password: SecretStr | None = None
+    #: The password of the ``claims`` ACL user: when set, ``alpha fills assign`` logs in
+    #: as that user (append a claim request, pop its answer: core/redis_acl.py) rather
+    #: than as this process's own user.
+    claims_password: SecretStr | None = None
     #: Infrastructure keys: alerts, the kill flag, the listener's hand-over stream.
     infra_db: int = Field(15, ge=0, le=15)
 

@@ -171,6 +171,7 @@ class OrderManager:
         instruments: Mapping[str, Instrument] | None = None,
         *,
         exclusive: bool = False,
+        smp_type: str | None = None,
         attempts: int = 4,
         backoff: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
@@ -181,6 +182,8 @@ class OrderManager:
         self.book = book
         self.instruments: dict[str, Instrument] = dict(instruments or {})
         self.exclusive = exclusive
+        #: ``smpType`` sent with every placement (``StrategyConfig.smp_type``); None: not sent.
+        self.smp_type = smp_type
         self._links = LinkIdFactory(bot_code)
         self._attempts = attempts
         self._backoff = backoff
@@ -222,6 +225,8 @@ class OrderManager:
             params["triggerPrice"] = str(inst.take_profit_price(intent.side, intent.trigger_price))
         if not self.exclusive:
             params.pop("reduceOnly", None)  # shared account: the net position is not ours
+        if self.smp_type is not None:
+            params["smpType"] = self.smp_type
 
         link_id = self._links.new(intent.reason)
         tracked = TrackedOrder(

@@ -73,8 +73,25 @@ def operator_user() -> AclUser:
     return AclUser(OPERATOR, f"{_BASE} ~*")
 
 
+#: ``alpha fills assign``'s user (:func:`claims_user`).
+CLAIMS = "claims"
+
+
+def claims_user() -> AclUser:
+    """The operator's ``alpha fills assign``: appends a claim request for the listener and
+    pops the listener's answer, nothing else (no read of the stream, no other key, not
+    even ``GET``). The CLI logs in as this user whenever ``REDIS_CLAIMS_PASSWORD`` is set
+    (websocket_listener/claim_cli.py)."""
+    return AclUser(
+        CLAIMS,
+        "resetkeys resetchannels -@all +@connection"
+        f" (+xadd ~{redis_keys.FILL_CLAIMS})"
+        f" (+blpop ~{redis_keys.fill_claim_reply('*')})",
+    )
+
+
 def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
-    """The five services, then a user per bot."""
+    """The five services, the operator's claims user, then a user per bot."""
     any_bot = BotId.trusted("*")  # a glob, not an id
     return [
         # The only writer of positions and fill streams; scripts append many stream
@@ -127,6 +144,7 @@ def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
         ),
         # Backups: consumes its request stream, raises alerts.
         AclUser("backup", f"{_BASE} ~{redis_keys.BACKUP_REQUESTS} {_RAISE_ALERTS}"),
+        claims_user(),
         *(bot_user(bot_id) for bot_id in bot_ids),
     ]
 

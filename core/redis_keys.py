@@ -58,6 +58,12 @@ def seen_fills(bot_id: BotId) -> str:
     return f"bot:{bot_id}:seen_fills"
 
 
+def strategy_memo(bot_id: BotId) -> str:
+    """Hash: what the strategy as a whole must recall after a restart, tied to no symbol
+    (``Strategy.remember_strategy``: LXAlgo's loss-limit anchors)."""
+    return f"bot:{bot_id}:memo"
+
+
 def memo(bot_id: BotId, symbol: Symbol | str) -> str:
     """Hash: what the strategy must recall about its trade in the symbol after a restart
     (``Strategy.remember``); gone when it has nothing to remember."""
@@ -67,6 +73,16 @@ def memo(bot_id: BotId, symbol: Symbol | str) -> str:
 def universe(bot_id: BotId) -> str:
     """JSON ``{"symbols": [...], "updated_at": ISO}``: the symbols the bot may enter now."""
     return f"bot:{bot_id}:universe"
+
+
+def command_reply(bot_id: BotId, command_id: str) -> str:
+    """List: a running bot's one-line answer to the command ``command_id`` (``reload``),
+    pushed once with a TTL; the operator's CLI ``BLPOP``\\ s it."""
+    return f"bot:{bot_id}:reply:{command_id}"
+
+
+#: How long a bot's answer waits for its requester before Redis drops it.
+COMMAND_REPLY_TTL_SECONDS = 120
 
 
 def commands_stream(bot_id: BotId) -> str:

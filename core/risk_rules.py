@@ -10,6 +10,7 @@ signal: the candle closing at 00:00 then gives the period's opening equity.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -105,6 +106,48 @@ class LXAlgoRisk:
             )
         return RiskDecision()
 
+    def reset(self, now: datetime, equity: Decimal) -> None:
+        """An operator's lift: no pause, halt or reduced size; today's and this week's
+        losses count from ``equity``."""
+        today = now.date()
+        self.day, self.day_equity = today, equity
+        self.week, self.week_equity = _monday(today), equity
+        self.paused_until = self.halted_until = None
+        self.reduced_loss = None
+
+    def state(self) -> dict[str, str] | None:
+        """The anchors and halts, as text: what a restart must not lose (the day's and the
+        week's opening equity, a pause, a halt, a reduced size); ``None`` before the
+        first update."""
+        if self.day is None or self.week is None:
+            return None
+        state = {
+            "day": self.day.isoformat(),
+            "day_equity": str(self.day_equity),
+            "week": self.week.isoformat(),
+            "week_equity": str(self.week_equity),
+        }
+        if self.paused_until is not None:
+            state["paused_until"] = self.paused_until.isoformat()
+        if self.halted_until is not None:
+            state["halted_until"] = self.halted_until.isoformat()
+        if self.reduced_loss is not None:
+            state["reduced_loss"] = str(self.reduced_loss)
+        return state
+
+    def restore(self, state: Mapping[str, str]) -> None:
+        """Take back what :meth:`state` gave before a restart. The periods roll over as
+        usual at the next :meth:`update`: a day that has ended anchors again then."""
+        self.day = date.fromisoformat(state["day"])
+        self.day_equity = Decimal(state["day_equity"])
+        self.week = date.fromisoformat(state["week"])
+        self.week_equity = Decimal(state["week_equity"])
+        paused, halted = state.get("paused_until"), state.get("halted_until")
+        self.paused_until = datetime.fromisoformat(paused) if paused else None
+        self.halted_until = datetime.fromisoformat(halted) if halted else None
+        reduced = state.get("reduced_loss")
+        self.reduced_loss = Decimal(reduced) if reduced else None
+
 
 class MomentumRisk:
     """Momentum: daily ≤ −3 % → no new entries that day; weekly ≤ −8 % → half size (for
@@ -154,3 +197,11 @@ class MomentumRisk:
         if self.week_reduced:
             return RiskDecision(True, size, False, f"momentum weekly loss ≥ {self.weekly_pct}%")
         return RiskDecision()
+
+    def reset(self, now: datetime, equity: Decimal) -> None:
+        """An operator's lift: every block cleared; the day's, week's and month's losses
+        count from ``equity``."""
+        today = now.date()
+        self.day, self.week, self.month = today, _monday(today), (today.year, today.month)
+        self.day_equity = self.week_equity = self.month_equity = equity
+        self.day_blocked = self.week_reduced = self.month_halted = False

@@ -42,6 +42,8 @@ from core.link_ids import Reason as Reason  # re-exported: strategies import it 
 from core.signals import Signal
 
 Side = Literal["Buy", "Sell"]
+#: Bybit's ``smpType`` values (docs/bybit.md, self-match prevention).
+SmpType = Literal["None", "CancelMaker", "CancelTaker", "CancelBoth"]
 ZERO = Decimal(0)
 
 
@@ -310,6 +312,12 @@ class StrategyConfig(BaseModel):
     #: first entry; ``None`` leaves the account's setting alone. Leverage is per account
     #: and symbol, so bots sharing a symbol on one account must agree (registration checks).
     leverage: Decimal | None = Field(None, gt=0, le=100)
+    #: Bybit's self-match prevention on every order the bot sends (docs/strategies.md,
+    #: "Self-match prevention"): what the exchange does when this bot's order would trade
+    #: against a resting order of the same account, another bot's on a shared one. The
+    #: default cancels the resting order and lets the one acting now (often a stop or an
+    #: exit) through; "None" lets them trade (a wash trade: both fees, no position change).
+    smp_type: SmpType = "CancelMaker"
 
 
 ConfigT = TypeVar("ConfigT", bound=StrategyConfig)
@@ -321,6 +329,12 @@ class Strategy(ABC, Generic[ConfigT]):
     Config: ClassVar[type[StrategyConfig]]
     #: Closed candles per symbol the host must feed to :meth:`warm_up` before trading.
     warmup_bars: ClassVar[int] = 0
+    #: Config fields a running bot may take from ``alpha bots update`` without a restart
+    #: (:meth:`reconfigure`). Empty by default: a strategy that builds state from its
+    #: config (indicator periods, per-symbol tables) must say which fields are safe.
+    #: ``symbols`` here means the host may add symbols live (warmed up, subscribed) and
+    #: stop entering in removed ones; ``interval`` and ``leverage`` never apply live.
+    live_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ConfigT | Mapping[str, Any] | None = None) -> None:
         if config is None:
@@ -357,6 +371,12 @@ class Strategy(ABC, Generic[ConfigT]):
     def observe(self, candle: Candle) -> None:
         """Update indicators with one closed candle without deciding (warm-up)."""
 
+    def reconfigure(self, config: ConfigT) -> None:
+        """Take ``config``, validated, differing from the current one only in
+        :attr:`live_fields`. Open trades stay as they are. A strategy that derives state
+        from one of those fields overrides this to refresh it (and calls super)."""
+        self.config = config
+
     @abstractmethod
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> list[Intent]:
         """Decide on one closed candle (indicators are updated here too)."""
@@ -388,6 +408,11 @@ class Strategy(ABC, Generic[ConfigT]):
         position and cancels the bot's resting orders on the symbol anyway."""
         return []
 
+    def reset_risk(self, now: datetime, equity: Decimal) -> None:
+        """An operator's ``reset-risk`` (CLI, C2): lift the strategy's own loss-limit
+        pauses and halts and measure its periods from ``equity`` from now on, as the
+        host's limits do. The default does nothing (a strategy without such rules)."""
+
     def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
         """An intent that did not become an order: refused by the host (risk gate, paused,
         stopped, kill flag), skipped below the instrument minimums, or rejected by the
@@ -404,6 +429,15 @@ class Strategy(ABC, Generic[ConfigT]):
 
     def recall(self, symbol: str, memo: Mapping[str, str]) -> None:
         """After a restart, before :meth:`adopt`: what :meth:`remember` last returned."""
+
+    def remember_strategy(self) -> Mapping[str, str] | None:
+        """What the strategy as a whole must get back after a restart, tied to no symbol
+        (LXAlgo's loss-limit anchors: the day's and the week's opening equity); kept and
+        handed back like :meth:`remember`, through :meth:`recall_strategy`."""
+        return None
+
+    def recall_strategy(self, memo: Mapping[str, str]) -> None:
+        """After a restart, before :meth:`adopt`: what :meth:`remember_strategy` returned."""
 
     def adopt(
         self, position: PositionView, resting: list[Any], ctx: StrategyContext

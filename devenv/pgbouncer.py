@@ -38,6 +38,7 @@ ROLE_POOLS: Mapping[str, str] = {
     "readonly": "max_user_connections=10",
     "owner": "pool_mode=session max_user_connections=2",
     "backup": "pool_mode=session max_user_connections=2",  # direct in production
+    "collector": "max_user_connections=2",
 }
 
 

@@ -39,10 +39,11 @@ def _exchange_error(exc: BaseException, url: str) -> UserError | None:
 
 def _download(args: argparse.Namespace) -> int:
     from bots.runtime.market import server_now
+    from core.candles import EXCHANGE_NAMES
     from core.config import Role, load_settings
     from core.db import connect
     from core.exchange.client import endpoints, make_http
-    from market_data.download import EXCHANGE_NAMES, download
+    from market_data.download import download
     from market_data.spans import check_interval, parse_date
 
     symbols = parse_symbols(args.symbols)
@@ -97,6 +98,25 @@ def _download(args: argparse.Namespace) -> int:
             f"{f.written.inserted} new, {f.written.updated} changed"
         )
     return 3 if gaps and args.strict else 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    import threading
+
+    from core.config import load_settings
+    from core.service import install_signal_handlers
+    from market_data.collect import Collector
+    from market_data.spans import check_interval
+
+    symbols = parse_symbols(args.symbols)
+    check_interval(args.interval)
+    settings = load_settings()
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    collector = Collector(settings, symbols, args.interval)
+    collector.run(stop)
+    print(f"{collector.received} closed candle(s) received, {collector.inserted} new to the store")
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -167,6 +187,26 @@ def register(cli: Cli) -> None:
         help="exit 3 when the exchange's history has gaps (default: report them, exit 0)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    c = cli.command(
+        "data",
+        "collect",
+        "subscribe to the exchange's public kline topics and insert each closed candle into"
+        " market.candles until stopped (SIGTERM, Ctrl-C); runs as the collector role",
+        _collect,
+    )
+    c.epilog = (
+        "Only closed bars (confirm=true) are stored, once each; a bar already stored is left"
+        " alone. Bars closed while the connection was down are not fetched: alpha data"
+        " download fills those holes."
+    )
+    c.add_argument("symbols", metavar="SYMBOLS", help="comma-separated, e.g. BTCUSDT,ETHUSDT")
+    c.add_argument(
+        "--interval",
+        required=True,
+        metavar="I",
+        help="Bybit interval: 1 3 5 15 30 60 120 240 360 720 (minutes), D or W",
+    )
 
     s = cli.command(
         "data", "show", "what the market data store holds: ranges and holes per series", _show

@@ -23,7 +23,6 @@ import psycopg
 from tqdm import tqdm
 
 from core.candles import Candle, candle_from_row
-from core.config import BybitEnv
 from core.errors import UserError
 from core.exchange.rest import from_ms, to_ms
 from market_data import store
@@ -34,15 +33,6 @@ from market_data.store import Written
 KLINE_PAGE = 1000
 #: Rows per funding-history request: Bybit's maximum (docs/bybit.md#funding-rate-history).
 FUNDING_PAGE = 200
-
-#: The ``exchange`` column per environment: testnet and demo prices are not mainnet's,
-#: and the paper exchange's are simulated, so none may pass for Bybit's history.
-EXCHANGE_NAMES = {
-    BybitEnv.MAINNET: "bybit",
-    BybitEnv.TESTNET: "bybit-testnet",
-    BybitEnv.DEMO: "bybit-demo",
-    BybitEnv.PAPER: "paper",
-}
 
 
 @dataclass

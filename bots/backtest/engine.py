@@ -22,6 +22,11 @@ at a settlement's time pays ``qty × price × rate`` when long and receives it w
 of the symbol's first bar at or after the settlement. The settlement is applied before
 that bar's orders fill, so an order filled at that bar's open neither pays nor escapes
 it: the position held through the funding time is the one from before the bar.
+
+The host's rules (given ``rules``, :class:`bots.backtest.rules.HostRules`): every intent
+passes the live host's risk gate and universe check, refusals go back to the strategy's
+``on_rejected`` once, the loss limits see the equity on every bar and fill, and a
+universe rule re-selects the symbols on its schedule, as live.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from core.candles import Candle
 from core.instruments import Instrument, default_instrument
@@ -51,6 +57,9 @@ from core.strategy import (
     StrategyContext,
     TriggerDirection,
 )
+
+if TYPE_CHECKING:
+    from bots.backtest.rules import HostRules
 
 TAKER_FEE = Decimal("0.00055")
 MAKER_FEE = Decimal("0.0002")
@@ -154,8 +163,10 @@ class Backtest:
         maker_fee: Decimal = MAKER_FEE,
         keep_fills: bool = True,
         funding: Mapping[str, Sequence[tuple[datetime, Decimal]]] | None = None,
+        rules: HostRules | None = None,
     ) -> None:
         self.strategy = strategy
+        self.rules = rules
         self.initial_equity = initial_equity
         self.taker_fee = taker_fee
         self.maker_fee = maker_fee
@@ -196,7 +207,15 @@ class Backtest:
         count = 0
         curve: list[tuple[datetime, Decimal]] = []
         due = self._due
+        rules = self.rules
+        # A universe rule: every bar's turnover counts, and the selection is redone when due.
+        seen = rules.seen if rules is not None and rules.dynamic else None
+        refresh = rules.refresh_universe if rules is not None and rules.dynamic else None
+        # Loss limits configured: the equity is fed to them on every bar, as the host does.
+        observe = rules.observe if rules is not None and rules.loss_limits.active else None
         for candle in candles:
+            if seen is not None:
+                seen(candle)
             if count < warmup:
                 strategy.observe(candle)
                 count += 1
@@ -206,6 +225,10 @@ class Backtest:
                 # The previous bar time is complete: its last equity is its curve point.
                 curve.append((ctx.now, equity))
                 self._submit(on_timer(ctx))
+                if refresh is not None:
+                    refresh(ctx.now)
+            elif batch_start is None and refresh is not None:
+                refresh(candle.start)  # the bot starts: the host selects before any candle
             batch_start = candle.start
             symbol = candle.symbol
             if due:
@@ -218,6 +241,8 @@ class Backtest:
                 self._match(candle, pending)
             ctx.now = candle.end
             ctx.equity = equity = self._equity()
+            if observe is not None:
+                observe(ctx.now, equity)
             intents = on_candle(candle, ctx)
             if intents:
                 self._submit(intents)
@@ -276,7 +301,31 @@ class Backtest:
     def _rules(self, symbol: str) -> Instrument:
         return self.ctx.instruments.get(symbol) or default_instrument(symbol)
 
-    def _submit(self, intents: list[Intent]) -> None:
+    def _submit(self, intents: list[Intent], *, follow_up: bool = True) -> None:
+        """Place ``intents``; with the host's rules, those they refuse go back to the
+        strategy (``on_rejected``), once, and what it asks for instead is placed after
+        the others, as the live executor sends it."""
+        rules = self.rules
+        if rules is None:
+            self._place(intents)
+            return
+        passed: list[Intent] = []
+        failed: list[tuple[Intent, str]] = []
+        for intent in intents:
+            why = rules.refusal(intent, self._views, self._last)
+            if why is None:
+                passed.append(intent)
+            else:
+                failed.append((intent, why))
+        self._place(passed)
+        if failed and follow_up:
+            more: list[Intent] = []
+            for intent, why in failed:
+                more += self.strategy.on_rejected(intent, why, self.ctx)
+            if more:
+                self._submit(more, follow_up=False)
+
+    def _place(self, intents: list[Intent]) -> None:
         """Prices are rounded to the instrument's tick as the live order manager rounds
         them (core/orders.py), so a backtest never fills off the exchange's price grid."""
         for intent in intents:
@@ -400,6 +449,8 @@ class Backtest:
         self._book(fill)
         self.ctx.now = when
         self.ctx.equity = self._equity()
+        if self.rules is not None and self.rules.loss_limits.active:
+            self.rules.observe(when, self.ctx.equity)
         intents = self.strategy.on_fill(fill, self.ctx)
         if intents:
             self._submit(intents)

@@ -38,6 +38,8 @@ class RunRecord:
     started_at: datetime
     finished_at: datetime
     metrics: Metrics
+    #: Mark-to-market equity at each bar time's close (``BacktestResult.equity_curve``).
+    equity_curve: list[tuple[datetime, Decimal]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +110,16 @@ def code_version(package_version: str) -> str:
 
 def save(conn: psycopg.Connection[Any], run: RunRecord, trades: list[RoundTrip]) -> int:
     """Store ``run`` and its round trips in one transaction; returns the run's id."""
-    m = run.metrics
+    m, curve = run.metrics, run.equity_curve
     with conn.transaction():
         row = conn.execute(
             """
             INSERT INTO analytics.backtest_runs (
                 bot_type, config, code_version, data_source, data_from, data_to, symbols,
                 interval, candles, started_at, finished_at, initial_equity, final_equity,
-                net_pnl, fees, funding, trades, metrics)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                net_pnl, fees, funding, trades, metrics, equity_times, equity)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    %s::timestamptz[], %s::numeric[])
             RETURNING id
             """,
             (
@@ -124,6 +127,8 @@ def save(conn: psycopg.Connection[Any], run: RunRecord, trades: list[RoundTrip])
                 run.data_from, run.data_to, run.symbols, run.interval, run.candles,
                 run.started_at, run.finished_at, m.initial_equity, m.final_equity,
                 m.net_pnl, m.fees, m.funding, len(trades), Jsonb(m.to_json()),
+                None if curve is None else [t for t, _ in curve],
+                None if curve is None else [e for _, e in curve],
             ),
         ).fetchone()  # fmt: skip
         assert row is not None
@@ -191,3 +196,18 @@ def load_trades(conn: psycopg.Connection[Any], run_id: int) -> list[StoredTrade]
         (run_id,),
     ).fetchall()
     return [StoredTrade(*row) for row in rows]
+
+
+def load_equity_curve(
+    conn: psycopg.Connection[Any], run_id: int
+) -> list[tuple[datetime, Decimal]] | None:
+    """The run's mark-to-market equity per bar time, oldest first; ``None`` when the run
+    was stored without it (before migration 0022)."""
+    from datetime import UTC
+
+    row = conn.execute(
+        "SELECT equity_times, equity FROM analytics.backtest_runs WHERE id = %s", (run_id,)
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return [(t.astimezone(UTC), e) for t, e in zip(row[0], row[1], strict=True)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from core.candles import Candle
 from core.indicators import RSI, RollingStdev
 from core.risk_rules import LXAlgoRisk
 from core.strategy import FillEvent, Intent, PositionView, Reason, StrategyContext
+
+log = logging.getLogger(__name__)
 
 HUNDRED = Decimal(100)
 ONE = Decimal(1)
@@ -118,6 +121,23 @@ class LXAlgo(TradeBookStrategy[LXAlgoConfig]):
 
     def select_universe(self, turnover_24h: Mapping[str, Decimal]) -> list[str]:
         return select_universe(turnover_24h, self.config.min_turnover_24h)
+
+    # -- restarts ---------------------------------------------------------------------------
+
+    def remember_strategy(self) -> Mapping[str, str] | None:
+        """The daily and weekly drawdown anchors (and a pause, halt or reduced size): a
+        restart mid-day must still measure from 00:00 UTC's equity, not from its own."""
+        return self.risk.state()
+
+    def reset_risk(self, now: datetime, equity: Decimal) -> None:
+        self.risk.reset(now, equity)
+
+    def recall_strategy(self, memo: Mapping[str, str]) -> None:
+        try:
+            self.risk.restore(memo)
+        except (KeyError, ValueError, ArithmeticError) as exc:
+            # A memo of another version: the anchors start again, as they did before.
+            log.warning("lxalgo: loss-limit anchors not recalled (%s)", exc)
 
     # -- signal ---------------------------------------------------------------------------
 

@@ -86,6 +86,9 @@ class Momentum(TradeBookStrategy[MomentumConfig]):
         )
         self.pending: dict[str, Signal] = {}
 
+    def reset_risk(self, now: datetime, equity: Decimal) -> None:
+        self.risk.reset(now, equity)
+
     def observe(self, candle: Candle) -> None:
         s = self.series.get(candle.symbol)
         if s is not None:

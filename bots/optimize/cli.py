@@ -116,8 +116,8 @@ def _data(
     interval: str = plugins.validate_config(args.type, base).interval  # type: ignore[attr-defined]
     funding: dict[str, Any] | None = None
     if args.from_store is not None:
+        from core.candles import EXCHANGE_NAMES
         from core.config import load_settings
-        from market_data.download import EXCHANGE_NAMES
 
         candles: list[Any] = []
         funding = {}

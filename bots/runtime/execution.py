@@ -10,7 +10,7 @@ without a further round, so a refusal can never loop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -69,35 +69,21 @@ class IntentExecutor:
                 if bounded is None:
                     continue
                 intent = bounded
-            verdict = self.gate.check(
+            refused = host_refusal(
                 intent,
+                gate=self.gate,
+                universe=self.universe,
                 state=state,
                 killed=killed,
                 halted=self.loss_limits.halted,
                 positions=positions,
                 prices=self.prices,
-                reference_price=self.prices.get(intent.symbol),
                 account_notional=self.account_notional,
             )
-            if isinstance(intent, ENTRY_INTENTS) and intent.symbol not in self.universe:
-                log.info("refused %s %s: not in the bot's universe", type(intent).__name__,
-                         intent.symbol)  # fmt: skip
-                failed.append((intent, "universe"))
-                continue
-            if verdict and isinstance(intent, ENTRY_INTENTS):
+            if refused is None and isinstance(intent, ENTRY_INTENTS):
                 refused = self._entry_refusal(intent)
-                if refused is not None:
-                    failed.append((intent, refused))
-                    continue
-            if not verdict:
-                log.info(
-                    "refused %s %s: %s (%s)",
-                    type(intent).__name__,
-                    intent.symbol,
-                    verdict.rule,
-                    verdict.detail,
-                )
-                failed.append((intent, verdict.rule))
+            if refused is not None:
+                failed.append((intent, refused))
                 continue
             result = self.orders.execute(intent, price_hint=self.prices.get(intent.symbol))
             if result.outcome is Outcome.REJECTED:
@@ -124,6 +110,43 @@ class IntentExecutor:
         if refused is not None:
             return f"leverage: {refused}"
         return None
+
+
+def host_refusal(
+    intent: Intent,
+    *,
+    gate: RiskGate,
+    universe: Container[str],
+    state: BotState,
+    killed: bool,
+    halted: str | None,
+    positions: Mapping[str, PositionView],
+    prices: Mapping[str, Decimal],
+    account_notional: Callable[[], Decimal] | None = None,
+) -> str | None:
+    """Why the host refuses ``intent`` (the rule's name, handed to ``on_rejected``), or
+    ``None``: the risk gate (state, kill switch, loss limits, exposure) and, for entries,
+    the bot's universe. The live executor and the backtest (``bots/backtest/rules.py``)
+    both decide here, so a backtest refuses exactly what the host would."""
+    verdict = gate.check(
+        intent,
+        state=state,
+        killed=killed,
+        halted=halted,
+        positions=positions,
+        prices=prices,
+        reference_price=prices.get(intent.symbol),
+        account_notional=account_notional,
+    )
+    if isinstance(intent, ENTRY_INTENTS) and intent.symbol not in universe:
+        log.info("refused %s %s: not in the bot's universe", type(intent).__name__,
+                 intent.symbol)  # fmt: skip
+        return "universe"
+    if not verdict:
+        log.info("refused %s %s: %s (%s)", type(intent).__name__, intent.symbol,
+                 verdict.rule, verdict.detail)  # fmt: skip
+        return verdict.rule
+    return None
 
 
 def bound_exit(intent: ExitMarket, open_qty: dict[str, Decimal]) -> ExitMarket | None:

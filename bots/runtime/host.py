@@ -38,19 +38,27 @@ from typing import Any
 
 import redis
 
+from bots.runtime import reload as reloading
 from bots.runtime.capital import capital_from_wallet
 from bots.runtime.commands import OperatorCommands
 from bots.runtime.drift_gate import DriftGate
+from bots.runtime.exchange_cancels import ended_by_exchange
 from bots.runtime.execution import IntentExecutor
 from bots.runtime.fills import fill_event, first_delivery
 from bots.runtime.heartbeat import Heartbeat
 from bots.runtime.ledger_view import ZERO, LedgerView
 from bots.runtime.leverage import LeverageGuard
 from bots.runtime.loss_limits import LossLimits
-from bots.runtime.market import CandleSequencer, closed_candle, closed_history, server_now
+from bots.runtime.market import (
+    CandleSequencer,
+    closed_candle,
+    closed_history,
+    server_now,
+    stored_history,
+)
 from bots.runtime.memos import MemoStore
 from bots.runtime.notify import Notifier, closing_of
-from bots.runtime.registration import Registration
+from bots.runtime.registration import Registration, load_registration
 from bots.runtime.streams import GROUP, ensure_groups, pending_fills, read_streams
 from bots.runtime.universe import Universe
 from core import plugins, redis_keys
@@ -119,6 +127,7 @@ class BotHost:
             OrderBook(bot_redis, registration.bot_id),
             instruments,
             exclusive=bool(getattr(self.strategy.config, "exclusive", False)),
+            smp_type=self.strategy.config.smp_type,
         )
         self.leverage = LeverageGuard(
             http, registration.bot_id, self.strategy.config.leverage, alert
@@ -162,6 +171,7 @@ class BotHost:
             notify=self.notify,
             state=self.state,
             context=self.context,
+            reload=self.reload,
         )
         #: The bot's allocation; without one, set from the wallet once in start().
         self.capital = registration.initial_capital or ZERO
@@ -290,11 +300,16 @@ class BotHost:
         self.redis.set(key, initial, nx=True)  # an operator's later choice wins
 
     def _warm_up(self, symbols: list[str] | None = None) -> list[Candle]:
-        """Feeds ``symbols`` (default: every followed one) their closed history."""
+        """Feeds ``symbols`` (default: every followed one) their closed history: from the
+        market data store when it holds the whole range, else from REST."""
         bars = max(self.strategy.warmup_bars, 1)
+        wanted = self.symbols if symbols is None else symbols
+        stored = self._stored_history(wanted, bars)
         candles: list[Candle] = []
-        for symbol in self.symbols if symbols is None else symbols:
-            history = closed_history(self.http, symbol, self.interval, bars, self.now)
+        for symbol in wanted:
+            history = stored.get(symbol)
+            if history is None:
+                history = closed_history(self.http, symbol, self.interval, bars, self.now)
             candles.extend(history)
             if history:
                 self.prices[symbol] = history[-1].close
@@ -303,6 +318,28 @@ class BotHost:
         for candle in candles:
             self.sequencer.accept(candle)
         return candles
+
+    def _stored_history(self, symbols: list[str], bars: int) -> dict[str, list[Candle]]:
+        """The symbols whose warm-up range the store holds completely, and their candles.
+        Any failure to read it (no database, no grant) is a warning: REST still works."""
+        from core.candles import EXCHANGE_NAMES
+        from core.config import Role
+        from core.db import connect
+
+        out: dict[str, list[Candle]] = {}
+        exchange = EXCHANGE_NAMES[self.settings.bybit.env]
+        try:
+            with connect(self.settings, Role.BOT) as conn:
+                for symbol in symbols:
+                    found = stored_history(conn, exchange, symbol, self.interval, bars, self.now)
+                    if found is not None:
+                        out[symbol] = found
+        except Exception as exc:
+            log.warning("warm-up: the market data store not read (%s); asking the exchange", exc)
+            return {}
+        if out:
+            log.info("warm-up from the store: %s", ", ".join(sorted(out)))
+        return out
 
     def _adopt(self, resting: list[Any]) -> None:
         """Hand the strategy, per symbol, the ledger's position and the bot's own resting
@@ -368,6 +405,8 @@ class BotHost:
                 self._on_fill(*payload)
             elif kind == "command":
                 self._on_command(*payload)
+        if candles:
+            self._on_exchange_cancels()  # before the candles: the strategy decides on facts
         for candle in sorted(candles, key=lambda c: (c.start, c.symbol)):
             self._on_candle(candle)
         if candles:
@@ -416,9 +455,90 @@ class BotHost:
             self.notify.filled(event, fields, tracked)  # after the reaction: it reads the DB
         self.redis.xack(redis_keys.fills_stream(self.reg.bot_id), GROUP, entry_id)
 
+    def _on_exchange_cancels(self) -> None:
+        """Orders the exchange ended while the bot believed them open (a self-match
+        prevention cancel, ``exchange_cancels``): forgotten, and the strategy told as of
+        a refused intent, so it does not wait on them."""
+        believed = [t for t in self.orders.book.by_intent.values() if t.status == "open"]
+        ended = ended_by_exchange(self.settings, self.reg.bot_id, believed)
+        if not ended:
+            return
+        ctx = self.context()
+        more: list[Intent] = []
+        for cancel in ended:
+            cancel.tracked.status = "done"
+            self.orders.book.save(cancel.tracked)
+            log.warning("%s order %s %s (link %s) %s", cancel.tracked.kind, cancel.tracked.side,
+                        cancel.tracked.symbol, cancel.tracked.link_id, cancel.why)  # fmt: skip
+            more += self.strategy.on_rejected(cancel.as_intent(), cancel.why, ctx)
+        self._execute(more, follow_up=False)
+
     def _on_command(self, entry_id: str, fields: Mapping[str, str]) -> None:
         self.commands.handle(fields, self.symbols)
         self.redis.xack(redis_keys.commands_stream(self.reg.bot_id), GROUP, entry_id)
+
+    def reload(self, fields: Mapping[str, str]) -> None:
+        """Take the registration as it is stored now where that is safe
+        (bots/runtime/reload.py) and answer the operator on ``bot:{id}:reply:{id}``."""
+        try:
+            plan = reloading.plan(
+                self.reg, load_registration(self.settings, self.reg.bot_id), self.strategy
+            )
+        except UserError as exc:
+            answer = f"refused: {exc}"
+        else:
+            if plan.restart:
+                answer = "needs restart: " + "; ".join(plan.restart)
+            elif not plan.changes:
+                self.reg = plan.new
+                answer = "nothing to apply"
+            else:
+                answer = self._apply(plan)
+        log.info("reload by %s: %s", fields.get("requested_by", "?"), answer)
+        command_id = fields.get("id", "")
+        if command_id:
+            key = redis_keys.command_reply(self.reg.bot_id, command_id)
+            pipe = self.redis.pipeline()
+            pipe.rpush(key, answer)
+            pipe.expire(key, redis_keys.COMMAND_REPLY_TTL_SECONDS)
+            pipe.execute()
+
+    def _apply(self, plan: reloading.Plan) -> str:
+        joined = [s for s in plan.joined if s not in self.symbols]
+        if joined:
+            try:  # first: an exchange that does not answer leaves everything as it was
+                self._add_instruments(joined)
+            except Exception as exc:
+                from core.exchange.rest import classify
+
+                info = classify(exc)
+                if info is None:
+                    raise
+                return f"refused: exchange unreachable or refusing ({info}); nothing applied"
+        if plan.limits is not None:
+            self.gate.limits = plan.limits
+            self.loss_limits.set_limits(plan.limits)
+        if plan.notify is not None:
+            self.notify.settings = plan.notify
+        if plan.config is not None:
+            self.strategy.reconfigure(plan.config)
+        if plan.joined or plan.left:
+            if not self.universe.dynamic:  # a refreshed universe chooses for itself
+                self.universe.current = list(self.strategy.symbols)
+            if joined:
+                self._warm_up(joined)
+                self.symbols += joined
+                self._subscribe()
+        self.reg = plan.new
+        return "applied: " + ", ".join(plan.changes)
+
+    def _add_instruments(self, symbols: list[str]) -> None:
+        from core.exchange.rest import instruments as fetch_instruments
+
+        wanted = set(symbols)
+        for item in fetch_instruments(self.http):
+            if item["symbol"] in wanted:
+                self.orders.instruments[item["symbol"]] = Instrument.from_bybit(item)
 
     def flatten(self) -> None:
         """Close this bot's own positions with tagged orders and cancel its resting orders."""

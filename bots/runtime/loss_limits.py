@@ -15,12 +15,14 @@ lift announces ``risk_lift``, which ends that incident in the C2.
 
 The anchors live in the bot's Redis (``bot:{id}:risk``), so a restart keeps the day's
 opening equity and the peak instead of starting them again from the equity at restart.
+A backtest runs this same class with no Redis and no notifier (``bots/backtest/rules.py``):
+the anchors then live in memory for the run.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import redis
@@ -42,7 +44,11 @@ def risk_key(bot_id: str) -> str:
 
 class LossLimits:
     def __init__(
-        self, client: redis.Redis, bot_id: str, limits: RiskLimits, notify: Notifier
+        self,
+        client: redis.Redis | None,
+        bot_id: str,
+        limits: RiskLimits,
+        notify: Notifier | None,
     ) -> None:
         self.redis = client
         self.bot_id = bot_id
@@ -52,6 +58,18 @@ class LossLimits:
         self.key = risk_key(bot_id)
         self.state: dict[str, str] = {}
         self._loaded = False
+        # ``state`` parsed once: observe() runs on every candle and fill (and on every bar
+        # of a backtest), so it must not re-parse and re-format strings each time.
+        self._day: date | None = None
+        self._day_open: Decimal | None = None
+        self._peak: Decimal | None = None
+        self._dirty = False
+
+    def set_limits(self, limits: RiskLimits) -> None:
+        """New limits from a reloaded registration (bots/runtime/reload.py); a halt in
+        force stays until it lifts or an operator resets it."""
+        self.daily_pct = limits.max_daily_loss_pct
+        self.drawdown_pct = limits.max_drawdown_pct
 
     @property
     def active(self) -> bool:
@@ -65,33 +83,38 @@ class LossLimits:
     def observe(self, now: datetime, equity: Decimal) -> None:
         if not self.active:
             return
-        if not self._loaded:
-            self.state = dict(self.redis.hgetall(self.key))  # type: ignore[arg-type]
-            self._loaded = True
-        before = dict(self.state)
-        day = now.date().isoformat()
-        if self.state.get("day") != day:
-            self.state["day"] = day
-            self.state["day_open"] = str(equity)
-            if self.state.get("halt") == DAILY:
-                self._lift(f"a new UTC day ({day})")
-        peak = Decimal(self.state.get("peak") or equity)
-        self.state["peak"] = str(max(peak, equity))
+        self._load()
+        day = now.date()
+        if day != self._day:
+            self._day = day
+            iso = day.isoformat()
+            if self.state.get("day") != iso:
+                self.state["day"] = iso
+                self.state["day_open"] = str(equity)
+                self._day_open = equity
+                self._dirty = True
+                if self.state.get("halt") == DAILY:
+                    self._lift(f"a new UTC day ({iso})")
+        if self._peak is None or equity > self._peak:
+            self._peak = equity
+            self.state["peak"] = str(equity)
+            self._dirty = True
         if not self.state.get("halt"):
             self._check(equity)
-        if self.state != before:
-            self.redis.hset(self.key, mapping=self.state)
+        if self._dirty:
+            self._save()
 
     def _check(self, equity: Decimal) -> None:
-        day_open = Decimal(self.state["day_open"])
-        peak = Decimal(self.state["peak"])
-        if self.drawdown_pct is not None and peak > 0:
+        day_open, peak = self._day_open, self._peak
+        assert day_open is not None and peak is not None  # observe() set both
+        # Both limits are above zero (RiskLimits): no loss, no halt, no division.
+        if self.drawdown_pct is not None and peak > 0 and equity < peak:
             down = (peak - equity) / peak * HUNDRED
             if down >= self.drawdown_pct:
                 self._halt(DRAWDOWN, f"drawdown {down:.2f}% from the peak {peak} ≥ "
                            f"{self.drawdown_pct}% (lifted by an operator)")  # fmt: skip
                 return
-        if self.daily_pct is not None and day_open > 0:
+        if self.daily_pct is not None and day_open > 0 and equity < day_open:
             down = (day_open - equity) / day_open * HUNDRED
             if down >= self.daily_pct:
                 self._halt(DAILY, f"daily loss {down:.2f}% from {day_open} at 00:00 UTC ≥ "
@@ -99,25 +122,43 @@ class LossLimits:
 
     def reset(self, equity: Decimal, by: str) -> None:
         """The operator's lift: the halt ends and the peak restarts from ``equity``."""
-        if not self._loaded:
-            self.state = dict(self.redis.hgetall(self.key))  # type: ignore[arg-type]
-            self._loaded = True
+        self._load()
         self.state["peak"] = str(equity)
+        self._peak = equity
         if self.state.get("day"):
             self.state["day_open"] = str(equity)
+            self._day_open = equity
         if self.state.get("halt"):
             self._lift(f"reset by {by}")
-        self.redis.hset(self.key, mapping=self.state)
+        self._save()
+
+    def _load(self) -> None:
+        if not self._loaded:
+            if self.redis is not None:
+                self.state = dict(self.redis.hgetall(self.key))  # type: ignore[arg-type]
+            self._loaded = True
+            peak, day_open = self.state.get("peak"), self.state.get("day_open")
+            self._peak = Decimal(peak) if peak else None
+            self._day_open = Decimal(day_open) if day_open else None
+
+    def _save(self) -> None:
+        self._dirty = False
+        if self.redis is not None:
+            self.redis.hset(self.key, mapping=self.state)
 
     def _halt(self, rule: str, detail: str) -> None:
+        self._dirty = True
         self.state["halt"] = rule
         self.state["halt_detail"] = detail
         log.warning("bot %s: entries halted: %s", self.bot_id, detail)
-        self.notify.risk_halt(detail)
+        if self.notify is not None:
+            self.notify.risk_halt(detail)
 
     def _lift(self, why: str) -> None:
         detail = self.state.get("halt_detail", "")
+        self._dirty = True
         self.state["halt"] = ""
         self.state["halt_detail"] = ""
         log.info("bot %s: halt lifted (%s): %s", self.bot_id, why, detail)
-        self.notify.risk_lift(why)
+        if self.notify is not None:
+            self.notify.risk_lift(why)

@@ -1,4 +1,5 @@
-"""Closed candles for a live bot: REST history to warm up, public WebSocket after that.
+"""Closed candles for a live bot: history to warm up (the market data store when it
+holds the range, else REST), public WebSocket after that.
 
 Bybit's REST klines are newest first and the first row may be the candle still
 forming; the WebSocket pushes a candle many times and sets ``confirm`` on its last
@@ -8,12 +9,15 @@ module is where that is made true (docs/strategies.md#rules-every-strategy-follo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core.candles import Candle, candle_from_row, from_ms, interval_delta
+from core.candles import INTERVAL_SECONDS, Candle, candle_from_row, from_ms, interval_delta
+
+log = logging.getLogger(__name__)
 
 #: Bybit serves at most this many klines per request.
 PAGE = 1000
@@ -61,6 +65,34 @@ def closed_history(
             break
         end_ms = oldest - 1
     return sorted(out.values(), key=lambda c: c.start)[-bars:]
+
+
+def stored_history(
+    conn: Any, exchange: str, symbol: str, interval: str, bars: int, now: datetime
+) -> list[Candle] | None:
+    """The last ``bars`` closed candles from ``market.candles``, oldest first, or ``None``
+    when the store does not hold every one of them (the caller then asks REST).
+
+    The range is the ``bars`` bars before the one forming at ``now`` on the exchange's
+    bar grid, so a store that stops short of the newest closed bar, or has a hole, is
+    not used: a strategy warmed up on a partial history would decide on other
+    indicators than one warmed up from the exchange. ``conn`` is a psycopg connection
+    (the bot role reads ``market.*``; no SQLAlchemy in a bot)."""
+    if interval not in INTERVAL_SECONDS:
+        return None  # monthly bars are not stored
+    from market_data.spans import floor_bar
+    from market_data.store import read_candles
+
+    end = floor_bar(now, interval)  # the forming bar's open: excluded
+    start = end - interval_delta(interval) * bars
+    candles = read_candles(conn, exchange, symbol, interval, start, end)
+    if len(candles) != bars:
+        log.info(
+            "%s %s: the store holds %d of the %d bars to warm up on; asking the exchange",
+            symbol, interval, len(candles), bars,
+        )  # fmt: skip
+        return None
+    return candles
 
 
 def closed_candle(message: Mapping[str, Any]) -> Iterator[Candle]:

@@ -1,6 +1,9 @@
 """A bot's universe: the symbols it may enter, kept as registered or re-selected from
 the exchange's tickers on the strategy's schedule (``Strategy.universe_refresh``).
 
+A backtest selects with this same class, from the turnover of the stored candles
+instead of the exchange's tickers (``bots/backtest/rules.py``, :meth:`Universe.select`).
+
 A symbol that leaves the universe is not dropped: the host keeps its candles coming and
 keeps managing a position there; only new entries are refused. The current universe is
 published in the bot's Redis (``bot:{id}:universe``) for operators and logged on change;
@@ -46,7 +49,7 @@ class Universe:
         self,
         strategy: Strategy[Any],
         http: Any,
-        bot_redis: redis.Redis,
+        bot_redis: redis.Redis | None,
         bot_id: BotId,
         on_change: OnChange | None = None,
     ) -> None:
@@ -71,7 +74,20 @@ class Universe:
         assert self._every is not None, "a fixed universe is never refreshed"
         try:
             reply = self._http.get_tickers(category="linear")
-            chosen = self._strategy.select_universe(turnover_by_symbol(reply["result"]["list"]))
+            turnover = turnover_by_symbol(reply["result"]["list"])
+        except Exception as exc:  # keep trading the last universe; say so
+            log.warning("bot %s: universe not refreshed (%s); keeping %d symbols",
+                        self._bot_id, exc, len(self.current))  # fmt: skip
+            self._next = now + RETRY
+            return []
+        return self.select(now, turnover)
+
+    def select(self, now: datetime, turnover_24h: dict[str, Decimal]) -> list[str]:
+        """Re-selects the universe from each symbol's 24-hour turnover (USDT) at ``now``;
+        returns the symbols that joined."""
+        assert self._every is not None, "a fixed universe is never refreshed"
+        try:
+            chosen = self._strategy.select_universe(turnover_24h)
         except Exception as exc:  # keep trading the last universe; say so
             log.warning("bot %s: universe not refreshed (%s); keeping %d symbols",
                         self._bot_id, exc, len(self.current))  # fmt: skip
@@ -86,6 +102,8 @@ class Universe:
                 self._on_change(chosen, joined, left)
         self.current = chosen
         self._next = now + self._every
+        if self._redis is None:
+            return joined
         self._redis.set(
             redis_keys.universe(self._bot_id),
             json.dumps({"symbols": chosen, "updated_at": now.isoformat()}),

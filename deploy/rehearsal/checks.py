@@ -52,6 +52,8 @@ class Observations:
     backup: dict[str, Any] = field(default_factory=dict)
     c2: dict[str, Any] = field(default_factory=dict)
     api: dict[str, Any] = field(default_factory=dict)  # operations.probe_api
+    universe: dict[str, Any] = field(default_factory=dict)  # LXAlgo's, as it published it
+    thin_symbols: list[str] = field(default_factory=list)  # below its turnover floor
     spool_files: int | None = None
     memory: dict[str, tuple[int, int]] = field(default_factory=dict)  # peak, limit (bytes)
 
@@ -333,6 +335,57 @@ def _split(parts: list[Mapping[str, Any]]) -> bool:
     )
 
 
+def check_partial_fills(obs: Observations) -> Check:
+    """On the realistic book, some bot orders fill in several executions (a large limit
+    from the traded flow, a market order walking the levels); each piece must be in the
+    ledger exactly once. None at all means partial fills were never exercised."""
+    codes = {(row["account"], row["bot_code"]): row["bot_id"] for row in obs.bots}
+    pieces: dict[tuple[str, str], list[str]] = defaultdict(list)
+    owner: dict[tuple[str, str], str] = {}
+    for account, data in obs.exchange.items():
+        for item in data["executions"]:
+            link = item.get("orderLinkId") or ""
+            bot = codes.get((account, link.split("-", 1)[0])) if "-" in link else None
+            if item["execType"] == "Funding" or bot is None or not item.get("orderId"):
+                continue
+            key = (account, item["orderId"])
+            pieces[key].append(item["execId"])
+            owner[key] = bot
+    several = {k: ids for k, ids in pieces.items() if len(ids) > 1}
+    in_ledger = Counter((f["account"], f["exec_id"]) for f in obs.fills)
+    off = [f"{k[1]}: {e}" for k, ids in several.items() for e in ids
+           if in_ledger[(k[0], e)] != 1]  # fmt: skip
+    per_bot = Counter(owner[k] for k in several)
+    shown = ", ".join(f"{b} {n}" for b, n in sorted(per_bot.items())) or "none"
+    most = max((len(ids) for ids in several.values()), default=0)
+    detail = (
+        f"{len(several)} of {len(pieces)} bot orders filled in several executions"
+        f" ({shown}; at most {most} pieces)"
+    )
+    if not several:
+        return Check("partial fills", False, f"{detail}: partial fills were not exercised")
+    if off:
+        return Check("partial fills", False, f"{detail}; not once in the ledger: {off[:3]}")
+    return Check("partial fills", True, f"{detail}, each piece once in the ledger")
+
+
+def check_universe(obs: Observations) -> Check:
+    """LXAlgo re-selects its universe from the exchange's 24 h turnover: the paper
+    market's thin alts must be out of it and the rest in use."""
+    u = obs.universe
+    if u.get("error"):
+        return Check("LXAlgo universe", False, f"not read: {u['error']}")
+    symbols = list(u.get("symbols") or [])
+    if not symbols:
+        return Check("LXAlgo universe", False, "no universe was published")
+    wrongly = sorted(set(symbols) & set(obs.thin_symbols))
+    shown = f"{len(symbols)} symbols {','.join(symbols)} (at {u.get('updated_at')})"
+    if wrongly:
+        return Check("LXAlgo universe", False, f"{shown} includes thin {','.join(wrongly)}")
+    out = ",".join(obs.thin_symbols) or "none"
+    return Check("LXAlgo universe", True, f"{shown}; left out, below its turnover floor: {out}")
+
+
 def _qty(position: Mapping[str, str]) -> Decimal:
     return Decimal(position.get("qty") or "0")
 
@@ -431,6 +484,8 @@ def evaluate(obs: Observations) -> list[Check]:
         check_c2(obs),
         check_api(obs),
         *check_executions(obs),
+        check_partial_fills(obs),
+        check_universe(obs),
         *check_positions(obs),
         check_drift(obs),
         check_spool(obs),

@@ -123,6 +123,11 @@ def redis_positions(stack: Stack, dbs: list[int]) -> dict[str, dict[str, str]]:
     return json.loads(stack.python("websocket_listener", "redis_positions.py", *map(str, dbs)))
 
 
+def universe(stack: Stack, service: str) -> dict[str, Any]:
+    """The universe a bot with a dynamic one published (``probes/universe.py``)."""
+    return dict(json.loads(stack.python(service, "universe.py")))
+
+
 def spool_files(stack: Stack) -> int:
     out = stack.exec("websocket_listener", "python", "-c",
                      "import os; print(len(os.listdir('/app/.run/spool')))")  # fmt: skip

@@ -18,6 +18,20 @@ from deploy.rehearsal.stack import ROOT, EventLog, Stack, StackError, write_env
 ONE_SHOTS = ("migrate", "bootstrap")
 PAUSED_BOT, PAUSED_BOT_DB = "shortseller_001", 0
 KILLED_BOT = "orderblock"
+#: The bot whose universe is re-selected from the tickers (LXAlgo's turnover ranking).
+UNIVERSE_BOT = "lxalgo"
+
+
+def thin_symbols() -> list[str]:
+    """The paper market's symbols that trade less a day than LXAlgo's turnover floor:
+    its ranking must leave them out."""
+    from bots.lxalgo.config import LXAlgoConfig
+    from paper_exchange.engine.turnover import DAILY_TURNOVER_USDT
+
+    floor = LXAlgoConfig.model_fields["min_turnover_24h"].default
+    return sorted(s for s, usdt in DAILY_TURNOVER_USDT.items() if usdt < floor)
+
+
 #: When, as a fraction of the simulated period, each step happens (in this order).
 SCHEDULE = (
     (0.12, "listener crash"),
@@ -173,6 +187,11 @@ class Rehearsal:
         obs.drift_events = observe.drift_events(s)
         obs.spool_files = observe.spool_files(s)
         obs.api = operations.probe_api(s, PAUSED_BOT)
+        try:
+            obs.universe = observe.universe(s, UNIVERSE_BOT)
+        except StackError as exc:
+            obs.universe = {"error": str(exc)}
+        obs.thin_symbols = thin_symbols()
 
 
 def rehearse(opts: Options) -> int:

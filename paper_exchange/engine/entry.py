@@ -9,6 +9,7 @@ from paper_exchange.engine.errors import ApiError, params_error
 from paper_exchange.engine.instruments import Instrument
 from paper_exchange.engine.models import Account, Order
 from paper_exchange.engine.numbers import ZERO, fmt, parse_bool, parse_decimal, parse_int
+from paper_exchange.engine.selfmatch import parse_smp_type
 from paper_exchange.engine.state import EngineState, new_id, require_linear
 from paper_exchange.engine.views import available_balance
 
@@ -42,6 +43,7 @@ class OrderEntry(EngineState):
             tif = "IOC"
         reduce_only = parse_bool(p.get("reduceOnly"), "reduceOnly")
         close_on_trigger = parse_bool(p.get("closeOnTrigger"), "closeOnTrigger")
+        smp_type = parse_smp_type(p.get("smpType"))
         inst.check_qty(qty, market=order_type == "Market")
         last = self.prices[inst.symbol]
         liq = self.liquidity[inst.symbol]
@@ -124,6 +126,7 @@ class OrderEntry(EngineState):
             take_profit=take_profit,
             stop_loss=stop_loss,
             stop_order_type="Stop" if trigger_price else "UNKNOWN",
+            smp_type=smp_type,
         )
         acct.orders[order.order_id] = order
         if link_id:

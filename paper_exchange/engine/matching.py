@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from paper_exchange.engine.models import Account, Order
 from paper_exchange.engine.numbers import ZERO
-from paper_exchange.engine.state import EngineState
+from paper_exchange.engine.selfmatch import SelfMatch
 
 
-class Matching(EngineState):
+class Matching(SelfMatch):
     def on_trade(self, symbol: str, price: Decimal, flow: Decimal | None = None) -> None:
         """The market traded from the previous last price to ``price``: fill and trigger.
 
@@ -121,8 +121,10 @@ class Matching(EngineState):
         inst = self.instruments[order.symbol]
         last = self.prices[order.symbol]
         if order.side == "Buy":
-            return order.price >= last + inst.tick_size
-        return order.price <= last - inst.tick_size
+            crosses = order.price >= last + inst.tick_size
+        else:
+            crosses = order.price <= last - inst.tick_size
+        return crosses or self._crosses_own(order)  # its own resting orders are book too
 
     def _activate(self, order: Order, ref: Decimal) -> None:
         """A new (or just triggered) order meets the book."""
@@ -136,6 +138,8 @@ class Matching(EngineState):
             return
         if order.tif == "FOK":
             reachable = ZERO
+            if order.smp_type == "None":  # its own resting orders would trade with it
+                reachable = sum((o.leaves for o in self._own_makers(order)), ZERO)
             for _k, _price, qty in self._levels(order, ref):
                 reachable += qty
                 if reachable >= order.qty:
@@ -158,17 +162,24 @@ class Matching(EngineState):
         rows: list[dict[str, object]] = []
         book = self.depth[order.symbol]
         side = "a" if order.side == "Buy" else "b"
-        # Each level is its own execution (own execId): a large taker walks the book.
-        for k, price, available in self._levels(order, ref):
+        # Each level is its own execution (own execId): a large taker walks the book,
+        # and meets its account's own resting orders on the way (``selfmatch``).
+        for k, price, available, own in self._walk(order, self._levels(order, ref)):
             leaves = self._fillable(order)
             if leaves <= 0:
                 break
+            if own is not None:
+                if not self._self_match(order, own, seq, rows):
+                    break
+                continue
             qty = min(leaves, available)
             rows.append(self._fill(order, qty, price, maker=False, seq=seq))
             book.take(side, k, price, qty, self.now())
             if qty < available:
                 break  # filled inside this level: do not price the next one
-        if self._fillable(order) <= 0 and order.cum_qty < order.qty and order.reduce_only:
+        if not order.is_open:
+            pass  # a self match cancelled it (CancelTaker, CancelBoth)
+        elif self._fillable(order) <= 0 and order.cum_qty < order.qty and order.reduce_only:
             self._finish(order, "Cancelled", cancel="CancelByReduceOnly")
         elif order.cum_qty >= order.qty:
             self._finish(order, "Filled")

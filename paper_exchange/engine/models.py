@@ -45,6 +45,10 @@ class Order:
     cancel_type: str = "UNKNOWN"
     stop_order_type: str = "UNKNOWN"
     create_type: str = "CreateByUser"
+    #: Self-match prevention (``engine/selfmatch.py``): the order's ``smpType`` and, once
+    #: a self match cancelled it, the other order's id.
+    smp_type: str = "None"
+    smp_order_id: str = ""
     #: A trailing stop (``engine/tpsl.py``): its distance from the best price seen since
     #: it became active, the activation price (zero: active at once), and that best price.
     trail_distance: Decimal = ZERO

@@ -147,6 +147,9 @@ class EngineState:
     def _cancel(self, order: Order, cancel_type: str) -> None:
         raise NotImplementedError
 
+    def _fillable(self, order: Order) -> Decimal:
+        raise NotImplementedError
+
     def _sync_stops(self, acct: Account, symbol: str) -> None:
         raise NotImplementedError
 

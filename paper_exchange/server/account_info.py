@@ -115,6 +115,13 @@ def account_info(ex: Host, acct: Account | None, p: dict[str, object]) -> object
     }
 
 
+def smp_group(ex: Host, acct: Account | None, p: dict[str, object]) -> object:
+    """``GET /v5/account/smp-group``: no paper account is in an SMP trade group (an
+    institutional feature), so self-match prevention works per account (per UID), and
+    Bybit's answer for that is 0 (``engine/selfmatch.py``)."""
+    return {"smpGroup": 0}
+
+
 def fee_rate(ex: Host, acct: Account | None, p: dict[str, object]) -> object:
     """``GET /v5/account/fee-rate``: the rates the engine charges, one row per linear
     symbol (or the one asked for). Derivatives rows carry no ``baseCoin`` and the

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from decimal import Decimal
 from typing import Any
@@ -77,6 +78,7 @@ class PaperExchange:
         self.depth_ids = UpdateIds()
         self.market.listeners.append(self.public_hub.on_market)
         self.rate_limiter = RateLimiter()
+        self.requests: Counter[str] = Counter()
         self.rate_limiter.enabled = config.rate_limits
         self.rest_faults = RestFaults()
         self.app = self._build_app()

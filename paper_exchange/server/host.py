@@ -12,6 +12,7 @@ it structurally; mypy checks that where the app stores itself under ``EXCHANGE_K
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
@@ -38,6 +39,8 @@ class Host(Protocol):
     rest_faults: RestFaults
     #: When the accounts were opened (simulated ms).
     started_ms: int
+    #: REST requests served per path, so tests can count what a client asked.
+    requests: Counter[str]
 
     def spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]: ...
 

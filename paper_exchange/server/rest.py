@@ -82,6 +82,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/v5/user/query-api": Endpoint("GET", True, 10, account_info.api_key_info),
     "/v5/account/info": Endpoint("GET", True, 50, account_info.account_info),
     "/v5/account/fee-rate": Endpoint("GET", True, 10, account_info.fee_rate),
+    "/v5/account/smp-group": Endpoint("GET", True, 10, account_info.smp_group),
     "/v5/market/instruments-info": Endpoint(
         "GET", False, 0, lambda ex, _a, p: ex.instruments_info(p)
     ),
@@ -153,6 +154,7 @@ async def _handle(ex: Host, request: web.Request) -> web.Response:
             f"Route not found: {request.method} {path} (use {endpoint.method})",
             status=404,
         )
+    ex.requests[path] += 1
     raw_target = request.raw_path
     raw_query = raw_target.split("?", 1)[1] if "?" in raw_target else ""
     body = await request.read() if request.method == "POST" else b""

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from bots.lxalgo import LXAlgo
+from bots.runtime.commands import OperatorCommands
 from bots.runtime.loss_limits import LossLimits, risk_key
+from bots.runtime.memos import MemoStore
 from bots.runtime.notify import Notifier
 from core.notify import NotifySettings
-from core.risk import RiskLimits
+from core.risk import BotState, RiskLimits
+from core.strategy import StrategyContext
 
 D = Decimal
 DAY = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday, 00:00 UTC
@@ -73,3 +77,68 @@ def test_no_limits_configured_writes_nothing(redis) -> None:
     watch.observe(DAY, D(10_000))
     watch.observe(DAY + timedelta(hours=1), D(1))
     assert watch.halted is None and alerts == [] and not redis.exists(risk_key("b1"))
+
+
+def _lxalgo_after_restart(redis, before: LXAlgo | None = None) -> LXAlgo:
+    """A fresh LXAlgo process: what the host's memo store hands back at start."""
+    if before is not None:
+        MemoStore(redis, "lx1", before).save(["BTCUSDT"])  # the host saves after each batch
+    again = LXAlgo({"symbols": ["BTCUSDT"]})
+    MemoStore(redis, "lx1", again).recall(["BTCUSDT"])
+    return again
+
+
+def test_lxalgo_remembers_its_daily_anchor_across_a_restart(redis) -> None:
+    first = _lxalgo_after_restart(redis)
+    assert first.risk.update(DAY + timedelta(minutes=5), D(10_000)).allow_entries
+    assert first.risk.update(DAY + timedelta(hours=6), D(9_850)).allow_entries  # −1.5 %
+    # A restart mid-day: the day still opened at 10,000, so −2.1 % pauses it (2 % rule).
+    second = _lxalgo_after_restart(redis, first)
+    decision = second.risk.update(DAY + timedelta(hours=7), D(9_790))
+    assert (decision.allow_entries, decision.close_all) == (False, True)
+    # The pause itself survives the next restart too, until 00:01 UTC the next day.
+    third = _lxalgo_after_restart(redis, second)
+    assert not third.risk.update(DAY + timedelta(hours=8), D(9_900)).allow_entries
+    assert third.risk.update(DAY + timedelta(days=1, minutes=2), D(9_900)).allow_entries
+
+
+def test_lxalgo_remembers_its_weekly_reduction_across_a_restart(redis) -> None:
+    first = _lxalgo_after_restart(redis)
+    first.risk.update(DAY, D(10_000))  # Monday 00:00: the week's anchor
+    assert first.risk.update(DAY + timedelta(days=3), D(9_700)).size_multiplier == 1  # −3 %
+    second = _lxalgo_after_restart(redis, first)
+    # −4.2 % from Monday's 10,000 (not from the restart's equity): half size, and it
+    # stays so after another restart.
+    assert second.risk.update(DAY + timedelta(days=3, hours=1), D(9_580)).size_multiplier == D(
+        "0.5"
+    )
+    third = _lxalgo_after_restart(redis, second)
+    assert third.risk.update(DAY + timedelta(days=3, hours=2), D(9_600)).size_multiplier == D("0.5")
+
+
+def test_reset_risk_lifts_lxalgos_own_halt_which_a_restart_keeps(redis) -> None:
+    """Now that LXAlgo's halt survives a restart, the operator's ``reset-risk`` must lift
+    it (and the host's own halt) and keep it lifted."""
+    first = _lxalgo_after_restart(redis)
+    first.risk.update(DAY, D(10_000))
+    assert first.risk.update(DAY + timedelta(days=2), D(9_390)).close_all  # weekly −6.1 %
+    second = _lxalgo_after_restart(redis, first)
+    now = DAY + timedelta(days=3)
+    assert not second.risk.update(now, D(9_400)).allow_entries  # halted until Monday
+
+    watch, alerts = limits(redis, max_drawdown_pct="5")
+    watch.observe(DAY, D(10_000))
+    watch.observe(now, D(9_400))
+    assert watch.halted is not None
+    commands = OperatorCommands(
+        strategy=second, orders=None, executor=None, loss_limits=watch,  # type: ignore[arg-type]
+        notify=Notifier("lx1", NotifySettings(), alerts.append),
+        state=lambda: BotState.RUNNING, context=lambda: StrategyContext(now, D(9_400)),
+    )  # fmt: skip
+    commands.handle({"command": "reset-risk", "requested_by": "ops"}, ["BTCUSDT"])
+
+    assert watch.halted is None
+    later = now + timedelta(hours=1)
+    assert second.risk.update(later, D(9_300)).allow_entries  # −1.1 % from the reset
+    third = _lxalgo_after_restart(redis, second)
+    assert third.risk.update(later + timedelta(hours=1), D(9_300)).allow_entries

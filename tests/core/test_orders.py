@@ -49,13 +49,16 @@ def _http(exchange):
     return make_http(settings, main, retry_delay=0.05)
 
 
-def _manager(exchange, redis, *, exclusive: bool = False, code: BotCode = CODE) -> OrderManager:
+def _manager(
+    exchange, redis, *, exclusive: bool = False, code: BotCode = CODE, smp_type: str | None = None
+) -> OrderManager:
     http = _http(exchange)
     rules = {i["symbol"]: Instrument.from_bybit(i) for i in fetch_instruments(http)}
     book = OrderBook(redis, BotId(f"bot_{code}"))
     return OrderManager(
-        http, BotId(f"bot_{code}"), code, book, rules, exclusive=exclusive, backoff=0.01
-    )
+        http, BotId(f"bot_{code}"), code, book, rules, exclusive=exclusive, backoff=0.01,
+        smp_type=smp_type,
+    )  # fmt: skip
 
 
 def _orders(exchange) -> list[dict]:
@@ -225,3 +228,18 @@ def test_reconcile_forgets_orders_that_no_longer_rest(exchange, redis) -> None:
     restarted = _manager(exchange, redis)
     resting = restarted.reconcile(["BTCUSDT"])
     assert [t.intent_id for t in resting] == ["a"]
+
+
+def test_every_placement_carries_the_bots_smp_type(exchange, redis) -> None:
+    om = _manager(exchange, redis, smp_type="CancelMaker")
+    om.execute(EnterLimit("a", "BTCUSDT", "Buy", Decimal("0.01"), Decimal("59000")))
+    om.execute(
+        PlaceStop("s", "BTCUSDT", "Sell", Decimal("0.01"), Decimal("58000"), TriggerDirection.FALL)
+    )
+    om.execute(EnterMarket("m", "BTCUSDT", "Buy", Decimal("0.01")), price_hint=Decimal("60000"))
+    assert [o["smpType"] for o in _orders(exchange)] == ["CancelMaker"] * 3
+    # Without one (a bare OrderManager), nothing is sent: Bybit's default, None.
+    _manager(exchange, redis, code=BotCode("ot1")).execute(
+        EnterLimit("b", "BTCUSDT", "Buy", Decimal("0.01"), Decimal("59000"))
+    )
+    assert _orders(exchange)[-1]["smpType"] == "None"

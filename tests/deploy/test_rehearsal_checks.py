@@ -146,6 +146,42 @@ def test_nothing_executed_proves_nothing() -> None:
     assert not once.ok and "no executions" in once.detail
 
 
+def _piece(exec_id: str, order_id: str, link: str = "ss1-en-abc-1") -> dict[str, str]:
+    return {"execId": exec_id, "orderId": order_id, "orderLinkId": link, "execType": "Trade"}
+
+
+def test_orders_filled_in_pieces_are_counted_per_bot_and_each_piece_once() -> None:
+    exchange = _exchange(
+        _piece("e1", "o1"), _piece("e2", "o1"), _piece("e3", "o1"),  # 3 pieces
+        _piece("e4", "o2", "ss1-sl-abc-2"),  # one piece
+        _piece("e5", "o3", ""), _piece("e6", "o3", ""),  # not a bot's order
+    )  # fmt: skip
+    fills = [_fill(e, "shortseller_001") for e in ("e1", "e2", "e3", "e4")]
+    check = checks.check_partial_fills(
+        checks.Observations(config={}, bots=BOT_ROWS, exchange=exchange, fills=fills)
+    )
+    assert check.ok, check
+    assert check.detail.startswith("1 of 2 bot orders filled in several executions")
+    assert "shortseller_001 1; at most 3 pieces" in check.detail
+    # A piece recorded twice, or missing, fails and names the order.
+    twice = checks.check_partial_fills(
+        checks.Observations(
+            config={}, bots=BOT_ROWS, exchange=exchange, fills=[*fills, _fill("e2", "x")]
+        )
+    )
+    assert not twice.ok and "o1: e2" in twice.detail
+
+
+def test_no_order_filled_in_pieces_fails() -> None:
+    exchange = _exchange(_piece("e1", "o1"), _piece("e2", "o2"))
+    fills = [_fill("e1", "shortseller_001"), _fill("e2", "shortseller_001")]
+    check = checks.check_partial_fills(
+        checks.Observations(config={}, bots=BOT_ROWS, exchange=exchange, fills=fills)
+    )
+    assert not check.ok and "0 of 2 bot orders" in check.detail
+    assert "partial fills" in report.verdict([check])
+
+
 def test_round_trips_count_flat_to_flat_and_flips() -> None:
     def f(side: str, qty: str) -> dict[str, str]:
         return {"bot_id": "b", "symbol": "BTCUSDT", "side": side, "exec_qty": qty}
@@ -215,3 +251,18 @@ def test_an_api_that_lets_a_viewer_write_or_misreports_fails_and_says_so() -> No
     unreachable = checks.Observations(config={}, bots=BOT_ROWS, api={"error": "exited 1"})
     assert checks.check_api(unreachable).detail == "exited 1"
 
+
+def test_lxalgos_universe_without_the_thin_alts_passes_and_with_one_fails() -> None:
+    thin = ["KSMUSDT", "ZILUSDT"]
+    good = {"symbols": ["BTCUSDT", "ETHUSDT"], "updated_at": "2026-01-01T04:00:00+00:00"}
+    check = checks.check_universe(checks.Observations(config={}, universe=good,
+                                                      thin_symbols=thin))  # fmt: skip
+    assert check.ok and "2 symbols BTCUSDT,ETHUSDT" in check.detail
+    assert "KSMUSDT,ZILUSDT" in check.detail
+    bad = {"symbols": ["BTCUSDT", "ZILUSDT"]}
+    check = checks.check_universe(checks.Observations(config={}, universe=bad,
+                                                      thin_symbols=thin))  # fmt: skip
+    assert not check.ok and "includes thin ZILUSDT" in check.detail
+    for missing in ({}, {"error": "exited 1"}):
+        check = checks.check_universe(checks.Observations(config={}, universe=missing))
+        assert not check.ok

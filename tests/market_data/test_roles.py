@@ -55,3 +55,32 @@ def test_the_store_refuses_an_interval_without_a_fixed_length(database: Database
         pytest.raises(psycopg.errors.CheckViolation),
     ):
         conn.execute(WRITES["candle"].replace("'60'", "'M'"))
+
+
+def test_the_collector_only_adds_candles(database: Database) -> None:
+    """Migration 0022: ``alpha data collect``'s role inserts bars the store lacks and can
+    neither change, erase nor read anything."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from core.candles import Candle
+    from market_data.collect import insert_closed
+
+    bar = Candle("BTCUSDT", "60", datetime(2025, 1, 1, tzinfo=UTC), *[Decimal(1)] * 6)
+    with database.connect(Role.COLLECTOR) as conn:
+        assert insert_closed(conn, "bybit", [bar]) == 1
+        assert insert_closed(conn, "bybit", [bar]) == 0  # pushed twice: left alone
+    for statement in [
+        WRITES["funding"],
+        WRITES["rewrite"],
+        "DELETE FROM market.candles",
+        "SELECT count(*) FROM market.candles",
+        "SELECT count(*) FROM trading.fills",
+    ]:
+        with (
+            database.connect(Role.COLLECTOR) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute(statement)
+    with database.connect(Role.READONLY) as conn:
+        assert conn.execute("SELECT count(*) FROM market.candles").fetchone() == (1,)

@@ -22,7 +22,7 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -119,8 +119,17 @@ class Fill:
 class Stack:
     """Exchange + listener + bots over the test's database and Redis."""
 
-    def __init__(self, database: Any, ex: RunningExchange, tmp: Path, history: int) -> None:
+    def __init__(
+        self,
+        database: Any,
+        ex: RunningExchange,
+        tmp: Path,
+        history: int,
+        symbols: Sequence[str] = (SYMBOL,),
+    ) -> None:
         self.database = database
+        #: Every symbol the market replays; play() waits for each bot's decision on each.
+        self.symbols = list(symbols)
         self.ex = ex
         self.tmp = tmp
         self.history = history  # bars 0..history-1 are closed when the test starts
@@ -226,7 +235,11 @@ class Stack:
                 if bot.thread.is_alive():
                     host = bot.host
                     wait(
-                        lambda h=host, c=closed: h.decided.get(SYMBOL, EPOCH) >= c,
+                        lambda h=host, c=closed: all(
+                            h.decided.get(symbol, EPOCH) >= c
+                            for symbol in self.symbols
+                            if symbol in h.symbols
+                        ),
                         what=f"{bot.bot_id} to decide on bar {self.bar - 1}",
                     )
             self.settle()
@@ -341,15 +354,20 @@ def stack(
     history: int,
     *,
     listener: bool = True,
+    others: Mapping[str, Sequence[Bar]] | None = None,
 ) -> Iterator[Stack]:
-    """``bars[:history]`` are closed history when the test starts; the rest play live."""
-    market = write_market(tmp_path / f"{SYMBOL}_1.csv", bars)
+    """``bars[:history]`` are closed history when the test starts; the rest play live.
+    ``others`` are more symbols' bars, from the same start (a portfolio)."""
+    others = dict(others or {})
+    markets = [write_market(tmp_path / f"{SYMBOL}_1.csv", bars)]
+    markets += [write_market(tmp_path / f"{sym}_1.csv", b) for sym, b in others.items()]
     with running_exchange(
-        accounts=ACCOUNTS, market_files=[market], history_minutes=history, seed=5
+        accounts=ACCOUNTS, market_files=markets, history_minutes=history, seed=5
     ) as ex:
         # One execution per order: fills at one price, so P&L is hand-computable exactly.
-        ex.control.post("/paper/liquidity", symbol=SYMBOL, qty_per_level="1000")
-        s = Stack(database, ex, tmp_path, history)
+        for symbol in (SYMBOL, *others):
+            ex.control.post("/paper/liquidity", symbol=symbol, qty_per_level="1000")
+        s = Stack(database, ex, tmp_path, history, [SYMBOL, *others])
         assert ex.control.state()["now_ms"] == T0_MS + history * MINUTE
         try:
             if listener:
