@@ -293,10 +293,15 @@ def check_executions(obs: Observations) -> list[Check]:
     attributed to the bot whose order it filled (its link id's bot code, same account)."""
     codes = {(row["account"], row["bot_code"]): row["bot_id"] for row in obs.bots}
     missing, extra, twice, wrong, total = [], [], [], [], 0
-    fills = Counter((f["account"], f["exec_id"]) for f in obs.fills)
+    rows: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for f in obs.fills:
+        rows[(f["account"], f["exec_id"])].append(f)
+    # An execution split between the bots that held the symbol (an ADL: one pro_rata
+    # row per bot, docs/attribution.md) is one execution; any other repeat is twice.
+    fills = Counter({key: 1 if _split(parts) else len(parts) for key, parts in rows.items()})
     funding = Counter((f["account"], f["exec_id"], f["bot_id"]) for f in obs.funding)
     funded = {(a, e) for a, e, _ in funding}
-    owner = {(f["account"], f["exec_id"]): f["bot_id"] for f in obs.fills}
+    owner = {key: parts[0]["bot_id"] for key, parts in rows.items() if len(parts) == 1}
     expected_fills, expected_funding = set(), set()
     for account, data in obs.exchange.items():
         for item in data["executions"]:
@@ -310,6 +315,11 @@ def check_executions(obs: Observations) -> list[Check]:
             bot = codes.get((account, code)) if "-" in (item.get("orderLinkId") or "") else None
             if key in owner and owner[key] != (bot or "external"):
                 wrong.append(f"{item['execId']} ({item.get('orderLinkId')}) → {owner[key]}")
+            parts = rows.get(key, [])
+            if len(parts) > 1 and item.get("execQty") is not None:
+                split = sum(Decimal(str(p["exec_qty"])) for p in parts)
+                if split != Decimal(str(item["execQty"])):
+                    wrong.append(f"{item['execId']}: shares sum to {split}, not {item['execQty']}")
     missing = sorted(expected_fills - set(fills)) + sorted(expected_funding - funded)
     extra = sorted(set(fills) - expected_fills) + sorted(funded - expected_funding)
     twice = [k for k, n in (fills + funding).items() if n > 1]
@@ -337,6 +347,16 @@ def check_executions(obs: Observations) -> list[Check]:
         else f"{len(expected_fills)} trades, each to the bot whose order it filled",
     )
     return [once, attributed]
+
+
+def _split(parts: list[Mapping[str, Any]]) -> bool:
+    """Several rows that are one execution's bot shares (distinct bots, all pro_rata)."""
+    bots = [p["bot_id"] for p in parts]
+    return (
+        len(parts) > 1
+        and len(set(bots)) == len(bots)
+        and all(p.get("attribution") == "pro_rata" for p in parts)
+    )
 
 
 def check_partial_fills(obs: Observations) -> Check:

@@ -75,14 +75,14 @@ def fills(stack: Stack) -> list[dict[str, Any]]:
         "SELECT f.account, f.exec_id, f.bot_id, f.symbol, f.side, f.exec_qty,"
         " coalesce(f.reason, ''), extract(epoch FROM f.ingested_at), f.category, f.exec_price,"
         " f.exec_fee, f.fee_currency, f.exec_type, " + _ISO.format("f.exec_time") + ", f.seq,"
-        " coalesce(" + _ISO.format("o.created_time") + ", '')"
+        " coalesce(" + _ISO.format("o.created_time") + ", ''), coalesce(f.attribution, '')"
         " FROM trading.fills f LEFT JOIN trading.orders o"
         " ON o.exchange = f.exchange AND o.order_id = f.order_id"
-        " ORDER BY f.exec_time, f.seq, f.exec_id"
+        " ORDER BY f.exec_time, f.seq, f.exec_id, f.bot_id"
     )
     keys = ("account", "exec_id", "bot_id", "symbol", "side", "exec_qty", "reason",
             "ingested_epoch", "category", "exec_price", "exec_fee", "fee_currency",
-            "exec_type", "exec_time", "seq", "order_created")  # fmt: skip
+            "exec_type", "exec_time", "seq", "order_created", "attribution")  # fmt: skip
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 

@@ -114,6 +114,33 @@ def test_missing_duplicated_and_misattributed_executions_fail() -> None:
     assert not attributed.ok and "e3" in attributed.detail
 
 
+def test_an_adl_split_between_holders_is_one_execution() -> None:
+    """An ADL split between two bots is two pro_rata rows of one execution; the same
+    rows without the holder rule's mark are a duplicate."""
+    exchange = _exchange(
+        {"execId": "e1", "orderLinkId": "", "execType": "AdlTrade", "execQty": "0.004"},
+    )
+
+    def share(bot: str, qty: str, rule: str = "pro_rata") -> dict[str, str]:
+        return {**_fill("e1", bot), "exec_qty": qty, "attribution": rule}
+
+    split = [share("shortseller_001", "0.001"), share("momentum_001", "0.003")]
+    once, attributed = checks.check_executions(
+        checks.Observations(config={}, bots=BOT_ROWS, exchange=exchange, fills=split)
+    )
+    assert once.ok and attributed.ok, (once, attributed)
+    twice = [share("shortseller_001", "0.004", "no_holder"), share("external", "0.004")]
+    once, _ = checks.check_executions(
+        checks.Observations(config={}, bots=BOT_ROWS, exchange=exchange, fills=twice)
+    )
+    assert not once.ok and "more than once" in once.detail
+    short = [share("shortseller_001", "0.001"), share("momentum_001", "0.002")]
+    _, attributed = checks.check_executions(
+        checks.Observations(config={}, bots=BOT_ROWS, exchange=exchange, fills=short)
+    )
+    assert not attributed.ok and "shares sum to 0.003" in attributed.detail
+
+
 def test_nothing_executed_proves_nothing() -> None:
     once, _ = checks.check_executions(checks.Observations(config={}, exchange=_exchange()))
     assert not once.ok and "no executions" in once.detail

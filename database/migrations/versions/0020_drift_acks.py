@@ -14,7 +14,7 @@ Who may do what: ``app`` (the C2, the API) inserts, the owner (the CLI) owns the
 ``bot`` reads it (the gate), as do ``sync``, ``listener``, ``readonly`` and ``backup``.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-05
 """
 
@@ -25,7 +25,7 @@ from alembic import op
 from database.migrations.roles import role
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
