@@ -254,10 +254,17 @@ ROUTES: tuple[Route, ...] = (
         "PATCH",
         "/bots/{bot_id}",
         admin.update_bot,
-        "change a bot's registration as `alpha bots update` does; applies at its next"
-        " start (admin)",
+        "change a bot's registration as `alpha bots update` does, then tell the bot, if"
+        " running, to reload it and return its answer (admin)",
         "BotUpdated",
-        (BOT,),
+        (
+            BOT,
+            Param(
+                "wait",
+                {"type": "integer", "minimum": 1, "maximum": 30},
+                "seconds to wait for a running bot's answer to the reload (10)",
+            ),
+        ),
         errors=("400",),
         body="BotUpdate",
     ),

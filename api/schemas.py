@@ -337,7 +337,30 @@ SCHEMAS.update(
                 "bot_id": {"type": "string"},
                 "changed": {"type": "array", "items": {"type": "string"}},
                 "detail": {"type": "string"},
-                "restart_needed": {"type": "boolean"},
+                "reload": {
+                    "enum": [
+                        "applied",
+                        "needs restart",
+                        "nothing to apply",
+                        "refused",
+                        "no answer",
+                        "not running",
+                        "error",
+                        None,
+                    ],
+                    "description": "the running bot's answer to the reload the update sent"
+                    " (null: nothing changed, nothing sent; `not running`: it takes the"
+                    " change when it starts; `no answer`: none within `?wait=`, it takes it"
+                    " when it reads the command)",
+                },
+                "reload_detail": {
+                    "type": ["string", "null"],
+                    "description": "the bot's one-line answer as it gave it",
+                },
+                "restart_needed": {
+                    "type": "boolean",
+                    "description": "the running bot did not apply the change: restart it",
+                },
             }
         ),
         "BotVersion": obj(
