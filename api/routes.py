@@ -443,6 +443,17 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/drift/ack",
+        actions.ack_drift,
+        "ask to acknowledge the open drift of a bot's symbols or an account as it is now,"
+        " so bots enter there again (`alpha drift ack`); acts on confirm (admin)",
+        "Confirmation",
+        status=202,
+        errors=("400", "409"),
+        body="DriftAck",
+    ),
+    Route(
+        "POST",
         "/confirm/{confirmation_id}",
         actions.confirm,
         "confirm a pending action with the token that asked for it (admin)",
