@@ -1,10 +1,10 @@
 """``PATCH /bots/{id}`` tells a running bot to reload, as ``alpha bots update`` does, and
 returns its answer; audited ``reload`` rows with channel ``api``.
 
-The bot's side here is a stand-in on the real Redis: it reads the ``reload`` entry from
-the bot's command stream and pushes an answer on the reply key, as bots/runtime/host.py
-does. That a real bot process applies the update and answers is proven by
-tests/bots/e2e/test_e2e_bot_update.py; this file tests the API's side of the exchange.
+The first test's bot is a stand-in on the real Redis: it reads the ``reload`` entry from
+the bot's command stream and pushes a chosen answer on the reply key, as
+bots/runtime/host.py does, so every answer and the timeout can be driven. The second
+runs a real bot host on the paper exchange (tests/bots/e2e/harness.py) end to end.
 """
 
 from __future__ import annotations
@@ -123,3 +123,46 @@ def test_a_running_bot_is_told_to_reload_and_its_answer_is_returned(
         ("pending", "ops", f"command {ids[2]}"),
         ("failed", "ops", f"command {ids[2]}: no answer within 1s"),
     ]
+
+
+def test_a_real_running_bot_applies_the_update_sent_over_http(database, redis, tmp_path) -> None:
+    """The whole exchange with a real bot host (tests/bots/e2e/harness.py): the API's
+    reload reaches it, it applies what is live-safe and answers, and refuses a mode
+    change live, as with ``alpha bots update``."""
+    from core import redis_keys
+    from core.ids import BotId
+    from tests.bots.e2e.harness import stack
+    from tests.bots.e2e.test_e2e_loss_limits import _bars
+    from tests.bots.e2e.test_e2e_restart import CONFIG
+
+    bot_id = "ss_http"
+    history, live = _bars()
+    admin = make_token(database, "ops", "admin")
+    path = f"{PREFIX}/bots/{bot_id}"
+    with stack(database, tmp_path, history + live, len(history)) as s:
+        s.register(bot_id, "sh1", "shortseller", CONFIG | {"cooldown_minutes": 0}, redis_db=1)
+        bot = s.start_bot(bot_id)
+        with running_api(database) as api:
+            margin = check_reply(
+                api.request("PATCH", path, admin, json={"config": {"margin_pct": "3.5"}}),
+                "BotUpdated",
+            )
+            mode = check_reply(
+                api.request("PATCH", path, admin, json={"mode": "demo"}), "BotUpdated"
+            )
+            assert str(bot.host.strategy.config.margin_pct) == "3.5"
+            assert bot.host.reg.mode == "paper" and bot.thread.is_alive()
+            bot_redis = s.bot_redis(bot_id)
+    assert (margin["reload"], margin["reload_detail"], margin["restart_needed"]) == (
+        "applied",
+        "applied: config.margin_pct",
+        False,
+    )
+    assert (mode["reload"], mode["restart_needed"]) == ("needs restart", True)
+    assert mode["reload_detail"].startswith("needs restart: mode")
+    # Stopped: its heartbeat lapses (deleted here rather than waited for).
+    bot_redis.delete(redis_keys.heartbeat(BotId(bot_id)))
+    with running_api(database) as api:
+        idle = api.request("PATCH", path, admin, json={"config": {"margin_pct": "4"}})
+        assert check_reply(idle, "BotUpdated")["reload"] == "not running"
+    assert [o for o, _, _ in _reloads(database)] == ["pending", "accepted", "pending", "refused"]
