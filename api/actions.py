@@ -1,5 +1,6 @@
-"""The C2's dangerous actions over HTTP — flatten, kill, lifting the kill — with the
-chat's confirmation step, and ``stop``, which the C2 does not confirm either.
+"""The C2's dangerous actions over HTTP — flatten, kill, lifting the kill, acknowledging
+drift — with the chat's confirmation step, and ``stop``, which the C2 does not confirm
+either.
 
 ``POST`` of an action only creates a confirmation (``202``; audited ``pending``): a
 short-lived id kept in Redis (api/confirmations.py; the C2's rules, but it survives a
@@ -20,10 +21,12 @@ from typing import Any
 import psycopg
 from aiohttp import web
 
+from api import drift_ack
 from api.auth import TOKEN_KEY
 from api.context import CONTEXT, PREFIX, ApiContext
 from api.jsonio import error, reply
 from api.tokens import TokenInfo
+from core.errors import UserError
 from core.operator import dangerous
 from core.operator.audit import AuditEntry
 from core.operator.confirm import Outcome, Pending
@@ -118,6 +121,27 @@ async def lift_kill(request: web.Request) -> web.StreamResponse:
     return await _ask(request, "unkill", None, ())
 
 
+async def ack_drift(request: web.Request) -> web.StreamResponse:
+    """Ask to acknowledge the open drift of a bot's symbols or of an account as it is
+    (api/drift_ack.py); a 409 when nothing there is open and unacknowledged."""
+    ctx: ApiContext = request.app[CONTEXT]
+    token: TokenInfo = request[TOKEN_KEY]
+    try:
+        target, reason = await drift_ack.parse_body(request)
+        scope, waiting = await drift_ack.scope_and_waiting(ctx, target)
+    except UserError as exc:
+        await ctx.auditor.record(_entry(token, drift_ack.ACTION, "refused", str(exc)))
+        return error(400, str(exc))
+    args = (target, reason) if reason else (target,)
+    if not waiting:
+        text = f"no unacknowledged open drift on {scope.describe()}"
+        await ctx.auditor.record(
+            _entry(token, drift_ack.ACTION, "refused", text, args=args, bot_id=scope.bot_id)
+        )
+        return error(409, f"{text}: nothing to acknowledge")
+    return await _ask(request, drift_ack.ACTION, scope.bot_id, args)
+
+
 async def confirm(request: web.Request) -> web.StreamResponse:
     ctx: ApiContext = request.app[CONTEXT]
     token: TokenInfo = request[TOKEN_KEY]
@@ -148,7 +172,11 @@ async def _execute(ctx: ApiContext, token: TokenInfo, item: Pending) -> web.Resp
     def effect(text: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         return ctx.auditor.effect(_item_entry(item, "confirmed", text))
 
+    by = f"api:{token.id}:{token.name}"
     try:
+        if item.action == drift_ack.ACTION:  # core/operator/drift_ack.py, as the C2's
+            text = await drift_ack.execute(ctx, item, by, effect)
+            return reply({"action": item.action, "bot_id": item.bot_id, "detail": text})
         done = await dangerous.execute(
             ctx.control,
             effect,
@@ -156,7 +184,7 @@ async def _execute(ctx: ApiContext, token: TokenInfo, item: Pending) -> web.Resp
             bots=await load_bots(ctx.writer),
             bot_id=item.bot_id,
             args=item.args,
-            requested_by=f"api:{token.id}:{token.name}",
+            requested_by=by,
             at=ctx.confirmations.clock(),
         )
     except Exception as exc:

@@ -1,6 +1,7 @@
 """Admin writes beyond pause/resume: a backup now (the C2's ``/backup``) and a change
-of a bot's registration (``alpha bots update``), each through the code those use and
-audited in ``trading.bot_commands`` with ``channel = 'api'``."""
+of a bot's registration (``alpha bots update``, which a running bot is told to reload),
+each through the code those use and audited in ``trading.bot_commands`` with
+``channel = 'api'``."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ import json
 import logging
 from typing import Any
 
+import redis
 from aiohttp import web
 
 from api.auth import TOKEN_KEY, audit_entry
 from api.context import CONTEXT, PREFIX, ApiContext
 from api.jsonio import error, reply
 from api.tokens import TokenInfo
+from core import redis_keys
 from core.config import Role
 from core.db import connect
 from core.errors import UserError
+from core.ids import BotId
+from core.operator import bot_reload
 from core.operator.backup import new_request_id, request_backup
 from core.operator.registry import UnknownBotError, load_bots, resolve
+from core.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +100,78 @@ def _update_sync(ctx: ApiContext, bot_id: str, fields: dict[str, str], token: To
         )  # fmt: skip
 
 
+#: How long ``PATCH /bots/{id}`` waits for a running bot's answer to the reload by
+#: default (``?wait=`` seconds, 1 to :data:`MAX_RELOAD_WAIT`): the bot reads its command
+#: stream between candles, within about a second.
+DEFAULT_RELOAD_WAIT = 10
+MAX_RELOAD_WAIT = 30
+
+
+def _wait(request: web.Request) -> int:
+    text = request.query.get("wait")
+    if text is None:
+        return DEFAULT_RELOAD_WAIT
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"wait: not a whole number of seconds: {text!r}") from None
+    if not 1 <= value <= MAX_RELOAD_WAIT:  # BLPOP's 0 would wait for ever
+        raise UserError(f"wait: must be 1-{MAX_RELOAD_WAIT} seconds, got {value}")
+    return value
+
+
+def _reload_status(done: bot_reload.Reload) -> str:
+    """The bot's answer (bots/runtime/reload.py) as one of the reply's words."""
+    if done.answer is None:
+        return "no answer"
+    for status in ("applied", "needs restart", "nothing to apply", "refused"):
+        if done.answer.startswith(status):
+            return status
+    return "refused"  # an answer the host does not give: not applied
+
+
+def _reload_sync(ctx: ApiContext, bot: Any, token: TokenInfo, wait: int) -> tuple[str, str | None]:
+    """What ``alpha bots update`` does after its update (database/cli.py ``_reload``), with
+    channel ``api``: nothing for a bot with no heartbeat; else a ``pending`` audit row,
+    the ``reload`` command (core/operator/bot_reload.py) and a row with the answer."""
+    from database import bots
+
+    actor = bots.Actor(channel="api", user_id=token.id, username=token.name)
+    client = redis_client(ctx.settings, redis_keys.bot_db(bot.redis_db))
+    bot_id = BotId(bot.bot_id)
+    command_id: str | None = None
+    try:
+        if not bot_reload.running(client, bot_id):
+            return "not running", None
+        command_id = bot_reload.new_command_id()
+        with connect(ctx.settings, Role.APP, application_name="alpha-api") as conn:
+            bots.audit(conn, "reload", bot.bot_id, f"command {command_id}", outcome="pending",
+                       actor=actor)  # fmt: skip
+        done = bot_reload.request_reload(
+            client, bot_id, f"api:{token.id}:{token.name}", command_id, wait
+        )
+    except redis.RedisError as exc:
+        log.warning("reload of %s not asked: %s", bot.bot_id, exc)
+        text = f"could not ask the running bot ({type(exc).__name__}); restart it to apply this"
+        if command_id is not None:  # its pending row gets its end
+            with connect(ctx.settings, Role.APP, application_name="alpha-api") as conn:
+                bots.audit(conn, "reload", bot.bot_id, f"command {command_id}: {text}",
+                           outcome="failed", actor=actor)  # fmt: skip
+        return "error", text
+    finally:
+        client.close()
+    answer = done.answer or f"no answer within {wait}s"
+    with connect(ctx.settings, Role.APP, application_name="alpha-api") as conn:
+        bots.audit(conn, "reload", bot.bot_id, f"command {command_id}: {answer}",
+                   outcome=done.outcome, actor=actor)  # fmt: skip
+    return _reload_status(done), answer
+
+
 async def update_bot(request: web.Request) -> web.StreamResponse:
     """``alpha bots update`` over HTTP: the same validation (the bot type's plugin, the
     account's exclusivity, leverage and allocation), one version row and one audit row
-    in one transaction. The bot reads its registration when it starts."""
+    in one transaction; then, as the CLI does, a running bot is told to reload and its
+    answer is in the reply (``reload``)."""
     ctx: ApiContext = request.app[CONTEXT]
     token: TokenInfo = request[TOKEN_KEY]
     name = request.match_info["bot_id"]
@@ -107,6 +181,7 @@ async def update_bot(request: web.Request) -> web.StreamResponse:
         await ctx.auditor.record(audit_entry(request, token, "refused", "unknown bot"))
         return error(404, f"unknown bot {name!r} (GET {PREFIX}/bots lists them)")
     try:
+        wait = _wait(request)
         fields = await _body(request)
         bot, changes = await asyncio.to_thread(_update_sync, ctx, bot_id, fields, token)
     except UserError as exc:
@@ -114,11 +189,17 @@ async def update_bot(request: web.Request) -> web.StreamResponse:
         return error(400, str(exc))
     from database import bot_versions
 
+    status: str | None = None
+    answer: str | None = None
+    if changes:  # committed: the bot takes it now or at its next start
+        status, answer = await asyncio.to_thread(_reload_sync, ctx, bot, token, wait)
     return reply(
         {
             "bot_id": bot.bot_id,
             "changed": sorted(changes),
             "detail": bot_versions.describe(changes) if changes else "nothing changed",
-            "restart_needed": bool(changes) and bot.status in ("active", "paused"),
+            "reload": status,
+            "reload_detail": answer,
+            "restart_needed": status in ("needs restart", "refused", "error"),
         }
     )

@@ -254,10 +254,17 @@ ROUTES: tuple[Route, ...] = (
         "PATCH",
         "/bots/{bot_id}",
         admin.update_bot,
-        "change a bot's registration as `alpha bots update` does; applies at its next"
-        " start (admin)",
+        "change a bot's registration as `alpha bots update` does, then tell the bot, if"
+        " running, to reload it and return its answer (admin)",
         "BotUpdated",
-        (BOT,),
+        (
+            BOT,
+            Param(
+                "wait",
+                {"type": "integer", "minimum": 1, "maximum": 30},
+                "seconds to wait for a running bot's answer to the reload (10)",
+            ),
+        ),
         errors=("400",),
         body="BotUpdate",
     ),
@@ -433,6 +440,17 @@ ROUTES: tuple[Route, ...] = (
         "Confirmation",
         status=202,
         errors=("409",),
+    ),
+    Route(
+        "POST",
+        "/drift/ack",
+        actions.ack_drift,
+        "ask to acknowledge the open drift of a bot's symbols or an account as it is now,"
+        " so bots enter there again (`alpha drift ack`); acts on confirm (admin)",
+        "Confirmation",
+        status=202,
+        errors=("400", "409"),
+        body="DriftAck",
     ),
     Route(
         "POST",

@@ -174,7 +174,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Confirmation": obj(
         {
             "confirmation_id": {"type": "string"},
-            "action": {"enum": ["flatten", "kill", "unkill"]},
+            "action": {"enum": ["flatten", "kill", "unkill", "ackdrift"]},
             "bot_id": {"type": ["string", "null"]},
             "expires_at": TIME,
             "confirm": {"type": "string"},
@@ -182,7 +182,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "Confirmed": obj(
         {
-            "action": {"enum": ["flatten", "kill", "unkill"]},
+            "action": {"enum": ["flatten", "kill", "unkill", "ackdrift"]},
             "bot_id": {"type": ["string", "null"]},
             "detail": {"type": "string"},
         }
@@ -316,6 +316,17 @@ SCHEMAS.update(
         ),
         "Backups": obj({"backups": array_of("Backup")}),
         "BackupRequested": obj({"request_id": {"type": "string"}}),
+        "DriftAck": {
+            "type": "object",
+            "description": "what `alpha drift ack` takes: a bot (its account, its symbols)"
+            " or an account (every symbol), and an optional reason kept with the ack",
+            "properties": {
+                "target": {"type": "string", "minLength": 1},
+                "reason": {"type": "string", "maxLength": 200},
+            },
+            "required": ["target"],
+            "additionalProperties": False,
+        },
         "BotUpdate": {
             "type": "object",
             "description": "the options of `alpha bots update`; at least one",
@@ -337,7 +348,30 @@ SCHEMAS.update(
                 "bot_id": {"type": "string"},
                 "changed": {"type": "array", "items": {"type": "string"}},
                 "detail": {"type": "string"},
-                "restart_needed": {"type": "boolean"},
+                "reload": {
+                    "enum": [
+                        "applied",
+                        "needs restart",
+                        "nothing to apply",
+                        "refused",
+                        "no answer",
+                        "not running",
+                        "error",
+                        None,
+                    ],
+                    "description": "the running bot's answer to the reload the update sent"
+                    " (null: nothing changed, nothing sent; `not running`: it takes the"
+                    " change when it starts; `no answer`: none within `?wait=`, it takes it"
+                    " when it reads the command)",
+                },
+                "reload_detail": {
+                    "type": ["string", "null"],
+                    "description": "the bot's one-line answer as it gave it",
+                },
+                "restart_needed": {
+                    "type": "boolean",
+                    "description": "the running bot did not apply the change: restart it",
+                },
             }
         ),
         "BotVersion": obj(

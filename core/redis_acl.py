@@ -137,13 +137,18 @@ def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
         # (its event stream uses XREAD, never a group); it never consumes alerts nor
         # reads or trims a bot's commands. Its pending confirmations are its own keys
         # (api/confirmations.py); it may append backup requests (the C2's /backup).
+        # After ``PATCH /bots/{id}`` it tells a running bot to reload, as ``alpha bots
+        # update`` does (core/operator/bot_reload.py): whether the bot is alive (its
+        # heartbeat exists) and the bot's one-line answer, popped from its reply key.
         AclUser(
             "api",
             f"{_BASE} ~{redis_keys.bot_state(any_bot)} %R~{redis_keys.ALERTS}"
             f" ~{redis_keys.api_confirmation('*')}"
             f" (+xadd ~{redis_keys.commands_stream(any_bot)})"
             f" (+xadd ~{redis_keys.BACKUP_REQUESTS})"
-            f" (+get +set +del ~{redis_keys.KILL_FLAG})",
+            f" (+get +set +del ~{redis_keys.KILL_FLAG})"
+            f" (+exists ~{redis_keys.heartbeat(any_bot)})"
+            f" (+blpop ~{redis_keys.command_reply(any_bot, '*')})",
         ),
         # Backups: consumes its request stream, raises alerts.
         AclUser("backup", f"{_BASE} ~{redis_keys.BACKUP_REQUESTS} {_RAISE_ALERTS}"),

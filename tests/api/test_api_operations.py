@@ -108,7 +108,9 @@ def test_a_bot_is_updated_like_the_cli_does_and_its_history_is_read(
         assert done.status_code == 200, done.text
         updated = check_reply(done, "BotUpdated")
         assert updated["changed"] == ["config", "mode", "symbols"]
-        assert updated["restart_needed"] is True
+        # Not running (no heartbeat): it takes the change when it starts; a running
+        # bot's reload is tests/api/test_api_bot_reload.py.
+        assert (updated["reload"], updated["restart_needed"]) == ("not running", False)
         assert 'mode "paper" -> "demo"' in updated["detail"]
 
         same = check_reply(api.request("PATCH", path, admin, json={"mode": "demo"}), "BotUpdated")

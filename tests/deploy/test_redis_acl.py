@@ -22,6 +22,8 @@ import redis
 from bots.runtime.lease import BotLease
 from core import redis_keys
 from core.config import load_settings
+from core.ids import BotId
+from core.operator import bot_reload
 from core.operator.fill_claims import Answer, request_claim
 from core.redis_client import redis_client
 from deploy import redis_acl as template_writer
@@ -349,6 +351,29 @@ def test_the_api_sets_states_kills_and_appends_commands_but_cannot_read_them_or_
     _refused(lambda: api.xtrim("commands:beta_bot", maxlen=0))
     _refused(lambda: api.hgetall("position:beta_bot:BTCUSDT"))
     _refused(lambda: api.hset("bot:beta_bot:orders", "x", "y"))
+
+
+def test_the_api_asks_a_running_bot_to_reload_and_pops_only_its_answer(
+    server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What PATCH /bots/{id} does after the update, as the api user: the heartbeat's
+    existence, the reload on the command stream, the bot's answer popped from its reply
+    key (core/operator/bot_reload.py); the bot itself pushes the answer."""
+    bot = login(monkeypatch, server, "bot-beta_bot", 2)
+    api = login(monkeypatch, server, "api", 2)
+    assert bot.set("bot:beta_bot:heartbeat", "2026-12-05T23:50:00+00:00", ex=60)
+    assert bot_reload.running(api, BotId("beta_bot"))
+    assert not bot_reload.running(api, BotId("alpha_bot"))
+    bot.rpush("bot:beta_bot:reply:c1", "applied: symbols")
+    done = bot_reload.request_reload(api, BotId("beta_bot"), "api:1:ops", "c1", timeout=1)
+    assert done.answer == "applied: symbols"
+    assert bot.xrange("commands:beta_bot")[-1][1]["command"] == "reload"
+    # Nothing beyond that: not the heartbeat's value, not another key of the bot, no push.
+    _refused(lambda: api.get("bot:beta_bot:heartbeat"))
+    _refused(lambda: api.blpop(["bot:beta_bot:orders"], timeout=1))
+    _refused(lambda: api.rpush("bot:beta_bot:reply:c2", "applied: forged"))
+    _refused(lambda: api.lrange("bot:beta_bot:reply:c1", 0, -1))
+    _refused(lambda: api.delete("bot:beta_bot:reply:c1"))
 
 
 def test_the_api_keeps_its_confirmations_and_requests_backups_only(
