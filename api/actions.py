@@ -1,14 +1,14 @@
-"""The C2's dangerous actions over HTTP — flatten, kill, lifting the kill — with the
-chat's confirmation step, and ``stop``, which the C2 does not confirm either.
+"""The C2's dangerous actions over HTTP — flatten, kill, lifting the kill, acknowledging
+drift — with the chat's confirmation step, and ``stop``, which the C2 does not confirm
+either.
 
 ``POST`` of an action only creates a confirmation (``202``; audited ``pending``): a
-short-lived id kept in this process (``core/operator/confirm.py``, the C2's book),
-bound to the admin token that asked, usable once. The action happens on
+short-lived id kept in Redis (api/confirmations.py; the C2's rules, but it survives a
+restart of the API), bound to the admin token that asked, usable once. The action happens on
 ``POST /api/v1/confirm/{id}`` by that same token before the id expires, through the
 C2's own code (``core/operator/dangerous.py``) with its ``confirmed`` row in the
 transaction of the effect. A late confirmation, or the sweeper, records ``expired``;
-another token, an unknown or used id, are recorded ``refused``. A restart forgets every
-pending id: each then answers 404, and nothing acts on a confirmation nobody can see.
+another token, an unknown or used id, are recorded ``refused``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from typing import Any
 import psycopg
 from aiohttp import web
 
+from api import drift_ack
 from api.auth import TOKEN_KEY
 from api.context import CONTEXT, PREFIX, ApiContext
 from api.jsonio import error, reply
 from api.tokens import TokenInfo
+from core.errors import UserError
 from core.operator import dangerous
 from core.operator.audit import AuditEntry
 from core.operator.confirm import Outcome, Pending
@@ -75,14 +77,14 @@ async def _ask(
     ctx: ApiContext = request.app[CONTEXT]
     token: TokenInfo = request[TOKEN_KEY]
     book = ctx.confirmations
-    item = book.create(
-        action, user_id=token.id, username=token.name, chat_id=None, args=args, bot_id=bot_id
+    item = await book.create(
+        action, user_id=token.id, username=token.name, args=args, bot_id=bot_id
     )
     detail = f"awaiting confirmation (expires {item.expires_at.isoformat()})"
     try:
         await ctx.auditor.record(_entry(token, action, "pending", detail, args=args, bot_id=bot_id))
     except BaseException:
-        book.discard(item.token)
+        await book.discard(item.token)
         raise
     body = {
         "confirmation_id": item.token,
@@ -119,17 +121,38 @@ async def lift_kill(request: web.Request) -> web.StreamResponse:
     return await _ask(request, "unkill", None, ())
 
 
+async def ack_drift(request: web.Request) -> web.StreamResponse:
+    """Ask to acknowledge the open drift of a bot's symbols or of an account as it is
+    (api/drift_ack.py); a 409 when nothing there is open and unacknowledged."""
+    ctx: ApiContext = request.app[CONTEXT]
+    token: TokenInfo = request[TOKEN_KEY]
+    try:
+        target, reason = await drift_ack.parse_body(request)
+        scope, waiting = await drift_ack.scope_and_waiting(ctx, target)
+    except UserError as exc:
+        await ctx.auditor.record(_entry(token, drift_ack.ACTION, "refused", str(exc)))
+        return error(400, str(exc))
+    args = (target, reason) if reason else (target,)
+    if not waiting:
+        text = f"no unacknowledged open drift on {scope.describe()}"
+        await ctx.auditor.record(
+            _entry(token, drift_ack.ACTION, "refused", text, args=args, bot_id=scope.bot_id)
+        )
+        return error(409, f"{text}: nothing to acknowledge")
+    return await _ask(request, drift_ack.ACTION, scope.bot_id, args)
+
+
 async def confirm(request: web.Request) -> web.StreamResponse:
     ctx: ApiContext = request.app[CONTEXT]
     token: TokenInfo = request[TOKEN_KEY]
     confirmation_id = request.match_info["confirmation_id"]
-    outcome, item = ctx.confirmations.take(confirmation_id, token.id, None, None)
+    outcome, item = await ctx.confirmations.take(confirmation_id, token.id)
     if outcome is Outcome.CONFIRMED:
         assert item is not None
         return await _execute(ctx, token, item)
     if outcome is Outcome.EXPIRED:
         assert item is not None
-        if ctx.confirmations.mark_expiry_recorded(item):
+        if await ctx.confirmations.mark_expiry_recorded(item):
             await ctx.auditor.record(_item_entry(item, "expired", "confirmed after expiry"))
         else:  # the sweeper recorded the expiry already; this attempt is its own row
             await _refuse(ctx, token, confirmation_id, "expired")
@@ -149,7 +172,11 @@ async def _execute(ctx: ApiContext, token: TokenInfo, item: Pending) -> web.Resp
     def effect(text: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         return ctx.auditor.effect(_item_entry(item, "confirmed", text))
 
+    by = f"api:{token.id}:{token.name}"
     try:
+        if item.action == drift_ack.ACTION:  # core/operator/drift_ack.py, as the C2's
+            text = await drift_ack.execute(ctx, item, by, effect)
+            return reply({"action": item.action, "bot_id": item.bot_id, "detail": text})
         done = await dangerous.execute(
             ctx.control,
             effect,
@@ -157,7 +184,7 @@ async def _execute(ctx: ApiContext, token: TokenInfo, item: Pending) -> web.Resp
             bots=await load_bots(ctx.writer),
             bot_id=item.bot_id,
             args=item.args,
-            requested_by=f"api:{token.id}:{token.name}",
+            requested_by=by,
             at=ctx.confirmations.clock(),
         )
     except Exception as exc:
@@ -169,7 +196,7 @@ async def _execute(ctx: ApiContext, token: TokenInfo, item: Pending) -> web.Resp
 
 async def sweep_expired(ctx: ApiContext) -> int:
     """Audit every confirmation that lapsed unconfirmed; returns how many."""
-    lapsed = ctx.confirmations.expired()
+    lapsed = await ctx.confirmations.expired()
     for item in lapsed:
         await ctx.auditor.record(_item_entry(item, "expired", "not confirmed in time"))
     return len(lapsed)

@@ -97,8 +97,12 @@ def middleware(db: Database, limiter: RateLimiter, auditor: Auditor) -> Any:
 def command_of(request: web.Request) -> str:
     """``pause`` for ``POST /api/v1/bots/x/pause``: the audit's command name; the C2's
     names where the path says it differently (``/kill/lift`` is ``unkill``), and
-    ``confirm`` rather than a confirmation id."""
+    ``confirm`` rather than a confirmation id, ``update`` for ``PATCH /bots/{id}``."""
     parts = request.path.rstrip("/").split("/")
+    if request.method == "PATCH" and len(parts) >= 2 and parts[-2] == "bots":
+        return "update"  # PATCH /bots/{bot_id}: `alpha bots update`
+    if parts[-1] == "backups":
+        return "backup"  # the C2's /backup
     if len(parts) >= 2 and parts[-2] == "confirm":
         return "confirm"
     if parts[-2:] == ["kill", "lift"]:

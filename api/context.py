@@ -8,10 +8,11 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from api.confirmations import RedisConfirmations
 from api.ratelimit import RateLimiter
 from core.config import Role, Settings
 from core.operator.audit import Auditor
-from core.operator.confirm import Clock, ConfirmationBook, utc_now
+from core.operator.confirm import Clock, utc_now
 from core.operator.control import Control
 from core.operator.db import Database
 from core.operator.redis_pool import RedisPool
@@ -49,7 +50,7 @@ class ApiContext:
     limiter: RateLimiter = field(init=False)
     webhook_limiter: RateLimiter = field(init=False)
     webhook_refusals: RateLimiter = field(init=False)
-    confirmations: ConfirmationBook = field(init=False)
+    confirmations: RedisConfirmations = field(init=False)
 
     def __post_init__(self) -> None:
         # Reads as readonly; tokens, bot states and the audit as app — the C2's role,
@@ -64,8 +65,8 @@ class ApiContext:
         self.webhook_refusals = RateLimiter(self.webhook_rate_per_minute, 60.0)
         #: Set on shutdown: open event streams end instead of holding the exit up.
         self.closing = asyncio.Event()
-        self.confirmations = ConfirmationBook(
-            self.clock, timedelta(seconds=self.confirm_ttl_seconds)
+        self.confirmations = RedisConfirmations(
+            self.redis.infra, self.clock, timedelta(seconds=self.confirm_ttl_seconds)
         )
 
     async def close(self) -> None:

@@ -106,9 +106,15 @@ async def _remember_overlap(ctx: ApiContext, cursor: Cursor) -> None:
 async def _new_fills(ctx: ApiContext, cursor: Cursor) -> list[dict[str, Any]]:
     rows = await ctx.reader.fetch(
         f"SELECT {_FILL_COLUMNS} FROM trading.fills WHERE ingested_at > %s"
-        " AND NOT (exec_id = ANY(%s)) ORDER BY ingested_at, exec_id LIMIT %s",
+        " AND NOT (exec_id = ANY(%s)) ORDER BY ingested_at, exec_id, bot_id LIMIT %s",
         (cursor.fill_at - FILL_OVERLAP, list(cursor.sent), _FILL_BATCH),
     )
+    if len(rows) == _FILL_BATCH:
+        # A split execution has a row per bot share (docs/attribution.md) and is marked
+        # sent by its exec id: the batch must not end between its shares, or the next
+        # poll would skip the rest. Its shares come whole with the next poll.
+        whole = [r for r in rows if r["exec_id"] != rows[-1]["exec_id"]]
+        rows = whole or rows
     for row in rows:
         cursor.sent[row["exec_id"]] = row["ingested_at"]
         if (row["ingested_at"], row["exec_id"]) > (cursor.fill_at, cursor.fill_exec):

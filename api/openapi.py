@@ -35,7 +35,7 @@ def _operation(route: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {str(route.status): success}
     for code in sorted(set(codes) | set(route.errors)):
         responses[code] = _json(_ERRORS[code], ref("Error"))
-    return {
+    operation: dict[str, Any] = {
         "operationId": _operation_id(route),
         "summary": route.summary,
         "parameters": [
@@ -51,6 +51,12 @@ def _operation(route: Route) -> dict[str, Any]:
         "responses": responses,
         "x-alpha-role": "admin" if route.write else "viewer",
     }
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref(route.body)}},
+        }
+    return operation
 
 
 def _operation_id(route: Route) -> str:

@@ -101,13 +101,16 @@ async def fills(
     return page, next_cursor
 
 
+DAILY_PNL = (
+    "SELECT day, realized_pnl, fees, funding, net_pnl, gross_pnl, volume, fills"
+    " FROM analytics.bot_daily_pnl WHERE bot_id = %s"
+)
+
+
 async def daily_pnl(
     db: Database, bot_id: str, since: date | None, until: date | None
 ) -> list[dict[str, Any]]:
-    sql = (
-        "SELECT day, realized_pnl, fees, funding, net_pnl, gross_pnl, volume, fills"
-        " FROM analytics.bot_daily_pnl WHERE bot_id = %s"
-    )
+    sql = DAILY_PNL
     params: list[Any] = [bot_id]
     if since is not None:
         sql += " AND day >= %s"

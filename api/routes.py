@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from aiohttp import web
 
-from api import actions, events, params, queries
+from api import actions, admin, events, fleet, params, queries, reads
 from api.auth import TOKEN_KEY, audit_entry
 from api.context import CONTEXT, PREFIX, ApiContext
 from api.jsonio import error, reply
@@ -53,6 +53,8 @@ class Route:
     errors: tuple[str, ...] = ()
     #: What the success reply is: JSON, or the event stream's ``text/event-stream``.
     content_type: str = "application/json"
+    #: The JSON request body's schema name, for a write that takes one.
+    body: str | None = None
 
     @property
     def write(self) -> bool:
@@ -205,8 +207,99 @@ CURSOR = Param("cursor", {"type": "string"}, "next_cursor of the previous page")
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/me", whoami, "the calling token's name and role", "Me"),
+    Route(
+        "GET",
+        "/fleet",
+        fleet.get_fleet,
+        "every bot with its state, open positions, today's P&L, heartbeat and drift in one request",
+        "Fleet",
+    ),
+    Route(
+        "GET",
+        "/accounts",
+        fleet.get_accounts,
+        "per account and symbol: the bots' positions, external, their sum and the exchange",
+        "Accounts",
+    ),
+    Route(
+        "GET",
+        "/drift",
+        reads.list_drift,
+        "open position drift per account and symbol (trade sync's position check)",
+        "Drift",
+        (
+            Param("account", {"type": "string"}, "only this account"),
+            Param("symbol", {"type": "string"}, "only this symbol"),
+        ),
+    ),
+    Route(
+        "GET",
+        "/backups",
+        reads.list_backups,
+        "the newest backups with their verification status",
+        "Backups",
+        (Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "how many (30)"),),
+    ),
+    Route(
+        "POST",
+        "/backups",
+        admin.backup_now,
+        "ask the backup service for a backup now, as the C2's /backup (admin)",
+        "BackupRequested",
+        status=202,
+    ),
     Route("GET", "/bots", list_bots, "the bot registry with state and heartbeat", "BotList"),
     Route("GET", "/bots/{bot_id}", get_bot, "one bot", "BotOne", (BOT,)),
+    Route(
+        "PATCH",
+        "/bots/{bot_id}",
+        admin.update_bot,
+        "change a bot's registration as `alpha bots update` does, then tell the bot, if"
+        " running, to reload it and return its answer (admin)",
+        "BotUpdated",
+        (
+            BOT,
+            Param(
+                "wait",
+                {"type": "integer", "minimum": 1, "maximum": 30},
+                "seconds to wait for a running bot's answer to the reload (10)",
+            ),
+        ),
+        errors=("400",),
+        body="BotUpdate",
+    ),
+    Route(
+        "GET",
+        "/bots/{bot_id}/history",
+        reads.bot_history,
+        "the bot's registration and every version of it (`alpha bots history`)",
+        "BotHistory",
+        (BOT,),
+    ),
+    Route(
+        "GET",
+        "/bots/{bot_id}/equity",
+        reads.bot_equity,
+        "the equity curve by UTC day: initial capital plus cumulative net P&L",
+        "Equity",
+        (BOT,),
+    ),
+    Route(
+        "GET",
+        "/bots/{bot_id}/round-trips",
+        reads.bot_round_trips,
+        "closed round trips, the latest exit first (analytics.round_trips)",
+        "RoundTrips",
+        (BOT, Param("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "how many (50)")),
+    ),
+    Route(
+        "GET",
+        "/bots/{bot_id}/orders",
+        reads.bot_orders,
+        "the bot's open orders (trading.orders, not in a final status)",
+        "Orders",
+        (BOT,),
+    ),
     Route(
         "GET",
         "/bots/{bot_id}/positions",
@@ -347,6 +440,17 @@ ROUTES: tuple[Route, ...] = (
         "Confirmation",
         status=202,
         errors=("409",),
+    ),
+    Route(
+        "POST",
+        "/drift/ack",
+        actions.ack_drift,
+        "ask to acknowledge the open drift of a bot's symbols or an account as it is now,"
+        " so bots enter there again (`alpha drift ack`); acts on confirm (admin)",
+        "Confirmation",
+        status=202,
+        errors=("400", "409"),
+        body="DriftAck",
     ),
     Route(
         "POST",

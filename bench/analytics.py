@@ -71,7 +71,7 @@ SELECT 'main', u.exec_id, u.bot_id, u.symbol, u.side, u.price, u.qty, u.value, u
   FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::numeric[],
               %s::numeric[], %s::numeric[], %s::timestamptz[], %s::bigint[])
        AS u(exec_id, bot_id, symbol, side, price, qty, value, fee, exec_time, seq)
-    ON CONFLICT (exchange, exec_id) DO NOTHING RETURNING exec_id
+    ON CONFLICT (exchange, exec_id, bot_id) DO NOTHING RETURNING exec_id
 """
 
 

@@ -11,12 +11,11 @@ Debian's headless Chromium (``scripts/setup`` installs it) through Selenium. Eac
 * **page**: the Navigation Timing of ``/`` (``responseEnd`` and ``loadEventEnd``: the
   HTML, script and stylesheet fetched and run) and the bytes transferred;
 * **fleet**: from submitting the token to the table showing every bot, measured in the
-  page itself with ``performance.now()`` (``GET /me``, ``GET /bots`` and two requests
-  per bot, rendered).
+  page itself with ``performance.now()`` (``GET /me`` and ``GET /fleet``, rendered).
 
 Prints median and p90 of each, and the command that reproduces them. The API's per-token
-rate limit is lifted for the run (a round makes ``1 + 2 × bots`` requests, and rounds
-follow each other much faster than anyone reloads a page).
+rate limit is lifted for the run (rounds follow each other much faster than anyone
+reloads a page).
 
     .venv/bin/python bench/dashboard.py --bots 10 --fills 1000 --runs 20
 """
@@ -133,8 +132,8 @@ def main() -> int:
         token = make_token(database, "bench", "viewer")
         driver = start_chromium()
         driver.set_script_timeout(60)
-        # Rounds come faster than an operator reloads: lift the per-token rate limit
-        # (1 + 2 × bots requests a round) so that it is not what gets measured.
+        # Rounds come faster than an operator reloads: lift the per-token rate limit so
+        # that it is not what gets measured.
         with running_api(database, rate_per_minute=1_000_000) as api:
             measure(driver, api.url, token, args.bots)  # warm the API's pools and caches
             runs = [measure(driver, api.url, token, args.bots) for _ in range(args.runs)]

@@ -9,8 +9,9 @@ In this order:
 2. **The holders** — for exchange-generated executions that no link id of the account
    claims (ADL, liquidation, delivery, settlement) and for funding: the bots (``external``
    included) that held the symbol on that account **as of the execution's ledger key**.
-   One holder takes it; funding on a symbol several bots hold is split between them
-   (:func:`split_funding`). The registry cannot say who held what then: the listener
+   One holder takes it; on a symbol several bots hold, funding is split between them
+   (:func:`split_funding`) and so is a fill, between the holders of the side it
+   reduces (:func:`split_fill`). The registry cannot say who held what then: the listener
    evaluates this rule from the ledger inside the commit
    (``websocket_listener.holder_rule``), and the :class:`Attributor` only marks such an
    execution :attr:`Rule.NO_HOLDER`, attributed provisionally to the fallback below.
@@ -44,10 +45,12 @@ class Rule(StrEnum):
     BOUND_ACCOUNT = "bound_account"
     #: The one bot holding the symbol on the account as of the execution.
     SOLE_HOLDER = "sole_holder"
-    #: One bot's share of a funding payment on a symbol several bots held.
+    #: One bot's share of a funding payment, or of an exchange-generated fill (ADL,
+    #: liquidation, delivery), on a symbol several bots held.
     PRO_RATA = "pro_rata"
     #: Decided by the holders, none of whom could take it (nobody held the symbol; or
-    #: several did and it is not funding; or their positions net to zero): the fallback.
+    #: funding on positions that net to zero; or a fill that reduces a side nobody
+    #: held): the fallback.
     NO_HOLDER = "no_holder"
     EXTERNAL = "external"
     #: An operator gave the fill to its bot (``alpha fills assign``): never re-evaluated.
@@ -177,6 +180,103 @@ def split_funding(
         (bot, Decimal(shares[bot]).scaleb(-digits, _EXACT), Rule.PRO_RATA)
         for bot in sorted(shares, key=str)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class FillShare:
+    """One bot's part of an exchange-generated fill (a ``trading.fills`` row)."""
+
+    bot_id: BotId
+    qty: Decimal
+    value: Decimal
+    fee: Decimal
+    rule: Rule
+
+
+def split_fill(
+    side: str,
+    qty: Decimal,
+    value: Decimal,
+    fee: Decimal,
+    holdings: Mapping[BotId, Decimal],
+    fallback: BotId,
+) -> list[FillShare]:
+    """An exchange-generated fill's shares (ADL, liquidation, delivery), sorted by bot id;
+    their quantities, values and fees sum exactly to the exchange's.
+
+    One holder takes all of it (:func:`by_holders`). Several holders: the fill belongs to
+    those on the side it reduces — a ``Sell`` closes longs, a ``Buy`` closes shorts —
+    in proportion to the size of their positions just before it:
+
+    * the quantity is cut in whole **lots**: the largest power of ten that divides the
+      fill's quantity and every such position. Bybit's quantities are multiples of the
+      instrument's ``qtyStep`` (a power of ten), so a lot is a multiple of it: every
+      share is a quantity the bot can close with an order. The listener needs no
+      instrument data, and the answer is a function of the ledger alone.
+    * Each holder gets ``⌊lots × position / Σ positions⌋`` lots; the lots left over go
+      one each to the largest remainders, ties to the smallest bot id (largest
+      remainder method: the parts sum exactly to the fill).
+    * The value and the fee follow each share's quantity, rounded toward zero to
+      ``FUNDING_SHARE_DIGITS`` decimals (or the amount's own scale if finer), the
+      remainder to the largest share (ties to the smallest bot id), as for funding.
+
+    A holder whose share rounds to zero lots gets no row. Nobody on that side (or a
+    zero quantity): all to ``fallback``, as before the split existed.
+    """
+    bot, rule = by_holders(holdings, fallback)
+    reduced = {b: abs(q) for b, q in holdings.items() if q and (q > 0) == (side == "Sell")}
+    if rule is Rule.SOLE_HOLDER or not reduced or not qty:
+        if rule is Rule.NO_HOLDER:
+            bot = fallback
+        return [FillShare(bot, qty, value, fee, rule)]
+    lot = min(_lot_exponent(x) for x in (qty, *reduced.values()))
+    lots = int(qty.scaleb(-lot, _EXACT))
+    weights = {b: int(q.scaleb(-lot, _EXACT)) for b, q in reduced.items()}
+    whole = sum(weights.values())
+    parts = {b: lots * w // whole for b, w in weights.items()}
+    left = lots - sum(parts.values())
+    by_remainder = sorted(weights, key=lambda b: (-(lots * weights[b] % whole), str(b)))
+    for b in by_remainder[:left]:
+        parts[b] += 1
+    quantities = {b: Decimal(n).scaleb(lot, _EXACT) for b, n in parts.items() if n}
+    values = _in_proportion(value, quantities)
+    fees = _in_proportion(fee, quantities)
+    return [
+        FillShare(b, quantities[b], values[b], fees[b], Rule.PRO_RATA)
+        for b in sorted(quantities, key=str)
+    ]
+
+
+def _in_proportion(amount: Decimal, weights: Mapping[BotId, Decimal]) -> dict[BotId, Decimal]:
+    """``amount`` cut in proportion to ``weights`` (positive), each part rounded toward
+    zero to ``FUNDING_SHARE_DIGITS`` decimals (or the amount's scale if finer), the
+    remainder to the largest weight (ties to the smallest bot id): the parts sum exactly."""
+    digits = max(FUNDING_SHARE_DIGITS, -_exponent(amount))
+    w_digits = max(0, *(-_exponent(w) for w in weights.values()))
+    total = int(amount.scaleb(digits, _EXACT))
+    ints = {b: int(w.scaleb(w_digits, _EXACT)) for b, w in weights.items()}
+    whole = sum(ints.values())
+    parts = {b: _truncated_quotient(total * w, whole) for b, w in ints.items()}
+    largest = min(weights, key=lambda b: (-weights[b], str(b)))
+    parts[largest] += total - sum(parts.values())
+    return {b: _tidy(n, digits, -_exponent(amount)) for b, n in parts.items()}
+
+
+def _tidy(units: int, digits: int, scale: int) -> Decimal:
+    """``units × 10^-digits`` without trailing zeros below ``scale`` decimals (a share
+    of 300 reads 100, not 100.00000000; the value is the same)."""
+    while digits > max(scale, 0) and units % 10 == 0:
+        units //= 10
+        digits -= 1
+    return Decimal(units).scaleb(-digits, _EXACT)
+
+
+def _lot_exponent(value: Decimal) -> int:
+    """The exponent of the largest power of ten dividing ``value`` (≠ 0): 1200 → 2."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int), "a finite decimal"
+    trailing = len(digits) - len(str(int("".join(map(str, digits)))).rstrip("0"))
+    return exponent + trailing
 
 
 def _exponent(value: Decimal) -> int:

@@ -47,6 +47,7 @@ GROUP_HELP = {
     "bots": "the bot registry: register, list, show, update, history, pause, resume, retire,"
     " reset-risk",
     "kill": "the kill switch every bot obeys: status, lift (set it with /kill in the C2)",
+    "drift": "open drift between bots and exchange: ack (let bots enter again despite it)",
     "run": "run one long-lived service (paper-exchange, listener, trade-sync, bot, c2, api,"
     " backup)",
     "fills": "the ledger's fills: assign an external fill to its bot",

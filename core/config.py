@@ -159,6 +159,10 @@ class RedisSettings(_Group):
     #: unset, the password is Redis's ``default`` user's (the operator's).
     username: str | None = None
     password: SecretStr | None = None
+    #: The password of the ``claims`` ACL user: when set, ``alpha fills assign`` logs in
+    #: as that user (append a claim request, pop its answer: core/redis_acl.py) rather
+    #: than as this process's own user.
+    claims_password: SecretStr | None = None
     #: Infrastructure keys: alerts, the kill flag, the listener's hand-over stream.
     infra_db: int = Field(15, ge=0, le=15)
 

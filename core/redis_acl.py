@@ -73,8 +73,25 @@ def operator_user() -> AclUser:
     return AclUser(OPERATOR, f"{_BASE} ~*")
 
 
+#: ``alpha fills assign``'s user (:func:`claims_user`).
+CLAIMS = "claims"
+
+
+def claims_user() -> AclUser:
+    """The operator's ``alpha fills assign``: appends a claim request for the listener and
+    pops the listener's answer, nothing else (no read of the stream, no other key, not
+    even ``GET``). The CLI logs in as this user whenever ``REDIS_CLAIMS_PASSWORD`` is set
+    (websocket_listener/claim_cli.py)."""
+    return AclUser(
+        CLAIMS,
+        "resetkeys resetchannels -@all +@connection"
+        f" (+xadd ~{redis_keys.FILL_CLAIMS})"
+        f" (+blpop ~{redis_keys.fill_claim_reply('*')})",
+    )
+
+
 def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
-    """The five services, then a user per bot."""
+    """The five services, the operator's claims user, then a user per bot."""
     any_bot = BotId.trusted("*")  # a glob, not an id
     return [
         # The only writer of positions and fill streams; scripts append many stream
@@ -118,15 +135,24 @@ def service_users(bot_ids: Iterable[BotId] = ()) -> list[AclUser]:
         # their command streams (flatten, webhook signals), sets, reads and clears the
         # kill flag (the C2's /kill and /unkill, confirmed) and reads the alert stream
         # (its event stream uses XREAD, never a group); it never consumes alerts nor
-        # reads or trims a bot's commands.
+        # reads or trims a bot's commands. Its pending confirmations are its own keys
+        # (api/confirmations.py); it may append backup requests (the C2's /backup).
+        # After ``PATCH /bots/{id}`` it tells a running bot to reload, as ``alpha bots
+        # update`` does (core/operator/bot_reload.py): whether the bot is alive (its
+        # heartbeat exists) and the bot's one-line answer, popped from its reply key.
         AclUser(
             "api",
             f"{_BASE} ~{redis_keys.bot_state(any_bot)} %R~{redis_keys.ALERTS}"
+            f" ~{redis_keys.api_confirmation('*')}"
             f" (+xadd ~{redis_keys.commands_stream(any_bot)})"
-            f" (+get +set +del ~{redis_keys.KILL_FLAG})",
+            f" (+xadd ~{redis_keys.BACKUP_REQUESTS})"
+            f" (+get +set +del ~{redis_keys.KILL_FLAG})"
+            f" (+exists ~{redis_keys.heartbeat(any_bot)})"
+            f" (+blpop ~{redis_keys.command_reply(any_bot, '*')})",
         ),
         # Backups: consumes its request stream, raises alerts.
         AclUser("backup", f"{_BASE} ~{redis_keys.BACKUP_REQUESTS} {_RAISE_ALERTS}"),
+        claims_user(),
         *(bot_user(bot_id) for bot_id in bot_ids),
     ]
 

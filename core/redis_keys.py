@@ -75,6 +75,16 @@ def universe(bot_id: BotId) -> str:
     return f"bot:{bot_id}:universe"
 
 
+def command_reply(bot_id: BotId, command_id: str) -> str:
+    """List: a running bot's one-line answer to the command ``command_id`` (``reload``),
+    pushed once with a TTL; the operator's CLI ``BLPOP``\\ s it."""
+    return f"bot:{bot_id}:reply:{command_id}"
+
+
+#: How long a bot's answer waits for its requester before Redis drops it.
+COMMAND_REPLY_TTL_SECONDS = 120
+
+
 def commands_stream(bot_id: BotId) -> str:
     """Stream: operator commands for this bot (``flatten``, ``cancel-all``)."""
     return f"commands:{bot_id}"
@@ -118,3 +128,18 @@ LISTENER_STATUS = "listener:status"
 SYNC_STATUS = "sync:status"
 #: Stream of backup requests (from the C2's /backup) for the backup service.
 BACKUP_REQUESTS = "backup:requests"
+
+
+# --- the HTTP API (infra DB) ---------------------------------------------------------------
+
+
+def api_confirmation(confirmation_id: str) -> str:
+    """String (JSON) with a TTL: a dangerous action the API was asked for, waiting for
+    ``POST /api/v1/confirm/{id}`` by the same token (api/confirmations.py). It outlives
+    its logical expiry by an hour, so a late confirmation is answered "expired"."""
+    return f"api:confirm:{confirmation_id}"
+
+
+#: Sorted set: pending confirmation ids scored by their expiry (epoch seconds); the
+#: API's sweeper removes each lapsed one once and audits it ``expired``.
+API_CONFIRMATIONS_DUE = "api:confirm:_due"

@@ -204,6 +204,15 @@ def run_check(check: Check) -> tuple[bool, str]:
     return text == "ok", text
 
 
+def _info(provide: Callable[[], Any]) -> Any:
+    try:
+        return provide()
+    except Exception as exc:  # as a check: the type only, the message may name hosts
+        logging.getLogger("alpha.health").warning("health info failed: %s: %s",
+                                                  type(exc).__name__, exc)  # fmt: skip
+        return {"error": f"{type(exc).__name__} (the reason is in the service's log)"}
+
+
 class HealthServer:
     """``/healthz`` (200 when every check passes, else 503; JSON per check) and
     ``/metrics`` (Prometheus text), served from a daemon thread."""
@@ -216,10 +225,14 @@ class HealthServer:
         *,
         registry: CollectorRegistry = REGISTRY,
         redact: Callable[[str], str] | None = None,
+        info: Mapping[str, Callable[[], Any]] | None = None,
     ) -> None:
         self.host = host
         self._requested_port = port
         self.checks = dict(checks)
+        #: State shown under ``"info"`` that never fails the check (a bot whose entries
+        #: wait on drift is alive); a provider that raises shows its exception's type.
+        self.info = dict(info or {})
         self.registry = registry
         self._redact = redact or RedactingFilter().redact
         self._server: ThreadingHTTPServer | None = None
@@ -245,6 +258,8 @@ class HealthServer:
                 for name, (passed, detail) in results.items()
             },
         }
+        if self.info:
+            body["info"] = {name: _info(provide) for name, provide in self.info.items()}
         return ok, body
 
     def start(self) -> Self:

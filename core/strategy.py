@@ -332,6 +332,12 @@ class Strategy(ABC, Generic[ConfigT]):
     Config: ClassVar[type[StrategyConfig]]
     #: Closed candles per symbol the host must feed to :meth:`warm_up` before trading.
     warmup_bars: ClassVar[int] = 0
+    #: Config fields a running bot may take from ``alpha bots update`` without a restart
+    #: (:meth:`reconfigure`). Empty by default: a strategy that builds state from its
+    #: config (indicator periods, per-symbol tables) must say which fields are safe.
+    #: ``symbols`` here means the host may add symbols live (warmed up, subscribed) and
+    #: stop entering in removed ones; ``interval`` and ``leverage`` never apply live.
+    live_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ConfigT | Mapping[str, Any] | None = None) -> None:
         if config is None:
@@ -367,6 +373,12 @@ class Strategy(ABC, Generic[ConfigT]):
 
     def observe(self, candle: Candle) -> None:
         """Update indicators with one closed candle without deciding (warm-up)."""
+
+    def reconfigure(self, config: ConfigT) -> None:
+        """Take ``config``, validated, differing from the current one only in
+        :attr:`live_fields`. Open trades stay as they are. A strategy that derives state
+        from one of those fields overrides this to refresh it (and calls super)."""
+        self.config = config
 
     @abstractmethod
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> list[Intent]:

@@ -10,6 +10,7 @@ reads its registration when it starts: the change applies at its next start.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -74,13 +75,16 @@ def update(
     name: str | None = None,
     initial_capital: str | None = None,
     changed_by: str = "cli",
+    actor: bots.Actor | None = None,
+    lock: Callable[[psycopg.Connection[Any]], None] = bots.lock,
 ) -> tuple[bots.Bot, dict[str, Any]]:
     """Apply the given changes; ``--config`` keys replace the stored keys of the same
-    name (top level). Returns the bot as it now is and what changed ({} = nothing)."""
+    name (top level). Returns the bot as it now is and what changed ({} = nothing).
+    The API passes its ``actor`` (audit channel ``api``) and :func:`bots.lock_rows`."""
     if bot_id == EXTERNAL_BOT:
         raise UserError(f"bot {bot_id!r} is reserved and cannot be updated")
     with conn.transaction():
-        bots.lock(conn)
+        lock(conn)
         bot = bots.get_bot(conn, bot_id)
         if bot.status == "retired":
             raise UserError(f"bot {bot_id} is retired; register a new bot instead")
@@ -121,7 +125,8 @@ def update(
         if not changes:
             return updated, {}
         version = record(conn, updated, changed_by, changes)
-        bots.audit(conn, "update", bot.bot_id, f"version {version}: {', '.join(changes)}")
+        detail = f"version {version}: {', '.join(changes)}"
+        bots.audit(conn, "update", bot.bot_id, detail, actor=actor)
     return updated, changes
 
 

@@ -91,7 +91,6 @@ def from_row(row: dict[str, Any]) -> Bot:
     return Bot(**{**row, "symbols": tuple(row["symbols"] or ())})
 
 
-
 # --- parsing and validation (no database) ---------------------------------------------
 
 
@@ -238,6 +237,14 @@ def lock(conn: psycopg.Connection[Any]) -> None:
     conn.execute("LOCK TABLE trading.bots IN SHARE ROW EXCLUSIVE MODE")
 
 
+def lock_rows(conn: psycopg.Connection[Any]) -> None:
+    """:func:`lock` for a role without a table-wide privilege (the API's ``app``): an
+    in-place update of every row takes ROW EXCLUSIVE, which a registration's ``LOCK``
+    waits for, and every row's lock, which another update (or status change) waits for.
+    No value changes."""
+    conn.execute("UPDATE trading.bots SET updated_at = updated_at")
+
+
 def _holder(conn: psycopg.Connection[Any], where: str, value: object) -> str:
     row = conn.execute(
         f"SELECT bot_id FROM trading.bots WHERE {where} = %s AND status <> 'retired' "
@@ -366,13 +373,28 @@ def audit(
     bot_id: str | None,
     detail: str,
     outcome: str = "accepted",
+    *,
+    actor: Actor | None = None,
 ) -> None:
-    """One row of the operator audit (``trading.bot_commands``, channel ``cli``)."""
+    """One row of the operator audit (``trading.bot_commands``; channel ``cli`` unless an
+    ``actor`` from another channel is given)."""
+    who = actor or Actor()
     conn.execute(
-        "INSERT INTO trading.bot_commands (channel, command, bot_id, outcome, detail) "
-        "VALUES ('cli', %s, %s, %s, %s)",
-        (command, None if bot_id is None else str(bot_id), outcome, detail),
-    )
+        "INSERT INTO trading.bot_commands"
+        " (channel, user_id, username, command, bot_id, outcome, detail)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (who.channel, who.user_id, who.username, command,
+         None if bot_id is None else str(bot_id), outcome, detail),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changes the registry, for the audit row: the CLI, or an API token."""
+
+    channel: str = "cli"
+    user_id: int | None = None
+    username: str | None = None
 
 
 def list_bots(conn: psycopg.Connection[Any], *, include_retired: bool = True) -> list[Bot]:

@@ -1,4 +1,5 @@
-"""``alpha db …`` (migrations), ``alpha bots …`` (the registry), ``alpha kill …``."""
+"""``alpha db …`` (migrations), ``alpha bots …`` (the registry), ``alpha kill …``,
+``alpha drift ack``."""
 
 from __future__ import annotations
 
@@ -185,9 +186,53 @@ def _update(args: argparse.Namespace) -> int:
         print(f"{bot.bot_id}: nothing changed (the registration already says that)")
         return 0
     print(f"{bot.bot_id}: {bot_versions.describe(changes)}")
-    if bot.status in ("active", "paused"):
-        print(f"{bot.bot_id} reads its registration when it starts: restart it to apply this")
+    _reload(bot, args.timeout)
     return 0
+
+
+def _reload(bot: Any, timeout: float) -> None:
+    """A running bot takes the update now where that is safe (bots/runtime/reload.py);
+    audited before the command is sent and again with the bot's answer."""
+    import getpass
+
+    import redis
+
+    from core import redis_keys
+    from core.ids import BotId
+    from core.operator import bot_reload
+    from core.redis_client import redis_client
+    from database import bots
+
+    settings = _settings()
+    client = redis_client(settings, redis_keys.bot_db(bot.redis_db))
+    bot_id = BotId(bot.bot_id)
+    try:
+        if not bot_reload.running(client, bot_id):
+            print(f"{bot.bot_id} is not running: the change applies when it starts")
+            return
+        command_id = bot_reload.new_command_id()
+        with _owner(settings) as conn:
+            bots.audit(conn, "reload", bot.bot_id, f"command {command_id}", outcome="pending")
+        done = bot_reload.request_reload(
+            client, bot_id, f"cli:{getpass.getuser()}", command_id, timeout
+        )
+    except redis.RedisError as exc:
+        print(f"{bot.bot_id}: could not ask the running bot ({type(exc).__name__}: {exc});"
+              " restart it to apply this")  # fmt: skip
+        return
+    finally:
+        client.close()
+    answer = done.answer or f"no answer within {timeout:g}s"
+    with _owner(settings) as conn:
+        bots.audit(conn, "reload", bot.bot_id, f"command {command_id}: {answer}",
+                   outcome=done.outcome)  # fmt: skip
+    if done.answer is None:
+        print(f"{bot.bot_id}: no answer within {timeout:g}s; it takes the update when it reads"
+              " the command (or at its next start)")  # fmt: skip
+    elif done.outcome == "accepted":
+        print(f"{bot.bot_id} (running): {done.answer}")
+    else:
+        print(f"{bot.bot_id} (running) did not apply it: {done.answer}; restart it to apply it")
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -303,6 +348,12 @@ def _kill_lift(args: argparse.Namespace) -> int:
         client.close()
     print("kill switch lifted; every bot stays paused until `alpha bots resume BOT_ID`")
     return 0
+
+
+def _drift_ack(args: argparse.Namespace) -> int:
+    from database.drift_cli import ack
+
+    return ack(args)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -436,6 +487,18 @@ def register(cli: Cli) -> None:
         "kill", "lift", "lift the kill switch (audited); bots stay paused until resumed", _kill_lift
     )
     lift.add_argument("--yes", action="store_true", help="confirm the lift")
+    drift = cli.command(
+        "drift", "ack",
+        "let bots enter despite open drift on a bot's symbols or an account, as the drift"
+        " is now (audited); a drift that changes or a new one holds entries again",
+        _drift_ack,
+    )  # fmt: skip
+    drift.add_argument(
+        "target", metavar="BOT|ACCOUNT",
+        help="a bot (its account and symbols) or an account (every symbol)",
+    )  # fmt: skip
+    drift.add_argument("--reason", metavar="TEXT", help="why (kept with the acknowledgement)")
+    drift.add_argument("--yes", action="store_true", help="confirm (without it: list, do nothing)")
     lst = cli.command("bots", "list", "list registered bots", _list)
     lst.add_argument("--all", action="store_true", default=True, help=argparse.SUPPRESS)
     lst.add_argument("--active", dest="all", action="store_false", help="hide retired bots")
@@ -462,6 +525,12 @@ def register(cli: Cli) -> None:
     upd.add_argument("--mode", choices=("paper", "demo", "testnet", "live"))
     upd.add_argument("--name", help="display name")
     upd.add_argument("--initial-capital", metavar="X", help="the bot's allocation in USDT")
+    upd.add_argument(
+        "--timeout", type=float, default=15.0, metavar="SECONDS",
+        help="how long to wait for a running bot's answer (default 15): it applies risk"
+        " limits, notify settings and the parameters its type allows live, or says it"
+        " needs a restart",
+    )  # fmt: skip
     hist = cli.command("bots", "history", "every version of a bot's registration", _history)
     hist.add_argument("bot_id", metavar="BOT_ID")
     hist.add_argument("--json", action="store_true", help="print as JSON")

@@ -74,7 +74,13 @@ def verify(infra: Infra, base_url: str, accounts: list[str]) -> Verdict:
 def _ledger(infra: Infra, accounts: list[str]) -> dict[str, Any]:
     with db.readonly(infra) as conn:
         fills = conn.execute(
-            "SELECT account, exec_id FROM trading.fills WHERE account = ANY(%s)", (accounts,)
+            # An ADL split between the bots that held the symbol is one pro_rata row per
+            # bot (docs/attribution.md): one execution. Any other repeat stays a repeat.
+            "SELECT account, exec_id FROM (SELECT account, exec_id, count(*) AS n,"
+            "  bool_and(attribution IS NOT DISTINCT FROM 'pro_rata') AS split"
+            "  FROM trading.fills WHERE account = ANY(%s) GROUP BY account, exec_id) x,"
+            " generate_series(1, CASE WHEN split THEN 1 ELSE n END)",
+            (accounts,),
         ).fetchall()
         funding = conn.execute(
             # One row per bot share of an execution (docs/attribution.md): count it once.

@@ -84,7 +84,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--liquidity",
         default="flat",
         help="order-book depth profile: flat (every level ~2M USDT, refilled at once; the "
-        "default) or realistic (deep BTC, thin alts, levels refill over 30 s, so market "
+        "default) or realistic (depth from each symbol's daily turnover: deep BTC, thin "
+        "alts; levels refill over 30 s, so market "
         "orders walk the book and slip, and resting limits fill from the market's traded "
         "volume, often in several parts)",
     )

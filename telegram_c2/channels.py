@@ -15,7 +15,9 @@ acknowledged without sending.
 
 Each poll sends at most one message per channel holding everything waiting (up to
 :data:`MAX_TEXT`), and at most ``NOTIFY_PER_MINUTE`` messages per minute per channel:
-a burst of 200 fills becomes a handful of messages, not 200 webhook calls.
+a burst of 200 fills becomes a handful of messages, not 200 webhook calls. Critical
+alerts are the exception: they go out at the next poll in a message of their own even
+when the minute's messages are used (and are counted in it).
 
 A URL carries its credentials (a Discord webhook's token is in its path), so nothing
 here ever logs one: a channel is named by its position and scheme (``#2 discord``), and
@@ -43,6 +45,7 @@ from core.errors import ConfigError
 from core.operator.confirm import Clock
 from core.redis_client import ensure_group_async
 from core.retry import Jitter, backoff_delay
+from telegram_c2.alerts import _critical as is_critical
 from telegram_c2.alerts import _notification as is_trade_notification
 from telegram_c2.alerts import _resolved as is_resolved
 from telegram_c2.alerts import alert_line, incident_key
@@ -205,29 +208,42 @@ class ChannelPump:
         return out
 
     async def poll_once(self) -> int:
-        """Send what is waiting as one message; returns how many entries were acknowledged."""
+        """Send what is waiting; returns how many entries were acknowledged.
+
+        Critical entries (an open incident, not its resolution) go out in a message of
+        their own in this poll, whatever the per-minute limit says: an operator must not
+        learn of a drift or a dead listener a minute late because fills used the minute's
+        messages. They still count against the limit, so the other entries wait longer
+        after a burst of them. The rest is one batched message, sent when the limit
+        leaves room."""
         await self.ensure_group()
         now = self.clock()
         if self._not_before is not None and now < self._not_before:
             return 0  # backing off after a failed delivery
         self._forget_old(now)
         acked: list[str] = []
+        urgent: list[tuple[str, dict[str, str], str]] = []
         batch: list[tuple[str, dict[str, str], str]] = []
-        size = 0
+        sizes = {"urgent": 0, "batch": 0}
         for entry_id, fields in await self._waiting():
             if not fields or not self.wanted(fields) or self._repeat(fields, now):
                 acked.append(entry_id)  # trimmed, not for this channel, or a repeat
                 continue
             line = self._line(fields)[:MAX_TEXT]
-            if batch and size + len(line) + 1 > MAX_TEXT:
+            which, into = ("urgent", urgent) if is_critical(fields) else ("batch", batch)
+            if into and sizes[which] + len(line) + 1 > MAX_TEXT:
                 continue  # waits for the next message (keeps reading: repeats are acked)
-            batch.append((entry_id, fields, line))
-            size += len(line) + 1
-        if batch and self._room(now) > 0:
-            if await self._send(batch):
-                self._delivered(batch, now)
-                acked += [entry_id for entry_id, _, _ in batch]
+            into.append((entry_id, fields, line))
+            sizes[which] += len(line) + 1
+        failed = False
+        for message, limited in ((urgent, False), (batch, True)):
+            if not message or failed or (limited and self._room(now) <= 0):
+                continue
+            if await self._send(message):
+                self._delivered(message, now)
+                acked += [entry_id for entry_id, _, _ in message]
             else:
+                failed = True
                 self._back_off(now)
         if acked:
             await self.infra.xack(redis_keys.ALERTS, self.channel.group, *acked)

@@ -103,19 +103,25 @@ class Ops:
 
     async def open_drift(self) -> list[dict[str, Any]]:
         return await self._db.fetch(
-            "SELECT account, symbol, exchange_qty, ledger_qty, per_bot, detected_at,"
-            " last_seen_at FROM trading.drift_events WHERE cleared_at IS NULL"
-            " ORDER BY detected_at"
+            "SELECT d.account, d.symbol, d.exchange_qty, d.ledger_qty, d.per_bot, d.detected_at,"
+            " d.last_seen_at, a.acked_by FROM trading.drift_events d"
+            " LEFT JOIN trading.drift_acks a ON a.drift_id = d.id"
+            "  AND a.exchange_qty = d.exchange_qty AND a.ledger_qty = d.ledger_qty"
+            " WHERE d.cleared_at IS NULL ORDER BY d.detected_at"
         )
 
     async def held_by_drift(self) -> dict[str, str]:
         """Bot id -> the symbols (comma-separated) its entries wait on: open drift on its
-        account in a symbol it trades (bots/runtime/drift_gate.py)."""
+        account in a symbol it trades that no acknowledgement covers as it is now
+        (bots/runtime/drift_gate.py)."""
         rows = await self._db.fetch(
             "SELECT b.bot_id, string_agg(d.symbol, ',' ORDER BY d.symbol) AS symbols"
             "  FROM trading.bots b JOIN trading.drift_events d"
             "    ON d.account = b.account AND d.symbol = ANY (b.symbols)"
-            " WHERE d.cleared_at IS NULL GROUP BY b.bot_id"
+            " WHERE d.cleared_at IS NULL AND NOT EXISTS (SELECT 1 FROM trading.drift_acks a"
+            "   WHERE a.drift_id = d.id AND a.exchange_qty = d.exchange_qty"
+            "     AND a.ledger_qty = d.ledger_qty)"
+            " GROUP BY b.bot_id"
         )
         return {str(r["bot_id"]): str(r["symbols"]) for r in rows}
 

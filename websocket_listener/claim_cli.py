@@ -1,24 +1,42 @@
 """``alpha fills assign``: ask the listener to give an ``external`` fill to a bot.
 
 The CLI never writes the ledger: it appends a request to the listener's claim stream
-and waits for the one-line answer (core/operator/fill_claims.py).
+and waits for the one-line answer (core/operator/fill_claims.py). With
+``REDIS_CLAIMS_PASSWORD`` set it logs in as the ``claims`` ACL user, which may do exactly
+that and nothing else (core/redis_acl.py); without it, as this shell's Redis login
+(``REDIS_USERNAME``/``REDIS_PASSWORD``, the operator's ``default`` user when unset).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+from dataclasses import replace
 
 import redis
 
+from core.config import Settings
 from core.errors import UserError
 from core.ids import BotId
 from core.operator.fill_claims import no_answer_text, request_claim
 
 
+def claims_client(settings: Settings) -> redis.Redis:
+    """The infrastructure DB, as the least-privileged ``claims`` user when its password
+    is configured."""
+    from core.redis_acl import CLAIMS
+    from core.redis_client import infra_client
+
+    if settings.redis.claims_password is None:
+        return infra_client(settings)
+    login = settings.redis.model_copy(
+        update={"username": CLAIMS, "password": settings.redis.claims_password}
+    )
+    return infra_client(replace(settings, redis=login))
+
+
 def assign(args: argparse.Namespace) -> int:
     from core.config import load_settings
-    from core.redis_client import infra_client
 
     if not BotId.is_valid(args.bot):
         raise UserError(f"invalid bot id {args.bot!r}")
@@ -31,7 +49,7 @@ def assign(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
         answer = request_claim(
-            infra_client(settings),
+            claims_client(settings),
             args.exec_id.strip(),
             args.bot,
             args.reason.strip(),

@@ -88,10 +88,13 @@ def _claim(
     if not request.reason.strip() or not request.requested_by.strip():
         raise Refused("a claim needs a reason and who asks")
     cur.execute(_FILL, (EXCHANGE, exec_id))
-    row = cur.fetchone()
-    if row is None:
+    rows = cur.fetchall()
+    if not rows:
         raise Refused(f"unknown execution {exec_id!r}: no fill with that exec id")
-    account, symbol, owner, exec_time, seq = row
+    if len(rows) > 1:
+        owners = ", ".join(sorted(r[2] for r in rows))
+        raise Refused(f"fill {exec_id} is split between the bots that held it ({owners})")
+    account, symbol, owner, exec_time, seq = rows[0]
     cur.execute(_CLAIMED, (EXCHANGE, exec_id))
     earlier = cur.fetchone()
     if earlier is not None:
@@ -117,8 +120,9 @@ def _claim(
     # Holder-rule rows after the fill were decided from holdings this claim changed.
     settled = settle(cur, {(account, symbol): (exec_time, seq, exec_id)}, fallback)
     move = Moved(
-        exec_id, AccountName(account), Symbol(symbol), BotId(owner), BotId(bot), Rule.OPERATOR
-    )
+        exec_id, AccountName(account), Symbol(symbol), (BotId(owner),), (BotId(bot),),
+        Rule.OPERATOR,
+    )  # fmt: skip
     return ClaimResult(
         ok=True,
         text=f"fill {exec_id} ({account} {symbol}) assigned to {bot}",

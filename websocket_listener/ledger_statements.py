@@ -70,22 +70,27 @@ _NOT_IN = (
     " WHERE NOT EXISTS (SELECT 1 FROM trading.{other} o"
     " WHERE o.exchange = u.exchange AND o.exec_id = u.exec_id)"
 )
+#: A fill is stored as one row per bot share (key: exec_id, bot_id; migration 0019): an
+#: execution the table already holds, under any bot, is not inserted again.
 INSERT_FILLS = (
     _unnest_insert("fills", FILL_COLUMNS, FILL_TYPES)
     + _NOT_IN.format(other="funding")
-    + " ON CONFLICT (exchange, exec_id) DO NOTHING RETURNING exec_id"
+    + " AND NOT EXISTS (SELECT 1 FROM trading.fills o"
+    " WHERE o.exchange = u.exchange AND o.exec_id = u.exec_id)"
+    + " ON CONFLICT (exchange, exec_id, bot_id) DO NOTHING RETURNING exec_id"
 )
 #: The batch's ids travel as one JSON array (psycopg dumps a Python list element by
 #: element in Python: 8 % of the writer's time for 1,000 ids).
 _IDS = "exec_id IN (SELECT json_array_elements_text(%s::json))"
 EXISTING_FILLS = (
-    f"SELECT exec_id FROM trading.fills WHERE exchange = %s AND {_IDS}"
+    f"SELECT DISTINCT exec_id FROM trading.fills WHERE exchange = %s AND {_IDS}"
     f" UNION ALL SELECT exec_id FROM trading.funding WHERE exchange = %s AND {_IDS}"
 )
 #: What the ledger holds for executions that came again (see :func:`duplicates.stored_conflicts`).
 STORED_FACTS = (
-    "SELECT exec_id, 'fill', account, symbol, side, exec_type, exec_qty, exec_price, exec_fee,"
-    f" fee_currency FROM trading.fills WHERE exchange = %s AND {_IDS}"
+    "SELECT exec_id, 'fill', account, symbol, side, exec_type, sum(exec_qty), exec_price,"
+    f" sum(exec_fee), fee_currency FROM trading.fills WHERE exchange = %s AND {_IDS}"
+    " GROUP BY exec_id, account, symbol, side, exec_type, exec_price, fee_currency"
     " UNION ALL SELECT exec_id, 'funding', account, symbol, side, 'Funding', position_qty, NULL,"
     f" sum(funding_fee), NULL FROM trading.funding WHERE exchange = %s AND {_IDS}"
     " GROUP BY exec_id, account, symbol, side, position_qty"  # the shares of one execution

@@ -157,8 +157,9 @@ class PositionBook:
     ) -> None:
         """Fold newly committed fills in and mirror the touched positions to Redis;
         ``after()`` once the Redis writes are done (or failed). ``moved``: fills
-        committed earlier that the holder rule gave another bot: both bots' positions
-        are re-folded and the fill is appended to its new bot's stream."""
+        committed earlier that the holder rule gave other bots or other shares: every
+        bot's position involved is re-folded and each share is appended to its bot's
+        stream."""
         if not new_fills and not moved:
             if after is not None:
                 after()
@@ -166,9 +167,7 @@ class PositionBook:
         by_key: dict[PositionKey, list[Fill]] = defaultdict(list)
         for fill in new_fills:
             by_key[position_key(fill)].append(fill)
-        refold = {(m.account, m.old_bot, m.symbol) for m in moved} | {
-            (m.account, m.new_bot, m.symbol) for m in moved
-        }
+        refold = {(m.account, b, m.symbol) for m in moved for b in (*m.old_bots, *m.new_bots)}
         for key, fills in by_key.items():
             fills.sort(key=lambda f: f.ledger_key)
             current = self.positions.get(key, Position())

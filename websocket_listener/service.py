@@ -113,7 +113,8 @@ class Listener:
             self._announce_pending = self.book.redis_dirty
 
     def _on_commit(self, conn: psycopg.Connection[Any], committed: Committed) -> None:
-        for source, count in Counter(f.source for f in committed.new_fills).items():
+        executions = {f.exec_id: f for f in committed.new_fills}  # one per bot share
+        for source, count in Counter(f.source for f in executions.values()).items():
             metrics.FILLS_WRITTEN.labels(source).inc(count)  # labels() per fill: 4% of CPU
         if committed.duplicate_fills:
             metrics.DUPLICATES.labels("any").inc(committed.duplicate_fills)

@@ -7,8 +7,10 @@ no prepared statements). JSON rather than parallel arrays because psycopg quotes
 elements in Python (a regex per element: half the writer's CPU in a profile), while
 ``json.dumps`` runs in C; money travels as the exact decimal text (``str(Decimal)``,
 which ``numeric`` reads back unchanged), never as a float. Fills and funding
-use ``ON CONFLICT (exchange, exec_id) DO NOTHING RETURNING exec_id``: what comes back is
-exactly the set of newly inserted executions, the only ones that go on to positions.
+insert only executions neither table holds yet, under any bot (``NOT EXISTS``; a split
+execution has a row per bot share, migration 0019), ``RETURNING exec_id``: what comes
+back is exactly the set of newly inserted executions, the only ones that go on to
+positions.
 
 A large batch of fills (``COPY_MIN_FILLS`` or more, i.e. the listener under load or a
 catch-up) goes by ``COPY`` instead: the server parses COPY's text rows several times
@@ -51,6 +53,7 @@ from typing import Any
 import orjson
 import psycopg
 
+from core.attribution import FillShare
 from core.fills import Fill, FundingPayment
 from core.ids import EXCHANGE
 from websocket_listener.batch import Batch, Committed, Conflict, OrderRow
@@ -186,12 +189,12 @@ def _write(
     new = [f for f in fills if f.exec_id in new_ids]
     moved: list[Moved] = []
     if settled is not None and settled.moved:
-        final = {m.exec_id: m for m in settled.moved}
-        new = [_moved(f, final[f.exec_id]) if f.exec_id in final else f for f in new]
+        final = settled.shares
+        new = [part for f in new for part in _shares(f, final.get(f.exec_id))]
         moved = [m for m in settled.moved if m.exec_id not in new_ids]
     return Committed(
         new_fills=new,
-        duplicate_fills=len(batch.fills) - len(new),
+        duplicate_fills=len(batch.fills) - len(new_ids),
         new_funding=len(new_funding),
         duplicate_funding=len(batch.funding) - len(new_funding),
         orders=len(orders),
@@ -216,6 +219,12 @@ def _earliest_keys(
     return starts
 
 
-def _moved(fill: Fill, move: Moved) -> Fill:
-    """A new fill as the holder rule finally attributed it."""
-    return replace(fill, bot_id=move.new_bot, attribution=move.rule)
+def _shares(fill: Fill, shares: Sequence[FillShare] | None) -> list[Fill]:
+    """A new fill as the holder rule finally attributed it: one fill per bot share."""
+    if shares is None:
+        return [fill]
+    return [
+        replace(fill, bot_id=s.bot_id, exec_qty=s.qty, exec_value=s.value, exec_fee=s.fee,
+                attribution=s.rule.value)
+        for s in shares
+    ]  # fmt: skip

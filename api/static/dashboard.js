@@ -9,7 +9,7 @@ const TOKEN_KEY = "alpha.token";
 // The page follows GET /api/v1/events: a bot's state changes in place, a new fill
 // re-reads the page (positions and P&L moved). Polling is only the fallback while the
 // stream is down, and a slow refresh of what no event announces (heartbeat ages).
-const REFRESH_MS = 30000; // without the stream: 1 + 2 requests per bot, far below the limit
+const REFRESH_MS = 30000; // without the stream: one request (GET /fleet), whatever the fleet
 const LIVE_REFRESH_MS = 300000; // with it: heartbeat ages only
 const STREAM_RETRY_MS = 3000;
 const FILL_SETTLE_MS = 1000; // a burst of fills is one re-read
@@ -46,8 +46,10 @@ function say(text, isError = false) {
   box.hidden = !text;
 }
 
+const SECTIONS = ["login", "fleet", "bot", "accounts", "alerts", "audit"];
 function show(section) {
-  for (const id of ["login", "fleet", "bot"]) $(id).hidden = id !== section;
+  for (const id of SECTIONS) $(id).hidden = id !== section;
+  $("nav").hidden = section === "login";
 }
 
 function el(tag, text, className) {
@@ -105,20 +107,13 @@ function table(node, columns, rows, emptyText) {
   }
 }
 
+// One request for the whole fleet (GET /fleet): a page per bot would cost 1 + 2 requests
+// per bot and run into the per-token rate limit past about 20 bots.
 async function renderFleet() {
-  const { bots } = await api("/bots");
-  const day = todayUtc();
-  const details = await Promise.all(bots.map((bot) => {
-    const id = encodeURIComponent(bot.bot_id);
-    return Promise.all([
-      api(`/bots/${id}/positions`),
-      api(`/bots/${id}/pnl/daily?from=${day}&to=${day}`),
-    ]);
-  }));
+  const { bots } = await api("/fleet");
   const body = $("fleet-table").tBodies[0];
   body.replaceChildren();
-  bots.forEach((bot, i) => {
-    const [{ positions }, { days }] = details[i];
+  for (const bot of bots) {
     const tr = el("tr");
     tr.dataset.bot = bot.bot_id;
     const name = el("td");
@@ -128,22 +123,25 @@ async function renderFleet() {
     const state = el("td");
     state.append(stateChip(bot.state));
     state.dataset.col = "state";
-    const position = el("td", positionText(positions));
+    const position = el("td", positionText(bot.positions));
     position.dataset.col = "position";
-    const pnl = signed(days.length ? days[0].net_pnl : null);
+    const pnl = signed(bot.pnl_today);
     pnl.dataset.col = "pnl";
     const beat = el("td", age(bot.heartbeat_age_seconds), "num");
     beat.dataset.col = "heartbeat";
-    tr.append(name, state, position, pnl, beat);
+    const drift = el("td", bot.drift.length ? bot.drift.join(", ") : "—", bot.drift.length ? "neg" : "empty");
+    drift.dataset.col = "drift";
+    tr.append(name, state, position, pnl, beat, drift);
     body.append(tr);
-  });
+  }
   if (!bots.length) {
     const cell = el("td", "No bots registered.", "empty");
-    cell.colSpan = 5;
+    cell.colSpan = 6;
     const tr = el("tr");
     tr.append(cell);
     body.append(tr);
   }
+  $("kill-controls").hidden = !(me && me.role === "admin");
   $("fleet-updated").textContent = "Updated " + new Date().toISOString().slice(11, 19) + " UTC"
     + (live ? " · live" : "");
   show("fleet");
@@ -151,12 +149,17 @@ async function renderFleet() {
 
 async function renderBot(botId) {
   const id = encodeURIComponent(botId);
-  const [{ bot }, { positions }, { days }, { fills }] = await Promise.all([
-    api(`/bots/${id}`),
-    api(`/bots/${id}/positions`),
-    api(`/bots/${id}/pnl/daily`),
-    api(`/fills?bot=${id}&limit=50`),
-  ]);
+  const [{ bot }, { positions }, { days }, { fills }, equity, { round_trips }, { orders }, history] =
+    await Promise.all([
+      api(`/bots/${id}`),
+      api(`/bots/${id}/positions`),
+      api(`/bots/${id}/pnl/daily`),
+      api(`/fills?bot=${id}&limit=50`),
+      api(`/bots/${id}/equity`),
+      api(`/bots/${id}/round-trips?limit=50`),
+      api(`/bots/${id}/orders`),
+      api(`/bots/${id}/history`),
+    ]);
   $("bot-title").textContent = bot.bot_name + " (" + bot.bot_id + ")";
   const facts = $("bot-facts");
   facts.replaceChildren();
@@ -165,6 +168,7 @@ async function renderBot(botId) {
   for (const [label, value] of [
     ["State", state], ["Registry status", bot.status], ["Type", bot.bot_type],
     ["Mode", bot.mode], ["Account", bot.account], ["Symbols", bot.symbols.join(", ")],
+    ["Initial capital", bot.initial_capital === null ? "—" : bot.initial_capital],
     ["Heartbeat", age(bot.heartbeat_age_seconds)],
   ]) {
     const dd = el("dd");
@@ -176,10 +180,26 @@ async function renderBot(botId) {
   $("pause").disabled = bot.state === "paused";
   $("resume").disabled = bot.state !== "paused";
   $("controls").dataset.bot = bot.bot_id;
+  drawEquity($("equity"), equity.points, equity.initial_capital);
   table($("positions"), [
     ["Symbol", "symbol"], ["Qty", "qty", true], ["Avg price", "avg_price", true],
     ["Realized", "realized_pnl", true, true], ["Fees", "fees", true], ["Fills", "fills", true],
   ], positions, "No fills yet.");
+  table($("orders"), [
+    ["Created (UTC)", "created"], ["Symbol", "symbol"], ["Side", "side"], ["Type", "order_type"],
+    ["Status", "status"], ["Price", "price_text", true], ["Qty", "qty", true],
+    ["Filled", "cum_exec_qty", true],
+  ], orders.map((o) => ({
+    ...o,
+    created: (o.created_time || "").slice(0, 19).replace("T", " "),
+    price_text: o.trigger_price ? "stop " + o.trigger_price : (o.price || "market"),
+  })), "No open orders.");
+  table($("trips"), [
+    ["Exit (UTC)", "exit"], ["Symbol", "symbol"], ["Side", "side"], ["Qty", "qty", true],
+    ["Entry", "avg_entry", true], ["Exit price", "avg_exit", true],
+    ["Net", "net_pnl", true, true], ["Fees", "fees", true],
+  ], round_trips.map((t) => ({ ...t, exit: (t.exit_time || "").slice(0, 19).replace("T", " ") })),
+  "No closed round trips.");
   table($("daily"), [
     ["Day", "day"], ["Net", "net_pnl", true, true], ["Realized", "realized_pnl", true, true],
     ["Fees", "fees", true], ["Funding", "funding", true], ["Fills", "fills", true],
@@ -189,7 +209,23 @@ async function renderBot(botId) {
     ["Price", "exec_price", true], ["Qty", "exec_qty", true], ["Fee", "exec_fee", true],
   ], fills.map((f) => ({ ...f, exec_time: f.exec_time.slice(0, 19).replace("T", " ") })),
   "No fills yet.");
+  $("config").textContent = JSON.stringify(history.current.config, null, 2);
+  table($("history"), [
+    ["Version", "version", true], ["Changed (UTC)", "changed"], ["By", "changed_by"],
+    ["What", "what"],
+  ], history.versions.slice().reverse().map((v) => ({
+    ...v,
+    changed: v.changed_at.slice(0, 19).replace("T", " "),
+    what: Object.keys(v.changes).length
+      ? Object.entries(v.changes).map(([k, c]) => k + ": " + short(c.from) + " → " + short(c.to)).join("; ")
+      : "registered",
+  })), "No history.");
   show("bot");
+}
+
+function short(value) {
+  const text = JSON.stringify(value);
+  return text.length > 80 ? text.slice(0, 79) + "…" : text;
 }
 
 async function route() {
@@ -203,6 +239,9 @@ async function route() {
     }
     const match = location.hash.match(/^#\/bots\/(.+)$/);
     if (match) await renderBot(decodeURIComponent(match[1]));
+    else if (location.hash === "#/accounts") await renderAccounts();
+    else if (location.hash === "#/alerts") await renderAlerts();
+    else if (location.hash === "#/audit") await renderAudit();
     else await renderFleet();
     timer = setTimeout(route, live ? LIVE_REFRESH_MS : REFRESH_MS);
     if (!stream) listen();
@@ -323,6 +362,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("logout").addEventListener("click", () => logout());
   $("pause").addEventListener("click", () => changeState("pause"));
   $("resume").addEventListener("click", () => changeState("resume"));
-  window.addEventListener("hashchange", () => { say(""); route(); });
+  wirePages();
+  window.addEventListener("hashchange", () => { say(""); cancelPending(); route(); });
   route();
 });

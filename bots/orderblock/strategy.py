@@ -205,7 +205,7 @@ class OrderBlock(TradeBookStrategy[OrderBlockConfig]):
         if s is None:
             return []
         ended, created = self._step(s, candle, candle.symbol)
-        out: list[Intent] = []
+        out: list[Intent] = self._finish_exit(candle.symbol, ctx)
         for b in ended:
             out += self._withdraw(b, ctx)
         if created:
@@ -261,13 +261,38 @@ class OrderBlock(TradeBookStrategy[OrderBlockConfig]):
         return out
 
     def on_fill(self, fill: FillEvent, ctx: StrategyContext) -> list[Intent]:
+        """An entry limit may fill in pieces (a large order against the traded volume):
+        the first piece places the stop and take profit, later ones grow them
+        (``TradeBook.apply_fill``), and the block keeps its claim on the unfilled rest,
+        so invalidation or expiry still withdraws it. Once the stop or the take profit
+        fills, the rest is withdrawn too: the trade is over, and a rest left resting at
+        the block's edge would re-enter after a stop-out."""
         trade, leg, out = self.book.apply_fill(fill, ctx)
-        if trade is not None and leg == "entry" and trade.stop_id is None and trade.qty > 0:
-            block = trade.data.get("block")
+        if trade is None:
+            return out
+        block = trade.data.get("block")
+        if leg == "entry":
+            if not trade.entry_open and isinstance(block, Block):
+                block.order_key = None  # all filled: the block's fate cancels nothing
+            if trade.stop_id is None and trade.qty > 0:
+                out += self.book.protect(ctx, trade, trade.data["stop"], trade.data["tp"])
+        elif leg in ("stop", "tp") and trade.entry_open:
             if isinstance(block, Block):
-                block.order_key = None  # filled: the block's fate no longer cancels anything
-            out += self.book.protect(ctx, trade, trade.data["stop"], trade.data["tp"])
+                block.order_key = None
+            out += self.book.cancel_entry(ctx, trade, Reason.EXIT)
+            # The position grew while this leg was working: the growth's amend may have
+            # come too late for the triggered order, so whatever is still held when the
+            # bar closes (every piece of the exit in by then) is closed at market.
+            trade.data["exit_hit"] = leg
         return out
+
+    def _finish_exit(self, symbol: str, ctx: StrategyContext) -> list[Intent]:
+        """Close what a stop or take profit left behind (see :meth:`on_fill`)."""
+        trade = self.book.get(symbol)
+        if trade is None or trade.qty <= 0 or trade.closing or "exit_hit" not in trade.data:
+            return []
+        reason = Reason.SL if trade.data.pop("exit_hit") == "stop" else Reason.TP
+        return self.book.close(ctx, trade, reason)
 
     def remember(self, symbol: str) -> dict[str, str] | None:
         """The block behind an open position and the levels taken from it: the ledger

@@ -1,12 +1,14 @@
 """What an operator asks a running bot through ``commands:{bot}`` (from Telegram or the
-CLI): ``flatten``, ``exit`` one symbol, ``cancel-all``, ``reset-risk``. Each acts on this
-bot's own positions and orders only, never on the account's netted position.
+CLI): ``flatten``, ``exit`` one symbol, ``cancel-all``, ``reset-risk``, and ``reload``
+(take an updated registration: bots/runtime/reload.py). Each acts on this bot's own
+positions and orders only, never on the account's netted position.
 
 The HTTP API's webhook puts its accepted alerts on the same stream as ``signal``
 entries (docs/api.md#webhooks): they reach ``Strategy.on_signal`` in order with the
 operator's commands, and their intents take the same path as a candle's.
 
-A stopped bot refuses them all (the operator resumes it first).
+A stopped bot refuses them all (the operator resumes it first), but ``reload``: taking
+new settings sends nothing to the exchange.
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ class OperatorCommands:
     notify: Notifier
     state: Callable[[], BotState]
     context: Callable[[], StrategyContext]
+    #: ``reload``: the host re-reads and applies its registration, then answers.
+    reload: Callable[[Mapping[str, str]], None] = lambda fields: None
 
     def handle(self, fields: Mapping[str, str], symbols: list[str]) -> None:
         """One command entry; ``symbols`` are the ones the bot follows now."""
         command = fields.get("command", "")
         log.info("command %s from %s", command, fields.get("requested_by", "?"))
-        if self.state() is BotState.STOPPED:
+        if command == "reload":
+            self.reload(fields)
+        elif self.state() is BotState.STOPPED:
             log.warning("bot is stopped: command %s refused (resume it first)", command)
         elif command == "flatten":
             self.flatten(symbols)
@@ -62,7 +68,7 @@ class OperatorCommands:
         halt, Momentum's blocks): both measure from the bot's equity now. The strategy's
         anchors survive restarts, so without this an operator could not lift them."""
         ctx = self.context()
-        self.loss_limits.reset(ctx.equity, by)
+        self.loss_limits.reset(ctx.equity, by, ctx.now)
         self.strategy.reset_risk(ctx.now, ctx.equity)
         log.info("risk reset by %s: limits count from equity %s", by, ctx.equity)
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import redis
 
+from bots.runtime import reload as reloading
 from bots.runtime.capital import capital_from_wallet
 from bots.runtime.commands import OperatorCommands
 from bots.runtime.drift_gate import DriftGate
@@ -57,7 +58,7 @@ from bots.runtime.market import (
 )
 from bots.runtime.memos import MemoStore
 from bots.runtime.notify import Notifier, closing_of
-from bots.runtime.registration import Registration
+from bots.runtime.registration import Registration, load_registration
 from bots.runtime.streams import GROUP, ensure_groups, pending_fills, read_streams
 from bots.runtime.universe import Universe
 from core import plugins, redis_keys
@@ -170,6 +171,7 @@ class BotHost:
             notify=self.notify,
             state=self.state,
             context=self.context,
+            reload=self.reload,
         )
         #: The bot's allocation; without one, set from the wallet once in start().
         self.capital = registration.initial_capital or ZERO
@@ -474,6 +476,69 @@ class BotHost:
     def _on_command(self, entry_id: str, fields: Mapping[str, str]) -> None:
         self.commands.handle(fields, self.symbols)
         self.redis.xack(redis_keys.commands_stream(self.reg.bot_id), GROUP, entry_id)
+
+    def reload(self, fields: Mapping[str, str]) -> None:
+        """Take the registration as it is stored now where that is safe
+        (bots/runtime/reload.py) and answer the operator on ``bot:{id}:reply:{id}``."""
+        try:
+            plan = reloading.plan(
+                self.reg, load_registration(self.settings, self.reg.bot_id), self.strategy
+            )
+        except UserError as exc:
+            answer = f"refused: {exc}"
+        else:
+            if plan.restart:
+                answer = "needs restart: " + "; ".join(plan.restart)
+            elif not plan.changes:
+                self.reg = plan.new
+                answer = "nothing to apply"
+            else:
+                answer = self._apply(plan)
+        log.info("reload by %s: %s", fields.get("requested_by", "?"), answer)
+        command_id = fields.get("id", "")
+        if command_id:
+            key = redis_keys.command_reply(self.reg.bot_id, command_id)
+            pipe = self.redis.pipeline()
+            pipe.rpush(key, answer)
+            pipe.expire(key, redis_keys.COMMAND_REPLY_TTL_SECONDS)
+            pipe.execute()
+
+    def _apply(self, plan: reloading.Plan) -> str:
+        joined = [s for s in plan.joined if s not in self.symbols]
+        if joined:
+            try:  # first: an exchange that does not answer leaves everything as it was
+                self._add_instruments(joined)
+            except Exception as exc:
+                from core.exchange.rest import classify
+
+                info = classify(exc)
+                if info is None:
+                    raise
+                return f"refused: exchange unreachable or refusing ({info}); nothing applied"
+        if plan.limits is not None:
+            self.gate.limits = plan.limits
+            self.loss_limits.set_limits(plan.limits)
+        if plan.notify is not None:
+            self.notify.settings = plan.notify
+        if plan.config is not None:
+            self.strategy.reconfigure(plan.config)
+        if plan.joined or plan.left:
+            if not self.universe.dynamic:  # a refreshed universe chooses for itself
+                self.universe.current = list(self.strategy.symbols)
+            if joined:
+                self._warm_up(joined)
+                self.symbols += joined
+                self._subscribe()
+        self.reg = plan.new
+        return "applied: " + ", ".join(plan.changes)
+
+    def _add_instruments(self, symbols: list[str]) -> None:
+        from core.exchange.rest import instruments as fetch_instruments
+
+        wanted = set(symbols)
+        for item in fetch_instruments(self.http):
+            if item["symbol"] in wanted:
+                self.orders.instruments[item["symbol"]] = Instrument.from_bybit(item)
 
     def flatten(self) -> None:
         """Close this bot's own positions with tagged orders and cancel its resting orders."""

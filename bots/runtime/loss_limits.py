@@ -65,11 +65,20 @@ class LossLimits:
         self._peak: Decimal | None = None
         self._dirty = False
         # The last (equity, peak, day open) that _check() found within both limits: it is
-        # a pure function of those, so the same three again cannot halt (a flat bot's
-        # equity repeats bar after bar; a backtest feeds every bar).
+        # a pure function of those and of the limits, so the same three again cannot halt
+        # (a flat bot's equity repeats bar after bar; a backtest feeds every bar).
         self._clear: tuple[Decimal, Decimal | None, Decimal | None] | None = None
         #: Halts announced since this object was made (the backtest's report counts them).
         self.halts = 0
+        #: The market time last observed: a halt's and a lift's alert carry it.
+        self._now: datetime | None = None
+
+    def set_limits(self, limits: RiskLimits) -> None:
+        """New limits from a reloaded registration (bots/runtime/reload.py); a halt in
+        force stays until it lifts or an operator resets it."""
+        self.daily_pct = limits.max_daily_loss_pct
+        self.drawdown_pct = limits.max_drawdown_pct
+        self._clear = None  # what passed the old limits may not pass the new ones
 
     @property
     def active(self) -> bool:
@@ -85,6 +94,7 @@ class LossLimits:
             return
         if not self._loaded:
             self._load()
+        self._now = now
         day = now.date()
         if day != self._day:
             self._day = day
@@ -125,9 +135,12 @@ class LossLimits:
                 self._halt(DAILY, f"daily loss {down:.2f}% from {day_open} at 00:00 UTC ≥ "
                            f"{self.daily_pct}% (lifts at the next UTC day)")  # fmt: skip
 
-    def reset(self, equity: Decimal, by: str) -> None:
-        """The operator's lift: the halt ends and the peak restarts from ``equity``."""
+    def reset(self, equity: Decimal, by: str, now: datetime | None = None) -> None:
+        """The operator's lift: the halt ends and the peak restarts from ``equity``
+        (``now``: the market time, for the lift's alert)."""
         self._load()
+        if now is not None:
+            self._now = now
         self.state["peak"] = str(equity)
         self._peak = equity
         if self.state.get("day"):
@@ -158,7 +171,7 @@ class LossLimits:
         self.state["halt_detail"] = detail
         log.warning("bot %s: entries halted: %s", self.bot_id, detail)
         if self.notify is not None:
-            self.notify.risk_halt(detail)
+            self.notify.risk_halt(detail, self._now)
 
     def _lift(self, why: str) -> None:
         detail = self.state.get("halt_detail", "")
@@ -167,4 +180,4 @@ class LossLimits:
         self.state["halt_detail"] = ""
         log.info("bot %s: halt lifted (%s): %s", self.bot_id, why, detail)
         if self.notify is not None:
-            self.notify.risk_lift(why)
+            self.notify.risk_lift(why, self._now)

@@ -13,7 +13,8 @@ never floats. The Telegram C2 sends a bot's events together (``telegram_c2/alert
   to the last digit; the fee is the counted one). When the fill ends a round trip, the
   trip's net P&L (every fee of the trip included) comes with it;
 * ``order_rejected`` — the exchange refused an order, with its ``retCode``;
-* ``risk_halt`` / ``risk_lift`` — a loss limit halted entries / the halt is over;
+* ``risk_halt`` / ``risk_lift`` — a loss limit halted entries / the halt is over, with
+  the market time it happened (``market_time``);
 * ``flatten_done`` — the host's flatten sent its closing orders and cancelled the rest;
 * ``universe`` — symbols joined or left the bot's universe.
 
@@ -255,14 +256,18 @@ class Notifier:
             reason=intent.reason.label, order_link_id=result.link_id or "",
         )  # fmt: skip
 
-    def risk_halt(self, detail: str) -> None:
+    def risk_halt(self, detail: str, at: datetime | None = None) -> None:
+        """``at``: the market time of the halt (the candle or fill that crossed the
+        limit), so a halt can be placed among the ledger's fills, which are in that time."""
         self._emit(kinds.RISK_HALT, f"{kinds.RISK_HALT}:{self.bot_id}",
-                   f"{self.bot_id}: entries halted: {detail}", resolved="0")  # fmt: skip
+                   f"{self.bot_id}: entries halted: {detail}", resolved="0",
+                   **_market_time(at))  # fmt: skip
 
-    def risk_lift(self, why: str) -> None:
+    def risk_lift(self, why: str, at: datetime | None = None) -> None:
         # The halt's key: the lift ends that incident in the C2.
         self._emit(kinds.RISK_LIFT, f"{kinds.RISK_HALT}:{self.bot_id}",
-                   f"{self.bot_id}: entries allowed again ({why})", resolved="1")  # fmt: skip
+                   f"{self.bot_id}: entries allowed again ({why})", resolved="1",
+                   **_market_time(at))  # fmt: skip
 
     def flatten_done(self, exits: Sequence[ExitMarket], cancelled: int) -> None:
         """The flatten sent its market ``exits`` and cancelled ``cancelled`` resting
@@ -306,6 +311,10 @@ class Notifier:
         except Exception as exc:  # the log line still tells the story
             log.error("bot %s: %s notification not published: %s (%s)", self.bot_id, kind,
                       exc, text)  # fmt: skip
+
+
+def _market_time(at: datetime | None) -> dict[str, str]:
+    return {"market_time": at.astimezone(UTC).isoformat()} if at is not None else {}
 
 
 def _unit(symbol: str) -> str:

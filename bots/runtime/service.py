@@ -11,6 +11,7 @@ from core.errors import UserError
 
 if TYPE_CHECKING:
     from bots.runtime.host import BotHost
+    from core.service import HealthServer
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,19 @@ def build_host(settings: Settings, bot_id: str) -> BotHost:
     )
 
 
+def bot_health(host: BotHost, http_host: str, port: int) -> HealthServer:
+    """The bot's ``/healthz``: failing when its heartbeat is gone; ``info.drift_gate``
+    says whether its entries wait on open drift (bots/runtime/drift_gate.py)."""
+    from core.service import HealthServer
+
+    return HealthServer(
+        http_host,
+        port,
+        {"heartbeat": lambda: bool(host.redis.exists(f"bot:{host.reg.bot_id}:heartbeat"))},
+        info={"drift_gate": lambda: host.drift.status(host.symbols)},
+    )
+
+
 class LeaseLost(UserError):
     """This process stopped trading because it can no longer prove it is the only one."""
 
@@ -83,7 +97,6 @@ class LeaseLost(UserError):
 
 def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None) -> None:
     from bots.runtime.lease import BotLease
-    from core.service import HealthServer
 
     host = build_host(settings, bot_id)
     stop = stop or threading.Event()
@@ -96,11 +109,7 @@ def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None
     # Before anything trades: a second process of this bot id must not get further.
     lease = BotLease(host.redis, host.reg.bot_id, on_lost=on_lost)
     lease.acquire()
-    health = HealthServer(
-        settings.service.http_host,
-        settings.service.http_port,
-        {"heartbeat": lambda: bool(host.redis.exists(f"bot:{host.reg.bot_id}:heartbeat"))},
-    )
+    health = bot_health(host, settings.service.http_host, settings.service.http_port)
     if settings.service.http_port:
         health.start()
     try:

@@ -45,6 +45,29 @@ class ShortSeller(TradeBookStrategy[ShortSellerConfig]):
         self._cooldown = timedelta(minutes=cfg.cooldown_minutes)
         self._max_hold = timedelta(hours=float(cfg.max_hold_hours))
 
+    #: Read at each decision (or refreshed by :meth:`reconfigure`); the EMA periods,
+    #: interval and leverage need a restart (the indicators would have to start over).
+    live_fields: ClassVar[frozenset[str]] = frozenset({
+        "symbols", "margin_pct", "exits", "max_hold_hours", "cooldown_minutes",
+        "max_daily_crosses", "daily_reset_minute",
+    })  # fmt: skip
+
+    def reconfigure(self, config: ShortSellerConfig) -> None:
+        """New sizing, exits, timings or symbols. A new symbol gets fresh EMAs (the host
+        warms them up before it may enter); a removed one keeps its EMAs and trade, so a
+        position there is still managed (its exits row is kept for that). An open trade
+        keeps the exit levels it has."""
+        kept = {s: e for s, e in self.config.exits.items() if s not in config.exits}
+        if kept:
+            config = config.model_copy(update={"exits": {**config.exits, **kept}})
+        super().reconfigure(config)
+        for symbol in config.symbols:
+            if symbol not in self.assets:
+                self.assets[symbol] = _Asset(EMA(config.ema_fast), EMA(config.ema_slow))
+        self._reset = timedelta(minutes=config.daily_reset_minute)
+        self._cooldown = timedelta(minutes=config.cooldown_minutes)
+        self._max_hold = timedelta(hours=float(config.max_hold_hours))
+
     # -- indicators -------------------------------------------------------------------------
 
     def _update(self, a: _Asset, candle: Candle) -> int:

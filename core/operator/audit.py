@@ -60,24 +60,29 @@ class Auditor:
         _log(entry)
 
     async def insert(self, conn: psycopg.AsyncConnection[Any], entry: AuditEntry) -> None:
-        if entry.outcome not in OUTCOMES:
-            raise ValueError(f"unknown audit outcome {entry.outcome!r}")
-        await conn.execute(
-            "INSERT INTO trading.bot_commands"
-            " (channel, user_id, username, chat_id, command, args, bot_id, outcome, detail)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                entry.channel,
-                entry.user_id,
-                entry.username,
-                entry.chat_id,
-                entry.command,
-                [a[:200] for a in entry.args][:20],
-                entry.bot_id,
-                entry.outcome,
-                (entry.detail or "")[:1000] or None,
-            ),
-        )
+        await insert_entry(conn, entry)
+
+
+async def insert_entry(conn: psycopg.AsyncConnection[Any], entry: AuditEntry) -> None:
+    """One audit row in ``conn``'s transaction (the CLI's verbs use it directly)."""
+    if entry.outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome {entry.outcome!r}")
+    await conn.execute(
+        "INSERT INTO trading.bot_commands"
+        " (channel, user_id, username, chat_id, command, args, bot_id, outcome, detail)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            entry.channel,
+            entry.user_id,
+            entry.username,
+            entry.chat_id,
+            entry.command,
+            [a[:200] for a in entry.args][:20],
+            entry.bot_id,
+            entry.outcome,
+            (entry.detail or "")[:1000] or None,
+        ),
+    )
 
 
 def _log(entry: AuditEntry) -> None:

@@ -12,5 +12,6 @@ the exchange's own REST history. The modules, in the order a run uses them:
 - ``operations``: the backup service and the C2 against a fake Bot API container;
 - ``observe``: what the verification reads (exchange, ledger, Redis, drift, memory);
 - ``checks``: pure functions from those observations to passed/failed checks;
+- ``risk_check``: the "risk limits" check (realized equity from the ledger vs the limits);
 - ``report``: the printed report and its last line.
 """

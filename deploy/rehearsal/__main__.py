@@ -14,7 +14,9 @@ def main(argv: list[str] | None = None) -> int:
         description=(
             "Build every image without a registry, run docker-compose.production.yml "
             "(profiles paper and monitoring) here, let the four bots trade with their "
-            "production parameters on the paper exchange through faults (listener "
+            "production parameters on the paper exchange's realistic book (orders fill "
+            "in pieces and slip; some must fill in several executions) through faults "
+            "(listener "
             "killed, PostgreSQL, PgBouncer and Redis restarted, listener cut off the "
             "exchange, a bot killed), take a backup, drive the C2, and verify the "
             "ledger against the exchange. Needs root and a Debian bookworm machine; "

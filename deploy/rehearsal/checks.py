@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from deploy.rehearsal import risk_check
 from deploy.rehearsal.faults import Fault
 from deploy.rehearsal.stack import Event
 
@@ -44,6 +46,11 @@ class Observations:
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # each bot's strategy
     fills: list[dict[str, Any]] = field(default_factory=list)  # trading.fills, ledger order
     funding: list[dict[str, Any]] = field(default_factory=list)
+    capital: dict[str, str] = field(default_factory=dict)  # the capital each bot's host used
+    risk_alerts: list[dict[str, Any]] = field(default_factory=list)  # risk_halt / risk_lift
+    risk_anchors: dict[str, dict[str, str]] = field(default_factory=dict)  # bot:{id}:risk
+    risk_error: str = ""  # why the capital, alerts or anchors could not be read
+    risk_grace_s: float = 0.0  # market seconds the host may lag (risk_check.HOST_LAG_S × speed)
     exchange: dict[str, Any] = field(default_factory=dict)  # probes/exchange.py
     redis_positions: dict[str, dict[str, str]] = field(default_factory=dict)
     rebuilt_positions: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -52,6 +59,8 @@ class Observations:
     backup: dict[str, Any] = field(default_factory=dict)
     c2: dict[str, Any] = field(default_factory=dict)
     api: dict[str, Any] = field(default_factory=dict)  # operations.probe_api
+    universe: dict[str, Any] = field(default_factory=dict)  # LXAlgo's, as it published it
+    thin_symbols: list[str] = field(default_factory=list)  # below its turnover floor
     spool_files: int | None = None
     memory: dict[str, tuple[int, int]] = field(default_factory=dict)  # peak, limit (bytes)
     #: market.candles: (symbol, interval) → (closed bars, bars not closed at the end).
@@ -60,6 +69,11 @@ class Observations:
 
 def _services(config: Mapping[str, Any]) -> dict[str, Any]:
     return dict(config.get("services") or {})
+
+
+def bot_services(config: Mapping[str, Any]) -> list[str]:
+    """The compose services that run a bot (``command: [run, bot, ID]``)."""
+    return _bots(config)
 
 
 def _bots(config: Mapping[str, Any]) -> list[str]:
@@ -185,6 +199,18 @@ def check_trading(obs: Observations) -> Check:
     return Check("trading", True, f"round trips with production parameters: {shown}")
 
 
+def check_risk_limits(obs: Observations) -> Check:
+    """No bot entered past its loss limits (deploy/rehearsal/risk_check.py: realized P&L
+    from the ledger, conservative, plus the host's own ``risk_halt`` alerts)."""
+    if obs.risk_error:
+        return Check("risk limits", False, f"not read: {obs.risk_error}")
+    ok, detail = risk_check.summarize(
+        obs.bots, obs.registered_symbols, obs.capital, obs.fills, obs.funding,
+        obs.risk_alerts, obs.risk_anchors, timedelta(seconds=obs.risk_grace_s),
+    )  # fmt: skip
+    return Check("risk limits", ok, detail)
+
+
 def check_faults(obs: Observations) -> list[Check]:
     checks = []
     for fault in obs.faults:
@@ -269,10 +295,15 @@ def check_executions(obs: Observations) -> list[Check]:
     attributed to the bot whose order it filled (its link id's bot code, same account)."""
     codes = {(row["account"], row["bot_code"]): row["bot_id"] for row in obs.bots}
     missing, extra, twice, wrong, total = [], [], [], [], 0
-    fills = Counter((f["account"], f["exec_id"]) for f in obs.fills)
+    rows: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for f in obs.fills:
+        rows[(f["account"], f["exec_id"])].append(f)
+    # An execution split between the bots that held the symbol (an ADL: one pro_rata
+    # row per bot, docs/attribution.md) is one execution; any other repeat is twice.
+    fills = Counter({key: 1 if _split(parts) else len(parts) for key, parts in rows.items()})
     funding = Counter((f["account"], f["exec_id"], f["bot_id"]) for f in obs.funding)
     funded = {(a, e) for a, e, _ in funding}
-    owner = {(f["account"], f["exec_id"]): f["bot_id"] for f in obs.fills}
+    owner = {key: parts[0]["bot_id"] for key, parts in rows.items() if len(parts) == 1}
     expected_fills, expected_funding = set(), set()
     for account, data in obs.exchange.items():
         for item in data["executions"]:
@@ -286,6 +317,11 @@ def check_executions(obs: Observations) -> list[Check]:
             bot = codes.get((account, code)) if "-" in (item.get("orderLinkId") or "") else None
             if key in owner and owner[key] != (bot or "external"):
                 wrong.append(f"{item['execId']} ({item.get('orderLinkId')}) → {owner[key]}")
+            parts = rows.get(key, [])
+            if len(parts) > 1 and item.get("execQty") is not None:
+                split = sum(Decimal(str(p["exec_qty"])) for p in parts)
+                if split != Decimal(str(item["execQty"])):
+                    wrong.append(f"{item['execId']}: shares sum to {split}, not {item['execQty']}")
     missing = sorted(expected_fills - set(fills)) + sorted(expected_funding - funded)
     extra = sorted(set(fills) - expected_fills) + sorted(funded - expected_funding)
     twice = [k for k, n in (fills + funding).items() if n > 1]
@@ -313,6 +349,67 @@ def check_executions(obs: Observations) -> list[Check]:
         else f"{len(expected_fills)} trades, each to the bot whose order it filled",
     )
     return [once, attributed]
+
+
+def _split(parts: list[Mapping[str, Any]]) -> bool:
+    """Several rows that are one execution's bot shares (distinct bots, all pro_rata)."""
+    bots = [p["bot_id"] for p in parts]
+    return (
+        len(parts) > 1
+        and len(set(bots)) == len(bots)
+        and all(p.get("attribution") == "pro_rata" for p in parts)
+    )
+
+
+def check_partial_fills(obs: Observations) -> Check:
+    """On the realistic book, some bot orders fill in several executions (a large limit
+    from the traded flow, a market order walking the levels); each piece must be in the
+    ledger exactly once. None at all means partial fills were never exercised."""
+    codes = {(row["account"], row["bot_code"]): row["bot_id"] for row in obs.bots}
+    pieces: dict[tuple[str, str], list[str]] = defaultdict(list)
+    owner: dict[tuple[str, str], str] = {}
+    for account, data in obs.exchange.items():
+        for item in data["executions"]:
+            link = item.get("orderLinkId") or ""
+            bot = codes.get((account, link.split("-", 1)[0])) if "-" in link else None
+            if item["execType"] == "Funding" or bot is None or not item.get("orderId"):
+                continue
+            key = (account, item["orderId"])
+            pieces[key].append(item["execId"])
+            owner[key] = bot
+    several = {k: ids for k, ids in pieces.items() if len(ids) > 1}
+    in_ledger = Counter((f["account"], f["exec_id"]) for f in obs.fills)
+    off = [f"{k[1]}: {e}" for k, ids in several.items() for e in ids
+           if in_ledger[(k[0], e)] != 1]  # fmt: skip
+    per_bot = Counter(owner[k] for k in several)
+    shown = ", ".join(f"{b} {n}" for b, n in sorted(per_bot.items())) or "none"
+    most = max((len(ids) for ids in several.values()), default=0)
+    detail = (
+        f"{len(several)} of {len(pieces)} bot orders filled in several executions"
+        f" ({shown}; at most {most} pieces)"
+    )
+    if not several:
+        return Check("partial fills", False, f"{detail}: partial fills were not exercised")
+    if off:
+        return Check("partial fills", False, f"{detail}; not once in the ledger: {off[:3]}")
+    return Check("partial fills", True, f"{detail}, each piece once in the ledger")
+
+
+def check_universe(obs: Observations) -> Check:
+    """LXAlgo re-selects its universe from the exchange's 24 h turnover: the paper
+    market's thin alts must be out of it and the rest in use."""
+    u = obs.universe
+    if u.get("error"):
+        return Check("LXAlgo universe", False, f"not read: {u['error']}")
+    symbols = list(u.get("symbols") or [])
+    if not symbols:
+        return Check("LXAlgo universe", False, "no universe was published")
+    wrongly = sorted(set(symbols) & set(obs.thin_symbols))
+    shown = f"{len(symbols)} symbols {','.join(symbols)} (at {u.get('updated_at')})"
+    if wrongly:
+        return Check("LXAlgo universe", False, f"{shown} includes thin {','.join(wrongly)}")
+    out = ",".join(obs.thin_symbols) or "none"
+    return Check("LXAlgo universe", True, f"{shown}; left out, below its turnover floor: {out}")
 
 
 def _qty(position: Mapping[str, str]) -> Decimal:
@@ -435,11 +532,14 @@ def evaluate(obs: Observations) -> list[Check]:
         check_prometheus(obs),
         check_registrations(obs),
         check_trading(obs),
+        check_risk_limits(obs),
         *check_faults(obs),
         check_backup(obs),
         check_c2(obs),
         check_api(obs),
         *check_executions(obs),
+        check_partial_fills(obs),
+        check_universe(obs),
         *check_positions(obs),
         check_drift(obs),
         check_spool(obs),

@@ -65,27 +65,43 @@ def paper(stack: Stack, path: str, body: dict[str, Any] | None = None) -> Any:
     return json.loads(stack.python("paper_exchange", "http.py", *args))
 
 
+#: A timestamptz as ISO 8601 in UTC (``datetime.fromisoformat`` reads it).
+_ISO = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+
+
 def fills(stack: Stack) -> list[dict[str, Any]]:
+    # With each fill, when its order was placed (market time), for the risk limits check.
     rows = stack.psql(
-        "SELECT account, exec_id, bot_id, symbol, side, exec_qty, coalesce(reason, ''),"
-        " extract(epoch FROM ingested_at) FROM trading.fills"
-        " ORDER BY exec_time, seq, exec_id"
+        "SELECT f.account, f.exec_id, f.bot_id, f.symbol, f.side, f.exec_qty,"
+        " coalesce(f.reason, ''), extract(epoch FROM f.ingested_at), f.category, f.exec_price,"
+        " f.exec_fee, f.fee_currency, f.exec_type, " + _ISO.format("f.exec_time") + ", f.seq,"
+        " coalesce(" + _ISO.format("o.created_time") + ", ''), coalesce(f.attribution, '')"
+        " FROM trading.fills f LEFT JOIN trading.orders o"
+        " ON o.exchange = f.exchange AND o.order_id = f.order_id"
+        " ORDER BY f.exec_time, f.seq, f.exec_id, f.bot_id"
     )
     keys = ("account", "exec_id", "bot_id", "symbol", "side", "exec_qty", "reason",
-            "ingested_epoch")  # fmt: skip
+            "ingested_epoch", "category", "exec_price", "exec_fee", "fee_currency",
+            "exec_type", "exec_time", "seq", "order_created", "attribution")  # fmt: skip
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def funding(stack: Stack) -> list[dict[str, Any]]:
-    rows = stack.psql("SELECT account, exec_id, bot_id FROM trading.funding")
-    return [dict(zip(("account", "exec_id", "bot_id"), row, strict=True)) for row in rows]
+    rows = stack.psql(
+        "SELECT account, exec_id, bot_id, funding_fee,"
+        " " + _ISO.format("exec_time") + ","
+        " extract(epoch FROM ingested_at) FROM trading.funding"
+    )
+    keys = ("account", "exec_id", "bot_id", "funding_fee", "exec_time", "ingested_epoch")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 def bots(stack: Stack) -> list[dict[str, Any]]:
     rows = stack.psql(
         "SELECT json_build_object('bot_id', bot_id, 'bot_code', bot_code, 'account', account,"
         " 'bot_type', bot_type,"
-        " 'redis_db', redis_db, 'symbols', symbols, 'config', config, 'status', status)"
+        " 'redis_db', redis_db, 'symbols', symbols, 'config', config, 'status', status,"
+        " 'initial_capital', initial_capital::text)"
         " FROM trading.bots ORDER BY bot_id"
     )
     return [json.loads(row[0]) for row in rows]
@@ -147,6 +163,11 @@ def redis_positions(stack: Stack, dbs: list[int]) -> dict[str, dict[str, str]]:
     return json.loads(stack.python("websocket_listener", "redis_positions.py", *map(str, dbs)))
 
 
+def universe(stack: Stack, service: str) -> dict[str, Any]:
+    """The universe a bot with a dynamic one published (``probes/universe.py``)."""
+    return dict(json.loads(stack.python(service, "universe.py")))
+
+
 def spool_files(stack: Stack) -> int:
     out = stack.exec("websocket_listener", "python", "-c",
                      "import os; print(len(os.listdir('/app/.run/spool')))")  # fmt: skip
@@ -180,3 +201,28 @@ def new_fills_since(stack: Stack, since: float) -> bool:
         f"SELECT count(*) FROM trading.fills WHERE ingested_at > to_timestamp({since})"
     )
     return int(rows[0][0]) > 0
+
+
+#: What the host logs when a bot without an allocation takes its account's equity
+#: (bots/runtime/capital.py); the JSON log line carries it in its message.
+_CAPITAL_LINE = re.compile(r"bot (\S+): capital (-?[0-9][0-9.E+-]*) \(account equity")
+
+
+def capital(stack: Stack, rows: list[dict[str, Any]], services: list[str]) -> dict[str, str]:
+    """The capital each bot's host sized and limited on: its allocation, or else the first
+    capital its host logged from the wallet at start (bots/runtime/capital.py keeps it in
+    memory only; a later restart recomputes it from the wallet less the bot's own P&L)."""
+    out = {row["bot_id"]: str(row["initial_capital"]) for row in rows
+           if row.get("initial_capital") is not None}  # fmt: skip
+    logs = stack.compose("logs", "--no-color", "--no-log-prefix", *services, timeout=120)
+    for bot_id, amount in _CAPITAL_LINE.findall(logs):
+        out.setdefault(bot_id, amount)
+    return out
+
+
+def risk(stack: Stack, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``risk_halt``/``risk_lift`` alerts and each bot's ``bot:{id}:risk`` anchors
+    (probes/risk.py, as the C2's Redis user)."""
+    pairs = [f"{row['bot_id']}:{0 if row.get('redis_db') is None else int(row['redis_db'])}"
+             for row in rows if row["bot_id"] != "external"]  # fmt: skip
+    return dict(json.loads(stack.python("telegram_c2", "risk.py", *pairs)))

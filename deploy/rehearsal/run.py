@@ -12,12 +12,26 @@ from pathlib import Path
 from typing import Any
 
 from deploy import compose_file
-from deploy.rehearsal import checks, faults, images, observe, operations, report
+from deploy.rehearsal import checks, faults, images, observe, operations, report, risk_check
 from deploy.rehearsal.stack import ROOT, EventLog, Stack, StackError, write_env
 
 ONE_SHOTS = ("migrate", "bootstrap")
 PAUSED_BOT, PAUSED_BOT_DB = "shortseller_001", 0
 KILLED_BOT = "orderblock"
+#: The bot whose universe is re-selected from the tickers (LXAlgo's turnover ranking).
+UNIVERSE_BOT = "lxalgo"
+
+
+def thin_symbols() -> list[str]:
+    """The paper market's symbols that trade less a day than LXAlgo's turnover floor:
+    its ranking must leave them out."""
+    from bots.lxalgo.config import LXAlgoConfig
+    from paper_exchange.engine.turnover import DAILY_TURNOVER_USDT
+
+    floor = LXAlgoConfig.model_fields["min_turnover_24h"].default
+    return sorted(s for s, usdt in DAILY_TURNOVER_USDT.items() if usdt < floor)
+
+
 #: When, as a fraction of the simulated period, each step happens (in this order).
 SCHEDULE = (
     (0.12, "listener crash"),
@@ -158,6 +172,13 @@ class Rehearsal:
                         if row["bot_id"] in wanted}  # fmt: skip
         obs.fills = observe.fills(s)
         obs.funding = observe.funding(s)
+        try:
+            obs.capital = observe.capital(s, obs.bots, checks.bot_services(obs.config))
+            risk = observe.risk(s, obs.bots)
+            obs.risk_alerts, obs.risk_anchors = risk["alerts"], risk["anchors"]
+            obs.risk_grace_s = risk_check.HOST_LAG_S * self.opts.speed
+        except (StackError, json.JSONDecodeError, KeyError) as exc:
+            obs.risk_error = str(exc)[:300]
         now_ms = int(observe.paper(s, "/paper/state")["now_ms"])
         obs.candles = observe.stored_candles(s, now_ms)
         end_ms = now_ms + 60_000
@@ -175,6 +196,11 @@ class Rehearsal:
         obs.drift_events = observe.drift_events(s)
         obs.spool_files = observe.spool_files(s)
         obs.api = operations.probe_api(s, PAUSED_BOT)
+        try:
+            obs.universe = observe.universe(s, UNIVERSE_BOT)
+        except StackError as exc:
+            obs.universe = {"error": str(exc)}
+        obs.thin_symbols = thin_symbols()
 
 
 def rehearse(opts: Options) -> int:

@@ -65,7 +65,7 @@ def write_env(path: Path, images: dict[str, str], speed: str, seed: int) -> dict
         "REDIS_PASSWORD": secret() + '"\\q',
         **{
             f"REDIS_{role}_PASSWORD": secret()
-            for role in ("LISTENER", "SYNC", "C2", "API", "BACKUP")
+            for role in ("LISTENER", "SYNC", "C2", "API", "BACKUP", "CLAIMS")
         },
         **{
             f"{bot}_REDIS_PASSWORD": secret()
@@ -82,6 +82,9 @@ def write_env(path: Path, images: dict[str, str], speed: str, seed: int) -> dict
         "PAPER_HISTORY_MINUTES": "28800",
         "PAPER_SEED": str(seed),
         "PAPER_SPEED": speed,
+        # Thin alts, deep BTC, resting limits filled by the traded volume: bot orders
+        # fill in pieces and slip, as on Bybit (the "partial fills" check wants some).
+        "PAPER_LIQUIDITY": "realistic",
         # Drift is looked for every 10 s, so a 30 s cut is seen while it lasts.
         "SYNC_POSITION_DRIFT_SECONDS": "10",
         "SYNC_EXECUTION_AUDIT_SECONDS": "30",

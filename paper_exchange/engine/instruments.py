@@ -164,6 +164,10 @@ DEFAULT_INSTRUMENTS: tuple[Instrument, ...] = (
     _inst("BNBUSDT", "0.10", "0.01", "3900", "390", "75", "580.00"),
     _inst("ADAUSDT", "0.0001", "1", "4170000", "417000", "75", "0.4500"),
     _inst("LTCUSDT", "0.01", "0.1", "46700", "4670", "75", "80.00"),
+    # Two thin alts (a few million USDT a day, ``turnover``): below LXAlgo's 10M
+    # turnover threshold, so its universe ranking leaves them out.
+    _inst("ZILUSDT", "0.00001", "1", "15000000", "1500000", "25", "0.02000"),
+    _inst("KSMUSDT", "0.001", "0.01", "20000", "2000", "25", "25.000"),
 )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from paper_exchange.engine.instruments import Instrument
+from paper_exchange.engine.turnover import minute_turnover
 
 ZERO = Decimal(0)
 
@@ -37,20 +38,15 @@ class Liquidity:
 
 
 #: Named depth profiles: USDT resting at the touch per symbol, and the book's shape.
-#: "flat" is today's default (about 2M USDT a level, no memory); "realistic" has deep
-#: BTC/ETH, thin alts and levels that take time to refill, so ordinary orders slip.
+#: "flat" is today's default (about 2M USDT a level, no memory); "realistic" rests
+#: ``touch_share`` of a minute's turnover (``turnover``) at the touch, so BTC (5M USDT a
+#: minute) holds 250k and a 100M-a-day alt 3.5k, with levels that take time to refill
+#: and resting limits filled by the traded volume: ordinary orders slip, large ones on
+#: thin symbols fill in pieces.
 PROFILES: dict[str, dict[str, object]] = {
-    "flat": {"usdt": {}, "default_usdt": Decimal(2_000_000)},
+    "flat": {"default_usdt": Decimal(2_000_000)},
     "realistic": {
-        "usdt": {
-            "BTCUSDT": Decimal(250_000),
-            "ETHUSDT": Decimal(120_000),
-            "SOLUSDT": Decimal(40_000),
-            "BNBUSDT": Decimal(30_000),
-            "XRPUSDT": Decimal(25_000),
-            "DOGEUSDT": Decimal(15_000),
-        },
-        "default_usdt": Decimal(5_000),  # thin alts and symbols a market file brings
+        "touch_share": Decimal("0.05"),
         "level_bps": Decimal(2),
         "growth": Decimal("0.5"),
         "refill_ms": 30_000,
@@ -59,13 +55,21 @@ PROFILES: dict[str, dict[str, object]] = {
 }
 
 
+def touch_usdt(profile: str, symbol: str) -> Decimal:
+    """USDT a named profile rests at the touch of ``symbol``'s book."""
+    spec = PROFILES[profile]
+    share = spec.get("touch_share")
+    if isinstance(share, Decimal):
+        return (minute_turnover(symbol) * share).quantize(Decimal(1))
+    usdt = spec["default_usdt"]
+    assert isinstance(usdt, Decimal)
+    return usdt
+
+
 def profile_liquidity(profile: str, inst: Instrument, price: Decimal) -> Liquidity:
     """The ``Liquidity`` a named profile gives ``inst`` at ``price``."""
     spec = PROFILES[profile]
-    per_symbol = spec["usdt"]
-    assert isinstance(per_symbol, dict)
-    usdt = per_symbol.get(inst.symbol, spec["default_usdt"])
-    assert isinstance(usdt, Decimal)
+    usdt = touch_usdt(profile, inst.symbol)
     qty = max((usdt / price).quantize(inst.qty_step, ROUND_DOWN), inst.qty_step)
     liq = Liquidity(qty_per_level=qty)
     level_bps = spec.get("level_bps")

@@ -11,6 +11,9 @@ import random
 from dataclasses import dataclass
 
 BASE_SIGMA = 0.0008  # per-minute volatility of the random walk
+#: The mean of a candle's volume over the base volume on an ordinary minute (no drift,
+#: volatility 1): ``0.3 + random()`` averages 0.8.
+MEAN_VOLUME_FACTOR = 0.8
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,14 @@ from functools import partial
 from pathlib import Path
 
 from paper_exchange.engine.exchange import Engine
-from paper_exchange.engine.instruments import DEFAULT_INSTRUMENTS, instrument_for_price
+from paper_exchange.engine.instruments import (
+    DEFAULT_INSTRUMENTS,
+    Instrument,
+    instrument_for_price,
+)
+from paper_exchange.engine.turnover import minute_turnover
 from paper_exchange.market.csvfeed import CsvCandle, base_interval_ms, load_csv
-from paper_exchange.market.generator import Candle, Generator
+from paper_exchange.market.generator import MEAN_VOLUME_FACTOR, Candle, Generator
 from paper_exchange.market.series import Series
 
 MINUTE_MS = 60_000
@@ -25,6 +30,14 @@ FUNDING_MS = 8 * 3_600_000
 
 def to_ticks(price: Decimal, tick: Decimal) -> int:
     return max(1, int((price / tick).to_integral_value(ROUND_HALF_UP)))
+
+
+def base_volume_steps(inst: Instrument) -> int:
+    """The generator's base volume (qty steps a minute) for ``inst``: what makes an
+    ordinary minute trade the symbol's ``turnover.minute_turnover`` at its start price,
+    so the tickers' ``turnover24h`` and the flow resting limits fill from agree."""
+    usdt = minute_turnover(inst.symbol) / Decimal(str(MEAN_VOLUME_FACTOR))
+    return max(1, int(usdt / inst.start_price / inst.qty_step))
 
 
 class _GeneratedSource:
@@ -92,7 +105,7 @@ class Market:
             aligned = start - start % base_ms
             history = max(0, config.history_minutes * MINUTE_MS // base_ms)
             first_start = aligned - history * base_ms
-            volume = max(1, int(Decimal(150_000) / inst.start_price / inst.qty_step))
+            volume = base_volume_steps(inst)
             gen = Generator(config.seed, symbol, config.scenario, history, volume)
             if rows:
                 tick = inst.tick_size

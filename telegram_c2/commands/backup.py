@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-
-from core import redis_keys
+from core.operator.backup import new_request_id, request_backup
 from telegram_c2 import fmt
 from telegram_c2.access import Level
 from telegram_c2.commands.base import Command, Invocation, Result
@@ -12,16 +10,9 @@ from telegram_c2.commands.base import Command, Invocation, Result
 
 async def backup(inv: Invocation) -> Result:
     last = await inv.c2.ops.last_backup()
-    request_id = uuid.uuid4().hex
+    request_id = new_request_id()
     async with inv.effect(f"request {request_id}"):
-        await inv.c2.redis.infra.xadd(
-            redis_keys.BACKUP_REQUESTS,
-            {
-                "requested_by": inv.requested_by,
-                "requested_at": inv.c2.clock().isoformat(),
-                "request_id": request_id,
-            },
-        )
+        await request_backup(inv.c2.redis.infra, request_id, inv.requested_by, inv.c2.clock())
     if last:
         size = f", {last['size_bytes']:,} bytes" if last["size_bytes"] else ""
         error = f", error: {last['error']}" if last["error"] else ""

@@ -1,6 +1,7 @@
-"""/flatten BOT, /forceexit BOT SYMBOL, /kill, /unkill and /assign EXEC_ID BOT REASON: each
-closes positions, changes what every bot may do or rewrites whose a fill is, so each
-needs a confirmation (docs/ledger.md invariant 8).
+"""/flatten BOT, /forceexit BOT SYMBOL, /kill, /unkill, /assign EXEC_ID BOT REASON and
+/ackdrift BOT|ACCOUNT [REASON]: each closes positions, changes what every bot may do,
+rewrites whose a fill is or lets bots enter despite drift, so each needs a confirmation
+(docs/ledger.md invariant 8).
 
 The command itself only creates a one-time token (audited ``pending`` before the buttons
 are sent) and shows two inline buttons. Only a press by the same admin, in the same chat,
@@ -21,7 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from core.errors import UserError
-from core.operator import dangerous
+from core.operator import dangerous, drift_ack
 from core.operator.audit import AuditEntry
 from core.operator.confirm import Outcome, Pending
 from core.operator.fill_claims import (
@@ -150,6 +151,48 @@ async def assign(inv: Invocation) -> Result:
     )
 
 
+async def ackdrift(inv: Invocation) -> Result:
+    """Bots may enter again despite the open drift on a bot's symbols or an account, as
+    the drift is now (core/operator/drift_ack.py)."""
+    if not inv.args:
+        raise UsageError("Usage: /ackdrift BOT|ACCOUNT [REASON]")
+    async with inv.c2.db.transaction() as conn:
+        scope = await drift_ack.scope_of(conn, inv.args[0])
+        waiting = await drift_ack.unacknowledged(conn, scope)
+    if not waiting:
+        await inv.reply(f"No unacknowledged open drift on {scope.describe()}.")
+        return Result(detail="nothing to acknowledge")
+    lines = "\n".join(f"• {d.describe()}" for d in waiting)
+    return await _ask(
+        inv, "ackdrift", scope.bot_id,
+        f"Acknowledge {len(waiting)} open drift(s) on {scope.describe()}?\n{lines}\n"
+        "Bots enter there again while these quantities stand; a drift that changes or a new"
+        " one holds them again.",
+    )  # fmt: skip
+
+
+async def _ackdrift(c2: C2, item: Pending, by: str) -> str:
+    """The drift as it is at the press (the one the audit row names) is acknowledged, in
+    the transaction of the ``confirmed`` row."""
+    reason = " ".join(item.args[1:]) or None
+    async with c2.db.transaction() as conn:
+        scope = await drift_ack.scope_of(conn, item.args[0])
+        waiting = await drift_ack.unacknowledged(conn, scope)
+    if not waiting:
+        text = f"No unacknowledged open drift left on {scope.describe()}: nothing was done."
+        await c2.audit.record(_entry(item, "confirmed", text))
+        return text
+    text = (
+        f"Drift acknowledged on {scope.describe()}: {drift_ack.describe(waiting)}."
+        " Bots enter there again; a change holds them again."
+    )
+    async with c2.audit.effect(_entry(item, "confirmed", text)) as conn:
+        done = await drift_ack.acknowledge(conn, scope, by, reason)
+    if len(done) != len(waiting):  # trade sync moved between the two reads
+        text += f" ({len(done)} acknowledged as found at the press.)"
+    return text
+
+
 async def _assign(c2: C2, item: Pending, by: str) -> str:
     """The listener applies the claim (it alone writes the ledger); the audit row,
     written after its answer, says what it answered."""
@@ -173,6 +216,8 @@ async def _execute(c2: C2, item: Pending) -> str:
     by = f"telegram:{item.user_id}" + (f":{item.username}" if item.username else "")
     if item.action == "assign":  # the listener decides: C2 only, not a shared effect
         return await _assign(c2, item, by)
+    if item.action == "ackdrift":  # core/operator/drift_ack.py, shared with the CLI
+        return await _ackdrift(c2, item, by)
     done = await dangerous.execute(
         c2.control,
         lambda text: c2.audit.effect(_entry(item, "confirmed", text)),
@@ -326,5 +371,12 @@ COMMANDS = [
         "/assign EXEC_ID BOT REASON",
         "give an external fill to a bot on its account (confirm)",
         assign,
+    ),
+    Command(
+        "ackdrift",
+        Level.WRITE,
+        "/ackdrift BOT|ACCOUNT [REASON]",
+        "let bots enter despite the drift as it is now (confirm)",
+        ackdrift,
     ),
 ]

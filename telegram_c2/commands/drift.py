@@ -13,6 +13,7 @@ async def drift(inv: Invocation) -> Result:
     lines = [
         f"• {r['account']} {r['symbol']}: exchange {fmt.qty(r['exchange_qty'])}, "
         f"bots {fmt.qty(r['ledger_qty'])} (since {fmt.when(r['detected_at'])})"
+        + (f"; acknowledged by {r['acked_by']}, entries allowed" if r.get("acked_by") else "")
         for r in rows
     ]
     head = "No open drift." if not rows else f"{len(rows)} open drift(s):"

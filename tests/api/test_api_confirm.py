@@ -163,3 +163,33 @@ def test_stop_sets_the_state_like_the_c2_without_confirmation(database, services
     assert _status(database, "alpha_one") == "stopped"
     assert services.redis(3).get("bot:alpha_one:state") == "stopped"
     assert _outcomes(database) == [("stop", "accepted", "alpha_one")]
+
+
+def test_a_confirmation_survives_a_restart_of_the_api_and_works_once(
+    database, services, redis
+) -> None:
+    """Kept in Redis, not in the process: asked of one API, confirmed on the next."""
+    add_bot(database, "alpha_one", "a1", redis_db=3)
+    admin = make_token(database, "ops", "admin")
+    other = make_token(database, "other-admin", "admin")
+    stream = services.redis(3)
+    with running_api(database) as first:
+        asked = check_reply(first.post(f"{PREFIX}/bots/a1/flatten", admin), "Confirmation")
+    assert services.redis(INFRA).ttl(f"api:confirm:{asked['confirmation_id']}") > 3600
+    with running_api(database) as second:  # a new process: nothing shared in memory
+        assert second.post(asked["confirm"], other).status_code == 403  # still bound
+        done = second.post(asked["confirm"], admin)
+        assert done.status_code == 200, done.text
+        assert check_reply(done, "Confirmed")["bot_id"] == "alpha_one"
+        assert second.post(asked["confirm"], admin).status_code == 404  # single use
+    with running_api(database) as third:
+        assert third.post(asked["confirm"], admin).status_code == 404
+    assert [e[1]["command"] for e in stream.xrange("commands:alpha_one")] == ["flatten"]
+    assert _outcomes(database) == [
+        ("flatten", "pending", "alpha_one"),
+        ("confirm", "refused", None),  # another token
+        ("flatten", "confirmed", "alpha_one"),
+        ("confirm", "refused", None),  # used
+        ("confirm", "refused", None),  # used, after another restart
+    ]
+    assert services.redis(INFRA).zcard("api:confirm:_due") == 0

@@ -148,3 +148,36 @@ def test_heartbeats_keep_a_quiet_stream_alive_and_a_token_is_required(database, 
         while ": heartbeat" not in (next(lines) or ""):
             assert time.monotonic() < deadline
         stream.response.close()
+
+
+def test_a_batch_of_fills_does_not_end_between_the_shares_of_one_execution(
+    database, services, redis
+) -> None:
+    """499 fills and an ADL split between two bots, committed together: the first poll's
+    500 rows would end after the ADL's first share; both shares must still be sent."""
+    add_bot(database, "alpha_one", "a1", redis_db=3)
+    add_bot(database, "beta_two", "b2")
+    viewer = make_token(database, "wall", "viewer")
+    with running_api(database, events_poll_seconds=0.2) as api:
+        stream = _open(api, viewer)
+        [stream.next() for _ in range(2)]  # the bots' states
+        with database.connect("listener") as conn:
+            conn.execute(
+                "INSERT INTO trading.fills (account, exec_id, bot_id, symbol, side, exec_price,"
+                " exec_qty, exec_value, exec_fee, exec_time, source, raw, attribution)"
+                " SELECT 'main', 'one-' || lpad(g::text, 3, '0'), 'alpha_one', 'BTCUSDT',"
+                "  'Buy', 100, 1, 100, 0, now(), 'ws', '{}'::json, 'link_id'"
+                " FROM generate_series(1, 499) g"
+                " UNION ALL SELECT 'main', 'zz-adl', bot, 'BTCUSDT', 'Sell', 100, 1, 100, 0,"
+                "  now(), 'ws', '{}'::json, 'pro_rata'"
+                " FROM unnest(ARRAY['alpha_one', 'beta_two']) bot"
+            )
+            conn.commit()
+        seen: list[tuple[str, str]] = []
+        while len(seen) < 501:
+            event = stream.next()
+            if event["event"] == "fill":
+                seen.append((event["data"]["exec_id"], event["data"]["bot_id"]))
+        stream.response.close()
+    assert len(set(seen)) == 501
+    assert ("zz-adl", "alpha_one") in seen and ("zz-adl", "beta_two") in seen

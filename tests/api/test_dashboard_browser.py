@@ -264,7 +264,7 @@ def test_the_fleet_follows_the_event_stream_without_polling(
         wait_for(driver, lambda d: "live" in _by_id(d, "fleet-updated").text, "the stream")
         requests_before = driver.execute_script(
             "return performance.getEntriesByType('resource')"
-            ".filter(e => e.name.includes('/api/v1/bots')).length"
+            ".filter(e => e.name.includes('/api/v1/fleet')).length"
         )
 
         assert api.post("/api/v1/bots/a1/pause", admin).status_code == 200
@@ -277,7 +277,7 @@ def test_the_fleet_follows_the_event_stream_without_polling(
         assert (
             driver.execute_script(
                 "return performance.getEntriesByType('resource')"
-                ".filter(e => e.name.includes('/api/v1/bots')).length"
+                ".filter(e => e.name.includes('/api/v1/fleet')).length"
             )
             == requests_before
         )
@@ -288,3 +288,181 @@ def test_the_fleet_follows_the_event_stream_without_polling(
             lambda d: _cell(d, "gamma_three", "position") == "BTCUSDT 0.3",
             "gamma_three's new position on the page",
         )
+
+
+def test_a_fleet_past_twenty_bots_loads_in_one_request_within_the_rate_limit(
+    database, services, redis, driver
+) -> None:
+    """25 bots under a limit of 10 requests a minute: the page used to make 1 + 2 per
+    bot (51) and got 429s; now it reads GET /fleet once."""
+    for i in range(25):
+        add_bot(database, f"bot_{i:02d}", f"c{i:02d}")
+    add_fill(database, "bot_07", "e1", "Buy", "100", "0.5", datetime.now(UTC))
+    token = make_token(database, "wallboard", "viewer")
+    with running_api(database, rate_per_minute=10) as api:
+        _sign_in(driver, api.url, token)
+        rows = _fleet_rows(driver, 25)
+        assert rows["bot_07"]["position"] == "BTCUSDT 0.5"
+        assert _by_id(driver, "message").is_displayed() is False  # no "too many requests"
+        reads = driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/api/v1/') && !e.name.includes('/events'))"
+            ".map(e => new URL(e.name).pathname)"
+        )
+        assert sorted(reads) == ["/api/v1/fleet", "/api/v1/me"], reads
+
+
+def _confirm(driver: Any, expected: str) -> None:
+    wait_for(driver, lambda d: _by_id(d, "confirm-box").is_displayed(), "the confirmation")
+    assert expected in _by_id(driver, "confirm-text").text
+    _by_id(driver, "confirm-yes").click()
+    wait_for(driver, lambda d: not _by_id(d, "confirm-box").is_displayed(), "confirmed")
+
+
+def test_an_admin_flattens_a_bot_and_kills_and_lifts_through_the_confirmation_step(
+    database, services, redis, driver, tmp_path
+) -> None:
+    _seed(database, services)
+    token = make_token(database, "ops", "admin")
+    infra = services.redis(15)
+    with running_api(database) as api:
+        _sign_in(driver, api.url, token)
+        _fleet_rows(driver, 3)
+        _open_bot(driver, "alpha_one")
+        _by_id(driver, "flatten").click()
+        wait_for(driver, lambda d: _by_id(d, "confirm-box").is_displayed(), "the confirmation")
+        assert services.redis(3).xrange("commands:alpha_one") == []  # asked, not done
+        screenshot(driver, "dashboard-confirm.png", tmp_path)
+        _confirm(driver, "Flatten alpha_one")
+        wait_for(driver, lambda d: "Flatten sent to alpha_one" in _by_id(d, "message").text, "done")
+        [(_, fields)] = services.redis(3).xrange("commands:alpha_one")
+        assert fields["command"] == "flatten" and fields["requested_by"].endswith(":ops")
+
+        # Cancel: nothing happens.
+        _by_id(driver, "flatten").click()
+        wait_for(driver, lambda d: _by_id(d, "confirm-box").is_displayed(), "the confirmation")
+        _by_id(driver, "confirm-no").click()
+        assert _by_id(driver, "message").text == "Cancelled: nothing was done."
+        assert len(services.redis(3).xrange("commands:alpha_one")) == 1
+
+        driver.get(api.url + "/#/")
+        _fleet_rows(driver, 3)
+        _by_id(driver, "kill").click()
+        _confirm(driver, "Kill switch")
+        wait_for(driver, lambda d: _cell(d, "alpha_one", "state") == "paused", "alpha paused")
+        assert infra.get("risk:kill") is not None
+        assert _cell(driver, "gamma_three", "state") == "paused"
+        _by_id(driver, "lift").click()
+        _confirm(driver, "Lift the kill switch")
+        wait_for(driver, lambda d: infra.get("risk:kill") is None, "the flag cleared")
+    assert [(r["command"], r["outcome"]) for r in audit_rows(database)] == [
+        ("flatten", "pending"),
+        ("flatten", "confirmed"),
+        ("flatten", "pending"),  # the cancelled one: it lapses (the sweeper says expired)
+        ("kill", "pending"),
+        ("kill", "confirmed"),
+        ("unkill", "pending"),
+        ("unkill", "confirmed"),
+    ]
+
+
+def test_the_account_alerts_and_audit_pages_and_a_bots_full_page(
+    database, services, redis, driver, tmp_path
+) -> None:
+    today = _seed(database, services)
+    add_fill(database, "external", "ext1", "Buy", "100", "0.25", today)
+    # A closed round trip (ETHUSDT, flat again, so not in the account view).
+    add_fill(
+        database, "alpha_one", "t1", "Buy", "50", "1", today - timedelta(days=1), symbol="ETHUSDT"
+    )
+    add_fill(
+        database, "alpha_one", "t2", "Sell", "55", "1", today - timedelta(days=1), symbol="ETHUSDT"
+    )
+    with database.connect(Role.OWNER, direct=True) as conn:
+        conn.execute(
+            "INSERT INTO trading.drift_events (account, symbol, exchange_qty, ledger_qty)"
+            " VALUES ('main', 'BTCUSDT', '2', '1.5')"
+        )
+        conn.execute(  # a configuration and its history, as `alpha bots update` leaves them
+            'UPDATE trading.bots SET config = \'{"interval": "60", "risk_pct": "1"}\''
+            " WHERE bot_id = 'alpha_one'"
+        )
+        conn.execute(
+            "INSERT INTO trading.bot_versions (bot_id, version, changed_by, changes, snapshot)"
+            " VALUES ('alpha_one', 1, 'registration', '{}', '{}'), ('alpha_one', 2, 'api:ops',"
+            ' \'{"config": {"from": {"interval": "60"}, "to":'
+            ' {"interval": "60", "risk_pct": "1"}}}\', \'{}\')'
+        )
+        conn.execute(
+            "INSERT INTO trading.backups (backup_date, kind, status, started_at, finished_at,"
+            " verified_at, size_bytes, sha256, ledger_checksum) VALUES (current_date,"
+            " 'scheduled', 'verified', now(), now(), now(), 48213, 'ab', '{}')"
+        )
+    with database.connect(Role.LISTENER) as conn:
+        conn.execute(
+            "INSERT INTO trading.orders (account, order_id, order_link_id, bot_id, symbol,"
+            " side, order_type, status, qty, trigger_price, reduce_only, created_time, raw)"
+            " VALUES ('main', 'o1', 'a1-stop', 'alpha_one', 'BTCUSDT', 'Sell', 'Market',"
+            " 'Untriggered', 1.5, 90, true, now(), '{}')"
+        )
+    infra = services.redis(15)
+    drift_text = "Position drift: main BTCUSDT exchange 2, ledger 1.5"
+    infra.xadd("alerts", {"kind": "drift", "severity": "critical", "text": drift_text})
+    infra.xadd("alerts", {"kind": "backup", "severity": "info", "text": "Backup verified"})
+    token = make_token(database, "ops", "admin")
+    with running_api(database) as api:
+        assert api.post("/api/v1/bots/b2/resume", token).status_code == 200  # for the audit
+        _sign_in(driver, api.url, token)
+        rows = _fleet_rows(driver, 3)
+        # All three are registered on main and trade BTCUSDT: its drift holds them all.
+        assert {r["drift"] for r in rows.values()} == {"BTCUSDT"}
+        screenshot(driver, "dashboard-fleet.png", tmp_path)
+
+        driver.get(api.url + "/#/accounts")
+        wait_for(driver, lambda d: _by_id(d, "accounts").is_displayed(), "the account view")
+        lines = [tr.text for tr in _css(driver, "#accounts-table tbody tr")]
+        assert any(
+            line.startswith("main BTCUSDT alpha_one 1.5 1.5 0.25 2 DRIFT") for line in lines
+        ), lines
+        assert any(line.startswith("side BTCUSDT beta_two 1 1 0 = ledger") for line in lines)
+        assert len(_css(driver, "#drift-table tbody tr")) == 1
+        assert "yes" in _css(driver, "#backups-table tbody tr")[0].text
+        screenshot(driver, "dashboard-accounts.png", tmp_path)
+
+        driver.get(api.url + "/#/alerts")
+        wait_for(driver, lambda d: _by_id(d, "alerts").is_displayed(), "the alerts")
+        alerts = [tr.text for tr in _css(driver, "#alerts-table tbody tr")]
+        assert "Backup verified" in alerts[0] and "Position drift" in alerts[1]  # newest first
+        screenshot(driver, "dashboard-alerts.png", tmp_path)
+
+        driver.get(api.url + "/#/audit")
+        wait_for(driver, lambda d: _by_id(d, "audit").is_displayed(), "the audit")
+        audit = _css(driver, "#audit-table tbody tr")
+        assert "resume" in audit[0].text and "ops" in audit[0].text
+        screenshot(driver, "dashboard-audit.png", tmp_path)
+
+        driver.get(api.url + "/#/")
+        _fleet_rows(driver, 3)
+        _open_bot(driver, "alpha_one")
+        wait_for(driver, lambda d: _css(d, "#equity svg path.curve"), "the equity curve")
+        # Two days of P&L after the initial capital: three points, the last one labelled
+        # with the API's own decimal string.
+        assert len(_css(driver, "#equity svg circle.dot")) == 3
+        equity = _sql(
+            database,
+            "SELECT 1000 + sum(net_pnl) FROM analytics.bot_daily_pnl WHERE bot_id = 'alpha_one'",
+        )[0][0]
+        assert _css(driver, "#equity svg text.last")[0].text == format(equity, "f")
+        trips = _css(driver, "#trips tbody tr")
+        assert len(trips) == 1 and "ETHUSDT Long 1 50" in trips[0].text, trips[0].text
+        orders = _css(driver, "#orders tbody tr")
+        assert len(orders) == 1 and "stop 90" in orders[0].text and "Untriggered" in orders[0].text
+        assert '"risk_pct": "1"' in _by_id(driver, "config").text
+        history = [tr.text for tr in _css(driver, "#history tbody tr")]
+        assert history[0].startswith("2 ") and "api:ops" in history[0], history  # newest first
+        assert history[1].startswith("1 ") and history[1].endswith("registered")
+        driver.set_window_size(1200, 2300)  # the whole page in one picture
+        try:
+            screenshot(driver, "dashboard-bot-full.png", tmp_path)
+        finally:
+            driver.set_window_size(1200, 900)

@@ -21,12 +21,16 @@ def test_page_and_assets_are_public_hold_no_data_and_forbid_framing(database, re
         "/",
         "/static/index.html",
         "/static/dashboard.js",
+        "/static/pages.js",
+        "/static/chart.js",
         "/static/dashboard.css",
     } == PUBLIC_PATHS
     with running_api(database) as api:
         for path, kind in (
             ("/", "text/html"),
             ("/static/dashboard.js", "javascript"),
+            ("/static/pages.js", "javascript"),
+            ("/static/chart.js", "javascript"),
             ("/static/dashboard.css", "text/css"),
         ):
             r = api.get(path)

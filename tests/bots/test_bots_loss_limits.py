@@ -39,6 +39,9 @@ def test_a_daily_loss_halts_until_the_next_utc_day_with_one_alert(redis) -> None
     assert watch.halted is None
     assert [(a["kind"], a["resolved"]) for a in alerts][-1] == ("risk_lift", "1")
     assert {a["key"] for a in alerts} == {"risk_halt:b1"}  # the lift ends the halt's incident
+    # In market time, so the rehearsal can place them among the ledger's fills.
+    assert [a["market_time"] for a in alerts] == [
+        "2024-03-04T09:00:00+00:00", "2024-03-05T00:00:00+00:00"]  # fmt: skip
 
 
 def test_the_anchors_survive_a_restart(redis) -> None:
@@ -65,11 +68,13 @@ def test_a_drawdown_from_the_peak_halts_until_an_operator_lifts_it(redis) -> Non
     assert watch.halted is not None and "drawdown 10.00%" in watch.halted
     watch.observe(DAY + timedelta(days=9), D(10_800))  # new days do not lift it
     assert watch.halted is not None
-    watch.reset(D(10_800), "admin")
+    watch.reset(D(10_800), "admin", DAY + timedelta(days=9, minutes=30))
     assert watch.halted is None
     watch.observe(DAY + timedelta(days=9, hours=1), D(10_000))  # −7.4 % from the new peak
     assert watch.halted is None
     assert [a["resolved"] for a in alerts] == ["0", "1"]
+    assert [a["market_time"] for a in alerts] == [
+        "2024-03-08T00:00:00+00:00", "2024-03-13T00:30:00+00:00"]  # fmt: skip
 
 
 def test_no_limits_configured_writes_nothing(redis) -> None:
@@ -142,3 +147,18 @@ def test_reset_risk_lifts_lxalgos_own_halt_which_a_restart_keeps(redis) -> None:
     assert second.risk.update(later, D(9_300)).allow_entries  # −1.1 % from the reset
     third = _lxalgo_after_restart(redis, second)
     assert third.risk.update(later + timedelta(hours=1), D(9_300)).allow_entries
+
+
+def test_tighter_limits_from_a_reload_judge_an_unchanged_equity_again(redis) -> None:
+    """A check passed for an (equity, peak, day open) is not re-run for the same three;
+    new limits (``set_limits``, a reloaded registration) must re-run it: 2 % down passes
+    a 5 % drawdown limit, not a 1 % one, though the equity has not moved."""
+    watch, alerts = limits(redis, max_drawdown_pct="5")
+    watch.observe(DAY, D(10_000))
+    watch.observe(DAY + timedelta(hours=1), D(9_800))
+    watch.observe(DAY + timedelta(hours=2), D(9_800))
+    assert not watch.halted and watch.halts == 0
+    watch.set_limits(RiskLimits.model_validate({"max_drawdown_pct": "1"}))
+    watch.observe(DAY + timedelta(hours=3), D(9_800))
+    assert watch.halted is not None and "drawdown 2.00%" in watch.halted
+    assert watch.halts == 1

@@ -57,6 +57,27 @@ def test_the_universe_is_the_turnover_ranking_and_is_published(exchange, redis) 
     assert universe.due(NOW + timedelta(hours=4))
 
 
+def test_the_production_ranking_leaves_the_thin_alts_out(redis) -> None:
+    """LXAlgo's production threshold (10M USDT a day) against the production market:
+    the two thin alts (``paper_exchange/engine/turnover.py``) stay out through the whole
+    scenario, quiet days and pumps alike, and every other symbol is in."""
+    lx = LXAlgo({"symbols": ["BTCUSDT"]})
+    assert lx.config.min_turnover_24h == Decimal(10_000_000)
+    with running_exchange(scenario="production", history_minutes=1440) as ex:
+        http = HTTP(testnet=False, timeout=10)
+        http.endpoint = ex.rest_url
+        universe = Universe(lx, http, redis, BotId("lx_production"))
+        for day in range(16):
+            universe.refresh(NOW + timedelta(days=day))
+            turnover = _turnover(http)
+            thin = {s for s, t in turnover.items() if t < lx.config.min_turnover_24h}
+            assert thin == {"ZILUSDT", "KSMUSDT"}, (day, turnover)
+            assert set(universe.current) == set(turnover) - thin
+            ex.control.advance(86_400_000)
+    published = json.loads(redis.get(redis_keys.universe(BotId("lx_production"))))
+    assert "ZILUSDT" not in published["symbols"] and "BTCUSDT" in published["symbols"]
+
+
 def test_a_failed_tickers_request_keeps_the_last_universe(exchange, redis) -> None:
     ex, http = exchange
     lx = LXAlgo({"symbols": ["BTCUSDT"], "min_turnover_24h": "0"})

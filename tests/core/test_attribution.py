@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core.attribution import Attributor, BotRecord, Rule, by_holders, split_funding
+from core.attribution import (
+    Attributor,
+    BotRecord,
+    FillShare,
+    Rule,
+    by_holders,
+    split_fill,
+    split_funding,
+)
 from core.exchange_parsing import parse_execution
 from core.ids import EXTERNAL_BOT, AccountName, BotCode, BotId
 
@@ -131,3 +139,66 @@ def test_funding_shares_sum_exactly_and_the_remainder_goes_to_the_largest_holder
     assert split_funding(Decimal("0.5"), {}, a) == [(a, Decimal("0.5"), Rule.NO_HOLDER)]
     flat = split_funding(Decimal("0.5"), {b: Decimal(1), c: Decimal(-1)}, a)
     assert flat == [(a, Decimal("0.5"), Rule.NO_HOLDER)]
+
+
+def _bots(**qty: str) -> dict[BotId, Decimal]:
+    return {BotId(bot): Decimal(q) for bot, q in qty.items()}
+
+
+def test_an_exchange_fill_is_split_between_the_holders_of_the_side_it_reduces() -> None:
+    ext = BotId(EXTERNAL_BOT)
+    held = _bots(bot_a="0.002", bot_b="0.004", bot_c="-0.010")
+    # Sell: the longs, in lots of 0.001: 4 × 2/6 = 1⅓, 4 × 4/6 = 2⅔ → 1 and 3.
+    got = split_fill("Sell", Decimal("0.004"), Decimal("0.4"), Decimal("0.0011"), held, ext)
+    assert got == [
+        FillShare(BotId("bot_a"), Decimal("0.001"), Decimal("0.1"), Decimal("0.000275"),
+                  Rule.PRO_RATA),
+        FillShare(BotId("bot_b"), Decimal("0.003"), Decimal("0.3"), Decimal("0.000825"),
+                  Rule.PRO_RATA),
+    ]  # fmt: skip
+    # Buy: the only short takes it all (a share of one, still decided among holders).
+    got = split_fill("Buy", Decimal("0.004"), Decimal("0.4"), Decimal("0.0011"), held, ext)
+    assert [(s.bot_id, s.qty, s.rule) for s in got] == [
+        (BotId("bot_c"), Decimal("0.004"), Rule.PRO_RATA)
+    ]
+    # Nobody on the reduced side: the fallback, as before splits existed.
+    longs = _bots(bot_a="1", bot_b="2")
+    got = split_fill("Buy", Decimal("1"), Decimal("100"), Decimal("0"), longs, ext)
+    assert [(s.bot_id, s.qty, s.rule) for s in got] == [(ext, Decimal("1"), Rule.NO_HOLDER)]
+
+
+def test_a_sole_holder_takes_the_whole_fill_whatever_its_side() -> None:
+    ext = BotId(EXTERNAL_BOT)
+    for side in ("Buy", "Sell"):
+        got = split_fill(side, Decimal("3"), Decimal("300"), Decimal("0.2"), _bots(bot_a="5"), ext)
+        assert got == [FillShare(BotId("bot_a"), Decimal("3"), Decimal("300"), Decimal("0.2"),
+                                 Rule.SOLE_HOLDER)]  # fmt: skip
+        assert by_holders(_bots(bot_a="5"), ext) == (BotId("bot_a"), Rule.SOLE_HOLDER)
+
+
+def test_lots_are_the_largest_power_of_ten_and_ties_go_to_the_smallest_bot_id() -> None:
+    ext = BotId(EXTERNAL_BOT)
+    # 1200, 2400 and 3600 are multiples of 100 (not of 1000): 12 lots of 100 split 1:2.
+    held = _bots(bot_b="2400", bot_a="1200")
+    got = split_fill("Sell", Decimal("1200"), Decimal("12"), Decimal("0"), held, ext)
+    assert [(s.bot_id, s.qty) for s in got] == [
+        (BotId("bot_a"), Decimal("400")),
+        (BotId("bot_b"), Decimal("800")),
+    ]
+    # One lot between two equal longs: the tie goes to the smallest bot id.
+    got = split_fill(
+        "Sell", Decimal("1"), Decimal("1"), Decimal("0"), _bots(bot_b="1", bot_a="1"), ext
+    )
+    assert [(s.bot_id, s.qty) for s in got] == [(BotId("bot_a"), Decimal("1"))]
+
+
+def test_fill_shares_sum_exactly_to_the_exchange_amounts() -> None:
+    ext = BotId(EXTERNAL_BOT)
+    held = _bots(bot_a="0.007", bot_b="0.011", bot_c="0.013", bot_d="-0.5")
+    for qty in ("0.001", "0.009", "0.031", "0.5"):
+        for fee in ("0.123456789", "-0.00000007", "0"):
+            got = split_fill("Sell", Decimal(qty), Decimal("3.1415"), Decimal(fee), held, ext)
+            assert sum(s.qty for s in got) == Decimal(qty)
+            assert sum(s.value for s in got) == Decimal("3.1415")
+            assert sum(s.fee for s in got) == Decimal(fee)
+            assert all(s.qty > 0 and s.bot_id != "bot_d" for s in got)

@@ -35,7 +35,7 @@ def test_update_keeps_every_version_and_audits_it(database, tmp_path) -> None:
         " [\"BTCUSDT\",\"SOLUSDT\"]; config.max_positions 2 -> 3; config.risk null ->"
         " {\"max_daily_loss_pct\":\"4\"}; config.symbols [\"BTCUSDT\",\"ETHUSDT\"] ->"
         " [\"BTCUSDT\",\"SOLUSDT\"]",
-        "mom_001 reads its registration when it starts: restart it to apply this",
+        "mom_001 is not running: the change applies when it starts",
     ]
     mode, symbols, config, capital = _row(database)
     assert (mode, symbols, capital) == ("demo", ["BTCUSDT", "SOLUSDT"], "1000")

@@ -10,6 +10,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,13 +20,17 @@ import pytest
 import redis
 
 from bots.runtime.lease import BotLease
+from core import redis_keys
 from core.config import load_settings
-from core.operator.fill_claims import request_claim
+from core.ids import BotId
+from core.operator import bot_reload
+from core.operator.fill_claims import Answer, request_claim
 from core.redis_client import redis_client
 from deploy import redis_acl as template_writer
 from devenv.ports import free_port
 from devenv.system import require_binary
 from trade_sync.handover import hand_over
+from websocket_listener.claim_cli import claims_client
 from websocket_listener.handover import trim_acknowledged
 from websocket_listener.redis_mirror import APPEND_ENTRIES_LUA
 
@@ -38,10 +43,11 @@ PASSWORDS = {
     "c2": "pw-c2",
     "api": "pw-api",
     "backup": "pw-backup",
+    "claims": "pw-claims",
     "bot-alpha_bot": "pw-alpha",
     "bot-beta_bot": "pw-beta",
 }
-ROLES = ("listener", "sync", "c2", "api", "backup")
+ROLES = ("listener", "sync", "c2", "api", "backup", "claims")
 INFRA = 15
 
 
@@ -264,6 +270,63 @@ def test_the_c2_may_only_append_fill_claims_and_pop_their_answers(
     _refused(lambda: c2.xadd("listener:handover", {"kind": "execution"}))
 
 
+def _answer_one_claim(listener: redis.Redis, exec_id: str, text: str) -> None:
+    """The listener's side, as its own user: read the request, push the answer."""
+    try:
+        listener.xgroup_create("listener:claims", "listener", id="0", mkstream=True)
+    except redis.exceptions.ResponseError as exc:
+        assert "BUSYGROUP" in str(exc)
+    for _ in range(100):
+        for _stream, entries in (
+            listener.xreadgroup("listener", "l", {"listener:claims": ">"}, count=10, block=100)
+            or []
+        ):
+            for entry_id, fields in entries:
+                listener.xack("listener:claims", "listener", entry_id)
+                if fields["exec_id"] == exec_id:
+                    listener.rpush(redis_keys.fill_claim_reply(fields["request_id"]), text)
+                    return
+    raise AssertionError("no claim request arrived")
+
+
+def test_alpha_fills_assign_logs_in_as_the_claims_user_that_may_only_claim(
+    server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The operator's shell: the default user's password, and the claims user's.
+    login(monkeypatch, server, "default")
+    monkeypatch.setenv("REDIS_CLAIMS_PASSWORD", PASSWORDS["claims"])
+    cli = claims_client(load_settings())  # what `alpha fills assign` connects with
+    listener = login(monkeypatch, server, "listener", INFRA)
+    answering = threading.Thread(
+        target=_answer_one_claim, args=(listener, "exec-9", "ok exec-9 now belongs to alpha_bot")
+    )
+    answering.start()
+    answer = request_claim(cli, "exec-9", "alpha_bot", "mine", "cli:op", timeout=10)
+    answering.join()
+    assert answer == Answer(True, "exec-9 now belongs to alpha_bot")
+    # Nothing else: not the kill flag, a bot's state or commands, the ledger cache, the
+    # alerts, the claim stream's contents, another requester's answer.
+    _refused(lambda: cli.get("risk:kill"))
+    _refused(lambda: cli.delete("risk:kill"))
+    _refused(lambda: cli.set("bot:alpha_bot:state", "running"))
+    _refused(lambda: cli.get("bot:alpha_bot:state"))
+    _refused(lambda: cli.xadd("commands:alpha_bot", {"command": "flatten", "id": "1"}))
+    _refused(lambda: cli.hgetall("position:alpha_bot:BTCUSDT"))
+    _refused(lambda: cli.xadd("alerts", {"kind": "forged"}))
+    _refused(lambda: cli.xrange("listener:claims"))
+    _refused(lambda: cli.xtrim("listener:claims", maxlen=0))
+    _refused(lambda: cli.delete("listener:claims"))
+    _refused(lambda: cli.xreadgroup("listener", "c", {"listener:claims": ">"}))
+    _refused(lambda: cli.rpush("listener:claims:reply:r1", "ok forged"))
+    _refused(lambda: cli.lrange("listener:claims:reply:r1", 0, -1))
+    _refused(lambda: cli.xadd("listener:handover", {"kind": "execution"}))
+    _refused(lambda: cli.keys("*"))
+    # Without REDIS_CLAIMS_PASSWORD the CLI keeps the shell's own login.
+    monkeypatch.delenv("REDIS_CLAIMS_PASSWORD")
+    login(monkeypatch, server, "default")
+    assert claims_client(load_settings()).set("anything:at:all", "2")
+
+
 def test_the_api_sets_states_kills_and_appends_commands_but_cannot_read_them_or_consume_alerts(
     server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -288,6 +351,47 @@ def test_the_api_sets_states_kills_and_appends_commands_but_cannot_read_them_or_
     _refused(lambda: api.xtrim("commands:beta_bot", maxlen=0))
     _refused(lambda: api.hgetall("position:beta_bot:BTCUSDT"))
     _refused(lambda: api.hset("bot:beta_bot:orders", "x", "y"))
+
+
+def test_the_api_asks_a_running_bot_to_reload_and_pops_only_its_answer(
+    server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What PATCH /bots/{id} does after the update, as the api user: the heartbeat's
+    existence, the reload on the command stream, the bot's answer popped from its reply
+    key (core/operator/bot_reload.py); the bot itself pushes the answer."""
+    bot = login(monkeypatch, server, "bot-beta_bot", 2)
+    api = login(monkeypatch, server, "api", 2)
+    assert bot.set("bot:beta_bot:heartbeat", "2026-12-05T23:50:00+00:00", ex=60)
+    assert bot_reload.running(api, BotId("beta_bot"))
+    assert not bot_reload.running(api, BotId("alpha_bot"))
+    bot.rpush("bot:beta_bot:reply:c1", "applied: symbols")
+    done = bot_reload.request_reload(api, BotId("beta_bot"), "api:1:ops", "c1", timeout=1)
+    assert done.answer == "applied: symbols"
+    assert bot.xrange("commands:beta_bot")[-1][1]["command"] == "reload"
+    # Nothing beyond that: not the heartbeat's value, not another key of the bot, no push.
+    _refused(lambda: api.get("bot:beta_bot:heartbeat"))
+    _refused(lambda: api.blpop(["bot:beta_bot:orders"], timeout=1))
+    _refused(lambda: api.rpush("bot:beta_bot:reply:c2", "applied: forged"))
+    _refused(lambda: api.lrange("bot:beta_bot:reply:c1", 0, -1))
+    _refused(lambda: api.delete("bot:beta_bot:reply:c1"))
+
+
+def test_the_api_keeps_its_confirmations_and_requests_backups_only(
+    server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What api/confirmations.py and POST /backups send, as the api user."""
+    infra = login(monkeypatch, server, "api", INFRA)
+    assert infra.set("api:confirm:abc", '{"action": "kill"}', ex=3660, nx=True)
+    assert infra.zadd("api:confirm:_due", {"abc": 1.0}) == 1
+    assert infra.get("api:confirm:abc") == '{"action": "kill"}'
+    assert infra.zrangebyscore("api:confirm:_due", "-inf", 2.0) == ["abc"]
+    assert infra.zrem("api:confirm:_due", "abc") == 1
+    assert infra.delete("api:confirm:abc") == 1
+    assert infra.xadd("backup:requests", {"request_id": "r1", "requested_by": "api:1:ops"})
+    _refused(lambda: infra.xrange("backup:requests"))
+    _refused(lambda: infra.xtrim("backup:requests", maxlen=0))
+    _refused(lambda: infra.set("api:other", "1"))
+    _refused(lambda: infra.get("sync:status"))
 
 
 def test_backup_reads_its_requests_and_raises_alerts_only(

@@ -115,9 +115,72 @@ def test_missing_duplicated_and_misattributed_executions_fail() -> None:
     assert not attributed.ok and "e3" in attributed.detail
 
 
+def test_an_adl_split_between_holders_is_one_execution() -> None:
+    """An ADL split between two bots is two pro_rata rows of one execution; the same
+    rows without the holder rule's mark are a duplicate."""
+    exchange = _exchange(
+        {"execId": "e1", "orderLinkId": "", "execType": "AdlTrade", "execQty": "0.004"},
+    )
+
+    def share(bot: str, qty: str, rule: str = "pro_rata") -> dict[str, str]:
+        return {**_fill("e1", bot), "exec_qty": qty, "attribution": rule}
+
+    split = [share("shortseller_001", "0.001"), share("momentum_001", "0.003")]
+    once, attributed = checks.check_executions(
+        checks.Observations(config={}, bots=BOT_ROWS, exchange=exchange, fills=split)
+    )
+    assert once.ok and attributed.ok, (once, attributed)
+    twice = [share("shortseller_001", "0.004", "no_holder"), share("external", "0.004")]
+    once, _ = checks.check_executions(
+        checks.Observations(config={}, bots=BOT_ROWS, exchange=exchange, fills=twice)
+    )
+    assert not once.ok and "more than once" in once.detail
+    short = [share("shortseller_001", "0.001"), share("momentum_001", "0.002")]
+    _, attributed = checks.check_executions(
+        checks.Observations(config={}, bots=BOT_ROWS, exchange=exchange, fills=short)
+    )
+    assert not attributed.ok and "shares sum to 0.003" in attributed.detail
+
+
 def test_nothing_executed_proves_nothing() -> None:
     once, _ = checks.check_executions(checks.Observations(config={}, exchange=_exchange()))
     assert not once.ok and "no executions" in once.detail
+
+
+def _piece(exec_id: str, order_id: str, link: str = "ss1-en-abc-1") -> dict[str, str]:
+    return {"execId": exec_id, "orderId": order_id, "orderLinkId": link, "execType": "Trade"}
+
+
+def test_orders_filled_in_pieces_are_counted_per_bot_and_each_piece_once() -> None:
+    exchange = _exchange(
+        _piece("e1", "o1"), _piece("e2", "o1"), _piece("e3", "o1"),  # 3 pieces
+        _piece("e4", "o2", "ss1-sl-abc-2"),  # one piece
+        _piece("e5", "o3", ""), _piece("e6", "o3", ""),  # not a bot's order
+    )  # fmt: skip
+    fills = [_fill(e, "shortseller_001") for e in ("e1", "e2", "e3", "e4")]
+    check = checks.check_partial_fills(
+        checks.Observations(config={}, bots=BOT_ROWS, exchange=exchange, fills=fills)
+    )
+    assert check.ok, check
+    assert check.detail.startswith("1 of 2 bot orders filled in several executions")
+    assert "shortseller_001 1; at most 3 pieces" in check.detail
+    # A piece recorded twice, or missing, fails and names the order.
+    twice = checks.check_partial_fills(
+        checks.Observations(
+            config={}, bots=BOT_ROWS, exchange=exchange, fills=[*fills, _fill("e2", "x")]
+        )
+    )
+    assert not twice.ok and "o1: e2" in twice.detail
+
+
+def test_no_order_filled_in_pieces_fails() -> None:
+    exchange = _exchange(_piece("e1", "o1"), _piece("e2", "o2"))
+    fills = [_fill("e1", "shortseller_001"), _fill("e2", "shortseller_001")]
+    check = checks.check_partial_fills(
+        checks.Observations(config={}, bots=BOT_ROWS, exchange=exchange, fills=fills)
+    )
+    assert not check.ok and "0 of 2 bot orders" in check.detail
+    assert "partial fills" in report.verdict([check])
 
 
 def test_round_trips_count_flat_to_flat_and_flips() -> None:
@@ -239,3 +302,170 @@ def test_a_symbol_not_collected_or_a_bar_stored_early_fails(database) -> None:
     assert "bars stored before they closed: " in check.detail
     # Every 15- and 240-minute bar opened at 00:00 is still forming at 00:10.
     assert "BTCUSDT 15" in check.detail and "BTCUSDT 5" not in check.detail
+
+
+def test_lxalgos_universe_without_the_thin_alts_passes_and_with_one_fails() -> None:
+    thin = ["KSMUSDT", "ZILUSDT"]
+    good = {"symbols": ["BTCUSDT", "ETHUSDT"], "updated_at": "2026-01-01T04:00:00+00:00"}
+    check = checks.check_universe(checks.Observations(config={}, universe=good,
+                                                      thin_symbols=thin))  # fmt: skip
+    assert check.ok and "2 symbols BTCUSDT,ETHUSDT" in check.detail
+    assert "KSMUSDT,ZILUSDT" in check.detail
+    bad = {"symbols": ["BTCUSDT", "ZILUSDT"]}
+    check = checks.check_universe(checks.Observations(config={}, universe=bad,
+                                                      thin_symbols=thin))  # fmt: skip
+    assert not check.ok and "includes thin ZILUSDT" in check.detail
+    for missing in ({}, {"error": "exited 1"}):
+        check = checks.check_universe(checks.Observations(config={}, universe=missing))
+        assert not check.ok
+
+
+# --- risk limits ---------------------------------------------------------------------------
+
+RISK = {"risk": {"max_daily_loss_pct": "5", "max_drawdown_pct": "25"}}
+
+
+def _ledger_row(n: int, side: str, qty: str, price: str, at: str, fee: str = "0",
+                placed: str = "", symbol: str = "BTCUSDT") -> dict[str, Any]:  # fmt: skip
+    """One ``trading.fills`` row as ``observe.fills`` reads it (``placed``: its order's
+    ``created_time``, empty when the ledger has no order row)."""
+    return {
+        "account": "main", "exec_id": f"e{n}", "bot_id": "ss", "symbol": symbol,
+        "side": side, "exec_qty": qty, "reason": "", "ingested_epoch": str(n),
+        "category": "linear", "exec_price": price, "exec_fee": fee, "fee_currency": "USDT",
+        "exec_type": "Trade", "exec_time": at, "seq": str(n), "order_created": placed,
+    }  # fmt: skip
+
+
+def _alert(kind: str, at: float, market_time: str, text: str = "") -> dict[str, Any]:
+    return {"kind": kind, "bot_id": "ss", "at": at, "market_time": market_time,
+            "text": text or f"ss: {kind}"}  # fmt: skip
+
+
+def _risk(fills: list[dict[str, Any]], config: dict[str, Any] = RISK,
+          alerts: list[dict[str, Any]] | None = None,
+          funding: list[dict[str, Any]] | None = None,
+          grace_s: float = 0.0) -> checks.Check:  # fmt: skip
+    obs = checks.Observations(
+        config={}, bots=[{"bot_id": "ss", "config": config, "initial_capital": "1000"}],
+        registered_symbols={"ss": "BTCUSDT"}, capital={"ss": "1000"}, fills=fills,
+        funding=funding or [], risk_alerts=alerts or [], risk_grace_s=grace_s,
+    )  # fmt: skip
+    return checks.check_risk_limits(obs)
+
+
+def test_risk_limits_within_limits_pass_with_exact_figures() -> None:
+    # −10 realized, 0.5 fee on each of three fills: 1000 → 988.5 on day one.
+    check = _risk([
+        _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00", fee="0.5"),
+        _ledger_row(2, "Sell", "1", "90", "2026-01-01T11:00:00", fee="0.5"),
+        _ledger_row(3, "Buy", "1", "90", "2026-01-01T12:00:00", fee="0.5"),
+    ])  # fmt: skip
+    assert check.ok, check.detail
+    assert check.name == "risk limits"
+    assert check.detail == "realized, no entry past a limit: ss day -1.15%/5% dd 1.15%/25% no halt"
+
+
+def _daily_loss_then_entry(entry_at: str, placed: str = "", grace_s: float = 0.0) -> checks.Check:
+    # −60 on 1000 at 11:00: a 6 % realized loss of the day, past the 5 % limit.
+    return _risk([
+        _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00"),
+        _ledger_row(2, "Sell", "1", "40", "2026-01-01T11:00:00"),
+        _ledger_row(3, "Buy", "1", "40", entry_at, placed=placed),
+    ], grace_s=grace_s)  # fmt: skip
+
+
+def test_risk_limits_an_entry_after_the_daily_limit_fails_and_the_next_day_passes() -> None:
+    check = _daily_loss_then_entry("2026-01-01T23:59:59")
+    assert not check.ok
+    assert check.detail == (
+        "ss: entry Buy 1 BTCUSDT placed 2026-01-01 23:59:59 UTC (e3) after the realized daily"
+        " loss had crossed its limit (ss day -6.00%/5% dd 6.00%/25% no halt)"
+    )
+    next_day = _daily_loss_then_entry("2026-01-02T00:00:00")
+    assert next_day.ok, next_day.detail
+    assert next_day.detail.endswith("ss day -6.00%/5% dd 6.00%/25% no halt")
+    # Placed on the halted day, filled on the next: still an entry the host should not
+    # have placed.
+    late = _daily_loss_then_entry("2026-01-02T00:00:00", placed="2026-01-01T12:00:00")
+    assert not late.ok and "placed 2026-01-01 12:00:00 UTC (e3)" in late.detail
+
+
+def test_risk_limits_a_resting_entry_placed_before_the_crossing_may_fill_after_it() -> None:
+    # A halt refuses new entries; it does not cancel a limit entry already resting.
+    assert _daily_loss_then_entry("2026-01-01T15:00:00", placed="2026-01-01T10:30:00").ok
+    # Within the host's lag after the crossing (11:00) it may not have known yet.
+    assert _daily_loss_then_entry("2026-01-01T11:30:00", grace_s=3600).ok
+    assert not _daily_loss_then_entry("2026-01-01T12:00:00", grace_s=3600).ok
+
+
+def _drawdown_then_entry(alerts: list[dict[str, Any]] | None = None) -> checks.Check:
+    # Day one −40 (4 %), day two −45 (4.6875 % of 960): each day within 5 %, but 8.5 %
+    # below the peak of 1000, past a drawdown limit of 8 %; the entry is on day three.
+    config = {"risk": {"max_daily_loss_pct": "5", "max_drawdown_pct": "8"}}
+    return _risk([
+        _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00"),
+        _ledger_row(2, "Sell", "1", "60", "2026-01-01T11:00:00"),
+        _ledger_row(3, "Sell", "1", "100", "2026-01-02T10:00:00"),
+        _ledger_row(4, "Buy", "1", "145", "2026-01-02T11:00:00"),
+        _ledger_row(5, "Buy", "2", "145", "2026-01-03T09:00:00"),
+    ], config=config, alerts=alerts)  # fmt: skip
+
+
+def test_risk_limits_an_entry_past_the_drawdown_fails_unless_an_operator_lifted_it() -> None:
+    check = _drawdown_then_entry()
+    assert not check.ok
+    assert check.detail == (
+        "ss: entry Buy 2 BTCUSDT placed 2026-01-03 09:00:00 UTC (e5) after the realized"
+        " drawdown had crossed its limit (ss day -4.69%/5% dd 8.50%/8% no halt)"
+    )
+    reset = [
+        _alert("risk_halt", 50.0, "2026-01-02T11:00:00+00:00", "ss: entries halted: dd"),
+        _alert("risk_lift", 60.0, "2026-01-03T08:00:00+00:00",
+               "ss: entries allowed again (reset by cli)"),
+    ]  # fmt: skip
+    lifted = _drawdown_then_entry(reset)
+    assert lifted.ok, lifted.detail
+    assert "1 halt(s): ss: entries halted: dd" in lifted.detail
+    # The same halt lifted by a new UTC day, not by an operator: the drawdown stands.
+    by_day = "ss: entries allowed again (a new UTC day (2026-01-03))"
+    new_day = [reset[0], _alert("risk_lift", 60.0, "2026-01-03T00:00:00+00:00", by_day)]
+    assert not _drawdown_then_entry(new_day).ok
+
+
+def test_risk_limits_an_entry_placed_during_the_hosts_halt_fails() -> None:
+    halt = [_alert("risk_halt", 100.0, "2026-01-01T10:30:00+00:00")]
+    first = _ledger_row(1, "Buy", "1", "100", "2026-01-01T10:00:00")
+    during = _ledger_row(2, "Buy", "1", "100", "2026-01-01T11:00:00")
+    check = _risk([first, during], alerts=halt)
+    assert not check.ok
+    assert "(e2) while the host's risk_halt was in force" in check.detail
+    assert "1 halt(s): ss: risk_halt" in check.detail
+    resting = _ledger_row(2, "Buy", "1", "100", "2026-01-01T11:00:00", placed="2026-01-01T10:15:00")
+    assert _risk([first, resting], alerts=halt).ok
+    lift = _alert("risk_lift", 105.0, "2026-01-01T10:45:00+00:00")
+    assert _risk([first, during], alerts=[*halt, lift]).ok
+
+
+def test_risk_limits_count_funding_paid_and_exits_are_never_blocked() -> None:
+    funding = [{"account": "main", "exec_id": "f1", "bot_id": "ss", "funding_fee": "55",
+                "exec_time": "2026-01-01T08:00:00", "ingested_epoch": "5"}]  # fmt: skip
+    check = _risk([
+        _ledger_row(1, "Buy", "1", "100", "2026-01-01T07:00:00"),
+        _ledger_row(2, "Sell", "1", "100", "2026-01-01T09:00:00"),  # an exit: allowed
+        _ledger_row(3, "Sell", "1", "100", "2026-01-01T10:00:00"),  # an entry (short): not
+    ], funding=funding)  # fmt: skip
+    assert not check.ok
+    assert "(e3) after the realized daily loss" in check.detail
+    assert "(e2)" not in check.detail
+    assert check.detail.endswith("ss day -5.50%/5% dd 5.50%/25% no halt)")
+
+
+def test_risk_limits_fail_without_limits_or_capital() -> None:
+    assert _risk([], config={}).detail == "ss: no loss limits registered"
+    obs = checks.Observations(config={}, bots=[{"bot_id": "ss", "config": RISK}],
+                              registered_symbols={"ss": "BTCUSDT"})  # fmt: skip
+    check = checks.check_risk_limits(obs)
+    assert not check.ok and check.detail == "ss: its capital basis was not found"
+    obs.risk_error = "probe failed"
+    assert checks.check_risk_limits(obs).detail == "not read: probe failed"

@@ -97,18 +97,21 @@ def test_without_a_flow_limit_a_crossing_fills_per_book_level(
 
 def test_the_generated_market_fills_a_large_bid_over_several_trades() -> None:
     """The realistic profile: the generator's own trades carry their volume, so a bid
-    larger than one trade's volume fills in several maker executions."""
+    larger than one trade's volume fills in several maker executions. LTCUSDT trades
+    100M USDT a day (``turnover``): about 23k a trade, so 100k USDT takes several."""
+    ltc = {"category": "linear", "symbol": "LTCUSDT"}
     with running_exchange(
         accounts=ACCOUNTS, seed=11, history_minutes=60, liquidity="realistic"
     ) as ex:
         http = make_http(ex)
-        http.set_leverage(**BTC, buyLeverage="50", sellLeverage="50")
-        last = Decimal(http.get_tickers(**BTC)["result"]["list"][0]["lastPrice"])
-        qty = "3.000"  # about 180k USDT: more than a generated trade's volume
-        oid = _buy(http, qty, str(last))
+        http.set_leverage(**ltc, buyLeverage="50", sellLeverage="50")
+        last = Decimal(http.get_tickers(**ltc)["result"]["list"][0]["lastPrice"])
+        qty = (Decimal(100_000) / last).quantize(Decimal("0.1"))
+        r = http.place_order(**ltc, side="Buy", orderType="Limit", qty=str(qty), price=str(last))
+        oid = r["result"]["orderId"]
         ex.control.advance(6 * 3_600_000)
-        rows = http.get_executions(**BTC, orderId=oid, limit=100)["result"]["list"]
+        rows = http.get_executions(**ltc, orderId=oid, limit=100)["result"]["list"]
         assert len(rows) >= 2 and all(r["isMaker"] for r in rows)
         assert all(r["execPrice"] == f"{last:.2f}" for r in rows)
-        order = http.get_order_history(**BTC, orderId=oid)["result"]["list"][0]
+        order = http.get_order_history(**ltc, orderId=oid)["result"]["list"][0]
         assert Decimal(order["cumExecQty"]) == sum(Decimal(r["execQty"]) for r in rows)

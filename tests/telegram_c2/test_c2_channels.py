@@ -180,6 +180,39 @@ def test_severity_kinds_repeats_and_the_per_minute_limit(c2_env) -> None:
     run(scenario())
 
 
+def test_a_critical_alert_is_not_held_by_the_per_minute_limit_but_counts_in_it(c2_env) -> None:
+    infra = c2_env.redis(15)
+    by_hand = replace(FAST, alert_poll_seconds=3600)  # the pumps are polled by the test
+
+    async def scenario() -> None:
+        with WebhookReceiver() as hook:
+            async with running_c2(_with(c2_env, hook.url(HOOK_TOKEN), per_minute=2),
+                                  tuning=by_hand) as c2:  # fmt: skip
+                pump = _pump(c2)
+                infra.xadd(ALERTS, {"kind": "k", "key": "w0", "text": "warning 0"})
+                assert await pump.poll_once() == 1
+                crit = {"kind": "drift", "key": "c1", "text": "drift 1", "severity": "critical"}
+                infra.xadd(ALERTS, crit)
+                assert await pump.poll_once() == 1  # the minute's second message
+                infra.xadd(ALERTS, {"kind": "k", "key": "w1", "text": "warning 1"})
+                infra.xadd(ALERTS, crit | {"key": "c2", "text": "drift 2"})
+                # The minute is used: the warning waits, the critical alert goes now, alone.
+                assert await pump.poll_once() == 1
+                assert hook.messages()[-1] == "🚨 drift: drift 2"
+                assert hook.posts[-1]["type"] == "failure"
+                assert (await _group(c2, pump.channel.group))["pending"] == 1
+                # It was counted: 3 messages this minute, so the warning still waits …
+                c2.clock.advance(30)
+                assert await pump.poll_once() == 0
+                # … until the minute of the first two has passed.
+                c2.clock.advance(31)
+                assert await pump.poll_once() == 1
+                assert hook.messages()[-1] == "⚠️ k: warning 1"
+                assert len(hook.messages()) == 4
+
+    run(scenario())
+
+
 def _one_line_error(result: Any, variable: str) -> str:
     assert result.returncode == 78, (result.returncode, result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()

@@ -301,3 +301,20 @@ def test_a_malformed_request_is_refused_and_acknowledged(listener, database):
     assert reply[1] == "refused malformed claim request: missing bot_id, reason, requested_by"
     pending = infra.xpending(redis_keys.FILL_CLAIMS, redis_keys.FILL_CLAIMS_GROUP)
     assert pending["pending"] == 0
+
+
+def test_a_split_adl_cannot_be_claimed(listener, database):
+    """An ADL split between two holders (external among them) is no single bot's fill:
+    a claim is refused and changes nothing."""
+    deleveraged = execution(
+        None, side="Sell", qty="2", price="100", fee="0", exec_time=T0 + 2_000,
+        exec_type="AdlTrade",
+    )  # fmt: skip
+    feed(listener, "main", trade(None, "1", 1_000), trade(A, "1", 1_500), deleveraged)
+    answer = ask(listener, deleveraged["execId"], B.bot_id)
+    assert answer == (
+        f"refused fill {deleveraged['execId']} is split between the bots that held it"
+        f" ({A.bot_id}, external)"
+    )
+    assert book_qty(listener, A.bot_id) == Decimal(0)
+    assert book_qty(listener, "external") == Decimal(0)

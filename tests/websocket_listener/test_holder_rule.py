@@ -12,6 +12,9 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+import pytest
+
 from tests.websocket_listener.helpers import (
     SHARED,
     SOLO,
@@ -23,6 +26,7 @@ from tests.websocket_listener.helpers import (
     TestBot as Bot,
 )
 from websocket_listener.envelope import Envelope
+from websocket_listener.positions import ledger_positions
 from websocket_listener.service import Listener
 
 A, B = SHARED  # both on "main": no binding there
@@ -81,6 +85,146 @@ def bot_of(database: Any, exec_id: str) -> str:
         return str(row.fetchone()[0])  # type: ignore[index]
 
 
+def fill_shares(database: Any, exec_id: str, column: str = "exec_qty") -> dict[str, Decimal]:
+    """An execution's rows in ``trading.fills``: bot → quantity (or ``column``)."""
+    with database.connect("readonly") as conn:
+        rows = conn.execute(
+            f"SELECT bot_id, {column} FROM trading.fills WHERE exec_id = %s", (exec_id,)
+        ).fetchall()
+    return {bot: value for bot, value in rows}
+
+
+def positions(database: Any) -> dict[tuple[str, str], tuple[Decimal, Decimal, Decimal]]:
+    """``analytics.bot_positions`` and a fold of the ledger, which must agree."""
+    with database.connect("readonly") as conn:
+        view = conn.execute(
+            "SELECT account, bot_id, qty, realized_pnl, fees FROM analytics.bot_positions"
+            " WHERE qty <> 0 OR fees <> 0"
+        ).fetchall()
+        folded = ledger_positions(conn)
+    from_view = {(a, b): (q, r, f) for a, b, q, r, f in view}
+    from_ledger = {
+        (a, b): (p.qty, p.realized_pnl, p.fees)
+        for (a, b, _), p in folded.items()
+        if p.qty or p.fees
+    }
+    assert from_view == from_ledger
+    return from_view
+
+
+def test_a_sell_adl_on_two_longs_is_split_in_whole_lots(database, redis):
+    """A holds 0.002 and B 0.004 (lots of 0.001), external is short 0.001: a Sell ADL of
+    0.004 reduces the longs only, 4 lots × 2/6 and × 4/6 = 1⅓ and 2⅔: one lot each
+    floored, the fourth to the largest remainder (B). Value and fee follow the lots,
+    rounded toward zero to 8 decimals, the remainder to the largest share."""
+    register_bots(database, SHARED)
+    adl_fill = execution(
+        None, side="Sell", qty="0.004", price="100", fee="0.0011", exec_time=T0 + 3_000,
+        exec_type="AdlTrade",
+    )  # fmt: skip
+    listen(
+        database,
+        ("main", [buy(A, "0.002", at=1_000), buy(B, "0.004", at=1_500)]),
+        ("main", [buy(None, "0.001", at=2_000, side="Sell")]),  # a manual short
+        ("main", [adl_fill]),
+    )
+    exec_id = adl_fill["execId"]
+    assert fill_shares(database, exec_id) == {
+        A.bot_id: Decimal("0.001"),
+        B.bot_id: Decimal("0.003"),
+    }
+    values = fill_shares(database, exec_id, "exec_value")
+    assert values == {A.bot_id: Decimal("0.1"), B.bot_id: Decimal("0.3")}
+    fees = fill_shares(database, exec_id, "exec_fee")
+    assert fees == {A.bot_id: Decimal("0.000275"), B.bot_id: Decimal("0.000825")}
+    assert sum(fees.values()) == Decimal("0.0011")  # exactly Bybit's amounts
+    assert sum(values.values()) == Decimal("0.400")
+    with database.connect("readonly") as conn:
+        rules = conn.execute(
+            "SELECT DISTINCT attribution FROM trading.fills WHERE exec_id = %s", (exec_id,)
+        ).fetchall()
+    assert rules == [("pro_rata",)]
+    assert_positions_match(
+        database.stack,
+        SHARED,
+        {(A.bot_id, "BTCUSDT"): Decimal("0.001"), (B.bot_id, "BTCUSDT"): Decimal("0.001")},
+    )
+    held = {key: qty for key, (qty, _, _) in positions(database).items()}
+    assert held == {
+        ("main", A.bot_id): Decimal("0.001"),
+        ("main", B.bot_id): Decimal("0.001"),
+        ("main", "external"): Decimal("-0.001"),
+    }
+
+
+def test_a_late_fill_before_an_adl_splits_it_again(database, redis):
+    """A was the sole holder when the ADL was written (all of it A's); B's earlier fill
+    arrives afterwards: the ADL is split between them in the commit that brings it."""
+    register_bots(database, SHARED)
+    deleveraged = adl("2", at=2_000)
+    listen(database, ("main", [buy(A, "1", at=1_000)]), ("main", [deleveraged]))
+    assert fill_shares(database, deleveraged["execId"]) == {A.bot_id: Decimal(2)}
+    assert_positions_match(database.stack, SHARED, {(A.bot_id, "BTCUSDT"): Decimal(-1)})
+    listen(database, ("main", [buy(B, "3", at=500)]))
+    # 2 lots × 1/4 and × 3/4: 0 and 1 whole, remainders ½ and ½: the tie to alpha_one.
+    assert fill_shares(database, deleveraged["execId"]) == {
+        A.bot_id: Decimal(1),
+        B.bot_id: Decimal(1),
+    }
+    assert_positions_match(
+        database.stack,
+        SHARED,
+        {(A.bot_id, "BTCUSDT"): Decimal(0), (B.bot_id, "BTCUSDT"): Decimal(2)},
+    )
+    held = {key: qty for key, (qty, _, _) in positions(database).items()}
+    assert held == {("main", B.bot_id): Decimal(2)}
+    # The same execution again is still a duplicate, not a second execution.
+    listen(database, ("main", [deleveraged]))
+    assert fill_shares(database, deleveraged["execId"]) == {
+        A.bot_id: Decimal(1),
+        B.bot_id: Decimal(1),
+    }
+
+
+def test_a_split_execution_stays_one_execution_and_blocks_a_downgrade(database, redis):
+    """Two share rows are one execution: the same execId with other facts is a
+    conflicting duplicate, a second copy under another bot is refused by the database,
+    and going back to 0018's one-row key is refused while a split is in the ledger."""
+    from database import bootstrap
+
+    register_bots(database, SHARED)
+    deleveraged = adl("2", at=2_000)
+    listen(
+        database,
+        ("main", [buy(A, "1", at=1_000), buy(B, "1", at=1_500)]),
+        ("main", [deleveraged]),
+    )
+    split = {A.bot_id: Decimal(1), B.bot_id: Decimal(1)}
+    assert fill_shares(database, deleveraged["execId"]) == split
+    listen(database, ("main", [{**deleveraged, "execQty": "3", "execValue": "300"}]))
+    assert fill_shares(database, deleveraged["execId"]) == split
+    with database.connect("readonly") as conn:
+        reasons = conn.execute(
+            "SELECT reason FROM trading.fill_rejects WHERE reason LIKE %s",
+            (f"%{deleveraged['execId']}%",),
+        ).fetchall()
+    assert len(reasons) == 1 and "conflicting_duplicate" in reasons[0][0]
+    assert "exec_qty 2 → 3" in reasons[0][0]  # the shares' sum is the stored quantity
+    refused = pytest.raises(psycopg.errors.UniqueViolation, match="more than once")
+    with database.connect("listener") as conn, refused:
+        conn.execute(
+            "INSERT INTO trading.fills (account, exec_id, bot_id, symbol, side, exec_price,"
+            " exec_qty, exec_value, exec_type, exec_time, source, raw, attribution)"
+            " SELECT account, exec_id, 'external', symbol, side, exec_price, 2, 200,"
+            "  exec_type, exec_time, source, raw, 'no_holder'"
+            " FROM trading.fills WHERE exec_id = %s LIMIT 1",
+            (deleveraged["execId"],),
+        )
+    with pytest.raises(Exception, match="fills split between bots: cannot go back to 0018"):
+        bootstrap.downgrade(database.settings, "0018", dbname=database.name)
+    assert fill_shares(database, deleveraged["execId"]) == split
+
+
 def test_external_holds_a_manual_position_on_every_account(database, redis):
     """On an account other than ``main``, a bot must not pay a manual position's funding."""
     register_bots(database, ALT)
@@ -123,12 +267,13 @@ def test_a_late_fill_corrects_what_the_holder_rule_decided_after_it(database, re
     listen(database, ("main", [late]))  # B's fill of 500 arrives last
     assert raw_texts(database, pay["execId"]) == raw_before * 2  # each share keeps the text
     assert shares(database, pay["execId"]) == {A.bot_id: Decimal("0.1"), B.bot_id: Decimal("0.2")}
-    # Two holders: nobody can be named for the ADL; A's position gets its fill back.
-    assert bot_of(database, deleveraged["execId"]) == "external"
+    # Two longs before the Sell ADL of 1 lot: it goes whole to the larger remainder (B's
+    # 2/3 of a lot against A's 1/3); A's position gets its lot back.
+    assert fill_shares(database, deleveraged["execId"]) == {B.bot_id: Decimal(1)}
     assert_positions_match(
         database.stack,
         SHARED,
-        {(A.bot_id, "BTCUSDT"): Decimal(1), (B.bot_id, "BTCUSDT"): Decimal(2)},
+        {(A.bot_id, "BTCUSDT"): Decimal(1), (B.bot_id, "BTCUSDT"): Decimal(1)},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -111,6 +112,27 @@ def account_fills(conn: psycopg.Connection[Any], account: str, until: datetime) 
             )
 
 
+def whole_executions(fills: Iterable[Fill]) -> Iterator[Fill]:
+    """Fills in ledger order with the bot shares of one execution (an ADL split between
+    the bots that held the symbol, docs/attribution.md) summed back into the one
+    execution the exchange reports: quantity, value and fee sum exactly to Bybit's."""
+    held: Fill | None = None
+    for fill in fills:
+        if held is not None and fill.exec_id == held.exec_id:
+            held = replace(
+                held,
+                exec_qty=held.exec_qty + fill.exec_qty,
+                exec_value=held.exec_value + fill.exec_value,
+                exec_fee=held.exec_fee + fill.exec_fee,
+            )
+            continue
+        if held is not None:
+            yield held
+        held = fill
+    if held is not None:
+        yield held
+
+
 def daily_funding(
     conn: psycopg.Connection[Any], account: str, start: datetime, end: datetime
 ) -> dict[date, tuple[Decimal, int]]:
@@ -137,7 +159,7 @@ def daily_bot_realized(
         """
         SELECT (f.exec_time AT TIME ZONE 'UTC')::date, f.bot_id, sum(p.gross_pnl)
           FROM trading.fills f
-          JOIN analytics.fill_pnl p USING (exchange, exec_id)
+          JOIN analytics.fill_pnl p USING (exchange, exec_id, bot_id)
          WHERE f.exchange = %s AND f.account = %s AND f.exec_time BETWEEN %s AND %s
          GROUP BY 1, 2
         """,

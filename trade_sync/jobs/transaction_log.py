@@ -68,7 +68,12 @@ from core.positions import Position
 from core.redis_client import stream_fields
 from core.redis_keys import ALERTS
 from trade_sync.context import SyncContext
-from trade_sync.jobs.ledger import account_fills, daily_bot_realized, daily_funding
+from trade_sync.jobs.ledger import (
+    account_fills,
+    daily_bot_realized,
+    daily_funding,
+    whole_executions,
+)
 from trade_sync.runs import Outcome
 
 NAME = "transaction_log"
@@ -245,7 +250,8 @@ def _ledger_side(conn: psycopg.Connection[Any], account: str, checks: dict[date,
     until = max(c.end for c in checks.values())
     positions: dict[str, Position] = {}
     with localcontext(_WIDE):
-        for fill in account_fills(conn, account, until):
+        # One entry per execution on Bybit's side: a split ADL's shares count once.
+        for fill in whole_executions(account_fills(conn, account, until)):
             before = positions.get(fill.symbol) or Position()
             after = positions[fill.symbol] = before.apply(fill)
             check = checks.get(fill.exec_time.astimezone(UTC).date())

@@ -26,7 +26,7 @@ Arrays in the run's row rather than a row per point: a 100,000-bar run is one ro
 the curve is only ever read whole.
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0021
 Create Date: 2026-12-05
 """
 
@@ -37,7 +37,7 @@ from alembic import op
 from database.migrations.roles import role
 
 revision = "0022"
-down_revision = "0018"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -48,6 +48,7 @@ for account, (key_var, secret_var) in accounts.items():
                 k: e.get(k)
                 for k in (
                     "execId",
+                    "orderId",
                     "orderLinkId",
                     "execType",
                     "symbol",
