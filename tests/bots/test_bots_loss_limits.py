@@ -162,3 +162,4 @@ def test_tighter_limits_from_a_reload_judge_an_unchanged_equity_again(redis) -> 
     watch.observe(DAY + timedelta(hours=3), D(9_800))
     assert watch.halted is not None and "drawdown 2.00%" in watch.halted
     assert watch.halts == 1
+    assert [a["kind"] for a in alerts] == ["risk_halt"]
