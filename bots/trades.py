@@ -345,6 +345,31 @@ class TradeBook:
                     out.append(AmendStop(oid, trade.symbol, qty=trade.qty, reason=fill.reason))
         return trade, leg, out
 
+    def exit_ended(self, ctx: StrategyContext, intent_id: str) -> list[Intent]:
+        """The trade's stop or take profit is finished on the exchange after filling part
+        of what the trade holds (``Strategy.on_exit_ended``): its rest was cancelled (a
+        market order walking a thin book is IOC), or it triggered before it grew with a
+        later entry piece. The leftover has nothing protecting it, so it is closed at
+        market now: the entry's unfilled rest and the sibling are cancelled, and the exit
+        is the trade's own open quantity (every fill of the finished order is in it; the
+        host cuts it to the ledger position too). A trade already closing, or whose
+        current stop is another order, is left alone."""
+        hit = self._by_intent.get(intent_id)
+        if hit is None:
+            return []
+        trade, leg = hit
+        if leg == "stop" and trade.stop_id == intent_id:
+            trade.stop_id = None
+            reason = trade.stop_reason  # sl, or the trailing rule that last moved it
+        elif leg == "tp" and trade.tp_id == intent_id:
+            trade.tp_id = None
+            reason = Reason.TP
+        else:
+            return []
+        if trade.qty <= 0 or trade.closing or self.trades.get(trade.key) is not trade:
+            return []
+        return self.close(ctx, trade, reason)
+
     @staticmethod
     def _clear(trade: Trade, leg: str) -> None:
         if leg == "stop":
@@ -434,3 +459,6 @@ class TradeBookStrategy(Strategy[ConfigT]):
 
     def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
         return self.book.rejected(ctx, intent)
+
+    def on_exit_ended(self, intent_id: str, symbol: str, ctx: StrategyContext) -> list[Intent]:
+        return self.book.exit_ended(ctx, intent_id)

@@ -1,0 +1,103 @@
+"""Every trade-book bot protects exactly what it holds when fills come in pieces (issue 23).
+
+A thin paper book: the market entry walks two levels (two executions) and the rest of
+its quantity is cancelled (Bybit's market orders are IOC), so the stop is placed for the
+first piece and grown to the second. Then the book thins further and the price trades
+through the stop: the triggered stop walks the one level inside its band, fills part of
+the position and has its rest cancelled. The leftover has no stop; it is closed at market
+as soon as the stop is finished — before the bar closes (the clock does not move) — and
+never more than is held: the bot ends flat, not the other way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.bots.e2e import test_e2e_lxalgo, test_e2e_momentum, test_e2e_shortseller
+from tests.bots.e2e.harness import SYMBOL, D, flat_bars, stack, wait
+
+#: Two levels of the book inside the band for the entry (levels are 1 bp apart), one
+#: for the triggered stop.
+ENTRY_BAND = "0.00015"
+STOP_BAND = "0.00005"
+
+
+@dataclass(frozen=True)
+class Case:
+    bot_type: str
+    code: str
+    config: dict[str, Any]
+    bars: list[tuple]
+    history: int
+    sign: int  # +1 long, -1 short
+    entry_level: str  # the book's quantity per level while the entry fills
+    stop_level: str  # … while the stop fills
+    through_stop: str  # a trade just beyond the stop's trigger
+
+
+def _shortseller() -> Case:
+    history, live = test_e2e_shortseller._bars()
+    return Case("shortseller", "ps1", test_e2e_shortseller.CONFIG, history + live, len(history),
+                -1, "0.03", "0.04", "60398")  # fmt: skip
+
+
+def _lxalgo() -> Case:
+    history = flat_bars(60000, 25)
+    live = [(60000, 61300, 60000, 61300, 100), *flat_bars(61300, 40)]
+    return Case("lxalgo", "pl1", test_e2e_lxalgo.CONFIG, history + live, len(history),
+                1, "0.003", "0.004", "60074")  # fmt: skip
+
+
+def _momentum() -> Case:
+    swings = [(60000, 60300, 59700, p) for p in (59700, 60300) * 6]
+    history = [*swings, *flat_bars(60000, 9)]
+    live = [(60000, 60100, 60000, 60100, 100), *flat_bars(60100, 40)]
+    config = {**test_e2e_momentum.CONFIG, "symbols": [SYMBOL]}
+    return Case("momentum", "pm1", config, history + live, len(history),
+                1, "0.01", "0.012", "54090")  # fmt: skip
+
+
+@pytest.mark.parametrize("make", [_shortseller, _lxalgo, _momentum], ids=lambda f: f.__name__[1:])
+def test_pieces_of_entry_and_stop_leave_nothing_unprotected(make, database, redis, tmp_path):
+    case = make()
+    bot = f"part_{case.bot_type}"
+    with stack(database, tmp_path, case.bars, case.history) as s:
+        liquidity = {"symbol": SYMBOL, "qty_per_level": case.entry_level}
+        s.ex.control.post("/paper/liquidity", **liquidity, slippage_band=ENTRY_BAND)
+        s.register(bot, case.code, case.bot_type, case.config, redis_db=6)
+        s.start_bot(bot)
+
+        s.play()  # the signal bar closes: a market entry at the next bar's open
+        filled = 2 * D(case.entry_level)  # two levels, the rest cancelled
+        assert s.qty(bot) == case.sign * filled
+        entries = [f for f in s.fills(bot) if f.reason == "entry"]
+        assert [f.qty for f in entries] == [D(case.entry_level)] * 2
+        (stop,) = [o for o in s.open_orders(bot) if o["orderLinkId"].split("-")[1] == "sl"]
+        assert D(stop["qty"]) == filled, "the stop does not cover exactly what filled"
+        for order in s.open_orders(bot):  # the take profit, where there is one
+            assert D(order["qty"]) == filled
+
+        # The stop meets one thin level: part of it fills, the rest is cancelled.
+        liquidity["qty_per_level"] = case.stop_level
+        s.ex.control.post("/paper/liquidity", **liquidity, slippage_band=STOP_BAND)
+        s.ex.control.post("/paper/price", symbol=SYMBOL, price=case.through_stop)
+        s.settle()
+        stop = next(o for o in s.orders() if o["orderLinkId"] == stop["orderLinkId"])
+        assert stop["orderStatus"] == "Cancelled" and D(stop["cumExecQty"]) == D(case.stop_level)
+        # No bar closes from here on: the leftover is closed because the stop finished.
+        wait(lambda: s.qty(bot) == 0, timeout=10, what="the stop's leftover to be closed")
+        s.settle()
+        assert s.open_orders(bot) == []
+        fills = s.fills(bot)
+        exits = [f for f in fills if f.reason != "entry"]
+        # The stop's piece, then the leftover: a market order of its own, same reason.
+        assert [(f.link, f.qty) for f in exits[:1]] == [(stop["orderLinkId"], D(case.stop_level))]
+        assert [f.qty for f in exits[1:]] == [filled - D(case.stop_level)]
+        assert exits[1].link != stop["orderLinkId"] and exits[1].reason == exits[0].reason
+        closing_side = "Sell" if case.sign > 0 else "Buy"
+        assert sum(f.qty for f in fills if f.side == closing_side) == filled  # never more
+        assert s.qty(bot) == 0
