@@ -101,3 +101,44 @@ def test_pieces_of_entry_and_stop_leave_nothing_unprotected(make, database, redi
         closing_side = "Sell" if case.sign > 0 else "Buy"
         assert sum(f.qty for f in fills if f.side == closing_side) == filled  # never more
         assert s.qty(bot) == 0
+
+
+def test_webhook_stop_covers_the_pieces_and_its_leftover_is_closed(database, redis, tmp_path):
+    """The ``webhook`` bot keeps its own stop (not the trade book): each entry piece grows
+    it to the whole ledger position, and a stop that ends short of the position (its
+    rest cancelled on a thin book) has the leftover closed at market at once."""
+    from api import webhook_secrets
+    from tests.api.api_harness import running_api
+    from tests.bots.e2e.test_e2e_webhook import _alert
+
+    bot = "part_webhook"
+    with stack(database, tmp_path, flat_bars(60000, 40), 30) as s:
+        liquidity = {"symbol": SYMBOL, "qty_per_level": "0.03"}
+        s.ex.control.post("/paper/liquidity", **liquidity, slippage_band=ENTRY_BAND)
+        s.register(bot, "pw1", "webhook", {"symbols": [SYMBOL]}, redis_db=5)
+        with database.connect("owner", direct=True) as conn:
+            secret = webhook_secrets.set_secret(conn, bot)
+        s.start_bot(bot)
+        with running_api(database) as api:
+            enter = _alert(secret, "tv-1", "enter_long", qty="0.1", stop=59000)
+            reply = api.post(f"/webhook/{bot}", json=enter)
+            assert reply.status_code == 202, reply.text
+            filled = D("0.06")  # two levels of 0.03; the rest of the market order cancelled
+            wait(lambda: s.qty(bot) == filled, what="the long to open")
+            s.settle()
+            wait(lambda: [D(o["qty"]) for o in s.open_orders(bot)] == [filled],
+                 what="the stop to cover both pieces")  # fmt: skip
+            (stop,) = s.open_orders(bot)
+
+        liquidity["qty_per_level"] = "0.04"
+        s.ex.control.post("/paper/liquidity", **liquidity, slippage_band=STOP_BAND)
+        s.ex.control.post("/paper/price", symbol=SYMBOL, price="58999")
+        s.settle()
+        stop = next(o for o in s.orders() if o["orderLinkId"] == stop["orderLinkId"])
+        assert stop["orderStatus"] == "Cancelled" and D(stop["cumExecQty"]) == D("0.04")
+        wait(lambda: s.qty(bot) == 0, timeout=10, what="the stop's leftover to be closed")
+        s.settle()
+        assert s.open_orders(bot) == []
+        sells = [(f.link == stop["orderLinkId"], f.qty) for f in s.fills(bot) if f.side == "Sell"]
+        assert sells == [(True, D("0.04")), (False, D("0.02"))]
+        assert s.qty(bot) == 0
