@@ -62,7 +62,7 @@ def test_a_stop_with_a_cancelled_rest_has_the_leftover_closed_once() -> None:
 
 def test_a_stop_that_closed_the_trade_asks_for_nothing() -> None:
     book = TradeBook()
-    trade, entry, stop, _tp = _protected(book)
+    trade, _entry, stop, _tp = _protected(book)
     ctx = _ctx()
     book.apply_fill(fill_for(stop, 59000, T0, "0.05"), ctx)
     assert trade.qty == 0

@@ -12,7 +12,6 @@ never more than is held: the bot ends flat, not the other way round.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import pytest
