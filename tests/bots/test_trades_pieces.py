@@ -67,3 +67,17 @@ def test_a_stop_that_closed_the_trade_asks_for_nothing() -> None:
     book.apply_fill(fill_for(stop, 59000, T0, "0.05"), ctx)
     assert trade.qty == 0
     assert book.exit_ended(ctx, stop.intent_id) == []
+
+
+def test_a_take_profit_with_a_cancelled_rest_has_the_leftover_closed() -> None:
+    """The host cancels the stop at the take profit's first piece (its sibling), so what
+    the take profit leaves has no stop either: it is closed at market, reason tp."""
+    book = TradeBook()
+    trade, _entry, stop, tp = _protected(book)
+    ctx = _ctx()
+    book.apply_fill(fill_for(tp, 62000, T0, "0.03"), ctx)
+    assert trade.qty == D("0.02")
+    out = book.exit_ended(ctx, tp.intent_id)
+    assert CancelOrder(stop.intent_id, BTC, Reason.TP) in out
+    [close] = [i for i in out if isinstance(i, ExitMarket)]
+    assert (close.qty, close.reason) == (D("0.02"), Reason.TP)
