@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 FINAL = ("Filled", "Cancelled", "Deactivated", "Rejected", "PartiallyFilledCanceled")
 #: How often the ledger is asked while an exit is watched.
 CHECK_SECONDS = 0.2
+#: How long an order is watched at most: its final state reaches the ledger within
+#: seconds; one that never does (a listener gap) is left to the next restart's adoption.
+WATCH_SECONDS = 600.0
 #: The bot's protective order kinds (``TrackedOrder.kind``).
 EXIT_KINDS = ("stop", "take_profit")
 
@@ -44,12 +47,18 @@ class ExitEnds:
         self._settings = settings
         self._bot_id = bot_id
         self.watched: dict[str, TrackedOrder] = {}  # link id -> order
+        self._since: dict[str, float] = {}  # link id -> when it was first watched
         self._last = 0.0
 
     def filled(self, tracked: TrackedOrder | None) -> None:
         """One fill of ``tracked`` reached the strategy: watch it if it is an exit."""
         if tracked is not None and tracked.kind in EXIT_KINDS:
             self.watched[tracked.link_id] = tracked
+            self._since.setdefault(tracked.link_id, time.monotonic())
+
+    def forget(self, link_id: str) -> None:
+        self.watched.pop(link_id, None)
+        self._since.pop(link_id, None)
 
     def finished(self, *, force: bool = False) -> list[TrackedOrder]:
         """The watched orders now finished with every fill handled (then no longer
@@ -61,6 +70,12 @@ class ExitEnds:
         if not force and now - self._last < CHECK_SECONDS:
             return []
         self._last = now
+        for link in [k for k, t0 in self._since.items() if now - t0 > WATCH_SECONDS]:
+            log.warning("exit order %s: no final state in the ledger after %.0f s; not "
+                        "watched any more", link, WATCH_SECONDS)  # fmt: skip
+            self.forget(link)
+        if not self.watched:
+            return []
         from core.db import connect
 
         try:
@@ -79,7 +94,7 @@ class ExitEnds:
             seen = Decimal(tracked.filled)
             if Decimal(cum) > seen:
                 continue  # a fill of it is still on its way to the bot: wait for it
-            del self.watched[link]
+            self.forget(link)
             log.info(
                 "%s %s %s (link %s) finished: %s, %s filled of %s",
                 tracked.kind, tracked.side, tracked.symbol, link, status, cum, tracked.qty,

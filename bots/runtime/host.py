@@ -472,7 +472,7 @@ class BotHost:
         ctx = self.context()
         more: list[Intent] = []
         for cancel in ended:
-            self.exit_ends.watched.pop(cancel.tracked.link_id, None)  # told here, once
+            self.exit_ends.forget(cancel.tracked.link_id)  # the strategy is told here, once
             cancel.tracked.status = "done"
             self.orders.book.save(cancel.tracked)
             log.warning("%s order %s %s (link %s) %s", cancel.tracked.kind, cancel.tracked.side,
