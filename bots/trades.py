@@ -64,6 +64,7 @@ class Trade:
     tp_price: Decimal | None = None
     exit_ids: list[str] = field(default_factory=list)
     closing: bool = False  # a market exit is in flight: no more trailing, no new exits
+    close_reason: Reason = Reason.EXIT  # why the last market exit was sent
     extreme: Decimal | None = None  # best price since entry (high for long, low for short)
     trailing: bool = False
     data: dict[str, Any] = field(default_factory=dict)  # strategy-specific (rule, block …)
@@ -358,6 +359,16 @@ class TradeBook:
         if hit is None:
             return []
         trade, leg = hit
+        if leg == "exit":
+            # A market exit is IOC too: on a thin book it can end short. Send the rest,
+            # as long as each round fills something (an exit that fills nothing is not
+            # watched: the next candle reports it refused, and the strategy decides).
+            if not trade.closing or not trade.exit_ids or trade.exit_ids[-1] != intent_id:
+                return []
+            trade.closing = False
+            if trade.qty <= 0 or self.trades.get(trade.key) is not trade:
+                return []
+            return self.close(ctx, trade, trade.close_reason)
         if leg == "stop" and trade.stop_id == intent_id:
             trade.stop_id = None
             reason = trade.stop_reason  # sl, or the trailing rule that last moved it
@@ -413,6 +424,7 @@ class TradeBook:
                 self._clear(trade, name)
         if trade.qty > 0:
             trade.closing = True
+            trade.close_reason = reason
             exit_id = ctx.new_id()
             trade.exit_ids.append(exit_id)
             self._by_intent[exit_id] = (trade, "exit")

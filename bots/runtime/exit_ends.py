@@ -1,10 +1,11 @@
-"""When a stop or take profit that started filling is finished on the exchange.
+"""When a stop, take profit or market exit that started filling is finished on the exchange.
 
 A protective order can end with the bot's trade still holding something: on a thin book
 a triggered stop walks the levels inside its price band and Bybit cancels the rest (a
 market order is IOC), and a stop that triggered before its quantity was grown to a later
 entry piece fills only what it covered. That leftover has no stop any more, so it must
-be closed the moment the order is over — not on the next bar.
+be closed the moment the order is over — not on the next bar. A market exit can end
+short the same way, and its rest is sent again.
 
 The bot hears of its fills, not of its orders' states; the listener records every order
 update in ``trading.orders``. So the host watches each stop and take profit from its
@@ -36,8 +37,9 @@ CHECK_SECONDS = 0.2
 #: How long an order is watched at most: its final state reaches the ledger within
 #: seconds; one that never does (a listener gap) is left to the next restart's adoption.
 WATCH_SECONDS = 600.0
-#: The bot's protective order kinds (``TrackedOrder.kind``).
-EXIT_KINDS = ("stop", "take_profit")
+#: The bot's closing order kinds (``TrackedOrder.kind``): its protective orders, and its
+#: market exits, which can end short the same way (IOC on a thin book).
+EXIT_KINDS = ("stop", "take_profit", "exit")
 
 
 class ExitEnds:

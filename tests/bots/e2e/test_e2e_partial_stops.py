@@ -141,3 +141,27 @@ def test_webhook_stop_covers_the_pieces_and_its_leftover_is_closed(database, red
         sells = [(f.link == stop["orderLinkId"], f.qty) for f in s.fills(bot) if f.side == "Sell"]
         assert sells == [(True, D("0.04")), (False, D("0.02"))]
         assert s.qty(bot) == 0
+
+
+def test_a_leftover_exit_cut_short_by_the_book_sends_its_rest(database, redis, tmp_path):
+    """Thinner still: the stop gets 0.025 of 0.06, the market exit for the 0.035 left
+    gets 0.025 too (IOC, its rest cancelled), and the last 0.01 goes out at once."""
+    case = _shortseller()
+    bot = "part_exit"
+    with stack(database, tmp_path, case.bars, case.history) as s:
+        liquidity = {"symbol": SYMBOL, "qty_per_level": case.entry_level}
+        s.ex.control.post("/paper/liquidity", **liquidity, slippage_band=ENTRY_BAND)
+        s.register(bot, "px1", case.bot_type, case.config, redis_db=6)
+        s.start_bot(bot)
+        s.play()
+        assert s.qty(bot) == D("-0.06")
+        liquidity["qty_per_level"] = "0.025"
+        s.ex.control.post("/paper/liquidity", **liquidity, slippage_band=STOP_BAND)
+        s.ex.control.post("/paper/price", symbol=SYMBOL, price=case.through_stop)
+        wait(lambda: s.qty(bot) == 0, timeout=10, what="the leftover to be closed")
+        s.settle()
+        assert s.open_orders(bot) == []
+        buys = [f for f in s.fills(bot) if f.side == "Buy"]
+        assert [f.qty for f in buys] == [D("0.025"), D("0.025"), D("0.01")]
+        assert len({f.link for f in buys}) == 3  # the stop, then two market exits
+        assert {f.reason for f in buys} == {"sl"}
