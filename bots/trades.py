@@ -354,7 +354,8 @@ class TradeBook:
         market now: the entry's unfilled rest and the sibling are cancelled, and the exit
         is the trade's own open quantity (every fill of the finished order is in it; the
         host cuts it to the ledger position too). A trade already closing, or whose
-        current stop is another order, is left alone."""
+        current stop is another order, is left alone; a market exit of the trade that
+        ended short has its rest sent again."""
         hit = self._by_intent.get(intent_id)
         if hit is None:
             return []

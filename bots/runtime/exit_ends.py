@@ -8,8 +8,8 @@ be closed the moment the order is over — not on the next bar. A market exit ca
 short the same way, and its rest is sent again.
 
 The bot hears of its fills, not of its orders' states; the listener records every order
-update in ``trading.orders``. So the host watches each stop and take profit from its
-first fill on, and while any is watched asks the ledger (one query, on every wake-up of
+update in ``trading.orders``. So the host watches each of these orders from its first
+fill on, and while any is watched asks the ledger (one query, on every wake-up of
 the decision loop, at most every :data:`CHECK_SECONDS`) whether it is finished. It counts
 as finished once its state is final *and* the bot has handled every fill of it (its
 cumulative quantity is what the bot has seen): only then is the strategy's idea of what
@@ -43,7 +43,8 @@ EXIT_KINDS = ("stop", "take_profit", "exit")
 
 
 class ExitEnds:
-    """The stops and take profits of one bot that filled and may not be finished yet."""
+    """The stops, take profits and market exits of one bot that filled and may not be
+    finished yet."""
 
     def __init__(self, settings: Settings, bot_id: BotId) -> None:
         self._settings = settings

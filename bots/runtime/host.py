@@ -121,7 +121,7 @@ class BotHost:
         )
         self.drift = DriftGate(settings, str(registration.account))
         self.loss_limits = LossLimits(bot_redis, registration.bot_id, limits, self.notify)
-        #: Stops and take profits that filled, until they are finished (exit_ends.py).
+        #: Stops, take profits and exits that filled, until finished (exit_ends.py).
         self.exit_ends = ExitEnds(settings, registration.bot_id)
         self.orders = OrderManager(
             http,
@@ -481,8 +481,9 @@ class BotHost:
         self._execute(more, follow_up=False)
 
     def _on_exit_ends(self, *, force: bool = False) -> None:
-        """Stops and take profits that are finished after filling (part of) their
-        quantity: the strategy closes what its trade still holds (``on_exit_ended``)."""
+        """Stops, take profits and market exits that are finished after filling (part
+        of) their quantity: the strategy closes what its trade still holds
+        (``on_exit_ended``)."""
         finished = self.exit_ends.finished(force=force)
         if not finished:
             return
