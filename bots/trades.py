@@ -64,6 +64,7 @@ class Trade:
     tp_price: Decimal | None = None
     exit_ids: list[str] = field(default_factory=list)
     closing: bool = False  # a market exit is in flight: no more trailing, no new exits
+    close_reason: Reason = Reason.EXIT  # why the last market exit was sent
     extreme: Decimal | None = None  # best price since entry (high for long, low for short)
     trailing: bool = False
     data: dict[str, Any] = field(default_factory=dict)  # strategy-specific (rule, block …)
@@ -345,6 +346,42 @@ class TradeBook:
                     out.append(AmendStop(oid, trade.symbol, qty=trade.qty, reason=fill.reason))
         return trade, leg, out
 
+    def exit_ended(self, ctx: StrategyContext, intent_id: str) -> list[Intent]:
+        """The trade's stop or take profit is finished on the exchange after filling part
+        of what the trade holds (``Strategy.on_exit_ended``): its rest was cancelled (a
+        market order walking a thin book is IOC), or it triggered before it grew with a
+        later entry piece. The leftover has nothing protecting it, so it is closed at
+        market now: the entry's unfilled rest and the sibling are cancelled, and the exit
+        is the trade's own open quantity (every fill of the finished order is in it; the
+        host cuts it to the ledger position too). A trade already closing, or whose
+        current stop is another order, is left alone; a market exit of the trade that
+        ended short has its rest sent again."""
+        hit = self._by_intent.get(intent_id)
+        if hit is None:
+            return []
+        trade, leg = hit
+        if leg == "exit":
+            # A market exit is IOC too: on a thin book it can end short. Send the rest,
+            # as long as each round fills something (an exit that fills nothing is not
+            # watched: the next candle reports it refused, and the strategy decides).
+            if not trade.closing or not trade.exit_ids or trade.exit_ids[-1] != intent_id:
+                return []
+            trade.closing = False
+            if trade.qty <= 0 or self.trades.get(trade.key) is not trade:
+                return []
+            return self.close(ctx, trade, trade.close_reason)
+        if leg == "stop" and trade.stop_id == intent_id:
+            trade.stop_id = None
+            reason = trade.stop_reason  # sl, or the trailing rule that last moved it
+        elif leg == "tp" and trade.tp_id == intent_id:
+            trade.tp_id = None
+            reason = Reason.TP
+        else:
+            return []
+        if trade.qty <= 0 or trade.closing or self.trades.get(trade.key) is not trade:
+            return []
+        return self.close(ctx, trade, reason)
+
     @staticmethod
     def _clear(trade: Trade, leg: str) -> None:
         if leg == "stop":
@@ -388,6 +425,7 @@ class TradeBook:
                 self._clear(trade, name)
         if trade.qty > 0:
             trade.closing = True
+            trade.close_reason = reason
             exit_id = ctx.new_id()
             trade.exit_ids.append(exit_id)
             self._by_intent[exit_id] = (trade, "exit")
@@ -434,3 +472,6 @@ class TradeBookStrategy(Strategy[ConfigT]):
 
     def on_rejected(self, intent: Intent, reason: str, ctx: StrategyContext) -> list[Intent]:
         return self.book.rejected(ctx, intent)
+
+    def on_exit_ended(self, intent_id: str, symbol: str, ctx: StrategyContext) -> list[Intent]:
+        return self.book.exit_ended(ctx, intent_id)

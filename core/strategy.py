@@ -423,6 +423,16 @@ class Strategy(ABC, Generic[ConfigT]):
         it waits forever for a fill that will not come. The default does nothing."""
         return []
 
+    def on_exit_ended(self, intent_id: str, symbol: str, ctx: StrategyContext) -> list[Intent]:
+        """One of the bot's stops, take profits or market exits that filled (part of) its
+        quantity is finished on the exchange (Filled, or Cancelled / Deactivated with a
+        rest), and every fill of it has reached :meth:`on_fill`. Whatever the trade still
+        holds is now unprotected: a stop that filled in pieces and had its rest
+        cancelled, one that triggered before it was grown to a later entry piece, a
+        market exit cut short by a thin book. A strategy with exchange-side exits closes
+        that leftover here. The default does nothing."""
+        return []
+
     def remember(self, symbol: str) -> Mapping[str, str] | None:
         """What this strategy must get back after a restart about its trade in ``symbol``
         that neither the ledger nor the exchange holds (the level a stop was derived

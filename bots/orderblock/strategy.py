@@ -205,7 +205,7 @@ class OrderBlock(TradeBookStrategy[OrderBlockConfig]):
         if s is None:
             return []
         ended, created = self._step(s, candle, candle.symbol)
-        out: list[Intent] = self._finish_exit(candle.symbol, ctx)
+        out: list[Intent] = []
         for b in ended:
             out += self._withdraw(b, ctx)
         if created:
@@ -281,18 +281,9 @@ class OrderBlock(TradeBookStrategy[OrderBlockConfig]):
                 block.order_key = None
             out += self.book.cancel_entry(ctx, trade, Reason.EXIT)
             # The position grew while this leg was working: the growth's amend may have
-            # come too late for the triggered order, so whatever is still held when the
-            # bar closes (every piece of the exit in by then) is closed at market.
-            trade.data["exit_hit"] = leg
+            # come too late for the triggered order. Whatever it leaves is closed at
+            # market as soon as it is finished (TradeBook.exit_ended).
         return out
-
-    def _finish_exit(self, symbol: str, ctx: StrategyContext) -> list[Intent]:
-        """Close what a stop or take profit left behind (see :meth:`on_fill`)."""
-        trade = self.book.get(symbol)
-        if trade is None or trade.qty <= 0 or trade.closing or "exit_hit" not in trade.data:
-            return []
-        reason = Reason.SL if trade.data.pop("exit_hit") == "stop" else Reason.TP
-        return self.book.close(ctx, trade, reason)
 
     def remember(self, symbol: str) -> dict[str, str] | None:
         """The block behind an open position and the levels taken from it: the ledger

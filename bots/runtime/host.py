@@ -44,6 +44,7 @@ from bots.runtime.commands import OperatorCommands
 from bots.runtime.drift_gate import DriftGate
 from bots.runtime.exchange_cancels import ended_by_exchange
 from bots.runtime.execution import IntentExecutor
+from bots.runtime.exit_ends import ExitEnds
 from bots.runtime.fills import fill_event, first_delivery
 from bots.runtime.heartbeat import Heartbeat
 from bots.runtime.ledger_view import ZERO, LedgerView
@@ -120,6 +121,8 @@ class BotHost:
         )
         self.drift = DriftGate(settings, str(registration.account))
         self.loss_limits = LossLimits(bot_redis, registration.bot_id, limits, self.notify)
+        #: Stops, take profits and exits that filled, until finished (exit_ends.py).
+        self.exit_ends = ExitEnds(settings, registration.bot_id)
         self.orders = OrderManager(
             http,
             registration.bot_id,
@@ -385,6 +388,7 @@ class BotHost:
                 try:
                     kind, payload = self.events.get(timeout=0.5)
                 except queue.Empty:
+                    self._on_exit_ends()
                     continue
                 batch = [(kind, payload)]
                 while True:
@@ -405,6 +409,7 @@ class BotHost:
                 self._on_fill(*payload)
             elif kind == "command":
                 self._on_command(*payload)
+        self._on_exit_ends(force=bool(candles))  # before the candles, as exchange cancels
         if candles:
             self._on_exchange_cancels()  # before the candles: the strategy decides on facts
         for candle in sorted(candles, key=lambda c: (c.start, c.symbol)):
@@ -452,6 +457,7 @@ class BotHost:
             ctx = self.context()
             self.loss_limits.observe(ctx.now, ctx.equity)
             self._execute([*sibling_cancels, *self.strategy.on_fill(event, ctx)])
+            self.exit_ends.filled(tracked)
             self.notify.filled(event, fields, tracked)  # after the reaction: it reads the DB
         self.redis.xack(redis_keys.fills_stream(self.reg.bot_id), GROUP, entry_id)
 
@@ -466,12 +472,29 @@ class BotHost:
         ctx = self.context()
         more: list[Intent] = []
         for cancel in ended:
+            self.exit_ends.forget(cancel.tracked.link_id)  # the strategy is told here, once
             cancel.tracked.status = "done"
             self.orders.book.save(cancel.tracked)
             log.warning("%s order %s %s (link %s) %s", cancel.tracked.kind, cancel.tracked.side,
                         cancel.tracked.symbol, cancel.tracked.link_id, cancel.why)  # fmt: skip
             more += self.strategy.on_rejected(cancel.as_intent(), cancel.why, ctx)
         self._execute(more, follow_up=False)
+
+    def _on_exit_ends(self, *, force: bool = False) -> None:
+        """Stops, take profits and market exits that are finished after filling (part
+        of) their quantity: the strategy closes what its trade still holds
+        (``on_exit_ended``)."""
+        finished = self.exit_ends.finished(force=force)
+        if not finished:
+            return
+        ctx = self.context()
+        intents: list[Intent] = []
+        for tracked in finished:
+            if tracked.status != "done":
+                tracked.status = "done"  # a rest cancelled: not an exchange cancel to report
+                self.orders.book.save(tracked)
+            intents += self.strategy.on_exit_ended(tracked.intent_id, tracked.symbol, ctx)
+        self._execute(intents)
 
     def _on_command(self, entry_id: str, fields: Mapping[str, str]) -> None:
         self.commands.handle(fields, self.symbols)

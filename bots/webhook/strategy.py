@@ -153,8 +153,12 @@ class Webhook(Strategy[WebhookConfig]):
     def on_fill(self, fill: FillEvent, ctx: StrategyContext) -> list[Intent]:
         held = ctx.position(fill.symbol)
         if fill.intent_id is not None and fill.intent_id == self._stops.get(fill.symbol):
-            del self._stops[fill.symbol]  # the stop fired: nothing left to protect
-            self._wanted.pop(fill.symbol, None)
+            # The stop fired. It may fill in pieces: while it works on the rest it stays
+            # the symbol's stop; if it ends short of the position, on_exit_ended closes
+            # what is left.
+            if held.is_flat:
+                del self._stops[fill.symbol]
+                self._wanted.pop(fill.symbol, None)
             return []
         if held.is_flat:
             self._wanted.pop(fill.symbol, None)
@@ -171,6 +175,21 @@ class Webhook(Strategy[WebhookConfig]):
         if isinstance(intent, PlaceStop) and self._stops.get(intent.symbol) == intent.intent_id:
             del self._stops[intent.symbol]
         return []
+
+    def on_exit_ended(self, intent_id: str, symbol: str, ctx: StrategyContext) -> list[Intent]:
+        """The stop finished short of the position (its rest cancelled on a thin book,
+        or it fired before it grew with a later entry piece): close what is left now,
+        exactly the ledger's position, rather than leave it without a stop."""
+        if self._stops.get(symbol) != intent_id:
+            return []
+        del self._stops[symbol]
+        self._wanted.pop(symbol, None)
+        held = ctx.position(symbol)
+        if held.is_flat:
+            return []
+        side: Side = "Sell" if held.qty > 0 else "Buy"
+        return [ExitMarket(ctx.new_id(), symbol, side, abs(held.qty), Reason.SL,
+                           self.config.exclusive)]  # fmt: skip
 
     def flatten(self, ctx: StrategyContext, reason: Reason = Reason.KILL) -> list[Intent]:
         # The host closes the ledger's positions and cancels every resting order itself.

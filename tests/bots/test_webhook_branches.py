@@ -178,3 +178,26 @@ def test_a_restart_keeps_the_wanted_stop_and_protects_what_filled_meanwhile() ->
     # An exit forgets the wanted stop.
     assert bot.on_signal(_signal("exit"), _ctx(1)) and bot.remember(BTC) is None
     assert entry.side == "Buy"
+
+
+def test_a_stop_finishing_short_of_the_position_has_the_leftover_closed_once() -> None:
+    bot = Webhook({"symbols": [BTC]})
+    [entry] = bot.on_signal(_signal("enter_long", qty="0.05", stop="59000"), _ctx())
+    [stop] = bot.on_fill(fill_for(entry, 60000, T0, "0.05"), _ctx("0.05"))
+    assert isinstance(stop, PlaceStop)
+    # A piece of the stop: it goes on working on the rest, so it stays the stop.
+    assert bot.on_fill(fill_for(stop, 59000, T0, "0.03"), _ctx("0.02")) == []
+    assert bot.on_exit_ended("someone-else", BTC, _ctx("0.02")) == []
+    [close] = bot.on_exit_ended(stop.intent_id, BTC, _ctx("0.02"))
+    assert isinstance(close, ExitMarket)
+    assert (close.side, close.qty, close.reason) == ("Sell", D("0.02"), Reason.SL)
+    assert bot.on_exit_ended(stop.intent_id, BTC, _ctx("0.02")) == []  # told once
+    assert bot.remember(BTC) is None
+
+
+def test_a_stop_that_closed_everything_leaves_nothing_to_do() -> None:
+    bot = Webhook({"symbols": [BTC]})
+    [entry] = bot.on_signal(_signal("enter_long", qty="0.05", stop="59000"), _ctx())
+    [stop] = bot.on_fill(fill_for(entry, 60000, T0, "0.05"), _ctx("0.05"))
+    assert bot.on_fill(fill_for(stop, 59000, T0, "0.05"), _ctx()) == []
+    assert bot.on_exit_ended(stop.intent_id, BTC, _ctx()) == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.bots.e2e.harness import SYMBOL, D, flat_bars, stack
+from tests.bots.e2e.harness import EPOCH, MINUTE, SYMBOL, D, bar_start, flat_bars, stack, wait
 from tests.bots.e2e.test_e2e_orderblock import VECTOR
 
 QTY = Decimal("0.066")  # 1 % of 10,000 / (61200 − 59699.9), floored
@@ -60,13 +60,25 @@ def test_a_stop_taking_a_partly_filled_entry_out_withdraws_the_rest(database, re
     """Bar 10A trades through the block (the entry grows), crosses the stop, and trades
     on below the block's top: the stop triggers before its quantity is amended to the
     last piece, and the entry's rest is reached by the same trades before its cancel
-    lands. Whatever the stop left is closed at market when the bar closes, the rest of
-    the entry is cancelled, and nothing re-enters afterwards."""
+    lands. Whatever the stop left is closed at market as soon as the stop is finished,
+    before the bar closes; the rest of the entry is cancelled, and nothing re-enters at
+    the old block afterwards (bar 10's fresh bearish block rests its sell, as after a
+    whole stop-out in test_e2e_orderblock)."""
     with stack(database, tmp_path, _bars(VECTOR, D(59000)), history=6) as s:
         s.ex.control.post("/paper/liquidity", symbol=SYMBOL, flow_limited=True)
         s.register("ob_stop", "obs", "orderblock", {"pivot_len": 2}, redis_db=4)
-        s.start_bot("ob_stop")
-        s.play(5)  # bars 6-10A
+        bot = s.start_bot("ob_stop")
+        s.play(4)  # bars 6-9
+        # Bar 10A up to its close point: the stop fires, then waits for nothing.
+        s.ex.control.advance(MINUTE - 1000)
+        s.settle()
+        wait(lambda: s.qty("ob_stop") == 0, timeout=10, what="the leftover closed mid-bar")
+        s.settle()
+        s.ex.control.advance(1000)  # bar 10A closes
+        closed = bar_start(s.bar)
+        s.bar += 1
+        wait(lambda: bot.host.decided.get(SYMBOL, EPOCH) >= closed, what="bar 10A decided")
+        s.settle()
         entry = next(o for o in s.orders() if o["orderLinkId"].startswith("obs-en"))
         assert entry["orderStatus"] == "Cancelled"
         filled = D(entry["cumExecQty"])
@@ -78,4 +90,11 @@ def test_a_stop_taking_a_partly_filled_entry_out_withdraws_the_rest(database, re
         exits = [f for f in fills if f.reason == "sl"]
         assert sum(f.qty for f in exits) == filled
         assert [f.link[:6] for f in exits] == ["obs-sl"] * len(exits)
-        assert not s.open_orders("ob_stop")
+        stop = next(o for o in s.orders() if o["orderLinkId"].startswith("obs-sl"))
+        assert stop["orderStatus"] == "Filled" and D(stop["cumExecQty"]) < filled
+        assert {f.link for f in exits} == {stop["orderLinkId"], exits[-1].link}  # + leftover
+        assert exits[-1].qty == filled - D(stop["cumExecQty"])
+        left = s.open_orders("ob_stop")
+        assert [(o["orderLinkId"][:7], o["side"], D(o["price"])) for o in left] == [
+            ("obs-en-", "Sell", D("63000"))
+        ]
