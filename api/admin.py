@@ -15,7 +15,7 @@ from aiohttp import web
 
 from api.auth import TOKEN_KEY, audit_entry
 from api.context import CONTEXT, PREFIX, ApiContext
-from api.jsonio import error, reply
+from api.jsonio import error, read_object, reply
 from api.tokens import TokenInfo
 from core import redis_keys
 from core.config import Role
@@ -56,18 +56,9 @@ async def backup_now(request: web.Request) -> web.StreamResponse:
 
 
 async def _body(request: web.Request) -> dict[str, str]:
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise UserError(f"body: larger than {MAX_BODY // 1024} KiB")
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise UserError("body: not JSON") from None
-    if not isinstance(body, dict):
-        raise UserError(f"body: a JSON object with any of {', '.join(UPDATE_FIELDS)}")
-    unknown = sorted(set(body) - set(UPDATE_FIELDS))
-    if unknown:
-        raise UserError(f"body: unknown field {unknown[0]!r} (allowed: {', '.join(UPDATE_FIELDS)})")
+    body = await read_object(
+        request, MAX_BODY, f"a JSON object with any of {', '.join(UPDATE_FIELDS)}", UPDATE_FIELDS
+    )
     if not body:
         raise UserError(f"nothing to update: give any of {', '.join(UPDATE_FIELDS)}")
     fields: dict[str, str] = {}

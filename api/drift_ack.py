@@ -9,7 +9,6 @@ moment, in the transaction of the ``confirmed`` audit row (as the C2 does it).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -18,6 +17,7 @@ import psycopg
 from aiohttp import web
 
 from api.context import ApiContext
+from api.jsonio import read_object
 from core.errors import UserError
 from core.operator import drift_ack
 from core.operator.confirm import Pending
@@ -28,18 +28,12 @@ MAX_REASON = 200
 
 
 async def parse_body(request: web.Request) -> tuple[str, str | None]:
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise UserError(f"body: larger than {MAX_BODY // 1024} KiB")
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise UserError("body: not JSON") from None
-    if not isinstance(body, dict):
-        raise UserError('body: a JSON object like {"target": "BOT or ACCOUNT", "reason": "..."}')
-    unknown = sorted(set(body) - {"target", "reason"})
-    if unknown:
-        raise UserError(f"body: unknown field {unknown[0]!r} (allowed: target, reason)")
+    body = await read_object(
+        request,
+        MAX_BODY,
+        'a JSON object like {"target": "BOT or ACCOUNT", "reason": "..."}',
+        ("target", "reason"),
+    )
     target, reason = body.get("target"), body.get("reason")
     if not isinstance(target, str) or not target.strip():
         raise UserError("target: a bot (id, code or name) or an account, as a string")

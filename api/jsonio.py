@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from core.errors import UserError
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
@@ -32,3 +34,24 @@ def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     """Every error has the same shape: ``{"error": {"status": …, "message": …}}``."""
     return reply({"error": {"status": status, "message": message}}, status, headers)
+
+
+async def read_object(
+    request: web.Request, max_bytes: int, shape: str, allowed: tuple[str, ...]
+) -> dict[str, Any]:
+    """A request body that must be one JSON object of at most ``max_bytes`` with only
+    ``allowed`` fields; anything else is one ``UserError`` line (``shape`` says what
+    was expected)."""
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise UserError(f"body: larger than {max_bytes // 1024} KiB")
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise UserError("body: not JSON") from None
+    if not isinstance(body, dict):
+        raise UserError(f"body: {shape}")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise UserError(f"body: unknown field {unknown[0]!r} (allowed: {', '.join(allowed)})")
+    return body
