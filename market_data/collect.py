@@ -29,6 +29,7 @@ from prometheus_client import Counter
 
 from core.candles import EXCHANGE_NAMES, Candle
 from core.config import Role, Settings
+from market_data.store import bar_columns
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,7 @@ def insert_closed(conn: psycopg.Connection[Any], exchange: str, candles: Sequenc
             exchange,
             [c.symbol for c in candles],
             [c.interval for c in candles],
-            [c.start for c in candles],
-            [c.open for c in candles],
-            [c.high for c in candles],
-            [c.low for c in candles],
-            [c.close for c in candles],
-            [c.volume for c in candles],
-            [c.turnover for c in candles],
+            *bar_columns(candles),
         ),
     ).fetchall()
     return len(rows)

@@ -42,6 +42,20 @@ def _counts(rows: Sequence[tuple[Any, ...]]) -> Written:
     return Written(inserted, len(rows) - inserted)
 
 
+def bar_columns(candles: Sequence[Candle]) -> tuple[list[Any], ...]:
+    """The bars' open time, OHLC, volume and turnover as one array each, in the
+    columns' order, for an ``unnest`` insert into ``market.candles``."""
+    return (
+        [c.start for c in candles],
+        [c.open for c in candles],
+        [c.high for c in candles],
+        [c.low for c in candles],
+        [c.close for c in candles],
+        [c.volume for c in candles],
+        [c.turnover for c in candles],
+    )
+
+
 def upsert_candles(
     conn: psycopg.Connection[Any], exchange: str, candles: Sequence[Candle]
 ) -> Written:
@@ -67,13 +81,7 @@ def upsert_candles(
             exchange,
             candles[0].symbol,
             candles[0].interval,
-            [c.start for c in candles],
-            [c.open for c in candles],
-            [c.high for c in candles],
-            [c.low for c in candles],
-            [c.close for c in candles],
-            [c.volume for c in candles],
-            [c.turnover for c in candles],
+            *bar_columns(candles),
         ),
     ).fetchall()
     return _counts(rows)
