@@ -17,7 +17,7 @@ from core import redis_acl
 
 TEMPLATE = Path(__file__).parent / "redis" / "users.acl.in"
 HEADER = (
-    "# Redis ACL users of Alpha: \"<user> <rules>\"; {bot} stands for a bot's id.\n"
+    '# Redis ACL users of Alpha: "<user> <rules>"; {bot} stands for a bot\'s id.\n'
     "# Generated from core/redis_acl.py by `python -m deploy.redis_acl`: do not edit.\n"
 )
 
@@ -27,16 +27,22 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.redis_acl", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true",
-                        help="only compare; exit 1 if the template is out of date")
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.redis_acl",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only compare; exit 1 if the template is out of date"
+    )
     args = parser.parse_args(argv)
     text = render()
     if args.check:
         if TEMPLATE.read_text(encoding="utf-8") != text:
-            print(f"redis_acl: {TEMPLATE} is out of date; run python -m deploy.redis_acl",
-                  file=sys.stderr)
+            print(
+                f"redis_acl: {TEMPLATE} is out of date; run python -m deploy.redis_acl",
+                file=sys.stderr,
+            )
             return 1
         return 0
     TEMPLATE.write_text(text, encoding="utf-8")

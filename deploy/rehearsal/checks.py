@@ -23,6 +23,8 @@ MIN_ROUND_TRIPS = 2
 PAUSE_GRACE_S = 5.0
 LISTENER = "websocket_listener"
 RESTARTING = ("always", "unless-stopped", "on-failure")
+#: A check whose data was never read fails: an empty list proves nothing.
+NOT_VERIFIED = "not verified: the rehearsal stopped before it read this"
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ def check_prometheus(obs: Observations) -> Check:
 def check_registrations(obs: Observations) -> Check:
     """Production parameters: each strategy's defaults (only risk limits given), the
     symbols the compose file registers."""
+    if not obs.registered_symbols:
+        return Check("production registrations", False, NOT_VERIFIED)
     problems = []
     by_id = {row["bot_id"]: row for row in obs.bots}
     for bot_id, symbols in sorted(obs.registered_symbols.items()):
@@ -188,6 +192,8 @@ def round_trips(fills: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 def check_trading(obs: Observations) -> Check:
     trips = round_trips(obs.fills)
     wanted = sorted(obs.registered_symbols)
+    if not wanted:
+        return Check("trading", False, NOT_VERIFIED)
     short = [f"{b}: {trips.get(b, 0)}" for b in wanted if trips.get(b, 0) < MIN_ROUND_TRIPS]
     shown = ", ".join(f"{b} {trips.get(b, 0)}" for b in wanted)
     if short:
@@ -204,6 +210,8 @@ def check_risk_limits(obs: Observations) -> Check:
     from the ledger, conservative, plus the host's own ``risk_halt`` alerts)."""
     if obs.risk_error:
         return Check("risk limits", False, f"not read: {obs.risk_error}")
+    if not obs.registered_symbols:
+        return Check("risk limits", False, NOT_VERIFIED)
     ok, detail = risk_check.summarize(
         obs.bots, obs.registered_symbols, obs.capital, obs.fills, obs.funding,
         obs.risk_alerts, obs.risk_anchors, timedelta(seconds=obs.risk_grace_s),
@@ -446,11 +454,15 @@ def check_positions(obs: Observations) -> list[Check]:
         for a, s in sorted(set(bots) | set(exchange))
         if bots[(a, s)] != exchange[(a, s)]
     ]
-    summed = Check(
-        "positions sum to the exchange's",
-        not off,
-        "; ".join(off[:5]) or "per account and symbol, the bots' positions sum to the exchange's",
-    )
+    if not obs.exchange:
+        summed = Check("positions sum to the exchange's", False, NOT_VERIFIED)
+    else:
+        summed = Check(
+            "positions sum to the exchange's",
+            not off,
+            "; ".join(off[:5])
+            or "per account and symbol, the bots' positions sum to the exchange's",
+        )
     return [rebuild, summed]
 
 

@@ -25,6 +25,11 @@ NOT_RUN = ("grafana",)
 class StackError(RuntimeError):
     """A docker or compose command failed; the message says which and why."""
 
+    def __init__(self, message: str, returncode: int | None = None) -> None:
+        super().__init__(message)
+        #: The command's exit status, when it ran and exited (None: it did not answer).
+        self.returncode = returncode
+
 
 def run(args: Sequence[str], *, input: str | None = None, timeout: float = 600) -> str:
     """Runs a command, returns its stdout; a failure raises with the command's last words."""
@@ -36,7 +41,10 @@ def run(args: Sequence[str], *, input: str | None = None, timeout: float = 600) 
         raise StackError(f"{' '.join(args[:4])} …: no answer within {timeout:.0f} s") from exc
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise StackError(f"{' '.join(args[:5])} … exited {done.returncode}: {' / '.join(tail)}")
+        raise StackError(
+            f"{' '.join(args[:5])} … exited {done.returncode}: {' / '.join(tail)}",
+            done.returncode,
+        )
     return done.stdout
 
 

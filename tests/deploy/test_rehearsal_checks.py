@@ -469,3 +469,16 @@ def test_risk_limits_fail_without_limits_or_capital() -> None:
     assert not check.ok and check.detail == "ss: its capital basis was not found"
     obs.risk_error = "probe failed"
     assert checks.check_risk_limits(obs).detail == "not read: probe failed"
+
+
+def test_a_rehearsal_stopped_before_verification_passes_nothing_it_did_not_see() -> None:
+    """A CI run once stopped two minutes in (a fault step's command failed): the stack
+    had come up in order and healthy, nothing else was read, and yet "production
+    registrations", "trading", "risk limits" and "positions sum to the exchange's"
+    passed on empty data. Only what was seen may pass."""
+    obs = checks.Observations(config=config(), events=startup(), up_seconds=53.0,
+                              prometheus_targets=[("paper_exchange:9100", "up")],
+                              memory={"redis": (15 * 2**20, 512 * 2**20)})  # fmt: skip
+    passed = {c.name for c in checks.evaluate(obs) if c.ok}
+    assert passed == {"start order", "restart policies", "healthy after up",
+                      "prometheus targets", "memory"}  # fmt: skip
