@@ -181,8 +181,9 @@ def _state_action(action: str) -> Handler:
 
         try:
             done = await change_state(
-                ctx.control, effect, name, await load_bots(ctx.writer), state, allow_all=False
-            )
+                ctx.control, effect, name, await load_bots(ctx.writer), state,
+                allow_all=False, requested_by=f"api:{token.id}:{token.name}",
+            )  # fmt: skip
         except UnknownBotError:
             await ctx.auditor.record(audit_entry(request, token, "refused", "unknown bot"))
             return _unknown_bot(name)

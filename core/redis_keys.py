@@ -75,6 +75,12 @@ def universe(bot_id: BotId) -> str:
     return f"bot:{bot_id}:universe"
 
 
+def state_applied(bot_id: BotId) -> str:
+    """Hash: the state the running bot last acknowledged (``state``, ``at`` ISO time,
+    ``id`` of the operator's command), written when a ``state`` notice reaches it."""
+    return f"bot:{bot_id}:state_applied"
+
+
 def command_reply(bot_id: BotId, command_id: str) -> str:
     """List: a running bot's one-line answer to the command ``command_id`` (``reload``),
     pushed once with a TTL; the operator's CLI ``BLPOP``\\ s it."""

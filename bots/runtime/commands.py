@@ -1,14 +1,16 @@
 """What an operator asks a running bot through ``commands:{bot}`` (from Telegram or the
-CLI): ``flatten``, ``exit`` one symbol, ``cancel-all``, ``reset-risk``, and ``reload``
-(take an updated registration: bots/runtime/reload.py). Each acts on this bot's own
+CLI): ``flatten``, ``exit`` one symbol, ``cancel-all``, ``reset-risk``, ``reload``
+(take an updated registration: bots/runtime/reload.py), and ``state`` (a notice that
+the operator changed the bot's state key: the bot obeys the key on every decision and
+acknowledges the notice so operators can see the change applied). Each acts on this bot's own
 positions and orders only, never on the account's netted position.
 
 The HTTP API's webhook puts its accepted alerts on the same stream as ``signal``
 entries (docs/api.md#webhooks): they reach ``Strategy.on_signal`` in order with the
 operator's commands, and their intents take the same path as a candle's.
 
-A stopped bot refuses them all (the operator resumes it first), but ``reload``: taking
-new settings sends nothing to the exchange.
+A stopped bot refuses them all (the operator resumes it first), but ``reload`` and
+``state``: neither sends anything to the exchange.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class OperatorCommands:
     context: Callable[[], StrategyContext]
     #: ``reload``: the host re-reads and applies its registration, then answers.
     reload: Callable[[Mapping[str, str]], None] = lambda fields: None
+    #: ``state``: the operator changed ``bot:{id}:state``; the host records that it
+    #: took it (``bot:{id}:state_applied``).
+    acknowledge_state: Callable[[Mapping[str, str]], None] = lambda fields: None
 
     def handle(self, fields: Mapping[str, str], symbols: list[str]) -> None:
         """One command entry; ``symbols`` are the ones the bot follows now."""
@@ -48,6 +53,8 @@ class OperatorCommands:
         log.info("command %s from %s", command, fields.get("requested_by", "?"))
         if command == "reload":
             self.reload(fields)
+        elif command == "state":  # a notice, acknowledged in every state (stop included)
+            self.acknowledge_state(fields)
         elif self.state() is BotState.STOPPED:
             log.warning("bot is stopped: command %s refused (resume it first)", command)
         elif command == "flatten":

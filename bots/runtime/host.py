@@ -175,6 +175,7 @@ class BotHost:
             state=self.state,
             context=self.context,
             reload=self.reload,
+            acknowledge_state=self.acknowledge_state,
         )
         #: The bot's allocation; without one, set from the wallet once in start().
         self.capital = registration.initial_capital or ZERO
@@ -525,6 +526,17 @@ class BotHost:
             pipe.rpush(key, answer)
             pipe.expire(key, redis_keys.COMMAND_REPLY_TTL_SECONDS)
             pipe.execute()
+
+    def acknowledge_state(self, fields: Mapping[str, str]) -> None:
+        """Record the state this process obeys from now on: the key itself (a later
+        write wins over the notice's ``state``), when, and which command said so."""
+        state = self.state()
+        self.redis.hset(
+            redis_keys.state_applied(self.reg.bot_id),
+            mapping={"state": state.value, "at": datetime.now(UTC).isoformat(),
+                     "id": fields.get("id", "")},
+        )  # fmt: skip
+        log.info("state %s applied (asked by %s)", state.value, fields.get("requested_by", "?"))
 
     def _apply(self, plan: reloading.Plan) -> str:
         joined = [s for s in plan.joined if s not in self.symbols]

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from core.operator.control import Control
+from core.operator.control import Control, new_command_id
 from core.operator.registry import Bot, resolve
 
 #: The state each action sets (what bots obey, ``core/redis_keys.bot_state``).
@@ -53,6 +53,7 @@ async def change_state(
     state: str,
     *,
     allow_all: bool,
+    requested_by: str = "operator",
 ) -> StateChange:
     """Set ``state`` on the bots ``name`` means, inside the caller's audit transaction."""
     chosen = targets(name, every, state, allow_all=allow_all)
@@ -61,4 +62,8 @@ async def change_state(
     detail = f"{state}: {','.join(b.bot_id for b in chosen)}"
     async with effect(detail, bot_id) as conn:
         changed = await control.set_state(conn, chosen, state)
+        # The key is what the bot obeys on its next decision; the notice makes a running
+        # bot acknowledge it at once (bot:{id}:state_applied), so operators see it applied.
+        for bot in chosen:
+            await control.send(bot, "state", requested_by, new_command_id(), state=state)
     return StateChange(state, bot_id, detail, changed)

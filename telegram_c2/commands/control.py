@@ -14,8 +14,9 @@ async def _change(inv: Invocation, state: str, *, allow_all: bool) -> Result:
         target = "BOT|all" if allow_all else "BOT"
         raise UsageError(f"Usage: /{inv.command} {target}")
     done = await change_state(
-        inv.c2.control, inv.effect, inv.args[0], await inv.bots(), state, allow_all=allow_all
-    )
+        inv.c2.control, inv.effect, inv.args[0], await inv.bots(), state,
+        allow_all=allow_all, requested_by=inv.requested_by,
+    )  # fmt: skip
     text = ", ".join(done.changed) if done.changed else "no bot needed it"
     await inv.reply(f"{state.capitalize()}: {text}.")
     return Result(detail=done.detail, bot_id=done.bot_id)

@@ -98,3 +98,50 @@ def test_pause_resume_flatten_kill_and_stop(database, redis, tmp_path):
         s.play(1)
         assert s.qty(BOT) == held
         assert len(s.orders()) == placed
+
+
+def test_a_running_bot_acknowledges_the_operators_state_change(database, redis, tmp_path):
+    """The C2's and the API's path (core/operator/state.change_state) sets the state key
+    and leaves a ``state`` notice; the running bot records what it now obeys in
+    ``bot:{id}:state_applied``, even when the new state is ``stopped``."""
+    import asyncio
+
+    from core.operator.audit import AuditEntry, Auditor
+    from core.operator.control import Control
+    from core.operator.db import Database
+    from core.operator.redis_pool import RedisPool
+    from core.operator.registry import load_bots
+    from core.operator.state import change_state
+
+    history, live = _bars()
+    with stack(database, tmp_path, history + live, len(history)) as s:
+        s.register(BOT, "ctl", "shortseller", CONFIG, redis_db=None)  # the shared DB 0
+        s.start_bot(BOT)
+        applied_key = redis_keys.state_applied(BOT)  # type: ignore[arg-type]
+        assert not s.bot_redis(BOT).exists(applied_key)
+
+        async def operator(state: str) -> None:
+            pool, db = RedisPool(s.settings), Database(s.settings)
+            auditor = Auditor(db)
+
+            def effect(detail: str, bot_id: str | None):  # type: ignore[no-untyped-def]
+                entry = AuditEntry("pause", "accepted", bot_id=bot_id, detail=detail,
+                                   channel="cli")  # fmt: skip
+                return auditor.effect(entry)
+
+            try:
+                await change_state(Control(pool), effect, BOT, await load_bots(db), state,
+                                   allow_all=False, requested_by="test")  # fmt: skip
+            finally:
+                await pool.close()
+
+        for state in ("paused", "running", "stopped"):
+            asyncio.run(operator(state))
+            assert s.bot_redis(BOT).get(redis_keys.bot_state(BOT)) == state  # type: ignore[arg-type]
+            applied = wait(
+                lambda st=state: (
+                    (h := s.bot_redis(BOT).hgetall(applied_key)).get("state") == st and h
+                ),
+                what=f"the bot to acknowledge {state}",
+            )
+            assert applied["id"] and applied["at"] > "2020"
