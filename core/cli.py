@@ -118,9 +118,16 @@ def _help_and_fail(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def build() -> Cli:
+#: Verbs that run a process many times over on one host, with the one registrar they need:
+#: fifty bots need not each build (and keep in memory) the whole verb tree.
+SOLE_VERBS = {("run", "bot"): "bots.runtime.cli"}
+
+
+def build(argv: Sequence[str] | None = None) -> Cli:
+    """The verb tree; for ``argv`` of a :data:`SOLE_VERBS` verb, only that verb."""
+    words = tuple(sys.argv[1:] if argv is None else argv)[:2]
     cli = Cli()
-    for module in VERB_MODULES:
+    for module in (SOLE_VERBS[words],) if words in SOLE_VERBS else VERB_MODULES:
         try:
             registrar = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -136,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # reports, pg_dump's output) is the owner's alone from its first byte, whatever the
     # invoking shell's umask: they hold trades, and the globals hold password verifiers.
     os.umask(0o077)
-    cli = build()
+    cli = build(argv)
     args = cli.parser.parse_args(argv)
     if not hasattr(args, "func"):
         cli.parser.print_help(sys.stderr)
