@@ -48,21 +48,6 @@ DUMP_AT_EXIT = (
 )
 
 
-def memory(pid: int) -> dict[str, float]:
-    """MB of the process's ``Rss``, ``Pss`` (shared pages divided among the processes
-    mapping them) and private pages (``Private_Clean`` + ``Private_Dirty``: what one more
-    bot adds when the shared libraries are already mapped by others)."""
-    kb: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, value = line.split(":", 1)
-        kb[name] = int(value.split()[0])
-    return {
-        "rss": kb["Rss"] / 1024,
-        "pss": kb["Pss"] / 1024,
-        "private": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024,
-    }
-
-
 def source_tree(rev: str, into: Path) -> Path:
     """The repository's files at ``rev`` (committed state only)."""
     into.mkdir(parents=True)
@@ -84,6 +69,7 @@ def run_one(
     watcher: bot_stack.Watcher,
     candles: int,
     logs: Path,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     from core import redis_keys
     from devenv.ports import free_port
@@ -99,6 +85,7 @@ def run_one(
         "PYTHONPATH": os.pathsep.join([str(site), env["PYTHONPATH"], str(tree)]),
         "IMPORTS_DUMP": str(dump),
         "ALPHA_HTTP_PORT": str(free_port()),
+        **(extra_env or {}),
     }
     bot_redis = stack.redis(redis_keys.bot_db(None))
     with (logs / f"bot-{label}.log").open("w") as log:
@@ -117,7 +104,7 @@ def run_one(
         rss = bot_stack.RssSampler(bot.pid)
         time.sleep(2.0)
         idle = statistics.median(rss.samples) / 1024
-        idle_detail = memory(bot.pid)
+        idle_detail = bot_stack.memory(bot.pid)
 
         def position() -> str:
             return bot_redis.hget(redis_keys.position(bot_id, bot_stack.SYMBOL), "qty") or ""  # type: ignore[arg-type]
@@ -127,7 +114,7 @@ def run_one(
         )
         rss.stop()
         trading = max(rss.samples) / 1024
-        trading_detail = memory(bot.pid)
+        trading_detail = bot_stack.memory(bot.pid)
     finally:
         bot.send_signal(signal.SIGTERM)
         try:
@@ -154,9 +141,16 @@ def main() -> int:
                         " base)")  # fmt: skip
     parser.add_argument("--candles", type=int, default=200,
                         help="closed bars each bot trades on (default 200)")  # fmt: skip
+    parser.add_argument("--after-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the 'after' bot only (repeatable):"
+                        " e.g. --before HEAD --after-env MALLOC_ARENA_MAX=2 compares one"
+                        " setting on the same tree")  # fmt: skip
     args = parser.parse_args()
     if args.candles < 2:
         parser.error("--candles must be at least 2")
+    if any("=" not in item for item in args.after_env):
+        parser.error("--after-env takes NAME=VALUE")
+    after_env = dict(item.split("=", 1) for item in args.after_env)
 
     from core import redis_keys
     from paper_exchange.testing import spawn_exchange
@@ -215,6 +209,7 @@ def main() -> int:
             results[label] = run_one(
                 label, tree, stack=stack, dbname=dbname, env=env, clock=clock,
                 watcher=watcher, candles=args.candles, logs=logs,
+                extra_env=after_env if label == "after" else None,
             )  # fmt: skip
 
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
@@ -223,6 +218,8 @@ def main() -> int:
               "traded, an order on each):")  # fmt: skip
         for label, r in results.items():
             tree = args.before if label == "before" else "this tree"
+            if label == "after" and after_env:
+                tree += ", " + " ".join(f"{k}={v}" for k, v in after_env.items())
             print(f"  {label:6} ({tree}): idle RSS {r['idle']:.1f} MB, trading peak "
                   f"{r['trading']:.1f} MB, {r['modules']} modules loaded, heavy packages: "
                   f"{', '.join(r['heavy']) or 'none'}; candle → order p50 "

@@ -154,13 +154,25 @@ class Clock:
 # --- the bot ---------------------------------------------------------------------------
 
 
-def register(stack: Any, dbname: str, bot_id: str = BOT, code: str = CODE) -> None:
+def register(
+    stack: Any,
+    dbname: str,
+    bot_id: str = BOT,
+    code: str = CODE,
+    *,
+    bot_type: str = PLUGIN,
+    account: str = "main",
+    config: dict[str, Any] | None = None,
+) -> None:
+    """Registers a bot without ``--redis-db`` (its keys in the shared database); the
+    default is a ``benchflip`` bot on 1-minute BTCUSDT candles."""
     from database import bots as registry
 
+    chosen = {"interval": "1", "symbols": [SYMBOL]} if config is None else config
     spec = registry.build_spec(
-        bot_id=bot_id, bot_code=code, bot_name=bot_id, bot_type=PLUGIN, strategy_name=PLUGIN,
-        account="main", redis_db=None, symbols=SYMBOL, mode="paper",
-        config=json.dumps({"interval": "1", "symbols": [SYMBOL]}), initial_capital="10000",
+        bot_id=bot_id, bot_code=code, bot_name=bot_id, bot_type=bot_type,
+        strategy_name=bot_type, account=account, redis_db=None, symbols=SYMBOL, mode="paper",
+        config=json.dumps(chosen), initial_capital="10000",
     )  # fmt: skip
     with stack.connect(dbname, "owner", direct=True) as conn:
         registry.register(conn, spec)
@@ -231,6 +243,39 @@ def measure_bots(
                 wait(lambda p=position: p() in ("", "0"), 10, f"{code} to be flat")
         seen = len(watcher.order_links)
     return react, protect
+
+
+def spawn_alpha(
+    env: dict[str, str], logs: Path, cwd: Path, *command: str, extra: dict[str, str] | None = None
+) -> Any:
+    """``alpha run …`` as its own process with its own ``/healthz`` port, logging to
+    ``logs/<last word>.log``."""
+    import subprocess
+
+    from devenv.ports import free_port
+    from tests.harness.services import alpha_command
+
+    with (logs / f"{command[-1]}.log").open("w") as log:
+        own = {**env, "ALPHA_HTTP_PORT": str(free_port()), **(extra or {})}
+        return subprocess.Popen(
+            [*alpha_command(), "run", *command], env=own, cwd=cwd,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )  # fmt: skip
+
+
+def memory(pid: int) -> dict[str, float]:
+    """MB of the process's ``Rss``, ``Pss`` (shared pages divided among the processes
+    mapping them) and private pages (``Private_Clean`` + ``Private_Dirty``: what one more
+    bot adds when the shared libraries are already mapped by others)."""
+    kb: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        kb[name] = int(value.split()[0])
+    return {
+        "rss": kb["Rss"] / 1024,
+        "pss": kb["Pss"] / 1024,
+        "private": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024,
+    }
 
 
 def cpu_seconds(pid: int) -> float:

@@ -325,14 +325,18 @@ def main() -> int:
 
 
 def _measure_latency(
-    exchange: Any, bot_redis: Any, stream: str, args: argparse.Namespace
+    exchange: Any,
+    bot_redis: Any,
+    stream: str,
+    args: argparse.Namespace,
+    link_prefix: str = f"{CODE}-lat-",
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Each execution's emission (the exchange's wall time as it hands the frame to the
     listener's socket) and the moment its ``fills:{bot}`` entry is seen here."""
     exchange.control.post("/paper/emission-times", account="main", record=True)
     last_id = bot_redis.xinfo_stream(stream)["last-generated-id"]
     exchange.control.post("/paper/synthetic", account="main", count=args.latency_fills,
-                          rate=args.rate, batch=1, link_prefix=f"{CODE}-lat-")  # fmt: skip
+                          rate=args.rate, batch=1, link_prefix=link_prefix)  # fmt: skip
     seen: dict[str, float] = {}
     deadline = time.monotonic() + args.latency_fills / args.rate + 30
     while len(seen) < args.latency_fills and time.monotonic() < deadline:

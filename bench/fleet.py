@@ -1,0 +1,323 @@
+"""Fifty bots on one host (issue 19's fleet benchmark), in one run.
+
+    .venv/bin/python bench/fleet.py [--bots 50] [--accounts 3] [--bars 20] [--pauses 1000]
+                                    [--fills 5000] [--rate 1000] [--idle 10]
+
+Everything as deployed, each its own process: the paper exchange (manual clock, a
+replayed BTCUSDT market), one ``alpha run listener`` for every account, and ``--bots``
+``alpha run bot`` processes over this run's PostgreSQL database, PgBouncer and Redis
+(the test harness starts them; nothing shared is touched). Every bot is registered
+without ``--redis-db``: all their keys live in the shared database 0.
+
+The fleet: 40 % production bots — ``shortseller``, ``lxalgo``, ``momentum`` and
+``orderblock`` in turn, each with its production defaults except ``symbols``
+(BTCUSDT: the one market the exchange replays) — and 60 % ``benchflip`` bots
+(``bench/flip_strategy.py``), which act on every closed 1-minute candle: so one bar makes
+every one of them send an order at the same moment, and every other bar a fill and a
+protective stop each. Bots are spread over ``--accounts`` exchange accounts in turn.
+
+Measured, in this order:
+
+1. **start-up**: all bots started at once; the time from the spawn to each bot's first
+   heartbeat (it has registered, fetched instruments, warmed up, adopted, subscribed);
+2. **memory** of every bot from ``/proc/PID/smaps_rollup``: RSS (counts the shared
+   libraries in full in every process), PSS (shared pages divided among the processes
+   mapping them: the sum over the bots is what they take from the host together) and
+   private pages (what one more bot adds). Idle, and again after trading;
+3. **CPU at idle**: every bot connected, no bar, over ``--idle`` seconds;
+4. **a market move**: ``--bars`` closed bars played one at a time, each answered by every
+   ``benchflip`` bot at once; (a) candle close → order accepted and (b) entry fill →
+   stop accepted for every one of them (``bench/bot_stack.measure_bots``), and the CPU
+   of that window;
+5. **/pause → applied** on the idle fleet (``bench/pause_reaction.py``), against the raw
+   Redis stream hop measured in the same run;
+6. **the listener's per-fill latency at ``--rate`` fills/s** with every bot connected, the
+   method of ``bench/fill_pipeline.py`` (c): synthetic executions of a registered bot
+   that does not run, from the exchange's emission to the ``fills:{bot}`` entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import bot_stack  # bench/bot_stack.py
+from bot_stack import HISTORY, MINUTE, PLUGIN, ROOT, SYMBOL, T0_MS, summary, wait
+
+PRODUCTION = ("shortseller", "lxalgo", "momentum", "orderblock")
+SINK, SINK_CODE = "fleet_sink", "snk"  # registered, never started: (c)'s fills go here
+
+
+def fleet(n: int, accounts: list[str]) -> list[tuple[str, str, str, str]]:
+    """(bot id, link code, type, account) of ``n`` bots: 40 % production types in turn,
+    the rest ``benchflip``."""
+    production = (2 * n) // 5
+    out = []
+    for i in range(n):
+        kind = PRODUCTION[i % len(PRODUCTION)] if i < production else PLUGIN
+        out.append((f"fleet_{i:03d}", f"q{i:03d}", kind, accounts[i % len(accounts)]))
+    return out
+
+
+def market(path: Path, bars: int) -> Path:
+    """Flat at 60,000 but for a move: a slide of 0.5 % a bar for 10 bars starting at
+    bar ``HISTORY + 8``, then flat at the new level (the benchflip bots' stops, 10 %
+    below, never trigger)."""
+    rows = ["start,open,high,low,close,volume,turnover"]
+    price = 60000.0
+    for i in range(bars):
+        opened = price
+        if HISTORY + 8 <= i < HISTORY + 18:
+            price *= 0.995
+        lo, hi = min(opened, price), max(opened, price)
+        rows.append(f"{T0_MS + i * MINUTE},{opened:.1f},{hi:.1f},{lo:.1f},{price:.1f},10,600000")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += bot_stack.cpu_seconds(pid)
+        except OSError:
+            pass
+    return total
+
+
+def memory_table(pids: dict[str, int]) -> dict[str, dict[str, float]]:
+    return {bot_id: bot_stack.memory(pid) for bot_id, pid in pids.items()}
+
+
+def memory_lines(label: str, table: dict[str, dict[str, float]], kinds: dict[str, str]) -> None:
+    sums = {k: sum(m[k] for m in table.values()) for k in ("rss", "pss", "private")}
+    print(f"memory {label}, {len(table)} bots: summed RSS {sums['rss']:.0f} MB, summed PSS "
+          f"{sums['pss']:.0f} MB, summed private {sums['private']:.0f} MB")  # fmt: skip
+    for kind in sorted(set(kinds.values())):
+        rows = [table[b] for b in table if kinds[b] == kind]
+        print(f"    {kind:11} ×{len(rows):2}: per bot median RSS "
+              f"{statistics.median(r['rss'] for r in rows):.1f} MB, PSS "
+              f"{statistics.median(r['pss'] for r in rows):.1f} MB, private "
+              f"{statistics.median(r['private'] for r in rows):.1f} MB")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bots", type=int, default=50, help="bot processes (default 50)")
+    parser.add_argument("--accounts", type=int, default=3, help="exchange accounts (default 3)")
+    parser.add_argument("--bars", type=int, default=20,
+                        help="bars of the market move, each answered by every benchflip bot"
+                        " (default 20)")  # fmt: skip
+    parser.add_argument("--pauses", type=int, default=1000, help="/pause events (default 1000)")
+    parser.add_argument("--fills", type=int, default=5000, help="fills for the listener's"
+                        " latency at --rate (default 5000)")  # fmt: skip
+    parser.add_argument("--rate", type=int, default=1000, help="fills/s (default 1000)")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU (default 10)")
+    parser.add_argument("--arena-max", type=int, default=None, metavar="N",
+                        help="start the bots with MALLOC_ARENA_MAX=N")  # fmt: skip
+    args = parser.parse_args()
+    if args.bots < 1 or args.accounts < 1 or args.bars < 2:
+        parser.error("--bots and --accounts at least 1, --bars at least 2")
+
+    import fill_pipeline  # bench/fill_pipeline.py: (c)'s measurement
+    from pause_reaction import measure_pauses
+    from reaction import raw_stream_hop
+
+    from core import redis_keys
+    from paper_exchange.testing import spawn_exchange
+    from tests.harness.services import ServiceStack
+
+    sys.setswitchinterval(0.0002)  # our socket threads stamp arrivals (as reaction.py)
+    load = os.getloadavg()
+    stack = ServiceStack.start()
+    exchange = listener = None
+    bots: dict[str, subprocess.Popen[bytes]] = {}
+    socks: list[Any] = []
+    logs = stack.tmp / "logs"
+    logs.mkdir()
+    try:
+        plugins = bot_stack.plugin_dir(stack.tmp)
+        sys.path.insert(0, str(plugins))  # registration validates the config here too
+        names = ["main", *(f"acct{k}" for k in range(2, args.accounts + 1))]
+        keys = {name: (f"{name}-key", f"{name}-secret") for name in names}
+        path = market(stack.tmp / "BTCUSDT_1.csv", HISTORY + args.bars + 60)
+        accounts = [f"--account={n}:{k}:{s}:1000000" for n, (k, s) in keys.items()]
+        exchange = spawn_exchange([
+            *accounts, "--market", str(path), "--speed", "manual",
+            "--history-minutes", str(HISTORY), "--no-rate-limits",
+        ])  # fmt: skip
+        clock = bot_stack.Clock(exchange.control)
+        watcher = bot_stack.Watcher()
+        socks = bot_stack.sockets(exchange.ws_url, watcher, list(keys.values()))
+
+        dbname = stack.create_database()
+        members = fleet(args.bots, names)
+        kinds = {bot_id: kind for bot_id, _c, kind, _a in members}
+        for bot_id, code, kind, account in members:
+            config = None if kind == PLUGIN else {"symbols": [SYMBOL]}
+            bot_stack.register(stack, dbname, bot_id, code, bot_type=kind, account=account,
+                               config=config)  # fmt: skip
+        bot_stack.register(stack, dbname, SINK, SINK_CODE)
+        env = {
+            **stack.env(dbname),
+            "PYTHONPATH": os.pathsep.join([str(plugins), str(ROOT)]),
+            "BYBIT_ENV": "paper",
+            "BYBIT_REST_URL": exchange.rest_url,
+            "BYBIT_WS_URL": exchange.ws_url,
+            "LISTENER_SPOOL_DIR": str(stack.tmp / "spool"),
+            "LISTENER_CATCHUP_MARGIN_SECONDS": "60",
+            "ALPHA_LOG_LEVEL": "WARNING",
+        }
+        for name, (key, secret) in keys.items():
+            env[f"BYBIT_ACCOUNT_{name.upper()}_API_KEY"] = key
+            env[f"BYBIT_ACCOUNT_{name.upper()}_API_SECRET"] = secret
+        os.environ.update(env)  # this process's operator path (pause) reads the same settings
+        from core.config import load_settings
+
+        settings = load_settings()
+        infra, shared = stack.redis(15), stack.redis(redis_keys.bot_db(None))
+
+        listener = bot_stack.spawn_alpha(env, logs, stack.tmp, "listener")
+        wait(lambda: all(infra.hget(redis_keys.LISTENER_STATUS, f"{n}:connected") == "1"
+                         for n in names) or listener.poll() is not None,
+             60, "the listener on every account")  # fmt: skip
+
+        def exited() -> int | None:
+            for proc in (*bots.values(), listener):
+                if proc is not None and proc.poll() is not None:
+                    return proc.returncode
+            return None
+
+        # 1. start-up, all at once
+        extra = {} if args.arena_max is None else {"MALLOC_ARENA_MAX": str(args.arena_max)}
+        spawned = time.monotonic()
+        for bot_id in kinds:
+            bots[bot_id] = bot_stack.spawn_alpha(env, logs, stack.tmp, "bot", bot_id,
+                                                 extra=extra)  # fmt: skip
+        up: dict[str, float] = {}
+        while len(up) < len(bots):
+            if exited() is not None:
+                raise SystemExit(f"a process exited at start; see {logs}")
+            if time.monotonic() - spawned > 60 + 5 * len(bots):
+                raise SystemExit(f"bots not up: {sorted(set(bots) - set(up))}; see {logs}")
+            for bot_id in bots:
+                if bot_id not in up and shared.exists(redis_keys.heartbeat(bot_id)):  # type: ignore[arg-type]
+                    up[bot_id] = time.monotonic() - spawned
+            time.sleep(0.05)
+        time.sleep(3.0)  # sockets subscribed after the first beat
+        pids = {bot_id: proc.pid for bot_id, proc in bots.items()}
+        idle_memory = memory_table(pids)
+
+        # 3. CPU at idle
+        others = {"listener": [listener.pid], "paper exchange": [exchange.process.pid]}
+        before = {"bots": cpu_of(list(pids.values())),
+                  **{k: cpu_of(v) for k, v in others.items()}}  # fmt: skip
+        time.sleep(args.idle)
+        idle_cpu = {k: 100 * (cpu_of(list(pids.values()) if k == "bots" else others[k]) - v)
+                    / args.idle for k, v in before.items()}  # fmt: skip
+
+        # 4. the market move
+        flips = [(code, bot_id) for bot_id, code, kind, _a in members if kind == PLUGIN]
+
+        def position_of(bot_id: str) -> Callable[[], str]:
+            key = redis_keys.position(bot_id, SYMBOL)  # type: ignore[arg-type]
+            return lambda: str(shared.hget(key, "qty") or "")
+
+        watched = [(code, position_of(bot_id)) for code, bot_id in flips]
+        load_move = os.getloadavg()
+        before = {"bots": cpu_of(list(pids.values())),
+                  **{k: cpu_of(v) for k, v in others.items()}}  # fmt: skip
+        move_started = time.monotonic()
+        react, protect = bot_stack.measure_bots(clock, watcher, watched, args.bars, exited)
+        move_seconds = time.monotonic() - move_started
+        move_cpu = {k: 100 * (cpu_of(list(pids.values()) if k == "bots" else others[k]) - v)
+                    / move_seconds for k, v in before.items()}  # fmt: skip
+        production_orders = sum(
+            1 for link in watcher.order_links
+            if any(link.startswith(f"{c}-") for _b, c, kind, _a in members if kind != PLUGIN)
+        )  # fmt: skip
+        trading_memory = memory_table(pids)
+
+        # 5. /pause on the idle fleet, and the raw stream hop of the same run
+        load_pause = os.getloadavg()
+        pause_targets = [bot_id for bot_id, _c, _k, _a in members]
+        operator, notice = measure_pauses(settings, shared, pause_targets, args.pauses)
+        hop = raw_stream_hop(stack.redis(0), stack.redis(0), args.pauses)
+
+        # 6. the listener's per-fill latency with every bot connected
+        load_fills = os.getloadavg()
+        stream = redis_keys.fills_stream(SINK)  # type: ignore[arg-type]
+        shared.xadd(stream, {"bench": "start"})  # (c) reads from the stream's last id
+        spec = argparse.Namespace(latency_fills=args.fills, rate=args.rate)
+        emitted, seen = fill_pipeline._measure_latency(
+            exchange, shared, stream, spec, f"{SINK_CODE}-en-"
+        )
+        fills = [1000 * (seen[e] - emitted[e]) for e in emitted if e in seen]
+        if exited() is not None:
+            raise SystemExit(f"a process exited during the run; see {logs}")
+
+        starts = sorted(up.values())
+        print(f"machine: {os.cpu_count()} CPUs, load average before the run "
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+        counts = {k: list(kinds.values()).count(k) for k in sorted(set(kinds.values()))}
+        print(f"fleet: {args.bots} 'alpha run bot' processes on {len(names)} accounts, all "
+              f"in the shared Redis database: "
+              + ", ".join(f"{k} ×{v}" for k, v in counts.items())
+              + "; one 'alpha run listener'; the paper exchange")  # fmt: skip
+        print(f"start-up, all spawned at once: first heartbeat after {starts[0]:.1f} s, median "
+              f"{statistics.median(starts):.1f} s, last {starts[-1]:.1f} s")  # fmt: skip
+        memory_lines("idle (every bot connected)", idle_memory, kinds)
+        memory_lines(f"after the move ({args.bars} bars)", trading_memory, kinds)
+        print("    what the host needs for the bots: the summed PSS (shared pages counted "
+              "once over the fleet); summed RSS counts them once per bot")  # fmt: skip
+        print(f"CPU at idle ({args.idle:.0f} s; % of one core): "
+              + ", ".join(f"{k} {v:.1f} %" for k, v in idle_cpu.items()))  # fmt: skip
+        print(f"market move: {args.bars} bars in {move_seconds:.1f} s, each answered by "
+              f"{len(flips)} benchflip bots at once (load average at its start "
+              f"{load_move[0]:.2f}); CPU (% of one core): "
+              + ", ".join(f"{k} {v:.1f} %" for k, v in move_cpu.items())
+              + f"; orders from the production bots: {production_orders}")  # fmt: skip
+        print(f"  (a) candle close → order accepted, every benchflip bot: {summary(react)}")
+        print(f"  (b) entry fill → stop accepted: {summary(protect)}")
+        print(f"/pause → applied, idle fleet, round robin over {len(pause_targets)} bots (load "
+              f"average at its start {load_pause[0]:.2f}):")  # fmt: skip
+        print(f"    operator action (audit transaction, state, notice) → applied: "
+              f"{summary(operator)}")  # fmt: skip
+        print(f"    notice XADD → applied: {summary(notice)}")
+        print(f"    raw Redis stream hop (XADD → blocked XREAD): {summary(hop)}")
+        print(f"listener per-fill latency at {args.rate} fills/s with {args.bots} bots "
+              f"connected (exchange emits → fills:{{bot}} entry seen; load average at its "
+              f"start {load_fills[0]:.2f}): {summary(fills)}")  # fmt: skip
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print("reproduce: .venv/bin/python bench/fleet.py " + " ".join(sys.argv[1:]))
+    finally:
+        for proc in (*bots.values(), listener):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in (*bots.values(), listener):
+            if proc is not None:
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        for s in socks:
+            s.exit()
+        if exchange is not None:
+            exchange.stop()
+        if os.environ.get("BENCH_KEEP_LOGS"):
+            shutil.copytree(logs, os.environ["BENCH_KEEP_LOGS"], dirs_exist_ok=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
