@@ -1,6 +1,6 @@
 """How fast a bot reacts (issue 19's reaction benchmarks), in one run.
 
-    .venv/bin/python bench/reaction.py [--candles 2000] [--raw 1000]
+    .venv/bin/python bench/reaction.py [--candles 2000] [--raw 1000] [--pauses 1000]
 
 Everything is real and separate, as deployed: the paper exchange (its own process,
 manual clock, a replayed flat market), ``alpha run listener`` and ``alpha run bot``
@@ -29,6 +29,11 @@ The raw limits, measured in the same run before the bot starts:
 - **REST round trip**: a bare pybit ``place_order`` (a resting limit), one after another.
 - **Redis stream hop**: ``XADD`` here → ``XREAD BLOCK`` on another connection and thread
   (the hop a fill takes from the listener to a bot).
+
+(c) ``/pause`` received → the bot's state applied, after the bars, on the now idle
+    bots (``bench/pause_reaction.py``): the C2's own code path (audit transaction,
+    state key, ``state`` notice) to the bot's ``bot:{id}:state_applied`` record, pause
+    and resume alternating; compared with the Redis stream hop above.
 
 Path (b) includes the listener (socket → ledger commit → Redis position and
 ``fills:{bot}``) and the bot's stream read, so its floor is roughly (a)'s raw path plus
@@ -172,6 +177,8 @@ def main() -> int:
     parser.add_argument("--bots", type=int, default=1,
                         help="bot processes trading on the same account, all acting on"
                         " every candle; (a) and (b) pool their samples (default 1)")  # fmt: skip
+    parser.add_argument("--pauses", type=int, default=1000,
+                        help="/pause and /resume events for (c) (default 1000)")  # fmt: skip
     args = parser.parse_args()
     if args.candles < 2 or args.raw < 1 or not 1 <= args.bots <= 99:
         parser.error("--candles must be at least 2, --raw at least 1, --bots 1 to 99")
@@ -290,6 +297,12 @@ def main() -> int:
             / bars
             for name, pids in procs.items()
         }
+        os.environ.update(env)  # this process's operator path reads the bots' settings
+        from pause_reaction import measure_pauses
+
+        from core.config import load_settings
+
+        operator, notice = measure_pauses(load_settings(), bot_redis, list(ids), args.pauses)
 
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
@@ -301,6 +314,10 @@ def main() -> int:
         print(f"(a) candle close → bot's order accepted: {summary(react)}")
         print(f"    raw path (confirmed kline → our own place_order → its push): {summary(path)}")
         print(f"(b) entry fill → protective stop accepted: {summary(protect)}")
+        if args.pauses:
+            print(f"(c) /pause → state applied, C2's path (audit, state, notice) → bot's "
+                  f"record: {summary(operator)}")  # fmt: skip
+            print(f"    its notice's XADD → bot's record: {summary(notice)}")
         print("CPU per bar (an order on each, a fill on each, a stop on every other): "
               + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu.items()))  # fmt: skip
         print(f"raw REST round trip (pybit place_order, resting limit): {summary(rest)}")
