@@ -93,6 +93,14 @@ def cpu_of(pids: list[int]) -> float:
     return total
 
 
+def mem_available() -> float:
+    """MB the kernel says could be allocated now (``MemAvailable``)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("no MemAvailable in /proc/meminfo")
+
+
 def memory_table(pids: dict[str, int]) -> dict[str, dict[str, float]]:
     return {bot_id: bot_stack.memory(pid) for bot_id, pid in pids.items()}
 
@@ -121,6 +129,9 @@ def main() -> int:
                         " latency at --rate (default 5000)")  # fmt: skip
     parser.add_argument("--rate", type=int, default=1000, help="fills/s (default 1000)")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU (default 10)")
+    parser.add_argument("--settle", type=float, default=30.0,
+                        help="seconds after the last bot is up before measuring (default 30):"
+                        " start-up's CPU must be over")  # fmt: skip
     parser.add_argument("--arena-max", type=int, default=None, metavar="N",
                         help="start the bots with MALLOC_ARENA_MAX=N")  # fmt: skip
     args = parser.parse_args()
@@ -198,6 +209,7 @@ def main() -> int:
 
         # 1. start-up, all at once
         extra = {} if args.arena_max is None else {"MALLOC_ARENA_MAX": str(args.arena_max)}
+        available_before = mem_available()
         spawned = time.monotonic()
         for bot_id in kinds:
             bots[bot_id] = bot_stack.spawn_alpha(env, logs, stack.tmp, "bot", bot_id,
@@ -212,9 +224,11 @@ def main() -> int:
                 if bot_id not in up and shared.exists(redis_keys.heartbeat(bot_id)):  # type: ignore[arg-type]
                     up[bot_id] = time.monotonic() - spawned
             time.sleep(0.05)
-        time.sleep(3.0)  # sockets subscribed after the first beat
+        time.sleep(args.settle)  # sockets subscribed, start-up's CPU over
+        taken = available_before - mem_available()
         pids = {bot_id: proc.pid for bot_id, proc in bots.items()}
         idle_memory = memory_table(pids)
+        load_idle = os.getloadavg()
 
         # 3. CPU at idle
         others = {"listener": [listener.pid], "paper exchange": [exchange.process.pid]}
@@ -277,8 +291,11 @@ def main() -> int:
         memory_lines("idle (every bot connected)", idle_memory, kinds)
         memory_lines(f"after the move ({args.bars} bars)", trading_memory, kinds)
         print("    what the host needs for the bots: the summed PSS (shared pages counted "
-              "once over the fleet); summed RSS counts them once per bot")  # fmt: skip
-        print(f"CPU at idle ({args.idle:.0f} s; % of one core): "
+              "once over the fleet); summed RSS counts them once per bot. Cross-check: "
+              f"MemAvailable fell by {taken:.0f} MB from before the spawn to after the "
+              "settle (the whole machine: other users' processes move it too)")  # fmt: skip
+        print(f"CPU at idle ({args.idle:.0f} s after a {args.settle:.0f} s settle; load "
+              f"average at its start {load_idle[0]:.2f}; % of one core): "
               + ", ".join(f"{k} {v:.1f} %" for k, v in idle_cpu.items()))  # fmt: skip
         print(f"market move: {args.bars} bars in {move_seconds:.1f} s, each answered by "
               f"{len(flips)} benchflip bots at once (load average at its start "
