@@ -254,6 +254,8 @@ def main() -> int:
         move_seconds = time.monotonic() - move_started
         move_cpu = {k: 100 * (cpu_of(list(pids.values()) if k == "bots" else others[k]) - v)
                     / move_seconds for k, v in before.items()}  # fmt: skip
+        played = args.bars + 4  # measure_bots plays 4 uncounted bars first
+        per_bar = {k: 10 * v * move_seconds / played for k, v in move_cpu.items()}  # ms
         production_orders = sum(
             1 for link in watcher.order_links
             if any(link.startswith(f"{c}-") for _b, c, kind, _a in members if kind != PLUGIN)
@@ -302,6 +304,10 @@ def main() -> int:
               f"{load_move[0]:.2f}); CPU (% of one core): "
               + ", ".join(f"{k} {v:.1f} %" for k, v in move_cpu.items())
               + f"; orders from the production bots: {production_orders}")  # fmt: skip
+        print("  CPU per bar (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in per_bar.items())
+              + f"; spread over {os.cpu_count()} cores the bots' share alone takes "
+              f"{per_bar['bots'] / (os.cpu_count() or 1):.0f} ms: the last bot to act"
+              " waits about that long for a core")  # fmt: skip
         print(f"  (a) candle close → order accepted, every benchflip bot: {summary(react)}")
         print(f"  (b) entry fill → stop accepted: {summary(protect)}")
         print(f"/pause → applied, idle fleet, round robin over {len(pause_targets)} bots (load "
