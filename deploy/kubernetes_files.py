@@ -14,6 +14,7 @@ the one change, because a Kubernetes Service name cannot contain "_" (compose's
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ EXCHANGES = ("mainnet", "testnet", "demo", "paper")
 
 PROMETHEUS_HEADER = (
     "# Generated from deploy/prometheus/prometheus.yml by `python -m deploy.kubernetes_files`:\n"
-    "# do not edit. The same targets as compose, as Kubernetes Service names (no \"_\").\n"
+    '# do not edit. The same targets as compose, as Kubernetes Service names (no "_").\n'
 )
 
 
@@ -49,7 +50,9 @@ def copies() -> dict[Path, Path]:
     }
     grafana = DEPLOY / "grafana"
     monitoring = KUBERNETES / "monitoring/config"
-    pairs[monitoring / "grafana-datasources/alpha.yml"] = grafana / "provisioning/datasources/alpha.yml"
+    pairs[monitoring / "grafana-datasources/alpha.yml"] = (
+        grafana / "provisioning/datasources/alpha.yml"
+    )
     pairs[monitoring / "grafana-dashboard-providers/alpha.yml"] = (
         grafana / "provisioning/dashboards/alpha.yml"
     )
@@ -94,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         outdated = stale()
         for path in outdated:
-            print(f"{path.relative_to(DEPLOY.parent)} is out of date: python -m deploy.kubernetes_files")
+            print(
+                f"{os.path.relpath(path, DEPLOY.parent)} is out of date: "
+                "python -m deploy.kubernetes_files"
+            )
         return 1 if outdated else 0
     for path, text in expected().items():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ def ready(target: str, timeout: float) -> str | None:
             return str(exc)
     if parts.scheme in ("http", "https"):
         try:
-            with urllib.request.urlopen(target, timeout=timeout):  # noqa: S310 (scheme checked)
+            with urllib.request.urlopen(target, timeout=timeout):
                 return None
         except (urllib.error.URLError, OSError) as exc:  # HTTPError (non-2xx) included
             return str(exc)
