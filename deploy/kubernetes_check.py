@@ -474,6 +474,50 @@ def check_hardening(compose: Compose, found: Pods) -> list[str]:
     return problems
 
 
+_DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+_PORT_NAME = re.compile(r"(?=.{1,15}$)[a-z0-9]+(-[a-z0-9]+)*")
+_LABEL_KEY = re.compile(
+    r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def check_names(found: list[Manifest]) -> list[str]:
+    """What the JSON schemas leave to the API server: the syntax of names and labels.
+
+    Object, container and volume names are DNS labels (a Service's must start with a
+    letter, so one rule for all), port names IANA service names; compose's "_" in a
+    name is the usual slip.
+    """
+    problems = []
+
+    def labels(where: str, node: Mapping[str, Any]) -> None:
+        for key, value in ((node.get("metadata") or {}).get("labels") or {}).items():
+            if not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(str(value)):
+                problems.append(f"{where}: label {key}={value!r} is not a valid label")
+
+    for manifest in found:
+        where = f"{manifest.kind}/{manifest.name}"
+        if not _DNS_LABEL.fullmatch(manifest.name):
+            problems.append(f"{where}: the name is not a DNS label (lower case, digits, '-')")
+        labels(where, manifest.doc)
+        template = manifest.doc.get("spec", {}).get("template")
+        if not template:
+            continue
+        labels(where, template)
+        named = [c["name"] for c in all_containers(template)]
+        named += [v["name"] for v in template["spec"].get("volumes") or []]
+        named += [p["name"] for c in all_containers(template) for p in c.get("ports") or []]
+        for name in named:
+            if not _DNS_LABEL.fullmatch(name):
+                problems.append(f"{where}: {name!r} is not a DNS label")
+        for container in all_containers(template):
+            for port in container.get("ports") or []:
+                if "name" in port and not _PORT_NAME.fullmatch(port["name"]):
+                    problems.append(f"{where}: port name {port['name']!r} (at most 15 characters)")
+    return problems
+
+
 def check_kustomization(directory: Path, root: Path = KUBERNETES) -> list[str]:
     """The kustomization lists every manifest and generator file of its directory."""
     problems = []
@@ -534,6 +578,7 @@ def check_all(compose: Compose, found: list[Manifest], root: Path = KUBERNETES) 
         problems += check(compose, by_service)
     problems += check_network_policies(compose, found)
     problems += check_exposure(found)
+    problems += check_names(found)
     problems += check_singletons(found, image)
     problems += check_layout(root)
     for directory in KUSTOMIZATIONS:

@@ -192,6 +192,22 @@ BREAKAGES: dict[str, tuple[Callable[[Docs], None], str]] = {
         ),
         "postgres: the pod must run as a non-root uid",
     ),
+    "a compose name": (
+        lambda f: next(m.doc for m in f if m.kind == "Service" and m.name == "trade-sync")[
+            "metadata"
+        ].update(name="trade_sync"),
+        "Service/trade_sync: the name is not a DNS label",
+    ),
+    "a bad label value": (
+        lambda f: workload(f, "api")["spec"]["template"]["metadata"]["labels"].update(
+            {"networks.alpha/backend": "yes!"}
+        ),
+        "label networks.alpha/backend='yes!' is not a valid label",
+    ),
+    "a long port name": (
+        lambda f: container(f, "pgbouncer")["ports"][0].update(name="pgbouncer-clients"),
+        "port name 'pgbouncer-clients'",
+    ),
     "service links": (
         lambda f: workload(f, "trade-sync")["spec"]["template"]["spec"].update(
             enableServiceLinks=True
