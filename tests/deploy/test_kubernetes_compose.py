@@ -17,13 +17,8 @@ from typing import Any
 import pytest
 
 from deploy import compose_file, kubernetes_files
-from deploy.kubernetes_check import (
-    README,
-    check_all,
-    check_kustomization,
-    check_layout,
-    check_secret_docs,
-)
+from deploy.kubernetes_check import check_all
+from deploy.kubernetes_layout import README, check_kustomization, check_layout, check_secret_docs
 from deploy.kubernetes_manifests import KUBERNETES, KUSTOMIZATIONS, Manifest, manifests
 
 Docs = list[Manifest]
