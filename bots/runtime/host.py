@@ -64,7 +64,8 @@ from bots.runtime.streams import GROUP, ensure_groups, pending_fills, read_strea
 from bots.runtime.universe import Universe
 from core import plugins, redis_keys
 from core.candles import Candle
-from core.config import Settings
+from core.config import Role, Settings
+from core.db import KeptConnection
 from core.errors import UserError
 from core.instruments import Instrument
 from core.notify import settings_of
@@ -120,9 +121,12 @@ class BotHost:
             closing=lambda fields: closing_of(settings, registration.bot_id, fields),
         )
         self.drift = DriftGate(settings, str(registration.account))
+        #: The per-bar ledger reads (order states, exits, the risk gate's account
+        #: notional) share one kept connection: a new one per read cost a handshake.
+        self.reads = KeptConnection(settings, Role.BOT)
         self.loss_limits = LossLimits(bot_redis, registration.bot_id, limits, self.notify)
         #: Stops, take profits and exits that filled, until finished (exit_ends.py).
-        self.exit_ends = ExitEnds(settings, registration.bot_id)
+        self.exit_ends = ExitEnds(self.reads, registration.bot_id)
         self.orders = OrderManager(
             http,
             registration.bot_id,
@@ -138,7 +142,7 @@ class BotHost:
         self.universe = Universe(
             self.strategy, http, bot_redis, registration.bot_id, self.notify.universe
         )
-        self.ledger = LedgerView(settings, bot_redis, registration.bot_id)
+        self.ledger = LedgerView(self.reads, bot_redis, registration.bot_id)
         self.memos = MemoStore(bot_redis, registration.bot_id, self.strategy)
         self.heartbeat = Heartbeat(settings, bot_redis, registration.bot_id)
         #: Every symbol the bot follows: its universe, its registered symbols and wherever
@@ -466,7 +470,7 @@ class BotHost:
         prevention cancel, ``exchange_cancels``): forgotten, and the strategy told as of
         a refused intent, so it does not wait on them."""
         believed = [t for t in self.orders.book.by_intent.values() if t.status == "open"]
-        ended = ended_by_exchange(self.settings, self.reg.bot_id, believed)
+        ended = ended_by_exchange(self.reads, self.reg.bot_id, believed)
         if not ended:
             return
         ctx = self.context()
@@ -579,3 +583,4 @@ class BotHost:
             self._stream.stop()
         if self._reader is not None:
             self._reader.join(timeout=2)
+        self.reads.close()
