@@ -121,6 +121,7 @@ def _register(args: argparse.Namespace) -> int:
         initial_capital=args.initial_capital,
         exclusive=args.exclusive,
         infra_db=settings.redis.infra_db,
+        cluster=settings.redis.cluster,
     )
     with _owner(settings) as conn:
         bot = bots.register(conn, spec)

@@ -18,6 +18,9 @@ from core.errors import UserError
 from devenv.ports import pid_alive, wait_until
 from devenv.system import require_binary
 
+#: The ACL user that assigns a test cluster's slots (only when ``users`` are given).
+CLUSTER_ADMIN = "cluster-admin"
+
 
 @dataclass
 class RedisServer:
@@ -28,6 +31,9 @@ class RedisServer:
     #: ACL users besides ``default`` (which keeps ``password``), as production has them:
     #: ``default`` then gets the operator's rules instead of every right.
     users: Sequence[tuple[redis_acl.AclUser, str]] = field(default=(), repr=False)
+    #: A one-node Redis Cluster owning every slot (docs/redis.md#redis-cluster): DB 0
+    #: only, and it refuses what a cluster of many nodes refuses (CROSSSLOT).
+    cluster: bool = False
 
     @property
     def conf(self) -> Path:
@@ -46,6 +52,11 @@ class RedisServer:
         if self.users:
             assert self.password, "the default user keeps the password"
             auth = redis_acl.acl_file([(redis_acl.operator_user(), self.password), *self.users])
+            if self.cluster:
+                # Assigning the slots is an admin command no production user has.
+                auth += f"user {CLUSTER_ADMIN} on >{self.password} ~* &* +@all\n"
+        if self.cluster:
+            auth += f"cluster-enabled yes\ncluster-config-file {self.run_dir / 'nodes.conf'}\n"
         return (
             "# Written by devenv.redis_server: a private Redis for development and tests.\n"
             f"bind {self.host}\nport {self.port}\nprotected-mode yes\n"
@@ -57,13 +68,13 @@ class RedisServer:
             'save ""\n' + auth
         )
 
-    def client(self, db: int = 0) -> redis.Redis:
+    def client(self, db: int = 0, *, username: str | None = None) -> redis.Redis:
         return redis.Redis(
             host=self.host,
             port=self.port,
             db=db,
             credential_provider=(
-                redis.UsernamePasswordCredentialProvider(password=self.password)
+                redis.UsernamePasswordCredentialProvider(username, self.password)
                 if self.password
                 else None
             ),
@@ -93,6 +104,19 @@ class RedisServer:
         if result.returncode != 0 or not wait_until(self.answers, timeout=10):
             tail = self.logfile.read_text(errors="replace")[-500:] if self.logfile.exists() else ""
             raise UserError(f"redis-server did not start on {self.host}:{self.port}: {tail}")
+        if self.cluster:
+            self._own_every_slot()
+
+    def _own_every_slot(self) -> None:
+        admin = self.client(username=CLUSTER_ADMIN if self.users else None)
+        if admin.execute_command("CLUSTER INFO").get("cluster_slots_assigned") != "16384":
+            admin.execute_command("CLUSTER ADDSLOTSRANGE", 0, 16383)
+
+        def ready() -> bool:
+            return bool(admin.execute_command("CLUSTER INFO").get("cluster_state") == "ok")
+
+        if not wait_until(ready, timeout=10):
+            raise UserError(f"redis cluster on {self.host}:{self.port} did not become ready")
 
     def pid(self) -> int | None:
         try:

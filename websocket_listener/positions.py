@@ -300,8 +300,10 @@ class PositionBook:
                 if k not in wanted
             ]
             pipe = client.pipeline(transaction=False)
-            if stale:
-                pipe.delete(*stale)
+            # One DEL per key: a cluster pipeline refuses one DEL over keys of different
+            # slots. The pipeline was never atomic; the same round trip either way.
+            for key in stale:
+                pipe.delete(key)
             for symbol in by_bot.get(bot.bot_id, {}):
                 pipe.hset(
                     redis_keys.position(bot.bot_id, symbol),

@@ -28,6 +28,8 @@ from core import redis_keys
 from core.fills import Fill
 from core.ids import BotId, Symbol
 from core.positions import Position
+from core.redis_client import stream_fields
+from core.redis_cluster import is_cluster_client
 from websocket_listener import metrics
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,9 @@ class _Writes:
     def send(self, client: redis.Redis) -> None:
         """One pipeline (one round trip). Idempotent up to the appends, which run only
         if the script is known: a Redis that lost it (restart) gets it and a resend."""
+        if is_cluster_client(client):
+            self._send_to_cluster(client)
+            return
         for attempt in (1, 2):
             pipe = client.pipeline(transaction=False)
             for key, mapping in self.hashes:
@@ -129,6 +134,21 @@ class _Writes:
                 if attempt == 2:
                     raise
                 client.script_load(APPEND_ENTRIES_LUA)
+
+    def _send_to_cluster(self, client: redis.Redis) -> None:
+        """The same writes for a Redis Cluster, whose client pipelines no script
+        (redis-py refuses ``EVALSHA`` in a cluster pipeline): one ``XADD`` per entry,
+        the per-fill Python cost the script saves on a standalone Redis. One round trip
+        per node; each stream's entries stay in ledger order."""
+        pipe = client.pipeline(transaction=False)
+        for key, mapping in self.hashes:
+            pipe.hset(key, mapping=mapping)
+        width = len(STREAM_FIELDS)
+        for stream, values in self.entries.items():
+            for start in range(0, len(values), width):
+                entry = dict(zip(STREAM_FIELDS, values[start : start + width], strict=True))
+                pipe.xadd(stream, stream_fields(entry), maxlen=STREAM_MAXLEN, approximate=True)
+        pipe.execute()
 
 
 #: Bot id → the Redis DB of its keys (``BotRow.mirror_db``; ``None``: positions live only
