@@ -15,7 +15,7 @@ import redis
 
 from core import redis_acl
 from core.errors import UserError
-from devenv.ports import pid_alive, wait_until
+from devenv.ports import free_port, pid_alive, wait_until
 from devenv.system import require_binary
 
 #: The ACL user that assigns a test cluster's slots (only when ``users`` are given).
@@ -34,6 +34,9 @@ class RedisServer:
     #: A one-node Redis Cluster owning every slot (docs/redis.md#redis-cluster): DB 0
     #: only, and it refuses what a cluster of many nodes refuses (CROSSSLOT).
     cluster: bool = False
+    #: The cluster bus's port; by default Redis takes ``port + 10000``, which does not
+    #: exist for a port above 55535 (free ports often are), so one is picked at start.
+    bus_port: int | None = None
 
     @property
     def conf(self) -> Path:
@@ -57,6 +60,7 @@ class RedisServer:
                 auth += f"user {CLUSTER_ADMIN} on >{self.password} ~* &* +@all\n"
         if self.cluster:
             auth += f"cluster-enabled yes\ncluster-config-file {self.run_dir / 'nodes.conf'}\n"
+            auth += f"cluster-port {self.bus_port}\n" if self.bus_port else ""
         return (
             "# Written by devenv.redis_server: a private Redis for development and tests.\n"
             f"bind {self.host}\nport {self.port}\nprotected-mode yes\n"
@@ -92,6 +96,8 @@ class RedisServer:
         binary = require_binary("redis-server")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.chmod(0o700)
+        if self.cluster and self.bus_port is None:
+            self.bus_port = free_port()
         self.conf.write_text(self.config_text(), encoding="utf-8")
         self.conf.chmod(0o600)  # it holds the password
         result = subprocess.run(

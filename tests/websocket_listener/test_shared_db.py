@@ -80,3 +80,13 @@ def test_positions_of_a_bot_without_a_redis_db_land_in_the_shared_db(
         listener.pipeline.stop()
         listener.book.drain(10)
 
+    # `alpha positions rebuild`, a process configured by REDIS_* alone, puts them back too.
+    for db in {redis_keys.SHARED_DB, redis_keys.bot_db(own_db.redis_db)}:
+        database.redis(db).flushdb()
+    rebuilt = database.alpha("positions", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert redis_positions(database, (NO_DB, own_db)) == {
+        (NO_DB.bot_id, "BTCUSDT"): Decimal("0.75"),
+        (own_db.bot_id, "BTCUSDT"): Decimal("-0.2"),
+    }
+
