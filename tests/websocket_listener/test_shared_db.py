@@ -89,4 +89,3 @@ def test_positions_of_a_bot_without_a_redis_db_land_in_the_shared_db(
         (NO_DB.bot_id, "BTCUSDT"): Decimal("0.75"),
         (own_db.bot_id, "BTCUSDT"): Decimal("-0.2"),
     }
-
