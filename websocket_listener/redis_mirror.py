@@ -28,7 +28,6 @@ from core import redis_keys
 from core.fills import Fill
 from core.ids import BotId, Symbol
 from core.positions import Position
-from core.redis_client import stream_fields
 from core.redis_cluster import is_cluster_client
 from websocket_listener import metrics
 
@@ -137,18 +136,24 @@ class _Writes:
 
     def _send_to_cluster(self, client: redis.Redis) -> None:
         """The same writes for a Redis Cluster, whose client pipelines no script
-        (redis-py refuses ``EVALSHA`` in a cluster pipeline): one ``XADD`` per entry,
-        the per-fill Python cost the script saves on a standalone Redis. One round trip
-        per node; each stream's entries stay in ledger order."""
-        pipe = client.pipeline(transaction=False)
-        for key, mapping in self.hashes:
-            pipe.hset(key, mapping=mapping)
-        width = len(STREAM_FIELDS)
+        (redis-py refuses ``EVALSHA`` in a cluster pipeline): the hashes in one pipeline
+        (one round trip per node), then the script once per stream, outside it — one
+        more round trip per bot with new fills, where one ``XADD`` per fill in the
+        pipeline measured slower (redis-py's cluster pipeline costs Python per command).
+        Each stream's entries stay in ledger order, after the hashes, as above."""
+        if self.hashes:
+            pipe = client.pipeline(transaction=False)
+            for key, mapping in self.hashes:
+                pipe.hset(key, mapping=mapping)
+            pipe.execute()
         for stream, values in self.entries.items():
-            for start in range(0, len(values), width):
-                entry = dict(zip(STREAM_FIELDS, values[start : start + width], strict=True))
-                pipe.xadd(stream, stream_fields(entry), maxlen=STREAM_MAXLEN, approximate=True)
-        pipe.execute()
+            args = (str(STREAM_MAXLEN), str(len(STREAM_FIELDS)), *STREAM_FIELDS, *values)
+            try:
+                client.evalsha(_APPEND_SHA, 1, stream, *args)
+            except redis.exceptions.NoScriptError:
+                # A node that lost it (restart, failover); SCRIPT LOAD goes to every primary.
+                client.script_load(APPEND_ENTRIES_LUA)
+                client.evalsha(_APPEND_SHA, 1, stream, *args)
 
 
 #: Bot id → the Redis DB of its keys (``BotRow.mirror_db``; ``None``: positions live only
