@@ -74,11 +74,6 @@ def async_redis_client(
     return redis.asyncio.Redis(**kwargs)
 
 
-def is_cluster(settings: Settings) -> bool:
-    """True when the clients of :func:`redis_client` talk to a Redis Cluster."""
-    return settings.redis.cluster
-
-
 def infra_client(settings: Settings) -> redis.Redis:
     """A client for the infrastructure DB (``REDIS_INFRA_DB``; 0 on a cluster)."""
     return redis_client(settings, settings.redis.infra_db)

@@ -89,3 +89,40 @@ def test_positions_of_a_bot_without_a_redis_db_land_in_the_shared_db(
         (NO_DB.bot_id, "BTCUSDT"): Decimal("0.75"),
         (own_db.bot_id, "BTCUSDT"): Decimal("-0.2"),
     }
+
+
+@pytest.mark.parametrize("redis_mode", ["cluster"])
+def test_on_a_cluster_a_bot_left_with_a_db_of_its_own_is_recorded_but_not_mirrored(
+    database, redis, tmp_path, caplog
+) -> None:
+    """A registry row from before the switch (the CLI refuses it now): its fills go to the
+    ledger, the other bots' Redis writes and rebuilds go on, and the log says why."""
+    stuck = helpers.TestBot("alpha_stuck", "st1", "main", 4)
+    register_bots(database, (NO_DB, stuck))
+    settings = dataclasses.replace(
+        database.settings, listener=ListenerSettings(spool_dir=tmp_path / "spool")
+    )
+    listener = Listener(settings)
+    listener.start_writer()
+    start = int(time.time() * 1000) - 60_000
+    try:
+        _send(listener, [
+            execution(stuck, side="Buy", qty="0.1", price="60000", exec_time=start),
+            execution(NO_DB, side="Buy", qty="0.5", price="60000", exec_time=start + 1),
+        ])  # fmt: skip
+        node = database.redis(0)
+        assert node.hget(redis_keys.position(NO_DB.bot_id, "BTCUSDT"), "qty") == "0.5"
+        assert node.exists(redis_keys.position(stuck.bot_id, "BTCUSDT")) == 0
+        assert not listener.book.redis_dirty
+        with database.connect("listener") as conn:
+            listener.book.rebuild(conn)
+            recorded = conn.execute(
+                "SELECT count(*) FROM trading.fills WHERE bot_id = %s", (stuck.bot_id,)
+            ).fetchone()
+        assert recorded == (1,)
+        assert not listener.book.redis_dirty
+        assert node.hget(redis_keys.position(NO_DB.bot_id, "BTCUSDT"), "qty") == "0.5"
+        assert "alpha_stuck is registered with Redis DB 4" in caplog.text
+    finally:
+        listener.pipeline.stop()
+        listener.book.drain(10)
