@@ -205,3 +205,22 @@ def test_a_confirmation_survives_a_restart_of_the_api_and_works_once(
         ("confirm", "refused", None),  # used, after another restart
     ]
     assert services.redis(INFRA).zcard("api:confirm:_due") == 0
+
+
+@pytest.mark.parametrize("redis_mode", ["cluster"])
+def test_on_a_cluster_a_kill_reaches_a_bot_left_with_a_db_of_its_own(
+    database, services, redis
+) -> None:
+    """A registry row from before the switch to a cluster (the CLI refuses it now): the
+    kill goes through every bot instead of stopping at that one (core/operator/redis_pool.py)."""
+    add_bot(database, "alpha_one", "a1")
+    add_bot(database, "delta_old", "d4", redis_db=4)
+    admin = make_token(database, "ops", "admin")
+    with running_api(database) as api:
+        asked = check_reply(api.post(f"{PREFIX}/kill", admin), "Confirmation")
+        done = check_reply(api.post(asked["confirm"], admin), "Confirmed")
+    assert done["detail"].startswith("Kill flag set; 2 bot(s) paused"), done["detail"]
+    node = database.redis(0)
+    assert node.get("risk:kill") is not None
+    assert node.get("bot:alpha_one:state") == node.get("bot:delta_old:state") == "paused"
+    assert [e[1]["command"] for e in node.xrange("commands:delta_old")] == ["flatten"]
