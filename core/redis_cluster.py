@@ -52,11 +52,12 @@ class _Breakable:
     #: so :class:`LazyCluster` builds a fresh client for the next command.
     broken = False
 
-    def _translated(self, exc: RedisClusterException) -> Exception | None:
-        if not str(exc).startswith(_UNREACHABLE):
-            return None
-        self.broken = True
-        return redis.ConnectionError(f"redis cluster unreachable: {exc}")
+    def _raise_if_unreachable(self, exc: RedisClusterException) -> None:
+        """Raises ``redis.ConnectionError`` for an unreachable cluster; otherwise returns
+        and the caller re-raises ``exc`` as it is (a refused command is a bug to see)."""
+        if str(exc).startswith(_UNREACHABLE):
+            self.broken = True
+            raise redis.ConnectionError(f"redis cluster unreachable: {exc}") from exc
 
 
 class _Pipeline:
@@ -74,7 +75,8 @@ class _Pipeline:
         try:
             return self._pipe.execute(*args, **kwargs)
         except RedisClusterException as exc:
-            raise self._owner._translated(exc) or exc from exc
+            self._owner._raise_if_unreachable(exc)
+            raise
 
 
 class _AsyncPipeline(_Pipeline):
@@ -82,7 +84,8 @@ class _AsyncPipeline(_Pipeline):
         try:
             return await self._pipe.execute(*args, **kwargs)
         except RedisClusterException as exc:
-            raise self._owner._translated(exc) or exc from exc
+            self._owner._raise_if_unreachable(exc)
+            raise
 
 
 class Cluster(_Breakable, RedisCluster):
@@ -93,7 +96,8 @@ class Cluster(_Breakable, RedisCluster):
         try:
             return super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]
         except RedisClusterException as exc:
-            raise self._translated(exc) or exc from exc
+            self._raise_if_unreachable(exc)
+            raise
 
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
         return _Pipeline(super().pipeline(transaction, shard_hint), self)  # type: ignore[no-untyped-call]
@@ -107,7 +111,8 @@ class AsyncCluster(_Breakable, AsyncRedisCluster):  # type: ignore[misc]
         try:
             return await super().execute_command(*args, **kwargs)
         except RedisClusterException as exc:
-            raise self._translated(exc) or exc from exc
+            self._raise_if_unreachable(exc)
+            raise
 
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
         return _AsyncPipeline(super().pipeline(transaction, shard_hint), self)
