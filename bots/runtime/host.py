@@ -60,7 +60,13 @@ from bots.runtime.market import (
 from bots.runtime.memos import MemoStore
 from bots.runtime.notify import Notifier, closing_of
 from bots.runtime.registration import Registration, load_registration
-from bots.runtime.streams import GROUP, ensure_groups, pending_fills, read_streams
+from bots.runtime.streams import (
+    GROUP,
+    ensure_groups,
+    pending_fills,
+    read_streams,
+    reader_streams,
+)
 from bots.runtime.universe import Universe
 from core import plugins, redis_keys
 from core.candles import Candle
@@ -185,7 +191,7 @@ class BotHost:
         self.now = datetime.now(UTC)
         self._stream_factory = public_stream_factory
         self._stream: Any = None
-        self._reader: threading.Thread | None = None
+        self._readers: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.decisions = 0
         #: Start of the last candle per symbol whose decision (and orders) is complete.
@@ -272,13 +278,15 @@ class BotHost:
         )
         self._drain_pending()
         self._subscribe()
-        self._reader = threading.Thread(
-            target=read_streams,
-            args=(self.redis, self.reg.bot_id, self.events, self._stopping),
-            name="bot-streams",
-            daemon=True,
-        )
-        self._reader.start()
+        for names in reader_streams(self.reg.bot_id, cluster=self.settings.redis.cluster):
+            reader = threading.Thread(
+                target=read_streams,
+                args=(self.redis, self.reg.bot_id, self.events, self._stopping, names),
+                name="bot-streams",
+                daemon=True,
+            )
+            reader.start()
+            self._readers.append(reader)
         self.ready.set()
 
     def _subscribe(self) -> None:
@@ -581,6 +589,6 @@ class BotHost:
     def close(self) -> None:
         if self._stream is not None:
             self._stream.stop()
-        if self._reader is not None:
-            self._reader.join(timeout=2)
+        for reader in self._readers:
+            reader.join(timeout=2)
         self.reads.close()
