@@ -20,6 +20,8 @@ only Compose knows, so each service is translated rather than copied:
 - Services with state on a node-local named volume (PostgreSQL, Redis, backups, the
   monitoring data) are pinned to nodes labelled ``alpha.data=true``; everything else,
   the listener included, may run on any node.
+- Each service is reached at its task's address (``endpoint_mode: dnsrr``), not a
+  virtual IP.
 - Profiles become files: ``paper.yml`` and ``monitoring.yml`` are added with ``-c``.
 
 Non-secret ``${VAR:-default}`` interpolation is kept: ``docker stack deploy`` fills it
@@ -257,6 +259,10 @@ def service(
     }
     # Never two of a singleton at once (two listeners would both write fills).
     deploy["update_config"] = {"order": "stop-first"}
+    # One replica: a virtual IP would balance nothing, and it needs IPVS in every node's
+    # kernel (this machine has none: connections to a VIP were reset). The service name
+    # resolves to the task's own address; every client resolves it again on reconnect.
+    deploy["endpoint_mode"] = "dnsrr"
     if named & NODE_LOCAL_VOLUMES:
         deploy["placement"] = {"constraints": [DATA_NODE_CONSTRAINT]}
     out["deploy"] = deploy

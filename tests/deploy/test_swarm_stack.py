@@ -157,6 +157,7 @@ def test_one_shots_restart_on_failure_the_rest_always_one_replica_each() -> None
         expected = "on-failure" if name in one_shots else "any"
         assert deploy["restart_policy"]["condition"] == expected, name
         assert deploy["update_config"]["order"] == "stop-first", name
+        assert deploy["endpoint_mode"] == "dnsrr", name  # no IPVS needed on the nodes
 
 
 def test_stateful_services_stay_on_the_data_node_the_listener_does_not() -> None:
