@@ -377,7 +377,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="exit 1 when a stack file differs from what would be written",
     )
+    parser.add_argument(
+        "--secrets",
+        action="store_true",
+        help="list each Swarm secret and the .env value it holds, then exit",
+    )
     args = parser.parse_args(argv)
+    if args.secrets:
+        for name, template in sorted(secret_templates(compose_file.load()).items()):
+            print(f"{name}\t{template}")
+        return 0
     if args.check:
         stale = [
             n

@@ -8,6 +8,7 @@ one running task's (a stack has one task per singleton on this single node).
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,14 +33,18 @@ class SwarmStack(Stack):
         return f"{self.project}_{service}"
 
     def deploy(self, env: Mapping[str, str]) -> str:
-        """``docker stack deploy`` of the files; ``env`` fills in their ``${VAR}``s."""
+        """``docker stack deploy`` of the files; ``env`` fills in their ``${VAR}``s.
+        Returns what it printed on both streams (its warnings go to stderr)."""
         files = [arg for path in self.files for arg in ("-c", str(path))]
         # No registry here: the images are local, never resolved to a registry digest.
-        return run(
-            [DOCKER, "stack", "deploy", "--resolve-image", "never", *files, self.project],
-            env=env,
-            timeout=300,
+        args = [DOCKER, "stack", "deploy", "--resolve-image", "never", *files, self.project]
+        done = subprocess.run(
+            args, capture_output=True, text=True, env=dict(env), timeout=300, check=False
         )
+        if done.returncode != 0:
+            tail = " / ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+            raise StackError(f"docker stack deploy exited {done.returncode}: {tail}")
+        return done.stdout + done.stderr
 
     def remove(self) -> None:
         run([DOCKER, "stack", "rm", self.project], timeout=120)

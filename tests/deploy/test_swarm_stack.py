@@ -210,6 +210,18 @@ def test_secret_values_render_from_the_env_file(
     assert parsed[0][1:3] == ("value-of-MAIN_READ_API_KEY", "value-of-MAIN_READ_API_SECRET")
 
 
+def test_the_secrets_listing_names_every_deployed_secret(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert generate.main(["--secrets"]) == 0
+    listed = dict(line.split("\t", 1) for line in capsys.readouterr().out.splitlines())
+    assert set(proof.deployed_secrets()) <= set(listed)
+    assert (
+        listed["alpha_db_app_password"]
+        == "${ALPHA_DB_APP_PASSWORD:?set ALPHA_DB_APP_PASSWORD in .env}"
+    )
+
+
 def _secret_variables() -> set[str]:
     found = set()
     for spec in PRODUCTION["services"].values():
