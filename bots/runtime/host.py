@@ -119,17 +119,18 @@ class BotHost:
                 maxlen=redis_keys.ALERTS_MAXLEN, approximate=True,
             )  # fmt: skip
 
+        #: The per-bar ledger reads (order states, exits, the risk gate's account notional,
+        #: the P&L of a fill for its notification) share one kept connection as the bot's
+        #: own role: a new one per read cost a handshake.
+        self.reads = KeptConnection(settings, Role.BOT)
         #: The bot's events for its operators (fills, rejections, halts …).
         self.notify = Notifier(
             registration.bot_id,
             settings_of(registration.config),
             alert,
-            closing=lambda fields: closing_of(settings, registration.bot_id, fields),
+            closing=lambda fields: closing_of(self.reads, registration.bot_id, fields),
         )
         self.drift = DriftGate(settings, str(registration.account))
-        #: The per-bar ledger reads (order states, exits, the risk gate's account
-        #: notional) share one kept connection: a new one per read cost a handshake.
-        self.reads = KeptConnection(settings, Role.BOT)
         self.loss_limits = LossLimits(bot_redis, registration.bot_id, limits, self.notify)
         #: Stops, take profits and exits that filled, until finished (exit_ends.py).
         self.exit_ends = ExitEnds(self.reads, registration.bot_id)
