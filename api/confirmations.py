@@ -91,10 +91,17 @@ class RedisConfirmations:
             expires_at=now + self.ttl,
         )
         keep = self.ttl + TOMBSTONE
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(redis_keys.api_confirmation(item.token), _dump(item), ex=keep, nx=True)
-            pipe.zadd(redis_keys.API_CONFIRMATIONS_DUE, {item.token: item.expires_at.timestamp()})
-            stored, _ = await pipe.execute()
+        # Two commands, not one MULTI: the two keys hash to different slots of a Redis
+        # Cluster, which refuses a transaction over them (CROSSSLOT). Atomicity is not
+        # needed, by the order: the due entry first, with NX so a colliding id's entry
+        # keeps its score; then the confirmation. A crash between leaves a due id with no
+        # confirmation, which the sweeper removes and skips (expired(): nothing to
+        # audit, and the id never reached anyone) — as if neither had been written.
+        due = {item.token: item.expires_at.timestamp()}
+        await self._redis.zadd(redis_keys.API_CONFIRMATIONS_DUE, due, nx=True)
+        stored = await self._redis.set(
+            redis_keys.api_confirmation(item.token), _dump(item), ex=keep, nx=True
+        )
         if not stored:  # 96 random bits collided: refuse rather than overwrite
             raise RuntimeError("confirmation id collision")
         return item

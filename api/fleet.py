@@ -4,7 +4,7 @@ account's positions against the exchange, in one request each.
 The fleet page used to make one request for the registry and two per bot (positions,
 today's P&L): past about 20 bots a refresh hit the per-token rate limit. Here the
 registry, every open position, every bot's P&L of the day and the open drift are four
-queries in one read-only transaction, and the bots' Redis states one ``MGET`` per
+queries in one read-only transaction, and the bots' Redis states one round trip per
 logical DB, whatever the number of bots.
 """
 
@@ -93,14 +93,19 @@ async def fleet_rows(ctx: ApiContext, today: date) -> list[dict[str, Any]]:
 
 
 async def _states(ctx: ApiContext, bots: list[dict[str, Any]]) -> dict[str, str | None]:
-    """Each bot's Redis state: one MGET per logical DB."""
+    """Each bot's Redis state: one round trip per logical DB (a pipeline of ``GET``\\ s,
+    not ``MGET``: on a Redis Cluster one ``MGET`` may not span slots; the states are
+    independent keys, read as a snapshot for a page, so nothing needs them atomic)."""
     per_db: dict[int | None, list[str]] = defaultdict(list)
     for bot in bots:
         per_db[bot["redis_db"]].append(bot["bot_id"])
     states: dict[str, str | None] = {}
     for number, ids in per_db.items():
         keys = [redis_keys.bot_state(BotId(i)) for i in ids]
-        values = await ctx.redis.db(number).mget(keys)
+        pipe = ctx.redis.db(number).pipeline(transaction=False)
+        for key in keys:
+            pipe.get(key)
+        values = await pipe.execute()
         for bot_id, value in zip(ids, values, strict=True):
             states[bot_id] = None if value is None else decoded(value)
     return states

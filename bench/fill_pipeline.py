@@ -1,6 +1,7 @@
 """The fill pipeline, end to end, in one run (issue 4's benchmark).
 
     .venv/bin/python bench/fill_pipeline.py [--fills 30000] [--latency-fills 5000]
+        [--redis-cluster]
 
 (a) raw limit: the same execution rows, already parsed, written by psycopg through
     PgBouncer, batches of ``--batch``, one transaction each, as the listener role, with
@@ -54,13 +55,13 @@ BOT = "bench_bot"
 CODE = "bb1"
 
 
-def _register(stack: ServiceStack, dbname: str) -> None:
+def _register(stack: ServiceStack, dbname: str, redis_db: int | None) -> None:
     with stack.connect(dbname, "owner", direct=True) as conn:
         conn.execute(
             "INSERT INTO trading.bots (bot_id, bot_code, bot_name, bot_type, strategy_name,"
             " mode, account, redis_db) VALUES (%s, %s, 'bench', 'bench', 'bench', 'paper',"
-            " 'main', 1)",
-            (BOT, CODE),
+            " 'main', %s)",
+            (BOT, CODE, redis_db),
         )
         conn.commit()
 
@@ -104,7 +105,7 @@ def raw_limit(
 ) -> float:
     dbname = stack.create_database()
     try:
-        _register(stack, dbname)
+        _register(stack, dbname, 1)  # (a) writes no Redis
         if not trigger:
             with stack.connect(dbname, "superuser", direct=True) as conn:
                 names = [
@@ -172,6 +173,9 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1000, help="(c) fills/s")
     parser.add_argument("--batch", type=int, default=1000, help="(a) rows per INSERT")
     parser.add_argument("--skip-raw", action="store_true", help="skip (a)")
+    parser.add_argument("--redis-cluster", action="store_true",
+                        help="the listener writes to a one-node Redis Cluster (REDIS_CLUSTER="
+                        "true; the bot in DB 0) instead of a standalone Redis")  # fmt: skip
     parser.add_argument("--latency-csv", type=Path, metavar="FILE",
                         help="(c): write each fill's emission time and latency here, to see"
                         " when the slow ones happened")  # fmt: skip
@@ -185,10 +189,11 @@ def main() -> int:
         exchange = spawn_exchange(["--account", "main:k:s", "--speed", "1", "--no-rate-limits"])
         # (a) needs rows shaped like the exchange's: take them from the exchange itself.
         dbname = stack.create_database()
-        _register(stack, dbname)
+        cluster = args.redis_cluster
+        _register(stack, dbname, None if cluster else 1)
         metrics_port = _free_port()
         env = {
-            **stack.env(dbname),
+            **stack.env(dbname, cluster=cluster),
             "BYBIT_ENV": "paper",
             "BYBIT_REST_URL": exchange.rest_url,
             "BYBIT_WS_URL": exchange.ws_url,
@@ -205,8 +210,8 @@ def main() -> int:
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )  # fmt: skip
         rss = RssSampler(listener.pid)
-        infra = stack.redis(15)
-        bot_redis = stack.redis(1)
+        infra = stack.redis(0 if cluster else 15, cluster=cluster)
+        bot_redis = stack.redis(0 if cluster else 1, cluster=cluster)
         stream = redis_keys.fills_stream(BOT)  # type: ignore[arg-type]
         deadline = time.monotonic() + 60
         while infra.hget(redis_keys.LISTENER_STATUS, "main:connected") != "1":
@@ -277,6 +282,8 @@ def main() -> int:
             raw_off = raw_limit(stack, items, args.batch, trigger=False, copy=False)
             raw_copy = raw_limit(stack, items, args.batch, trigger=True, copy=True)
 
+        print("redis: " + ("a one-node Redis Cluster (REDIS_CLUSTER=true)" if cluster
+                           else "standalone"))  # fmt: skip
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; reference Python loop "
               f"{reference_ms:.0f} ms (compare machines by it)")  # fmt: skip

@@ -46,6 +46,7 @@ GROUP_HELP = {
     "db": "database migrations: upgrade, downgrade, current",
     "bots": "the bot registry: register, list, show, update, history, pause, resume, retire,"
     " reset-risk",
+    "redis": "Redis tools: copy-to-cluster (a standalone Redis into a Redis Cluster)",
     "kill": "the kill switch every bot obeys: status, lift (set it with /kill in the C2)",
     "drift": "open drift between bots and exchange: ack (let bots enter again despite it)",
     "run": "run one long-lived service (paper-exchange, listener, trade-sync, bot, c2, api,"

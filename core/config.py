@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -164,7 +171,20 @@ class RedisSettings(_Group):
     #: than as this process's own user.
     claims_password: SecretStr | None = None
     #: Infrastructure keys: alerts, the kill flag, the listener's hand-over stream.
+    #: Always 0 with ``cluster`` (the only DB a cluster has; infrastructure key names
+    #: never collide with a bot's, docs/redis.md).
     infra_db: int = Field(15, ge=0, le=15)
+    #: ``REDIS_CLUSTER=true``: ``host:port`` is a node of a Redis Cluster, and every
+    #: client is a ``redis.cluster.RedisCluster`` (core/redis_cluster.py). DB 0 only:
+    #: ``infra_db`` is forced to 0, bots with their own ``--redis-db`` are refused.
+    cluster: bool = False
+
+    @model_validator(mode="after")
+    def _cluster_has_only_db_0(self) -> RedisSettings:
+        if self.cluster and self.infra_db != 0:
+            # Frozen: the validated instance is changed the one way pydantic allows.
+            object.__setattr__(self, "infra_db", 0)
+        return self
 
 
 class BybitEnv(StrEnum):

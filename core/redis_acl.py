@@ -24,10 +24,14 @@ from dataclasses import dataclass
 from core import redis_keys
 from core.ids import BotId
 
+#: Which node owns which slot: what a Redis Cluster client asks first
+#: (docs/redis.md#redis-cluster). A standalone Redis answers it with an error.
+_TOPOLOGY = "+cluster|slots"
 #: Plain data commands, nothing that reconfigures, flushes or lists the server.
 _BASE = (
     "resetkeys resetchannels -@all +@connection +@read +@write +@transaction -@dangerous"
     " +time"  # the server's clock (the listener trims its hand-over stream by it)
+    f" {_TOPOLOGY}"
 )
 #: Lua scripts: compare-and-set in one step (a bot's lease, the listener's batched
 #: appends). Inside a script every key is still checked against the user's patterns.
@@ -84,7 +88,7 @@ def claims_user() -> AclUser:
     (websocket_listener/claim_cli.py)."""
     return AclUser(
         CLAIMS,
-        "resetkeys resetchannels -@all +@connection"
+        f"resetkeys resetchannels -@all +@connection {_TOPOLOGY}"
         f" (+xadd ~{redis_keys.FILL_CLAIMS})"
         f" (+blpop ~{redis_keys.fill_claim_reply('*')})",
     )

@@ -1,7 +1,9 @@
 """The one place that builds Redis clients for a logical DB.
 
 Every client decodes responses to ``str`` (keys and values are text: Decimal strings,
-ISO times, JSON), and takes its address, ACL user and password from ``REDIS_*``.
+ISO times, JSON), and takes its address, ACL user and password from ``REDIS_*``. With
+``REDIS_CLUSTER=true`` the same functions return Redis Cluster clients
+(core/redis_cluster.py), which have only DB 0.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import redis
 import redis.asyncio
 from redis.typing import EncodableT, FieldT
 
+from core import redis_cluster
 from core.config import Settings
 
 _T = TypeVar("_T")
@@ -26,10 +29,13 @@ def _kwargs(settings: Settings, db: int | None) -> dict[str, Any]:
     chosen = cfg.db if db is None else db
     if not 0 <= chosen <= 15:
         raise ValueError(f"redis db {chosen} out of range 0..15")
+    if cfg.cluster:
+        redis_cluster.check_db(chosen)
     return {
         "host": cfg.host,
         "port": cfg.port,
-        "db": chosen,
+        # A cluster client refuses the argument even as 0: its one DB is implied.
+        **({} if cfg.cluster else {"db": chosen}),
         # A credential provider, not ``password=``: redis-py puts a plain password in the
         # connection pool's repr, and reprs end up in logs and tracebacks.
         "credential_provider": (
@@ -46,19 +52,30 @@ def _kwargs(settings: Settings, db: int | None) -> dict[str, Any]:
 
 
 def redis_client(settings: Settings, db: int | None = None, **overrides: Any) -> redis.Redis:
-    """A client for logical DB ``db`` (default ``REDIS_DB``)."""
-    return redis.Redis(**{**_kwargs(settings, db), **overrides})
+    """A client for logical DB ``db`` (default ``REDIS_DB``).
+
+    In cluster mode a ``RedisCluster`` (built on first use), typed as ``redis.Redis``:
+    it answers the same single-key commands, pipelines and scripts; what it refuses
+    (several keys of different slots in one command) no caller sends (docs/redis.md).
+    """
+    kwargs = {**_kwargs(settings, db), **overrides}
+    if settings.redis.cluster:
+        return cast(redis.Redis, redis_cluster.sync_cluster(kwargs))
+    return redis.Redis(**kwargs)
 
 
 def async_redis_client(
     settings: Settings, db: int | None = None, **overrides: Any
 ) -> redis.asyncio.Redis:
     """The asyncio twin of :func:`redis_client`."""
-    return redis.asyncio.Redis(**{**_kwargs(settings, db), **overrides})
+    kwargs = {**_kwargs(settings, db), **overrides}
+    if settings.redis.cluster:
+        return cast(redis.asyncio.Redis, redis_cluster.async_cluster(kwargs))
+    return redis.asyncio.Redis(**kwargs)
 
 
 def infra_client(settings: Settings) -> redis.Redis:
-    """A client for the infrastructure DB (``REDIS_INFRA_DB``)."""
+    """A client for the infrastructure DB (``REDIS_INFRA_DB``; 0 on a cluster)."""
     return redis_client(settings, settings.redis.infra_db)
 
 

@@ -168,8 +168,10 @@ def build_spec(
     initial_capital: str | None = None,
     exclusive: bool = False,
     infra_db: int | None = None,
+    cluster: bool = False,
 ) -> BotSpec:
-    """Validate a registration; ``UserError`` with one line on the first problem."""
+    """Validate a registration; ``UserError`` with one line on the first problem.
+    ``cluster``: Redis is a Redis Cluster (``REDIS_CLUSTER=true``), which has no DB but 0."""
     if bot_id == EXTERNAL_BOT:
         raise UserError(f"bot id {bot_id!r} is reserved for unattributed executions")
     if not BotId.is_valid(bot_id):
@@ -191,6 +193,11 @@ def build_spec(
         raise UserError(
             f"invalid account {account!r}: a lowercase letter, then lowercase letters, "
             "digits or _ (e.g. main)"
+        )
+    if redis_db is not None and cluster:
+        raise UserError(
+            "--redis-db: Redis is a cluster (REDIS_CLUSTER=true), which has only DB 0; "
+            "register without --redis-db (the bot's keys carry its id)"
         )
     if redis_db is not None and not 0 <= redis_db <= 15:
         raise UserError(f"--redis-db: must be 0..15, got {redis_db}")

@@ -121,6 +121,7 @@ def _register(args: argparse.Namespace) -> int:
         initial_capital=args.initial_capital,
         exclusive=args.exclusive,
         infra_db=settings.redis.infra_db,
+        cluster=settings.redis.cluster,
     )
     with _owner(settings) as conn:
         bot = bots.register(conn, spec)
@@ -281,6 +282,22 @@ def _reset_risk(args: argparse.Namespace) -> int:
     finally:
         client.close()
     print(f"{bot.bot_id}: reset-risk sent (command {command_id}); its halt lifts when it reads it")
+    return 0
+
+
+def _copy_to_cluster(args: argparse.Namespace) -> int:
+    import os
+
+    from core.errors import UserError
+    from database import redis_to_cluster
+
+    host, _, port = args.source.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--from: give HOST:PORT, got {args.source!r}")
+    password = os.environ.get("REDIS_SOURCE_PASSWORD") or None
+    print(redis_to_cluster.copy_to_cluster(
+        _settings(), host, int(port), args.from_infra_db, password
+    ))  # fmt: skip
     return 0
 
 
@@ -548,3 +565,15 @@ def register(cli: Cli) -> None:
     )  # fmt: skip
     move.add_argument("bot_id", metavar="BOT_ID")
     move.add_argument("--to", required=True, choices=("shared",), help="where: the shared DB")
+    copy = cli.command(
+        "redis", "copy-to-cluster",
+        "copy a stopped deployment's standalone Redis (its DB 0 and infrastructure DB) into"
+        " the Redis Cluster of REDIS_HOST/REDIS_PORT (REDIS_CLUSTER=true); its password,"
+        " if any, in REDIS_SOURCE_PASSWORD",
+        _copy_to_cluster,
+    )  # fmt: skip
+    copy.add_argument("--from", dest="source", required=True, metavar="HOST:PORT")
+    copy.add_argument(
+        "--from-infra-db", type=int, default=15, metavar="N",
+        help="the standalone's REDIS_INFRA_DB (default 15)",
+    )  # fmt: skip

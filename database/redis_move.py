@@ -63,6 +63,12 @@ def move_to_shared(settings: Settings, bot_id: str) -> str:
 
     if bot_id == EXTERNAL_BOT:
         raise UserError(f"bot {bot_id!r} is reserved: it has no Redis keys to move")
+    if settings.redis.cluster:
+        raise UserError(
+            "move-redis: Redis is a cluster (REDIS_CLUSTER=true), which has no DB to move "
+            "from; move every bot into the shared DB on the standalone Redis before "
+            "switching (docs/redis.md#redis-cluster)"
+        )
     target = redis_keys.SHARED_DB
     with connect(settings, Role.OWNER, direct=True) as conn:
         try:

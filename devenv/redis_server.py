@@ -15,8 +15,11 @@ import redis
 
 from core import redis_acl
 from core.errors import UserError
-from devenv.ports import pid_alive, wait_until
+from devenv.ports import free_port, pid_alive, wait_until
 from devenv.system import require_binary
+
+#: The ACL user that assigns a test cluster's slots (only when ``users`` are given).
+CLUSTER_ADMIN = "cluster-admin"
 
 
 @dataclass
@@ -28,6 +31,12 @@ class RedisServer:
     #: ACL users besides ``default`` (which keeps ``password``), as production has them:
     #: ``default`` then gets the operator's rules instead of every right.
     users: Sequence[tuple[redis_acl.AclUser, str]] = field(default=(), repr=False)
+    #: A one-node Redis Cluster owning every slot (docs/redis.md#redis-cluster): DB 0
+    #: only, and it refuses what a cluster of many nodes refuses (CROSSSLOT).
+    cluster: bool = False
+    #: The cluster bus's port; by default Redis takes ``port + 10000``, which does not
+    #: exist for a port above 55535 (free ports often are), so one is picked at start.
+    bus_port: int | None = None
 
     @property
     def conf(self) -> Path:
@@ -46,6 +55,12 @@ class RedisServer:
         if self.users:
             assert self.password, "the default user keeps the password"
             auth = redis_acl.acl_file([(redis_acl.operator_user(), self.password), *self.users])
+            if self.cluster:
+                # Assigning the slots is an admin command no production user has.
+                auth += f"user {CLUSTER_ADMIN} on >{self.password} ~* &* +@all\n"
+        if self.cluster:
+            auth += f"cluster-enabled yes\ncluster-config-file {self.run_dir / 'nodes.conf'}\n"
+            auth += f"cluster-port {self.bus_port}\n" if self.bus_port else ""
         return (
             "# Written by devenv.redis_server: a private Redis for development and tests.\n"
             f"bind {self.host}\nport {self.port}\nprotected-mode yes\n"
@@ -57,13 +72,13 @@ class RedisServer:
             'save ""\n' + auth
         )
 
-    def client(self, db: int = 0) -> redis.Redis:
+    def client(self, db: int = 0, *, username: str | None = None) -> redis.Redis:
         return redis.Redis(
             host=self.host,
             port=self.port,
             db=db,
             credential_provider=(
-                redis.UsernamePasswordCredentialProvider(password=self.password)
+                redis.UsernamePasswordCredentialProvider(username, self.password)
                 if self.password
                 else None
             ),
@@ -81,6 +96,8 @@ class RedisServer:
         binary = require_binary("redis-server")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.chmod(0o700)
+        if self.cluster and self.bus_port is None:
+            self.bus_port = free_port()
         self.conf.write_text(self.config_text(), encoding="utf-8")
         self.conf.chmod(0o600)  # it holds the password
         result = subprocess.run(
@@ -93,6 +110,19 @@ class RedisServer:
         if result.returncode != 0 or not wait_until(self.answers, timeout=10):
             tail = self.logfile.read_text(errors="replace")[-500:] if self.logfile.exists() else ""
             raise UserError(f"redis-server did not start on {self.host}:{self.port}: {tail}")
+        if self.cluster:
+            self._own_every_slot()
+
+    def _own_every_slot(self) -> None:
+        admin = self.client(username=CLUSTER_ADMIN if self.users else None)
+        if admin.execute_command("CLUSTER INFO").get("cluster_slots_assigned") != "16384":
+            admin.execute_command("CLUSTER ADDSLOTSRANGE", 0, 16383)
+
+        def ready() -> bool:
+            return bool(admin.execute_command("CLUSTER INFO").get("cluster_state") == "ok")
+
+        if not wait_until(ready, timeout=10):
+            raise UserError(f"redis cluster on {self.host}:{self.port} did not become ready")
 
     def pid(self) -> int | None:
         try:

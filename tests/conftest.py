@@ -8,6 +8,11 @@
   ``.env()`` (for ``alpha`` subprocesses), ``.connect(role, direct=False)``,
   ``.alpha(*args)`` (run the CLI against it).
 - ``redis`` (function): a client for the private Redis (DB 0), every DB flushed first.
+- ``redis_mode`` (function): ``"standalone"``; a test parametrised with
+  ``@pytest.mark.parametrize("redis_mode", ["standalone", "cluster"])`` runs twice, the
+  second time with ``database`` on a one-node Redis Cluster (``REDIS_CLUSTER=true``,
+  started once per session, flushed first): ``database.redis(db)``,
+  ``database.settings`` and ``database.env()`` follow it.
 
 Nothing starts unless a test asks for one of these fixtures.
 """
@@ -36,10 +41,19 @@ def services() -> Iterator[ServiceStack]:
 
 
 @pytest.fixture
-def database(services: ServiceStack) -> Iterator[Database]:
+def redis_mode() -> str:
+    """``"standalone"`` unless a test parametrises it with ``"cluster"`` too."""
+    return "standalone"
+
+
+@pytest.fixture
+def database(services: ServiceStack, redis_mode: str) -> Iterator[Database]:
+    cluster = redis_mode == "cluster"
+    if cluster:
+        services.cluster().client().flushall()
     name = services.create_database()
     try:
-        yield Database(name, services)
+        yield Database(name, services, cluster=cluster)
     finally:
         services.drop_database(name)
 

@@ -88,7 +88,9 @@ def _rebuild(args: argparse.Namespace) -> int:
     def client(db: int) -> redis.Redis:
         return clients.setdefault(db, redis_client(settings, db))
 
-    book = PositionBook(client)
+    from core.redis_cluster import CLUSTER_DB
+
+    book = PositionBook(client, only_db=CLUSTER_DB if settings.redis.cluster else None)
     with connect(settings, Role.LISTENER) as conn:
         count = book.rebuild(conn)
     if book.redis_dirty:

@@ -118,10 +118,19 @@ class PositionBook:
     """The in-memory fold of every (account, bot, symbol) plus its Redis mirror."""
 
     def __init__(
-        self, redis_for_db: Callable[[int], redis.Redis], *, background_redis: bool = False
+        self,
+        redis_for_db: Callable[[int], redis.Redis],
+        *,
+        background_redis: bool = False,
+        only_db: int | None = None,
     ) -> None:
         """``background_redis``: send the Redis writes of commits on their own thread
-        (the listener); callers that read Redis back call :meth:`drain` first."""
+        (the listener); callers that read Redis back call :meth:`drain` first.
+        ``only_db``: the one DB Redis has (a Redis Cluster's 0). A bot still registered
+        with another DB cannot run there (its host refuses to start) and is not mirrored
+        — said in the log — rather than failing every write and rebuild of the others."""
+        self._only_db = only_db
+        self._unmirrored: set[BotId] = set()
         self._redis_for_db = redis_for_db
         self.positions: dict[PositionKey, Position] = {}
         self.bots: dict[BotId, BotRow] = {}
@@ -144,7 +153,20 @@ class PositionBook:
 
     def set_bots(self, bots: Iterable[BotRow]) -> None:
         self.bots = {b.bot_id: b for b in bots}
-        self._redis_dbs = {b.bot_id: b.mirror_db for b in self.bots.values()}
+        self._redis_dbs = {b.bot_id: self._mirror_db(b) for b in self.bots.values()}
+
+    def _mirror_db(self, bot: BotRow) -> int | None:
+        db = bot.mirror_db
+        if db is None or self._only_db is None or db == self._only_db:
+            return db
+        if bot.status != "retired" and bot.bot_id not in self._unmirrored:
+            self._unmirrored.add(bot.bot_id)
+            log.error(
+                "bot %s is registered with Redis DB %d, which a Redis Cluster does not have:"
+                " its positions and fills stay in the ledger only until it is moved"
+                " (docs/redis.md#redis-cluster)", bot.bot_id, db,
+            )  # fmt: skip
+        return None
 
     # --- after a commit -----------------------------------------------------------
 
@@ -290,9 +312,10 @@ class PositionBook:
             # One account per bot with Redis keys (see _mirror): no symbol is overwritten.
             by_bot[bot_id][symbol] = position
         for bot in self.bots.values():
-            if bot.mirror_db is None:
+            db = self._redis_dbs.get(bot.bot_id)
+            if db is None:
                 continue
-            client = self._redis_for_db(bot.mirror_db)
+            client = self._redis_for_db(db)
             wanted = {redis_keys.position(bot.bot_id, s) for s in by_bot.get(bot.bot_id, {})}
             stale = [
                 k
@@ -300,8 +323,10 @@ class PositionBook:
                 if k not in wanted
             ]
             pipe = client.pipeline(transaction=False)
-            if stale:
-                pipe.delete(*stale)
+            # One DEL per key: a cluster pipeline refuses one DEL over keys of different
+            # slots. The pipeline was never atomic; the same round trip either way.
+            for key in stale:
+                pipe.delete(key)
             for symbol in by_bot.get(bot.bot_id, {}):
                 pipe.hset(
                     redis_keys.position(bot.bot_id, symbol),

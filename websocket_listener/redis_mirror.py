@@ -28,6 +28,7 @@ from core import redis_keys
 from core.fills import Fill
 from core.ids import BotId, Symbol
 from core.positions import Position
+from core.redis_cluster import is_cluster_client
 from websocket_listener import metrics
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ class _Writes:
     def send(self, client: redis.Redis) -> None:
         """One pipeline (one round trip). Idempotent up to the appends, which run only
         if the script is known: a Redis that lost it (restart) gets it and a resend."""
+        if is_cluster_client(client):
+            self._send_to_cluster(client)
+            return
         for attempt in (1, 2):
             pipe = client.pipeline(transaction=False)
             for key, mapping in self.hashes:
@@ -129,6 +133,27 @@ class _Writes:
                 if attempt == 2:
                     raise
                 client.script_load(APPEND_ENTRIES_LUA)
+
+    def _send_to_cluster(self, client: redis.Redis) -> None:
+        """The same writes for a Redis Cluster, whose client pipelines no script
+        (redis-py refuses ``EVALSHA`` in a cluster pipeline): the hashes in one pipeline
+        (one round trip per node), then the script once per stream, outside it — one
+        more round trip per bot with new fills, where one ``XADD`` per fill in the
+        pipeline measured slower (redis-py's cluster pipeline costs Python per command).
+        Each stream's entries stay in ledger order, after the hashes, as above."""
+        if self.hashes:
+            pipe = client.pipeline(transaction=False)
+            for key, mapping in self.hashes:
+                pipe.hset(key, mapping=mapping)
+            pipe.execute()
+        for stream, values in self.entries.items():
+            args = (str(STREAM_MAXLEN), str(len(STREAM_FIELDS)), *STREAM_FIELDS, *values)
+            try:
+                client.evalsha(_APPEND_SHA, 1, stream, *args)
+            except redis.exceptions.NoScriptError:
+                # A node that lost it (restart, failover); SCRIPT LOAD goes to every primary.
+                client.script_load(APPEND_ENTRIES_LUA)
+                client.evalsha(_APPEND_SHA, 1, stream, *args)
 
 
 #: Bot id → the Redis DB of its keys (``BotRow.mirror_db``; ``None``: positions live only

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import redis
 
-from core import redis_keys
+from core import redis_cluster, redis_keys
 from core.config import Role, Settings
 from core.db import connect
 from core.redis_client import infra_client, redis_client, stream_fields
@@ -53,7 +53,11 @@ class Listener:
         self.settings = settings
         self._app = application_name
         self._redis_clients: dict[int, redis.Redis] = {}
-        self.book = PositionBook(self._redis, background_redis=True)
+        self.book = PositionBook(
+            self._redis,
+            background_redis=True,
+            only_db=redis_cluster.CLUSTER_DB if settings.redis.cluster else None,
+        )
         self.recorder = Recorder()
         self.pipeline = Pipeline(
             connect=self._connect,

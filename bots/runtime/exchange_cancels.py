@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import psycopg
 
-from core.config import Role, Settings
+from core.db import KeptConnection
 from core.ids import BotId
 from core.orders import TrackedOrder
 from core.strategy import (
@@ -80,17 +80,15 @@ def _reason(value: str) -> Reason:
 
 
 def ended_by_exchange(
-    settings: Settings, bot_id: BotId, open_orders: list[TrackedOrder]
+    reads: KeptConnection, bot_id: BotId, open_orders: list[TrackedOrder]
 ) -> list[ExchangeCancel]:
     """Which of ``open_orders`` the ledger shows ended unfilled (or partly filled). An
     unreadable ledger answers nothing: the next candle asks again."""
     if not open_orders:
         return []
-    from core.db import connect
-
     by_link = {t.link_id: t for t in open_orders}
     try:
-        with connect(settings, Role.BOT) as conn:
+        with reads.use() as conn:
             rows = conn.execute(
                 "SELECT order_link_id, status, cancel_type, reject_reason, price"
                 " FROM trading.orders WHERE bot_id = %s AND order_link_id = ANY(%s)"

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 import psycopg
 
-from core.config import Role, Settings
+from core.db import KeptConnection
 from core.ids import BotId
 from core.orders import TrackedOrder
 
@@ -46,8 +46,8 @@ class ExitEnds:
     """The stops, take profits and market exits of one bot that filled and may not be
     finished yet."""
 
-    def __init__(self, settings: Settings, bot_id: BotId) -> None:
-        self._settings = settings
+    def __init__(self, reads: KeptConnection, bot_id: BotId) -> None:
+        self._reads = reads
         self._bot_id = bot_id
         self.watched: dict[str, TrackedOrder] = {}  # link id -> order
         self._since: dict[str, float] = {}  # link id -> when it was first watched
@@ -79,10 +79,8 @@ class ExitEnds:
             self.forget(link)
         if not self.watched:
             return []
-        from core.db import connect
-
         try:
-            with connect(self._settings, Role.BOT) as conn:
+            with self._reads.use() as conn:
                 rows = conn.execute(
                     "SELECT order_link_id, status, cum_exec_qty FROM trading.orders"
                     " WHERE bot_id = %s AND order_link_id = ANY(%s) AND status = ANY(%s)",

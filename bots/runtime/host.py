@@ -60,11 +60,18 @@ from bots.runtime.market import (
 from bots.runtime.memos import MemoStore
 from bots.runtime.notify import Notifier, closing_of
 from bots.runtime.registration import Registration, load_registration
-from bots.runtime.streams import GROUP, ensure_groups, pending_fills, read_streams
+from bots.runtime.streams import (
+    GROUP,
+    ensure_groups,
+    pending_fills,
+    read_streams,
+    reader_streams,
+)
 from bots.runtime.universe import Universe
 from core import plugins, redis_keys
 from core.candles import Candle
-from core.config import Settings
+from core.config import Role, Settings
+from core.db import KeptConnection
 from core.errors import UserError
 from core.instruments import Instrument
 from core.notify import settings_of
@@ -112,17 +119,21 @@ class BotHost:
                 maxlen=redis_keys.ALERTS_MAXLEN, approximate=True,
             )  # fmt: skip
 
+        #: The per-bar ledger reads (order states, exits, the risk gate's account notional,
+        #: the P&L of a fill for its notification) share one kept connection as the bot's
+        #: own role: a new one per read cost a handshake.
+        self.reads = KeptConnection(settings, Role.BOT)
         #: The bot's events for its operators (fills, rejections, halts …).
         self.notify = Notifier(
             registration.bot_id,
             settings_of(registration.config),
             alert,
-            closing=lambda fields: closing_of(settings, registration.bot_id, fields),
+            closing=lambda fields: closing_of(self.reads, registration.bot_id, fields),
         )
         self.drift = DriftGate(settings, str(registration.account))
         self.loss_limits = LossLimits(bot_redis, registration.bot_id, limits, self.notify)
         #: Stops, take profits and exits that filled, until finished (exit_ends.py).
-        self.exit_ends = ExitEnds(settings, registration.bot_id)
+        self.exit_ends = ExitEnds(self.reads, registration.bot_id)
         self.orders = OrderManager(
             http,
             registration.bot_id,
@@ -138,7 +149,7 @@ class BotHost:
         self.universe = Universe(
             self.strategy, http, bot_redis, registration.bot_id, self.notify.universe
         )
-        self.ledger = LedgerView(settings, bot_redis, registration.bot_id)
+        self.ledger = LedgerView(self.reads, bot_redis, registration.bot_id)
         self.memos = MemoStore(bot_redis, registration.bot_id, self.strategy)
         self.heartbeat = Heartbeat(settings, bot_redis, registration.bot_id)
         #: Every symbol the bot follows: its universe, its registered symbols and wherever
@@ -182,7 +193,7 @@ class BotHost:
         self.now = datetime.now(UTC)
         self._stream_factory = public_stream_factory
         self._stream: Any = None
-        self._reader: threading.Thread | None = None
+        self._readers: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.decisions = 0
         #: Start of the last candle per symbol whose decision (and orders) is complete.
@@ -269,13 +280,15 @@ class BotHost:
         )
         self._drain_pending()
         self._subscribe()
-        self._reader = threading.Thread(
-            target=read_streams,
-            args=(self.redis, self.reg.bot_id, self.events, self._stopping),
-            name="bot-streams",
-            daemon=True,
-        )
-        self._reader.start()
+        for names in reader_streams(self.reg.bot_id, cluster=self.settings.redis.cluster):
+            reader = threading.Thread(
+                target=read_streams,
+                args=(self.redis, self.reg.bot_id, self.events, self._stopping, names),
+                name="bot-streams",
+                daemon=True,
+            )
+            reader.start()
+            self._readers.append(reader)
         self.ready.set()
 
     def _subscribe(self) -> None:
@@ -467,7 +480,7 @@ class BotHost:
         prevention cancel, ``exchange_cancels``): forgotten, and the strategy told as of
         a refused intent, so it does not wait on them."""
         believed = [t for t in self.orders.book.by_intent.values() if t.status == "open"]
-        ended = ended_by_exchange(self.settings, self.reg.bot_id, believed)
+        ended = ended_by_exchange(self.reads, self.reg.bot_id, believed)
         if not ended:
             return
         ctx = self.context()
@@ -589,5 +602,6 @@ class BotHost:
     def close(self) -> None:
         if self._stream is not None:
             self._stream.stop()
-        if self._reader is not None:
-            self._reader.join(timeout=2)
+        for reader in self._readers:
+            reader.join(timeout=2)
+        self.reads.close()

@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from core import redis_keys
-from core.config import Role, Settings
+from core.db import KeptConnection
 from core.ids import BotId
 from core.strategy import PositionView
 
@@ -32,8 +32,8 @@ def decimal_or_zero(value: str | None) -> Decimal:
 class LedgerView:
     """One bot's view of the ledger."""
 
-    def __init__(self, settings: Settings, bot_redis: redis.Redis, bot_id: BotId) -> None:
-        self._settings = settings
+    def __init__(self, reads: KeptConnection, bot_redis: redis.Redis, bot_id: BotId) -> None:
+        self._reads = reads
         self._redis = bot_redis
         self._bot_id = bot_id
 
@@ -70,11 +70,9 @@ class LedgerView:
         was zero or of the other sign. ``None`` if the ledger cannot be read or the
         position is built from more than 10,000 fills (the strategy then counts it as
         opened now)."""
-        from core.db import connect
-
         remaining = qty
         try:
-            with connect(self._settings, Role.BOT) as conn:
+            with self._reads.use() as conn:
                 cur = conn.execute(
                     "SELECT side, exec_qty, exec_time FROM trading.fills"
                     " WHERE bot_id = %s AND symbol = %s"
@@ -94,9 +92,7 @@ class LedgerView:
         """Every bot's open notional on ``account``, from the ledger's positions (other
         bots' Redis keys are not this bot's to read), at the last prices known here,
         else at each position's average price."""
-        from core.db import connect
-
-        with connect(self._settings, Role.BOT) as conn:
+        with self._reads.use() as conn:
             rows = conn.execute(
                 "SELECT p.symbol, p.qty, p.avg_price FROM analytics.bot_positions p"
                 " JOIN trading.bots b USING (bot_id) WHERE b.account = %s AND p.qty <> 0"

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from core import notify as kinds
-from core.config import Role, Settings
+from core.db import KeptConnection
 from core.fills import settle_coin
 from core.notify import NotifySettings
 from core.strategy import AmendStop, CancelOrder, ExitMarket, FillEvent, Reason
@@ -78,43 +78,18 @@ class Closing:
     trip_pnl: Decimal | None = None  # the round trip's net P&L when this fill ended it
 
 
-#: One autocommit connection per database login, kept for the P&L reads of the bot's
-#: fills. Opening one per fill cost a PgBouncer SCRAM handshake (PBKDF2 on the client)
-#: each time, about 4 ms of the decision thread's CPU per exit fill
-#: (docs/fleet.md#how-fast-a-bot-reacts). Autocommit: through PgBouncer in transaction
-#: mode an idle client holds no server connection between statements.
-_KEPT: dict[str, Any] = {}
-
-
-def _ledger_connection(settings: Settings) -> Any:
-    from core.db import connect, conninfo
-
-    key = conninfo(settings, Role.APP)
-    conn = _KEPT.get(key)
-    if conn is None or conn.closed or conn.broken:
-        conn = _KEPT[key] = connect(settings, Role.APP, autocommit=True)
-    return conn
-
-
-def _drop_ledger_connection(settings: Settings) -> None:
-    """After a failure: the next read opens a fresh connection."""
-    from core.db import conninfo
-
-    conn = _KEPT.pop(conninfo(settings, Role.APP), None)
-    if conn is not None:
-        conn.close()
-
-
-def closing_of(settings: Settings, bot_id: str, fields: Mapping[str, str]) -> Closing | None:
+def closing_of(reads: KeptConnection, bot_id: str, fields: Mapping[str, str]) -> Closing | None:
     """The ledger's P&L of the fill ``fields`` (a ``fills:{bot}`` entry); ``None`` when the
     analytics fold has no row for it (``analytics.fold_status`` says why) or the
     database cannot be read. The listener commits a fill and its fold row in one
-    transaction before it announces the fill, so the row is there when the bot reads."""
+    transaction before it announces the fill, so the row is there when the bot reads.
+
+    ``reads`` is the bot's kept connection as its own role (``Role.BOT``, which may read
+    ``analytics``): a bot's container holds no other role's password."""
     try:
         when = datetime.fromisoformat(fields["exec_time"])
         key = (bot_id, fields["symbol"], when, int(fields["seq"]), fields["exec_id"])
-        conn = _ledger_connection(settings)
-        with conn.transaction():  # both reads in one transaction, as before
+        with reads.use() as conn, conn.transaction():  # both reads agree
             row = conn.execute(
                 "SELECT gross_pnl - exec_fee, qty_after, close_trip, trip_closed"
                 " FROM analytics.fill_pnl WHERE bot_id = %s AND symbol = %s"
@@ -129,7 +104,6 @@ def closing_of(settings: Settings, bot_id: str, fields: Mapping[str, str]) -> Cl
             trip_pnl = _trip_pnl(conn, key, trip) if ended else None
     except Exception as exc:  # the notification goes out without its P&L
         log.warning("P&L of fill %s not read from the ledger: %s", fields.get("exec_id"), exc)
-        _drop_ledger_connection(settings)
         return None
     return Closing(pnl, qty_after, trip_pnl)
 

@@ -1,6 +1,12 @@
 """The bot's two Redis streams — its own fills and its operators' commands — read through
 one consumer group, so an entry is acknowledged only after the host handled it and a
 crash in between redelivers it.
+
+On a standalone Redis one blocking ``XREADGROUP`` waits on both streams. A Redis Cluster
+refuses that (``fills:{id}`` and ``commands:{id}`` hash to different slots, CROSSSLOT),
+so there each stream gets a reader thread of its own (:func:`reader_streams`): both
+still wake the moment an entry arrives, and the host handles what they queue on one
+thread, as before.
 """
 
 from __future__ import annotations
@@ -8,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -35,18 +42,26 @@ def pending_fills(bot_redis: redis.Redis, bot_id: BotId) -> list[tuple[str, dict
     return [(entry_id, fields) for _, items in entries or [] for entry_id, fields in items]
 
 
+def reader_streams(bot_id: BotId, *, cluster: bool) -> list[tuple[str, ...]]:
+    """The streams each reader thread waits on: both in one read, or on a cluster (one
+    read may not span slots) one thread per stream."""
+    both = (redis_keys.fills_stream(bot_id), redis_keys.commands_stream(bot_id))
+    return [(stream,) for stream in both] if cluster else [both]
+
+
 def read_streams(
     bot_redis: redis.Redis,
     bot_id: BotId,
     events: queue.Queue[tuple[str, Any]],
     stop: threading.Event,
+    names: Sequence[str] | None = None,
 ) -> None:
-    """Until ``stop``: put each new entry on ``events`` as ``("fill" | "command",
-    (entry_id, fields))``. The target of the host's reader thread."""
-    streams: dict[KeyT, StreamIdT] = {
-        redis_keys.fills_stream(bot_id): ">",
-        redis_keys.commands_stream(bot_id): ">",
-    }
+    """Until ``stop``: put each new entry of ``names`` (default: both streams) on
+    ``events`` as ``("fill" | "command", (entry_id, fields))``. The target of the host's
+    reader thread(s)."""
+    if names is None:
+        names = (redis_keys.fills_stream(bot_id), redis_keys.commands_stream(bot_id))
+    streams: dict[KeyT, StreamIdT] = {name: ">" for name in names}
     while not stop.is_set():
         try:
             batches = sync_reply(bot_redis.xreadgroup(GROUP, bot_id, streams, count=100, block=500))

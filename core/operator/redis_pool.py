@@ -8,6 +8,7 @@ import redis.asyncio
 from core import redis_keys
 from core.config import Settings
 from core.redis_client import async_redis_client
+from core.redis_cluster import CLUSTER_DB
 
 
 class RedisPool:
@@ -19,6 +20,11 @@ class RedisPool:
         """The client for a bot's ``redis_db`` (``None``: ``redis_keys.SHARED_DB``, where
         the keys of a bot registered without ``--redis-db`` live)."""
         chosen = redis_keys.bot_db(number)
+        if self._settings.redis.cluster:
+            # A bot left registered with a DB of its own cannot run on a cluster (its host
+            # refuses to start). What the C2 or the API writes for it goes to DB 0 under
+            # its id, harmless, so that a /kill over every bot never stops halfway.
+            chosen = CLUSTER_DB
         if chosen not in self._clients:
             self._clients[chosen] = async_redis_client(self._settings, chosen)
         return self._clients[chosen]

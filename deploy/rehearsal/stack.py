@@ -8,7 +8,7 @@ import secrets
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,20 @@ class StackError(RuntimeError):
         self.returncode = returncode
 
 
-def run(args: Sequence[str], *, input: str | None = None, timeout: float = 600) -> str:
-    """Runs a command, returns its stdout; a failure raises with the command's last words."""
+def run(
+    args: Sequence[str],
+    *,
+    input: str | None = None,
+    timeout: float = 600,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Runs a command, returns its stdout; a failure raises with the command's last words.
+    ``env``: the command's whole environment (default: this process's)."""
     try:
         done = subprocess.run(
-            list(args), input=input, capture_output=True, text=True, timeout=timeout, check=False
-        )
+            list(args), input=input, capture_output=True, text=True, timeout=timeout,
+            check=False, env=None if env is None else dict(env),
+        )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise StackError(f"{' '.join(args[:4])} …: no answer within {timeout:.0f} s") from exc
     if done.returncode != 0:

@@ -8,9 +8,11 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from api_harness import add_bot, audit_rows, check_reply, make_token, running_api
 
 from api.routes import PREFIX
+from core import redis_keys
 from core.config import Role
 
 INFRA = 15
@@ -81,12 +83,20 @@ def test_flatten_acts_only_on_the_asking_tokens_single_confirmation(
     assert details[4] == "unknown confirmation id"
 
 
-def test_kill_then_lift_through_confirmations(database, services, redis) -> None:
-    add_bot(database, "alpha_one", "a1", redis_db=3)
+def _own_db(redis_mode: str) -> int | None:
+    """A DB of its own for ``alpha_one`` — none on a Redis Cluster, which has only DB 0."""
+    return None if redis_mode == "cluster" else 3
+
+
+@pytest.mark.parametrize("redis_mode", ["standalone", "cluster"])
+def test_kill_then_lift_through_confirmations(database, services, redis, redis_mode) -> None:
+    """On a Redis Cluster too (one node, CROSSSLOT enforced): the confirmation's two keys
+    and the states of bots of several slots (api/confirmations.py, core/operator)."""
+    add_bot(database, "alpha_one", "a1", redis_db=_own_db(redis_mode))
     add_bot(database, "beta_two", "b2")
     add_bot(database, "gamma_off", "g3", status="stopped")
     admin = make_token(database, "ops", "admin")
-    infra = services.redis(INFRA)
+    infra = database.redis(database.settings.redis.infra_db)
     with running_api(database) as api:
         not_set = api.post(f"{PREFIX}/kill/lift", admin)
         assert not_set.status_code == 409
@@ -101,8 +111,9 @@ def test_kill_then_lift_through_confirmations(database, services, redis) -> None
         assert _status(database, "alpha_one") == "paused"
         assert _status(database, "beta_two") == "paused"
         assert _status(database, "gamma_off") == "stopped"
-        assert services.redis(3).get("bot:alpha_one:state") == "paused"
-        assert [e[1]["command"] for e in services.redis(0).xrange("commands:beta_two")] == [
+        own = database.redis(redis_keys.bot_db(_own_db(redis_mode)))
+        assert own.get("bot:alpha_one:state") == "paused"
+        assert [e[1]["command"] for e in database.redis(0).xrange("commands:beta_two")] == [
             "flatten"
         ]
 
@@ -124,10 +135,11 @@ def test_kill_then_lift_through_confirmations(database, services, redis) -> None
     ]
 
 
+@pytest.mark.parametrize("redis_mode", ["standalone", "cluster"])
 def test_a_late_confirmation_does_nothing_and_lapsed_ones_are_swept(
-    database, services, redis
+    database, services, redis, redis_mode
 ) -> None:
-    add_bot(database, "alpha_one", "a1", redis_db=3)
+    add_bot(database, "alpha_one", "a1", redis_db=_own_db(redis_mode))
     admin = make_token(database, "ops", "admin")
     now = [datetime(2026, 1, 5, 12, 0, tzinfo=UTC)]
     with running_api(database, clock=lambda: now[0], confirm_sweep_seconds=0.1) as api:
@@ -144,8 +156,8 @@ def test_a_late_confirmation_does_nothing_and_lapsed_ones_are_swept(
             assert time.monotonic() < deadline, "the sweeper never recorded the expiry"
             time.sleep(0.1)
         assert api.post(lapsed["confirm"], admin).status_code == 410
-    assert services.redis(3).xrange("commands:alpha_one") == []
-    assert services.redis(INFRA).get("risk:kill") is None
+    assert database.redis(redis_keys.bot_db(_own_db(redis_mode))).xrange("commands:alpha_one") == []
+    assert database.redis(database.settings.redis.infra_db).get("risk:kill") is None
     assert [(r["command"], r["outcome"], r["detail"]) for r in audit_rows(database)][1:] == [
         ("flatten", "expired", "confirmed after expiry"),
         ("kill", "pending", audit_rows(database)[2]["detail"]),
@@ -193,3 +205,22 @@ def test_a_confirmation_survives_a_restart_of_the_api_and_works_once(
         ("confirm", "refused", None),  # used, after another restart
     ]
     assert services.redis(INFRA).zcard("api:confirm:_due") == 0
+
+
+@pytest.mark.parametrize("redis_mode", ["cluster"])
+def test_on_a_cluster_a_kill_reaches_a_bot_left_with_a_db_of_its_own(
+    database, services, redis
+) -> None:
+    """A registry row from before the switch to a cluster (the CLI refuses it now): the
+    kill goes through every bot instead of stopping at that one (core/operator/redis_pool.py)."""
+    add_bot(database, "alpha_one", "a1")
+    add_bot(database, "delta_old", "d4", redis_db=4)
+    admin = make_token(database, "ops", "admin")
+    with running_api(database) as api:
+        asked = check_reply(api.post(f"{PREFIX}/kill", admin), "Confirmation")
+        done = check_reply(api.post(asked["confirm"], admin), "Confirmed")
+    assert done["detail"].startswith("Kill flag set; 2 bot(s) paused"), done["detail"]
+    node = database.redis(0)
+    assert node.get("risk:kill") is not None
+    assert node.get("bot:alpha_one:state") == node.get("bot:delta_old:state") == "paused"
+    assert [e[1]["command"] for e in node.xrange("commands:delta_old")] == ["flatten"]

@@ -10,9 +10,11 @@ import threading
 import time
 from typing import Any
 
+import pytest
 import redis as redis_lib
+from redis.exceptions import RedisClusterException
 
-from bots.runtime.streams import GROUP, ensure_groups, pending_fills, read_streams
+from bots.runtime.streams import GROUP, ensure_groups, pending_fills, read_streams, reader_streams
 from core import redis_keys
 
 BOT = "ss_streams"
@@ -68,3 +70,39 @@ def test_the_reader_stops_promptly_while_redis_is_down():
     # It used to sleep out its one-second retry pause regardless of the stop event.
     assert time.monotonic() - started < 0.5
     assert events.empty()
+
+
+@pytest.mark.parametrize("redis_mode", ["cluster"])
+def test_on_a_cluster_each_stream_has_its_reader_and_both_arrive(database):
+    """A Redis Cluster refuses one read over both streams (two slots); one reader thread
+    per stream (``reader_streams``) gets both kinds, each as soon as it is appended."""
+    from core.redis_client import redis_client
+
+    client = redis_client(database.settings)
+    ensure_groups(client, BOT)
+    both = {redis_keys.fills_stream(BOT): ">", redis_keys.commands_stream(BOT): ">"}
+    # CROSSSLOT: redis-py's cluster client refuses it before sending.
+    with pytest.raises(RedisClusterException, match="same key slot"):
+        client.xreadgroup(GROUP, BOT, both, count=1, block=1)
+    events: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+    names = reader_streams(BOT, cluster=True)
+    assert names == [(redis_keys.fills_stream(BOT),), (redis_keys.commands_stream(BOT),)]
+    threads = [
+        threading.Thread(target=read_streams, args=(client, BOT, events, stop, n)) for n in names
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.2)  # both readers blocked in their XREADGROUP
+        started = time.monotonic()
+        command_id = client.xadd(redis_keys.commands_stream(BOT), {"command": "flatten"})
+        assert events.get(timeout=5) == ("command", (command_id, {"command": "flatten"}))
+        assert time.monotonic() - started < 0.4  # not after the fills reader's 500 ms block
+        fill_id = client.xadd(redis_keys.fills_stream(BOT), {"exec_id": "e1"})
+        assert events.get(timeout=5) == ("fill", (fill_id, {"exec_id": "e1"}))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+    assert not any(t.is_alive() for t in threads)

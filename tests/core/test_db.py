@@ -226,3 +226,63 @@ def test_sigterm_stops_gracefully(tmp_path) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
     assert proc.stdout.read().strip() == "stopped cleanly"
+
+
+def test_a_kept_connection_is_opened_once_and_again_only_after_a_failure(
+    database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[object] = []
+    real_connect = psycopg.connect
+
+    def counting_connect(*args: object, **kwargs: object) -> psycopg.Connection:
+        conn = real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        opened.append(conn)
+        return conn
+
+    monkeypatch.setattr(db.psycopg, "connect", counting_connect)
+    reads = db.KeptConnection(database.settings, Role.BOT)
+    try:
+        for _ in range(20):
+            with reads.use() as conn:
+                assert conn.execute("SELECT count(*) FROM trading.bots").fetchone() == (1,)
+        assert len(opened) == 1 and opened[0].autocommit  # type: ignore[attr-defined]
+        with pytest.raises(psycopg.errors.UndefinedTable), reads.use() as conn:
+            conn.execute("SELECT * FROM no_such_table")
+        with reads.use() as conn:  # the failure closed it: a fresh one
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert len(opened) == 2 and opened[0].closed  # type: ignore[attr-defined]
+        opened[1].close()  # type: ignore[attr-defined]
+        with reads.use() as conn:  # closed under it (a dropped socket): reopened
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert len(opened) == 3
+    finally:
+        reads.close()
+    assert opened[2].closed  # type: ignore[attr-defined]
+
+
+def test_a_bots_per_bar_ledger_reads_share_one_connection(
+    database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bot asked the ledger for its orders' states with a new connection on every
+    candle and every exit fill (twice a bar in bench/reaction.py, ~3 ms of CPU each)."""
+    from bots.runtime.exchange_cancels import ended_by_exchange
+    from bots.runtime.exit_ends import ExitEnds
+    from core.ids import BotId
+    from core.orders import TrackedOrder
+
+    opened: list[object] = []
+    real_connect = psycopg.connect
+    monkeypatch.setattr(db.psycopg, "connect",
+                        lambda *a, **k: opened.append(1) or real_connect(*a, **k))  # fmt: skip
+    stop = TrackedOrder("i1", "ab1-sl-x-1", "BTCUSDT", "stop", "Sell", "0.01", "stop_loss")
+    bot = BotId("external")
+    reads = db.KeptConnection(database.settings, Role.BOT)
+    ends = ExitEnds(reads, bot)
+    try:
+        for _ in range(10):
+            ends.filled(stop)
+            assert ends.finished(force=True) == []  # not final in the ledger
+            assert ended_by_exchange(reads, bot, [stop]) == []
+    finally:
+        reads.close()
+    assert len(opened) == 1

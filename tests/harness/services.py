@@ -137,6 +137,8 @@ class ServiceStack:
     tmp: Path
     template: str
     private_postgres: Any = None
+    #: A one-node Redis Cluster, started by the first test that asks (:meth:`cluster`).
+    cluster_server: RedisServer | None = None
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _verifiers: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -254,9 +256,23 @@ class ServiceStack:
             **{f"{r.value}_password": SecretStr(p) for r, p in self.passwords.items()},
         )
 
-    def settings(self, dbname: str) -> Settings:
-        """A full ``Settings`` for ``dbname`` through this stack (built, not from os.environ)."""
+    def cluster(self) -> RedisServer:
+        """The session's one-node Redis Cluster (docs/redis.md#redis-cluster), started on
+        first use and stopped with the stack."""
+        if self.cluster_server is None:
+            server = RedisServer(run_dir=self.tmp / "redis-cluster", port=free_port(), cluster=True)
+            server.start()
+            self.cluster_server = server
+        return self.cluster_server
+
+    def _redis_server(self, cluster: bool) -> RedisServer:
+        return self.cluster() if cluster else self.redis_server
+
+    def settings(self, dbname: str, *, cluster: bool = False) -> Settings:
+        """A full ``Settings`` for ``dbname`` through this stack (built, not from os.environ);
+        ``cluster``: Redis is the session's one-node cluster (``REDIS_CLUSTER=true``)."""
         pg = self.admin_settings
+        server = self._redis_server(cluster)
         return Settings(
             postgres=PostgresSettings(
                 host=pg.host, port=pg.port, db=dbname, user=pg.user, password=pg.password
@@ -264,10 +280,11 @@ class ServiceStack:
             pgbouncer=PgBouncerSettings(host=self.pgbouncer.host, port=self.pgbouncer.port),
             db_roles=self.role_settings(),
             redis=RedisSettings(
-                host=self.redis_server.host,
-                port=self.redis_server.port,
+                host=server.host,
+                port=server.port,
                 db=0,
-                password=SecretStr(self.redis_server.password or ""),
+                password=SecretStr(server.password or ""),
+                cluster=cluster,
             ),
             bybit=BybitSettings(),
             telegram=TelegramSettings(),
@@ -279,7 +296,7 @@ class ServiceStack:
             accounts={},
         )
 
-    def env(self, dbname: str) -> dict[str, str]:
+    def env(self, dbname: str, *, cluster: bool = False) -> dict[str, str]:
         """Environment for an ``alpha`` subprocess against ``dbname``.
 
         Starts from ``os.environ`` minus every variable the configuration reads, so a
@@ -292,6 +309,7 @@ class ServiceStack:
             if k not in known and not k.startswith(("BYBIT_ACCOUNT_", "ALPHA_", "POSTGRES_"))
         }
         pg = self.admin_settings
+        server = self._redis_server(cluster)
         env = {
             **base,
             "POSTGRES_HOST": pg.host,
@@ -300,10 +318,11 @@ class ServiceStack:
             "POSTGRES_USER": pg.user,
             "PGBOUNCER_HOST": self.pgbouncer.host,
             "PGBOUNCER_PORT": str(self.pgbouncer.port),
-            "REDIS_HOST": self.redis_server.host,
-            "REDIS_PORT": str(self.redis_server.port),
+            "REDIS_HOST": server.host,
+            "REDIS_PORT": str(server.port),
             "REDIS_DB": "0",
-            "REDIS_PASSWORD": self.redis_server.password or "",
+            "REDIS_PASSWORD": server.password or "",
+            "REDIS_CLUSTER": "true" if cluster else "false",
             "ALPHA_DB_ROLE_PREFIX": self.prefix,
             "ALPHA_LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
@@ -356,8 +375,10 @@ class ServiceStack:
             return conn
         return db.connect(self.settings(dbname), Role(role), direct=direct, autocommit=autocommit)
 
-    def redis(self, db_index: int = 0) -> redis.Redis:
-        return self.redis_server.client(db_index)
+    def redis(self, db_index: int = 0, *, cluster: bool = False) -> redis.Redis:
+        """A plain client of one DB (on the one-node cluster, which owns every slot, it
+        reads any key: the tests' own reads need no slot routing)."""
+        return self._redis_server(cluster).client(db_index)
 
     # --- databases -------------------------------------------------------------
 
@@ -388,6 +409,8 @@ class ServiceStack:
     def stop(self) -> None:
         self.pgbouncer.stop()
         self.redis_server.stop()
+        if self.cluster_server is not None:
+            self.cluster_server.stop()
         with contextlib.suppress(psycopg.Error), self.admin() as admin:
             dbs = [
                 r[0]
@@ -417,13 +440,19 @@ class Database:
 
     name: str
     stack: ServiceStack
+    #: Redis is the session's one-node Redis Cluster (``REDIS_CLUSTER=true``).
+    cluster: bool = False
     settings: Settings = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.settings = self.stack.settings(self.name)
+        self.settings = self.stack.settings(self.name, cluster=self.cluster)
 
     def env(self) -> dict[str, str]:
-        return self.stack.env(self.name)
+        return self.stack.env(self.name, cluster=self.cluster)
+
+    def redis(self, db_index: int = 0) -> redis.Redis:
+        """A client of this database's Redis (the cluster's DB 0 when ``cluster``)."""
+        return self.stack.redis(db_index, cluster=self.cluster)
 
     def connect(
         self, role: RoleLike, direct: bool = False, *, autocommit: bool = False

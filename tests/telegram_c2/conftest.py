@@ -34,7 +34,11 @@ class C2Env:
         return self.database.connect(role, autocommit=True)
 
     def redis(self, db: int) -> redis_lib.Redis:
-        return self.services.redis(db)
+        return self.database.redis(db)  # type: ignore[no-any-return]
+
+    @property
+    def infra_db(self) -> int:
+        return self.settings.redis.infra_db
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from c2_harness import ADMIN, STRANGER, add_bot, audit_rows, run, running_c2, wait_audit
 
+from core import redis_keys
 from telegram_c2.commands.danger import CONFIRM, EXPIRED_TEXT, sweep_expired
 
 
@@ -114,14 +116,18 @@ def test_unanswered_confirmation_expiry_is_swept_and_audited(c2_env) -> None:
     assert c2_env.redis(3).get("bot:alpha_one:state") is None
 
 
-def test_confirmed_kill_sets_flag_pauses_and_flattens_every_bot(c2_env) -> None:
-    add_bot(c2_env, "alpha_one", "a1", 3)
-    add_bot(c2_env, "beta_two", "b2", 4)
+@pytest.mark.parametrize("redis_mode", ["standalone", "cluster"])
+def test_confirmed_kill_sets_flag_pauses_and_flattens_every_bot(c2_env, redis_mode) -> None:
+    """On a Redis Cluster (one node, CROSSSLOT enforced) both bots share DB 0, as does
+    the kill flag."""
+    dbs = {"alpha_one": 3, "beta_two": 4} if redis_mode == "standalone" else {}
+    add_bot(c2_env, "alpha_one", "a1", dbs.get("alpha_one"))
+    add_bot(c2_env, "beta_two", "b2", dbs.get("beta_two"))
 
     async def scenario() -> None:
         async with running_c2(c2_env) as c2:
             ask = await c2.send(ADMIN, "/kill")
-            assert c2_env.redis(15).get("risk:kill") is None
+            assert c2_env.redis(c2_env.infra_db).get("risk:kill") is None
             msg_id = next(k for k, v in c2.api.sent.items() if v.get("reply_markup"))
             data = _button(ask, "Confirm")
             assert data.startswith(CONFIRM)
@@ -132,9 +138,10 @@ def test_confirmed_kill_sets_flag_pauses_and_flattens_every_bot(c2_env) -> None:
             await wait_audit(c2_env, 2)
 
     run(scenario())
-    flag = json.loads(c2_env.redis(15).get("risk:kill"))
+    flag = json.loads(c2_env.redis(c2_env.infra_db).get("risk:kill"))
     assert flag["requested_by"] == f"telegram:{ADMIN}"
-    for bot, db in (("alpha_one", 3), ("beta_two", 4)):
+    for bot in ("alpha_one", "beta_two"):
+        db = redis_keys.bot_db(dbs.get(bot))
         assert c2_env.redis(db).get(f"bot:{bot}:state") == "paused"
         entries = c2_env.redis(db).xrange(f"commands:{bot}")
         assert [e[1]["command"] for e in entries] == ["flatten"]

@@ -5,6 +5,11 @@ set -eu
 if [ "${1:-postgres}" != "postgres" ]; then exec "$@"; fi
 [ $# -gt 0 ] && shift
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    # As the official image: the password, or a file holding it (a Docker/Swarm secret).
+    if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+        [ -z "${POSTGRES_PASSWORD:-}" ] || { echo "set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE, not both" >&2; exit 64; }
+        POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE")
+    fi
     : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required on the first start}"
     pwfile=$(mktemp)
     printf '%s' "$POSTGRES_PASSWORD" > "$pwfile"

@@ -13,9 +13,18 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 start_ms, end_ms = int(sys.argv[1]), int(sys.argv[2])
 accounts = {"main": ("BYBIT_API_KEY", "BYBIT_API_SECRET")}
 for name in os.environ:
+    name = name.removesuffix("_FILE")  # a Swarm secret: the variable names its file
     if name.startswith("BYBIT_ACCOUNT_") and name.endswith("_API_KEY"):
         account = name[len("BYBIT_ACCOUNT_") : -len("_API_KEY")]
         accounts[account.lower()] = (name, name[: -len("KEY")] + "SECRET")
+
+
+def setting(var):
+    """The variable's value, or the content of the file its _FILE twin names."""
+    if var in os.environ:
+        return os.environ[var]
+    with open(os.environ[var + "_FILE"], encoding="utf-8") as f:
+        return f.read().strip()
 
 
 def pages(call, params):
@@ -31,7 +40,7 @@ def pages(call, params):
 
 out = {}
 for account, (key_var, secret_var) in accounts.items():
-    http = HTTP(api_key=os.environ[key_var], api_secret=os.environ[secret_var], timeout=20)
+    http = HTTP(api_key=setting(key_var), api_secret=setting(secret_var), timeout=20)
     http.endpoint = os.environ["BYBIT_REST_URL"]
     executions = {}
     window = start_ms

@@ -281,7 +281,7 @@ class Stack:
     # --- what happened ----------------------------------------------------------------
 
     def bot_redis(self, bot_id: str) -> redis_lib.Redis:
-        return self.database.stack.redis(self.redis_dbs[bot_id])  # type: ignore[no-any-return]
+        return self.database.redis(self.redis_dbs[bot_id])  # type: ignore[no-any-return]
 
     def position(self, bot_id: str, symbol: str = SYMBOL) -> dict[str, Decimal]:
         row = self.bot_redis(bot_id).hgetall(redis_keys.position(bot_id, symbol))  # type: ignore[arg-type]

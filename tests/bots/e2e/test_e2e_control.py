@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from core import redis_keys
 from tests.bots.e2e.harness import flat_bars, stack, wait
 
@@ -48,12 +50,16 @@ def _links(s):
     return [o["orderLinkId"].split("-")[1] for o in s.orders() if Decimal(o["cumExecQty"]) > 0]
 
 
-def test_pause_resume_flatten_kill_and_stop(database, redis, tmp_path):
+@pytest.mark.parametrize("redis_mode", ["standalone", "cluster"])
+def test_pause_resume_flatten_kill_and_stop(database, redis, tmp_path, redis_mode):
+    """On a Redis Cluster (one node, CROSSSLOT enforced) the bot has no DB of its own, and
+    reads its two streams with one thread each (bots/runtime/streams.py)."""
     history, live = _bars()
     with stack(database, tmp_path, history + live, len(history)) as s:
-        s.register(BOT, "ctl", "shortseller", CONFIG, redis_db=5)
+        s.register(BOT, "ctl", "shortseller", CONFIG,
+                   redis_db=None if redis_mode == "cluster" else 5)  # fmt: skip
         s.start_bot(BOT)
-        kill = database.stack.redis(s.settings.redis.infra_db)
+        kill = database.redis(s.settings.redis.infra_db)
 
         s.play()  # bar 20: entry while running
         assert s.qty(BOT) == Decimal("-0.117")

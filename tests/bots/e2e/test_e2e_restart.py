@@ -51,10 +51,14 @@ def _resting(s):
 
 
 @pytest.mark.slow
-def test_kill_9_mid_trade_then_restart_adopts_the_trade(database, redis, tmp_path):
+@pytest.mark.parametrize("redis_mode", ["standalone", "cluster"])
+def test_kill_9_mid_trade_then_restart_adopts_the_trade(database, redis, tmp_path, redis_mode):
+    """On a Redis Cluster too (one node): the ``alpha run bot`` process with its lease,
+    heartbeat, order book and two stream readers, all in DB 0."""
     history, live = _bars()
     with stack(database, tmp_path, history + live, len(history)) as s:
-        s.register(BOT, "crs", "shortseller", CONFIG, redis_db=6)
+        s.register(BOT, "crs", "shortseller", CONFIG,
+                   redis_db=None if redis_mode == "cluster" else 6)  # fmt: skip
         proc = spawn_bot(s, BOT)
         try:
             topic = f"kline.1.{SYMBOL}"

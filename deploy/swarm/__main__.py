@@ -1,0 +1,71 @@
+"""``scripts/swarm-rehearse``: the Swarm proof (see deploy/swarm/proof.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from deploy.swarm.proof import Options, prove
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/swarm-rehearse",
+        description=(
+            "Deploy deploy/swarm/stack.yml and paper.yml with `docker stack deploy` on a "
+            "single-node swarm here (the rehearsal's images, Swarm secrets), let the four "
+            "bots trade on the paper exchange, SIGKILL the listener's container, see Swarm "
+            "replace the task, and verify that every execution the exchange reports is in "
+            "the ledger exactly once. Then removes the stack, its volumes and secrets and "
+            "leaves the swarm if it created it. As root; the last line is "
+            "'swarm proof: PASSED' or 'swarm proof: FAILED: <what>'."
+        ),
+    )
+    parser.add_argument(
+        "--before",
+        type=float,
+        default=100.0,
+        help="seconds of trading before the kill (default 100)",
+    )
+    parser.add_argument(
+        "--after",
+        type=float,
+        default=40.0,
+        help="seconds of trading after the new listener task is healthy (default 40)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=3600.0,
+        help="simulated seconds per real second (default 3600)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="market seed (default 1)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the stack, its volumes and the swarm for inspection",
+    )
+    parser.add_argument(
+        "--no-build", action="store_true", help="use the images a previous rehearsal built"
+    )
+    parser.add_argument("--project", default="alpha-swarm", help="stack name (default alpha-swarm)")
+    parser.add_argument("--out", default=".run/swarm", help="where the report, .env and logs go")
+    args = parser.parse_args(argv)
+    if args.before <= 0 or args.after < 0 or args.speed <= 0:
+        parser.error("--before and --speed must be positive, --after not negative")
+    return prove(
+        Options(
+            before=args.before,
+            after=args.after,
+            speed=args.speed,
+            seed=args.seed,
+            keep=args.keep,
+            no_build=args.no_build,
+            project=args.project,
+            out=args.out,
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

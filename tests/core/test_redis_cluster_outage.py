@@ -1,0 +1,90 @@
+"""A Redis Cluster that stops answering: core's cluster clients report it as
+``redis.ConnectionError`` — what every service already retries on — from every kind of
+call (redis-py raises its own ``RedisClusterException``, which is not a ``RedisError``),
+and work again, without a restart of the process, once the cluster is back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import redis
+
+from core.config import RedisSettings
+from core.redis_client import async_redis_client, redis_client
+from devenv.ports import free_port
+from devenv.redis_server import RedisServer
+
+
+def _calls(client: Any) -> dict[str, Callable[[], Any]]:
+    def pipelined() -> Any:
+        pipe = client.pipeline(transaction=False)
+        pipe.get("bot:a:state")
+        pipe.get("bot:b:state")
+        return pipe.execute()
+
+    def transaction() -> Any:
+        pipe = client.pipeline()
+        pipe.rpush("bot:a:reply:1", "ok")
+        pipe.expire("bot:a:reply:1", 60)
+        return pipe.execute()
+
+    return {
+        "get": lambda: client.get("bot:a:state"),
+        "scan": lambda: list(client.scan_iter("bot:*")),
+        "pipeline": pipelined,
+        "transaction": transaction,
+        "script": lambda: client.eval("return 1", 1, "bot:a:lease"),
+        "xreadgroup": lambda: client.xreadgroup("bot", "a", {"commands:a": ">"}, block=10),
+    }
+
+
+def test_an_unreachable_cluster_is_a_connection_error_until_it_is_back(tmp_path: Path) -> None:
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port(), cluster=True)
+    server.start()
+    settings_redis = RedisSettings(
+        host=server.host, port=server.port, password=server.password, cluster=True
+    )
+    # The clients read only the Redis group of the settings.
+    settings: Any = SimpleNamespace(redis=settings_redis)
+    client = redis_client(settings, socket_timeout=1)
+    aclient = async_redis_client(settings, socket_timeout=1)
+    loop = asyncio.new_event_loop()
+    try:
+        client.xgroup_create("commands:a", "bot", id="$", mkstream=True)
+        assert client.set("bot:a:state", "running")
+        assert loop.run_until_complete(aclient.get("bot:a:state")) == "running"
+        server.stop()
+        time.sleep(0.3)
+        for call in _calls(client).values():
+            with pytest.raises(redis.ConnectionError, match="unreachable"):
+                call()
+
+        async def down() -> None:
+            with pytest.raises(redis.ConnectionError):
+                await aclient.get("bot:a:state")
+            pipe = aclient.pipeline(transaction=False)
+            pipe.get("bot:a:state")
+            with pytest.raises(redis.ConnectionError):
+                await pipe.execute()
+
+        loop.run_until_complete(down())
+
+        # Back (same port; its nodes.conf and AOF keep the node id, slots and keys).
+        server.start()
+        assert client.get("bot:a:state") == "running"
+        assert client.set("bot:a:state", "paused")
+        for call in _calls(client).values():
+            call()  # no exception
+        assert client.get("bot:a:state") == "paused"
+        assert loop.run_until_complete(aclient.get("bot:a:state")) == "paused"
+    finally:
+        loop.run_until_complete(aclient.aclose())
+        loop.close()
+        client.close()
+        server.stop()
