@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from deploy.rehearsal.options import add_run_options
 from deploy.rehearsal.run import Options, rehearse
 
 
@@ -27,29 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=16.0,
                         help="simulated days of trading (default 16: the whole "
                         "'production' market scenario)")  # fmt: skip
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=3600.0,
-        help="simulated seconds per real second (default 3600)",
-    )
-    parser.add_argument("--seed", type=int, default=1, help="market seed (default 1)")
-    parser.add_argument(
-        "--keep",
-        action="store_true",
-        help="leave the stack running (and its volumes) for inspection",
-    )
-    parser.add_argument(
-        "--no-build", action="store_true", help="use the images a previous run built"
-    )
-    parser.add_argument(
-        "--project",
-        default="alpha-rehearsal",
-        help="compose project name (default alpha-rehearsal)",
-    )
-    parser.add_argument(
-        "--out", default=".run/rehearsal", help="where the report, the .env (0600) and the logs go"
-    )
+    add_run_options(parser, project="alpha-rehearsal", out=".run/rehearsal",
+                    keep="leave the stack running (and its volumes) for inspection")  # fmt: skip
     args = parser.parse_args(argv)
     if args.days <= 0 or args.speed <= 0:
         parser.error("--days and --speed must be positive")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from deploy.rehearsal.options import add_run_options
 from deploy.swarm.proof import Options, prove
 
 
@@ -33,23 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         default=40.0,
         help="seconds of trading after the new listener task is healthy (default 40)",
     )
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=3600.0,
-        help="simulated seconds per real second (default 3600)",
-    )
-    parser.add_argument("--seed", type=int, default=1, help="market seed (default 1)")
-    parser.add_argument(
-        "--keep",
-        action="store_true",
-        help="leave the stack, its volumes and the swarm for inspection",
-    )
-    parser.add_argument(
-        "--no-build", action="store_true", help="use the images a previous rehearsal built"
-    )
-    parser.add_argument("--project", default="alpha-swarm", help="stack name (default alpha-swarm)")
-    parser.add_argument("--out", default=".run/swarm", help="where the report, .env and logs go")
+    add_run_options(parser, project="alpha-swarm", out=".run/swarm",
+                    keep="leave the stack, its volumes and the swarm for inspection")  # fmt: skip
     args = parser.parse_args(argv)
     if args.before <= 0 or args.after < 0 or args.speed <= 0:
         parser.error("--before and --speed must be positive, --after not negative")

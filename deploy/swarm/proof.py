@@ -16,7 +16,7 @@ import yaml
 from deploy import compose_file
 from deploy.rehearsal import checks, images, observe
 from deploy.rehearsal.checks import Check
-from deploy.rehearsal.run import engine
+from deploy.rehearsal.run import engine, say
 from deploy.rehearsal.stack import DOCKER, ROOT, StackError, run, write_env
 from deploy.swarm import generate
 from deploy.swarm.swarm_stack import (
@@ -47,10 +47,6 @@ class Options:
     no_build: bool
     project: str
     out: str
-
-
-def say(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
 def deployed_secrets() -> list[str]:
