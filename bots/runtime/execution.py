@@ -46,8 +46,8 @@ class IntentExecutor:
     infra: redis.Redis
     #: The last price per symbol, shared with (and updated by) the host.
     prices: Mapping[str, Decimal]
-    state: Callable[[], BotState]
-    positions: Callable[[], dict[str, PositionView]]
+    #: The bot's state and its positions, read together (one round trip).
+    state_and_positions: Callable[[], tuple[BotState, dict[str, PositionView]]]
     context: Callable[[], StrategyContext]
     account_notional: Callable[[], Decimal]
 
@@ -58,9 +58,8 @@ class IntentExecutor:
         if not intents:
             return
         failed: list[tuple[Intent, str]] = []
-        state = self.state()
+        state, positions = self.state_and_positions()
         killed = bool(self.infra.exists(redis_keys.KILL_FLAG))
-        positions = self.positions()
         # What each market exit may still close, per the ledger (see bound_exit).
         open_qty = {symbol: view.qty for symbol, view in positions.items()}
         for intent in intents:

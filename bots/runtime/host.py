@@ -47,7 +47,7 @@ from bots.runtime.execution import IntentExecutor
 from bots.runtime.exit_ends import ExitEnds
 from bots.runtime.fills import fill_event, first_delivery
 from bots.runtime.heartbeat import Heartbeat
-from bots.runtime.ledger_view import ZERO, LedgerView
+from bots.runtime.ledger_view import ZERO, Holdings, LedgerView
 from bots.runtime.leverage import LeverageGuard
 from bots.runtime.loss_limits import LossLimits
 from bots.runtime.market import (
@@ -87,6 +87,15 @@ from core.strategy import (
 
 log = logging.getLogger(__name__)
 
+
+
+def parse_state(value: str | None) -> BotState:
+    """The bot's state key's value: running when unset, paused when unreadable."""
+    try:
+        return BotState(value) if value else BotState.RUNNING
+    except ValueError:
+        log.warning("unknown bot state %r: treating as paused", value)
+        return BotState.PAUSED
 
 class BotHost:
     """Everything one running bot needs; :meth:`run` until ``stop`` is set."""
@@ -170,8 +179,7 @@ class BotHost:
             notify=self.notify,
             infra=infra_redis,
             prices=self.prices,
-            state=self.state,
-            positions=self.positions,
+            state_and_positions=self.state_and_positions,
             context=self.context,
             account_notional=lambda: self.ledger.account_notional(
                 str(registration.account), self.prices
@@ -203,17 +211,17 @@ class BotHost:
 
     # --- state the strategy reads ------------------------------------------------------
 
+    def holdings(self) -> Holdings:
+        return self.ledger.holdings(self.symbols)[0]
+
     def positions(self) -> dict[str, PositionView]:
-        return self.ledger.positions(self.symbols)
+        return self.holdings().positions
 
-    def realized(self) -> Decimal:
-        return self.ledger.realized(self.symbols)
-
-    def equity(self, positions: Mapping[str, PositionView]) -> Decimal:
+    def equity(self, holdings: Holdings) -> Decimal:
         """Allocation + this bot's realized P&L (ledger) + its unrealized P&L at the last
         price. Never the account's wallet: on a shared account that holds every bot's
         P&L, and the bot's own P&L is in it already."""
-        return self.capital + self.realized() + self.unrealized(positions)
+        return self.capital + holdings.realized + self.unrealized(holdings.positions)
 
     def unrealized(self, positions: Mapping[str, PositionView]) -> Decimal:
         return sum(
@@ -222,27 +230,29 @@ class BotHost:
         )
 
     def _own_pnl(self) -> Decimal:
-        positions = self.positions()
-        return self.realized() + self.unrealized(positions)
+        holdings = self.holdings()
+        return holdings.realized + self.unrealized(holdings.positions)
 
     def context(self) -> StrategyContext:
-        positions = self.positions()
+        holdings = self.holdings()
         return StrategyContext(
             now=self.now,
-            equity=self.equity(positions),
+            equity=self.equity(holdings),
             instruments=self.orders.instruments,
-            positions=positions,
+            positions=holdings.positions,
             id_source=new_intent_id,
             prices=dict(self.prices),
         )
 
     def state(self) -> BotState:
-        value = sync_reply(self.redis.get(redis_keys.bot_state(self.reg.bot_id)))
-        try:
-            return BotState(value) if value else BotState.RUNNING
-        except ValueError:
-            log.warning("unknown bot state %r: treating as paused", value)
-            return BotState.PAUSED
+        return parse_state(sync_reply(self.redis.get(redis_keys.bot_state(self.reg.bot_id))))
+
+    def state_and_positions(self) -> tuple[BotState, dict[str, PositionView]]:
+        """What the risk checks read before sending: one round trip, not two."""
+        holdings, value = self.ledger.holdings(
+            self.symbols, also_get=redis_keys.bot_state(self.reg.bot_id)
+        )
+        return parse_state(value), holdings.positions
 
     # --- start-up ----------------------------------------------------------------------
 

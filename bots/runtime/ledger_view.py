@@ -8,10 +8,10 @@ account holds every bot's trades.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -29,6 +29,13 @@ def decimal_or_zero(value: str | None) -> Decimal:
     return Decimal(value) if value else ZERO
 
 
+class Holdings(NamedTuple):
+    """The bot's positions and its realized P&L over them, as one read saw them."""
+
+    positions: dict[str, PositionView]
+    realized: Decimal
+
+
 class LedgerView:
     """One bot's view of the ledger."""
 
@@ -37,22 +44,25 @@ class LedgerView:
         self._redis = bot_redis
         self._bot_id = bot_id
 
-    def positions(self, symbols: list[str]) -> dict[str, PositionView]:
+    def holdings(self, symbols: list[str], *, also_get: str | None = None) -> tuple[Holdings, Any]:
+        """Positions and realized P&L of ``symbols`` in one round trip (a decision reads
+        them before every order, so each trip is on the path from candle to order);
+        with ``also_get``, that key's value is read in the same trip and returned too."""
         pipe = self._redis.pipeline(transaction=False)
+        if also_get is not None:
+            pipe.get(also_get)
         for symbol in symbols:
             pipe.hgetall(redis_keys.position(self._bot_id, symbol))
-        out = {}
-        for symbol, row in zip(symbols, pipe.execute(), strict=True):
-            out[symbol] = PositionView(
+        replies = pipe.execute()
+        extra = replies.pop(0) if also_get is not None else None
+        positions: dict[str, PositionView] = {}
+        realized = ZERO
+        for symbol, row in zip(symbols, replies, strict=True):
+            positions[symbol] = PositionView(
                 symbol, decimal_or_zero(row.get("qty")), decimal_or_zero(row.get("avg_price"))
             )
-        return out
-
-    def realized(self, symbols: Iterable[str]) -> Decimal:
-        pipe = self._redis.pipeline(transaction=False)
-        for symbol in symbols:
-            pipe.hget(redis_keys.position(self._bot_id, symbol), "realized_pnl")
-        return sum((decimal_or_zero(v) for v in pipe.execute()), ZERO)
+            realized += decimal_or_zero(row.get("realized_pnl"))
+        return Holdings(positions, realized), extra
 
     def held(self) -> list[str]:
         """Symbols where the ledger's position for this bot is open (from Redis)."""

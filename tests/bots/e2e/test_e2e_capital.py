@@ -34,8 +34,8 @@ def test_without_allocation_an_own_account_is_read_once_and_followed_by_the_ledg
         realized = s.position("ss_cap")["realized_pnl"]
         assert realized != 0
         # The wallet already holds the round trip; counted once, not twice.
-        assert bot.host.equity(bot.host.positions()) == start + realized
-        assert bot.host.equity(bot.host.positions()) == _wallet_equity(s, "solo")
+        assert bot.host.equity(bot.host.holdings()) == start + realized
+        assert bot.host.equity(bot.host.holdings()) == _wallet_equity(s, "solo")
         bot.halt()
         # Restarted, the capital is the same: the bot's own P&L is taken out of the wallet.
         again = s.start_bot("ss_cap")
