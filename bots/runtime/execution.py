@@ -57,6 +57,12 @@ class IntentExecutor:
         intents = list(intents)
         if not intents:
             return
+        try:
+            self._execute(intents, follow_up=follow_up)
+        finally:
+            self.orders.book.flush()  # the answers noted while sending (OrderBook.note)
+
+    def _execute(self, intents: list[Intent], *, follow_up: bool) -> None:
         failed: list[tuple[Intent, str]] = []
         state, positions = self.state_and_positions()
         killed = bool(self.infra.exists(redis_keys.KILL_FLAG))

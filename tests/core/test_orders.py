@@ -243,3 +243,30 @@ def test_every_placement_carries_the_bots_smp_type(exchange, redis) -> None:
         EnterLimit("b", "BTCUSDT", "Buy", Decimal("0.01"), Decimal("59000"))
     )
     assert _orders(exchange)[-1]["smpType"] == "None"
+
+
+def test_an_answer_is_written_with_the_next_order_and_a_restart_before_it_loses_nothing(
+    exchange, redis
+) -> None:
+    """The exchange's answer to a placement or cancel is noted, not written at once
+    (one Redis round trip fewer before a decision's next order): it reaches Redis with
+    the next order's write or the flush, and a restart in between re-derives it."""
+    om = _manager(exchange, redis)
+
+    def stored() -> dict[str, str]:
+        book = OrderBook(redis, om.bot_id)
+        book.load()
+        return {k: t.status for k, t in book.by_intent.items()}
+
+    om.execute(EnterLimit("a", "BTCUSDT", "Buy", Decimal("0.01"), Decimal("50000")))
+    assert om.book.by_intent["a"].status == "open"  # what the bot acts on: at once
+    assert stored() == {"a": "sending"}  # written before sending; the answer only noted
+    om.execute(CancelOrder("a", "BTCUSDT", Reason.MANUAL))
+    om.execute(EnterLimit("b", "BTCUSDT", "Buy", Decimal("0.01"), Decimal("49000")))
+    assert stored() == {"a": "done", "b": "sending"}  # the cancel's answer went with b
+    # A crash now: the restart takes b's state from the exchange, where it rests.
+    restarted = _manager(exchange, redis)
+    assert [t.intent_id for t in restarted.reconcile(["BTCUSDT"])] == ["b"]
+    assert stored() == {"b": "open"}
+    om.book.flush()
+    assert stored()["b"] == "open"
