@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from deploy.rehearsal.options import add_run_options
+from deploy.swarm.node_loss import prove_two_nodes
 from deploy.swarm.proof import Options, prove
 
 
@@ -34,12 +35,23 @@ def main(argv: list[str] | None = None) -> int:
         default=40.0,
         help="seconds of trading after the new listener task is healthy (default 40)",
     )
+    parser.add_argument(
+        "--second-node",
+        action="store_true",
+        help=(
+            "prove node loss instead: a second Docker engine on this machine (its own "
+            "network namespace and image store) joins as a worker, the listener runs "
+            "there, and the whole node is SIGKILLed; its tasks must come back on this "
+            "one with nothing lost (deploy/swarm/node_loss.py; not run by CI)"
+        ),
+    )
     add_run_options(parser, project="alpha-swarm", out=".run/swarm",
                     keep="leave the stack, its volumes and the swarm for inspection")  # fmt: skip
     args = parser.parse_args(argv)
     if args.before <= 0 or args.after < 0 or args.speed <= 0:
         parser.error("--before and --speed must be positive, --after not negative")
-    return prove(
+    run = prove_two_nodes if args.second_node else prove
+    return run(
         Options(
             before=args.before,
             after=args.after,

@@ -228,3 +228,12 @@ def _secret_variables() -> set[str]:
         for value in compose_file.environment(spec).values():
             found |= {var for var, _ in generate.secret_refs(value)}
     return found
+
+
+def test_the_two_node_proof_only_pins_services_of_the_stack_to_the_data_node() -> None:
+    """two_nodes.yml (``scripts/swarm-rehearse --second-node``) adds placement only,
+    for services the stack files have: it must not change what is deployed."""
+    extra = stack("two_nodes.yml")["services"]
+    assert extra and set(extra) <= set(SERVICES)
+    for spec in extra.values():
+        assert spec == {"deploy": {"placement": {"constraints": [generate.DATA_NODE_CONSTRAINT]}}}

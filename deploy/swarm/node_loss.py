@@ -1,0 +1,199 @@
+"""The Swarm proof across two nodes: lose the node the listener runs on.
+
+``scripts/swarm-rehearse --second-node``: this engine is the manager and the data node
+(PostgreSQL, Redis and the paper exchange are pinned to it); a second engine on this
+machine (``second_node.py``: its own network namespace, address, image store and
+containerd) joins as a worker. The stack is deployed across both, the listener is made
+to run on the worker, the bots trade, and then the worker dies: every process of it
+SIGKILLed at once. Swarm has to notice the node is down and start its tasks — the
+listener among them — on the manager, with nothing lost: the same ledger check as the
+single-node proof, against every execution the exchange reports.
+"""
+
+from __future__ import annotations
+
+import time
+
+from deploy.rehearsal import images, observe
+from deploy.rehearsal.checks import Check
+from deploy.rehearsal.run import engine, say
+from deploy.rehearsal.stack import DOCKER, ROOT, StackError, run, write_env
+from deploy.swarm import second_node
+from deploy.swarm.proof import (
+    FILES,
+    HERE,
+    LISTENER,
+    Options,
+    Proof,
+    _quietly,
+    _save_logs,
+    deployed_secrets,
+    report,
+    secret_values,
+)
+from deploy.swarm.swarm_stack import (
+    SwarmStack,
+    create_secrets,
+    label_data_node,
+    node_state,
+    teardown,
+)
+
+#: How long the listener may take to move to the manager after the worker dies.
+RESCHEDULE_SECONDS = 300
+
+
+class ClusterStack(SwarmStack):
+    """A stack whose services may run on the other node: health is the task's state
+    (Swarm reports a task with a health check as running only once it is healthy),
+    not a local container's."""
+
+    def healthy(self, service: str) -> bool:
+        try:
+            tasks = self.tasks(service)
+        except StackError:
+            return False
+        running = [t for t in tasks if t.desired.lower() == "running"]
+        return bool(running) and running[0].current.startswith("Running")
+
+    def on_node(self, node_id: str) -> list[str]:
+        """The services with a task meant to run on ``node_id``."""
+        out = run([DOCKER, "node", "ps", node_id, "--filter", "desired-state=running",
+                   "--format", "{{.Name}}"])  # fmt: skip
+        prefix = f"{self.project}_"
+        names = {line.split(".")[0] for line in out.split() if line.startswith(prefix)}
+        return sorted(name[len(prefix) :] for name in names)
+
+
+class NodeLoss(Proof):
+    stack: ClusterStack
+
+    def listener_on_worker(self, worker: str) -> bool:
+        """Moves the listener to the worker: a placement constraint puts it there, and
+        is then taken off again. Swarm does not restart a task for a constraint change
+        its node still satisfies, so the task stays, free to go to any node later."""
+        if LISTENER not in self.stack.on_node(worker):
+            say("moving the listener to the second node")
+            service = self.stack.service_name(LISTENER)
+            run([DOCKER, "service", "update", "--quiet", "--constraint-add",
+                 "node.role==worker", service], timeout=300)  # fmt: skip
+            run([DOCKER, "service", "update", "--quiet", "--constraint-rm",
+                 "node.role==worker", service], timeout=300)  # fmt: skip
+        on_worker = self.stack.on_node(worker)
+        self.measured.append("services on the worker: " + ", ".join(on_worker))
+        _, bad = self.stack.wait(self.long_running, [], timeout=240)
+        return self.check(
+            "the listener runs on the second node",
+            LISTENER in on_worker and not bad,
+            f"{len(on_worker)} services there: {', '.join(on_worker)}"
+            + (f"; not healthy: {', '.join(bad)}" if bad else ""),
+        )
+
+    def lose_worker(self, worker: str) -> bool:
+        before = self.fills()
+        if not self.check("bots traded before the node loss", before > 0, f"{before} fills"):
+            return False
+        moved = self.stack.on_node(worker)
+        lost = time.time()
+        killed = second_node.lose()
+        say(f"second node lost: SIGKILL to its {killed} processes")
+        down_at = 0.0
+        while time.time() - lost < RESCHEDULE_SECONDS:
+            state = run([DOCKER, "node", "inspect", worker, "--format", "{{.Status.State}}"])
+            if not down_at and state.strip() == "down":
+                down_at = time.time()
+                say(f"the manager sees the node down after {down_at - lost:.0f} s")
+            if down_at and not self.stack.on_node(worker) and all(
+                self.stack.healthy(s) for s in moved
+            ):
+                break
+            time.sleep(2)
+        back = time.time()
+        bad = [s for s in moved if not self.stack.healthy(s)]
+        self.measured.append(
+            f"node lost → manager sees it down: {down_at - lost:.0f} s; → every task of it "
+            f"healthy on the manager: {back - lost:.0f} s"
+            if down_at
+            else "the manager never saw the node down"
+        )
+        local = ""
+        try:
+            local = self.stack.container(LISTENER)
+        except StackError:
+            pass
+        self.check(
+            "the lost node's tasks run on the manager",
+            bool(down_at) and not bad and bool(local),
+            f"{len(moved)} services ({', '.join(moved)}) healthy here {back - lost:.0f} s "
+            f"after the loss; the listener is container {local[:12]}"
+            if down_at and not bad and local
+            else f"still not healthy after {back - lost:.0f} s: {', '.join(bad) or LISTENER}",
+        )
+        while not observe.new_fills_since(self.stack, back):
+            if time.time() - back > 150:
+                return self.check("ledger growing again", False, "no fill in the 150 s after")
+            time.sleep(2)
+        return self.check(
+            "ledger growing again",
+            True,
+            f"a new fill {time.time() - back:.0f} s after the moved tasks were healthy",
+        )
+
+
+def prove_two_nodes(opts: Options) -> int:
+    started = time.time()
+    out = (ROOT / opts.out).resolve()
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stack = ClusterStack(opts.project, out / ".env", files=[*FILES, HERE / "two_nodes.yml"])
+    engine_state, worker = "", ""
+    proof: NodeLoss | None = None
+    failure: Check | None = None
+    left: dict[str, list[str]] = {}
+    try:
+        engine_state = engine("start")
+        say(f"docker engine {engine_state}")
+        if node_state() != "inactive":
+            raise StackError("this engine is in a swarm already: leave it first "
+                             "(docker swarm leave --force)")  # fmt: skip
+        chosen, _ = images.build_all(no_build=opts.no_build, log=say)
+        env = write_env(out / ".env", chosen, "manual", opts.seed)
+        second_node.remove(None)  # what an interrupted earlier run left
+        second_node.start()
+        run([DOCKER, "swarm", "init", "--advertise-addr", second_node.HOST_ADDR], timeout=120)
+        token = run([DOCKER, "swarm", "join-token", "-q", "worker"]).strip()
+        worker = second_node.join(token)
+        say(f"two-node swarm: this engine (manager, data) and {worker[:12]} "
+            f"at {second_node.NODE_ADDR}")  # fmt: skip
+        label_data_node()
+        copy_started = time.monotonic()
+        second_node.copy_images(v for k, v in chosen.items() if k != "ALPHA_BASE_IMAGE")
+        say(f"images copied to the second node in {time.monotonic() - copy_started:.0f} s")
+        create_secrets(secret_values(env))
+        proof = NodeLoss(opts, stack, env)
+        if proof.deploy() and proof.listener_on_worker(worker):
+            proof.secrets_hidden()
+            proof.start_market()
+            proof.trade(opts.before)
+            if proof.lose_worker(worker):
+                proof.trade(opts.after)
+            proof.verify()
+    except StackError as exc:
+        failure = Check("proof ran to the end", False, str(exc))
+        say(f"stopped: {exc}")
+    finally:
+        if engine_state and not opts.keep:
+            _quietly(lambda: _save_logs(stack, out))
+            say("removing the stack, the second node, its volumes and the secrets")
+            left = _quietly(lambda: teardown(stack, deployed_secrets())) or {}
+            second_node.remove(worker or None)
+            _quietly(lambda: run([DOCKER, "swarm", "leave", "--force"]))
+            _quietly(lambda: run([DOCKER, "network", "rm", "docker_gwbridge"]))
+        if engine_state == "started" and not opts.keep:
+            _quietly(lambda: engine("stop"))
+    results = list(proof.results if proof else [])
+    if failure:
+        results.append(failure)
+    if not opts.keep and engine_state:
+        detail = "stack, volumes, secrets, second node removed" if not left else str(left)
+        results.append(Check("nothing left behind", not left, detail))
+    return report(results, (proof.measured if proof else []), time.time() - started, out)
