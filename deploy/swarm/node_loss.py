@@ -28,6 +28,8 @@ from deploy.swarm.proof import (
     _quietly,
     _save_logs,
     deployed_secrets,
+    leave_swarm,
+    outcome,
     report,
     secret_values,
 )
@@ -186,14 +188,9 @@ def prove_two_nodes(opts: Options) -> int:
             say("removing the stack, the second node, its volumes and the secrets")
             left = _quietly(lambda: teardown(stack, deployed_secrets())) or {}
             second_node.remove(worker or None)
-            _quietly(lambda: run([DOCKER, "swarm", "leave", "--force"]))
-            _quietly(lambda: run([DOCKER, "network", "rm", "docker_gwbridge"]))
+            leave_swarm()
         if engine_state == "started" and not opts.keep:
             _quietly(lambda: engine("stop"))
-    results = list(proof.results if proof else [])
-    if failure:
-        results.append(failure)
-    if not opts.keep and engine_state:
-        detail = "stack, volumes, secrets, second node removed" if not left else str(left)
-        results.append(Check("nothing left behind", not left, detail))
+    results = outcome(proof, failure, left if engine_state and not opts.keep else None,
+                      removed="stack, volumes, secrets, second node removed")  # fmt: skip
     return report(results, (proof.measured if proof else []), time.time() - started, out)

@@ -262,23 +262,37 @@ def prove(opts: Options) -> int:
             say("removing the stack, its volumes and the secrets")
             left = _quietly(lambda: teardown(stack, deployed_secrets())) or {}
             if swarm_created:
-                _quietly(lambda: run([DOCKER, "swarm", "leave", "--force"]))
-                # `swarm init` created this bridge for the node's overlay traffic.
-                _quietly(lambda: run([DOCKER, "network", "rm", "docker_gwbridge"]))
+                leave_swarm()
         if engine_state == "started" and not opts.keep:
             _quietly(lambda: engine("stop"))
+    results = outcome(proof, failure, left if engine_state and not opts.keep else None,
+                      removed="stack, volumes, secrets removed")  # fmt: skip
+    return report(results, (proof.measured if proof else []), time.time() - started, out)
+
+
+def leave_swarm() -> None:
+    """Leaves the swarm a run created, and removes the bridge ``swarm init`` created
+    for the node's overlay traffic."""
+    _quietly(lambda: run([DOCKER, "swarm", "leave", "--force"]))
+    _quietly(lambda: run([DOCKER, "network", "rm", "docker_gwbridge"]))
+
+
+def outcome(
+    proof: Proof | None,
+    failure: Check | None,
+    left: dict[str, list[str]] | None,
+    *,
+    removed: str,
+) -> list[Check]:
+    """The checks a run reports: the proof's, the failure that stopped it, and whether
+    its teardown (``left``: what it found still there; ``None``: no teardown) left
+    nothing behind."""
     results = list(proof.results if proof else [])
     if failure:
         results.append(failure)
-    if not opts.keep and engine_state:
-        results.append(
-            Check(
-                "nothing left behind",
-                not left,
-                "stack, volumes, secrets removed" if not left else str(left),
-            )
-        )
-    return report(results, (proof.measured if proof else []), time.time() - started, out)
+    if left is not None:
+        results.append(Check("nothing left behind", not left, removed if not left else str(left)))
+    return results
 
 
 def report(results: list[Check], measured: list[str], seconds: float, out: Path) -> int:
