@@ -13,7 +13,8 @@ The subclasses also fix what an operator running real money needs fixed:
   retry with ``ValueError`` (docs/bybit.md#rest-quirks) — the sleep is clamped;
 * "not modified" answers (110043 set-leverage, 34040 trading-stop) are returned, not
   raised;
-* secrets never reach a log line (``redact.install``).
+* secrets never reach a log line (``redact.install``);
+* a plain signed call skips requests' per-call machinery (``transport.LeanSession``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pybit.unified_trading import HTTP, WebSocket
 from core.config import BybitEnv, Settings
 from core.errors import ConfigError
 from core.exchange import redact
+from core.exchange.transport import LeanSession
 from core.ids import AccountName
 
 if TYPE_CHECKING:
@@ -110,6 +112,8 @@ def _stringify(value: Any) -> Any:
 class AlphaHTTP(HTTP):  # type: ignore[misc]  # pybit ships no types: HTTP is Any
     """pybit ``HTTP`` with a base-URL override, string numbers and a safe 10006 retry."""
 
+    client: requests.Session  # set by pybit's __post_init__; ours replaces it
+
     def __init__(self, *, base_url: str | None = None, **kwargs: Any) -> None:
         self._alpha_base = base_url
         super().__init__(**kwargs)
@@ -119,6 +123,10 @@ class AlphaHTTP(HTTP):  # type: ignore[misc]  # pybit ships no types: HTTP is An
         if self._alpha_base:
             # Read by every endpoint method at call time (``f"{self.endpoint}{path}"``).
             self.endpoint = self._alpha_base
+        lean = LeanSession()  # same headers as pybit's session; see core/exchange/transport.py
+        lean.headers = self.client.headers
+        self.client.close()
+        self.client = lean
         _read_environment_once(self.client, self.endpoint)
 
     def __repr__(self) -> str:  # the dataclass repr would print api_key and api_secret
