@@ -116,3 +116,55 @@ def test_a_form_body_is_left_to_requests_to_encode():
     )
     assert prepared.body == "a=1&b=2"
     assert prepared.headers["Content-Type"] == "application/x-www-form-urlencoded"
+
+
+@pytest.fixture
+def self_signed_https(tmp_path) -> Iterator[int]:
+    """An HTTPS server on loopback whose certificate no public CA signed."""
+    import http.server
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the stdlib calls it by this name
+            body = b'{"retCode":0,"retMsg":"OK","result":{},"time":0}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_certificate_no_public_ca_signed_is_refused(self_signed_https):
+    """Skipping requests must not skip certificate checks: real money talks TLS."""
+    session = LeanSession()
+    request = requests.Request("GET", f"https://127.0.0.1:{self_signed_https}/v5/market/time")
+    with pytest.raises(requests.exceptions.SSLError):
+        session.send(session.prepare_request(request), timeout=5)
+    # The server itself answers: with verification off the same call succeeds.
+    import urllib3
+
+    insecure = urllib3.PoolManager(cert_reqs="CERT_NONE")
+    with pytest.warns(urllib3.exceptions.InsecureRequestWarning):
+        answer = insecure.request("GET", f"https://127.0.0.1:{self_signed_https}/v5/market/time")
+    assert answer.json()["retCode"] == 0
