@@ -174,7 +174,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1000, help="(a) rows per INSERT")
     parser.add_argument("--skip-raw", action="store_true", help="skip (a)")
     parser.add_argument("--redis-cluster", action="store_true",
-                        help="the listener writes to a one-node Redis Cluster (REDIS_CLUSTER="
+                        help="the listener writes to a three-node Redis Cluster (REDIS_CLUSTER="
                         "true; the bot in DB 0) instead of a standalone Redis")  # fmt: skip
     parser.add_argument("--latency-csv", type=Path, metavar="FILE",
                         help="(c): write each fill's emission time and latency here, to see"
@@ -282,8 +282,8 @@ def main() -> int:
             raw_off = raw_limit(stack, items, args.batch, trigger=False, copy=False)
             raw_copy = raw_limit(stack, items, args.batch, trigger=True, copy=True)
 
-        print("redis: " + ("a one-node Redis Cluster (REDIS_CLUSTER=true)" if cluster
-                           else "standalone"))  # fmt: skip
+        print("redis: " + ("a Redis Cluster of three nodes on loopback (REDIS_CLUSTER=true)"
+                           if cluster else "standalone"))  # fmt: skip
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; reference Python loop "
               f"{reference_ms:.0f} ms (compare machines by it)")  # fmt: skip

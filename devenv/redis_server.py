@@ -31,9 +31,12 @@ class RedisServer:
     #: ACL users besides ``default`` (which keeps ``password``), as production has them:
     #: ``default`` then gets the operator's rules instead of every right.
     users: Sequence[tuple[redis_acl.AclUser, str]] = field(default=(), repr=False)
-    #: A one-node Redis Cluster owning every slot (docs/redis.md#redis-cluster): DB 0
-    #: only, and it refuses what a cluster of many nodes refuses (CROSSSLOT).
+    #: A Redis Cluster node (docs/redis.md#redis-cluster): DB 0 only, and it refuses what
+    #: a cluster refuses (CROSSSLOT). Alone it owns every slot; :class:`ClusterNodes`
+    #: starts several that share them.
     cluster: bool = False
+    #: A cluster node takes every slot at start unless it is one of several.
+    own_every_slot: bool = True
     #: The cluster bus's port; by default Redis takes ``port + 10000``, which does not
     #: exist for a port above 55535 (free ports often are), so one is picked at start.
     bus_port: int | None = None
@@ -110,7 +113,7 @@ class RedisServer:
         if result.returncode != 0 or not wait_until(self.answers, timeout=10):
             tail = self.logfile.read_text(errors="replace")[-500:] if self.logfile.exists() else ""
             raise UserError(f"redis-server did not start on {self.host}:{self.port}: {tail}")
-        if self.cluster:
+        if self.cluster and self.own_every_slot:
             self._own_every_slot()
 
     def _own_every_slot(self) -> None:
@@ -140,3 +143,56 @@ class RedisServer:
             return
 
         wait_until(lambda: not pid_alive(pid), timeout=timeout)
+
+
+@dataclass
+class ClusterNodes:
+    """A Redis Cluster of ``count`` primaries on loopback, the 16,384 slots split evenly
+    between them: what a client meets on a shared cluster — keys on several nodes,
+    ``MOVED`` redirections, pipelines split per node — without replicas or failover."""
+
+    run_dir: Path
+    count: int = 3
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    nodes: list[RedisServer] = field(default_factory=list)
+
+    @property
+    def seed(self) -> RedisServer:
+        """The node clients are pointed at; they discover the others from it."""
+        return self.nodes[0]
+
+    def start(self) -> None:
+        for index in range(self.count):
+            node = RedisServer(
+                run_dir=self.run_dir / f"node{index}", port=free_port(), password=self.password,
+                cluster=True, own_every_slot=False,
+            )  # fmt: skip
+            node.start()
+            self.nodes.append(node)
+        bounds = [16384 * i // self.count for i in range(self.count + 1)]
+        for node, first, end in zip(self.nodes, bounds, bounds[1:], strict=False):
+            node.client().execute_command("CLUSTER ADDSLOTSRANGE", first, end - 1)
+        seed = self.seed.client()
+        for node in self.nodes[1:]:
+            # The bus port is not port + 10000 here (see RedisServer.bus_port): say it.
+            seed.execute_command("CLUSTER MEET", node.host, node.port, node.bus_port)
+
+        def formed() -> bool:
+            for node in self.nodes:
+                info = node.client().execute_command("CLUSTER INFO")
+                if info.get("cluster_state") != "ok" or info.get("cluster_known_nodes") != str(
+                    self.count
+                ):
+                    return False
+            return True
+
+        if not wait_until(formed, timeout=30):
+            raise UserError(f"a redis cluster of {self.count} nodes did not form in 30 s")
+
+    def flushall(self) -> None:
+        for node in self.nodes:
+            node.client().flushall()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

@@ -50,7 +50,7 @@ def redis_mode() -> str:
 def database(services: ServiceStack, redis_mode: str) -> Iterator[Database]:
     cluster = redis_mode == "cluster"
     if cluster:
-        services.cluster().client().flushall()
+        services.cluster().flushall()
     name = services.create_database()
     try:
         yield Database(name, services, cluster=cluster)

@@ -29,12 +29,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import redis
 from psycopg import sql
 from pydantic import SecretStr
+from redis.cluster import RedisCluster
 
 from core import db
 from core.config import (
@@ -55,7 +56,7 @@ from core.config import (
 from database import bootstrap, guard
 from devenv.pgbouncer import ROLE_POOLS, PgBouncer
 from devenv.ports import free_port, pid_alive
-from devenv.redis_server import RedisServer
+from devenv.redis_server import ClusterNodes, RedisServer
 from devenv.services import postgres_answers
 
 #: Role-name prefix of test sessions: ``at{pid}_{base36 epoch seconds}``.
@@ -137,8 +138,8 @@ class ServiceStack:
     tmp: Path
     template: str
     private_postgres: Any = None
-    #: A one-node Redis Cluster, started by the first test that asks (:meth:`cluster`).
-    cluster_server: RedisServer | None = None
+    #: A Redis Cluster of three nodes, started by the first test that asks (:meth:`cluster`).
+    cluster_nodes: ClusterNodes | None = None
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _verifiers: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -256,17 +257,23 @@ class ServiceStack:
             **{f"{r.value}_password": SecretStr(p) for r, p in self.passwords.items()},
         )
 
-    def cluster(self) -> RedisServer:
-        """The session's one-node Redis Cluster (docs/redis.md#redis-cluster), started on
-        first use and stopped with the stack."""
-        if self.cluster_server is None:
-            server = RedisServer(run_dir=self.tmp / "redis-cluster", port=free_port(), cluster=True)
-            server.start()
-            self.cluster_server = server
-        return self.cluster_server
+    def cluster(self) -> ClusterNodes:
+        """The session's Redis Cluster (docs/redis.md#redis-cluster): three nodes sharing
+        the slots, so a test's keys live on several of them; started on first use and
+        stopped with the stack."""
+        if self.cluster_nodes is None:
+            nodes = ClusterNodes(run_dir=self.tmp / "redis-cluster")
+            try:
+                nodes.start()
+            except BaseException:
+                nodes.stop()
+                raise
+            self.cluster_nodes = nodes
+        return self.cluster_nodes
 
     def _redis_server(self, cluster: bool) -> RedisServer:
-        return self.cluster() if cluster else self.redis_server
+        """Where a client is pointed: the standalone server, or the cluster's seed node."""
+        return self.cluster().seed if cluster else self.redis_server
 
     def settings(self, dbname: str, *, cluster: bool = False) -> Settings:
         """A full ``Settings`` for ``dbname`` through this stack (built, not from os.environ);
@@ -376,9 +383,16 @@ class ServiceStack:
         return db.connect(self.settings(dbname), Role(role), direct=direct, autocommit=autocommit)
 
     def redis(self, db_index: int = 0, *, cluster: bool = False) -> redis.Redis:
-        """A plain client of one DB (on the one-node cluster, which owns every slot, it
-        reads any key: the tests' own reads need no slot routing)."""
-        return self._redis_server(cluster).client(db_index)
+        """A client of one DB; on the cluster a ``RedisCluster`` (typed as ``redis.Redis``
+        as the services type theirs), which routes each key to the node owning it."""
+        if not cluster:
+            return self.redis_server.client(db_index)
+        seed = self.cluster().seed
+        client = RedisCluster(
+            host=seed.host, port=seed.port, password=seed.password, decode_responses=True,
+            socket_connect_timeout=2,
+        )  # fmt: skip
+        return cast(redis.Redis, client)
 
     # --- databases -------------------------------------------------------------
 
@@ -409,8 +423,8 @@ class ServiceStack:
     def stop(self) -> None:
         self.pgbouncer.stop()
         self.redis_server.stop()
-        if self.cluster_server is not None:
-            self.cluster_server.stop()
+        if self.cluster_nodes is not None:
+            self.cluster_nodes.stop()
         with contextlib.suppress(psycopg.Error), self.admin() as admin:
             dbs = [
                 r[0]
