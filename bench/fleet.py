@@ -34,6 +34,8 @@ Measured, in this order:
 6. **the listener's per-fill latency at ``--rate`` fills/s** with every bot connected, the
    method of ``bench/fill_pipeline.py`` (c): synthetic executions of a registered bot
    that does not run, from the exchange's emission to the ``fills:{bot}`` entry.
+7. **the same with every bot stopped**, right after and in the same run: the listener's
+   own latency on this machine at this moment, to set the fleet's figure against.
 """
 
 from __future__ import annotations
@@ -280,6 +282,19 @@ def main() -> int:
         if exited() is not None:
             raise SystemExit(f"a process exited during the run; see {logs}")
 
+        # 7. the same fills with the fleet stopped: what fifty connected bots cost the
+        # listener, as against this machine at this moment (its own limit, same run)
+        for proc in bots.values():
+            proc.terminate()
+        for proc in bots.values():
+            proc.wait(30)
+        time.sleep(args.idle)
+        load_alone = os.getloadavg()
+        emitted, seen = fill_pipeline._measure_latency(
+            exchange, shared, stream, spec, f"{SINK_CODE}-al-"
+        )
+        alone = [1000 * (seen[e] - emitted[e]) for e in emitted if e in seen]
+
         starts = sorted(up.values())
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
@@ -319,6 +334,8 @@ def main() -> int:
         print(f"listener per-fill latency at {args.rate} fills/s with {args.bots} bots "
               f"connected (exchange emits → fills:{{bot}} entry seen; load average at its "
               f"start {load_fills[0]:.2f}): {summary(fills)}")  # fmt: skip
+        print(f"    the same right after, every bot stopped (load average {load_alone[0]:.2f}): "
+              f"{summary(alone)}")  # fmt: skip
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("reproduce: .venv/bin/python bench/fleet.py " + " ".join(sys.argv[1:]))
     finally:
