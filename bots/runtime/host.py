@@ -160,7 +160,7 @@ class BotHost:
         )
         self.ledger = LedgerView(self.reads, bot_redis, registration.bot_id)
         self.memos = MemoStore(bot_redis, registration.bot_id, self.strategy)
-        self.heartbeat = Heartbeat(settings, bot_redis, registration.bot_id)
+        self.heartbeat = Heartbeat(self.reads, bot_redis, registration.bot_id)
         #: Every symbol the bot follows: its universe, its registered symbols and wherever
         #: it still holds something. It only enters in the universe.
         self.symbols = list(self.strategy.symbols)
