@@ -26,7 +26,7 @@ from core.redis_client import redis_client, sync_reply
 from database import bots
 
 #: ``trading.bots.last_heartbeat`` newer than this: the bot may be running (it writes it
-#: every 30 s, bots/runtime/heartbeat.py ``DB_HEARTBEAT_EVERY``).
+#: every 24–36 s, bots/runtime/heartbeat.py ``DB_HEARTBEAT_EVERY`` and its spread).
 FRESH_DB_HEARTBEAT = timedelta(seconds=90)
 
 
