@@ -99,13 +99,15 @@ class LeanSession(requests.Session):
                 redirect=False,
                 timeout=urllib3.Timeout(connect=timeout, read=timeout),
             )
+        except NewConnectionError as exc:  # urllib3 makes it a ConnectTimeoutError; requests
+            raise RequestsConnectionError(exc, request=request) from exc  # does not: nor do we
         except ConnectTimeoutError as exc:
             raise ConnectTimeout(exc, request=request) from exc
         except ReadTimeoutError as exc:
             raise ReadTimeout(exc, request=request) from exc
         except Urllib3SSLError as exc:
             raise SSLError(exc, request=request) from exc
-        except (NewConnectionError, ProtocolError, HTTPError, OSError) as exc:
+        except (ProtocolError, HTTPError, OSError) as exc:
             raise RequestsConnectionError(exc, request=request) from exc
         response = requests.Response()
         response.status_code = raw.status

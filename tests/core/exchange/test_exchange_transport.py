@@ -81,8 +81,11 @@ def test_a_dead_host_raises_requests_connection_error():
     session = LeanSession()
     # Port 9 (discard) has no listener on this machine: refused at once.
     request = requests.Request("GET", "http://127.0.0.1:9/v5/market/time")
-    with pytest.raises(requests.exceptions.ConnectionError):
+    with pytest.raises(requests.exceptions.ConnectionError) as raised:
         session.send(session.prepare_request(request), timeout=2)
+    # As requests words it: refused is not a timeout (urllib3's NewConnectionError is a
+    # ConnectTimeoutError subclass; requests, and so pybit's callers, see ConnectionError).
+    assert type(raised.value) is requests.exceptions.ConnectionError
 
 
 def test_pybit_sees_a_silent_exchange_as_requests_read_timeout(exchange, silent_port):
