@@ -8,10 +8,8 @@ goes over the bot's kept connection, and its interval is spread so bots drift ap
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
-import core.db
 from bots.runtime.heartbeat import (
     DB_HEARTBEAT_EVERY,
     DB_HEARTBEAT_SPREAD,
@@ -24,24 +22,6 @@ from core.db import KeptConnection
 from core.ids import BotId
 
 BOT = BotId("beat_bot")
-
-
-@pytest.fixture
-def opened(monkeypatch):
-    """The user of every connection opened, in order (the real ones)."""
-    users: list[str] = []
-    conns = []
-    real = psycopg.connect
-
-    def counting(*args, **kwargs):
-        conns.append(real(*args, **kwargs))
-        users.append(conns[-1].info.user)
-        return conns[-1]
-
-    monkeypatch.setattr(core.db.psycopg, "connect", counting)
-    yield users
-    for conn in conns:
-        conn.close()
 
 
 @pytest.fixture
@@ -84,7 +64,7 @@ def test_database_beats_share_the_bots_kept_connection(registered, opened):
             clock.now += DB_HEARTBEAT_EVERY * (1 + DB_HEARTBEAT_SPREAD)
             beat.beat()
         assert _db_beat(registered) > first
-        as_bot = [user for user in opened if user.endswith(f"_{Role.BOT.value}")]
+        as_bot = [user for user in opened.users if user.endswith(f"_{Role.BOT.value}")]
         assert len(as_bot) == 1, f"{len(as_bot)} connections as the bot for five beats"
     finally:
         kept.close()

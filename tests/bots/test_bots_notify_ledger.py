@@ -13,33 +13,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-import psycopg
 import pytest
 from pydantic import SecretStr
 
-import core.db
 from bots.runtime import notify
 from core.config import Role
 from core.db import KeptConnection
 
 FILL = {"exec_time": "2024-01-01T00:00:00+00:00", "symbol": "BTCUSDT", "seq": "1",
         "exec_id": "no-such-execution"}  # fmt: skip
-
-
-@pytest.fixture
-def opened(monkeypatch):
-    """Every connection opened, in order (the real ones)."""
-    conns = []
-    real = psycopg.connect
-
-    def counting(*args, **kwargs):
-        conns.append(real(*args, **kwargs))
-        return conns[-1]
-
-    monkeypatch.setattr(core.db.psycopg, "connect", counting)
-    yield conns
-    for conn in conns:
-        conn.close()
 
 
 @pytest.fixture

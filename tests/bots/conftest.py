@@ -1,0 +1,39 @@
+"""Fixtures shared by the bot tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+import core.db
+
+
+class Opened(list[psycopg.Connection[Any]]):
+    """The real connections opened, in order, and the user each logged in as (read when
+    it opened: a closed connection no longer says)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.users: list[str] = []
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[Opened]:
+    """Every PostgreSQL connection opened during the test (``psycopg.connect`` counted,
+    the connections themselves real)."""
+    conns = Opened()
+    real = psycopg.connect
+
+    def counting(*args: Any, **kwargs: Any) -> psycopg.Connection[Any]:
+        conn = real(*args, **kwargs)
+        conns.append(conn)
+        conns.users.append(conn.info.user)
+        return conn
+
+    monkeypatch.setattr(core.db.psycopg, "connect", counting)
+    yield conns
+    for conn in conns:
+        conn.close()
