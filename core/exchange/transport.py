@@ -35,7 +35,6 @@ from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
     NewConnectionError,
-    ProtocolError,
     ReadTimeoutError,
 )
 from urllib3.exceptions import SSLError as Urllib3SSLError
@@ -107,7 +106,7 @@ class LeanSession(requests.Session):
             raise ReadTimeout(exc, request=request) from exc
         except Urllib3SSLError as exc:
             raise SSLError(exc, request=request) from exc
-        except (ProtocolError, HTTPError, OSError) as exc:
+        except (HTTPError, OSError) as exc:  # ProtocolError is an HTTPError
             raise RequestsConnectionError(exc, request=request) from exc
         response = requests.Response()
         response.status_code = raw.status
