@@ -7,7 +7,7 @@ import os
 import secrets
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,9 @@ class RedisServer:
     #: The cluster bus's port; by default Redis takes ``port + 10000``, which does not
     #: exist for a port above 55535 (free ports often are), so one is picked at start.
     bus_port: int | None = None
+    #: ``cluster-node-timeout``: how long a primary may be silent before its replica
+    #: takes over (Redis's default, 15 s, unless a failover test asks for less).
+    node_timeout_ms: int | None = None
 
     @property
     def conf(self) -> Path:
@@ -64,6 +67,11 @@ class RedisServer:
         if self.cluster:
             auth += f"cluster-enabled yes\ncluster-config-file {self.run_dir / 'nodes.conf'}\n"
             auth += f"cluster-port {self.bus_port}\n" if self.bus_port else ""
+            if self.password:  # a replica logs in to its primary like any client
+                auth += f'masterauth "{self.password}"\n'
+                auth += f"masteruser {CLUSTER_ADMIN}\n" if self.users else ""
+            if self.node_timeout_ms is not None:
+                auth += f"cluster-node-timeout {self.node_timeout_ms}\n"
         return (
             "# Written by devenv.redis_server: a private Redis for development and tests.\n"
             f"bind {self.host}\nport {self.port}\nprotected-mode yes\n"
@@ -133,12 +141,14 @@ class RedisServer:
         except (OSError, ValueError):
             return None
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float = 10, *, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stop the server: ``SIGTERM`` shuts it down cleanly (the AOF is flushed),
+        ``SIGKILL`` is a crash."""
         pid = self.pid()
         if pid is None:
             return
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, sig)
         except ProcessLookupError:
             return
 
@@ -149,45 +159,71 @@ class RedisServer:
 class ClusterNodes:
     """A Redis Cluster of ``count`` primaries on loopback, the 16,384 slots split evenly
     between them: what a client meets on a shared cluster — keys on several nodes,
-    ``MOVED`` redirections, pipelines split per node — without replicas or failover."""
+    ``MOVED`` redirections, pipelines split per node. With ``replicas``, each primary
+    gets that many replicas, which take over when it dies (after ``node_timeout_ms``)."""
 
     run_dir: Path
     count: int = 3
     password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     nodes: list[RedisServer] = field(default_factory=list)
+    replicas: int = 0
+    node_timeout_ms: int | None = None
 
     @property
     def seed(self) -> RedisServer:
         """The node clients are pointed at; they discover the others from it."""
         return self.nodes[0]
 
+    @property
+    def primaries(self) -> list[RedisServer]:
+        return self.nodes[: self.count]
+
     def start(self) -> None:
-        for index in range(self.count):
+        total = self.count * (1 + self.replicas)
+        for index in range(total):
             node = RedisServer(
                 run_dir=self.run_dir / f"node{index}", port=free_port(), password=self.password,
-                cluster=True, own_every_slot=False,
+                cluster=True, own_every_slot=False, node_timeout_ms=self.node_timeout_ms,
             )  # fmt: skip
             node.start()
             self.nodes.append(node)
         bounds = [16384 * i // self.count for i in range(self.count + 1)]
-        for node, first, end in zip(self.nodes, bounds, bounds[1:], strict=False):
+        for node, first, end in zip(self.primaries, bounds, bounds[1:], strict=False):
             node.client().execute_command("CLUSTER ADDSLOTSRANGE", first, end - 1)
         seed = self.seed.client()
         for node in self.nodes[1:]:
             # The bus port is not port + 10000 here (see RedisServer.bus_port): say it.
             seed.execute_command("CLUSTER MEET", node.host, node.port, node.bus_port)
+        self._wait(lambda info: info.get("cluster_known_nodes") == str(total), "meet")
+        for index, node in enumerate(self.nodes[self.count :]):
+            primary = self.primaries[index % self.count]
+            primary_id = primary.client().execute_command("CLUSTER MYID")
 
-        def formed() -> bool:
-            for node in self.nodes:
-                info = node.client().execute_command("CLUSTER INFO")
-                if info.get("cluster_state") != "ok" or info.get("cluster_known_nodes") != str(
-                    self.count
-                ):
-                    return False
-            return True
+            def knows(n: RedisServer = node, wanted: str = primary_id) -> bool:
+                # A node must have heard of the primary through gossip before it can follow.
+                known = n.client().execute_command("CLUSTER NODES")  # {"host:port": {...}}
+                return any(about.get("node_id") == wanted for about in known.values())
 
-        if not wait_until(formed, timeout=30):
-            raise UserError(f"a redis cluster of {self.count} nodes did not form in 30 s")
+            if not wait_until(knows, timeout=30):
+                raise UserError(f"redis node {node.port} never learned of its primary")
+            node.client().execute_command("CLUSTER REPLICATE", primary_id)
+        self._wait(lambda info: info.get("cluster_state") == "ok", "form")
+
+        def synced() -> bool:  # a replica that never synced cannot take over
+            return all(
+                n.client().execute_command("INFO", "replication").get("master_link_status") == "up"
+                for n in self.nodes[self.count :]
+            )
+
+        if not wait_until(synced, timeout=30):
+            raise UserError("the redis cluster's replicas did not sync with their primaries")
+
+    def _wait(self, done: Callable[[dict[str, str]], bool], what: str) -> None:
+        def every_node() -> bool:
+            return all(done(n.client().execute_command("CLUSTER INFO")) for n in self.nodes)
+
+        if not wait_until(every_node, timeout=30):
+            raise UserError(f"a redis cluster of {len(self.nodes)} nodes did not {what} in 30 s")
 
     def flushall(self) -> None:
         for node in self.nodes:
