@@ -17,8 +17,9 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
 
 from core.errors import ConfigError
@@ -133,15 +134,23 @@ class LazyCluster:
         self._kwargs = kwargs
         self._client: Cluster | None = None
         self._lock = threading.Lock()
+        #: Every node the discarded clients knew. A fresh client starts from these as
+        #: well as from ``REDIS_HOST``: the configured node may be the one that died.
+        self._known: dict[str, ClusterNode] = {}
 
     def _real(self) -> Cluster:
         with self._lock:
             if self._client is not None and self._client.broken:
+                nodes = self._client.get_nodes()  # type: ignore[no-untyped-call]
+                self._known.update(
+                    (n.name, ClusterNode(n.host, n.port))  # type: ignore[no-untyped-call]
+                    for n in nodes
+                )
                 self._client.close()
                 self._client = None
             if self._client is None:
                 try:
-                    self._client = Cluster(**self._kwargs)
+                    self._client = Cluster(**self._kwargs, startup_nodes=list(self._known.values()))
                 except RedisClusterException as exc:
                     raise redis.ConnectionError(f"redis cluster unreachable: {exc}") from exc
             return self._client
@@ -175,11 +184,16 @@ class LazyAsyncCluster:
     def __init__(self, kwargs: dict[str, Any]) -> None:
         self._kwargs = kwargs
         self._client = AsyncCluster(**kwargs)
+        #: As :class:`LazyCluster`'s: the nodes the discarded clients knew.
+        self._known: dict[str, AsyncClusterNode] = {}
 
     def __getattr__(self, name: str) -> Any:
         if self._client.broken:
+            self._known.update(
+                (n.name, AsyncClusterNode(n.host, n.port)) for n in self._client.get_nodes()
+            )
             # Its connections are dead already; closing them needs an await this cannot do.
-            self._client = AsyncCluster(**self._kwargs)
+            self._client = AsyncCluster(**self._kwargs, startup_nodes=list(self._known.values()))
         return getattr(self._client, name)
 
     async def aclose(self) -> None:

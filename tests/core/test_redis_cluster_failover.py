@@ -1,0 +1,73 @@
+"""A Redis Cluster whose node named in ``REDIS_HOST`` dies for good: a running client
+goes on through the other nodes, even after the whole cluster was unreachable for a
+while (core/redis_cluster.py builds a fresh client then, and before this fix that client
+knew only ``REDIS_HOST``, so it never found the cluster again)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import redis
+from pydantic import SecretStr
+
+from core.config import RedisSettings
+from core.redis_client import redis_client
+from devenv.ports import wait_until
+from devenv.redis_server import ClusterNodes, RedisServer
+
+
+def _role(node: RedisServer) -> str:
+    return str(node.client().execute_command("INFO", "replication")["role"])
+
+
+def _answers(client: Any, key: str) -> bool:
+    try:
+        return bool(client.get(key) == "kept")
+    except redis.RedisError:  # unreachable, or CLUSTERDOWN while the nodes agree again
+        return False
+
+
+@pytest.mark.slow
+def test_a_client_outlives_the_node_it_was_configured_with(tmp_path: Path) -> None:
+    nodes = ClusterNodes(run_dir=tmp_path / "cluster", replicas=1, node_timeout_ms=1000)
+    nodes.start()
+    try:
+        seed = nodes.seed
+        settings: Any = SimpleNamespace(
+            redis=RedisSettings(
+                host=seed.host, port=seed.port, db=0,
+                password=SecretStr(nodes.password), cluster=True,
+            )  # fmt: skip
+        )
+        client = redis_client(settings, socket_timeout=1)
+        keys = [f"bot:k{i}:state" for i in range(30)]  # slots on every primary
+        for key in keys:
+            client.set(key, "kept")
+
+        seed.stop(sig=signal.SIGKILL)  # the node REDIS_HOST names, gone for good
+        replica = nodes.nodes[nodes.count]  # the seed's replica (ClusterNodes' order)
+        assert wait_until(lambda: _role(replica) == "master", timeout=20)
+        assert wait_until(lambda: _answers(client, keys[0]), timeout=20)
+
+        # Every other node stops too: the client sees an unreachable cluster and is
+        # replaced by a fresh one on its next command.
+        others = [n for n in nodes.nodes if n is not seed]
+        for node in others:
+            node.stop()
+        with pytest.raises(redis.ConnectionError):
+            client.get(keys[0])
+        for node in others:
+            node.start()  # from their own files: the same cluster, the seed still dead
+        assert wait_until(lambda: _answers(client, keys[-1]), timeout=30), (
+            "the client never found the cluster again without its configured node"
+        )
+        started = time.monotonic()
+        assert all(client.get(key) == "kept" for key in keys)
+        assert time.monotonic() - started < 5
+    finally:
+        nodes.stop()
