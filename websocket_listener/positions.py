@@ -12,17 +12,19 @@ writes the ``position:{bot_id}:{symbol}`` hashes and appends each new fill to
 
 The ledger commit and the Redis update are two writes: a listener that dies between
 them leaves committed fills that no bot stream ever carried, and after a restart they
-come back only as duplicates (never "new"). So at start and after a database outage
+come back only as duplicates (never "new"). So at start, after a database outage, and
+after Redis failed or lost writes (:meth:`PositionBook.redis_lost_writes`)
 :meth:`PositionBook.announce_recent` appends every fill ingested in the last
-``REANNOUNCE_SECONDS`` to its bot's stream again, in ledger order. Bots de-duplicate
+``REANNOUNCE_SECONDS`` (or since Redis began to fail) to its bot's stream again, in
+ledger order. Bots de-duplicate
 by ``exec_id`` (``bots.runtime.host`` keeps a seen set for days), so a fill they already
 handled is ignored and one they never saw (e.g. the fill that should place a stop)
 reaches them.
 
 Redis is a cache: the hash is always written whole from the fold (never incremented),
 so rewriting it is idempotent, and :meth:`PositionBook.rebuild` recomputes everything
-from the ledger (at start, after a database outage, when Redis lost its keys, and on
-``alpha positions rebuild``).
+from the ledger (at start, after a database outage, when Redis failed or lost writes,
+and on ``alpha positions rebuild``).
 """
 
 from __future__ import annotations
@@ -135,11 +137,24 @@ class PositionBook:
         self.positions: dict[PositionKey, Position] = {}
         self.bots: dict[BotId, BotRow] = {}
         self._redis_dbs: dict[BotId, int | None] = {}
-        self.redis_dirty = False
+        #: When Redis writes started failing (``time.time()``); ``None`` while they work.
+        self.redis_dirty_since: float | None = None
         self.ready = False
         self.mirror = RedisMirror(
             redis_for_db, on_error=self._redis_failed, background=background_redis
         )
+
+    @property
+    def redis_dirty(self) -> bool:
+        """Redis may lack writes the book made: its positions need a rebuild."""
+        return self.redis_dirty_since is not None
+
+    @redis_dirty.setter
+    def redis_dirty(self, dirty: bool) -> None:
+        if not dirty:
+            self.redis_dirty_since = None
+        elif self.redis_dirty_since is None:
+            self.redis_dirty_since = time.time()
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until the Redis writes of every commit so far have been sent."""
@@ -291,6 +306,9 @@ class PositionBook:
         self.drain()  # no older write may land after the rewrite
         self.set_bots(load_bots(conn))
         self.positions = ledger_positions(conn)
+        # What the streams end with is known again once the re-announce that follows a
+        # rebuild has appended (a stream whose last fills are older is not checked).
+        self.mirror.stream_tails.clear()
         try:
             self._rewrite_redis()
             self.redis_dirty = False
@@ -334,12 +352,30 @@ class PositionBook:
                 )
             pipe.execute()
 
-    def redis_missing_keys(self) -> bool:
-        """True when a position Redis should hold is gone (a flush, a failover)."""
-        self.drain()  # a key written by a queued commit is not missing
+    def redis_lost_writes(self) -> bool:
+        """True when Redis no longer holds what the book last wrote there: a position
+        gone or older than the fold (a flush; a restart that lost its last second of
+        AOF; a failover to a replica that had not received it yet), or a bot's stream
+        not ending with the last fill appended to it. Existence alone would miss a key
+        that is there but one write behind. One pipeline per DB: an ``HGET`` per
+        position and an ``XREVRANGE … COUNT 1`` per bot stream written since the last
+        rebuild."""
+        self.drain()  # a write of a queued commit is not lost
         pipes: dict[int, Any] = {}
-        for _, bot_id, symbol in self.positions:
+        wanted: dict[int, list[str]] = defaultdict(list)
+        for (_, bot_id, symbol), position in self.positions.items():
             pipe = self._pipe(pipes, bot_id)
             if pipe is not None:
-                pipe.exists(redis_keys.position(bot_id, symbol))
-        return any(not all(pipe.execute()) for pipe in pipes.values())
+                pipe.hget(redis_keys.position(bot_id, symbol), "last_fill")
+                wanted[self._redis_dbs[bot_id]].append(position.last_fill or "")  # type: ignore[index]
+        for bot_id, (db, tail) in self.mirror.stream_tails.items():
+            pipe = self._pipe(pipes, bot_id)
+            if pipe is not None and self._redis_dbs.get(bot_id) == db:
+                pipe.xrevrange(redis_keys.fills_stream(bot_id), count=1)
+                wanted[db].append(tail)
+        for db, pipe in pipes.items():
+            for reply, expected in zip(pipe.execute(), wanted[db], strict=True):
+                held = reply[0][1].get("exec_id") if isinstance(reply, list) and reply else reply
+                if held is None or held != expected:
+                    return True
+        return False

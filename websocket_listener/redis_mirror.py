@@ -184,6 +184,10 @@ class RedisMirror:
     ) -> None:
         self._redis_for_db = redis_for_db
         self._on_error = on_error
+        #: Bot id → (its DB, the exec id last appended to its stream): what the stream
+        #: must still end with, unless Redis lost acknowledged writes (see
+        #: ``PositionBook.redis_lost_writes``). Read only after :meth:`drain`.
+        self.stream_tails: dict[BotId, tuple[int, str]] = {}
         self._jobs: queue.Queue[_Job | threading.Event] | None = None
         if background:
             # Bounded: a slow Redis (up to its socket timeout) slows the writer rather
@@ -261,9 +265,12 @@ class RedisMirror:
             w = writes_for(bot_id)
             if w is not None:
                 w.hashes.append((redis_keys.position(bot_id, symbol), position_hash(position)))
+        tails: dict[int, dict[BotId, str]] = defaultdict(dict)
         for fill in sorted(job.fills, key=lambda f: f.ledger_key):
             w = writes_for(fill.bot_id)
             if w is not None:
                 w.entries[redis_keys.fills_stream(fill.bot_id)] += stream_values(fill)
+                tails[job.dbs[fill.bot_id]][fill.bot_id] = fill.exec_id  # type: ignore[index]
         for db, w in writes.items():
             w.send(self._redis_for_db(db))
+            self.stream_tails.update((bot_id, (db, tail)) for bot_id, tail in tails[db].items())

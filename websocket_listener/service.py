@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 #: How often the main thread checks that Redis still holds every position.
 REDIS_CHECK_SECONDS = 2.0
+#: Re-announced fills reach this far before the first failed Redis write: the commit
+#: whose write failed, and the database clock's ``ingested_at`` against ours.
+MISSED_MARGIN_SECONDS = 60.0
 STATUS_SECONDS = 1.0
 #: ``/healthz`` turns red when the spool has held messages this long without a commit.
 SPOOL_STUCK_SECONDS = 30.0
@@ -74,6 +77,8 @@ class Listener:
         #: and after a database outage: a commit whose Redis update never happened).
         self._announce_pending = True
         self.reannounce_seconds: float = REANNOUNCE_SECONDS
+        #: When Redis writes began to fail, until the fills since are announced again.
+        self._missed_since: float | None = None
         self.streams: dict[str, Any] = {}
         #: Extra ``PrivateStream`` options (e.g. a test's shorter reconnect backoff).
         self.stream_options: dict[str, Any] = {}
@@ -112,9 +117,14 @@ class Listener:
         self.book.rebuild(conn)
         self._rebuild_pending = False
         if self._announce_pending and not self.book.redis_dirty:
-            self.book.announce_recent(conn, self.reannounce_seconds)
+            seconds = self.reannounce_seconds
+            if self._missed_since is not None:  # an outage longer than the usual window
+                seconds = max(seconds, time.time() - self._missed_since + MISSED_MARGIN_SECONDS)
+            self.book.announce_recent(conn, seconds)
             # Redis failed half-way: the rebuild that follows its return announces again.
             self._announce_pending = self.book.redis_dirty
+            if not self._announce_pending:
+                self._missed_since = None
 
     def _on_commit(self, conn: psycopg.Connection[Any], committed: Committed) -> None:
         executions = {f.exec_id: f for f in committed.new_fills}  # one per bot share
@@ -198,15 +208,27 @@ class Listener:
         for catchup in self.catchups.values():
             catchup.trigger()
 
-    def _check_redis(self, conn: psycopg.Connection[Any]) -> None:
+    def check_redis(self, conn: psycopg.Connection[Any]) -> None:
+        """Every ``REDIS_CHECK_SECONDS`` on the writer thread: when Redis missed writes
+        (an outage) or lost acknowledged ones (a flush, a restart, a failover), rewrite
+        the positions from the ledger and append the fills committed meanwhile to the
+        bots' streams again — a bot must see the fill that should place its stop."""
         try:
-            missing = self.book.ready and self.book.redis_missing_keys()
+            lost = self.book.ready and self.book.redis_lost_writes()
         except redis.RedisError:
             self.book.redis_dirty = True
             return
-        if missing or self.book.redis_dirty:
-            log.warning("redis lost position keys (flush or failover): rebuilding from the ledger")
-            self._rebuild(conn)
+        if not lost and not self.book.redis_dirty:
+            return
+        log.warning(
+            "redis %s: rebuilding positions and re-announcing fills from the ledger",
+            "writes failed (outage)" if self.book.redis_dirty else "lost writes it had taken"
+            " (flush, restart or failover)",
+        )  # fmt: skip
+        if self.book.redis_dirty_since is not None and self._missed_since is None:
+            self._missed_since = self.book.redis_dirty_since
+        self._announce_pending = True
+        self._rebuild(conn)
 
     def assign(self, request: ClaimRequest) -> ClaimResult:
         """Apply an operator's claim of an external fill on the writer thread (the
@@ -293,7 +315,7 @@ class Listener:
                 raise RuntimeError("listener writer thread died") from self.pipeline.fatal
             if now >= next_check:
                 next_check = now + REDIS_CHECK_SECONDS
-                self.pipeline.call(self._check_redis)
+                self.pipeline.call(self.check_redis)
             if now >= next_status:
                 next_status = now + STATUS_SECONDS
                 self._publish_status(infra)

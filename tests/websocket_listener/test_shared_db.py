@@ -67,7 +67,7 @@ def test_positions_of_a_bot_without_a_redis_db_land_in_the_shared_db(
         stale = [redis_keys.position(NO_DB.bot_id, s) for s in ("ETHUSDT", "SOLUSDT", "XRPUSDT")]
         for key in stale:
             shared.hset(key, "qty", "1")
-        assert listener.book.redis_missing_keys()
+        assert listener.book.redis_lost_writes()
         with database.connect("listener") as conn:
             listener.book.rebuild(conn)
         assert not listener.book.redis_dirty
@@ -75,7 +75,7 @@ def test_positions_of_a_bot_without_a_redis_db_land_in_the_shared_db(
             (NO_DB.bot_id, "BTCUSDT"): Decimal("0.75"),
             (own_db.bot_id, "BTCUSDT"): Decimal("-0.2"),
         }
-        assert not listener.book.redis_missing_keys()
+        assert not listener.book.redis_lost_writes()
     finally:
         listener.pipeline.stop()
         listener.book.drain(10)
