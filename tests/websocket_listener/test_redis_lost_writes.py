@@ -22,9 +22,10 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from pydantic import SecretStr
@@ -89,78 +90,81 @@ def _ledger_qty(database: Any) -> Decimal:
     return sum((row[2] for row in ledger(database).values()), Decimal(0))
 
 
+class Standalone(NamedTuple):
+    server: RedisServer
+    listener: Listener
+    client: Any  # the server's own client, as a bot would read
+    start: int  # exec time of the first fill (ms)
+
+
+@pytest.fixture
+def standalone(database: Any, tmp_path: Path) -> Iterator[Standalone]:
+    """A listener writing to a Redis server of this test's own, which it may stop."""
+    register_bots(database, (BOT,))
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
+    server.start()
+    listener = _listener(database, tmp_path, _standalone(server))
+    try:
+        yield Standalone(server, listener, server.client(), int(time.time() * 1000) - 60_000)
+    finally:
+        listener.pipeline.stop()
+        server.stop()
+
+
 def test_fills_committed_while_redis_was_down_reach_the_bots_stream(
-    database: Any, tmp_path: Path
+    database: Any, standalone: Standalone
 ) -> None:
     """Before: the rebuild after the outage rewrote the positions but never announced
     the fills committed meanwhile; the bot would never see its entry fill."""
-    register_bots(database, (BOT,))
-    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
+    server, listener, client, start = standalone
+    first, during = _buy("0.5", start), _buy("0.25", start + 1)
+    _send(listener, [first])
+    assert _stream_ids(client) == [first["execId"]]
+
+    server.stop()
+    _send(listener, [during])  # committed; its Redis write fails
+    assert listener.book.redis_dirty
+    assert during["execId"] in ledger(database)
+    _check(listener)  # Redis still down: nothing to do yet, nothing lost
+    assert listener.book.redis_dirty
+
     server.start()
-    listener = _listener(database, tmp_path, _standalone(server))
-    client = server.client()
-    try:
-        start = int(time.time() * 1000) - 60_000
-        first, during = _buy("0.5", start), _buy("0.25", start + 1)
-        _send(listener, [first])
-        assert _stream_ids(client) == [first["execId"]]
-
-        server.stop()
-        _send(listener, [during])  # committed; its Redis write fails
-        assert listener.book.redis_dirty
-        assert during["execId"] in ledger(database)
-        _check(listener)  # Redis still down: nothing to do yet, nothing lost
-        assert listener.book.redis_dirty
-
-        server.start()
-        _check(listener)
-        assert not listener.book.redis_dirty
-        assert during["execId"] in _stream_ids(client)
-        assert _position(client)["qty"] == "0.75" == str(_ledger_qty(database))
-    finally:
-        listener.pipeline.stop()
-        server.stop()
+    _check(listener)
+    assert not listener.book.redis_dirty
+    assert during["execId"] in _stream_ids(client)
+    assert _position(client)["qty"] == "0.75" == str(_ledger_qty(database))
 
 
 def test_a_redis_that_came_back_without_acknowledged_writes_is_put_right(
-    database: Any, tmp_path: Path
+    database: Any, standalone: Standalone, tmp_path: Path
 ) -> None:
     """Before: the check only asked whether position keys existed; the key was there,
     one fill old, and the lost stream entry was never noticed."""
-    register_bots(database, (BOT,))
-    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
+    server, listener, client, start = standalone
+    first, lost = _buy("0.5", start), _buy("0.25", start + 1)
+    _send(listener, [first])
+    _check(listener)
+    assert not listener.book.redis_dirty
+
+    server.stop()  # a copy of the server's files before the second fill
+    shutil.copytree(server.run_dir, tmp_path / "before", symlinks=True)
     server.start()
-    listener = _listener(database, tmp_path, _standalone(server))
-    client = server.client()
-    try:
-        start = int(time.time() * 1000) - 60_000
-        first, lost = _buy("0.5", start), _buy("0.25", start + 1)
-        _send(listener, [first])
-        _check(listener)
-        assert not listener.book.redis_dirty
+    _send(listener, [lost])  # acknowledged by Redis ...
+    assert lost["execId"] in _stream_ids(client)
+    assert not listener.book.redis_dirty
+    server.stop()  # ... and gone: the server comes back from the older files
+    shutil.rmtree(server.run_dir)
+    shutil.copytree(tmp_path / "before", server.run_dir, symlinks=True)
+    server.start()
+    assert _stream_ids(client) == [first["execId"]]
+    assert _position(client)["qty"] == "0.5"  # the key exists, one fill behind
 
-        server.stop()  # a copy of the server's files before the second fill
-        shutil.copytree(server.run_dir, tmp_path / "before", symlinks=True)
-        server.start()
-        _send(listener, [lost])  # acknowledged by Redis ...
-        assert lost["execId"] in _stream_ids(client)
-        assert not listener.book.redis_dirty
-        server.stop()  # ... and gone: the server comes back from the older files
-        shutil.rmtree(server.run_dir)
-        shutil.copytree(tmp_path / "before", server.run_dir, symlinks=True)
-        server.start()
-        assert _stream_ids(client) == [first["execId"]]
-        assert _position(client)["qty"] == "0.5"  # the key exists, one fill behind
-
-        _check(listener)
-        assert _stream_ids(client)[-1] == lost["execId"]
-        assert _position(client)["qty"] == "0.75" == str(_ledger_qty(database))
-        assert _position(client)["last_fill"] == lost["execId"]
-        _check(listener)  # and once right, a check rewrites nothing
-        assert _stream_ids(client).count(lost["execId"]) == 1
-    finally:
-        listener.pipeline.stop()
-        server.stop()
+    _check(listener)
+    assert _stream_ids(client)[-1] == lost["execId"]
+    assert _position(client)["qty"] == "0.75" == str(_ledger_qty(database))
+    assert _position(client)["last_fill"] == lost["execId"]
+    _check(listener)  # and once right, a check rewrites nothing
+    assert _stream_ids(client).count(lost["execId"]) == 1
 
 
 @pytest.mark.slow
