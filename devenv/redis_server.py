@@ -7,6 +7,7 @@ import os
 import secrets
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,6 +229,37 @@ class ClusterNodes:
     def flushall(self) -> None:
         for node in self.nodes:
             node.client().flushall()
+
+    def owner(self, slot: int) -> RedisServer:
+        """The primary serving ``slot`` now (after failovers and moves too)."""
+        ranges = self.seed.client().execute_command("CLUSTER SLOTS")
+        for first, last, primary, *_ in ranges:
+            if first <= slot <= last:
+                return next(n for n in self.nodes if n.port == int(primary[1]))
+        raise UserError(f"no node of the redis cluster serves slot {slot}")
+
+    def move_slot(self, slot: int, to: RedisServer, *, pause: float = 0.0) -> int:
+        """Reshard ``slot`` to ``to`` while clients keep using it, as ``redis-cli
+        --cluster reshard`` does: mark it importing/migrating, ``MIGRATE`` its keys one
+        at a time (``pause`` seconds apart, so clients meet the half-moved slot and its
+        ``ASK`` redirections), then give it to ``to`` on every primary. Returns the
+        number of keys moved."""
+        source = self.owner(slot)
+        src, dst = source.client(), to.client()
+        src_id, dst_id = src.execute_command("CLUSTER MYID"), dst.execute_command("CLUSTER MYID")
+        dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", dst_id)
+        time.sleep(pause)  # migrating, its keys still here
+        moved = 0
+        while keys := src.execute_command("CLUSTER GETKEYSINSLOT", slot, 1):
+            src.execute_command(
+                "MIGRATE", to.host, to.port, "", 0, 5000, "AUTH", self.password, "KEYS", *keys
+            )
+            moved += len(keys)
+            time.sleep(pause)
+        for node in (dst, src, *(p.client() for p in self.primaries if p not in (source, to))):
+            node.execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
+        return moved
 
     def stop(self) -> None:
         for node in self.nodes:

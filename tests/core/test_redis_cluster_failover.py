@@ -38,12 +38,11 @@ def test_a_client_outlives_the_node_it_was_configured_with(tmp_path: Path) -> No
     nodes.start()
     try:
         seed = nodes.seed
-        settings: Any = SimpleNamespace(
-            redis=RedisSettings(
-                host=seed.host, port=seed.port, db=0,
-                password=SecretStr(nodes.password), cluster=True,
-            )  # fmt: skip
-        )
+        redis_settings = RedisSettings(
+            host=seed.host, port=seed.port, db=0,
+            password=SecretStr(nodes.password), cluster=True,
+        )  # fmt: skip
+        settings: Any = SimpleNamespace(redis=redis_settings)
         client = redis_client(settings, socket_timeout=1)
         keys = [f"bot:k{i}:state" for i in range(30)]  # slots on every primary
         for key in keys:

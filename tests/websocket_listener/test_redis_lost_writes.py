@@ -12,7 +12,9 @@ a restart, after each way Redis can lose writes:
 - a Redis Cluster primary killed mid-stream, its replica promoted (``failover``).
 
 Each ends with every fill on its bot's stream (bots skip exec ids they have seen, so
-repeats are harmless) and the Redis position equal to the ledger's.
+repeats are harmless) and the Redis position equal to the ledger's. A last test moves
+the stream's slot to another node mid-stream (resharding), where nothing may fail at
+all.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from devenv.ports import free_port
 from devenv.redis_server import ClusterNodes, RedisServer
 from tests.websocket_listener import helpers
 from tests.websocket_listener.helpers import execution, ledger, register_bots
+from websocket_listener import metrics
 from websocket_listener.envelope import Envelope
 from websocket_listener.service import Listener
 
@@ -167,60 +170,113 @@ def test_a_redis_that_came_back_without_acknowledged_writes_is_put_right(
     assert _stream_ids(client).count(lost["execId"]) == 1
 
 
-@pytest.mark.slow
-def test_a_cluster_primary_killed_mid_stream_is_replaced_and_nothing_is_lost(
-    database: Any, tmp_path: Path
-) -> None:
-    """Three primaries, each with a replica; the primary holding the bot's fill stream
-    is killed (``SIGKILL``) while fills arrive every 20 ms, and its replica takes over
-    (``cluster-node-timeout`` 1 s). The listener is never restarted."""
+class Trader:
+    """Feeds the listener one fill of ``BOT`` every 20 ms on its own thread, as the
+    exchange's socket would, until the ``with`` block ends."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.sent: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        at = int(time.time() * 1000) - 60_000
+        while not self._stop.is_set():
+            item = _buy("0.001", at + len(self.sent))
+            self.sent.append(item)
+            envelope = Envelope.from_ws("main", {"topic": "execution", "data": [item]}, "ws")  # type: ignore[arg-type]
+            self.listener.feed([envelope])
+            time.sleep(0.02)
+
+    def __enter__(self) -> Trader:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture
+def cluster(database: Any, tmp_path: Path) -> Iterator[tuple[ClusterNodes, Listener, Any]]:
+    """Three primaries with a replica each (``cluster-node-timeout`` 1 s), a listener
+    writing to them, and a client that has already found every node (as a running
+    service's has)."""
     register_bots(database, (BOT,))
     nodes = ClusterNodes(run_dir=tmp_path / "cluster", replicas=1, node_timeout_ms=1000)
     nodes.start()
-    seed = nodes.seed
     redis = RedisSettings(
-        host=seed.host, port=seed.port, db=0, password=SecretStr(nodes.password), cluster=True
-    )
+        host=nodes.seed.host, port=nodes.seed.port, db=0,
+        password=SecretStr(nodes.password), cluster=True,
+    )  # fmt: skip
     listener = _listener(database, tmp_path, redis)
     client = redis_client(dataclasses.replace(database.settings, redis=redis), 0)
-    stream = redis_keys.fills_stream(BOT.bot_id)
-    slot = int(seed.client().execute_command("CLUSTER KEYSLOT", stream))
-    bounds = [16384 * i // nodes.count for i in range(nodes.count + 1)]
-    victim = nodes.primaries[next(i for i in range(nodes.count) if slot < bounds[i + 1])]
-    sent: list[dict[str, Any]] = []
-    stop = threading.Event()
-
-    def trade() -> None:
-        at = int(time.time() * 1000) - 60_000
-        while not stop.is_set():
-            item = _buy("0.001", at + len(sent))
-            sent.append(item)
-            listener.feed([Envelope.from_ws("main", {"topic": "execution", "data": [item]}, "ws")])  # type: ignore[arg-type]
-            time.sleep(0.02)
-
-    trader = threading.Thread(target=trade)
+    client.ping()
     try:
-        trader.start()
+        yield nodes, listener, client
+    finally:
+        listener.pipeline.stop()
+        nodes.stop()
+
+
+def _stream_slot(nodes: ClusterNodes) -> int:
+    key = redis_keys.fills_stream(BOT.bot_id)
+    return int(nodes.seed.client().execute_command("CLUSTER KEYSLOT", key))
+
+
+@pytest.mark.slow
+def test_a_cluster_primary_killed_mid_stream_is_replaced_and_nothing_is_lost(
+    database: Any, cluster: tuple[ClusterNodes, Listener, Any]
+) -> None:
+    """The primary holding the bot's fill stream is killed (``SIGKILL``) while fills
+    arrive, and its replica takes over. The listener is never restarted."""
+    nodes, listener, client = cluster
+    victim = nodes.owner(_stream_slot(nodes))
+    with Trader(listener) as trader:
         time.sleep(1)
-        assert _stream_ids(client)  # a running client: it knows every node of the cluster
         victim.stop(sig=signal.SIGKILL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the listener's run loop checks every 2 s
             time.sleep(0.5)
             listener.pipeline.call(listener.check_redis)
-            if len(sent) > 200 and not listener.book.redis_dirty:
+            if len(trader.sent) > 200 and not listener.book.redis_dirty:
                 break
-        stop.set()
-        trader.join()
-        _check(listener)
-        assert not listener.book.redis_dirty
-        ids = {item["execId"] for item in sent}
-        assert set(ledger(database)) == ids
-        assert set(_stream_ids(client)) == ids  # every fill, repeats allowed
-        assert Decimal(_position(client)["qty"]) == _ledger_qty(database)
-        replica = nodes.nodes[nodes.count + nodes.primaries.index(victim)]
-        assert replica.client().execute_command("INFO", "replication")["role"] == "master"
-    finally:
-        stop.set()
-        listener.pipeline.stop()
-        nodes.stop()
+    _check(listener)
+    assert not listener.book.redis_dirty
+    ids = {item["execId"] for item in trader.sent}
+    assert set(ledger(database)) == ids
+    assert set(_stream_ids(client)) == ids  # every fill, repeats allowed
+    assert Decimal(_position(client)["qty"]) == _ledger_qty(database)
+    replica = nodes.nodes[nodes.count + nodes.primaries.index(victim)]
+    assert replica.client().execute_command("INFO", "replication")["role"] == "master"
+
+
+@pytest.mark.slow
+def test_a_slot_resharded_mid_stream_loses_nothing_and_fails_no_write(
+    database: Any, cluster: tuple[ClusterNodes, Listener, Any]
+) -> None:
+    """The slot of the bot's fill stream moves to another primary while fills arrive:
+    a second with the slot migrating and the stream still on its old node, a second with
+    the stream moved and the slot not yet handed over (``ASK`` redirections), then
+    ``MOVED``. redis-py follows both, so no write fails: the stream holds every fill
+    exactly once, in order, with nothing re-announced."""
+    nodes, listener, client = cluster
+    slot = _stream_slot(nodes)
+    source = nodes.owner(slot)
+    target = next(p for p in nodes.primaries if p is not source)
+    errors = metrics.REDIS_ERRORS._value.get()
+    with Trader(listener) as trader:
+        time.sleep(1)
+        assert nodes.move_slot(slot, target, pause=1.0) == 1
+        time.sleep(1)
+    _check(listener)
+    assert nodes.owner(slot) is target
+    stats = target.client().execute_command("INFO", "commandstats")
+    assert stats.get("cmdstat_asking", {}).get("calls", 0) > 0  # ASK was met and followed
+    assert metrics.REDIS_ERRORS._value.get() == errors
+    assert not listener.book.redis_dirty
+    ids = [item["execId"] for item in trader.sent]
+    assert sorted(ledger(database)) == sorted(ids)
+    assert _stream_ids(client) == ids
+    assert Decimal(_position(client)["qty"]) == _ledger_qty(database)
