@@ -47,8 +47,12 @@ class Heartbeat:
         bot_id: BotId,
         *,
         clock: Callable[[], float] = time.monotonic,
+        on_status: Callable[[str], None] = lambda status: None,
     ) -> None:
+        """``on_status``: given the bot's ``trading.bots.status``, read by each database
+        beat in the same statement (bots/runtime/obeyed_state.py)."""
         self._reads = reads
+        self._on_status = on_status
         self._redis = bot_redis
         self._bot_id = bot_id
         self._clock = clock
@@ -72,10 +76,14 @@ class Heartbeat:
     def _db_heartbeat(self) -> None:
         try:
             with self._reads.use() as conn:
-                conn.execute(
-                    "UPDATE trading.bots SET last_heartbeat = now() WHERE bot_id = %s",
+                row = conn.execute(
+                    "UPDATE trading.bots SET last_heartbeat = now() WHERE bot_id = %s"
+                    " RETURNING status",
                     (self._bot_id,),
-                )
+                ).fetchone()
         except Exception as exc:
             # A missed database beat is not worth stopping a trading bot for.
             log.warning("heartbeat not written to PostgreSQL: %s", exc)
+            return
+        if row is not None:
+            self._on_status(row[0])

@@ -59,6 +59,7 @@ from bots.runtime.market import (
 )
 from bots.runtime.memos import MemoStore
 from bots.runtime.notify import Notifier, closing_of
+from bots.runtime.obeyed_state import ObeyedState
 from bots.runtime.registration import Registration, load_registration
 from bots.runtime.streams import (
     GROUP,
@@ -87,15 +88,6 @@ from core.strategy import (
 
 log = logging.getLogger(__name__)
 
-
-
-def parse_state(value: str | None) -> BotState:
-    """The bot's state key's value: running when unset, paused when unreadable."""
-    try:
-        return BotState(value) if value else BotState.RUNNING
-    except ValueError:
-        log.warning("unknown bot state %r: treating as paused", value)
-        return BotState.PAUSED
 
 class BotHost:
     """Everything one running bot needs; :meth:`run` until ``stop`` is set."""
@@ -160,7 +152,11 @@ class BotHost:
         )
         self.ledger = LedgerView(self.reads, bot_redis, registration.bot_id)
         self.memos = MemoStore(bot_redis, registration.bot_id, self.strategy)
-        self.heartbeat = Heartbeat(self.reads, bot_redis, registration.bot_id)
+        #: What the bot obeys: the stricter of its Redis state key and its registry row.
+        self.obeyed = ObeyedState(self.reads, bot_redis, registration.bot_id, registration.status)
+        self.heartbeat = Heartbeat(
+            self.reads, bot_redis, registration.bot_id, on_status=self.obeyed.registry_read
+        )
         #: Every symbol the bot follows: its universe, its registered symbols and wherever
         #: it still holds something. It only enters in the universe.
         self.symbols = list(self.strategy.symbols)
@@ -245,14 +241,14 @@ class BotHost:
         )
 
     def state(self) -> BotState:
-        return parse_state(sync_reply(self.redis.get(redis_keys.bot_state(self.reg.bot_id))))
+        return self.obeyed.obey(sync_reply(self.redis.get(redis_keys.bot_state(self.reg.bot_id))))
 
     def state_and_positions(self) -> tuple[BotState, dict[str, PositionView]]:
         """What the risk checks read before sending: one round trip, not two."""
         holdings, value = self.ledger.holdings(
             self.symbols, also_get=redis_keys.bot_state(self.reg.bot_id)
         )
-        return parse_state(value), holdings.positions
+        return self.obeyed.obey(value), holdings.positions
 
     # --- start-up ----------------------------------------------------------------------
 
@@ -552,7 +548,10 @@ class BotHost:
 
     def acknowledge_state(self, fields: Mapping[str, str]) -> None:
         """Record the state this process obeys from now on: the key itself (a later
-        write wins over the notice's ``state``), when, and which command said so."""
+        write wins over the notice's ``state``), when, and which command said so. The
+        notice comes after the operator's transaction committed: the registry is read
+        again first, so a resume is obeyed at once (bots/runtime/obeyed_state.py)."""
+        self.obeyed.reread()
         state = self.state()
         self.redis.hset(
             redis_keys.state_applied(self.reg.bot_id),

@@ -62,8 +62,10 @@ async def change_state(
     detail = f"{state}: {','.join(b.bot_id for b in chosen)}"
     async with effect(detail, bot_id) as conn:
         changed = await control.set_state(conn, chosen, state)
-        # The key is what the bot obeys on its next decision; the notice makes a running
-        # bot acknowledge it at once (bot:{id}:state_applied), so operators see it applied.
-        for bot in chosen:
-            await control.send(bot, "state", requested_by, new_command_id(), state=state)
+    # The key is what the bot obeys on its next decision; the notice makes a running bot
+    # acknowledge it at once (bot:{id}:state_applied), so operators see it applied. It
+    # goes once the transaction has committed: the bot then re-reads the registry row,
+    # which it obeys too when it is the stricter (bots/runtime/obeyed_state.py).
+    for bot in chosen:
+        await control.send(bot, "state", requested_by, new_command_id(), state=state)
     return StateChange(state, bot_id, detail, changed)

@@ -9,6 +9,8 @@ import psycopg
 import pytest
 
 import core.db
+from core.config import Role
+from core.ids import BotId
 
 
 class Opened(list[psycopg.Connection[Any]]):
@@ -37,3 +39,29 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[Opened]:
     yield conns
     for conn in conns:
         conn.close()
+
+
+#: The bot the ``registered`` fixture puts in the registry (status ``active``).
+REGISTERED = BotId("beat_bot")
+
+
+@pytest.fixture
+def registered(database: Any) -> Any:
+    """The test's database with :data:`REGISTERED` in ``trading.bots``."""
+    with database.connect(Role.OWNER, True) as conn:
+        conn.execute(
+            "INSERT INTO trading.bots (bot_id, bot_code, bot_name, bot_type, strategy_name, mode)"
+            " VALUES (%s, 'beat1', %s, 'test', 'test', 'paper')",
+            (REGISTERED, REGISTERED),
+        )
+    return database
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

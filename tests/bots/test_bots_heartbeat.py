@@ -8,8 +8,6 @@ goes over the bot's kept connection, and its interval is spread so bots drift ap
 
 from __future__ import annotations
 
-import pytest
-
 from bots.runtime.heartbeat import (
     DB_HEARTBEAT_EVERY,
     DB_HEARTBEAT_SPREAD,
@@ -19,28 +17,8 @@ from bots.runtime.heartbeat import (
 from core import redis_keys
 from core.config import Role
 from core.db import KeptConnection
-from core.ids import BotId
-
-BOT = BotId("beat_bot")
-
-
-@pytest.fixture
-def registered(database):
-    with database.connect(Role.OWNER, True) as conn:
-        conn.execute(
-            "INSERT INTO trading.bots (bot_id, bot_code, bot_name, bot_type, strategy_name, mode)"
-            " VALUES (%s, 'beat1', %s, 'test', 'test', 'paper')",
-            (BOT, BOT),
-        )
-    return database
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.bots.conftest import REGISTERED as BOT
+from tests.bots.conftest import Clock
 
 
 def _db_beat(database):

@@ -106,10 +106,9 @@ def test_pause_resume_flatten_kill_and_stop(database, redis, tmp_path, redis_mod
         assert len(s.orders()) == placed
 
 
-def test_a_running_bot_acknowledges_the_operators_state_change(database, redis, tmp_path):
-    """The C2's and the API's path (core/operator/state.change_state) sets the state key
-    and leaves a ``state`` notice; the running bot records what it now obeys in
-    ``bot:{id}:state_applied``, even when the new state is ``stopped``."""
+def _operator(s, state: str) -> None:
+    """``state`` set as the C2 and the API set it (core/operator/state.change_state): the
+    registry row and the audit row in one transaction, the Redis key, then the notice."""
     import asyncio
 
     from core.operator.audit import AuditEntry, Auditor
@@ -119,6 +118,66 @@ def test_a_running_bot_acknowledges_the_operators_state_change(database, redis, 
     from core.operator.registry import load_bots
     from core.operator.state import change_state
 
+    async def run() -> None:
+        pool, db = RedisPool(s.settings), Database(s.settings)
+        auditor = Auditor(db)
+
+        def effect(detail: str, bot_id: str | None):  # type: ignore[no-untyped-def]
+            entry = AuditEntry("pause", "accepted", bot_id=bot_id, detail=detail,
+                               channel="cli")  # fmt: skip
+            return auditor.effect(entry)
+
+        try:
+            await change_state(Control(pool), effect, BOT, await load_bots(db), state,
+                               allow_all=False, requested_by="test")  # fmt: skip
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+def _acknowledged(s, state: str) -> dict[str, str]:
+    key = redis_keys.state_applied(BOT)  # type: ignore[arg-type]
+    return wait(
+        lambda: (h := s.bot_redis(BOT).hgetall(key)).get("state") == state and h,
+        what=f"the bot to acknowledge {state}",
+    )
+
+
+def test_a_paused_bot_stays_paused_when_redis_loses_its_state_key(database, redis, tmp_path):
+    """A key that is gone reads as running. Before bots/runtime/obeyed_state.py, a bot
+    paused by the operator traded again once Redis lost the key (a flush, a restart
+    within the AOF's last second, a failover to a replica that had not received it).
+    It now obeys the registry's status too, and puts the key back."""
+    history, live = _bars()
+    with stack(database, tmp_path, history + live, len(history)) as s:
+        s.register(BOT, "ctl", "shortseller", CONFIG, redis_db=None)
+        s.start_bot(BOT)
+        s.play()  # bar 20: entry while running
+        assert s.qty(BOT) == Decimal("-0.117")
+
+        _operator(s, "paused")
+        _acknowledged(s, "paused")
+        state_key = redis_keys.bot_state(BOT)  # type: ignore[arg-type]
+        s.bot_redis(BOT).delete(state_key)  # Redis lost it
+
+        s.play(3)  # bar 23: the regime exit still goes out while paused
+        assert s.qty(BOT) == 0
+        s.play(2)  # bar 25 crosses again: no entry, the registry says paused
+        assert s.qty(BOT) == 0
+        assert _links(s) == ["en", "rg"]
+        assert s.bot_redis(BOT).get(state_key) == "paused"  # put back from the registry
+
+        _operator(s, "running")  # and a resume is obeyed as before
+        _acknowledged(s, "running")
+        s.play(5)  # bar 30 crosses: entries are back
+        assert s.qty(BOT) == Decimal("-0.117")
+
+
+def test_a_running_bot_acknowledges_the_operators_state_change(database, redis, tmp_path):
+    """The C2's and the API's path (core/operator/state.change_state) sets the state key
+    and leaves a ``state`` notice; the running bot records what it now obeys in
+    ``bot:{id}:state_applied``, even when the new state is ``stopped``."""
     history, live = _bars()
     with stack(database, tmp_path, history + live, len(history)) as s:
         s.register(BOT, "ctl", "shortseller", CONFIG, redis_db=None)  # the shared DB 0
@@ -126,28 +185,8 @@ def test_a_running_bot_acknowledges_the_operators_state_change(database, redis, 
         applied_key = redis_keys.state_applied(BOT)  # type: ignore[arg-type]
         assert not s.bot_redis(BOT).exists(applied_key)
 
-        async def operator(state: str) -> None:
-            pool, db = RedisPool(s.settings), Database(s.settings)
-            auditor = Auditor(db)
-
-            def effect(detail: str, bot_id: str | None):  # type: ignore[no-untyped-def]
-                entry = AuditEntry("pause", "accepted", bot_id=bot_id, detail=detail,
-                                   channel="cli")  # fmt: skip
-                return auditor.effect(entry)
-
-            try:
-                await change_state(Control(pool), effect, BOT, await load_bots(db), state,
-                                   allow_all=False, requested_by="test")  # fmt: skip
-            finally:
-                await pool.close()
-
         for state in ("paused", "running", "stopped"):
-            asyncio.run(operator(state))
+            _operator(s, state)
             assert s.bot_redis(BOT).get(redis_keys.bot_state(BOT)) == state  # type: ignore[arg-type]
-            applied = wait(
-                lambda st=state: (
-                    (h := s.bot_redis(BOT).hgetall(applied_key)).get("state") == st and h
-                ),
-                what=f"the bot to acknowledge {state}",
-            )
+            applied = _acknowledged(s, state)
             assert applied["id"] and applied["at"] > "2020"
