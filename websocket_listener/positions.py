@@ -16,10 +16,9 @@ come back only as duplicates (never "new"). So at start, after a database outage
 after Redis failed or lost writes (:meth:`PositionBook.redis_lost_writes`)
 :meth:`PositionBook.announce_recent` appends every fill ingested in the last
 ``REANNOUNCE_SECONDS`` (or since Redis began to fail) to its bot's stream again, in
-ledger order. Bots de-duplicate
-by ``exec_id`` (``bots.runtime.host`` keeps a seen set for days), so a fill they already
-handled is ignored and one they never saw (e.g. the fill that should place a stop)
-reaches them.
+ledger order. Bots de-duplicate by ``exec_id`` (``bots.runtime.host`` keeps a seen set
+for days), so a fill they already handled is ignored and one they never saw (e.g. the
+fill that should place a stop) reaches them.
 
 Redis is a cache: the hash is always written whole from the fold (never incremented),
 so rewriting it is idempotent, and :meth:`PositionBook.rebuild` recomputes everything

@@ -37,7 +37,8 @@ from websocket_listener.spool import Spool
 
 log = logging.getLogger(__name__)
 
-#: How often the main thread checks that Redis still holds every position.
+#: How often the main thread checks that Redis still holds what the listener wrote there
+#: (every position, the end of every bot's stream): :meth:`Listener.check_redis`.
 REDIS_CHECK_SECONDS = 2.0
 #: Re-announced fills reach this far before the first failed Redis write: the commit
 #: whose write failed, and the database clock's ``ingested_at`` against ours.

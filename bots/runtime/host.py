@@ -13,7 +13,8 @@ What the host guarantees around the strategy:
   never the exchange's netted one;
 * each own fill reaches it once (``fills:{bot}`` consumer group; a set of seen exec ids
   makes a redelivery after a crash harmless), and an exit fill cancels its sibling;
-* entries pass the risk gate and the bot's state (paused: exits only; stopped: none);
+* entries pass the risk gate and the bot's state (paused: exits only; stopped: none),
+  the stricter of its Redis key and its registry row, so a lost key never un-pauses it;
 * after a crash it adopts the ledger's positions and its own resting orders rather than
   entering again, so a restart neither duplicates entries nor forgets stops;
 * SIGTERM stops it without touching positions: only ``flatten`` closes them.
@@ -21,8 +22,9 @@ What the host guarantees around the strategy:
 This module wires the pieces and owns the decision loop; each concern has its own module
 in this package: the ledger reads (``ledger_view``), the fill stream and its redelivery
 guard (``streams``, ``fills``), the checks between an intent and an order
-(``execution``), operators' commands (``commands``), the strategy's memos (``memos``),
-the starting capital (``capital``) and liveness (``heartbeat``).
+(``execution``), operators' commands (``commands``), the state it obeys
+(``obeyed_state``), the strategy's memos (``memos``), the starting capital (``capital``)
+and liveness (``heartbeat``).
 """
 
 from __future__ import annotations
