@@ -60,7 +60,9 @@ def redis_client(settings: Settings, db: int | None = None, **overrides: Any) ->
     """
     kwargs = {**_kwargs(settings, db), **overrides}
     if settings.redis.cluster:
-        return cast(redis.Redis, redis_cluster.sync_cluster(kwargs))
+        return cast(
+            redis.Redis, redis_cluster.sync_cluster(kwargs, settings.redis.cluster_addresses())
+        )
     return redis.Redis(**kwargs)
 
 
@@ -70,7 +72,10 @@ def async_redis_client(
     """The asyncio twin of :func:`redis_client`."""
     kwargs = {**_kwargs(settings, db), **overrides}
     if settings.redis.cluster:
-        return cast(redis.asyncio.Redis, redis_cluster.async_cluster(kwargs))
+        return cast(
+            redis.asyncio.Redis,
+            redis_cluster.async_cluster(kwargs, settings.redis.cluster_addresses()),
+        )
     return redis.asyncio.Redis(**kwargs)
 
 

@@ -119,6 +119,21 @@ class AsyncCluster(_Breakable, AsyncRedisCluster):  # type: ignore[misc]
         return _AsyncPipeline(super().pipeline(transaction, shard_hint), self)
 
 
+class _KnownNodes:
+    """The nodes a fresh client starts from: ``REDIS_HOST`` and ``REDIS_CLUSTER_NODES``,
+    then every node the discarded clients had discovered — the configured node may be
+    the one that died."""
+
+    def __init__(self, seeds: list[tuple[str, int]]) -> None:
+        self._addresses = dict.fromkeys(seeds)
+
+    def learn(self, nodes: Any) -> None:
+        self._addresses.update(dict.fromkeys((node.host, node.port) for node in nodes))
+
+    def startup(self, node_type: Any) -> list[Any]:
+        return [node_type(host, port) for host, port in self._addresses]
+
+
 class LazyCluster:
     """A ``RedisCluster`` built on first use.
 
@@ -130,27 +145,23 @@ class LazyCluster:
     command that needed it, and the next command tries again.
     """
 
-    def __init__(self, kwargs: dict[str, Any]) -> None:
+    def __init__(self, kwargs: dict[str, Any], seeds: list[tuple[str, int]]) -> None:
         self._kwargs = kwargs
         self._client: Cluster | None = None
         self._lock = threading.Lock()
-        #: Every node the discarded clients knew. A fresh client starts from these as
-        #: well as from ``REDIS_HOST``: the configured node may be the one that died.
-        self._known: dict[str, ClusterNode] = {}
+        self._known = _KnownNodes(seeds)
 
     def _real(self) -> Cluster:
         with self._lock:
             if self._client is not None and self._client.broken:
-                nodes = self._client.get_nodes()  # type: ignore[no-untyped-call]
-                self._known.update(
-                    (n.name, ClusterNode(n.host, n.port))  # type: ignore[no-untyped-call]
-                    for n in nodes
-                )
+                self._known.learn(self._client.get_nodes())  # type: ignore[no-untyped-call]
                 self._client.close()
                 self._client = None
             if self._client is None:
                 try:
-                    self._client = Cluster(**self._kwargs, startup_nodes=list(self._known.values()))
+                    self._client = Cluster(
+                        **self._kwargs, startup_nodes=self._known.startup(ClusterNode)
+                    )
                 except RedisClusterException as exc:
                     raise redis.ConnectionError(f"redis cluster unreachable: {exc}") from exc
             return self._client
@@ -171,8 +182,8 @@ def is_cluster_client(client: object) -> bool:
     return isinstance(client, LazyCluster | LazyAsyncCluster | RedisCluster | AsyncRedisCluster)
 
 
-def sync_cluster(kwargs: dict[str, Any]) -> LazyCluster:
-    return LazyCluster(kwargs)
+def sync_cluster(kwargs: dict[str, Any], seeds: list[tuple[str, int]]) -> LazyCluster:
+    return LazyCluster(kwargs, seeds)
 
 
 class LazyAsyncCluster:
@@ -181,24 +192,24 @@ class LazyAsyncCluster:
     after the cluster is back. (It discovers the slot map on its first command, so
     building one never connects.)"""
 
-    def __init__(self, kwargs: dict[str, Any]) -> None:
+    def __init__(self, kwargs: dict[str, Any], seeds: list[tuple[str, int]]) -> None:
         self._kwargs = kwargs
-        self._client = AsyncCluster(**kwargs)
-        #: As :class:`LazyCluster`'s: the nodes the discarded clients knew.
-        self._known: dict[str, AsyncClusterNode] = {}
+        self._known = _KnownNodes(seeds)
+        self._client = self._fresh()
+
+    def _fresh(self) -> AsyncCluster:
+        return AsyncCluster(**self._kwargs, startup_nodes=self._known.startup(AsyncClusterNode))
 
     def __getattr__(self, name: str) -> Any:
         if self._client.broken:
-            self._known.update(
-                (n.name, AsyncClusterNode(n.host, n.port)) for n in self._client.get_nodes()
-            )
+            self._known.learn(self._client.get_nodes())
             # Its connections are dead already; closing them needs an await this cannot do.
-            self._client = AsyncCluster(**self._kwargs, startup_nodes=list(self._known.values()))
+            self._client = self._fresh()
         return getattr(self._client, name)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-def async_cluster(kwargs: dict[str, Any]) -> LazyAsyncCluster:
-    return LazyAsyncCluster(kwargs)
+def async_cluster(kwargs: dict[str, Any], seeds: list[tuple[str, int]]) -> LazyAsyncCluster:
+    return LazyAsyncCluster(kwargs, seeds)

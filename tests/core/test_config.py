@@ -92,6 +92,11 @@ def test_file_variants_are_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         ({"POSTGRES_PORT": "abc"}, "POSTGRES_PORT: "),
         ({"POSTGRES_PORT": "70000"}, "POSTGRES_PORT: "),
         ({"REDIS_DB": "16"}, "REDIS_DB: "),
+        ({"REDIS_CLUSTER_NODES": "10.0.0.2:6379"}, "REDIS_CLUSTER_NODES: Value error, only with"),
+        (
+            {"REDIS_CLUSTER": "true", "REDIS_CLUSTER_NODES": "10.0.0.2:6379,10.0.0.3"},
+            "REDIS_CLUSTER_NODES: Value error, each node must be host:port",
+        ),
         ({"BYBIT_ENV": "moon"}, "BYBIT_ENV: "),
         ({"C2_TELEGRAM_ADMIN_IDS": "1,x"}, "C2_TELEGRAM_ADMIN_IDS: "),
         ({"ALPHA_DB_ROLE_PREFIX": "Bad-Prefix"}, "ALPHA_DB_ROLE_PREFIX: "),
@@ -116,6 +121,16 @@ def test_malformed_values_fail_with_one_line(
     for value in variables.values():
         if len(value) > 3 and not value.startswith("/"):
             assert value not in result.stderr  # the offending value may be a secret
+
+
+def test_cluster_nodes_follow_the_configured_node(env: pytest.MonkeyPatch) -> None:
+    env.setenv("REDIS_CLUSTER", "true")
+    env.setenv("REDIS_HOST", "redis-a")
+    env.setenv("REDIS_CLUSTER_NODES", "redis-b:7000, [fd00::3]:7001")
+    settings = load_settings()
+    assert settings.redis.cluster_addresses() == [
+        ("redis-a", 6379), ("redis-b", 7000), ("fd00::3", 7001),
+    ]  # fmt: skip
 
 
 def test_dotenv_file_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None:

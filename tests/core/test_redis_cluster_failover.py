@@ -1,10 +1,12 @@
 """A Redis Cluster whose node named in ``REDIS_HOST`` dies for good: a running client
 goes on through the other nodes, even after the whole cluster was unreachable for a
 while (core/redis_cluster.py builds a fresh client then, and before this fix that client
-knew only ``REDIS_HOST``, so it never found the cluster again)."""
+knew only ``REDIS_HOST``, so it never found the cluster again); a client started after
+that node died finds the cluster through ``REDIS_CLUSTER_NODES``."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ import redis
 from pydantic import SecretStr
 
 from core.config import RedisSettings
-from core.redis_client import redis_client
+from core.redis_client import async_redis_client, redis_client
 from devenv.ports import wait_until
 from devenv.redis_server import ClusterNodes, RedisServer
 
@@ -68,5 +70,46 @@ def test_a_client_outlives_the_node_it_was_configured_with(tmp_path: Path) -> No
         started = time.monotonic()
         assert all(client.get(key) == "kept" for key in keys)
         assert time.monotonic() - started < 5
+    finally:
+        nodes.stop()
+
+
+@pytest.mark.slow
+def test_a_client_started_while_its_configured_node_is_down_finds_the_cluster(
+    tmp_path: Path,
+) -> None:
+    """``REDIS_CLUSTER_NODES`` names more nodes to ask for the slot map: without it, a
+    process started while the ``REDIS_HOST`` node is down could not find the cluster."""
+    nodes = ClusterNodes(run_dir=tmp_path / "cluster", replicas=1, node_timeout_ms=1000)
+    nodes.start()
+    try:
+        seed, other = nodes.seed, nodes.nodes[1]
+
+        def settings(**more: Any) -> Any:
+            return SimpleNamespace(redis=RedisSettings(
+                host=seed.host, port=seed.port, db=0,
+                password=SecretStr(nodes.password), cluster=True, **more,
+            ))  # fmt: skip
+
+        redis_client(settings(), socket_timeout=1).set("bot:k0:state", "kept")
+        seed.stop(sig=signal.SIGKILL)
+        replica = nodes.nodes[nodes.count]  # the seed's replica (ClusterNodes' order)
+        assert wait_until(lambda: _role(replica) == "master", timeout=20)
+
+        alone = redis_client(settings(), socket_timeout=1)
+        with pytest.raises(redis.ConnectionError):
+            alone.get("bot:k0:state")
+        seeded = settings(cluster_nodes=[f"{other.host}:{other.port}"])
+        client = redis_client(seeded, socket_timeout=1)
+        assert wait_until(lambda: _answers(client, "bot:k0:state"), timeout=20)
+
+        async def read() -> Any:
+            async_client = async_redis_client(seeded, socket_timeout=1)
+            try:
+                return await async_client.get("bot:k0:state")
+            finally:
+                await async_client.aclose()
+
+        assert asyncio.run(read()) == "kept"
     finally:
         nodes.stop()
