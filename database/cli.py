@@ -130,13 +130,20 @@ def _register(args: argparse.Namespace) -> int:
     return 0
 
 
-def _set_redis_state(settings: Any, bot: Any) -> None:
-    """After the registry commit (docs/ledger.md invariant 10: database first, Redis second)."""
+def _set_redis_state(settings: Any, bot: Any, *, notify: bool = False) -> None:
+    """After the registry commit (docs/ledger.md invariant 10: database first, Redis second).
+
+    ``notify``: also leave a ``state`` notice on the bot's command stream, as the C2 and
+    the API do (core/operator/state.py), so a running bot acknowledges the change
+    (``bot:{id}:state_applied``) and re-reads its registry row at once."""
+    import getpass
+
     import redis
 
     from core import redis_keys
     from core.errors import UserError
     from core.ids import EXTERNAL_BOT, BotId
+    from core.operator.control import new_command_id
     from core.redis_client import redis_client
     from database.bots import REDIS_STATE
 
@@ -144,8 +151,13 @@ def _set_redis_state(settings: Any, bot: Any) -> None:
         return
     db = redis_keys.bot_db(bot.redis_db)  # NULL: the shared DB, keys under the bot id
     client = redis_client(settings, db)
+    bot_id, state = BotId(bot.bot_id), REDIS_STATE[bot.status]
     try:
-        client.set(redis_keys.bot_state(BotId(bot.bot_id)), REDIS_STATE[bot.status])
+        client.set(redis_keys.bot_state(bot_id), state)
+        if notify:
+            notice = {"command": "state", "requested_by": f"cli:{getpass.getuser()}",
+                      "id": new_command_id(), "state": state}  # fmt: skip
+            client.xadd(redis_keys.commands_stream(bot_id), notice)  # type: ignore[arg-type]
     except redis.RedisError as exc:
         raise UserError(
             f"bot {bot.bot_id} is {bot.status} in the registry, but its Redis state "
@@ -162,7 +174,7 @@ def _status_change(action: str) -> Any:
         settings = _settings()
         with _owner(settings) as conn:
             bot = bots.set_status(conn, args.bot_id, action)
-        _set_redis_state(settings, bot)
+        _set_redis_state(settings, bot, notify=True)
         print(f"{bot.bot_id}: {bot.status}")
         return 0
 

@@ -69,7 +69,11 @@ def test_twenty_bots_without_a_redis_db_share_db_0_by_prefix(database, redis) ->
     assert shown["universe"] == published
 
     ok(database.alpha("bots", "reset-risk", last))
-    assert shared.xlen(f"commands:{last}") == 1
+    commands = [fields for _, fields in shared.xrange(f"commands:{last}")]
+    # the pause's and the resume's state notices, then the reset, all under the bot's id
+    assert [(c["command"], c.get("state")) for c in commands] == [
+        ("state", "paused"), ("state", "running"), ("reset-risk", None),
+    ]  # fmt: skip
 
     assert ok(database.alpha("bots", "retire", last)).strip() == f"{last}: retired"
     assert shared.get(f"bot:{last}:state") == "stopped"

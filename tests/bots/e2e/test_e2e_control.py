@@ -190,3 +190,20 @@ def test_a_running_bot_acknowledges_the_operators_state_change(database, redis, 
             assert s.bot_redis(BOT).get(redis_keys.bot_state(BOT)) == state  # type: ignore[arg-type]
             applied = _acknowledged(s, state)
             assert applied["id"] and applied["at"] > "2020"
+
+
+def test_a_running_bot_acknowledges_alpha_bots_pause_and_resume(database, redis, tmp_path):
+    """``alpha bots pause`` leaves the same ``state`` notice as the C2: the running bot
+    acknowledges it at once and re-reads its registry row, instead of at its next
+    heartbeat (before, the CLI only wrote the key, and nothing was acknowledged)."""
+    history, live = _bars()
+    with stack(database, tmp_path, history + live, len(history)) as s:
+        s.register(BOT, "ctl", "shortseller", CONFIG, redis_db=None)
+        s.start_bot(BOT)
+        for action, state in (("pause", "paused"), ("resume", "running")):
+            done = database.alpha("bots", action, BOT)
+            assert done.returncode == 0, done.stderr
+            applied = _acknowledged(s, state)
+            stream = redis_keys.commands_stream(BOT)  # type: ignore[arg-type]
+            [(_, notice)] = s.bot_redis(BOT).xrevrange(stream, count=1)
+            assert notice["requested_by"].startswith("cli:") and applied["id"] == notice["id"]
