@@ -4,11 +4,13 @@
     python -m deploy.kubernetes_files --check  # exit 1 when a copy is out of date
 
 ``kubectl apply -k`` reads generator files only from inside the kustomization's own
-directory (kustomize's load restriction), so the PgBouncer and Redis files, the exchange
-env files, and Prometheus' and Grafana's configuration cannot be referenced where
-compose mounts them from. They are copied byte for byte; Prometheus' scrape targets are
-the one change, because a Kubernetes Service name cannot contain "_" (compose's
-``websocket_listener`` is the Service ``websocket-listener``). A test runs ``--check``.
+directory (kustomize's load restriction). The PgBouncer and Redis files need no copy:
+``deploy/pgbouncer`` and ``deploy/redis`` each carry a kustomization that generates their
+ConfigMap, and the base lists those directories as resources. The exchange env files
+(one ConfigMap name, a different file per overlay) and Prometheus' and Grafana's
+configuration are copied byte for byte; Prometheus' scrape targets are the one change,
+because a Kubernetes Service name cannot contain "_" (compose's ``websocket_listener``
+is the Service ``websocket-listener``). A test runs ``--check``.
 """
 
 from __future__ import annotations
@@ -37,14 +39,6 @@ def service_name(compose_service: str) -> str:
 def copies() -> dict[Path, Path]:
     """Each copy under deploy/kubernetes/ and the compose-side file it is taken from."""
     pairs = {
-        KUBERNETES / "base/config/pgbouncer" / name: DEPLOY / "pgbouncer" / name
-        for name in ("pgbouncer.ini", "entrypoint.sh", "healthcheck.sh")
-    }
-    pairs |= {
-        KUBERNETES / "base/config/redis" / name: DEPLOY / "redis" / name
-        for name in ("entrypoint.sh", "users.acl.in")
-    }
-    pairs |= {
         KUBERNETES / "overlays" / env / "exchange.env": DEPLOY / "exchange" / f"{env}.env"
         for env in EXCHANGES
     }

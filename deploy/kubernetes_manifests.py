@@ -89,8 +89,12 @@ def manifests(root: Path = KUBERNETES, dirs: tuple[str, ...] = KUSTOMIZATIONS) -
 
 
 def generated_config_maps(directory: Path) -> list[Doc]:
-    """The ConfigMaps the kustomization's configMapGenerator makes (no hash suffix)."""
+    """The ConfigMaps the kustomization's configMapGenerator makes (no hash suffix), and
+    those of the kustomizations it lists as resources (``deploy/pgbouncer`` …)."""
     made = []
+    for entry in kustomization(directory).get("resources") or []:
+        if (directory / entry).is_dir():
+            made.extend(generated_config_maps(directory / entry))
     for generator in kustomization(directory).get("configMapGenerator") or []:
         data: dict[str, str] = {}
         for entry in generator.get("files") or []:

@@ -265,8 +265,11 @@ def test_a_compose_change_not_mirrored_is_caught(change: str) -> None:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "kubernetes"
+    """A copy of deploy/kubernetes/, beside the directories the base lists from outside it."""
+    root = tmp_path / "deploy" / "kubernetes"
     shutil.copytree(KUBERNETES, root, ignore=shutil.ignore_patterns("__pycache__"))
+    for beside in ("pgbouncer", "redis"):
+        shutil.copytree(KUBERNETES.parent / beside, root.parent / beside)
     return root
 
 
@@ -317,11 +320,9 @@ def test_the_copies_of_compose_files_are_current() -> None:
 def test_a_stale_copy_is_caught(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kubernetes_files, "KUBERNETES", tree)
     assert kubernetes_files.stale() == []
-    ini = tree / "base" / "config" / "pgbouncer" / "pgbouncer.ini"
-    ini.write_text(
-        ini.read_text(encoding="utf-8").replace("pool_mode = transaction", "pool_mode = session")
-    )
-    assert kubernetes_files.stale() == [ini]
+    env = tree / "overlays" / "testnet" / "exchange.env"
+    env.write_text(env.read_text(encoding="utf-8").replace("testnet", "mainnet"))
+    assert kubernetes_files.stale() == [env]
     assert kubernetes_files.main(["--check"]) == 1
 
 
