@@ -42,6 +42,10 @@ import yaml
 
 from deploy import compose_file
 
+#: Files in a directory compose mounts that no container reads: Kubernetes' list of the
+#: files it turns into a ConfigMap (deploy/pgbouncer, deploy/redis). Swarm gets no config
+#: for them.
+NOT_MOUNTED = frozenset({"kustomization.yaml"})
 HERE = Path(__file__).resolve().parent
 ROOT = compose_file.ROOT
 STACK_VERSION = "3.8"
@@ -180,7 +184,9 @@ def _mounts(
         source, target = str(entry).split(":")[:2]
         if source.startswith("./"):
             directory = ROOT / source[2:]
-            for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            for path in sorted(
+                p for p in directory.rglob("*") if p.is_file() and p.name not in NOT_MOUNTED
+            ):
                 name = config_name(source[2:], path)
                 configs[name] = {"file": "../../" + path.relative_to(ROOT).as_posix()}
                 text = path.read_text(encoding="utf-8")
