@@ -15,22 +15,18 @@ from __future__ import annotations
 import time
 
 from deploy.rehearsal import images, observe
-from deploy.rehearsal.checks import Check
-from deploy.rehearsal.run import engine, say
+from deploy.rehearsal.run import say
 from deploy.rehearsal.stack import DOCKER, ROOT, StackError, run, write_env
 from deploy.swarm import second_node
 from deploy.swarm.proof import (
     FILES,
     HERE,
     LISTENER,
+    Attempt,
     Options,
     Proof,
-    _quietly,
-    _save_logs,
-    deployed_secrets,
+    guarded,
     leave_swarm,
-    outcome,
-    report,
     secret_values,
 )
 from deploy.swarm.swarm_stack import (
@@ -38,7 +34,6 @@ from deploy.swarm.swarm_stack import (
     create_secrets,
     label_data_node,
     node_state,
-    teardown,
 )
 
 #: How long the listener may take to move to the manager after the worker dies.
@@ -143,17 +138,13 @@ class NodeLoss(Proof):
 
 
 def prove_two_nodes(opts: Options) -> int:
-    started = time.time()
     out = (ROOT / opts.out).resolve()
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     stack = ClusterStack(opts.project, out / ".env", files=[*FILES, HERE / "two_nodes.yml"])
-    engine_state, worker = "", ""
-    proof: NodeLoss | None = None
-    failure: Check | None = None
-    left: dict[str, list[str]] = {}
-    try:
-        engine_state = engine("start")
-        say(f"docker engine {engine_state}")
+    worker = ""
+
+    def body(attempt: Attempt) -> None:
+        nonlocal worker
         if node_state() != "inactive":
             raise StackError("this engine is in a swarm already: leave it first "
                              "(docker swarm leave --force)")  # fmt: skip
@@ -171,26 +162,14 @@ def prove_two_nodes(opts: Options) -> int:
         second_node.copy_images(v for k, v in chosen.items() if k != "ALPHA_BASE_IMAGE")
         say(f"images copied to the second node in {time.monotonic() - copy_started:.0f} s")
         create_secrets(secret_values(env))
-        proof = NodeLoss(opts, stack, env)
+        proof = attempt.proof = NodeLoss(opts, stack, env)
         if proof.deploy() and proof.listener_on_worker(worker):
-            proof.secrets_hidden()
-            proof.start_market()
-            proof.trade(opts.before)
-            if proof.lose_worker(worker):
-                proof.trade(opts.after)
-            proof.verify()
-    except StackError as exc:
-        failure = Check("proof ran to the end", False, str(exc))
-        say(f"stopped: {exc}")
-    finally:
-        if engine_state and not opts.keep:
-            _quietly(lambda: _save_logs(stack, out))
-            say("removing the stack, the second node, its volumes and the secrets")
-            left = _quietly(lambda: teardown(stack, deployed_secrets())) or {}
-            second_node.remove(worker or None)
-            leave_swarm()
-        if engine_state == "started" and not opts.keep:
-            _quietly(lambda: engine("stop"))
-    results = outcome(proof, failure, left if engine_state and not opts.keep else None,
-                      removed="stack, volumes, secrets, second node removed")  # fmt: skip
-    return report(results, (proof.measured if proof else []), time.time() - started, out)
+            proof.course(lambda: proof.lose_worker(worker))
+
+    attempt = Attempt(
+        opts, stack, out,
+        removing="the stack, the second node, its volumes and the secrets",
+        removed="stack, volumes, secrets, second node removed",
+        undo=[lambda: second_node.remove(worker or None), leave_swarm],
+    )  # fmt: skip
+    return guarded(attempt, body)

@@ -7,7 +7,8 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,16 @@ class Proof:
             f"a new fill {time.time() - healthy_at:.0f} s after the new task was healthy",
         )
 
+    def course(self, disrupt: Callable[[], bool]) -> None:
+        """What every proof does once deployed: secrets hidden, the market started,
+        trading, ``disrupt`` (trading again only if it held), every execution verified."""
+        self.secrets_hidden()
+        self.start_market()
+        self.trade(self.opts.before)
+        if disrupt():
+            self.trade(self.opts.after)
+        self.verify()
+
     def verify(self) -> None:
         observe.paper(self.stack, "/paper/clock", {"speed": None})
         settled = observe.wait_quiet(self.stack, settle=20, longest=180)
@@ -225,18 +236,59 @@ def _save_logs(stack: SwarmStack, out: Path) -> None:
     say(f"service logs: {out / 'swarm.log'}")
 
 
-def prove(opts: Options) -> int:
-    started = time.time()
-    out = (ROOT / opts.out).resolve()
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    engine_state, swarm_created = "", False
+@dataclass
+class Attempt:
+    """One run of a proof: what it deploys, what its teardown says and also undoes."""
+
+    opts: Options
+    stack: SwarmStack
+    out: Path
+    #: For the log line and the report: "the stack, its volumes and the secrets" …
+    removing: str
+    removed: str
+    #: What the teardown undoes after the stack (the swarm, the second node).
+    undo: list[Callable[[], Any]] = field(default_factory=list)
     proof: Proof | None = None
-    stack = SwarmStack(opts.project, out / ".env", files=FILES)
+    engine_state: str = ""
+    started: float = field(default_factory=time.time)
+
+
+def guarded(attempt: Attempt, body: Callable[[Attempt], None]) -> int:
+    """Starts the engine and runs ``body``; whatever happened, saves the services' logs,
+    removes what the run made (unless ``--keep``), and reports."""
     failure: Check | None = None
     left: dict[str, list[str]] = {}
+    tear_down = False
     try:
-        engine_state = engine("start")
-        say(f"docker engine {engine_state}")
+        attempt.engine_state = engine("start")
+        say(f"docker engine {attempt.engine_state}")
+        body(attempt)
+    except StackError as exc:
+        failure = Check("proof ran to the end", False, str(exc))
+        say(f"stopped: {exc}")
+    finally:
+        tear_down = bool(attempt.engine_state) and not attempt.opts.keep
+        if tear_down:
+            _quietly(lambda: _save_logs(attempt.stack, attempt.out))
+            say(f"removing {attempt.removing}")
+            left = _quietly(lambda: teardown(attempt.stack, deployed_secrets())) or {}
+            for undo in attempt.undo:
+                undo()
+        if attempt.engine_state == "started" and not attempt.opts.keep:
+            _quietly(lambda: engine("stop"))
+    results = outcome(attempt.proof, failure, left if tear_down else None, removed=attempt.removed)
+    measured = attempt.proof.measured if attempt.proof else []
+    return report(results, measured, time.time() - attempt.started, attempt.out)
+
+
+def prove(opts: Options) -> int:
+    out = (ROOT / opts.out).resolve()
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stack = SwarmStack(opts.project, out / ".env", files=FILES)
+    swarm_created = False
+
+    def body(attempt: Attempt) -> None:
+        nonlocal swarm_created
         chosen, _ = images.build_all(no_build=opts.no_build, log=say)
         env = write_env(out / ".env", chosen, "manual", opts.seed)
         swarm_created = init_swarm()
@@ -245,29 +297,18 @@ def prove(opts: Options) -> int:
         if any(leftovers(opts.project).values()):  # a kept earlier run
             teardown(stack, deployed_secrets())
         create_secrets(secret_values(env))
-        proof = Proof(opts, stack, env)
-        if proof.deploy():
-            proof.secrets_hidden()
-            proof.start_market()
-            proof.trade(opts.before)
-            if proof.kill_listener():
-                proof.trade(opts.after)
-            proof.verify()
-    except StackError as exc:
-        failure = Check("proof ran to the end", False, str(exc))
-        say(f"stopped: {exc}")
-    finally:
-        if engine_state and not opts.keep:
-            _quietly(lambda: _save_logs(stack, out))
-            say("removing the stack, its volumes and the secrets")
-            left = _quietly(lambda: teardown(stack, deployed_secrets())) or {}
-            if swarm_created:
-                leave_swarm()
-        if engine_state == "started" and not opts.keep:
-            _quietly(lambda: engine("stop"))
-    results = outcome(proof, failure, left if engine_state and not opts.keep else None,
-                      removed="stack, volumes, secrets removed")  # fmt: skip
-    return report(results, (proof.measured if proof else []), time.time() - started, out)
+        attempt.proof = Proof(opts, stack, env)
+        if attempt.proof.deploy():
+            attempt.proof.course(attempt.proof.kill_listener)
+
+    def leave_a_created_swarm() -> None:
+        if swarm_created:
+            leave_swarm()
+
+    attempt = Attempt(opts, stack, out, removing="the stack, its volumes and the secrets",
+                      removed="stack, volumes, secrets removed",
+                      undo=[leave_a_created_swarm])  # fmt: skip
+    return guarded(attempt, body)
 
 
 def leave_swarm() -> None:
