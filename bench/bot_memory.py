@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -235,19 +234,7 @@ def main() -> int:
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("reproduce: .venv/bin/python bench/bot_memory.py " + " ".join(sys.argv[1:]))
     finally:
-        if listener is not None and listener.poll() is None:
-            listener.terminate()
-            try:
-                listener.wait(15)
-            except subprocess.TimeoutExpired:
-                listener.kill()
-        for s in socks:
-            s.exit()
-        if exchange is not None:
-            exchange.stop()
-        if os.environ.get("BENCH_KEEP_LOGS"):  # logs and module lists, before they go
-            shutil.copytree(logs, os.environ["BENCH_KEEP_LOGS"], dirs_exist_ok=True)
-        stack.stop()
+        bot_stack.tear_down([listener], socks, exchange, logs, stack)
     return 0
 
 

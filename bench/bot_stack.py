@@ -1,7 +1,8 @@
-"""The pieces ``bench/reaction.py`` and ``bench/bot_memory.py`` share: a flat market, the
-``benchflip`` test strategy published as a plugin, the bench's own view of the exchange
-(pybit sockets stamping arrivals), the exchange's clock played one bar at a time, and
-the loop that times each bot's orders and stops over many bars.
+"""The pieces ``bench/reaction.py``, ``bench/fleet.py`` and ``bench/bot_memory.py`` share:
+a flat market, the ``benchflip`` test strategy published as a plugin, the bench's own
+view of the exchange (pybit sockets stamping arrivals), the exchange's clock played one
+bar at a time, the loop that times each bot's orders and stops over many bars, and the
+teardown.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +306,27 @@ class RssSampler:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(2)
+
+
+def tear_down(
+    processes: Iterable[Any], socks: list[Any], exchange: Any, logs: Path, stack: Any
+) -> None:
+    """Stops what a bench started: its ``alpha`` processes (all asked at once, each killed
+    after 20 s), its sockets, the exchange, then the services; with ``BENCH_KEEP_LOGS``
+    set, the processes' logs are copied there first."""
+    running = [p for p in processes if p is not None and p.poll() is None]
+    for proc in running:
+        proc.terminate()
+    for proc in running:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    for sock in socks:
+        sock.exit()
+    if exchange is not None:
+        exchange.stop()
+    if os.environ.get("BENCH_KEEP_LOGS"):  # logs and module lists, before they go
+        shutil.copytree(logs, os.environ["BENCH_KEEP_LOGS"], dirs_exist_ok=True)
+    stack.stop()

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -339,23 +338,7 @@ def main() -> int:
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("reproduce: .venv/bin/python bench/fleet.py " + " ".join(sys.argv[1:]))
     finally:
-        for proc in (*bots.values(), listener):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-        for proc in (*bots.values(), listener):
-            if proc is not None:
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-        for s in socks:
-            s.exit()
-        if exchange is not None:
-            exchange.stop()
-        if os.environ.get("BENCH_KEEP_LOGS"):
-            shutil.copytree(logs, os.environ["BENCH_KEEP_LOGS"], dirs_exist_ok=True)
-        stack.stop()
+        bot_stack.tear_down([*bots.values(), listener], socks, exchange, logs, stack)
     return 0
 
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -69,6 +68,7 @@ from bot_stack import (  # bench/bot_stack.py
     register,
     sockets,
     summary,
+    tear_down,
     wait,
     write_market,
 )
@@ -328,20 +328,7 @@ def main() -> int:
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("reproduce: .venv/bin/python bench/reaction.py " + " ".join(sys.argv[1:]))
     finally:
-        for proc in (*bots, listener):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        for s in socks:
-            s.exit()
-        if exchange is not None:
-            exchange.stop()
-        if os.environ.get("BENCH_KEEP_LOGS"):
-            shutil.copytree(logs, os.environ["BENCH_KEEP_LOGS"], dirs_exist_ok=True)
-        stack.stop()
+        tear_down([*bots, listener], socks, exchange, logs, stack)
     return 0
 
 
