@@ -135,9 +135,15 @@ def main() -> int:
                         " start-up's CPU must be over")  # fmt: skip
     parser.add_argument("--arena-max", type=int, default=None, metavar="N",
                         help="start the bots with MALLOC_ARENA_MAX=N")  # fmt: skip
+    parser.add_argument("--bots-nice", type=int, default=0, metavar="N",
+                        help="run the bots at nice N (0-19), the listener and the exchange"
+                        " at 0: the CPU priority compose's cpu_shares gives containers"
+                        " (default 0)")  # fmt: skip
     args = parser.parse_args()
     if args.bots < 1 or args.accounts < 1 or args.bars < 2:
         parser.error("--bots and --accounts at least 1, --bars at least 2")
+    if not 0 <= args.bots_nice <= 19:
+        parser.error("--bots-nice takes 0 to 19")
 
     import fill_pipeline  # bench/fill_pipeline.py: (c)'s measurement
     from pause_reaction import measure_pauses
@@ -215,6 +221,8 @@ def main() -> int:
         for bot_id in kinds:
             bots[bot_id] = bot_stack.spawn_alpha(env, logs, stack.tmp, "bot", bot_id,
                                                  extra=extra)  # fmt: skip
+            if args.bots_nice:  # before the bot has finished importing: all its threads
+                os.setpriority(os.PRIO_PROCESS, bots[bot_id].pid, args.bots_nice)
         up: dict[str, float] = {}
         while len(up) < len(bots):
             if exited() is not None:
