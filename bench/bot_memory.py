@@ -43,7 +43,7 @@ HEAVY = ("sqlalchemy", "alembic", "matplotlib", "numpy", "aiohttp", "telegram", 
 DUMP_AT_EXIT = (
     "import atexit, os, sys\n"
     "atexit.register(lambda: open(os.environ['IMPORTS_DUMP'], 'w')"
-    ".write('\\n'.join(sorted(sys.modules))))\n"
+    ".write('\\n'.join(sorted(n for n, m in sys.modules.items() if m is not None))))\n"
 )
 
 

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 
 from core.cli import Cli
 
 
+def _without_charset_detection() -> None:
+    """Keeps requests from loading a character-set detector (charset_normalizer, or
+    chardet): about 3.5 MB of every bot process (docs/fleet.md). requests needs one only
+    to guess the text encoding of a response that names none; a bot reads Bybit's JSON,
+    which requests decodes without it, and requests falls back to UTF-8 for text. It
+    supports their absence and says so once at import, which tells an operator nothing."""
+    for detector in ("charset_normalizer", "chardet"):
+        sys.modules.setdefault(detector, None)  # type: ignore[arg-type]  # import → ImportError
+    warnings.filterwarnings("ignore", message="Unable to find acceptable character detection")
+
+
 def _run_bot(args: argparse.Namespace) -> int:
+    _without_charset_detection()  # before anything imports requests
     import threading
 
     from bots.runtime.service import run_bot

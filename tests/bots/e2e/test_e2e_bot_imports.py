@@ -34,6 +34,8 @@ NOT_IN_A_BOT = {
     "sqlalchemy": "migrations and reports; services connect with psycopg",
     "alembic": "migrations",
     "tqdm": "progress bars of backfills and dumps",
+    "charset_normalizer": "requests' encoding guess; a bot reads JSON (bots/runtime/cli.py)",
+    "chardet": "the same guess, the other detector requests can use",
 }
 #: Our own packages a bot must not load at all: ``alpha run bot`` builds only its own verb
 #: (core/cli.py ``SOLE_VERBS``), not the tree of every package's ``cli`` registrar.
@@ -68,7 +70,8 @@ import atexit, os, sys
 
 def _dump():
     with open(os.environ["IMPORTS_DUMP"], "w") as out:
-        out.write("\\n".join(sorted(sys.modules)))
+        # A name mapped to None is one the process blocked: never loaded.
+        out.write("\\n".join(sorted(n for n, m in sys.modules.items() if m is not None)))
 
 atexit.register(_dump)
 """
