@@ -11,7 +11,7 @@ from core.cli import Cli
 
 def _without_charset_detection() -> None:
     """Keeps requests from loading a character-set detector (charset_normalizer, or
-    chardet): about 3.5 MB of every bot process (docs/fleet.md). requests needs one only
+    chardet): about 3.3 MB of every bot process (docs/fleet.md). requests needs one only
     to guess the text encoding of a response that names none; a bot reads Bybit's JSON,
     which requests decodes without it, and requests falls back to UTF-8 for text. It
     supports their absence and says so once at import, which tells an operator nothing."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -220,3 +221,25 @@ def test_show_includes_the_universe_the_bot_published(database, services) -> Non
     assert shown["universe"] == published
     text = ok(database.alpha("bots", "show", "lx_001"))
     assert "universe         ETHUSDT,BTCUSDT (as of 2026-12-05T12:00:00+00:00)" in text
+
+
+def test_a_pause_holds_when_a_running_bot_cannot_be_told(database):
+    """The state key is what a bot obeys; the notice only gets it acknowledged at once. A
+    notice Redis refuses is a warning, not a failed pause (before, the CLI exited 1 and
+    said the state was not updated, which it was)."""
+    ok(register(database, "mom_009", "mo9", 1))
+    admin = redis_client(database.settings, 0)
+    user = f"no_notice_{os.getpid()}"
+    allowed = ["+set", "+get", "+ping", "+select", "+client"]  # no XADD, no commands:* key
+    admin.acl_setuser(user, enabled=True, reset=True, passwords=["+no-notice-pw"],
+                      keys=["bot:*"], commands=allowed)  # fmt: skip
+    try:
+        login = {"REDIS_USERNAME": user, "REDIS_PASSWORD": "no-notice-pw"}
+        done = database.alpha("bots", "pause", "mom_009", env=login)
+        assert ok(done).strip() == "mom_009: paused"
+        assert "a running bot was not told and will not acknowledge it" in done.stderr
+        state = redis_client(database.settings, 1)
+        assert state.get("bot:mom_009:state") == "paused"
+        assert not state.exists("commands:mom_009")
+    finally:
+        admin.acl_deluser(user)
