@@ -40,6 +40,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,6 +50,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from paper_exchange.market.market import FUNDING_MS
 from paper_exchange.server.app import AccountSpec, ExchangeConfig, PaperExchange
 
 T = TypeVar("T")
@@ -99,6 +101,13 @@ class ControlClient:
     def advance(self, ms: int) -> dict[str, Any]:
         return self.post("/paper/clock", advance_ms=ms)
 
+    def advance_past_scheduled_funding(self) -> dict[str, Any]:
+        """Move the clock just past the next scheduled funding settlement. A test that
+        posts its own funding and then moves a few minutes meets no scheduled one after
+        this, whatever the time of day it runs."""
+        state = self.state()
+        return self.advance(state["next_funding_ms"] - state["now_ms"] + 1)
+
     def dump(self, account: str) -> dict[str, Any]:
         return self.get("/paper/dump", account=account)
 
@@ -107,6 +116,15 @@ class ControlClient:
 
     def clear_faults(self) -> None:
         self.post("/paper/faults/clear")
+
+
+def moments_before_a_settlement(seconds: int = 30) -> int:
+    """A ``start_ms`` ``seconds`` before the latest scheduled funding settlement (every
+    8 hours from 00:00 UTC): a test started there meets the settlement within its first
+    minute, whatever the time of day it runs. Signed requests still pass: the exchange
+    also accepts timestamps near the wall clock."""
+    now = int(time.time() * 1000)
+    return now - now % FUNDING_MS - seconds * 1000
 
 
 @dataclass

@@ -142,6 +142,11 @@ class Market:
 
     # -- time --------------------------------------------------------------------------
 
+    @property
+    def next_funding_ms(self) -> int:
+        """When the next scheduled funding settlement falls (every 8 hours from 00:00 UTC)."""
+        return self._next_funding
+
     def advance_to(self, target: int, *, notify: bool = True) -> bool:
         """Play the market up to ``target``; returns whether anything happened."""
         if target <= self.now_ms:

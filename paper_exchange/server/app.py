@@ -269,7 +269,7 @@ class PaperExchange:
         hour_ago = series.bucket(3_600_000, (series.start // 3_600_000 - 1) * 3_600_000)
         prev24 = series.price(day[0]) if day else last
         now = self.market.now_ms
-        next_funding = (now // 28_800_000 + 1) * 28_800_000
+        next_funding = self.market.next_funding_ms
         bids, asks = self.engine.depth[symbol].depth(last, 1, now)
         bid1 = bids[0] if bids else (last - inst.tick_size, Decimal(0))
         ask1 = asks[0] if asks else (last + inst.tick_size, Decimal(0))

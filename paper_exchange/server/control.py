@@ -136,6 +136,7 @@ async def state(ex: Host, body: Body) -> object:
     ex.sync_clock()
     return {
         "now_ms": ex.market.now_ms,
+        "next_funding_ms": ex.market.next_funding_ms,
         "speed": ex.clock.speed,
         "prices": {s: ex.engine.instruments[s].price_str(p) for s, p in ex.engine.prices.items()},
         "accounts": sorted(ex.engine.accounts_by_name),

@@ -8,13 +8,16 @@ from collections.abc import Iterator
 import pytest
 
 from core.exchange.client import AlphaHTTP
-from paper_exchange.testing import RunningExchange, running_exchange
+from paper_exchange.testing import RunningExchange, moments_before_a_settlement, running_exchange
 
 
 @pytest.fixture(scope="module")
 def exchange() -> Iterator[RunningExchange]:
+    """Started just before a scheduled funding settlement, so the funding tests meet one
+    whatever the time of day they run."""
     logging.getLogger("pybit").setLevel(logging.WARNING)
-    with running_exchange(seed=11, history_minutes=240) as ex:
+    start = moments_before_a_settlement()
+    with running_exchange(seed=11, history_minutes=240, start_ms=start) as ex:
         yield ex
 
 

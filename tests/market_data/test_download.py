@@ -141,6 +141,7 @@ def test_bars_the_exchange_has_no_candle_for_are_reported_as_gaps(
 def test_funding_is_stored_exactly_and_resumes_after_the_newest(
     database: Database, exchange: RunningExchange, http: AlphaHTTP
 ) -> None:
+    exchange.control.advance_past_scheduled_funding()  # only the rates posted here
     start = server_now(http)
     for rate in ("0.00031", "-0.0002"):
         exchange.control.advance(60_000)

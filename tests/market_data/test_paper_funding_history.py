@@ -21,6 +21,7 @@ def _history(http: AlphaHTTP, **params: object) -> list[dict[str, str]]:
 def test_settlements_are_served_newest_first_within_the_bounds(
     exchange: RunningExchange, http: AlphaHTTP
 ) -> None:
+    exchange.control.advance_past_scheduled_funding()  # only the rates posted here
     for rate in ("0.0003", "-0.00025", "0.0001"):
         exchange.control.advance(60_000)
         exchange.control.post("/paper/funding", rate=rate)

@@ -9,16 +9,16 @@ Bybit's documented shape (every number a string) and semantics
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from pe_helpers import make_http
+from pe_helpers import ACCOUNTS, make_http
 from pybit.exceptions import InvalidRequestError
 from pybit.unified_trading import HTTP
 
-from paper_exchange.testing import RunningExchange
+from paper_exchange.testing import RunningExchange, moments_before_a_settlement, running_exchange
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -43,11 +43,22 @@ def _code(call: Any, **kwargs: Any) -> int:
 
 
 @pytest.fixture(scope="module")
+def exchange() -> Iterator[RunningExchange]:
+    """Started just before a scheduled funding settlement: the history below posts its own
+    funding, and must not also meet a scheduled one whatever the time of day."""
+    with running_exchange(
+        accounts=ACCOUNTS, seed=7, history_minutes=240, start_ms=moments_before_a_settlement()
+    ) as ex:
+        yield ex
+
+
+@pytest.fixture(scope="module")
 def history(exchange: RunningExchange) -> dict[str, Any]:
     """Long 0.010 → sell 0.004 (partial close) → funding → sell 0.010 (close 0.006, open
     0.004 short) → funding → buy 0.004 (close). Returns the times around it."""
     http = make_http(exchange, "other")
     control = exchange.control
+    control.advance_past_scheduled_funding()  # only the two funding events posted below
     t0 = control.state()["now_ms"]
     steps = [("Buy", "0.010", "60000"), ("Sell", "0.004", "62000"), ("Sell", "0.010", "59000"),
              ("Buy", "0.004", "58000")]  # fmt: skip
