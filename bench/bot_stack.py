@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -249,37 +247,16 @@ def measure_bots(
     return react, protect
 
 
-_HANDED_OUT: set[int] = set()
-
-
-def listen_port() -> int:
-    """A free port below the kernel's ephemeral range, never handed out twice. A port the
-    kernel picks (``free_port``) is in that range, and fifty bots starting at once open
-    so many outgoing connections that one of them took a bot's ``/healthz`` port before
-    the bot could listen on it (``Address already in use``)."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    while True:
-        port = random.randrange(10_000, low)
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _HANDED_OUT.add(port)
-        return port
-
-
 def spawn_alpha(
     env: dict[str, str], logs: Path, cwd: Path, *command: str, extra: dict[str, str] | None = None
 ) -> Any:
     """``alpha run …`` as its own process with its own ``/healthz`` port, logging to
     ``logs/<last word>.log``."""
+    from devenv.ports import free_port_below_ephemeral
     from tests.harness.services import alpha_command
 
     with (logs / f"{command[-1]}.log").open("w") as log:
-        own = {**env, "ALPHA_HTTP_PORT": str(listen_port()), **(extra or {})}
+        own = {**env, "ALPHA_HTTP_PORT": str(free_port_below_ephemeral()), **(extra or {})}
         return subprocess.Popen(
             [*alpha_command(), "run", *command], env=own, cwd=cwd,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
