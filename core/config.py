@@ -181,25 +181,30 @@ class RedisSettings(_Group):
     #: ``REDIS_CLUSTER_NODES=host:port,host:port``: more nodes of the cluster to ask for
     #: its slot map besides ``REDIS_HOST``, so a process starting while that node is down
     #: still finds the cluster. Only with ``cluster``.
-    cluster_nodes: Annotated[list[str], NoDecode] = []
+    cluster_nodes: Annotated[list[tuple[str, int]], NoDecode] = []
 
-    _split_nodes = field_validator("cluster_nodes", mode="before")(_split_ids)
-
-    @field_validator("cluster_nodes")
+    @field_validator("cluster_nodes", mode="before")
     @classmethod
-    def _node_addresses(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        if value and not info.data.get("cluster"):
+    def _node_addresses(cls, value: object, info: ValidationInfo) -> object:
+        nodes = _split_ids(value)
+        if nodes and not info.data.get("cluster"):
             raise ValueError("only with REDIS_CLUSTER=true (nodes of a Redis Cluster)")
-        for node in value:
-            host, _, port = node.rpartition(":")
+        if not isinstance(nodes, list):
+            return nodes  # pydantic refuses it in the field's own terms
+        addresses = []
+        for node in nodes:
+            if isinstance(node, tuple):
+                addresses.append(node)
+                continue
+            host, _, port = str(node).rpartition(":")
             if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise ValueError("each node must be host:port, comma separated")
-        return value
+            addresses.append((host.strip("[]"), int(port)))  # [fd00::3]:7001 → fd00::3
+        return addresses
 
     def cluster_addresses(self) -> list[tuple[str, int]]:
         """``REDIS_HOST``/``REDIS_PORT`` first, then ``REDIS_CLUSTER_NODES``."""
-        extra = [node.rpartition(":") for node in self.cluster_nodes]
-        return [(self.host, self.port), *((host.strip("[]"), int(port)) for host, _, port in extra)]
+        return [(self.host, self.port), *self.cluster_nodes]
 
     @model_validator(mode="after")
     def _cluster_has_only_db_0(self) -> RedisSettings:
