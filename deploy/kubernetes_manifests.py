@@ -92,10 +92,11 @@ def generated_config_maps(directory: Path) -> list[Doc]:
     """The ConfigMaps the kustomization's configMapGenerator makes (no hash suffix), and
     those of the kustomizations it lists as resources (``deploy/pgbouncer`` …)."""
     made = []
-    for entry in kustomization(directory).get("resources") or []:
+    spec = kustomization(directory)
+    for entry in spec.get("resources") or []:
         if (directory / entry).is_dir():
             made.extend(generated_config_maps(directory / entry))
-    for generator in kustomization(directory).get("configMapGenerator") or []:
+    for generator in spec.get("configMapGenerator") or []:
         data: dict[str, str] = {}
         for entry in generator.get("files") or []:
             path = directory / entry
