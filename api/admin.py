@@ -24,6 +24,7 @@ from core.errors import UserError
 from core.ids import BotId
 from core.operator import bot_reload
 from core.operator.backup import new_request_id, request_backup
+from core.operator.control import new_command_id
 from core.operator.registry import UnknownBotError, load_bots, resolve
 from core.redis_client import redis_client
 
@@ -134,7 +135,7 @@ def _reload_sync(ctx: ApiContext, bot: Any, token: TokenInfo, wait: int) -> tupl
     try:
         if not bot_reload.running(client, bot_id):
             return "not running", None
-        command_id = bot_reload.new_command_id()
+        command_id = new_command_id()
         with connect(ctx.settings, Role.APP, application_name="alpha-api") as conn:
             bots.audit(conn, "reload", bot.bot_id, f"command {command_id}", outcome="pending",
                        actor=actor)  # fmt: skip

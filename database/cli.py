@@ -218,6 +218,7 @@ def _reload(bot: Any, timeout: float) -> None:
     from core import redis_keys
     from core.ids import BotId
     from core.operator import bot_reload
+    from core.operator.control import new_command_id
     from core.redis_client import redis_client
     from database import bots
 
@@ -228,7 +229,7 @@ def _reload(bot: Any, timeout: float) -> None:
         if not bot_reload.running(client, bot_id):
             print(f"{bot.bot_id} is not running: the change applies when it starts")
             return
-        command_id = bot_reload.new_command_id()
+        command_id = new_command_id()
         with _owner(settings) as conn:
             bots.audit(conn, "reload", bot.bot_id, f"command {command_id}", outcome="pending")
         done = bot_reload.request_reload(
@@ -271,18 +272,17 @@ def _history(args: argparse.Namespace) -> int:
 
 def _reset_risk(args: argparse.Namespace) -> int:
     """Audited first, then the command on the bot's stream (it acts when it reads it)."""
-    import secrets
-
     import redis
 
     from core import redis_keys
     from core.errors import UserError
     from core.ids import EXTERNAL_BOT, BotId
+    from core.operator.control import new_command_id
     from core.redis_client import redis_client
     from database import bots
 
     settings = _settings()
-    command_id = secrets.token_hex(6)
+    command_id = new_command_id()
     with _owner(settings) as conn:
         bot = bots.get_bot(conn, args.bot_id)
         if bot.bot_id == EXTERNAL_BOT or bot.status == "retired":

@@ -9,7 +9,6 @@ heartbeat is not running: it reads its registration when it starts, so nothing i
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 import redis
@@ -41,10 +40,6 @@ class Reload:
 
 def running(client: redis.Redis, bot_id: BotId) -> bool:
     return bool(client.exists(redis_keys.heartbeat(bot_id)))
-
-
-def new_command_id() -> str:
-    return secrets.token_hex(6)
 
 
 def request_reload(
