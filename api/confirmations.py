@@ -21,17 +21,13 @@ commands on ``api:confirm:*`` only (core/redis_acl.py).
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis.asyncio
 
 from core import redis_keys
-from core.operator.confirm import Clock, Outcome, Pending
-
-#: How long past its expiry a confirmation is remembered, to answer a late one precisely.
-TOMBSTONE = timedelta(hours=1)
+from core.operator.confirm import TOMBSTONE, Clock, Outcome, Pending
 
 
 def _dump(item: Pending) -> str:
@@ -78,18 +74,10 @@ class RedisConfirmations:
         args: tuple[str, ...] = (),
         bot_id: str | None = None,
     ) -> Pending:
-        now = self.clock()
-        item = Pending(
-            token=secrets.token_urlsafe(12),
-            action=action,
-            user_id=user_id,
-            username=username,
-            chat_id=None,
-            args=args,
-            bot_id=bot_id,
-            created_at=now,
-            expires_at=now + self.ttl,
-        )
+        item = Pending.issue(
+            action, user_id=user_id, username=username, chat_id=None, args=args,
+            bot_id=bot_id, now=self.clock(), ttl=self.ttl,
+        )  # fmt: skip
         keep = self.ttl + TOMBSTONE
         # Two commands, not one MULTI: the two keys hash to different slots of a Redis
         # Cluster, which refuses a transaction over them (CROSSSLOT). Atomicity is not
@@ -115,10 +103,9 @@ class RedisConfirmations:
         if raw is None:
             return Outcome.UNKNOWN, None
         item = _load(token, raw)
-        if item.user_id != user_id:
-            return Outcome.NOT_YOURS, item
-        if self.clock() >= item.expires_at:
-            return Outcome.EXPIRED, item
+        outcome = item.judge(user_id, None, None, self.clock())
+        if outcome is not Outcome.CONFIRMED:
+            return outcome, item
         if await self._redis.delete(key) != 1:  # another request used it a moment ago
             return Outcome.UNKNOWN, None
         await self._redis.zrem(redis_keys.API_CONFIRMATIONS_DUE, token)

@@ -56,6 +56,47 @@ class Pending:
     expired_recorded: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def issue(
+        cls,
+        action: str,
+        *,
+        user_id: int,
+        username: str | None,
+        chat_id: int | None,
+        args: tuple[str, ...],
+        bot_id: str | None,
+        now: datetime,
+        ttl: timedelta,
+    ) -> Pending:
+        """A new confirmation with a fresh random token."""
+        return cls(
+            token=secrets.token_urlsafe(12),  # ~16 chars: fits callback_data's 64 bytes
+            action=action,
+            user_id=user_id,
+            username=username,
+            chat_id=chat_id,
+            args=args,
+            bot_id=bot_id,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+
+    def judge(
+        self, user_id: int, chat_id: int | None, message_id: int | None, now: datetime
+    ) -> Outcome:
+        """What using it as ``user_id``, in ``chat_id`` under ``message_id``, at ``now``
+        amounts to (the API has no chat or message: both ``None`` on either side)."""
+        if self.user_id != user_id:
+            return Outcome.NOT_YOURS
+        if self.chat_id != chat_id or (
+            self.message_id is not None and message_id != self.message_id
+        ):
+            return Outcome.ELSEWHERE
+        if now >= self.expires_at:
+            return Outcome.EXPIRED
+        return Outcome.CONFIRMED
+
 
 class ConfirmationBook:
     def __init__(self, clock: Clock = utc_now, ttl: timedelta = TTL) -> None:
@@ -73,18 +114,10 @@ class ConfirmationBook:
         args: tuple[str, ...] = (),
         bot_id: str | None = None,
     ) -> Pending:
-        now = self.clock()
-        item = Pending(
-            token=secrets.token_urlsafe(12),  # ~16 chars: fits callback_data's 64 bytes
-            action=action,
-            user_id=user_id,
-            username=username,
-            chat_id=chat_id,
-            args=args,
-            bot_id=bot_id,
-            created_at=now,
-            expires_at=now + self.ttl,
-        )
+        item = Pending.issue(
+            action, user_id=user_id, username=username, chat_id=chat_id, args=args,
+            bot_id=bot_id, now=self.clock(), ttl=self.ttl,
+        )  # fmt: skip
         self._pending[item.token] = item
         return item
 
@@ -94,15 +127,7 @@ class ConfirmationBook:
         item = self._pending.get(token)
         if item is None:
             return Outcome.UNKNOWN, None
-        if item.user_id != user_id:
-            return Outcome.NOT_YOURS, item
-        if item.chat_id != chat_id or (
-            item.message_id is not None and message_id != item.message_id
-        ):
-            return Outcome.ELSEWHERE, item
-        if self.clock() >= item.expires_at:
-            return Outcome.EXPIRED, item
-        return Outcome.CONFIRMED, item
+        return item.judge(user_id, chat_id, message_id, self.clock()), item
 
     def take(
         self, token: str, user_id: int, chat_id: int | None, message_id: int | None
