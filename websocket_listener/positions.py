@@ -374,7 +374,15 @@ class PositionBook:
                 wanted[db].append(tail)
         for db, pipe in pipes.items():
             for reply, expected in zip(pipe.execute(), wanted[db], strict=True):
-                held = reply[0][1].get("exec_id") if isinstance(reply, list) and reply else reply
+                held = _last_written(reply)
                 if held is None or held != expected:
                     return True
         return False
+
+
+def _last_written(reply: Any) -> str | None:
+    """The last fill Redis holds, from one reply of the pipeline in
+    :meth:`PositionBook.redis_lost_writes`."""
+    if isinstance(reply, list):  # XREVRANGE of a bot's stream: its newest entry, if any
+        return reply[0][1].get("exec_id") if reply else None
+    return reply  # type: ignore[no-any-return]  # HGET of a position's last_fill
