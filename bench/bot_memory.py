@@ -17,7 +17,11 @@ services, exchange and listener: once from a copy of the source tree at ``--befo
   further bot adds and PSS its fair share;
 - the number of modules the process had loaded when it stopped (``sys.modules``,
   written at exit by a ``sitecustomize`` on its path) and which heavy packages were
-  among them.
+  among them;
+- **the floor**, the raw limit of the same path: a plain Python process that imports
+  every module the "after" bot had loaded except Alpha's own (the libraries and the
+  standard library, with the character-set detectors kept out as ``alpha run bot``
+  does) and does nothing else. No change to Alpha's code can take a bot below it.
 
 Starts its own PostgreSQL roles/database, PgBouncer and Redis (the test harness) on the
 machine's PostgreSQL, the paper exchange and ``alpha run listener`` as processes;
@@ -123,6 +127,7 @@ def run_one(
     modules = dump.read_text().split() if dump.exists() else []
     heavy = sorted({m.split(".")[0] for m in modules if m.split(".")[0] in HEAVY})
     return {
+        "module_names": modules,
         "idle": idle,
         "trading": trading,
         "idle_detail": idle_detail,
@@ -131,6 +136,52 @@ def run_one(
         "heavy": heavy,
         "react": statistics.median(react) if react else float("nan"),
     }
+
+
+#: Runs in the floor process: imports the modules named on stdin, then waits.
+FLOOR_SCRIPT = """
+import importlib, sys
+for detector in ("charset_normalizer", "chardet"):  # as 'alpha run bot' does
+    sys.modules[detector] = None
+for name in sys.stdin.readline().split():
+    try:
+        importlib.import_module(name)
+    except Exception:  # a module the bot loaded only under a condition of its own
+        pass
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def own_packages() -> set[str]:
+    """Top-level names that are Alpha's own code: its packages in the tree, the bench
+    plugin, and the run's ``sitecustomize``."""
+    return {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()} | {
+        "flip_strategy", "sitecustomize", "__main__",
+    }  # fmt: skip
+
+
+def floor(modules: list[str]) -> dict[str, float]:
+    """Memory of a process that imports every module the bot had loaded except Alpha's
+    own: the libraries and the standard library it uses, and nothing else. What a bot
+    costs below that is not Alpha's to save."""
+    own = own_packages()
+    wanted = [m for m in modules if m.split(".")[0] not in own]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FLOOR_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True, cwd="/",
+    )  # fmt: skip
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(" ".join(wanted) + "\n")
+        proc.stdin.flush()
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit("the floor process did not start")
+        time.sleep(1.0)
+        return {**bot_stack.memory(proc.pid), "modules": float(len(wanted))}
+    finally:
+        proc.kill()
+        proc.wait(10)
 
 
 def main() -> int:
@@ -231,6 +282,12 @@ def main() -> int:
         print(f"  saved per bot: idle RSS {b['idle'] - a['idle']:.1f} MB, trading "
               f"{b['trading'] - a['trading']:.1f} MB, private (idle) "
               f"{b['idle_detail']['private'] - a['idle_detail']['private']:.1f} MB")  # fmt: skip
+        low = floor(a["module_names"])
+        fifty = 50 * low["rss"] / 1000
+        print(f"the floor (raw limit, same run): a process importing the {low['modules']:.0f} "
+              f"library and standard-library modules the 'after' bot loaded, none of Alpha's "
+              f"own: RSS {low['rss']:.1f} MB, PSS {low['pss']:.1f} MB, private "
+              f"{low['private']:.1f} MB; fifty of them: RSS {fifty:.2f} GB")  # fmt: skip
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("reproduce: .venv/bin/python bench/bot_memory.py " + " ".join(sys.argv[1:]))
     finally:

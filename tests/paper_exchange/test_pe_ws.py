@@ -182,8 +182,7 @@ def test_funding_every_8h_is_an_execution(
     _ws, col = private
     h = make_http(exchange, "main")
     h.place_order(**LIN, symbol="XRPUSDT", side="Buy", orderType="Market", qty="1000")
-    now = exchange.control.state()["now_ms"]
-    exchange.control.advance(8 * 3_600_000 - now % (8 * 3_600_000) + 1000)
+    exchange.control.advance_past_scheduled_funding()
     funding = [
         e
         for e in col.wait_for(
