@@ -140,9 +140,10 @@ def run_one(
 
 #: Runs in the floor process: imports the modules named on stdin, then waits.
 FLOOR_SCRIPT = """
-import importlib, sys
+import importlib, sys, warnings
 for detector in ("charset_normalizer", "chardet"):  # as 'alpha run bot' does
     sys.modules[detector] = None
+warnings.filterwarnings("ignore", message="Unable to find acceptable character detection")
 for name in sys.stdin.readline().split():
     try:
         importlib.import_module(name)
