@@ -21,7 +21,10 @@
     exchange, ``/paper/emission-times``) and the wall time its ``fills:{bot}`` entry is
     observed here (``XREAD BLOCK``); the listener writes that entry in the same Redis
     pipeline as the position hash, after the ledger commit. Also the listener's own
-    histograms (from its socket receive, and of its commits).
+    histograms (from its socket receive, and of its commits), and the raw limit of the
+    database's part: one-fill transactions written exactly as the listener writes them
+    (``write_batch``, its role, autocommit, through PgBouncer), one after another, in a
+    scratch database of the same run.
     ``--latency-csv FILE`` keeps every fill's figure, to see when the slow ones came.
 RSS: ``VmRSS`` of the listener process, sampled every 50 ms through (b) and (c).
 
@@ -131,6 +134,36 @@ def raw_limit(
                 write_batch(conn, b, copy=copy)
             elapsed = time.perf_counter() - started
         return len(items) / elapsed
+    finally:
+        stack.drop_database(dbname)
+
+
+def one_fill_commits(stack: ServiceStack, items: list[dict[str, Any]], count: int) -> list[float]:
+    """(c)'s raw limit: ``count`` transactions of one fill each, one after another, as the
+    listener writes them (``write_batch`` on an autocommit connection of the listener role
+    through PgBouncer), in ledger order so each one appends. Milliseconds each: the
+    database's share of one fill's latency, with nothing else running."""
+    dbname = stack.create_database()
+    try:
+        _register(stack, dbname, 1)  # writes no Redis
+        ordered = sorted(
+            items, key=lambda r: (int(r["execTime"]), int(r.get("seq") or 0), r["execId"])
+        )[:count]
+        with stack.connect(dbname, "listener") as conn:
+            conn.autocommit = True  # as the listener's (websocket_listener/service.py)
+            recorder = Recorder()
+            batches = [
+                recorder.to_batch(
+                    conn, [Envelope.from_ws("main", {"topic": "execution", "data": [row]})]
+                )
+                for row in ordered
+            ]  # parsed before timing
+            took = []
+            for one in batches:
+                started = time.perf_counter()
+                write_batch(conn, one)
+                took.append(1000 * (time.perf_counter() - started))
+        return took
     finally:
         stack.drop_database(dbname)
 
@@ -282,6 +315,8 @@ def main() -> int:
             raw_off = raw_limit(stack, items, args.batch, trigger=False, copy=False)
             raw_copy = raw_limit(stack, items, args.batch, trigger=True, copy=True)
 
+        single = one_fill_commits(stack, items, min(2000, len(items)))
+
         print("redis: " + ("a Redis Cluster of three nodes on loopback (REDIS_CLUSTER=true)"
                            if cluster else "standalone"))  # fmt: skip
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
@@ -307,6 +342,9 @@ def main() -> int:
         print(f"    listener commit histogram (whole run): p50 ≤ "
               f"{1000 * _hist_quantile(commit, 0.5):g} ms, p99 ≤ "
               f"{1000 * _hist_quantile(commit, 0.99):g} ms")  # fmt: skip
+        print(f"    raw limit of its database part: {len(single)} transactions of one fill "
+              f"each, as the listener writes them, one after another: p50 "
+              f"{statistics.median(single):.2f} ms, p99 {_pct(single, 0.99):.2f} ms")  # fmt: skip
         print(f"listener RSS: peak {rss.peak_kb / 1024:.0f} MB (connected and idle "
               f"{rss_idle:.0f} MB, peak during (b) {rss_b:.0f} MB; "
               f"{len(rss.samples)} samples)")  # fmt: skip
