@@ -143,7 +143,7 @@ def _set_redis_state(settings: Any, bot: Any, *, notify: bool = False) -> None:
     from core import redis_keys
     from core.errors import UserError
     from core.ids import EXTERNAL_BOT, BotId
-    from core.operator.control import new_command_id
+    from core.operator.control import command_entry, new_command_id
     from core.redis_client import redis_client
     from database.bots import REDIS_STATE
 
@@ -161,8 +161,9 @@ def _set_redis_state(settings: Any, bot: Any, *, notify: bool = False) -> None:
                 f"(db {db}) was not updated: {exc}"
             ) from None
         if notify:
-            notice = {"command": "state", "requested_by": f"cli:{getpass.getuser()}",
-                      "id": new_command_id(), "state": state}  # fmt: skip
+            notice = command_entry(
+                "state", f"cli:{getpass.getuser()}", new_command_id(), state=state
+            )
             try:
                 client.xadd(redis_keys.commands_stream(bot_id), notice)  # type: ignore[arg-type]
             except redis.RedisError as exc:  # the change holds: the bot reads the key per order
@@ -277,7 +278,7 @@ def _reset_risk(args: argparse.Namespace) -> int:
     from core import redis_keys
     from core.errors import UserError
     from core.ids import EXTERNAL_BOT, BotId
-    from core.operator.control import new_command_id
+    from core.operator.control import command_entry, new_command_id
     from core.redis_client import redis_client
     from database import bots
 
@@ -292,7 +293,7 @@ def _reset_risk(args: argparse.Namespace) -> int:
     try:
         client.xadd(
             redis_keys.commands_stream(BotId(bot.bot_id)),
-            {"command": "reset-risk", "requested_by": "cli", "id": command_id},
+            command_entry("reset-risk", "cli", command_id),  # type: ignore[arg-type]
         )
     except redis.RedisError as exc:
         raise UserError(f"reset-risk for {bot.bot_id} audited but not sent: {exc}") from None

@@ -15,6 +15,7 @@ import redis
 
 from core import redis_keys
 from core.ids import BotId
+from core.operator.control import command_entry
 from core.redis_client import sync_reply
 
 #: How long the CLI waits for the bot's answer by default: the bot reads its command
@@ -52,7 +53,7 @@ def request_reload(
     """Send ``reload`` on the bot's command stream; its answer, or None after ``timeout``."""
     client.xadd(
         redis_keys.commands_stream(bot_id),
-        {"command": "reload", "requested_by": requested_by, "id": command_id},
+        command_entry("reload", requested_by, command_id),  # type: ignore[arg-type]
     )
     reply = sync_reply(
         client.blpop([redis_keys.command_reply(bot_id, command_id)], timeout=timeout)

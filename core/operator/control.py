@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from redis.typing import EncodableT, FieldT
 
 from core import kill_switch, redis_keys
 from core.ids import BotId
@@ -30,6 +29,13 @@ DB_STATUS = {"running": "active", "paused": "paused", "stopped": "stopped"}
 def new_command_id() -> str:
     """Chosen before the effect, so the audit row written first can name it."""
     return uuid.uuid4().hex
+
+
+def command_entry(command: str, requested_by: str, command_id: str, **extra: str) -> dict[str, str]:
+    """One entry of a bot's ``commands:{id}`` stream, as the bot reads it
+    (bots/runtime/commands.py): what, who asked, the id the audit row names, and the
+    command's own fields."""
+    return {"command": command, "requested_by": requested_by, "id": command_id, **extra}
 
 
 class Control:
@@ -65,14 +71,10 @@ class Control:
     ) -> None:
         """One entry on the bot's command stream (docs/redis.md: ``flatten``, ``exit``,
         ``cancel-all``, ``reset-risk``)."""
-        fields: dict[FieldT, EncodableT] = {
-            "command": command,
-            "requested_by": requested_by,
-            "id": command_id,
-        }
-        fields.update(extra)
+        fields = command_entry(command, requested_by, command_id, **extra)
         await self._redis.db(bot.redis_db).xadd(
-            redis_keys.commands_stream(BotId(bot.bot_id)), fields
+            redis_keys.commands_stream(BotId(bot.bot_id)),
+            fields,  # type: ignore[arg-type]
         )
 
     async def kill(
