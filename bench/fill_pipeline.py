@@ -214,7 +214,7 @@ def main() -> int:
                         " when the slow ones happened")  # fmt: skip
     args = parser.parse_args()
     load = os.getloadavg()
-    reference_ms = _reference_loop_ms()
+    reference_ms = reference_loop_ms()
     stack = ServiceStack.start()
     exchange = listener = None
     rss = None
@@ -294,9 +294,7 @@ def main() -> int:
         if args.latency_csv is not None:
             with args.latency_csv.open("w") as out:
                 out.write("exec_id,emitted_unix,latency_ms\n")
-                for e in sorted(emitted, key=emitted.__getitem__):
-                    if e in seen:
-                        out.write(f"{e},{emitted[e]:.6f},{1000 * (seen[e] - emitted[e]):.3f}\n")
+                out.writelines(f"{row}\n" for row in latency_rows(emitted, seen))
         text = _metrics(metrics_port)
         commit = _histogram(text, "alpha_listener_commit_seconds")
         inside = [
@@ -396,7 +394,17 @@ def _measure_latency(
     return emitted, seen
 
 
-def _reference_loop_ms() -> float:
+def latency_rows(emitted: dict[str, float], seen: dict[str, float]) -> list[str]:
+    """``exec_id,emitted_unix,latency_ms`` of every fill seen, in emission order: where
+    the slow ones fall in time (a periodic task, a neighbour's burst)."""
+    return [
+        f"{e},{emitted[e]:.6f},{1000 * (seen[e] - emitted[e]):.3f}"
+        for e in sorted(emitted, key=emitted.__getitem__)
+        if e in seen
+    ]
+
+
+def reference_loop_ms() -> float:
     """A fixed pure-Python loop, best of 3: how fast this machine's CPU is today. (a)
     alone has measured 4,500 to 14,800 rows/s on machines sold as the same 2 cores."""
     best = float("inf")

@@ -33,7 +33,9 @@ Measured, in this order:
    Redis stream hop measured in the same run;
 6. **the listener's per-fill latency at ``--rate`` fills/s** with every bot connected, the
    method of ``bench/fill_pipeline.py`` (c): synthetic executions of a registered bot
-   that does not run, from the exchange's emission to the ``fills:{bot}`` entry.
+   that does not run, from the exchange's emission to the ``fills:{bot}`` entry. The
+   bench's own sockets are closed first: the listener is then the only subscriber to
+   the executions, as in production.
 7. **the same with every bot stopped**, right after and in the same run: the listener's
    own latency on this machine at this moment, to set the fleet's figure against.
 """
@@ -129,6 +131,9 @@ def main() -> int:
     parser.add_argument("--fills", type=int, default=5000, help="fills for the listener's"
                         " latency at --rate (default 5000)")  # fmt: skip
     parser.add_argument("--rate", type=int, default=1000, help="fills/s (default 1000)")
+    parser.add_argument("--latency-csv", type=Path, metavar="FILE",
+                        help="write each of 6.'s and 7.'s fills (phase, emission time, "
+                        "latency) here, to see when the slow ones came")  # fmt: skip
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU (default 10)")
     parser.add_argument("--settle", type=float, default=30.0,
                         help="seconds after the last bot is up before measuring (default 30):"
@@ -155,6 +160,7 @@ def main() -> int:
 
     sys.setswitchinterval(0.0002)  # our socket threads stamp arrivals (as reaction.py)
     load = os.getloadavg()
+    reference_ms = fill_pipeline.reference_loop_ms()
     stack = ServiceStack.start()
     exchange = listener = None
     bots: dict[str, subprocess.Popen[bytes]] = {}
@@ -277,7 +283,13 @@ def main() -> int:
         operator, notice = measure_pauses(settings, shared, pause_targets, args.pauses)
         hop = raw_stream_hop(stack.redis(0), stack.redis(0), args.pauses)
 
-        # 6. the listener's per-fill latency with every bot connected
+        # 6. the listener's per-fill latency with every bot connected. The bench's own
+        # sockets go first: subscribed to every account's executions, they would make
+        # the exchange emit each fill twice and this process parse a thousand pushes a
+        # second on the same two cores; nothing in production listens beside the listener.
+        for sock in socks:
+            sock.exit()
+        socks.clear()
         load_fills = os.getloadavg()
         stream = redis_keys.fills_stream(SINK)  # type: ignore[arg-type]
         shared.xadd(stream, {"bench": "start"})  # (c) reads from the stream's last id
@@ -286,6 +298,7 @@ def main() -> int:
             exchange, shared, stream, spec, f"{SINK_CODE}-en-"
         )
         fills = [1000 * (seen[e] - emitted[e]) for e in emitted if e in seen]
+        csv_rows = [f"fleet,{row}" for row in fill_pipeline.latency_rows(emitted, seen)]
         if exited() is not None:
             raise SystemExit(f"a process exited during the run; see {logs}")
 
@@ -301,10 +314,16 @@ def main() -> int:
             exchange, shared, stream, spec, f"{SINK_CODE}-al-"
         )
         alone = [1000 * (seen[e] - emitted[e]) for e in emitted if e in seen]
+        csv_rows += [f"alone,{row}" for row in fill_pipeline.latency_rows(emitted, seen)]
+        if args.latency_csv is not None:
+            args.latency_csv.write_text(
+                "phase,exec_id,emitted_unix,latency_ms\n" + "".join(f"{r}\n" for r in csv_rows)
+            )
 
         starts = sorted(up.values())
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
-              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; reference Python loop "
+              f"{reference_ms:.0f} ms (compare machines by it)")  # fmt: skip
         counts = {k: list(kinds.values()).count(k) for k in sorted(set(kinds.values()))}
         print(f"fleet: {args.bots} 'alpha run bot' processes on {len(names)} accounts, all "
               f"in the shared Redis database: "

@@ -183,6 +183,8 @@ def main() -> int:
     if args.candles < 2 or args.raw < 1 or not 1 <= args.bots <= 99:
         parser.error("--candles must be at least 2, --raw at least 1, --bots 1 to 99")
 
+    from fill_pipeline import reference_loop_ms  # bench/fill_pipeline.py
+
     from paper_exchange.testing import spawn_exchange
     from tests.harness.services import ServiceStack, alpha_command
 
@@ -190,6 +192,7 @@ def main() -> int:
     # stamp could wait for the main thread's polling or HTTP calls to let go.
     sys.setswitchinterval(0.0002)
     load = os.getloadavg()
+    reference_ms = reference_loop_ms()
     stack = ServiceStack.start()
     exchange = listener = None
     bots: list[subprocess.Popen[bytes]] = []
@@ -305,7 +308,8 @@ def main() -> int:
         operator, notice = measure_pauses(load_settings(), bot_redis, list(ids), args.pauses)
 
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
-              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; reference Python loop "
+              f"{reference_ms:.0f} ms (compare machines by it)")  # fmt: skip
         print(
             f"bots: {args.bots} × 'alpha run bot' (one account, one symbol) with the test "
             f"strategy {PLUGIN} (bench/flip_strategy.py, a plugin): buys on every candle "
