@@ -248,17 +248,24 @@ def measure_bots(
 
 
 def spawn_alpha(
-    env: dict[str, str], logs: Path, cwd: Path, *command: str, extra: dict[str, str] | None = None
+    env: dict[str, str],
+    logs: Path,
+    cwd: Path,
+    *command: str,
+    extra: dict[str, str] | None = None,
+    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> Any:
     """``alpha run …`` as its own process with its own ``/healthz`` port, logging to
-    ``logs/<last word>.log``."""
+    ``logs/<last word>.log``; ``wrap`` may prefix the command line (the process keeps
+    its pid: the prefix must ``exec`` it)."""
     from devenv.ports import free_port_below_ephemeral
     from tests.harness.services import alpha_command
 
+    argv = [*alpha_command(), "run", *command]
     with (logs / f"{command[-1]}.log").open("w") as log:
         own = {**env, "ALPHA_HTTP_PORT": str(free_port_below_ephemeral()), **(extra or {})}
         return subprocess.Popen(
-            [*alpha_command(), "run", *command], env=own, cwd=cwd,
+            wrap(argv) if wrap is not None else argv, env=own, cwd=cwd,
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         )  # fmt: skip
 

@@ -23,7 +23,10 @@ Measured, in this order:
 2. **memory** of every bot from ``/proc/PID/smaps_rollup``: RSS (counts the shared
    libraries in full in every process), PSS (shared pages divided among the processes
    mapping them: the sum over the bots is what they take from the host together) and
-   private pages (what one more bot adds). Idle, and again after trading;
+   private pages (what one more bot adds). Idle, and again after trading. And each
+   bot's memory cgroup (``bench/memory_cgroups.py``: every bot is started in its own,
+   as in its own container), where the kernel charges each page once, to the bot that
+   first brought it in: the per-container figure a memory limit is enforced on;
 3. **CPU at idle**: every bot connected, no bar, over ``--idle`` seconds;
 4. **a market move**: ``--bars`` closed bars played one at a time, each answered by every
    ``benchflip`` bot at once; (a) candle close → order accepted and (b) entry fill →
@@ -49,11 +52,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import bot_stack  # bench/bot_stack.py
 from bot_stack import HISTORY, MINUTE, PLUGIN, ROOT, SYMBOL, T0_MS, summary, wait
+from memory_cgroups import MemoryCgroups  # bench/memory_cgroups.py
 
 PRODUCTION = ("shortseller", "lxalgo", "momentum", "orderblock")
 SINK, SINK_CODE = "fleet_sink", "snk"  # registered, never started: (c)'s fills go here
@@ -106,6 +111,24 @@ def mem_available() -> float:
 
 def memory_table(pids: dict[str, int]) -> dict[str, dict[str, float]]:
     return {bot_id: bot_stack.memory(pid) for bot_id, pid in pids.items()}
+
+
+def cgroup_table(cgroups: MemoryCgroups | str, bot_ids: list[str]) -> dict[str, dict[str, float]]:
+    if isinstance(cgroups, str):
+        return {}
+    return {bot_id: cgroups.usage(bot_id) for bot_id in bot_ids}
+
+
+def cgroup_line(table: dict[str, dict[str, float]], cgroups: MemoryCgroups | str) -> None:
+    if isinstance(cgroups, str):
+        print(f"    per container (a memory cgroup per bot): not measured here: {cgroups}")
+        return
+    sums = {k: sum(m[k] for m in table.values()) for k in ("usage", "anon", "file")}
+    print(f"    per container (each bot in its own memory cgroup, as in its own container; "
+          f"each page charged once, to the bot that first brought it in): summed "
+          f"{sums['usage']:.0f} MB ({sums['anon']:.0f} MB anonymous, {sums['file']:.0f} MB "
+          f"file pages); per bot median "
+          f"{statistics.median(m['usage'] for m in table.values()):.1f} MB")  # fmt: skip
 
 
 def memory_lines(label: str, table: dict[str, dict[str, float]], kinds: dict[str, str]) -> None:
@@ -161,6 +184,7 @@ def main() -> int:
     sys.setswitchinterval(0.0002)  # our socket threads stamp arrivals (as reaction.py)
     load = os.getloadavg()
     reference_ms = fill_pipeline.reference_loop_ms()
+    cgroups = MemoryCgroups.open(f"alpha-fleet-{os.getpid()}")
     stack = ServiceStack.start()
     exchange = listener = None
     bots: dict[str, subprocess.Popen[bytes]] = {}
@@ -225,8 +249,9 @@ def main() -> int:
         available_before = mem_available()
         spawned = time.monotonic()
         for bot_id in kinds:
+            wrap = None if isinstance(cgroups, str) else partial(cgroups.command, bot_id)
             bots[bot_id] = bot_stack.spawn_alpha(env, logs, stack.tmp, "bot", bot_id,
-                                                 extra=extra)  # fmt: skip
+                                                 extra=extra, wrap=wrap)  # fmt: skip
             if args.bots_nice:  # before the bot has finished importing: all its threads
                 os.setpriority(os.PRIO_PROCESS, bots[bot_id].pid, args.bots_nice)
         up: dict[str, float] = {}
@@ -243,6 +268,7 @@ def main() -> int:
         taken = available_before - mem_available()
         pids = {bot_id: proc.pid for bot_id, proc in bots.items()}
         idle_memory = memory_table(pids)
+        idle_cgroups = cgroup_table(cgroups, list(pids))
         load_idle = os.getloadavg()
 
         # 3. CPU at idle
@@ -276,6 +302,7 @@ def main() -> int:
             if any(link.startswith(f"{c}-") for _b, c, kind, _a in members if kind != PLUGIN)
         )  # fmt: skip
         trading_memory = memory_table(pids)
+        trading_cgroups = cgroup_table(cgroups, list(pids))
 
         # 5. /pause on the idle fleet, and the raw stream hop of the same run
         load_pause = os.getloadavg()
@@ -332,7 +359,9 @@ def main() -> int:
         print(f"start-up, all spawned at once: first heartbeat after {starts[0]:.1f} s, median "
               f"{statistics.median(starts):.1f} s, last {starts[-1]:.1f} s")  # fmt: skip
         memory_lines("idle (every bot connected)", idle_memory, kinds)
+        cgroup_line(idle_cgroups, cgroups)
         memory_lines(f"after the move ({args.bars} bars)", trading_memory, kinds)
+        cgroup_line(trading_cgroups, cgroups)
         print("    what the host needs for the bots: the summed PSS (shared pages counted "
               "once over the fleet); summed RSS counts them once per bot. Cross-check: "
               f"MemAvailable fell by {taken:.0f} MB from before the spawn to after the "
@@ -366,6 +395,8 @@ def main() -> int:
         print("reproduce: .venv/bin/python bench/fleet.py " + " ".join(sys.argv[1:]))
     finally:
         bot_stack.tear_down([*bots.values(), listener], socks, exchange, logs, stack)
+        if not isinstance(cgroups, str):
+            cgroups.remove()
     return 0
 
 
