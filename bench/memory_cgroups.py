@@ -89,15 +89,6 @@ class MemoryCgroups:
             self.parent.rmdir()
 
 
-def total(cgroups: MemoryCgroups, bot_ids: list[str]) -> dict[str, float]:
-    """The bots' cgroup usage summed (MB): every page once, as the kernel charged it."""
-    out = {"usage": 0.0, "anon": 0.0, "file": 0.0}
-    for bot_id in bot_ids:
-        for key, value in cgroups.usage(bot_id).items():
-            out[key] += value
-    return out
-
-
 if __name__ == "__main__":  # a quick look: is there a controller the bench can use here?
     found = MemoryCgroups.open(f"alpha-bench-probe-{os.getpid()}")
     print(found if isinstance(found, str) else f"usable: {found.parent} (v2={found.v2})")
