@@ -168,6 +168,26 @@ def universe(stack: Stack, service: str) -> dict[str, Any]:
     return dict(json.loads(stack.python(service, "universe.py")))
 
 
+#: A container's own memory cgroup, seen from inside it: cgroup v2, then v1.
+_CGROUP_STAT = "cat /sys/fs/cgroup/memory.stat 2>/dev/null || cat /sys/fs/cgroup/memory/memory.stat"
+
+
+def charged_memory(memory_stat: str) -> tuple[int, int]:
+    """(anonymous, file pages) in bytes from a cgroup's ``memory.stat``: what the kernel
+    charges the container, each page once (v2 ``anon``/``file``, v1 ``rss``/``cache``)."""
+    stat = dict(line.split() for line in memory_stat.splitlines() if line.count(" ") == 1)
+    anon = stat.get("anon", stat.get("rss"))
+    files = stat.get("file", stat.get("cache"))
+    if anon is None or files is None:
+        raise ValueError("memory.stat without anon/file (v2) or rss/cache (v1)")
+    return int(anon), int(files)
+
+
+def containers_memory(stack: Stack, services: list[str]) -> dict[str, tuple[int, int]]:
+    """Each service's container: (anonymous, file pages) its memory cgroup is charged."""
+    return {svc: charged_memory(stack.exec(svc, "sh", "-c", _CGROUP_STAT)) for svc in services}
+
+
 def spool_files(stack: Stack) -> int:
     out = stack.exec("websocket_listener", "python", "-c",
                      "import os; print(len(os.listdir('/app/.run/spool')))")  # fmt: skip

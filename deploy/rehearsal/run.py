@@ -201,6 +201,14 @@ class Rehearsal:
         except StackError as exc:
             obs.universe = {"error": str(exc)}
         obs.thin_symbols = thin_symbols()
+        try:  # the per-container figure bench/fleet.py measures, here under Docker
+            charged = observe.containers_memory(s, checks.bot_services(obs.config))
+            say("bot containers' memory cgroups (anonymous / file pages, MiB): " + ", ".join(
+                f"{svc} {anon / 2**20:.0f} / {files / 2**20:.0f}"
+                for svc, (anon, files) in sorted(charged.items())
+            ))  # fmt: skip
+        except (StackError, ValueError) as exc:
+            say(f"bot containers' memory cgroups not read: {str(exc)[:200]}")
 
 
 def rehearse(opts: Options) -> int:
