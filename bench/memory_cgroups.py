@@ -66,17 +66,12 @@ class MemoryCgroups:
 
     def usage(self, bot_id: str) -> dict[str, float]:
         """MB the kernel charges the bot's cgroup: in all, anonymous, file pages."""
+        from deploy.rehearsal.observe import charged_memory  # the rehearsal reads the same
+
         child = self.children[bot_id]
-        stat = dict(
-            (k, int(v))
-            for k, v in (line.split() for line in (child / "memory.stat").read_text().splitlines())
-        )
-        if self.v2:
-            total = int((child / "memory.current").read_text())
-            anon, files = stat["anon"], stat["file"]
-        else:
-            total = int((child / "memory.usage_in_bytes").read_text())
-            anon, files = stat["rss"], stat["cache"]
+        anon, files = charged_memory((child / "memory.stat").read_text())
+        current = "memory.current" if self.v2 else "memory.usage_in_bytes"
+        total = int((child / current).read_text())
         mb = 1024 * 1024
         return {"usage": total / mb, "anon": anon / mb, "file": files / mb}
 
