@@ -26,7 +26,11 @@ Measured, in this order:
    private pages (what one more bot adds). Idle, and again after trading. And each
    bot's memory cgroup (``bench/memory_cgroups.py``: every bot is started in its own,
    as in its own container), where the kernel charges each page once, to the bot that
-   first brought it in: the per-container figure a memory limit is enforced on;
+   first brought it in: the per-container figure a memory limit is enforced on.
+   With ``--containers IMAGE`` every bot runs in its own Docker container instead
+   (``bench/bot_containers.py``: as compose starts it), and the figures are read from
+   the containers' own cgroups, beside ``docker stats`` and the memory of the runtime's
+   processes that serve each container from outside it;
 3. **CPU at idle**: every bot connected, no bar, over ``--idle`` seconds;
 4. **a market move**: ``--bars`` closed bars played one at a time, each answered by every
    ``benchflip`` bot at once; (a) candle close → order accepted and (b) entry fill →
@@ -47,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,9 +61,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import bot_containers  # bench/bot_containers.py
 import bot_stack  # bench/bot_stack.py
 from bot_stack import HISTORY, MINUTE, PLUGIN, ROOT, SYMBOL, T0_MS, summary, wait
-from memory_cgroups import MemoryCgroups  # bench/memory_cgroups.py
+from memory_cgroups import MemoryCgroups, charged  # bench/memory_cgroups.py
 
 PRODUCTION = ("shortseller", "lxalgo", "momentum", "orderblock")
 SINK, SINK_CODE = "fleet_sink", "snk"  # registered, never started: (c)'s fills go here
@@ -101,6 +107,13 @@ def cpu_of(pids: list[int]) -> float:
     return total
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy since boot (``/proc/stat``: every
+    state but idle and iowait), summed over its CPUs."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def mem_available() -> float:
     """MB the kernel says could be allocated now (``MemAvailable``)."""
     for line in Path("/proc/meminfo").read_text().splitlines():
@@ -113,22 +126,48 @@ def memory_table(pids: dict[str, int]) -> dict[str, dict[str, float]]:
     return {bot_id: bot_stack.memory(pid) for bot_id, pid in pids.items()}
 
 
-def cgroup_table(cgroups: MemoryCgroups | str, bot_ids: list[str]) -> dict[str, dict[str, float]]:
-    if isinstance(cgroups, str):
-        return {}
-    return {bot_id: cgroups.usage(bot_id) for bot_id in bot_ids}
+def cgroup_table(pids: dict[str, int], measured: bool) -> dict[str, dict[str, float]]:
+    return {bot_id: charged(pid) for bot_id, pid in pids.items()} if measured else {}
 
 
-def cgroup_line(table: dict[str, dict[str, float]], cgroups: MemoryCgroups | str) -> None:
-    if isinstance(cgroups, str):
-        print(f"    per container (a memory cgroup per bot): not measured here: {cgroups}")
+def cgroup_line(table: dict[str, dict[str, float]], unmeasured: str, where: str) -> None:
+    if unmeasured:
+        print(f"    per container (a memory cgroup per bot): not measured here: {unmeasured}")
         return
     sums = {k: sum(m[k] for m in table.values()) for k in ("usage", "anon", "file")}
-    print(f"    per container (each bot in its own memory cgroup, as in its own container; "
+    print(f"    per container ({where}; "
           f"each page charged once, to the bot that first brought it in): summed "
           f"{sums['usage']:.0f} MB ({sums['anon']:.0f} MB anonymous, {sums['file']:.0f} MB "
           f"file pages); per bot median "
           f"{statistics.median(m['usage'] for m in table.values()):.1f} MB")  # fmt: skip
+
+
+def runtime_memory(bots: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Summed memory of each container's ``docker-init`` and containerd shim: what the
+    host spends per container outside its cgroup."""
+    out: dict[str, dict[str, float]] = {}
+    for bot in bots.values():
+        for name, pid in (("docker-init", bot.init_pid), ("containerd shims", bot.shim_pid)):
+            sums = out.setdefault(name, {"rss": 0.0, "pss": 0.0, "private": 0.0})
+            for k, v in bot_stack.memory(pid).items():
+                sums[k] += v
+    return out
+
+
+def docker_stats(bots: dict[str, Any]) -> dict[str, float]:
+    """MB (MiB, as every figure here) ``docker stats`` shows for each bot's container."""
+    from deploy.rehearsal.stack import DOCKER
+
+    names = [bot.name for bot in bots.values()]
+    argv = [DOCKER, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", *names]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120).stdout
+    units = {"B": 1 / 1024**2, "KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}  # to MiB, as ours
+    stats = {}
+    for line in out.splitlines():
+        name, used = line.split()[:2]
+        number = used.rstrip("BKMGi")
+        stats[name] = float(number) * units[used[len(number) :]]
+    return stats
 
 
 def memory_lines(label: str, table: dict[str, dict[str, float]], kinds: dict[str, str]) -> None:
@@ -163,6 +202,13 @@ def main() -> int:
                         " start-up's CPU must be over")  # fmt: skip
     parser.add_argument("--arena-max", type=int, default=None, metavar="N",
                         help="start the bots with MALLOC_ARENA_MAX=N")  # fmt: skip
+    parser.add_argument("--containers", metavar="IMAGE",
+                        help="run every bot in its own Docker container of IMAGE, as compose"
+                        " does (alpha-bots:rehearsal, which scripts/rehearse builds); the"
+                        " engine must be running")  # fmt: skip
+    parser.add_argument("--health-interval", type=float, metavar="SECONDS",
+                        help="with --containers: seconds between each container's health"
+                        " checks (default: the image's, 15 s; 0: none)")  # fmt: skip
     parser.add_argument("--bots-nice", type=int, default=0, metavar="N",
                         help="run the bots at nice N (0-19), the listener and the exchange"
                         " at 0: the CPU priority compose's cpu_shares gives containers"
@@ -172,27 +218,38 @@ def main() -> int:
         parser.error("--bots and --accounts at least 1, --bars at least 2")
     if not 0 <= args.bots_nice <= 19:
         parser.error("--bots-nice takes 0 to 19")
+    if args.containers and (args.bots_nice or args.arena_max is not None):
+        parser.error("--bots-nice and --arena-max apply to bot processes, not --containers")
+    if args.containers and (why := bot_containers.unavailable(args.containers)):
+        parser.error(f"--containers: {why}")
 
     import fill_pipeline  # bench/fill_pipeline.py: (c)'s measurement
     from pause_reaction import measure_pauses
     from reaction import raw_stream_hop
 
     from core import redis_keys
+    from devenv.ports import free_port_below_ephemeral
     from paper_exchange.testing import spawn_exchange
     from tests.harness.services import ServiceStack
 
     sys.setswitchinterval(0.0002)  # our socket threads stamp arrivals (as reaction.py)
     load = os.getloadavg()
     reference_ms = fill_pipeline.reference_loop_ms()
-    cgroups = MemoryCgroups.open(f"alpha-fleet-{os.getpid()}")
+    # Without --containers, each bot process in a memory cgroup of the bench's own.
+    cgroups = MemoryCgroups(None, reason="")
     stack = ServiceStack.start()
     exchange = listener = None
-    bots: dict[str, subprocess.Popen[bytes]] = {}
+    bots: dict[str, Any] = {}  # Popen, or bot_containers.Container
+    shared_plugins: Path | None = None
     socks: list[Any] = []
     logs = stack.tmp / "logs"
     logs.mkdir()
     try:
+        if not args.containers:
+            cgroups = MemoryCgroups.open(f"alpha-fleet-{os.getpid()}")
         plugins = bot_stack.plugin_dir(stack.tmp)
+        if args.containers:
+            shared_plugins = bot_containers.readable_copy(plugins)
         sys.path.insert(0, str(plugins))  # registration validates the config here too
         names = ["main", *(f"acct{k}" for k in range(2, args.accounts + 1))]
         keys = {name: (f"{name}-key", f"{name}-secret") for name in names}
@@ -249,9 +306,19 @@ def main() -> int:
         available_before = mem_available()
         spawned = time.monotonic()
         for bot_id in kinds:
-            wrap = None if isinstance(cgroups, str) else partial(cgroups.command, bot_id)
-            bots[bot_id] = bot_stack.spawn_alpha(env, logs, stack.tmp, "bot", bot_id,
-                                                 extra=extra, wrap=wrap)  # fmt: skip
+            if shared_plugins is not None:
+                port = {"ALPHA_HTTP_PORT": str(free_port_below_ephemeral())}  # host network
+                bots[bot_id] = bot_containers.Container(
+                    args.containers,
+                    f"alpha-fleet-{os.getpid()}-{bot_id}",
+                    bot_id,
+                    {**env, **port},
+                    shared_plugins,
+                    args.health_interval,
+                )
+                continue
+            bots[bot_id] = bot_stack.spawn_alpha(env, logs, stack.tmp, "bot", bot_id, extra=extra,
+                                                 wrap=partial(cgroups.command, bot_id))  # fmt: skip
             if args.bots_nice:  # before the bot has finished importing: all its threads
                 os.setpriority(os.PRIO_PROCESS, bots[bot_id].pid, args.bots_nice)
         up: dict[str, float] = {}
@@ -268,16 +335,24 @@ def main() -> int:
         taken = available_before - mem_available()
         pids = {bot_id: proc.pid for bot_id, proc in bots.items()}
         idle_memory = memory_table(pids)
-        idle_cgroups = cgroup_table(cgroups, list(pids))
+        measured = bool(args.containers) or cgroups.parent is not None
+        idle_cgroups = cgroup_table(pids, measured)
+        runtime: dict[str, dict[str, float]] = {}
+        stats: dict[str, float] = {}
+        if args.containers:
+            runtime = runtime_memory(bots)
+            stats = docker_stats(bots)
         load_idle = os.getloadavg()
 
         # 3. CPU at idle
         others = {"listener": [listener.pid], "paper exchange": [exchange.process.pid]}
         before = {"bots": cpu_of(list(pids.values())),
                   **{k: cpu_of(v) for k, v in others.items()}}  # fmt: skip
+        machine_before = machine_busy()
         time.sleep(args.idle)
         idle_cpu = {k: 100 * (cpu_of(list(pids.values()) if k == "bots" else others[k]) - v)
                     / args.idle for k, v in before.items()}  # fmt: skip
+        idle_machine = machine_busy() - machine_before
 
         # 4. the market move
         flips = [(code, bot_id) for bot_id, code, kind, _a in members if kind == PLUGIN]
@@ -302,7 +377,7 @@ def main() -> int:
             if any(link.startswith(f"{c}-") for _b, c, kind, _a in members if kind != PLUGIN)
         )  # fmt: skip
         trading_memory = memory_table(pids)
-        trading_cgroups = cgroup_table(cgroups, list(pids))
+        trading_cgroups = cgroup_table(pids, measured)
 
         # 5. /pause on the idle fleet, and the raw stream hop of the same run
         load_pause = os.getloadavg()
@@ -352,23 +427,48 @@ def main() -> int:
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; reference Python loop "
               f"{reference_ms:.0f} ms (compare machines by it)")  # fmt: skip
         counts = {k: list(kinds.values()).count(k) for k in sorted(set(kinds.values()))}
-        print(f"fleet: {args.bots} 'alpha run bot' processes on {len(names)} accounts, all "
+        health = (
+            "the image's"
+            if args.health_interval is None
+            else "none"
+            if args.health_interval == 0
+            else f"every {args.health_interval:g} s"
+        )
+        print(f"fleet: {args.bots} 'alpha run bot' "
+              + (f"containers of {args.containers} (health checks: {health})"
+                 if args.containers else "processes")
+              + f" on {len(names)} accounts, all "
               f"in the shared Redis database: "
               + ", ".join(f"{k} ×{v}" for k, v in counts.items())
               + "; one 'alpha run listener'; the paper exchange")  # fmt: skip
         print(f"start-up, all spawned at once: first heartbeat after {starts[0]:.1f} s, median "
               f"{statistics.median(starts):.1f} s, last {starts[-1]:.1f} s")  # fmt: skip
         memory_lines("idle (every bot connected)", idle_memory, kinds)
-        cgroup_line(idle_cgroups, cgroups)
+        where = (
+            "each bot's Docker container, read from its memory cgroup"
+            if args.containers
+            else "each bot in its own memory cgroup, as in its own container"
+        )
+        cgroup_line(idle_cgroups, cgroups.reason, where)
+        if args.containers:
+            print(f"    docker stats, summed over the {len(stats)} containers: "
+                  f"{sum(stats.values()):.0f} MB (median {statistics.median(stats.values()):.1f}"
+                  " MB; it counts a container's active page cache too)")  # fmt: skip
+            print("    the runtime's processes serving the containers from outside them, "
+                  "summed: " + "; ".join(
+                      f"{k} RSS {v['rss']:.0f} MB, PSS {v['pss']:.0f} MB, private "
+                      f"{v['private']:.0f} MB" for k, v in runtime.items()))  # fmt: skip
         memory_lines(f"after the move ({args.bars} bars)", trading_memory, kinds)
-        cgroup_line(trading_cgroups, cgroups)
+        cgroup_line(trading_cgroups, cgroups.reason, where)
         print("    what the host needs for the bots: the summed PSS (shared pages counted "
               "once over the fleet); summed RSS counts them once per bot. Cross-check: "
               f"MemAvailable fell by {taken:.0f} MB from before the spawn to after the "
               "settle (the whole machine: other users' processes move it too)")  # fmt: skip
         print(f"CPU at idle ({args.idle:.0f} s after a {args.settle:.0f} s settle; load "
               f"average at its start {load_idle[0]:.2f}; % of one core): "
-              + ", ".join(f"{k} {v:.1f} %" for k, v in idle_cpu.items()))  # fmt: skip
+              + ", ".join(f"{k} {v:.1f} %" for k, v in idle_cpu.items())
+              + f"; the whole machine {100 * idle_machine / args.idle:.1f} % (every process:"
+              " the services, health checks, the container runtime)")  # fmt: skip
         print(f"market move: {args.bars} bars in {move_seconds:.1f} s, each answered by "
               f"{len(flips)} benchflip bots at once (load average at its start "
               f"{load_move[0]:.2f}); CPU (% of one core): "
@@ -394,9 +494,12 @@ def main() -> int:
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("reproduce: .venv/bin/python bench/fleet.py " + " ".join(sys.argv[1:]))
     finally:
+        containers = [b for b in bots.values() if isinstance(b, bot_containers.Container)]
+        bot_containers.stop(containers, logs)  # their logs go before the services' files
         bot_stack.tear_down([*bots.values(), listener], socks, exchange, logs, stack)
-        if not isinstance(cgroups, str):
-            cgroups.remove()
+        cgroups.remove()
+        if shared_plugins is not None:
+            shutil.rmtree(shared_plugins.parent, ignore_errors=True)
     return 0
 
 

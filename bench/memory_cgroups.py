@@ -11,8 +11,10 @@ every page once. It is the figure a container's memory limit is enforced on and 
 The bench starts each bot inside its cgroup (``sh`` joins it, then ``exec``s the bot),
 so nothing it touches is charged elsewhere. cgroup v1's memory controller
 (``/sys/fs/cgroup/memory``) and v2's (when the bench's own cgroup delegates it) are
-both read; where neither can be written, :meth:`MemoryCgroups.open` says why and the
-bench goes on without this figure.
+both read; where neither can be written, :meth:`MemoryCgroups.open` gives a set that
+starts nothing in a cgroup and says why (``reason``), and the bench goes on without
+this figure. :func:`charged` reads whatever memory cgroup a process is in: the bench's
+or a container's.
 """
 
 from __future__ import annotations
@@ -24,60 +26,84 @@ from pathlib import Path
 ROOT = Path("/sys/fs/cgroup")
 
 
-class MemoryCgroups:
-    """A parent cgroup of the bench's own, with one child per bot."""
+def _own_paths(pid: int | str) -> dict[str, str]:
+    """Controller ("" for v2's unified hierarchy) → the process's cgroup path."""
+    own: dict[str, str] = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        own.update((c, path) for c in controllers.split(","))
+    return own
 
-    def __init__(self, parent: Path, v2: bool) -> None:
+
+def _memory_dir(pid: int | str) -> tuple[Path, bool] | None:
+    """The process's memory cgroup directory and whether it is v2's, or None."""
+    own = _own_paths(pid)
+    if "memory" in own:  # v1: its own hierarchy
+        return ROOT / "memory" / own["memory"].lstrip("/"), False
+    if "" in own and (ROOT / "cgroup.controllers").exists():  # v2 mounted at the root
+        return ROOT / own[""].lstrip("/"), True
+    return None
+
+
+def charged(pid: int) -> dict[str, float]:
+    """MB the kernel charges the memory cgroup ``pid`` is in: in all, anonymous, file
+    pages (a bench cgroup of :class:`MemoryCgroups` or a container's)."""
+    from deploy.rehearsal.observe import charged_memory  # the rehearsal reads the same
+
+    found = _memory_dir(pid)
+    if found is None:
+        raise OSError(f"process {pid} is in no memory cgroup")
+    directory, v2 = found
+    anon, files = charged_memory((directory / "memory.stat").read_text())
+    total = int((directory / ("memory.current" if v2 else "memory.usage_in_bytes")).read_text())
+    mb = 1024 * 1024
+    return {"usage": total / mb, "anon": anon / mb, "file": files / mb}
+
+
+class MemoryCgroups:
+    """A parent cgroup of the bench's own, with one child per bot; or, where none can
+    be made, a set that wraps nothing and says why (``reason``)."""
+
+    def __init__(self, parent: Path | None, v2: bool = False, reason: str = "") -> None:
         self.parent = parent
         self.v2 = v2
-        self.children: dict[str, Path] = {}
+        self.reason = reason
+        self.children: list[Path] = []
 
     @classmethod
-    def open(cls, name: str) -> MemoryCgroups | str:
-        """A parent cgroup ``name`` under the bench's own memory cgroup, or why not."""
-        own: dict[str, str] = {}  # controller ("" for v2's unified hierarchy) → our path
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            own.update((c, path) for c in controllers.split(","))
-        if "memory" in own:  # v1: its own hierarchy
-            base, v2 = ROOT / "memory" / own["memory"].lstrip("/"), False
-        elif "" in own and (ROOT / "cgroup.controllers").exists():  # v2 mounted at the root
-            base, v2 = ROOT / own[""].lstrip("/"), True
-            if "memory" not in (base / "cgroup.subtree_control").read_text().split():
-                return "cgroup v2: the memory controller is not delegated to the bench's cgroup"
-        else:
-            return "no memory cgroup controller mounted"
+    def open(cls, name: str) -> MemoryCgroups:
+        """A parent cgroup ``name`` under the bench's own memory cgroup."""
+        found = _memory_dir("self")
+        if found is None:
+            return cls(None, reason="no memory cgroup controller mounted")
+        base, v2 = found
+        if v2 and "memory" not in (base / "cgroup.subtree_control").read_text().split():
+            return cls(None, reason="cgroup v2: the memory controller is not delegated to "
+                                    "the bench's cgroup")  # fmt: skip
         parent = base / name
         try:
             parent.mkdir(exist_ok=True)
             if v2:
                 (parent / "cgroup.subtree_control").write_text("+memory")
         except OSError as exc:
-            return f"cannot create {parent}: {exc.strerror}"
+            return cls(None, reason=f"cannot create {parent}: {exc.strerror}")
         return cls(parent, v2)
 
     def command(self, bot_id: str, argv: list[str]) -> list[str]:
-        """``argv`` started inside the bot's own cgroup."""
+        """``argv`` started inside the bot's own cgroup (unchanged without a parent)."""
+        if self.parent is None:
+            return argv
         child = self.parent / bot_id
         child.mkdir(exist_ok=True)
-        self.children[bot_id] = child
+        self.children.append(child)
         join = f'echo $$ > "{child / "cgroup.procs"}" && exec "$@"'
         return ["sh", "-c", join, "sh", *argv]
 
-    def usage(self, bot_id: str) -> dict[str, float]:
-        """MB the kernel charges the bot's cgroup: in all, anonymous, file pages."""
-        from deploy.rehearsal.observe import charged_memory  # the rehearsal reads the same
-
-        child = self.children[bot_id]
-        anon, files = charged_memory((child / "memory.stat").read_text())
-        current = "memory.current" if self.v2 else "memory.usage_in_bytes"
-        total = int((child / current).read_text())
-        mb = 1024 * 1024
-        return {"usage": total / mb, "anon": anon / mb, "file": files / mb}
-
     def remove(self) -> None:
         """The bots' cgroups and the parent, once their processes have exited."""
-        for child in self.children.values():
+        if self.parent is None:
+            return
+        for child in self.children:
             with contextlib.suppress(OSError):
                 child.rmdir()
         with contextlib.suppress(OSError):
@@ -86,6 +112,5 @@ class MemoryCgroups:
 
 if __name__ == "__main__":  # a quick look: is there a controller the bench can use here?
     found = MemoryCgroups.open(f"alpha-bench-probe-{os.getpid()}")
-    print(found if isinstance(found, str) else f"usable: {found.parent} (v2={found.v2})")
-    if not isinstance(found, str):
-        found.remove()
+    print(found.reason or f"usable: {found.parent} (v2={found.v2})")
+    found.remove()
