@@ -43,6 +43,7 @@ from deploy.compose_file import (
     env_file_paths,
     environment,
     host_names,
+    interpolate,
     is_one_shot,
     load,
     pooled_services,
@@ -62,6 +63,10 @@ DIRECT_VARIABLES = (
 )
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY)$")
 INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
+#: The shortest default interval of a bot's Docker health check. Each check is an exec
+#: into the container, about 175 ms of CPU on a 2-core host: fifty bots checked every
+#: 15 s took 58 % of a core and slowed the listener (docs/fleet.md#health-checks).
+BOT_HEALTHCHECK_SECONDS = 60
 
 
 def compose_schema() -> dict[str, Any]:
@@ -98,6 +103,17 @@ def check_bots(compose: Compose) -> list[str]:
             ids[bot_id] += 1
             if cmd[2:3] != [bot_id]:
                 problems.append(f"{name}: command runs {cmd[2:3]} but BOT_ID is {bot_id}")
+        interval = str((svc.get("healthcheck") or {}).get("interval", "30s"))
+        try:
+            seconds = _seconds(interpolate(interval, {}))
+        except ValueError as exc:
+            problems.append(f"{name}: health check interval: {exc}")
+            seconds = BOT_HEALTHCHECK_SECONDS
+        if seconds < BOT_HEALTHCHECK_SECONDS:
+            problems.append(
+                f"{name}: health check every {interval} by default; a bot's must be at least "
+                f"{BOT_HEALTHCHECK_SECONDS}s apart (each is an exec costing a fleet's CPU)"
+            )
         redis_db = env.get("REDIS_DB")
         if redis_db is None:
             continue  # registered without --redis-db: its keys live in the shared DB 0
@@ -115,6 +131,15 @@ def check_bots(compose: Compose) -> list[str]:
             ]
             problems.append(f"duplicate REDIS_DB {redis_db}: {', '.join(owners)}")
     return problems
+
+
+def _seconds(duration: str) -> float:
+    """Compose's duration (``1m30s``, ``90s``, ``500ms``) in seconds."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", duration)
+    if not parts or "".join(a + u for a, u in parts) != duration.strip():
+        raise ValueError(f"not a compose duration: {duration!r}")
+    return sum(float(amount) * units[unit] for amount, unit in parts)
 
 
 def check_redis_users(compose: Compose) -> list[str]:

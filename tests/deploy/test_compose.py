@@ -151,6 +151,24 @@ def test_duplicate_bot_id_fails(tmp_path: Path) -> None:
     assert any("duplicate BOT_ID shortseller_001" in p for p in problems), problems
 
 
+BOT_INTERVAL = "${BOT_HEALTHCHECK_INTERVAL:-60s}"
+
+
+def test_bot_health_checked_every_15_seconds_fails(tmp_path: Path) -> None:
+    # The interval the bots inherited until fifty containers' checks were measured.
+    compose = broken(tmp_path, BOT_INTERVAL, "${BOT_HEALTHCHECK_INTERVAL:-15s}")
+    problems = rules.check_bots(compose)
+    assert len(problems) == 4, problems
+    assert all("health check every ${BOT_HEALTHCHECK_INTERVAL:-15s}" in p for p in problems)
+    assert {p.split(":")[0] for p in problems} == set(BOTS)
+
+
+def test_bot_health_check_interval_must_be_a_duration(tmp_path: Path) -> None:
+    compose = broken(tmp_path, BOT_INTERVAL, "${BOT_HEALTHCHECK_INTERVAL:-1 minute}")
+    problems = rules.check_bots(compose)
+    assert any("not a compose duration: '1 minute'" in p for p in problems), problems
+
+
 def test_app_service_bypassing_pgbouncer_fails(tmp_path: Path) -> None:
     old = "      SYNC_EXECUTION_AUDIT_SECONDS: ${SYNC_EXECUTION_AUDIT_SECONDS:-60}\n"
     compose = broken(tmp_path, old, old + "      POSTGRES_HOST: postgres\n")
