@@ -67,6 +67,8 @@ def _parent(pid: int) -> int:
 
 
 class Container:
+    """One bot's container, answering what the bench asks of a bot's ``Popen``."""
+
     def __init__(self, image: str, name: str, bot_id: str, env: dict[str, str],
                  plugins: Path, health_interval: float | None = None) -> None:  # fmt: skip
         """``health_interval``: seconds between the image's health checks (``None``: the
@@ -156,6 +158,9 @@ def stop(containers: list[Container], logs: Path) -> None:
     for container in running:
         container.terminate()
     for container in running:
-        container.wait(45)
+        try:
+            container.wait(45)
+        except subprocess.TimeoutExpired:  # removed below all the same (rm -f)
+            container.kill()
     for container in containers:
         container.remove(logs)

@@ -156,10 +156,9 @@ def runtime_memory(bots: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 def docker_stats(bots: dict[str, Any]) -> dict[str, float]:
     """MB (MiB, as every figure here) ``docker stats`` shows for each bot's container."""
-    from deploy.rehearsal.stack import DOCKER
-
     names = [bot.name for bot in bots.values()]
-    argv = [DOCKER, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", *names]
+    template = "{{.Name}} {{.MemUsage}}"
+    argv = [bot_containers.DOCKER, "stats", "--no-stream", "--format", template, *names]
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120).stdout
     units = {"B": 1 / 1024**2, "KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0}  # to MiB, as ours
     stats = {}
@@ -220,6 +219,8 @@ def main() -> int:
         parser.error("--bots-nice takes 0 to 19")
     if args.containers and (args.bots_nice or args.arena_max is not None):
         parser.error("--bots-nice and --arena-max apply to bot processes, not --containers")
+    if args.health_interval is not None and (not args.containers or args.health_interval < 0):
+        parser.error("--health-interval takes seconds (0 or more) and needs --containers")
     if args.containers and (why := bot_containers.unavailable(args.containers)):
         parser.error(f"--containers: {why}")
 
@@ -235,8 +236,9 @@ def main() -> int:
     sys.setswitchinterval(0.0002)  # our socket threads stamp arrivals (as reaction.py)
     load = os.getloadavg()
     reference_ms = fill_pipeline.reference_loop_ms()
-    # Without --containers, each bot process in a memory cgroup of the bench's own.
-    cgroups = MemoryCgroups(None, reason="")
+    # Without --containers, each bot process in a memory cgroup of the bench's own
+    # (opened in the try below, so that a failed start removes it).
+    cgroups = MemoryCgroups(None)
     stack = ServiceStack.start()
     exchange = listener = None
     bots: dict[str, Any] = {}  # Popen, or bot_containers.Container
