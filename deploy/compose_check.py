@@ -40,10 +40,10 @@ from deploy.compose_file import (
     collected,
     collectors,
     command,
+    duration_seconds,
     env_file_paths,
     environment,
     host_names,
-    interpolate,
     is_one_shot,
     load,
     pooled_services,
@@ -105,7 +105,7 @@ def check_bots(compose: Compose) -> list[str]:
                 problems.append(f"{name}: command runs {cmd[2:3]} but BOT_ID is {bot_id}")
         interval = str((svc.get("healthcheck") or {}).get("interval", "30s"))
         try:
-            seconds = _seconds(interpolate(interval, {}))
+            seconds = duration_seconds(interval)
         except ValueError as exc:
             problems.append(f"{name}: health check interval: {exc}")
             seconds = BOT_HEALTHCHECK_SECONDS
@@ -131,15 +131,6 @@ def check_bots(compose: Compose) -> list[str]:
             ]
             problems.append(f"duplicate REDIS_DB {redis_db}: {', '.join(owners)}")
     return problems
-
-
-def _seconds(duration: str) -> float:
-    """Compose's duration (``1m30s``, ``90s``, ``500ms``) in seconds."""
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", duration)
-    if not parts or "".join(a + u for a, u in parts) != duration.strip():
-        raise ValueError(f"not a compose duration: {duration!r}")
-    return sum(float(amount) * units[unit] for amount, unit in parts)
 
 
 def check_redis_users(compose: Compose) -> list[str]:

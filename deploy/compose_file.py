@@ -69,6 +69,17 @@ def interpolate(text: str, variables: Mapping[str, str]) -> str:
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?([^}]*)\}", one, text)
 
 
+def duration_seconds(text: str) -> float:
+    """Compose's duration (``1m30s``, ``90s``, ``500ms``) in seconds; a ``${VAR:-default}``
+    counts as its default."""
+    text = interpolate(str(text), {}).strip()
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", text)
+    if not parts or "".join(a + u for a, u in parts) != text:
+        raise ValueError(f"not a compose duration: {text!r}")
+    return sum(float(amount) * units[unit] for amount, unit in parts)
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():

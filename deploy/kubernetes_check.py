@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy import compose_file
-from deploy.compose_file import Compose, environment
+from deploy.compose_file import Compose, duration_seconds, environment
 from deploy.kubernetes_layout import (
     README,
     check_kustomization,
@@ -99,12 +99,12 @@ def compose_value(text: str) -> str:
 
 
 def _duration(text: str | None) -> int:
-    if not text:
+    """Whole seconds of a compose duration; 0 when absent (compose's checks report a
+    malformed one)."""
+    try:
+        return int(duration_seconds(text)) if text else 0
+    except ValueError:
         return 0
-    total = 0
-    for amount, unit in re.findall(r"(\d+)(ms|s|m|h)", str(text)):
-        total += int(amount) * {"ms": 0, "s": 1, "m": 60, "h": 3600}[unit]
-    return total
 
 
 def _bytes(text: str) -> int:
