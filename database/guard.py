@@ -71,9 +71,7 @@ def lock(settings: Settings, dbname: str | None = None) -> list[str]:
     """Apply (idempotently) as the admin login; returns what was done, or why not."""
     name = dbname or settings.postgres.db
     with db.admin_connect(settings, dbname=name) as admin:
-        row = admin.execute(
-            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
-        ).fetchone()
+        row = admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
         if not (row and row[0]):
             return [
                 f"guard not locked: {settings.postgres.user} is not a superuser (only one may "

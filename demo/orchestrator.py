@@ -242,9 +242,9 @@ def run(opts: Options) -> int:
         print(f"demo: NOTE {DEMO_CONFIG_NOTE}")
         exchange, base_url = start_exchange(opts, infra, logs)
         print(
-        f"demo: paper exchange {base_url} (scenario {opts.scenario}, seed {opts.seed},"
-        f" {opts.liquidity} liquidity)"
-    )
+            f"demo: paper exchange {base_url} (scenario {opts.scenario}, seed {opts.seed},"
+            f" {opts.liquidity} liquidity)"
+        )
         verbs = services.available_run_verbs()
         for spec in service_table(base_url):
             if spec.verb not in verbs:

@@ -100,8 +100,10 @@ class NodeLoss(Proof):
             if not down_at and state.strip() == "down":
                 down_at = time.time()
                 say(f"the manager sees the node down after {down_at - lost:.0f} s")
-            if down_at and not self.stack.on_node(worker) and all(
-                self.stack.healthy(s) for s in moved
+            if (
+                down_at
+                and not self.stack.on_node(worker)
+                and all(self.stack.healthy(s) for s in moved)
             ):
                 break
             time.sleep(2)

@@ -31,10 +31,10 @@ def test_update_keeps_every_version_and_audits_it(database, tmp_path) -> None:
     out = ok(database.alpha("bots", "update", "mom_001", "--config", f"@{risk}",
                             "--symbols", "BTCUSDT,SOLUSDT", "--mode", "demo"))  # fmt: skip
     assert out.splitlines() == [
-        "mom_001: mode \"paper\" -> \"demo\"; symbols [\"BTCUSDT\",\"ETHUSDT\"] ->"
-        " [\"BTCUSDT\",\"SOLUSDT\"]; config.max_positions 2 -> 3; config.risk null ->"
-        " {\"max_daily_loss_pct\":\"4\"}; config.symbols [\"BTCUSDT\",\"ETHUSDT\"] ->"
-        " [\"BTCUSDT\",\"SOLUSDT\"]",
+        'mom_001: mode "paper" -> "demo"; symbols ["BTCUSDT","ETHUSDT"] ->'
+        ' ["BTCUSDT","SOLUSDT"]; config.max_positions 2 -> 3; config.risk null ->'
+        ' {"max_daily_loss_pct":"4"}; config.symbols ["BTCUSDT","ETHUSDT"] ->'
+        ' ["BTCUSDT","SOLUSDT"]',
         "mom_001 is not running: the change applies when it starts",
     ]
     mode, symbols, config, capital = _row(database)

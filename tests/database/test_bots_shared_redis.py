@@ -143,9 +143,7 @@ def test_move_redis_refuses_a_bot_whose_database_heartbeat_is_fresh(database, re
     assert _audit(database) == []
 
 
-def test_move_redis_of_a_bot_whose_own_db_is_db_0_only_clears_its_redis_db(
-    database, redis
-) -> None:
+def test_move_redis_of_a_bot_whose_own_db_is_db_0_only_clears_its_redis_db(database, redis) -> None:
     ok(database.alpha("bots", "register", "zero_001", "--code", "zr1", "--redis-db", "0",
                       "--symbols", "BTCUSDT", *BASE))  # fmt: skip
     shared = redis_client(database.settings, SHARED)
