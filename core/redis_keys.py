@@ -130,6 +130,9 @@ def fill_claim_reply(request_id: str) -> str:
 
 #: Hash: the listener's health (per-account connected flag, last message time, lag).
 LISTENER_STATUS = "listener:status"
+#: String, TTL 15 s: the token (``host:pid:random``) of the one listener process allowed
+#: to run, renewed every 5 s (``core/lease.py``).
+LISTENER_LEASE = "listener:lease"
 #: Hash: trade sync's last run per job and the current drift summary.
 SYNC_STATUS = "sync:status"
 #: Stream of backup requests (from the C2's /backup) for the backup service.

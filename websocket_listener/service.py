@@ -25,6 +25,7 @@ import redis
 from core import redis_cluster, redis_keys
 from core.config import Role, Settings
 from core.db import connect
+from core.lease import DEFAULT_TTL_SECONDS, Lease, LeaseLost
 from core.redis_client import infra_client, redis_client, stream_fields
 from websocket_listener import metrics
 from websocket_listener.batch import Committed, Conflict
@@ -46,6 +47,8 @@ MISSED_MARGIN_SECONDS = 60.0
 STATUS_SECONDS = 1.0
 #: ``/healthz`` turns red when the spool has held messages this long without a commit.
 SPOOL_STUCK_SECONDS = 30.0
+#: While Redis does not answer at start, say so this often.
+LEASE_WAIT_LOG_SECONDS = 10.0
 #: Conflicting duplicates already alerted (exec id, what differs): one alert each.
 _ALERTED_MAX = 10_000
 
@@ -89,6 +92,7 @@ class Listener:
         self.spool_stuck_seconds = SPOOL_STUCK_SECONDS
         self._alerted: set[tuple[str, str]] = set()
         self._alerts: redis.Redis | None = None
+        self.lease_seconds = DEFAULT_TTL_SECONDS
 
     # --- plumbing ----------------------------------------------------------------
 
@@ -298,7 +302,52 @@ class Listener:
             catchup.trigger()
 
     def run(self, stop: threading.Event) -> None:
-        """Until ``stop``: write, watch Redis, publish status."""
+        """Until ``stop``: write, watch Redis, publish status.
+
+        Only while holding the listener's lease (``core/lease.py``): a second listener
+        would fold only the fills it inserted and overwrite this one's positions in Redis.
+        It refuses to start (:class:`LeaseHeld`) while this one renews the lease; this
+        one stops (:class:`LeaseLost`) when it finds the lease taken by another."""
+        lost: list[str] = []
+
+        def on_lost(why: str) -> None:
+            lost.append(why)
+            stop.set()
+
+        lease = Lease(
+            infra_client(self.settings),
+            redis_keys.LISTENER_LEASE,
+            "the listener",
+            ttl_seconds=self.lease_seconds,
+            on_lost=on_lost,
+            lost_when_unreachable=False,  # the ledger keeps going through a Redis outage
+        )
+        if not self._take(lease, stop):
+            return
+        try:
+            self._run(stop)
+        finally:
+            lease.release()
+        if lost:
+            raise LeaseLost(f"the listener stopped: lease lost ({lost[0]})")
+
+    def _take(self, lease: Lease, stop: threading.Event) -> bool:
+        """Take the lease, waiting for Redis while it does not answer (a restart of the
+        whole stack starts the listener beside a Redis still loading). False: stopped
+        while waiting."""
+        said = 0.0
+        while True:
+            try:
+                lease.acquire()
+                return True
+            except redis.RedisError as exc:
+                if time.monotonic() - said >= LEASE_WAIT_LOG_SECONDS:
+                    said = time.monotonic()
+                    log.warning("waiting for Redis to take the listener's lease: %s", exc)
+            if stop.wait(1.0):
+                return False
+
+    def _run(self, stop: threading.Event) -> None:
         if not self.settings.accounts:
             log.warning("no exchange account configured (BYBIT_API_KEY): only hand-over and replay")
         self.start_writer()

@@ -89,14 +89,8 @@ def bot_health(host: BotHost, http_host: str, port: int) -> HealthServer:
     )
 
 
-class LeaseLost(UserError):
-    """This process stopped trading because it can no longer prove it is the only one."""
-
-    exit_code = 74
-
-
 def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None) -> None:
-    from bots.runtime.lease import BotLease
+    from bots.runtime.lease import BotLease, LeaseLost
 
     host = build_host(settings, bot_id)
     stop = stop or threading.Event()

@@ -23,6 +23,7 @@ from bots.runtime.lease import BotLease
 from core import redis_keys
 from core.config import load_settings
 from core.ids import BotId
+from core.lease import Lease
 from core.operator import bot_reload
 from core.operator.fill_claims import Answer, request_claim
 from core.redis_client import redis_client
@@ -150,7 +151,7 @@ def test_a_bot_works_with_its_own_keys(server: int, monkeypatch: pytest.MonkeyPa
     assert infra.get("risk:kill") is None and infra.exists("risk:kill") == 0
     assert infra.xadd("alerts", {"kind": "risk_halt", "text": "halted"})
     assert list(bot.scan_iter("position:alpha_bot:*")) == []
-    # The one-process lease renews itself with Lua scripts (bots/runtime/lease.py).
+    # The one-process lease renews itself with Lua scripts (core/lease.py).
     lease = BotLease(bot, "alpha_bot", ttl_seconds=1)
     lease.acquire()
     time.sleep(1.5)  # past the TTL: only renewals keep it
@@ -223,6 +224,13 @@ def test_the_listener_writes_positions_and_fill_streams_only(
     infra.xreadgroup("listener", "listener", {"listener:claims": ">"}, count=1)
     assert infra.rpush("listener:claims:reply:r1", "ok done") == 1
     assert infra.expire("listener:claims:reply:r1", 60)
+    # Its one-process lease, renewed by Lua scripts (core/lease.py).
+    lease = Lease(infra, redis_keys.LISTENER_LEASE, "the listener", ttl_seconds=1)
+    lease.acquire()
+    time.sleep(1.5)  # past the TTL: only renewals keep it
+    assert infra.get(lease.key) == lease.token
+    lease.release()
+    assert infra.get(lease.key) is None
     _refused(lambda: listener.set("bot:alpha_bot:state", "stopped"))
     _refused(lambda: listener.xadd("commands:alpha_bot", {"command": "flatten"}))
     _refused(lambda: infra.set("risk:kill", "1"))

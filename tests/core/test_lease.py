@@ -1,0 +1,83 @@
+"""What a lease does while Redis cannot be reached (``core/lease.py``), against a
+private ``redis-server`` this test stops and starts again."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from core.lease import Lease
+from devenv.redis_server import RedisServer
+from tests.harness.services import free_port
+
+
+def _wait(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def server(tmp_path):
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(sig=signal.SIGKILL)
+
+
+def _outage(server: RedisServer, seconds: float) -> None:
+    """Redis gone (a crash) for longer than the lease lives, then back."""
+    server.stop(sig=signal.SIGKILL)
+    time.sleep(seconds)
+    server.start()
+
+
+@pytest.mark.parametrize("lost_when_unreachable", [True, False])
+def test_redis_out_of_reach_for_longer_than_the_lease(server, lost_when_unreachable):
+    client = server.client()
+    lost: list[str] = []
+    lease = Lease(
+        client,
+        "role:lease",
+        "the role",
+        ttl_seconds=0.6,
+        on_lost=lost.append,
+        lost_when_unreachable=lost_when_unreachable,
+    )
+    lease.acquire()
+    try:
+        _outage(server, 1.5)
+        if lost_when_unreachable:  # a bot: it can no longer prove it is the only one
+            _wait(lambda: lost, what="the loss")
+            assert "Redis unreachable for longer than the lease" in lost[0]
+        else:  # the listener: goes on, and holds the lease again once Redis answers
+            _wait(lambda: client.get("role:lease") == lease.token, what="the lease again")
+            time.sleep(1.0)  # renewed, not lost
+            assert not lost and client.get("role:lease") == lease.token
+    finally:
+        lease.release()
+
+
+def test_after_the_outage_another_holder_means_lost(server):
+    client = server.client()
+    lost: list[str] = []
+    lease = Lease(client, "role:lease", "the role", ttl_seconds=0.6, on_lost=lost.append,
+                  lost_when_unreachable=False)  # fmt: skip
+    lease.acquire()
+    try:
+        server.stop(sig=signal.SIGKILL)
+        time.sleep(1.2)
+        server.start()
+        client.set("role:lease", "another-host:1:x", px=5000)  # took it meanwhile
+        _wait(lambda: lost, what="the loss")
+        assert "another process now holds the lease" in lost[0]
+    finally:
+        lease.release()
+    assert client.get("role:lease") == "another-host:1:x"

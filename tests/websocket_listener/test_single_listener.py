@@ -1,0 +1,212 @@
+"""One listener at a time: its lease in real Redis, in process and as two real
+``alpha run listener`` processes.
+
+Two listeners would each fold only the fills they inserted and overwrite each other's
+position hashes in Redis; a cluster engine starts a second one when a partition hides
+the first from its manager (deploy/README.md#docker-swarm).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from core import redis_keys
+from core.config import ListenerSettings
+from core.lease import LeaseHeld, LeaseLost
+from core.redis_client import infra_client
+from devenv.ports import free_port
+from devenv.redis_server import RedisServer
+from tests.harness.services import alpha_command
+from websocket_listener.service import Listener
+
+OTHER_HOST = "another-host"
+
+
+def _wait(predicate, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _listener(database, tmp_path) -> Listener:
+    settings = dataclasses.replace(
+        database.settings, listener=ListenerSettings(spool_dir=tmp_path / "spool")
+    )
+    return Listener(settings, application_name="test-single-listener")
+
+
+def _run_in_thread(listener: Listener, stop: threading.Event) -> tuple[threading.Thread, list]:
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            listener.run(stop)
+        except BaseException as exc:  # handed to the test
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, raised
+
+
+def test_a_live_listener_elsewhere_keeps_a_second_from_starting(database, redis, tmp_path):
+    infra = infra_client(database.settings)
+    alive = threading.Event()
+    alive.set()
+
+    def keep() -> None:  # a listener on another host, renewing its lease
+        while alive.is_set():
+            infra.set(redis_keys.LISTENER_LEASE, f"{OTHER_HOST}:4242:abc", px=1000)
+            time.sleep(0.25)
+
+    keeper = threading.Thread(target=keep, daemon=True)
+    keeper.start()
+    try:
+        _wait(lambda: infra.get(redis_keys.LISTENER_LEASE), what="the other listener's lease")
+        listener = _listener(database, tmp_path)
+        listener.lease_seconds = 1
+        started = time.monotonic()
+        with pytest.raises(LeaseHeld, match=f"the listener is already running \\({OTHER_HOST}"):
+            listener.run(threading.Event())
+        assert time.monotonic() - started < 4  # one lease at most
+        assert LeaseHeld.exit_code == 73
+        # It never began: no writer thread, no socket, nothing in the ledger's way.
+        assert not listener.pipeline.is_alive()
+        assert not listener.streams and listener.handover is None
+    finally:
+        alive.clear()
+        keeper.join(5)
+
+
+def test_a_listener_that_finds_its_lease_taken_stops(database, redis, tmp_path):
+    infra = infra_client(database.settings)
+    listener = _listener(database, tmp_path)
+    listener.lease_seconds = 0.6
+    stop = threading.Event()
+    thread, raised = _run_in_thread(listener, stop)
+    try:
+        _wait(lambda: listener.pipeline.is_alive(), what="the writer")
+        ours = infra.get(redis_keys.LISTENER_LEASE)
+        assert ours and f":{os.getpid()}:" in ours
+        infra.set(redis_keys.LISTENER_LEASE, f"{OTHER_HOST}:1:x", px=5000)  # a second one
+        thread.join(10)
+        assert not thread.is_alive(), "the listener kept running beside another"
+    finally:
+        stop.set()
+        thread.join(10)
+    assert len(raised) == 1 and isinstance(raised[0], LeaseLost), raised
+    assert "another process now holds the lease" in str(raised[0])
+    assert LeaseLost.exit_code == 74
+    assert not listener.pipeline.is_alive()
+    # The newcomer's lease is left alone.
+    assert infra.get(redis_keys.LISTENER_LEASE) == f"{OTHER_HOST}:1:x"
+
+
+def test_a_stopped_listener_releases_its_lease(database, redis, tmp_path):
+    infra = infra_client(database.settings)
+    listener = _listener(database, tmp_path)
+    stop = threading.Event()
+    thread, raised = _run_in_thread(listener, stop)
+    _wait(lambda: listener.pipeline.is_alive(), what="the writer")
+    assert infra.get(redis_keys.LISTENER_LEASE)
+    stop.set()
+    thread.join(15)
+    assert not thread.is_alive() and not raised, raised
+    assert infra.get(redis_keys.LISTENER_LEASE) is None  # the next one starts at once
+
+
+def test_a_listener_started_before_redis_waits_for_it(database, tmp_path):
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())  # not started yet
+    redis_settings = database.settings.redis.model_copy(
+        update={"host": server.host, "port": server.port, "password": SecretStr(server.password)}
+    )
+    settings = dataclasses.replace(
+        database.settings,
+        redis=redis_settings,
+        listener=ListenerSettings(spool_dir=tmp_path / "spool"),
+    )
+    listener = Listener(settings, application_name="test-single-listener")
+    stop = threading.Event()
+    thread, raised = _run_in_thread(listener, stop)
+    try:
+        time.sleep(2.5)
+        # Waiting, neither crashed nor writing without the lease.
+        assert thread.is_alive() and not raised, raised
+        assert not listener.pipeline.is_alive()
+        server.start()
+        _wait(lambda: listener.pipeline.is_alive() or not thread.is_alive(), 20, "the writer")
+        assert not raised, raised
+        holder = server.client(settings.redis.infra_db).get(redis_keys.LISTENER_LEASE)
+        assert holder and f":{os.getpid()}:" in holder
+    finally:
+        stop.set()
+        thread.join(15)
+        server.stop(sig=signal.SIGKILL)
+    assert not thread.is_alive() and not raised, raised
+
+
+def _spawn(env: dict[str, str], cwd: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*alpha_command(), "run", "listener"],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.slow
+def test_second_process_exits_and_kill_9_lets_a_new_one_take_over(database, redis, tmp_path):
+    infra = infra_client(database.settings)
+    env = {
+        **database.env(),
+        "LISTENER_SPOOL_DIR": str(tmp_path / "spool"),
+        "ALPHA_HTTP_PORT": "0",
+    }
+    first = _spawn(env, tmp_path)
+    try:
+        _wait(lambda: infra.get(redis_keys.LISTENER_LEASE) or first.poll() is not None, 60,
+              "the first listener's lease")  # fmt: skip
+        assert first.poll() is None, first.communicate()[0]
+        assert f":{first.pid}:" in infra.get(redis_keys.LISTENER_LEASE)
+
+        second = _spawn(env, tmp_path)
+        out, _ = second.communicate(timeout=60)
+        assert second.returncode == 73, out
+        assert "alpha: error: the listener is already running" in out
+        assert "Traceback" not in out
+        assert first.poll() is None  # the holder was not disturbed
+        assert f":{first.pid}:" in infra.get(redis_keys.LISTENER_LEASE)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+
+    # The holder died without releasing: a restart on this host takes over at once
+    # (a restarted container keeps its hostname), not after the lease's 15 s.
+    started = time.monotonic()
+    third = _spawn(env, tmp_path)
+    try:
+        _wait(lambda: f":{third.pid}:" in (infra.get(redis_keys.LISTENER_LEASE) or "")
+              or third.poll() is not None, 30, "the takeover")  # fmt: skip
+        assert third.poll() is None, third.communicate()[0]
+        assert time.monotonic() - started < 12
+    finally:
+        os.killpg(third.pid, signal.SIGTERM)
+        out, _ = third.communicate(timeout=30)
+    assert third.returncode == 0, out
+    assert infra.get(redis_keys.LISTENER_LEASE) is None  # SIGTERM released it
