@@ -146,6 +146,7 @@ class Pipeline:
     # --- public ------------------------------------------------------------------
 
     def start(self) -> None:
+        self.spool.open()  # what an earlier run left is replayed first
         self._thread.start()
 
     def put(self, envelope: Envelope) -> None:

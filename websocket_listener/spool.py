@@ -35,13 +35,24 @@ class Spool:
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        directory.mkdir(parents=True, exist_ok=True)
-        self._segments: list[Path] = sorted(directory.glob("*.jsonl"))
+        self._segments: list[Path] = []
+        self._bytes = 0
+        self._count = 0
+        #: (segment index 0, byte offset) of the next envelope to replay.
+        self._read_offset = 0
+
+    def open(self) -> None:
+        """Take up what an earlier run left, cutting a torn last line.
+
+        Not in the constructor: only the listener that holds the lease may do this (the
+        writer opens it when it starts). Another listener may be appending to the same
+        directory, and its last line, not yet ended, would look torn."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._segments = sorted(self.directory.glob("*.jsonl"))
         for segment in self._segments:
             _truncate_torn_tail(segment)
         self._bytes = sum(p.stat().st_size for p in self._segments)
         self._count = sum(_count_lines(p) for p in self._segments)
-        #: (segment index 0, byte offset) of the next envelope to replay.
         self._read_offset = 0
 
     # --- state -------------------------------------------------------------------

@@ -90,6 +90,25 @@ def test_a_live_listener_elsewhere_keeps_a_second_from_starting(database, redis,
         keeper.join(5)
 
 
+def test_a_second_listener_leaves_the_first_ones_spool_alone(database, redis, tmp_path):
+    """The first listener may be appending to its spool (an outage) when a second one
+    starts on the same directory: the second must not read or cut it before it holds
+    the lease. (A spool's last line without its newline is an append under way.)"""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    segment = spool / "000000000001.jsonl"
+    segment.write_bytes(b'{"complete": 1}\n{"being writ')
+    infra = infra_client(database.settings)
+    infra.set(redis_keys.LISTENER_LEASE, f"{OTHER_HOST}:4242:abc", px=60_000)
+    listener = _listener(database, tmp_path)
+    listener.lease_seconds = 0.5
+    checks = listener.health_checks()
+    assert checks["spool"]() == "ok"  # health is served while it waits for the lease
+    with pytest.raises(LeaseHeld):
+        listener.run(threading.Event())
+    assert segment.read_bytes() == b'{"complete": 1}\n{"being writ'
+
+
 def test_a_listener_that_finds_its_lease_taken_stops(database, redis, tmp_path):
     infra = infra_client(database.settings)
     listener = _listener(database, tmp_path)
