@@ -12,8 +12,10 @@ well-formed message whose executions Bybit would never send goes the live way: e
 becomes a reject with its reason.)
 
 A running listener keeps positions in memory, so replay refuses to run beside one
-(its status heartbeat is fresh) unless ``--force``; after a forced replay, restart the
-listener or run ``alpha positions rebuild``.
+(its status heartbeat is fresh, or it holds the listener's lease) unless ``--force``;
+after a forced replay, restart the listener or run ``alpha positions rebuild``. Unforced,
+replay holds the listener's lease while it writes (``core/lease.py``), so no listener
+starts meanwhile either.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from core import redis_keys
 from core.config import Settings
 from core.errors import UserError
+from core.lease import Lease, LeaseHeld, LeaseLost
 from websocket_listener import metrics
 from websocket_listener.envelope import Envelope
 
@@ -77,8 +81,38 @@ def read_capture(path: Path, account: str) -> Iterator[Envelope]:
                 yield Envelope.from_ws(account, message)
 
 
+class _ReplayLease(Lease):
+    """The listener's lease, held by a replay; remembers why it was lost."""
+
+    def __init__(self, settings: Settings) -> None:
+        from core.redis_client import infra_client
+
+        self.lost: list[str] = []
+        super().__init__(
+            infra_client(settings),
+            redis_keys.LISTENER_LEASE,
+            "the listener",
+            on_lost=self.lost.append,
+            lost_when_unreachable=False,
+        )
+
+
+def _take_lease(settings: Settings) -> _ReplayLease:
+    import redis
+
+    lease = _ReplayLease(settings)
+    try:
+        lease.acquire()
+    except LeaseHeld as exc:
+        raise LeaseHeld(
+            f"{exc}, or pass --force and run 'alpha positions rebuild' afterwards"
+        ) from None
+    except redis.RedisError as exc:
+        raise UserError(f"Redis unreachable, cannot take the listener's lease: {exc}") from None
+    return lease
+
+
 def listener_running(settings: Settings) -> bool:
-    from core import redis_keys
     from core.redis_client import infra_client, sync_reply
 
     try:
@@ -101,6 +135,7 @@ def replay(settings: Settings, path: Path, account: str, *, force: bool = False)
             "a listener is running (its status heartbeat is fresh); stop it first, "
             "or pass --force and run 'alpha positions rebuild' afterwards"
         )
+    lease = None if force else _take_lease(settings)
     before = _counts()
     listener = Listener(settings, application_name="alpha-listener-replay")
     listener.start_writer()
@@ -108,6 +143,8 @@ def replay(settings: Settings, path: Path, account: str, *, force: bool = False)
     show = sys.stderr.isatty()
     try:
         for env in read_capture(path, account):
+            if lease is not None and lease.lost:
+                raise LeaseLost(f"replay stopped: lease lost ({lease.lost[0]})")
             listener.feed([env])  # the live way in, as a socket message
             lines += 1
             if show and lines % 1000 == 0:
@@ -121,6 +158,8 @@ def replay(settings: Settings, path: Path, account: str, *, force: bool = False)
             )
     finally:
         listener.pipeline.stop()
+        if lease is not None:
+            lease.release()
         if show and lines >= 1000:
             print(file=sys.stderr)
     after = _counts()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 
+from core import redis_keys
+from core.redis_client import infra_client
 from tests.websocket_listener.helpers import (
     SHARED,
     SOLO,
@@ -122,3 +125,40 @@ def test_a_capture_with_a_line_that_is_not_json_or_not_utf8_changes_nothing(
         assert result.stderr.strip().startswith("alpha: error:") and says in result.stderr
         assert "Traceback" not in result.stderr
         assert ledger(database) == {}
+
+
+def test_replay_refuses_while_a_listener_holds_the_lease(database, redis, tmp_path):
+    """A listener that has not yet published its status still holds the lease."""
+    register_bots(database)
+    items = random_executions(SHARED, 5, start_ms=int(time.time() * 1000) - 60_000)
+    capture = _capture(tmp_path, [ws_message(items)])
+    infra = infra_client(database.settings)
+    alive = threading.Event()
+    alive.set()
+
+    def keep() -> None:  # a live listener on another host
+        while alive.is_set():
+            infra.set(redis_keys.LISTENER_LEASE, "another-host:7:abc", px=2000)
+            time.sleep(0.3)
+
+    keeper = threading.Thread(target=keep, daemon=True)
+    keeper.start()
+    try:
+        refused = database.alpha("listener", "replay", str(capture), "--account", "main")
+    finally:
+        alive.clear()
+        keeper.join(5)
+    assert refused.returncode == 73, refused.stderr
+    assert refused.stderr.strip() == (
+        "alpha: error: the listener is already running (another-host:7 holds its lease and"
+        " keeps renewing it); stop that process first, or pass --force and run"
+        " 'alpha positions rebuild' afterwards"
+    )
+    assert ledger(database) == {}
+
+    # Once it is gone, replay takes the lease, writes, and gives the lease back.
+    infra.delete(redis_keys.LISTENER_LEASE)
+    done = database.alpha("listener", "replay", str(capture), "--account", "main")
+    assert done.returncode == 0, done.stderr
+    assert "5 new fills" in done.stdout
+    assert infra.get(redis_keys.LISTENER_LEASE) is None
