@@ -108,6 +108,41 @@ def crash_listener(
     return fault
 
 
+#: The exit status of a process refused by another's lease (core/lease.py).
+LEASE_HELD = 73
+
+
+def second_listener(
+    stack: Stack, services: list[str], advancing: Advancing, timeout: float = 120
+) -> Fault:
+    """A second listener container beside the running one, as a cluster engine starts
+    one when a partition hides the first: it must exit 73 without writing, and the
+    running one must go on undisturbed (not restarted, fills still reaching the ledger).
+    ``compose run`` makes a new container (a new hostname), with the same volumes,
+    spool included."""
+    fault = Fault("a second listener started beside the running one", "websocket_listener")
+    before = stack.inspect("websocket_listener")["RestartCount"]
+    fault.started = time.time()
+    try:
+        stack.compose("run", "--rm", "--no-deps", "-T", "websocket_listener", timeout=timeout)
+    except StackError as exc:
+        if exc.returncode != LEASE_HELD:
+            fault.detail = f"the second listener did not exit {LEASE_HELD}: {exc}"
+            return fault
+        said = str(exc).rpartition(f"exited {LEASE_HELD}: ")[2]
+        fault.notes.append(
+            f"the second one exited {LEASE_HELD} after {time.time() - fault.started:.0f} s"
+            f" ({said[-160:]})"
+        )
+    else:
+        fault.detail = "the second listener ran beside the first and exited 0"
+        return fault
+    if stack.inspect("websocket_listener")["RestartCount"] != before:
+        fault.detail = "the running listener was restarted meanwhile"
+        return fault
+    return _recover(fault, stack, services, timeout, advancing)
+
+
 def restart(
     stack: Stack, service: str, services: list[str], advancing: Advancing, timeout: float = 180
 ) -> Fault:

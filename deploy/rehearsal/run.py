@@ -35,6 +35,7 @@ def thin_symbols() -> list[str]:
 #: When, as a fraction of the simulated period, each step happens (in this order).
 SCHEDULE = (
     (0.12, "listener crash"),
+    (0.17, "second listener"),
     (0.22, "postgres restart"),
     (0.30, "pgbouncer restart"),
     (0.38, "redis restart"),
@@ -137,6 +138,8 @@ class Rehearsal:
 
         if name == "listener crash":
             self.obs.faults.append(faults.crash_listener(s, running, advancing))
+        elif name == "second listener":
+            self.obs.faults.append(faults.second_listener(s, running, advancing))
         elif name.endswith(" restart"):
             self.obs.faults.append(faults.restart(s, name.split()[0], running, advancing))
         elif name == "network cut":

@@ -50,3 +50,51 @@ def test_an_exec_that_failed_otherwise_is_still_an_error() -> None:
     with pytest.raises(StackError, match="exited 1"):
         faults.crash_listener(Listener(1), ["websocket_listener"],  # type: ignore[arg-type]
                               advancing=lambda since: True)  # fmt: skip
+
+
+class SecondListener:
+    """``docker compose run`` of a second listener, answering ``exit_status``; the
+    running listener's restart count moves by ``restarted``."""
+
+    def __init__(self, exit_status: int, restarted: int = 0) -> None:
+        self.exit_status, self.restarted, self.asked = exit_status, restarted, 0
+
+    def compose(self, *args: str, **_: Any) -> str:
+        assert args[:3] == ("run", "--rm", "--no-deps")
+        if self.exit_status:
+            raise StackError(
+                "docker compose -p alpha … exited 73: alpha: error: the listener is already"
+                " running (abc123:7 holds its lease and keeps renewing it); stop that process"
+                " first",
+                self.exit_status,
+            )
+        return ""
+
+    def inspect(self, service: str) -> dict[str, Any]:
+        self.asked += 1
+        return {"RestartCount": self.restarted if self.asked > 1 else 0}
+
+    def state(self, service: str) -> tuple[str, str]:
+        return "running", "healthy"
+
+
+@pytest.mark.parametrize(
+    ("stand_in", "outcome"),
+    [
+        (SecondListener(faults.LEASE_HELD), "exited 73 after"),
+        (SecondListener(0), "ran beside the first"),
+        (SecondListener(1), "did not exit 73"),
+        (SecondListener(faults.LEASE_HELD, restarted=1), "was restarted meanwhile"),
+    ],
+)
+def test_a_second_listener_must_be_refused_and_leave_the_first_alone(
+    stand_in: SecondListener, outcome: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(faults.time, "sleep", lambda _: None)
+    fault = faults.second_listener(stand_in, ["websocket_listener"],  # type: ignore[arg-type]
+                                   advancing=lambda since: True)  # fmt: skip
+    if outcome.startswith("exited"):
+        assert fault.recovered_after is not None and not fault.detail
+        assert outcome in fault.notes[0] and "already running" in fault.notes[0]
+    else:
+        assert fault.recovered_after is None and outcome in fault.detail
