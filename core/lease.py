@@ -22,6 +22,10 @@ When the lease is held by someone else at start:
 
 If renewal finds the lease gone to another holder, the process is no longer the only
 one: ``on_lost`` is called (the service stops; whoever holds the lease now goes on).
+A call that gets no answer within a third of the lease counts as Redis out of reach:
+the services' clients have no read timeout (a bot blocks on its streams), and a Redis
+that is frozen, or a partition that drops packets, would otherwise hold a renewal for as
+long as TCP takes to give up, while the lease lapses and another process takes it.
 When Redis cannot be reached for longer than the lease lives, another process may have
 taken it meanwhile: a bot stops then (``lost_when_unreachable``), while the listener
 goes on writing the ledger, which cannot take an execution twice, and asks again once
@@ -38,6 +42,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -126,18 +131,46 @@ class Lease:
         self.lost_when_unreachable = lost_when_unreachable
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: The call still waiting for Redis's answer, if one is.
+        self._pending: threading.Thread | None = None
+
+    def _call(self, command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``command(*args, **kwargs)``, or :class:`redis.TimeoutError` when Redis has not
+        answered within a third of the lease. The call goes on in a daemon thread (a
+        client cannot cancel it); while it waits, the next one fails at once rather than
+        add a thread."""
+        if self._pending is not None and self._pending.is_alive():
+            raise redis.TimeoutError("Redis has not answered the previous call yet")
+        answer: list[Any] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                answer.append(command(*args, **kwargs))
+            except BaseException as exc:  # handed to the caller's thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=run, name="lease-call", daemon=True)
+        thread.start()
+        thread.join(self.ttl_ms / 3000)
+        if thread.is_alive():
+            self._pending = thread
+            raise redis.TimeoutError(f"no answer from Redis within {self.ttl_ms / 3000:g} s")
+        if failure:
+            raise failure[0]
+        return answer[0]
 
     def acquire(self) -> None:
         deadline = time.monotonic() + self.ttl_ms / 1000 + 1
         while True:
-            if self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms):
+            if self._call(self.redis.set, self.key, self.token, nx=True, px=self.ttl_ms):
                 break
-            holder = self.redis.get(self.key)
+            holder = self._call(self.redis.get, self.key)
             if holder is None:
                 continue  # expired between the two calls
             holder = holder.decode() if isinstance(holder, bytes) else str(holder)
-            if _holder_is_gone(holder) and self.redis.eval(
-                _STEAL, 1, self.key, holder, self.token, str(self.ttl_ms)
+            if _holder_is_gone(holder) and self._call(
+                self.redis.eval, _STEAL, 1, self.key, holder, self.token, str(self.ttl_ms)
             ):
                 log.warning("%s: took over the lease of dead process %s", self.who, holder)
                 break
@@ -157,11 +190,15 @@ class Lease:
         unreachable_said = False
         while not self._stop.wait(every):
             try:
-                renewed = self.redis.eval(_RENEW, 1, self.key, self.token, str(self.ttl_ms))
+                renewed = self._call(
+                    self.redis.eval, _RENEW, 1, self.key, self.token, str(self.ttl_ms)
+                )
                 if not renewed:
                     # Gone: Redis restarted without the key, it expired while Redis was
                     # out of reach, or someone else took it.
-                    renewed = self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms)
+                    renewed = self._call(
+                        self.redis.set, self.key, self.token, nx=True, px=self.ttl_ms
+                    )
                     if renewed:
                         log.warning("%s: lease had vanished, taken again", self.who)
             except redis.RedisError as exc:
@@ -196,6 +233,6 @@ class Lease:
         if self._thread is not None:
             self._thread.join(timeout=5)
         try:
-            self.redis.eval(_RELEASE, 1, self.key, self.token)
+            self._call(self.redis.eval, _RELEASE, 1, self.key, self.token)
         except redis.RedisError as exc:
             log.warning("%s: lease not released (it expires by itself): %s", self.who, exc)

@@ -3,6 +3,7 @@ private ``redis-server`` this test stops and starts again."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -81,3 +82,22 @@ def test_after_the_outage_another_holder_means_lost(server):
     finally:
         lease.release()
     assert client.get("role:lease") == "another-host:1:x"
+
+
+def test_a_frozen_redis_counts_as_out_of_reach(server):
+    """A Redis that takes the connection but never answers (frozen, or a partition that
+    drops packets): the clients have no read timeout, and a renewal waiting forever
+    would keep a bot trading on a lease that has lapsed."""
+    client = server.client()
+    lost: list[str] = []
+    lease = Lease(client, "role:lease", "the role", ttl_seconds=0.6, on_lost=lost.append)
+    lease.acquire()
+    pid = server.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        _wait(lambda: lost, timeout=5, what="the loss")
+        assert "Redis unreachable for longer than the lease" in lost[0]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        lease.release()
