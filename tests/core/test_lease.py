@@ -10,17 +10,8 @@ import time
 import pytest
 
 from core.lease import Lease
+from devenv.ports import free_port, wait_until
 from devenv.redis_server import RedisServer
-from tests.harness.services import free_port
-
-
-def _wait(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -56,10 +47,12 @@ def test_redis_out_of_reach_for_longer_than_the_lease(server, lost_when_unreacha
     try:
         _outage(server, 1.5)
         if lost_when_unreachable:  # a bot: it can no longer prove it is the only one
-            _wait(lambda: lost, what="the loss")
+            assert wait_until(lambda: lost, 10), "the loss was not reported"
             assert "Redis unreachable for longer than the lease" in lost[0]
         else:  # the listener: goes on, and holds the lease again once Redis answers
-            _wait(lambda: client.get("role:lease") == lease.token, what="the lease again")
+            assert wait_until(lambda: client.get("role:lease") == lease.token, 10), (
+                "not taken again"
+            )
             time.sleep(1.0)  # renewed, not lost
             assert not lost and client.get("role:lease") == lease.token
     finally:
@@ -77,7 +70,7 @@ def test_after_the_outage_another_holder_means_lost(server):
         time.sleep(1.2)
         server.start()
         client.set("role:lease", "another-host:1:x", px=5000)  # took it meanwhile
-        _wait(lambda: lost, what="the loss")
+        assert wait_until(lambda: lost, 10), "the loss was not reported"
         assert "another process now holds the lease" in lost[0]
     finally:
         lease.release()
@@ -96,7 +89,7 @@ def test_a_frozen_redis_counts_as_out_of_reach(server):
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
     try:
-        _wait(lambda: lost, timeout=5, what="the loss")
+        assert wait_until(lambda: lost, 5), "the loss was not reported"
         assert "Redis unreachable for longer than the lease" in lost[0]
     finally:
         os.kill(pid, signal.SIGCONT)

@@ -23,21 +23,12 @@ from core import redis_keys
 from core.config import ListenerSettings
 from core.lease import LeaseHeld, LeaseLost
 from core.redis_client import infra_client
-from devenv.ports import free_port
+from devenv.ports import free_port, wait_until
 from devenv.redis_server import RedisServer
 from tests.harness.services import alpha_command
 from websocket_listener.service import Listener
 
 OTHER_HOST = "another-host"
-
-
-def _wait(predicate, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _listener(database, tmp_path) -> Listener:
@@ -74,7 +65,7 @@ def test_a_live_listener_elsewhere_keeps_a_second_from_starting(database, redis,
     keeper = threading.Thread(target=keep, daemon=True)
     keeper.start()
     try:
-        _wait(lambda: infra.get(redis_keys.LISTENER_LEASE), what="the other listener's lease")
+        assert wait_until(lambda: infra.get(redis_keys.LISTENER_LEASE), 20)
         listener = _listener(database, tmp_path)
         listener.lease_seconds = 1
         started = time.monotonic()
@@ -116,7 +107,7 @@ def test_a_listener_that_finds_its_lease_taken_stops(database, redis, tmp_path):
     stop = threading.Event()
     thread, raised = _run_in_thread(listener, stop)
     try:
-        _wait(lambda: listener.pipeline.is_alive(), what="the writer")
+        assert wait_until(listener.pipeline.is_alive, 20), "the writer did not start"
         ours = infra.get(redis_keys.LISTENER_LEASE)
         assert ours and f":{os.getpid()}:" in ours
         infra.set(redis_keys.LISTENER_LEASE, f"{OTHER_HOST}:1:x", px=5000)  # a second one
@@ -138,7 +129,7 @@ def test_a_stopped_listener_releases_its_lease(database, redis, tmp_path):
     listener = _listener(database, tmp_path)
     stop = threading.Event()
     thread, raised = _run_in_thread(listener, stop)
-    _wait(lambda: listener.pipeline.is_alive(), what="the writer")
+    assert wait_until(listener.pipeline.is_alive, 20), "the writer did not start"
     assert infra.get(redis_keys.LISTENER_LEASE)
     stop.set()
     thread.join(15)
@@ -165,7 +156,7 @@ def test_a_listener_started_before_redis_waits_for_it(database, tmp_path):
         assert thread.is_alive() and not raised, raised
         assert not listener.pipeline.is_alive()
         server.start()
-        _wait(lambda: listener.pipeline.is_alive() or not thread.is_alive(), 20, "the writer")
+        assert wait_until(lambda: listener.pipeline.is_alive() or not thread.is_alive(), 20)
         assert not raised, raised
         holder = server.client(settings.redis.infra_db).get(redis_keys.LISTENER_LEASE)
         assert holder and f":{os.getpid()}:" in holder
@@ -199,8 +190,8 @@ def test_second_process_exits_and_kill_9_lets_a_new_one_take_over(database, redi
     }
     first = _spawn(env, tmp_path)
     try:
-        _wait(lambda: infra.get(redis_keys.LISTENER_LEASE) or first.poll() is not None, 60,
-              "the first listener's lease")  # fmt: skip
+        assert wait_until(lambda: infra.get(redis_keys.LISTENER_LEASE) or first.poll() is not None,
+                          60)  # fmt: skip
         assert first.poll() is None, first.communicate()[0]
         assert f":{first.pid}:" in infra.get(redis_keys.LISTENER_LEASE)
 
@@ -220,8 +211,8 @@ def test_second_process_exits_and_kill_9_lets_a_new_one_take_over(database, redi
     started = time.monotonic()
     third = _spawn(env, tmp_path)
     try:
-        _wait(lambda: f":{third.pid}:" in (infra.get(redis_keys.LISTENER_LEASE) or "")
-              or third.poll() is not None, 30, "the takeover")  # fmt: skip
+        assert wait_until(lambda: f":{third.pid}:" in (infra.get(redis_keys.LISTENER_LEASE) or "")
+                          or third.poll() is not None, 30)  # fmt: skip
         assert third.poll() is None, third.communicate()[0]
         assert time.monotonic() - started < 12
     finally:
