@@ -137,11 +137,12 @@ def replay(settings: Settings, path: Path, account: str, *, force: bool = False)
         )
     lease = None if force else _take_lease(settings)
     before = _counts()
-    listener = Listener(settings, application_name="alpha-listener-replay")
-    listener.start_writer()
+    listener = None
     lines = 0
     show = sys.stderr.isatty()
     try:
+        listener = Listener(settings, application_name="alpha-listener-replay")
+        listener.start_writer()
         for env in read_capture(path, account):
             if lease is not None and lease.lost:
                 raise LeaseLost(f"replay stopped: lease lost ({lease.lost[0]})")
@@ -157,7 +158,8 @@ def replay(settings: Settings, path: Path, account: str, *, force: bool = False)
                 f"spool ({settings.listener.spool_dir}); the listener replays it when it starts"
             )
     finally:
-        listener.pipeline.stop()
+        if listener is not None and listener.pipeline.is_alive():
+            listener.pipeline.stop()
         if lease is not None:
             lease.release()
         if show and lines >= 1000:

@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from core.errors import UserError
 from websocket_listener.envelope import Envelope
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,17 @@ class Spool:
         Not in the constructor: only the listener that holds the lease may do this (the
         writer opens it when it starts). Another listener may be appending to the same
         directory, and its last line, not yet ended, would look torn."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._segments = sorted(self.directory.glob("*.jsonl"))
-        for segment in self._segments:
-            _truncate_torn_tail(segment)
-        self._bytes = sum(p.stat().st_size for p in self._segments)
-        self._count = sum(_count_lines(p) for p in self._segments)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._segments = sorted(self.directory.glob("*.jsonl"))
+            for segment in self._segments:
+                _truncate_torn_tail(segment)
+            self._bytes = sum(p.stat().st_size for p in self._segments)
+            self._count = sum(_count_lines(p) for p in self._segments)
+        except OSError as exc:
+            raise UserError(
+                f"listener spool {self.directory} (LISTENER_SPOOL_DIR): {exc.strerror or exc}"
+            ) from None
         self._read_offset = 0
 
     # --- state -------------------------------------------------------------------

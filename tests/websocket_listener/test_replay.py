@@ -162,3 +162,19 @@ def test_replay_refuses_while_a_listener_holds_the_lease(database, redis, tmp_pa
     assert done.returncode == 0, done.stderr
     assert "5 new fills" in done.stdout
     assert infra.get(redis_keys.LISTENER_LEASE) is None
+
+
+def test_a_replay_that_cannot_start_gives_the_lease_back(database, redis, tmp_path):
+    register_bots(database)
+    items = random_executions(SHARED, 2, start_ms=int(time.time() * 1000) - 60_000)
+    capture = _capture(tmp_path, [ws_message(items)])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    failed = database.alpha("listener", "replay", str(capture), "--account", "main",
+                            env={"LISTENER_SPOOL_DIR": str(blocker / "spool")})  # fmt: skip
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == (
+        f"alpha: error: listener spool {blocker / 'spool'} (LISTENER_SPOOL_DIR): Not a directory"
+    )
+    # The next listener starts at once, not after the lease's 15 s.
+    assert infra_client(database.settings).get(redis_keys.LISTENER_LEASE) is None
