@@ -26,7 +26,7 @@ import psycopg
 
 from core.attribution import Rule
 from core.ids import EXCHANGE, EXTERNAL_BOT, AccountName, BotId, Symbol
-from websocket_listener.holder_rule import Moved, settle
+from websocket_listener.holder_rule import LEDGER_LOCK, Moved, settle
 
 _FILL = (
     "SELECT account, symbol, bot_id, exec_time, seq FROM trading.fills"
@@ -87,6 +87,7 @@ def _claim(
     exec_id, bot = request.exec_id, request.bot_id
     if not request.reason.strip() or not request.requested_by.strip():
         raise Refused("a claim needs a reason and who asks")
+    cur.execute(LEDGER_LOCK)  # the claim re-decides holder-rule rows: one writer at a time
     cur.execute(_FILL, (EXCHANGE, exec_id))
     rows = cur.fetchall()
     if not rows:

@@ -17,10 +17,17 @@ catch-up) goes by ``COPY`` instead: the server parses COPY's text rows several t
 faster than it expands a JSON document (a profile of a 1,000-fill INSERT spent 40 % of
 it in ``json_to_recordset``). COPY has no ``ON CONFLICT``, so the batch first asks which
 of its executions the ledger already holds and copies only the others; the listener is
-the ledger's only writer, so nothing can land in between. If something does (a second
-listener started by mistake), the COPY fails on the primary key, the transaction rolls
-back and the batch is written again through the ``ON CONFLICT`` statement: exactly once
-either way. A small batch keeps the single-round-trip INSERT, for latency.
+the ledger's only writer, so nothing can land in between. If something does (a session
+that does not take the ledger lock below), the COPY fails on the primary key, the
+transaction rolls back and the batch is written again through the ``ON CONFLICT``
+statement: exactly once either way. A small batch keeps the single-round-trip INSERT,
+for latency.
+
+A batch with fills or funding first takes the ledger lock
+(``holder_rule.LEDGER_LOCK``): should two listeners ever write at once (an old one that
+lost Redis and with it the lease, beside the new holder), their batches take turns, and
+the holder rule decides each one from the other's committed rows, as one writer would.
+Uncontended it is one round trip, 0.14 ms (``bench/ledger_lock.py``).
 
 An execution is stored once across both tables: a fill whose ``execId`` the funding
 table holds (or the reverse) is not inserted. The same ``execId`` again with the same
@@ -58,7 +65,7 @@ from core.fills import Fill, FundingPayment
 from core.ids import EXCHANGE
 from websocket_listener.batch import Batch, Committed, Conflict, OrderRow
 from websocket_listener.duplicates import conflict_reject, conflicting_duplicates
-from websocket_listener.holder_rule import LedgerKey, Moved, Pair, settle
+from websocket_listener.holder_rule import LEDGER_LOCK, LedgerKey, Moved, Pair, settle
 from websocket_listener.ledger_statements import (
     COPY_FILLS,
     EXISTING_FILLS,
@@ -161,6 +168,8 @@ def _write(
     block = nullcontext() if conn.autocommit and alone else conn.transaction()
     settled = None
     with block, conn.cursor() as cur:
+        if fills or funding:
+            cur.execute(LEDGER_LOCK)  # one batch at a time decides the holder rule
         if fills and copy:
             new_ids = _copy_fills(cur, fills)
         elif fills:
