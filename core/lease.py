@@ -85,7 +85,8 @@ class LeaseLost(UserError):
     exit_code = 74
 
 
-def _token() -> str:
+def new_token() -> str:
+    """``host:pid:random``: names one process instance (a lease's or the ledger's holder)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
@@ -126,7 +127,7 @@ class Lease:
         self.key = key
         self.who = who
         self.ttl_ms = int(ttl_seconds * 1000)
-        self.token = _token()
+        self.token = new_token()
         self.on_lost = on_lost
         self.lost_when_unreachable = lost_when_unreachable
         self._stop = threading.Event()

@@ -26,7 +26,8 @@ import psycopg
 
 from core.attribution import Rule
 from core.ids import EXCHANGE, EXTERNAL_BOT, AccountName, BotId, Symbol
-from websocket_listener.holder_rule import LEDGER_LOCK, Moved, settle
+from websocket_listener.holder_rule import Moved, settle
+from websocket_listener.ledger_fence import turn
 
 _FILL = (
     "SELECT account, symbol, bot_id, exec_time, seq FROM trading.fills"
@@ -69,25 +70,32 @@ class Refused(Exception):
 
 
 def claim(
-    conn: psycopg.Connection[Any], request: ClaimRequest, fallback: Mapping[str, BotId]
+    conn: psycopg.Connection[Any],
+    request: ClaimRequest,
+    fallback: Mapping[str, BotId],
+    holder: str | None = None,
 ) -> ClaimResult:
     """Apply ``request`` in one transaction (nothing changes when it is refused).
 
-    ``fallback``: per account, who takes what no holder can (``Attributor.fallback``)."""
+    ``fallback``: per account, who takes what no holder can (``Attributor.fallback``);
+    ``holder``: the listener's fencing token (``ledger_fence.turn``)."""
     try:
         with conn.transaction(), conn.cursor() as cur:
-            return _claim(cur, request, fallback)
+            return _claim(cur, request, fallback, holder)
     except Refused as refusal:
         return ClaimResult(ok=False, text=str(refusal))
 
 
 def _claim(
-    cur: psycopg.Cursor[Any], request: ClaimRequest, fallback: Mapping[str, BotId]
+    cur: psycopg.Cursor[Any],
+    request: ClaimRequest,
+    fallback: Mapping[str, BotId],
+    holder: str | None,
 ) -> ClaimResult:
     exec_id, bot = request.exec_id, request.bot_id
     if not request.reason.strip() or not request.requested_by.strip():
         raise Refused("a claim needs a reason and who asks")
-    cur.execute(LEDGER_LOCK)  # the claim re-decides holder-rule rows: one writer at a time
+    turn(cur, holder)  # the claim re-decides holder-rule rows: one writer at a time
     cur.execute(_FILL, (EXCHANGE, exec_id))
     rows = cur.fetchall()
     if not rows:

@@ -44,16 +44,6 @@ LedgerKey = tuple[datetime, int, str]
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, Rounded])
 Pair = tuple[str, str]
 
-#: Taken first by every transaction that writes fills or funding or moves a fill (the
-#: writer, a claim), held to its end: :func:`settle` decides from what the ledger held
-#: before each execution, so two sessions writing at once (an old listener that reaches
-#: PostgreSQL but lost Redis, beside the lease's new holder) would each decide without
-#: the other's uncommitted rows. With the lock the second waits, and its statements (read
-#: committed: a snapshot each) see the first's commit. First, before any row is written:
-#: the analytics fold's triggers take their own locks (``analytics.fold/…``) on each
-#: write, so taking this one after them could deadlock two writers. Uncontended it costs
-#: one round trip.
-LEDGER_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('trading.ledger/writer', 0))"
 _RULES = tuple(sorted(r.value for r in HOLDER_RULES))
 _AFTER = "(x.exec_time, x.seq, x.exec_id) >= (t.exec_time, t.seq, t.exec_id)"
 _KEY = "exec_time, seq, exec_id"
@@ -176,7 +166,8 @@ def settle(
     fallback: Mapping[str, BotId],
 ) -> Settled:
     """Re-evaluate the holder rule on each (account, symbol) from its start key on, in a
-    transaction that took :data:`LEDGER_LOCK` before it wrote anything.
+    transaction that took its turn at the ledger (``ledger_fence.turn``) before it wrote
+    anything: the walk must see every fill committed before it.
 
     ``starts``: the earliest ledger key the batch inserted per (account, symbol);
     ``fallback``: per account, who takes what no holder can (``Attributor.fallback``)."""

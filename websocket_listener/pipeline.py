@@ -48,6 +48,7 @@ from typing import Any
 
 import psycopg
 
+from core.lease import LeaseLost
 from core.retry import Backoff, Jitter
 from websocket_listener import metrics
 from websocket_listener.batch import Batch, Committed, RejectRow
@@ -115,7 +116,11 @@ class Pipeline:
         retry_max_seconds: float = 2.0,
         max_queue: int = 32,
         put_wait: float = 1.0,
+        holder: str | None = None,
     ) -> None:
+        """``holder``: the ledger writer's fencing token every batch is written under
+        (``ledger_fence``); None writes unchecked (``alpha listener replay --force``)."""
+        self.holder = holder
         self.queue: queue.Queue[Any] = queue.Queue()
         self.max_queue = max_queue
         self._put_wait = put_wait
@@ -190,6 +195,9 @@ class Pipeline:
     def _run(self) -> None:
         try:
             self._loop()
+        except LeaseLost as exc:  # another listener took the ledger over: no traceback
+            self.fatal = exc
+            log.error("%s", exc)
         except BaseException as exc:  # a bug: make it visible to health and the main thread
             self.fatal = exc
             log.exception("listener writer thread died")
@@ -285,7 +293,7 @@ class Pipeline:
         started = time.perf_counter()
         batch = self._to_batch(conn, envelopes)
         try:
-            committed = write_batch(conn, batch)
+            committed = write_batch(conn, batch, holder=self.holder)
         except (psycopg.Error, UnicodeError) as exc:
             if not is_data_error(exc):
                 raise
@@ -311,14 +319,16 @@ class Pipeline:
         total = Committed([], 0, 0, 0, 0, 0)
         for env in envelopes:
             try:
-                part = write_batch(conn, self._to_batch(conn, [env]))
+                part = write_batch(conn, self._to_batch(conn, [env]), holder=self.holder)
             except (psycopg.Error, UnicodeError) as exc:
                 if not is_data_error(exc):
                     raise
                 if len(env.items) > 1:
                     part = self._write_isolated(conn, _split(env))
                 else:
-                    part = write_batch(conn, Batch(rejects=[_refused(env, exc)]))
+                    part = write_batch(
+                        conn, Batch(rejects=[_refused(env, exc)]), holder=self.holder
+                    )
             total.add(part)
         return total
 

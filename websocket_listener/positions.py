@@ -150,6 +150,7 @@ class PositionBook:
 
     @redis_dirty.setter
     def redis_dirty(self, dirty: bool) -> None:
+        self.mirror.paused = dirty  # until the rebuild, writes would be lost or slow
         if not dirty:
             self.redis_dirty_since = None
         elif self.redis_dirty_since is None:

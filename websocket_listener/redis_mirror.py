@@ -188,6 +188,11 @@ class RedisMirror:
         #: must still end with, unless Redis lost acknowledged writes (see
         #: ``PositionBook.redis_lost_writes``). Read only after :meth:`drain`.
         self.stream_tails: dict[BotId, tuple[int, str]] = {}
+        #: Set while Redis writes fail (the book is dirty): writes are dropped, since a
+        #: rebuild from the ledger and a re-announce follow once Redis answers. Sending
+        #: them would cost a socket timeout each on a Redis that drops packets, and with
+        #: the bounded queue below that would hold the ledger's commits back.
+        self.paused = False
         self._jobs: queue.Queue[_Job | threading.Event] | None = None
         if background:
             # Bounded: a slow Redis (up to its socket timeout) slows the writer rather
@@ -242,7 +247,8 @@ class RedisMirror:
 
     def _send(self, job: _Job) -> None:
         try:
-            self._deliver(job)
+            if not self.paused:
+                self._deliver(job)
         except redis.RedisError as exc:
             metrics.REDIS_ERRORS.inc()
             self._on_error(exc)

@@ -141,7 +141,9 @@ def replay(settings: Settings, path: Path, account: str, *, force: bool = False)
     lines = 0
     show = sys.stderr.isatty()
     try:
-        listener = Listener(settings, application_name="alpha-listener-replay")
+        # Forced, it writes beside a running listener: it takes turns with that one's
+        # batches but does not take the ledger over (which would stop the listener).
+        listener = Listener(settings, application_name="alpha-listener-replay", fenced=not force)
         listener.start_writer()
         for env in read_capture(path, account):
             if lease is not None and lease.lost:

@@ -21,13 +21,15 @@ from typing import Any
 
 import psycopg
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core import redis_cluster, redis_keys
 from core.config import Role, Settings
 from core.db import connect
-from core.lease import DEFAULT_TTL_SECONDS, Lease, LeaseLost
+from core.lease import DEFAULT_TTL_SECONDS, Lease, LeaseLost, new_token
 from core.redis_client import infra_client, redis_client, stream_fields
-from websocket_listener import metrics
+from websocket_listener import ledger_fence, metrics
 from websocket_listener.batch import Committed, Conflict
 from websocket_listener.envelope import Envelope
 from websocket_listener.fill_claims import ClaimRequest, ClaimResult, claim
@@ -51,14 +53,39 @@ SPOOL_STUCK_SECONDS = 30.0
 LEASE_WAIT_LOG_SECONDS = 10.0
 #: Conflicting duplicates already alerted (exec id, what differs): one alert each.
 _ALERTED_MAX = 10_000
+#: The Redis clients of the writer thread (positions, streams, checks) and of the main
+#: loop: a read timeout, and one retry (a pooled connection a Redis restart closed), not
+#: redis-py's default three with backoff. A Redis that drops packets then costs at most
+#: two timeouts per call, not about 27 s: the writer thread goes back to the ledger, and
+#: the main loop goes on noticing a writer that died or was fenced out.
+_FAIL_FAST: dict[str, Any] = {"socket_timeout": 5, "retry": Retry(NoBackoff(), 1)}
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
 
 
 class Listener:
     """The write path (always) plus, in :meth:`run`, the live sources."""
 
-    def __init__(self, settings: Settings, *, application_name: str = "alpha-listener") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        application_name: str = "alpha-listener",
+        fenced: bool = True,
+    ) -> None:
+        """``fenced``: take the ledger over before folding it and write only while it
+        stays ours (``ledger_fence``); False writes beside its writer instead
+        (``alpha listener replay --force``)."""
         self.settings = settings
         self._app = application_name
+        #: This process's fencing token in ``trading.ledger_writer`` (None: unfenced).
+        self.holder = new_token() if fenced else None
+        self._holds_ledger = False
         self._redis_clients: dict[int, redis.Redis] = {}
         self.book = PositionBook(
             self._redis,
@@ -75,6 +102,7 @@ class Listener:
             on_barrier=self.book.drain,
             on_db_recovered=self._on_db_recovered,
             on_spool_overflow=self._on_spool_overflow,
+            holder=self.holder,
         )
         self._rebuild_pending = True
         #: Re-announce recent fills to the bots' streams with the next rebuild (at start
@@ -103,7 +131,7 @@ class Listener:
 
     def _redis(self, db: int) -> redis.Redis:
         if db not in self._redis_clients:
-            self._redis_clients[db] = redis_client(self.settings, db, socket_timeout=5)
+            self._redis_clients[db] = redis_client(self.settings, db, **_FAIL_FAST)
         return self._redis_clients[db]
 
     def _put(self, envelope: Envelope) -> None:
@@ -118,7 +146,15 @@ class Listener:
             self.book.set_bots(self.recorder.bots)
         return batch
 
+    def _take_ledger(self, conn: psycopg.Connection[Any]) -> None:
+        """Become the ledger's writer, once, before its first fold: whatever an earlier
+        writer committed is then in the fold, and it can commit nothing more."""
+        if self.holder is not None and not self._holds_ledger:
+            ledger_fence.take(conn, self.holder)
+            self._holds_ledger = True
+
     def _rebuild(self, conn: psycopg.Connection[Any]) -> None:
+        self._take_ledger(conn)
         self.book.rebuild(conn)
         self._rebuild_pending = False
         if self._announce_pending and not self.book.redis_dirty:
@@ -245,8 +281,9 @@ class Listener:
         answers: queue.SimpleQueue[ClaimResult] = queue.SimpleQueue()
 
         def run(conn: psycopg.Connection[Any]) -> None:
+            self._take_ledger(conn)
             self.recorder.refresh_bots(conn, force=True)
-            result = claim(conn, request, self.recorder.fallbacks())
+            result = claim(conn, request, self.recorder.fallbacks(), self.holder)
             if result.moved and self._rebuild_pending:
                 self._rebuild(conn)  # folds the claim in with everything else
             elif result.moved:
@@ -307,7 +344,9 @@ class Listener:
         Only while holding the listener's lease (``core/lease.py``): a second listener
         would fold only the fills it inserted and overwrite this one's positions in Redis.
         It refuses to start (:class:`LeaseHeld`) while this one renews the lease; this
-        one stops (:class:`LeaseLost`) when it finds the lease taken by another."""
+        one stops (:class:`LeaseLost`) when it finds the lease taken by another, or
+        (``ledger_fence.Fenced``) when another took the ledger over while this one could
+        not reach Redis."""
         lost: list[str] = []
 
         def on_lost(why: str) -> None:
@@ -351,21 +390,32 @@ class Listener:
         if not self.settings.accounts:
             log.warning("no exchange account configured (BYBIT_API_KEY): only hand-over and replay")
         self.start_writer()
+        # Take the ledger over now, not at the first fill: an old listener that lost
+        # Redis stops at its next batch even while this one has nothing to write yet.
+        self.pipeline.call(self._take_ledger)
         self.start_sources()
         # Everything allocated so far (modules, clients, the position book) lives for the
         # whole run: keep it out of the cyclic collector's full passes, which otherwise
         # re-walk it every few seconds under load and show up as commit-latency spikes.
         gc.collect()
         gc.freeze()
-        infra = infra_client(self.settings)
+        # A read timeout: a Redis that drops packets must not hold this loop, which is
+        # what notices a dead writer thread (or one fenced out of the ledger).
+        infra = redis_client(self.settings, self.settings.redis.infra_db, **_FAIL_FAST)
         next_check = next_status = 0.0
         while not stop.wait(0.2):
             now = time.monotonic()
+            if isinstance(self.pipeline.fatal, LeaseLost):
+                self.stop()  # fenced: another listener writes the ledger now
+                raise self.pipeline.fatal
             if self.pipeline.fatal is not None:
                 raise RuntimeError("listener writer thread died") from self.pipeline.fatal
             if now >= next_check:
                 next_check = now + REDIS_CHECK_SECONDS
-                self.pipeline.call(self.check_redis)
+                # While Redis is out of reach the writer thread must not spend its time
+                # in Redis timeouts: the rebuild is tried once Redis answers a ping here.
+                if not self.book.redis_dirty or _answers(infra):
+                    self.pipeline.call(self.check_redis)
             if now >= next_status:
                 next_status = now + STATUS_SECONDS
                 self._publish_status(infra)

@@ -23,11 +23,12 @@ transaction rolls back and the batch is written again through the ``ON CONFLICT`
 statement: exactly once either way. A small batch keeps the single-round-trip INSERT,
 for latency.
 
-A batch with fills or funding first takes the ledger lock
-(``holder_rule.LEDGER_LOCK``): should two listeners ever write at once (an old one that
-lost Redis and with it the lease, beside the new holder), their batches take turns, and
-the holder rule decides each one from the other's committed rows, as one writer would.
-Uncontended it is one round trip, 0.14 ms (``bench/ledger_lock.py``).
+A batch with fills or funding first takes its turn at the ledger
+(``ledger_fence.turn``): the ledger's writer row, updated ``WHERE holder = <this
+listener>``. Should two listeners ever write at once (an old one that lost Redis and
+with it the lease, beside the new holder), their batches take turns, so the holder rule
+decides each one from the other's committed rows, and the old one's next batch finds
+the row taken over and writes nothing (:class:`~websocket_listener.ledger_fence.Fenced`).
 
 An execution is stored once across both tables: a fill whose ``execId`` the funding
 table holds (or the reverse) is not inserted. The same ``execId`` again with the same
@@ -53,7 +54,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -65,7 +66,8 @@ from core.fills import Fill, FundingPayment
 from core.ids import EXCHANGE
 from websocket_listener.batch import Batch, Committed, Conflict, OrderRow
 from websocket_listener.duplicates import conflict_reject, conflicting_duplicates
-from websocket_listener.holder_rule import LEDGER_LOCK, LedgerKey, Moved, Pair, settle
+from websocket_listener.holder_rule import LedgerKey, Moved, Pair, settle
+from websocket_listener.ledger_fence import turn_taken
 from websocket_listener.ledger_statements import (
     COPY_FILLS,
     EXISTING_FILLS,
@@ -130,27 +132,38 @@ def _unique_by(rows: Sequence[Any], key: str) -> list[Any]:
 
 
 def write_batch(
-    conn: psycopg.Connection[Any], batch: Batch, *, copy: bool | None = None
+    conn: psycopg.Connection[Any],
+    batch: Batch,
+    *,
+    copy: bool | None = None,
+    holder: str | None = None,
 ) -> Committed:
-    """Write ``batch`` in one transaction and commit; raises on any database error.
+    """Write ``batch`` in one transaction and commit; raises on any database error, and
+    ``Fenced`` (nothing written) when ``holder`` is no longer the ledger's writer.
 
     ``copy``: fills by COPY (True) or by INSERT (False); by default COPY from
-    ``COPY_MIN_FILLS`` fills (the benchmark forces each to measure both)."""
+    ``COPY_MIN_FILLS`` fills (the benchmark forces each to measure both). ``holder``:
+    the writer's fencing token (``ledger_fence.take``); None takes the turn unchecked."""
     fills = _unique_by(batch.fills, "exec_id")
     if copy if copy is not None else len(fills) >= COPY_MIN_FILLS:
         try:
-            return _write(conn, batch, fills, copy=True)
+            return _write(conn, batch, fills, copy=True, holder=holder)
         except psycopg.errors.UniqueViolation as exc:
             log.warning(
                 "another session wrote some of these fills meanwhile (%s); "
                 "writing the batch again with ON CONFLICT",
                 exc.diag.constraint_name,
             )
-    return _write(conn, batch, fills, copy=False)
+    return _write(conn, batch, fills, copy=False, holder=holder)
 
 
 def _write(
-    conn: psycopg.Connection[Any], batch: Batch, fills: list[Fill], *, copy: bool
+    conn: psycopg.Connection[Any],
+    batch: Batch,
+    fills: list[Fill],
+    *,
+    copy: bool,
+    holder: str | None,
 ) -> Committed:
     funding = _unique_by(batch.funding, "exec_id")
     orders = _latest_orders(batch.orders)
@@ -159,17 +172,20 @@ def _write(
     rejects = list(batch.rejects)
     conflicts: list[Conflict] = []
     # One statement needs no BEGIN and COMMIT of its own on an autocommit connection
-    # (the listener's): it is its own transaction, one round trip instead of three. The
-    # existence check before a COPY may run outside it (nothing else writes fills).
+    # (the listener's): it is its own transaction, one round trip instead of three.
     # Fills and funding always take a transaction: the holder rule's corrections
     # (holder_rule.settle) must commit with the rows that caused them.
+    # One batch at a time, and only the ledger's writer (ledger_fence): BEGIN and the
+    # turn travel together, so the turn costs no round trip of its own.
     parts = bool(fills) + bool(funding) + bool(orders) + bool(batch.rejects)
     alone = parts == 1 and not fills and not funding
-    block = nullcontext() if conn.autocommit and alone else conn.transaction()
+    block: AbstractContextManager[Any]
+    if fills or funding:
+        block = turn_taken(conn, holder)
+    else:
+        block = nullcontext() if conn.autocommit and alone else conn.transaction()
     settled = None
     with block, conn.cursor() as cur:
-        if fills or funding:
-            cur.execute(LEDGER_LOCK)  # one batch at a time decides the holder rule
         if fills and copy:
             new_ids = _copy_fills(cur, fills)
         elif fills:

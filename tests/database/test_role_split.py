@@ -23,6 +23,8 @@ WRITES = {
     " VALUES ('main', 'BTCUSDT', 1, 0)",
     "wallet": "INSERT INTO trading.wallet_snapshots (account, equity, wallet_balance)"
     " VALUES ('main', 100, 100)",
+    # The ledger's fencing row (migration 0023): the listener's alone.
+    "ledger writer": "UPDATE trading.ledger_writer SET holder = 'intruder'",
 }
 #: Which service role may make which write; every other pair must be refused.
 ALLOWED = {

@@ -5,14 +5,17 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import subprocess
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from core import redis_keys
 from core.link_ids import LinkIdFactory, Reason
+from tests.harness.services import alpha_command
 
 
 @dataclass(frozen=True)
@@ -136,3 +139,42 @@ def assert_positions_match(
     got = redis_positions(services, bots)
     wanted = {k: v for k, v in expected.items() if k[0] in {b.bot_id for b in bots}}
     assert {k: v for k, v in got.items() if v} == {k: v for k, v in wanted.items() if v}
+
+
+def listener_env(
+    database: Any,
+    spool: Path,
+    exchange: Any = None,
+    key: str = "k-main",
+    secret: str = "s-main",
+) -> dict[str, str]:
+    """The environment of an ``alpha run listener`` subprocess: this test's database and
+    Redis, its own spool, any free health port and, with ``exchange``, one account on
+    the paper exchange."""
+    env = {**database.env(), "LISTENER_SPOOL_DIR": str(spool), "ALPHA_HTTP_PORT": "0"}
+    if exchange is not None:
+        env |= {
+            "BYBIT_ENV": "paper",
+            "BYBIT_REST_URL": exchange.rest_url,
+            "BYBIT_WS_URL": exchange.ws_url,
+            "BYBIT_API_KEY": key,
+            "BYBIT_API_SECRET": secret,
+        }
+    return env
+
+
+def spawn_listener(
+    env: dict[str, str], cwd: Path | str, output: IO[str] | int
+) -> subprocess.Popen[str]:
+    """``alpha run listener`` in a session of its own (``os.killpg`` stops all of it);
+    its stdout and stderr go to ``output``: a file, or ``subprocess.PIPE``."""
+    return subprocess.Popen(
+        [*alpha_command(), "run", "listener"],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )

@@ -32,8 +32,15 @@ from core.exchange import rest
 from core.exchange.client import make_http
 from core.ids import AccountName
 from paper_exchange.testing import running_exchange
-from tests.harness.services import Database, alpha_command
-from tests.websocket_listener.helpers import SHARED, SOLO, ledger, register_bots
+from tests.harness.services import Database
+from tests.websocket_listener.helpers import (
+    SHARED,
+    SOLO,
+    ledger,
+    listener_env,
+    register_bots,
+    spawn_listener,
+)
 from websocket_listener import metrics
 from websocket_listener.service import Listener
 
@@ -275,18 +282,11 @@ def test_restart_after_days_down_recovers_a_multi_window_history(
     assert _sources(database, "main").get("rest", 0) >= 750
 
 
-def _start_process(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [*alpha_command(), "run", "listener"],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=open(cwd / "listener.log", "a"),
-    )
+def _start_process(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return spawn_listener(env, cwd, open(cwd / "listener.log", "a"))
 
 
-def _kill_9(proc: subprocess.Popen[bytes]) -> None:
+def _kill_9(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
 
@@ -302,16 +302,7 @@ def test_kill_9_during_a_failing_catch_up_keeps_its_start(
     register_bots(database, SHARED)
     settings = _settings(database, ex, tmp_path / "spool", ["main"])
     name, key, secret = ACCOUNTS[0]
-    env = {
-        **database.env(),
-        "BYBIT_ENV": "paper",
-        "BYBIT_REST_URL": ex.rest_url,
-        "BYBIT_WS_URL": ex.ws_url,
-        "BYBIT_API_KEY": key,
-        "BYBIT_API_SECRET": secret,
-        "LISTENER_SPOOL_DIR": str(tmp_path / "spool"),
-        "ALPHA_HTTP_PORT": "0",
-    }
+    env = listener_env(database, tmp_path / "spool", ex, key, secret)
 
     def connected() -> bool:
         return bool(ex.control.state()["subscriptions"].get(name))

@@ -17,38 +17,28 @@ import time
 import pytest
 
 from paper_exchange.testing import running_exchange
-from tests.harness.services import alpha_command
-from tests.websocket_listener.helpers import SHARED, ledger, redis_positions, register_bots
+from tests.websocket_listener.helpers import (
+    SHARED,
+    ledger,
+    listener_env,
+    redis_positions,
+    register_bots,
+    spawn_listener,
+)
 
 FILLS = 3000
 
 
 def _start(env, cwd):
-    return subprocess.Popen(
-        [*alpha_command(), "run", "listener"],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=open(os.path.join(cwd, "listener.log"), "a"),
-    )
+    return spawn_listener(env, cwd, open(os.path.join(cwd, "listener.log"), "a"))
 
 
 @pytest.mark.slow
 def test_kill_9_repeatedly_during_a_stream_loses_and_duplicates_nothing(database, redis, tmp_path):
     register_bots(database, SHARED)
     with running_exchange(accounts=[("main", "k-main", "s-main")], seed=5) as ex:
-        env = {
-            **database.env(),
-            "BYBIT_ENV": "paper",
-            "BYBIT_REST_URL": ex.rest_url,
-            "BYBIT_WS_URL": ex.ws_url,
-            "BYBIT_API_KEY": "k-main",
-            "BYBIT_API_SECRET": "s-main",
-            "LISTENER_SPOOL_DIR": str(tmp_path / "spool"),
-            "LISTENER_CATCHUP_MARGIN_SECONDS": "60",
-            "ALPHA_HTTP_PORT": "0",
-        }
+        env = listener_env(database, tmp_path / "spool", ex)
+        env["LISTENER_CATCHUP_MARGIN_SECONDS"] = "60"
         proc = _start(env, str(tmp_path))
         try:
             time.sleep(3)  # connected and caught up (nothing to catch up yet)

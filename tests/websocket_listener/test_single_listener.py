@@ -25,7 +25,15 @@ from core.lease import LeaseHeld, LeaseLost
 from core.redis_client import infra_client
 from devenv.ports import free_port, wait_until
 from devenv.redis_server import RedisServer
-from tests.harness.services import alpha_command
+from tests.websocket_listener.helpers import (
+    SHARED,
+    execution,
+    listener_env,
+    register_bots,
+    spawn_listener,
+)
+from trade_sync.handover import hand_over
+from websocket_listener.ledger_fence import take
 from websocket_listener.service import Listener
 
 OTHER_HOST = "another-host"
@@ -168,26 +176,13 @@ def test_a_listener_started_before_redis_waits_for_it(database, tmp_path):
 
 
 def _spawn(env: dict[str, str], cwd: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*alpha_command(), "run", "listener"],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return spawn_listener(env, cwd, subprocess.PIPE)
 
 
 @pytest.mark.slow
 def test_second_process_exits_and_kill_9_lets_a_new_one_take_over(database, redis, tmp_path):
     infra = infra_client(database.settings)
-    env = {
-        **database.env(),
-        "LISTENER_SPOOL_DIR": str(tmp_path / "spool"),
-        "ALPHA_HTTP_PORT": "0",
-    }
+    env = listener_env(database, tmp_path / "spool")
     first = _spawn(env, tmp_path)
     try:
         assert wait_until(lambda: infra.get(redis_keys.LISTENER_LEASE) or first.poll() is not None,
@@ -220,3 +215,47 @@ def test_second_process_exits_and_kill_9_lets_a_new_one_take_over(database, redi
         out, _ = third.communicate(timeout=30)
     assert third.returncode == 0, out
     assert infra.get(redis_keys.LISTENER_LEASE) is None  # SIGTERM released it
+
+
+@pytest.mark.slow
+def test_a_running_listener_the_ledger_is_taken_from_exits_74(database, redis, tmp_path):
+    """The case the lease cannot cover: another listener took the ledger over (it holds
+    the lease now; this one lost Redis meanwhile). This one's next batch is refused and
+    the process exits 74 with one line; the refused execution waits, unacknowledged, on
+    the hand-over stream for the ledger's writer."""
+    register_bots(database, SHARED)
+    infra = infra_client(database.settings)
+    env = listener_env(database, tmp_path / "spool")
+    now = int(time.time() * 1000)
+    first, second = (
+        execution(SHARED[0], side="Buy", qty="1", price="100", exec_time=now - at)
+        for at in (2_000, 1_000)
+    )
+
+    def in_ledger(item: dict[str, Any]) -> bool:
+        with database.connect("readonly") as conn:
+            row = conn.execute("SELECT 1 FROM trading.fills WHERE exec_id = %s", (item["execId"],))
+            return row.fetchone() is not None
+
+    proc = _spawn(env, tmp_path)
+    try:
+        hand_over(infra, "main", "execution", [first])
+        assert wait_until(lambda: in_ledger(first) or proc.poll() is not None, 60)
+        assert proc.poll() is None, proc.communicate()[0]
+        with database.connect("listener", autocommit=True) as conn:
+            assert f":{proc.pid}:" in take(conn, "elsewhere:1:dddd")
+        hand_over(infra, "main", "execution", [second])
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 74, out
+    assert (
+        "alpha: error: the listener stopped: another listener (elsewhere:1:dddd) took the"
+        " ledger over; this one writes nothing more" in out
+    )
+    assert "Traceback" not in out
+    assert not in_ledger(second)
+    pending = infra.xpending(redis_keys.HANDOVER, redis_keys.HANDOVER_GROUP)
+    assert pending["pending"] == 1  # left for the ledger's writer, not lost

@@ -1,0 +1,133 @@
+"""Two real listeners across a partition: the old one loses Redis, a new one takes over.
+
+The case a cluster engine makes: the running listener's node is cut from Redis (here a
+forwarder that drops every packet, ``tests/harness/partition.py``) but still reaches
+PostgreSQL, so by design it goes on writing the ledger. Its lease lapses; a new
+``alpha run listener`` takes it and then the ledger (``trading.ledger_writer``). The old
+one's next batch is refused and it exits 74. Meanwhile the paper exchange streams
+executions to both listeners' sockets.
+
+At the end the ledger holds every execution exactly once, and what the bots read in
+Redis is whole: the new listener's position equals the ledger's net quantity and the
+bot's fill stream carries every execution, including those the old listener committed
+while it could not reach Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from core import redis_keys
+from core.ids import BotId
+from core.redis_client import infra_client
+from devenv.ports import wait_until
+from paper_exchange.testing import running_exchange
+from tests.harness.partition import Partition
+from tests.websocket_listener.helpers import (
+    SHARED,
+    ledger,
+    listener_env,
+    redis_positions,
+    register_bots,
+    spawn_listener,
+)
+
+FILLS = 2400
+RATE = 120  # per second: the stream lasts 20 s, through the cut and the takeover
+
+
+def _holder(database: Any) -> str:
+    with database.connect("readonly") as conn:
+        row = conn.execute("SELECT holder FROM trading.ledger_writer").fetchone()
+    return str(row[0]) if row else ""
+
+
+@pytest.mark.slow
+def test_a_listener_cut_from_redis_is_fenced_out_by_the_new_one(database, redis, tmp_path):
+    register_bots(database, SHARED)
+    bot = SHARED[0]
+    infra = infra_client(database.settings)
+    base = database.env()
+    partition = Partition(base["REDIS_HOST"], int(base["REDIS_PORT"]))
+    procs: list[subprocess.Popen[str]] = []
+    with running_exchange(accounts=[("main", "k-main", "s-main")], seed=11) as ex:
+        new_env = listener_env(database, tmp_path / "new-spool", ex)
+        old_env = listener_env(database, tmp_path / "old-spool", ex)
+        old_env |= {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(partition.port)}
+        old_log = open(tmp_path / "old.log", "w")  # noqa: SIM115
+        new_log = open(tmp_path / "new.log", "w")  # noqa: SIM115
+        try:
+            old = spawn_listener(old_env, tmp_path, old_log)
+            procs.append(old)
+            assert wait_until(lambda: f":{old.pid}:" in _holder(database) or old.poll() is not None,
+                              60)  # fmt: skip
+            assert old.poll() is None, (tmp_path / "old.log").read_text()
+            time.sleep(2)  # subscribed and caught up
+            ex.control.post("/paper/synthetic", account="main", count=FILLS, rate=RATE, batch=4,
+                            link_prefix=f"{bot.code}-en-")  # fmt: skip
+            assert wait_until(lambda: len(ledger(database)) >= 200, 30)
+            assert wait_until(lambda: redis_positions(database.stack, SHARED), 10)  # mirrored
+
+            partition.cut()
+            cut_at = len(ledger(database))
+            # Cut from Redis, the old listener still writes the ledger (by design).
+            assert wait_until(lambda: len(ledger(database)) >= cut_at + 100, 60)
+            # Its lease lapses (it cannot renew it); then the new one starts.
+            assert wait_until(lambda: infra.get(redis_keys.LISTENER_LEASE) is None, 30)
+            new = spawn_listener(new_env, tmp_path, new_log)
+            procs.append(new)
+            assert wait_until(lambda: f":{new.pid}:" in _holder(database) or new.poll() is not None,
+                              60)  # fmt: skip
+            assert new.poll() is None, (tmp_path / "new.log").read_text()
+
+            # The old one's next batch is refused: it stops, with one line.
+            old.wait(120)
+            old_out = (tmp_path / "old.log").read_text()
+            assert old.returncode == 74, old_out
+            assert f"another listener ({_holder(database)}) took the ledger over" in old_out
+            assert "Traceback" not in old_out
+
+            # Every execution once; the new listener's Redis is whole.
+            produced: set[str] = set()
+
+            def complete() -> bool:
+                nonlocal produced
+                produced = {r["execId"] for r in ex.control.dump("main")["executions"]}
+                return len(produced) == FILLS and set(ledger(database)) == produced
+
+            assert wait_until(complete, 120, interval=0.5), (
+                f"{len(produced - set(ledger(database)))} executions missing"
+            )
+            with database.connect("readonly") as conn:
+                (net,) = conn.execute(
+                    "SELECT sum(CASE side WHEN 'Buy' THEN exec_qty ELSE -exec_qty END)"
+                    " FROM trading.fills WHERE bot_id = %s", (bot.bot_id,),
+                ).fetchone()  # fmt: skip
+
+            def redis_whole() -> bool:
+                held = redis_positions(database.stack, SHARED).get((bot.bot_id, "BTCUSDT"))
+                client = database.stack.redis(redis_keys.bot_db(bot.redis_db))
+                streamed = {
+                    f["exec_id"]
+                    for _, f in client.xrange(redis_keys.fills_stream(BotId(bot.bot_id)))
+                }
+                return held == net and produced <= streamed
+
+            assert wait_until(redis_whole, 30, interval=0.5)
+            assert isinstance(net, Decimal)
+            assert new.poll() is None, (tmp_path / "new.log").read_text()
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+            partition.close()
+            old_log.close()
+            new_log.close()
