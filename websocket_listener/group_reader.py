@@ -16,13 +16,31 @@ import logging
 import threading
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from core.redis_client import ensure_group, sync_reply
+from core.config import Settings
+from core.redis_client import ensure_group, redis_client, sync_reply
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "listener"
 BLOCK_MS = 1000
+#: A read that gets no answer this long after its block fails: without a timeout, a read
+#: sent into a partition that drops packets waits as long as TCP retransmits (up to a
+#: quarter of an hour) and the stream stops flowing until then.
+READ_TIMEOUT_SECONDS = BLOCK_MS / 1000 + 5
+
+
+def reader_client(settings: Settings) -> redis.Redis:
+    """The infrastructure DB, for a reader: the read timeout above, and no retry inside
+    redis-py (the reader's own loop tries again a second later)."""
+    return redis_client(
+        settings,
+        settings.redis.infra_db,
+        socket_timeout=READ_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 class GroupReader:
@@ -43,7 +61,7 @@ class GroupReader:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(BLOCK_MS / 1000 + 5)
+        self._thread.join(READ_TIMEOUT_SECONDS + 1)
 
     def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         raise NotImplementedError

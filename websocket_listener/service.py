@@ -310,6 +310,7 @@ class Listener:
         from websocket_listener.catchup import CatchUp
         from websocket_listener.claim_requests import ClaimConsumer
         from websocket_listener.connections import AccountStream
+        from websocket_listener.group_reader import reader_client
         from websocket_listener.handover import HandoverConsumer
 
         names = list(accounts if accounts is not None else self.settings.accounts)
@@ -328,9 +329,9 @@ class Listener:
             )
             self.catchups[account].start()
             self.streams[account].start()
-        self.handover = HandoverConsumer(infra_client(self.settings), self._put)
+        self.handover = HandoverConsumer(reader_client(self.settings), self._put)
         self.handover.start()
-        self.claims = ClaimConsumer(infra_client(self.settings), self.assign)
+        self.claims = ClaimConsumer(reader_client(self.settings), self.assign)
         self.claims.start()
 
     def _subscribed(self, account: str) -> None:

@@ -15,6 +15,7 @@ while it could not reach Redis.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from core import redis_keys
+from core.config import ListenerSettings
 from core.ids import BotId
 from core.redis_client import infra_client
 from devenv.ports import wait_until
@@ -32,12 +34,15 @@ from paper_exchange.testing import running_exchange
 from tests.harness.partition import Partition
 from tests.websocket_listener.helpers import (
     SHARED,
+    execution,
     ledger,
     listener_env,
     redis_positions,
     register_bots,
     spawn_listener,
 )
+from trade_sync.handover import hand_over
+from websocket_listener.service import Listener
 
 FILLS = 2400
 RATE = 120  # per second: the stream lasts 20 s, through the cut and the takeover
@@ -131,3 +136,35 @@ def test_a_listener_cut_from_redis_is_fenced_out_by_the_new_one(database, redis,
             partition.close()
             old_log.close()
             new_log.close()
+
+
+def test_the_stream_readers_give_up_on_a_redis_that_drops_packets(database, redis, tmp_path):
+    """The hand-over and claim readers wait on Redis with a read timeout: a read sent
+    into a partition fails and is retried, rather than waiting as long as TCP does
+    (hand-overs would stop flowing until then, and a listener that must stop, fenced
+    out of the ledger, would wait for these threads)."""
+    partition = Partition(database.settings.redis.host, database.settings.redis.port)
+    cut_off = database.settings.redis.model_copy(update={"host": "127.0.0.1",
+                                                         "port": partition.port})  # fmt: skip
+    settings = dataclasses.replace(
+        database.settings,
+        redis=cut_off,
+        listener=ListenerSettings(spool_dir=tmp_path / "spool"),
+    )
+    listener = Listener(settings, application_name="test-readers-partition")
+    try:
+        listener.start_sources(accounts=[])
+        item = execution(SHARED[0], side="Buy", qty="1", price="100", exec_time=1_700_000_000_000)
+        hand_over(infra_client(database.settings), "main", "execution", [item])
+        # Read through the forwarder (nothing writes: the writer is not started).
+        assert wait_until(lambda: listener.pipeline.queue.qsize() >= 1, 15)
+        partition.cut()
+        time.sleep(1.5)  # both readers now wait for replies that will never come
+        started = time.monotonic()
+        listener.handover.stop()  # as Listener.stop does (its writer is not started)
+        listener.claims.stop()
+        readers = [listener.handover._thread, listener.claims._thread]
+        assert not any(t.is_alive() for t in readers), "a reader still waits on the partition"
+        assert time.monotonic() - started < 20
+    finally:
+        partition.close()
