@@ -18,7 +18,7 @@ faster than it expands a JSON document (a profile of a 1,000-fill INSERT spent 4
 it in ``json_to_recordset``). COPY has no ``ON CONFLICT``, so the batch first asks which
 of its executions the ledger already holds and copies only the others; the listener is
 the ledger's only writer, so nothing can land in between. If something does (a session
-that does not take the ledger lock below), the COPY fails on the primary key, the
+that does not take its turn, below), the COPY fails on the primary key, the
 transaction rolls back and the batch is written again through the ``ON CONFLICT``
 statement: exactly once either way. A small batch keeps the single-round-trip INSERT,
 for latency.
