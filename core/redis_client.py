@@ -8,17 +8,24 @@ ISO times, JSON), and takes its address, ACL user and password from ``REDIS_*``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, AuthorizationError
+from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
 from core import redis_cluster
 from core.config import Settings
 
 _T = TypeVar("_T")
+
+log = logging.getLogger(__name__)
 
 #: Fail fast on a dead server instead of hanging a service's loop; callers retry.
 SOCKET_TIMEOUT = 10.0
@@ -63,7 +70,16 @@ def redis_client(settings: Settings, db: int | None = None, **overrides: Any) ->
         return cast(
             redis.Redis, redis_cluster.sync_cluster(kwargs, settings.redis.cluster_addresses())
         )
-    return redis.Redis(**kwargs)
+    # redis-py turns the arguments into its pool's; the pool is then rebuilt as a _Pool
+    # with exactly those (a client must wait for Redis when taking a connection too).
+    built = redis.Redis(**kwargs).connection_pool
+    return redis.Redis(
+        connection_pool=_Pool(
+            connection_class=built.connection_class,
+            max_connections=built.max_connections,
+            **built.connection_kwargs,
+        )
+    )
 
 
 def async_redis_client(
@@ -82,6 +98,96 @@ def async_redis_client(
 def infra_client(settings: Settings) -> redis.Redis:
     """A client for the infrastructure DB (``REDIS_INFRA_DB``; 0 on a cluster)."""
     return redis_client(settings, settings.redis.infra_db)
+
+
+# --- what a command does when its connection fails (``retry=``) --------------------------
+#
+# redis-py's own default, three more tries with a growing random pause (up to 14 s in
+# all), suits no caller here: it is too slow for the listener, which must go on writing
+# the ledger without Redis, and too short for a bot, which cannot decide without it.
+
+
+def fail_fast() -> Retry:
+    """One more try at once, then the error: for a caller with its own way through an
+    outage (the listener writes the ledger on and puts Redis right afterwards)."""
+    return Retry(NoBackoff(), 1)
+
+
+def no_retry() -> Retry:
+    """The error at the first failure: for a reader whose own loop tries again."""
+    return Retry(NoBackoff(), 0)
+
+
+class UntilRedisAnswers(Retry):
+    """Sends a command whose connection failed again, once a second, until Redis answers
+    or ``give_up`` is set (then the error is raised): for a caller that cannot go on
+    without Redis, such as a bot's decision, which reads its position there before it
+    acts. Waiting where the call failed is what makes this safe: the decision goes on
+    from that call, and nothing before it (an order already sent) is done twice.
+
+    Retried: a refused, reset or closed connection, and a Redis still loading its data
+    after a restart. Not retried: a wrong password or a missing right (waiting would not
+    mend them), and a timeout. A command whose connection broke before its reply may have
+    run; the callers' writes are idempotent, and the one that is not says so
+    (bots/runtime/fills.py).
+
+    One warning when an outage starts and one line when it ends, however many calls
+    waited. For a standalone Redis: a cluster client counts its retries another way
+    (:func:`wait_for_redis` leaves it alone).
+    """
+
+    def __init__(self, who: str, give_up: threading.Event, *, every: float = 1.0) -> None:
+        super().__init__(NoBackoff(), -1, (redis.ConnectionError,))
+        self._who = who
+        self._give_up = give_up
+        self._every = every
+        self._down = threading.Event()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> UntilRedisAnswers:
+        # Every connection of a pool copies its retry; this one must stay shared (one
+        # outage, one warning, one stop event).
+        return self
+
+    def call_with_retry(self, do: Callable[[], _T], fail: Callable[[Exception], Any]) -> _T:
+        while True:
+            try:
+                answer = do()
+            except (AuthenticationError, AuthorizationError):
+                raise
+            except redis.ConnectionError as error:
+                fail(error)
+                if self._give_up.is_set():
+                    raise
+                if not self._down.is_set():
+                    self._down.set()
+                    log.warning("%s: Redis unreachable (%s); waiting for it", self._who, error)
+                self._give_up.wait(self._every)
+                continue
+            if self._down.is_set():
+                self._down.clear()
+                log.info("%s: Redis answers again; going on", self._who)
+            return answer
+
+
+class _Pool(redis.ConnectionPool):
+    """redis-py's pool, except that taking a connection waits for Redis when the
+    connections' retry is :class:`UntilRedisAnswers`: redis-py connects (or reconnects)
+    the connection it hands out before the command's retry begins, so a command sent
+    while Redis is down would fail there, without waiting. Any other retry: unchanged."""
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        retry = self.connection_kwargs.get("retry")
+        take = super().get_connection
+        if isinstance(retry, UntilRedisAnswers):
+            return retry.call_with_retry(lambda: take(*args, **kwargs), lambda _error: None)
+        return take(*args, **kwargs)
+
+
+def wait_for_redis(client: redis.Redis, who: str, give_up: threading.Event) -> None:
+    """From now on, ``client``'s commands wait out an outage (:class:`UntilRedisAnswers`)
+    rather than fail. No change to a cluster client."""
+    if not redis_cluster.is_cluster_client(client):
+        client.set_retry(UntilRedisAnswers(who, give_up))
 
 
 def sync_reply(value: Awaitable[_T] | _T) -> _T:

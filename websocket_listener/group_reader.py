@@ -16,11 +16,9 @@ import logging
 import threading
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from core.config import Settings
-from core.redis_client import ensure_group, redis_client, sync_reply
+from core.redis_client import ensure_group, no_retry, redis_client, sync_reply
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +37,7 @@ def reader_client(settings: Settings) -> redis.Redis:
         settings,
         settings.redis.infra_db,
         socket_timeout=READ_TIMEOUT_SECONDS,
-        retry=Retry(NoBackoff(), 0),
+        retry=no_retry(),
     )
 
 

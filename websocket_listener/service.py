@@ -21,14 +21,12 @@ from typing import Any
 
 import psycopg
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from core import redis_cluster, redis_keys
 from core.config import Role, Settings
 from core.db import connect
 from core.lease import DEFAULT_TTL_SECONDS, Lease, LeaseLost, new_token
-from core.redis_client import infra_client, redis_client, stream_fields
+from core.redis_client import fail_fast, infra_client, redis_client, stream_fields
 from websocket_listener import ledger_fence, metrics
 from websocket_listener.batch import Committed, Conflict
 from websocket_listener.envelope import Envelope
@@ -58,7 +56,7 @@ _ALERTED_MAX = 10_000
 #: redis-py's default three with backoff. A Redis that drops packets then costs at most
 #: two timeouts per call, not about 27 s: the writer thread goes back to the ledger, and
 #: the main loop goes on noticing a writer that died or was fenced out.
-_FAIL_FAST: dict[str, Any] = {"socket_timeout": 5, "retry": Retry(NoBackoff(), 1)}
+_FAIL_FAST: dict[str, Any] = {"socket_timeout": 5, "retry": fail_fast()}
 
 
 def _answers(client: redis.Redis) -> bool:
