@@ -28,7 +28,14 @@ def first_delivery(bot_redis: redis.Redis, bot_id: BotId, exec_id: str, *, prune
     """Whether ``exec_id`` is new to this bot (and mark it seen). ``prune`` also drops
     the ids older than :data:`SEEN_FILLS_SECONDS`: the caller does it now and then."""
     seen = redis_keys.seen_fills(bot_id)
-    first_time = bot_redis.zadd(seen, {exec_id: time.time()}, nx=True) == 1
+    marked = time.time()
+    first_time = bot_redis.zadd(seen, {exec_id: marked}, nx=True) == 1
+    if not first_time:
+        # Seen before, or marked by this very call: when a connection breaks after the
+        # ZADD ran but before its reply, the client sends it again (a bot's client waits
+        # out a Redis restart, core/redis_client.py), and the second finds the first's
+        # mark. Its own score tells them apart; a redelivery was marked at another time.
+        first_time = bot_redis.zscore(seen, exec_id) == marked
     if first_time and prune:
         bot_redis.zremrangebyscore(seen, 0, time.time() - SEEN_FILLS_SECONDS)
     return first_time
