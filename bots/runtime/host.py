@@ -79,7 +79,7 @@ from core.errors import UserError
 from core.instruments import Instrument
 from core.notify import settings_of
 from core.orders import OrderBook, OrderManager, new_intent_id
-from core.redis_client import stream_fields, sync_reply
+from core.redis_client import stream_fields, sync_reply, wait_for_redis
 from core.risk import BotState, RiskGate, split_config
 from core.strategy import (
     Intent,
@@ -403,6 +403,20 @@ class BotHost:
 
     def run(self, stop: threading.Event) -> None:
         self._stopping = stop
+        # A decision cannot go on without Redis (its position is read there before every
+        # order). From here a failed Redis call waits for Redis and goes on from where it
+        # failed: a decision half done (an order sent, its stop not yet) is finished,
+        # never started again. Only ``stop`` ends the wait.
+        for client in (self.redis, self.infra):
+            wait_for_redis(client, f"bot {self.reg.bot_id}", stop)
+        try:
+            self._run(stop)
+        except redis.ConnectionError as exc:
+            if not stop.is_set():
+                raise
+            log.warning("bot %s stopped while waiting for Redis (%s)", self.reg.bot_id, exc)
+
+    def _run(self, stop: threading.Event) -> None:
         self.start()
         try:
             while not stop.is_set():

@@ -79,12 +79,19 @@ def build_host(settings: Settings, bot_id: str) -> BotHost:
 def bot_health(host: BotHost, http_host: str, port: int) -> HealthServer:
     """The bot's ``/healthz``: failing when its heartbeat is gone; ``info.drift_gate``
     says whether its entries wait on open drift (bots/runtime/drift_gate.py)."""
+    from core import redis_keys
+    from core.redis_client import no_retry, redis_client
     from core.service import HealthServer
 
+    # A client of its own: the host's waits out a Redis outage, and a probe must answer
+    # "failing" at once instead.
+    probe = redis_client(
+        host.settings, redis_keys.bot_db(host.reg.redis_db), retry=no_retry(), socket_timeout=2
+    )
     return HealthServer(
         http_host,
         port,
-        {"heartbeat": lambda: bool(host.redis.exists(f"bot:{host.reg.bot_id}:heartbeat"))},
+        {"heartbeat": lambda: bool(probe.exists(redis_keys.heartbeat(host.reg.bot_id)))},
         info={"drift_gate": lambda: host.drift.status(host.symbols)},
     )
 

@@ -38,6 +38,7 @@ from core import redis_keys
 from core.config import AccountCredentials, BybitSettings, ListenerSettings, Settings
 from core.ids import AccountName
 from database import bots as registry
+from devenv.redis_server import RedisServer
 from paper_exchange.testing import RunningExchange, running_exchange
 from websocket_listener.service import Listener
 
@@ -126,8 +127,11 @@ class Stack:
         tmp: Path,
         history: int,
         symbols: Sequence[str] = (SYMBOL,),
+        redis_server: RedisServer | None = None,
     ) -> None:
         self.database = database
+        #: A Redis of the test's own (which it may stop), else the suite's.
+        self.redis_server = redis_server
         #: Every symbol the market replays; play() waits for each bot's decision on each.
         self.symbols = list(symbols)
         self.ex = ex
@@ -144,6 +148,14 @@ class Stack:
             listener=ListenerSettings(spool_dir=tmp / "spool", catchup_margin_seconds=60),
             accounts=accounts,
         )
+        if redis_server is not None:
+            self.settings = dataclasses.replace(
+                self.settings,
+                redis=self.settings.redis.model_copy(update={
+                    "host": redis_server.host, "port": redis_server.port, "username": None,
+                    "password": SecretStr(redis_server.password or ""),
+                }),
+            )  # fmt: skip
         self.bots: dict[str, RunningBot] = {}
         self.codes: dict[str, str] = {}
         self.redis_dbs: dict[str, int] = {}
@@ -281,6 +293,8 @@ class Stack:
     # --- what happened ----------------------------------------------------------------
 
     def bot_redis(self, bot_id: str) -> redis_lib.Redis:
+        if self.redis_server is not None:
+            return self.redis_server.client(self.redis_dbs[bot_id])
         return self.database.redis(self.redis_dbs[bot_id])  # type: ignore[no-any-return]
 
     def position(self, bot_id: str, symbol: str = SYMBOL) -> dict[str, Decimal]:
@@ -355,9 +369,11 @@ def stack(
     *,
     listener: bool = True,
     others: Mapping[str, Sequence[Bar]] | None = None,
+    redis_server: RedisServer | None = None,
 ) -> Iterator[Stack]:
     """``bars[:history]`` are closed history when the test starts; the rest play live.
-    ``others`` are more symbols' bars, from the same start (a portfolio)."""
+    ``others`` are more symbols' bars, from the same start (a portfolio). With
+    ``redis_server``, the listener and the bots use that Redis instead of the suite's."""
     others = dict(others or {})
     markets = [write_market(tmp_path / f"{SYMBOL}_1.csv", bars)]
     markets += [write_market(tmp_path / f"{sym}_1.csv", b) for sym, b in others.items()]
@@ -367,7 +383,7 @@ def stack(
         # One execution per order: fills at one price, so P&L is hand-computable exactly.
         for symbol in (SYMBOL, *others):
             ex.control.post("/paper/liquidity", symbol=symbol, qty_per_level="1000")
-        s = Stack(database, ex, tmp_path, history, [SYMBOL, *others])
+        s = Stack(database, ex, tmp_path, history, [SYMBOL, *others], redis_server)
         assert ex.control.state()["now_ms"] == T0_MS + history * MINUTE
         try:
             if listener:
@@ -390,6 +406,13 @@ def env_for(s: Stack) -> dict[str, str]:
         BYBIT_ACCOUNT_SOLO_API_SECRET="solo-secret",
         PYTHONUNBUFFERED="1",
     )
+    if s.redis_server is not None:
+        env.update(
+            REDIS_HOST=s.redis_server.host,
+            REDIS_PORT=str(s.redis_server.port),
+            REDIS_PASSWORD=s.redis_server.password or "",
+        )
+        env.pop("REDIS_USERNAME", None)
     env.pop("BOT_ID", None)
     return env
 

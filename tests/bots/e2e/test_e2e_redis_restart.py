@@ -1,0 +1,121 @@
+"""A bot whose Redis goes away in the middle of a decision (bots/runtime/host.py).
+
+A decision reads the bot's position from Redis before it orders. In a rehearsal, Redis
+restarted while a ShortSeller was deciding on a candle: the read failed, the decision
+thread died with a traceback, and the container was restarted a minute later. Now the
+call waits for Redis, and the decision goes on from it once Redis is back: the entry
+goes out once, with its stop and take profit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from decimal import Decimal
+
+import pytest
+
+from core import redis_keys
+from devenv.ports import free_port
+from devenv.redis_server import RedisServer
+from tests.bots.e2e.harness import MINUTE, bar_start, flat_bars, spawn_bot, stack, wait
+
+CONFIG = {
+    "ema_fast": 3,
+    "ema_slow": 5,
+    "cooldown_minutes": 0,
+    "exits": {
+        "BTCUSDT": {
+            "stop_loss_pct": "1.0",
+            "take_profit_pct": "3.0",
+            "trailing_distance_pct": "1.0",
+            "trailing_activation_pct": "2.0",
+        }
+    },
+}
+BOT = "ss_redis"
+#: redis-py's own retries give up within 14 s at most (three, each up to 2, 4, 8 s).
+OUTAGE_SECONDS = 16
+
+
+def _bars():
+    history = [(60000 + 10 * (i - 1), 60000 + 10 * i, 60000 + 10 * (i - 1), 60000 + 10 * i)
+               for i in range(20)]  # fmt: skip
+    return history, [(60190, 60190, 59800, 59800), *flat_bars(59800, 10)]  # bar 20: entry
+
+
+@pytest.mark.slow
+def test_a_decision_that_loses_redis_waits_for_it_and_enters_once(database, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="core.redis_client")
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
+    server.start()
+    history, live = _bars()
+    try:
+        with stack(database, tmp_path, history + live, len(history), redis_server=server) as s:
+            s.register(BOT, "rr", "shortseller", CONFIG, redis_db=5)
+            bot = s.start_bot(BOT)
+            host = bot.host
+            client = s.bot_redis(BOT)
+            # Just after a heartbeat (every 5 s): the decision thread's next Redis call is
+            # the decision's, not the next beat's.
+            beat = client.get(redis_keys.heartbeat(BOT))
+            wait(lambda: client.get(redis_keys.heartbeat(BOT)) != beat, what="a heartbeat")
+            decisions = host.decisions
+
+            server.stop()
+            s.ex.control.advance(MINUTE)  # bar 20 closes while Redis is down
+            wait(lambda: host.decisions > decisions, timeout=3, what="the decision to start")
+            time.sleep(OUTAGE_SECONDS)
+            assert bot.thread.is_alive(), bot.errors
+            assert not bot.errors
+            assert s.orders() == []  # it has not read its position: nothing sent yet
+
+            server.start()
+            wait(lambda: host.decided.get("BTCUSDT") == bar_start(20), what="the decision")
+            s.settle()
+            assert s.qty(BOT) == Decimal("-0.117")  # one entry, not two
+            links = sorted(o["orderLinkId"].split("-")[1] for o in s.orders())
+            assert links == ["en", "sl", "tp"]
+            assert sorted(o["orderLinkId"].split("-")[1] for o in s.open_orders(BOT)) == [
+                "sl",
+                "tp",
+            ]
+            s.play(2)  # and it goes on deciding
+            assert not bot.errors and bot.thread.is_alive()
+    finally:
+        server.stop()
+    waited = [r.getMessage() for r in caplog.records if "waiting for it" in r.getMessage()]
+    assert waited and all(m.startswith(f"bot {BOT}: Redis unreachable") for m in waited)
+    assert any(f"bot {BOT}: Redis answers again" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_a_bot_stopped_while_it_waits_for_redis_exits_without_a_traceback(database, tmp_path):
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
+    server.start()
+    history, live = _bars()
+    try:
+        with stack(database, tmp_path, history + live, len(history), redis_server=server) as s:
+            s.register(BOT, "rr", "shortseller", CONFIG, redis_db=5)
+            proc = spawn_bot(s, BOT)
+            try:
+                client = s.bot_redis(BOT)
+                wait(lambda: client.exists(redis_keys.heartbeat(BOT)), timeout=60,
+                     what="the bot to start")  # fmt: skip
+                server.stop()
+                s.ex.control.advance(MINUTE)  # a decision that waits for Redis
+                time.sleep(3)
+                assert proc.poll() is None  # waiting, not dead
+                proc.send_signal(signal.SIGTERM)
+                out, _ = proc.communicate(timeout=10)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+    finally:
+        server.stop()
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out, out
+    assert f"bot {BOT}: Redis unreachable" in out
+    assert f"bot {BOT} stopped while waiting for Redis" in out
