@@ -401,14 +401,18 @@ class BotHost:
 
     # --- the decision thread -------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
-        self._stopping = stop
-        # A decision cannot go on without Redis (its position is read there before every
-        # order). From here a failed Redis call waits for Redis and goes on from where it
-        # failed: a decision half done (an order sent, its stop not yet) is finished,
-        # never started again. Only ``stop`` ends the wait.
+    def wait_for_redis(self, stop: threading.Event) -> None:
+        """From now on a failed Redis call of this host waits for Redis and goes on from
+        where it failed, until ``stop`` is set. A decision cannot go on without Redis (its
+        position is read there before every order), and starting it again would not be
+        safe: a decision half done (an order sent, its stop not yet) is finished, never
+        started twice."""
         for client in (self.redis, self.infra):
             wait_for_redis(client, f"bot {self.reg.bot_id}", stop)
+
+    def run(self, stop: threading.Event) -> None:
+        self._stopping = stop
+        self.wait_for_redis(stop)
         try:
             self._run(stop)
         except redis.ConnectionError as exc:

@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+import redis
+
 from core.config import Settings
 from core.errors import UserError
 
@@ -102,6 +104,15 @@ def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None
     host = build_host(settings, bot_id)
     stop = stop or threading.Event()
     lost: list[str] = []
+    # A bot started before its Redis (a cluster engine has no start order) waits for it,
+    # with a warning, rather than dying at its first call.
+    host.wait_for_redis(stop)
+    try:
+        host.redis.ping()
+    except redis.ConnectionError:
+        if stop.is_set():
+            return
+        raise
 
     def on_lost(why: str) -> None:
         lost.append(why)
