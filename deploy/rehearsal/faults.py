@@ -63,15 +63,41 @@ Advancing = Callable[[float], bool]
 ADVANCE_S = 150.0
 
 
+def restart_counts(stack: Stack, services: Iterable[str]) -> dict[str, int]:
+    """How often Docker's restart policy has restarted each service's container (a
+    service without a container is left out: :func:`unhealthy` reports it)."""
+    counts = {}
+    for service in services:
+        try:
+            counts[service] = int(stack.inspect(service)["RestartCount"])
+        except StackError:
+            continue
+    return counts
+
+
 def _recover(
-    fault: Fault, stack: Stack, services: list[str], timeout: float, advancing: Advancing
+    fault: Fault,
+    stack: Stack,
+    services: list[str],
+    timeout: float,
+    advancing: Advancing,
+    before: dict[str, int],
 ) -> Fault:
     """All healthy again, and then the ledger growing again: a health check alone can
-    report healthy before a service has even noticed the fault."""
+    report healthy before a service has even noticed the fault. And no other service
+    died of it: one that Docker restarted meanwhile crashed instead of riding the fault
+    out, however soon it was healthy again (``before``: :func:`restart_counts` taken
+    before the fault)."""
     time.sleep(3)  # let the fault be seen before asking whether it is over
     bad = wait_healthy(stack, services, timeout)
     if bad:
         fault.detail = f"not healthy {timeout:.0f} s after the fault: {', '.join(bad)}"
+        return fault
+    now = restart_counts(stack, before)
+    crashed = [f"{s} ({before[s]} -> {now[s]})" for s in sorted(before)
+               if s != fault.service and now.get(s, 0) > before[s]]  # fmt: skip
+    if crashed:
+        fault.detail = f"crashed and restarted by Docker meanwhile: {', '.join(crashed)}"
         return fault
     healthy = time.time()
     fault.notes.append(f"all healthy after {healthy - fault.started:.0f} s")
@@ -88,6 +114,7 @@ def crash_listener(
     stack: Stack, services: list[str], advancing: Advancing, timeout: float = 120
 ) -> Fault:
     fault = Fault("kill -9 of the listener's process", "websocket_listener")
+    counts = restart_counts(stack, services)
     before = stack.inspect("websocket_listener")["RestartCount"]
     fault.started = time.time()
     try:
@@ -98,7 +125,9 @@ def crash_listener(
         # machine: that is the crash itself. The restart count below says whether it was.
         if exc.returncode != KILLED:
             raise
-    _recover(fault, stack, services, timeout, advancing)
+    _recover(fault, stack, services, timeout, advancing, counts)
+    if fault.detail:
+        return fault
     after = stack.inspect("websocket_listener")["RestartCount"]
     if after <= before:
         fault.recovered_after = None
@@ -121,7 +150,8 @@ def second_listener(
     ``compose run`` makes a new container (a new hostname), with the same volumes,
     spool included."""
     fault = Fault("a second listener started beside the running one", "websocket_listener")
-    before = stack.inspect("websocket_listener")["RestartCount"]
+    counts = restart_counts(stack, services)
+    before = counts.get("websocket_listener", 0)
     fault.started = time.time()
     try:
         stack.compose("run", "--rm", "--no-deps", "-T", "websocket_listener", timeout=timeout)
@@ -140,16 +170,17 @@ def second_listener(
     if stack.inspect("websocket_listener")["RestartCount"] != before:
         fault.detail = "the running listener was restarted meanwhile"
         return fault
-    return _recover(fault, stack, services, timeout, advancing)
+    return _recover(fault, stack, services, timeout, advancing, counts)
 
 
 def restart(
     stack: Stack, service: str, services: list[str], advancing: Advancing, timeout: float = 180
 ) -> Fault:
     fault = Fault(f"restart of {service}", service)
+    counts = restart_counts(stack, services)
     fault.started = time.time()
     stack.compose("restart", service, timeout=timeout)
-    return _recover(fault, stack, services, timeout, advancing)
+    return _recover(fault, stack, services, timeout, advancing, counts)
 
 
 def cut_network(
@@ -167,6 +198,7 @@ def cut_network(
     ``seen(cut_time)`` says the consequence was observed (at most ``longest``)."""
     fault = Fault(f"{service} cut off the exchange's network", service)
     container = stack.container(service)
+    counts = restart_counts(stack, services)
     fault.started = time.time()
     run([DOCKER, "network", "disconnect", network, container])
     try:
@@ -179,7 +211,7 @@ def cut_network(
         run([DOCKER, "network", "connect", network, container])
     fault.window = (fault.started, time.time())
     fault.notes.append(f"cut for {fault.window[1] - fault.window[0]:.0f} s")
-    return _recover(fault, stack, services, 180, advancing)
+    return _recover(fault, stack, services, 180, advancing, counts)
 
 
 def kill_bot(
@@ -187,8 +219,9 @@ def kill_bot(
 ) -> Fault:
     """`docker kill` of a bot's container, then started again as an operator would."""
     fault = Fault(f"docker kill of {service}, then docker compose up", service)
+    counts = restart_counts(stack, services)
     fault.started = time.time()
     run([DOCKER, "kill", "-s", "KILL", stack.container(service)])
     time.sleep(2)
     stack.compose("up", "-d", "--no-build", "--no-deps", service)
-    return _recover(fault, stack, services, timeout, advancing)
+    return _recover(fault, stack, services, timeout, advancing, counts)

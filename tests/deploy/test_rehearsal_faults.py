@@ -98,3 +98,39 @@ def test_a_second_listener_must_be_refused_and_leave_the_first_alone(
         assert outcome in fault.notes[0] and "already running" in fault.notes[0]
     else:
         assert fault.recovered_after is None and outcome in fault.detail
+
+
+class RestartsAlongside:
+    """``docker compose restart SERVICE`` after which ``crashes`` (another service) has
+    been restarted by its policy: it died of the fault and came back healthy."""
+
+    def __init__(self, crashes: str | None) -> None:
+        self.crashes, self.restarted = crashes, False
+
+    def compose(self, *args: str, **_: Any) -> str:
+        assert args[0] == "restart"
+        self.restarted = True
+        return ""
+
+    def inspect(self, service: str) -> dict[str, Any]:
+        return {"RestartCount": 1 if self.restarted and service == self.crashes else 0}
+
+    def state(self, service: str) -> tuple[str, str]:
+        return "running", "healthy"
+
+
+@pytest.mark.parametrize("crashes", [None, "redis", "shortseller_001"])
+def test_a_service_that_died_of_another_s_restart_fails_the_fault(
+    crashes: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: only health and new fills were asked, and a bot that crashed with a
+    traceback on a Redis restart passed once Docker had brought it back."""
+    monkeypatch.setattr(faults.time, "sleep", lambda _: None)
+    services = ["redis", "shortseller_001", "websocket_listener"]
+    fault = faults.restart(RestartsAlongside(crashes), "redis", services,  # type: ignore[arg-type]
+                           advancing=lambda since: True)  # fmt: skip
+    if crashes == "shortseller_001":
+        assert fault.recovered_after is None
+        assert fault.detail == "crashed and restarted by Docker meanwhile: shortseller_001 (0 -> 1)"
+    else:  # none, or the restarted service itself
+        assert fault.recovered_after is not None and not fault.detail
