@@ -91,10 +91,11 @@ class RiskGate:
         positions: Mapping[str, PositionView],
         prices: Mapping[str, Decimal],
         reference_price: Decimal | None = None,
-        account_notional: Callable[[], Decimal] | None = None,
+        account_notional: Callable[[], Decimal | None] | None = None,
     ) -> Verdict:
         """``account_notional`` is read only when ``max_account_notional`` is set: the
-        notional every bot on the account holds (this one included), at current prices."""
+        notional every bot on the account holds (this one included), at current prices;
+        ``None`` when it could not be read, and then the entry is refused."""
         if state is BotState.STOPPED:
             return Verdict(False, "stopped", "a stopped bot sends no orders")
         if not isinstance(intent, ENTRY_INTENTS):
@@ -128,7 +129,12 @@ class RiskGate:
                 )
         cap = limits.max_account_notional
         if cap is not None and account_notional is not None:
-            total = account_notional() + added
+            held = account_notional()
+            if held is None:  # a cap that cannot be checked holds: no entry
+                return Verdict(
+                    False, "max_account_notional", "the account's notional could not be read"
+                )
+            total = held + added
             if total > cap:
                 return Verdict(False, "max_account_notional", f"{total:.2f} > {cap}")
         if limits.max_open_positions is not None:

@@ -49,7 +49,7 @@ class IntentExecutor:
     #: The bot's state and its positions, read together (one round trip).
     state_and_positions: Callable[[], tuple[BotState, dict[str, PositionView]]]
     context: Callable[[], StrategyContext]
-    account_notional: Callable[[], Decimal]
+    account_notional: Callable[[], Decimal | None]
 
     def execute(self, intents: Iterable[Intent], *, follow_up: bool = True) -> None:
         """Gate and send intents; tell the strategy about every one that did not become an
@@ -127,7 +127,7 @@ def host_refusal(
     halted: str | None,
     positions: Mapping[str, PositionView],
     prices: Mapping[str, Decimal],
-    account_notional: Callable[[], Decimal] | None = None,
+    account_notional: Callable[[], Decimal | None] | None = None,
 ) -> str | None:
     """Why the host refuses ``intent`` (the rule's name, handed to ``on_rejected``), or
     ``None``: the risk gate (state, kill switch, loss limits, exposure) and, for entries,

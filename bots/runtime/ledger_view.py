@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import psycopg
 import redis
 
 from core import redis_keys
@@ -98,15 +99,21 @@ class LedgerView:
             log.warning("open time of %s not read from the ledger: %s", symbol, exc)
         return None
 
-    def account_notional(self, account: str, prices: Mapping[str, Decimal]) -> Decimal:
+    def account_notional(self, account: str, prices: Mapping[str, Decimal]) -> Decimal | None:
         """Every bot's open notional on ``account``, from the ledger's positions (other
         bots' Redis keys are not this bot's to read), at the last prices known here,
-        else at each position's average price."""
-        with self._reads.use() as conn:
-            rows = conn.execute(
-                "SELECT p.symbol, p.qty, p.avg_price FROM analytics.bot_positions p"
-                " JOIN trading.bots b USING (bot_id) WHERE b.account = %s AND p.qty <> 0"
-                " AND p.bot_id <> 'external'",  # its account is not one column
-                (account,),
-            ).fetchall()
+        else at each position's average price. ``None`` (and a warning) when the ledger
+        cannot be read: the risk gate then refuses the entry rather than the decision
+        dying of a PostgreSQL restart."""
+        try:
+            with self._reads.use() as conn:
+                rows = conn.execute(
+                    "SELECT p.symbol, p.qty, p.avg_price FROM analytics.bot_positions p"
+                    " JOIN trading.bots b USING (bot_id) WHERE b.account = %s AND p.qty <> 0"
+                    " AND p.bot_id <> 'external'",  # its account is not one column
+                    (account,),
+                ).fetchall()
+        except psycopg.Error as exc:
+            log.warning("account notional not read from the ledger: %s", exc)
+            return None
         return sum((abs(qty) * (prices.get(symbol) or avg) for symbol, qty, avg in rows), ZERO)
