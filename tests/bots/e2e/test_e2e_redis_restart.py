@@ -35,8 +35,9 @@ CONFIG = {
     },
 }
 BOT = "ss_redis"
-#: redis-py's own retries give up within 14 s at most (three, each up to 2, 4, 8 s).
-OUTAGE_SECONDS = 16
+#: Long enough to see the bot wait. Before the fix the decision's call failed at once:
+#: redis-py reconnects a pooled connection a restart closed outside any retry.
+OUTAGE_SECONDS = 5
 
 
 def _bars():
