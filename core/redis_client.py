@@ -128,8 +128,9 @@ class UntilRedisAnswers(Retry):
     Retried: a refused, reset or closed connection, and a Redis still loading its data
     after a restart. Not retried: a wrong password or a missing right (waiting would not
     mend them), and a timeout. A command whose connection broke before its reply may have
-    run; the callers' writes are idempotent, and the one that is not says so
-    (bots/runtime/fills.py).
+    run, and is then run twice: a bot's writes are idempotent but for its appends (an
+    alert, a reply to a command), which can then come twice; the one write whose repeat
+    would matter recognises it (bots/runtime/fills.py).
 
     One warning when an outage starts and one line when it ends, however many calls
     waited. For a standalone Redis: a cluster client counts its retries another way
