@@ -17,6 +17,8 @@ What the host guarantees around the strategy:
   the stricter of its Redis key and its registry row, so a lost key never un-pauses it;
 * after a crash it adopts the ledger's positions and its own resting orders rather than
   entering again, so a restart neither duplicates entries nor forgets stops;
+* through a Redis outage each of its Redis calls waits where it failed and the decision
+  goes on from there, so nothing already done (an order sent) is done twice;
 * SIGTERM stops it without touching positions: only ``flatten`` closes them.
 
 This module wires the pieces and owns the decision loop; each concern has its own module
