@@ -142,7 +142,8 @@ class UntilRedisAnswers(Retry):
         self._who = who
         self._give_up = give_up
         self._every = every
-        self._down = threading.Event()
+        self._down = False  # an outage under way, seen by some call
+        self._lock = threading.Lock()  # so two calls failing at once warn once
 
     def __deepcopy__(self, memo: dict[int, Any]) -> UntilRedisAnswers:
         # Every connection of a pool copies its retry; this one must stay shared (one
@@ -159,15 +160,19 @@ class UntilRedisAnswers(Retry):
                 fail(error)
                 if self._give_up.is_set():
                     raise
-                if not self._down.is_set():
-                    self._down.set()
+                if self._outage(started=True):
                     log.warning("%s: Redis unreachable (%s); waiting for it", self._who, error)
                 self._give_up.wait(self._every)
                 continue
-            if self._down.is_set():
-                self._down.clear()
+            if self._down and self._outage(started=False):
                 log.info("%s: Redis answers again; going on", self._who)
             return answer
+
+    def _outage(self, *, started: bool) -> bool:
+        """Records that an outage started (or ended); True for the call that changed it."""
+        with self._lock:
+            changed, self._down = self._down != started, started
+        return changed
 
 
 class _Pool(redis.ConnectionPool):
