@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 import redis
 import redis.asyncio
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, AuthorizationError
+from redis.exceptions import AuthenticationError, AuthorizationError, ClusterDownError
 from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
@@ -118,6 +118,10 @@ def no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
+#: What :class:`UntilRedisAnswers` waits on.
+_WAITED_ON: tuple[type[Exception], ...] = (redis.ConnectionError, ClusterDownError)
+
+
 class UntilRedisAnswers(Retry):
     """Sends a command whose connection failed again, once a second, until Redis answers
     or ``give_up`` is set (then the error is raised): for a caller that cannot go on
@@ -132,13 +136,15 @@ class UntilRedisAnswers(Retry):
     alert, a reply to a command), which can then come twice; the one write whose repeat
     would matter recognises it (bots/runtime/fills.py).
 
+    On a cluster, a cluster without a primary for some slots (``CLUSTERDOWN``, while a
+    replica takes over) is waited on too.
+
     One warning when an outage starts and one line when it ends, however many calls
-    waited. For a standalone Redis: a cluster client counts its retries another way
-    (:func:`wait_for_redis` leaves it alone).
+    waited.
     """
 
     def __init__(self, who: str, give_up: threading.Event, *, every: float = 1.0) -> None:
-        super().__init__(NoBackoff(), -1, (redis.ConnectionError,))
+        super().__init__(NoBackoff(), -1, _WAITED_ON)
         self._who = who
         self._give_up = give_up
         self._every = every
@@ -156,7 +162,7 @@ class UntilRedisAnswers(Retry):
                 answer = do()
             except (AuthenticationError, AuthorizationError):
                 raise
-            except redis.ConnectionError as error:
+            except _WAITED_ON as error:
                 fail(error)
                 if self._give_up.is_set():
                     raise
@@ -190,10 +196,14 @@ class _Pool(redis.ConnectionPool):
 
 
 def wait_for_redis(client: redis.Redis, who: str, give_up: threading.Event) -> None:
-    """From now on, ``client``'s commands wait out an outage (:class:`UntilRedisAnswers`)
-    rather than fail. No change to a cluster client."""
-    if not redis_cluster.is_cluster_client(client):
-        client.set_retry(UntilRedisAnswers(who, give_up))
+    """From now on, ``client``'s commands and pipelines wait out an outage
+    (:class:`UntilRedisAnswers`) rather than fail, on a standalone Redis or a cluster
+    (``LazyCluster.wait_with``)."""
+    wait = UntilRedisAnswers(who, give_up)
+    if isinstance(client, redis_cluster.LazyCluster):
+        client.wait_with(wait)
+    elif not redis_cluster.is_cluster_client(client):
+        client.set_retry(wait)
 
 
 def sync_reply(value: Awaitable[_T] | _T) -> _T:

@@ -21,6 +21,7 @@ from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
+from redis.retry import Retry
 
 from core.errors import ConfigError
 
@@ -150,6 +151,16 @@ class LazyCluster:
         self._client: Cluster | None = None
         self._lock = threading.Lock()
         self._known = _KnownNodes(seeds)
+        #: Set by :meth:`wait_with`: commands and pipelines wait out an outage with it.
+        self._wait: Retry | None = None
+
+    def wait_with(self, retry: Retry) -> None:
+        """From now on every command and pipeline goes through ``retry``, which waits
+        out an outage (core/redis_client.py, ``UntilRedisAnswers``). A standalone
+        client gets it as its connections' retry; a cluster client counts its retries
+        another way (a count, not a loop), so the wait wraps its calls here instead,
+        and each try asks :meth:`_real` again: after an outage that is a fresh client."""
+        self._wait = retry
 
     def _real(self) -> Cluster:
         with self._lock:
@@ -167,13 +178,63 @@ class LazyCluster:
             return self._client
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._real(), name)
+        wait = self._wait
+        if wait is None:
+            return getattr(self._real(), name)
+        if name == "pipeline":
+            return lambda *args, **kwargs: _ReplayedPipeline(self, wait, args, kwargs)
+        if not callable(getattr(Cluster, name, None)):
+            return getattr(self._real(), name)
+
+        def waiting(*args: Any, **kwargs: Any) -> Any:
+            if name.endswith("scan_iter"):  # a generator: its calls come as it is iterated
+                found = wait.call_with_retry(
+                    lambda: list(getattr(self._real(), name)(*args, **kwargs)), lambda _e: None
+                )
+                return iter(found)
+            return wait.call_with_retry(
+                lambda: getattr(self._real(), name)(*args, **kwargs), lambda _error: None
+            )
+
+        return waiting
 
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+class _ReplayedPipeline:
+    """A pipeline of a :class:`LazyCluster` that waits: its commands are kept until
+    ``execute``, which sends them on a fresh pipeline as often as the wait tries (redis-py's
+    cluster pipeline forgets its commands when it fails)."""
+
+    def __init__(
+        self, owner: LazyCluster, wait: Retry, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self._owner, self._wait = owner, wait
+        self._args, self._kwargs = args, kwargs
+        self._commands: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def keep(*args: Any, **kwargs: Any) -> _ReplayedPipeline:
+            self._commands.append((name, args, kwargs))
+            return self
+
+        return keep
+
+    def execute(self, raise_on_error: bool = True) -> Any:
+        def send() -> Any:
+            pipe = self._owner._real().pipeline(*self._args, **self._kwargs)
+            for name, args, kwargs in self._commands:
+                getattr(pipe, name)(*args, **kwargs)
+            return pipe.execute(raise_on_error)
+
+        try:
+            return self._wait.call_with_retry(send, lambda _error: None)
+        finally:
+            self._commands.clear()
 
 
 def is_cluster_client(client: object) -> bool:

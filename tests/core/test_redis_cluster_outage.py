@@ -88,3 +88,48 @@ def test_an_unreachable_cluster_is_a_connection_error_until_it_is_back(tmp_path:
         loop.close()
         client.close()
         server.stop()
+
+
+def test_a_waiting_client_waits_for_the_cluster_and_goes_on(tmp_path: Path) -> None:
+    """A bot's client (``wait_for_redis``) on a cluster: every kind of call made while
+    the cluster is down waits, and answers once it is back. Before, a cluster client
+    was left as it was, and a bot's decision died of the first failed call."""
+    import threading
+
+    from core.redis_client import wait_for_redis
+
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port(), cluster=True)
+    server.start()
+    settings: Any = SimpleNamespace(redis=RedisSettings(
+        host=server.host, port=server.port, password=server.password, cluster=True
+    ))  # fmt: skip
+    client = redis_client(settings, socket_timeout=1)
+    give_up = threading.Event()
+    wait_for_redis(client, "bot a", give_up)
+    try:
+        client.xgroup_create("commands:a", "bot", id="$", mkstream=True)
+        assert client.set("bot:a:state", "running")
+        server.stop()
+        time.sleep(0.3)
+        answers: dict[str, list[Any]] = {name: [] for name in _calls(client)}
+        threads = [
+            threading.Thread(target=lambda c=call, out=answers[name]: out.append(c()), daemon=True)
+            for name, call in _calls(client).items()
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(2)
+        assert all(thread.is_alive() for thread in threads)  # waiting, none failed
+
+        server.start()
+        for thread in threads:
+            thread.join(20)
+        assert all(len(out) == 1 for out in answers.values()), answers
+        assert answers["get"] == ["running"]
+        assert answers["pipeline"] == [["running", None]]
+        assert answers["transaction"] == [[1, True]]  # sent once, after the wait
+        assert answers["script"] == [1]
+    finally:
+        give_up.set()
+        client.close()
+        server.stop()
