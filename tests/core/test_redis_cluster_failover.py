@@ -117,3 +117,61 @@ def test_a_client_started_while_its_configured_node_is_down_finds_the_cluster(
         assert wait_until(lambda: asyncio.run(read()) == "kept", timeout=20)
     finally:
         nodes.stop()
+
+
+@pytest.mark.slow
+def test_a_waiting_client_goes_on_through_a_failover(tmp_path: Path) -> None:
+    """A bot's client (``wait_for_redis``) on three primaries with a replica each: the
+    primary holding its keys is killed, and calls made before its replica took over
+    wait and answer, a pipeline and a transaction included, each sent once."""
+    import threading
+
+    from core.redis_client import wait_for_redis
+
+    nodes = ClusterNodes(run_dir=tmp_path / "cluster", replicas=1, node_timeout_ms=3000)
+    nodes.start()
+    give_up = threading.Event()
+    try:
+        settings: Any = SimpleNamespace(redis=RedisSettings(
+            host=nodes.seed.host, port=nodes.seed.port, db=0,
+            password=SecretStr(nodes.password), cluster=True,
+        ))  # fmt: skip
+        client = redis_client(settings, socket_timeout=1)
+        wait_for_redis(client, "bot a", give_up)
+        key = "position:a:BTCUSDT"
+        client.hset(key, "qty", "0.5")
+        slot = int(nodes.seed.client().execute_command("CLUSTER KEYSLOT", key))
+        victim = nodes.owner(slot)
+        victim.stop(sig=signal.SIGKILL)
+
+        def pipelined() -> Any:
+            pipe = client.pipeline(transaction=False)
+            pipe.hget(key, "qty")
+            pipe.hset(key, "avg_price", "60000")
+            return pipe.execute()
+
+        def transaction() -> Any:
+            pipe = client.pipeline()
+            pipe.rpush("bot:a:reply:1", "ok")  # another slot, maybe another node
+            pipe.expire("bot:a:reply:1", 60)
+            return pipe.execute()
+
+        calls = {"get": lambda: client.hget(key, "qty"), "pipeline": pipelined,
+                 "transaction": transaction}  # fmt: skip
+        answers: dict[str, list[Any]] = {name: [] for name in calls}
+        threads = [
+            threading.Thread(target=lambda c=call, out=answers[name]: out.append(c()), daemon=True)
+            for name, call in calls.items()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert answers == {"get": ["0.5"], "pipeline": [["0.5", 1]], "transaction": [[1, True]]}
+        assert client.hgetall(key) == {"qty": "0.5", "avg_price": "60000"}
+        assert client.lrange("bot:a:reply:1", 0, -1) == ["ok"]
+        replica = nodes.nodes[nodes.count + nodes.primaries.index(victim)]
+        assert _role(replica) == "master"
+    finally:
+        give_up.set()
+        nodes.stop()
