@@ -54,6 +54,29 @@ FIELDS = ("qty", "avg_price", "realized_pnl", "fees")
 
 Bar = tuple[Any, Any, Any, Any] | tuple[Any, Any, Any, Any, Any]  # o, h, l, c[, volume]
 
+#: A ShortSeller that decides within a few bars (cooldown 0, EMA 3/5): on the bars of
+#: :func:`crossing_history`, it enters on the first live bar that closes at 59,800.
+QUICK_SHORTSELLER = {
+    "ema_fast": 3,
+    "ema_slow": 5,
+    "cooldown_minutes": 0,
+    "exits": {
+        "BTCUSDT": {
+            "stop_loss_pct": "1.0",
+            "take_profit_pct": "3.0",
+            "trailing_distance_pct": "1.0",
+            "trailing_activation_pct": "2.0",
+        }
+    },
+}
+
+
+def crossing_history() -> list[Bar]:
+    """Twenty bars rising 10 a bar to 60,190: the quick ShortSeller's EMAs sit just
+    below the price, and a bar closing at 59,800 next crosses below both."""
+    return [(60000 + 10 * (i - 1), 60000 + 10 * i, 60000 + 10 * (i - 1), 60000 + 10 * i)
+            for i in range(20)]  # fmt: skip
+
 
 def D(x: object) -> Decimal:  # noqa: N802 - reads like the constructor it wraps
     return Decimal(str(x))

@@ -14,27 +14,14 @@ from decimal import Decimal
 import pytest
 
 from core import redis_keys
-from tests.bots.e2e.harness import flat_bars, stack, wait
+from tests.bots.e2e.harness import QUICK_SHORTSELLER, crossing_history, flat_bars, stack, wait
 
-CONFIG = {
-    "ema_fast": 3,
-    "ema_slow": 5,
-    "cooldown_minutes": 0,
-    "exits": {
-        "BTCUSDT": {
-            "stop_loss_pct": "1.0",
-            "take_profit_pct": "3.0",
-            "trailing_distance_pct": "1.0",
-            "trailing_activation_pct": "2.0",
-        }
-    },
-}
+CONFIG = QUICK_SHORTSELLER
 BOT = "ss_ctl"
 
 
 def _bars():
-    history = [(60000 + 10 * (i - 1), 60000 + 10 * i, 60000 + 10 * (i - 1), 60000 + 10 * i)
-               for i in range(20)]  # fmt: skip
+    history = crossing_history()
     live = [(60190, 60190, 59800, 59800)]  # bar 20: cross below both EMAs
     p = 59800
     # +30 ×4 brings the regime back to inactive (bar 23, 28 …); −250 crosses again.

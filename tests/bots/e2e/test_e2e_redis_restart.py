@@ -9,9 +9,11 @@ goes out once, with its stop and take profit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -19,73 +21,72 @@ import pytest
 from core import redis_keys
 from devenv.ports import free_port
 from devenv.redis_server import RedisServer
-from tests.bots.e2e.harness import MINUTE, bar_start, flat_bars, spawn_bot, stack, wait
+from tests.bots.e2e.harness import (
+    MINUTE,
+    QUICK_SHORTSELLER,
+    Stack,
+    bar_start,
+    crossing_history,
+    flat_bars,
+    spawn_bot,
+    stack,
+    wait,
+)
 
-CONFIG = {
-    "ema_fast": 3,
-    "ema_slow": 5,
-    "cooldown_minutes": 0,
-    "exits": {
-        "BTCUSDT": {
-            "stop_loss_pct": "1.0",
-            "take_profit_pct": "3.0",
-            "trailing_distance_pct": "1.0",
-            "trailing_activation_pct": "2.0",
-        }
-    },
-}
 BOT = "ss_redis"
 #: Long enough to see the bot wait. Before the fix the decision's call failed at once:
 #: redis-py reconnects a pooled connection a restart closed outside any retry.
 OUTAGE_SECONDS = 5
 
 
-def _bars():
-    history = [(60000 + 10 * (i - 1), 60000 + 10 * i, 60000 + 10 * (i - 1), 60000 + 10 * i)
-               for i in range(20)]  # fmt: skip
-    return history, [(60190, 60190, 59800, 59800), *flat_bars(59800, 10)]  # bar 20: entry
+@contextlib.contextmanager
+def _stack_on_its_own_redis(database, tmp_path) -> Iterator[tuple[Stack, RedisServer]]:
+    """The listener and the bot on a Redis of the test's own; the bot enters on bar 20."""
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
+    server.start()
+    history = crossing_history()
+    live = [(60190, 60190, 59800, 59800), *flat_bars(59800, 10)]
+    try:
+        with stack(database, tmp_path, history + live, len(history), redis_server=server) as s:
+            s.register(BOT, "rr", "shortseller", QUICK_SHORTSELLER, redis_db=5)
+            yield s, server
+    finally:
+        server.stop()
 
 
 @pytest.mark.slow
 def test_a_decision_that_loses_redis_waits_for_it_and_enters_once(database, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="core.redis_client")
-    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
-    server.start()
-    history, live = _bars()
-    try:
-        with stack(database, tmp_path, history + live, len(history), redis_server=server) as s:
-            s.register(BOT, "rr", "shortseller", CONFIG, redis_db=5)
-            bot = s.start_bot(BOT)
-            host = bot.host
-            client = s.bot_redis(BOT)
-            # Just after a heartbeat (every 5 s): the decision thread's next Redis call is
-            # the decision's, not the next beat's.
-            beat = client.get(redis_keys.heartbeat(BOT))
-            wait(lambda: client.get(redis_keys.heartbeat(BOT)) != beat, what="a heartbeat")
-            decisions = host.decisions
+    with _stack_on_its_own_redis(database, tmp_path) as (s, server):
+        bot = s.start_bot(BOT)
+        host = bot.host
+        client = s.bot_redis(BOT)
+        # Just after a heartbeat (every 5 s): the decision thread's next Redis call is
+        # the decision's, not the next beat's.
+        beat = client.get(redis_keys.heartbeat(BOT))
+        wait(lambda: client.get(redis_keys.heartbeat(BOT)) != beat, what="a heartbeat")
+        decisions = host.decisions
 
-            server.stop()
-            s.ex.control.advance(MINUTE)  # bar 20 closes while Redis is down
-            wait(lambda: host.decisions > decisions, timeout=3, what="the decision to start")
-            time.sleep(OUTAGE_SECONDS)
-            assert bot.thread.is_alive(), bot.errors
-            assert not bot.errors
-            assert s.orders() == []  # it has not read its position: nothing sent yet
-
-            server.start()
-            wait(lambda: host.decided.get("BTCUSDT") == bar_start(20), what="the decision")
-            s.settle()
-            assert s.qty(BOT) == Decimal("-0.117")  # one entry, not two
-            links = sorted(o["orderLinkId"].split("-")[1] for o in s.orders())
-            assert links == ["en", "sl", "tp"]
-            assert sorted(o["orderLinkId"].split("-")[1] for o in s.open_orders(BOT)) == [
-                "sl",
-                "tp",
-            ]
-            s.play(2)  # and it goes on deciding
-            assert not bot.errors and bot.thread.is_alive()
-    finally:
         server.stop()
+        s.ex.control.advance(MINUTE)  # bar 20 closes while Redis is down
+        wait(lambda: host.decisions > decisions, timeout=3, what="the decision to start")
+        time.sleep(OUTAGE_SECONDS)
+        assert bot.thread.is_alive(), bot.errors
+        assert not bot.errors
+        assert s.orders() == []  # it has not read its position: nothing sent yet
+
+        server.start()
+        wait(lambda: host.decided.get("BTCUSDT") == bar_start(20), what="the decision")
+        s.settle()
+        assert s.qty(BOT) == Decimal("-0.117")  # one entry, not two
+        links = sorted(o["orderLinkId"].split("-")[1] for o in s.orders())
+        assert links == ["en", "sl", "tp"]
+        assert sorted(o["orderLinkId"].split("-")[1] for o in s.open_orders(BOT)) == [
+            "sl",
+            "tp",
+        ]
+        s.play(2)  # and it goes on deciding
+        assert not bot.errors and bot.thread.is_alive()
     waited = [r.getMessage() for r in caplog.records if "waiting for it" in r.getMessage()]
     assert waited and all(m.startswith(f"bot {BOT}: Redis unreachable") for m in waited)
     assert any(f"bot {BOT}: Redis answers again" in r.getMessage() for r in caplog.records)
@@ -98,33 +99,26 @@ def test_alpha_run_bot_waits_for_a_redis_down_at_start_and_stops_cleanly_while_w
     """Under a cluster engine a bot may start before Redis: before, its first call (the
     lease) failed with a traceback. And SIGTERM while a decision waits for Redis ends the
     bot with a warning, exit 0."""
-    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
-    server.start()
-    history, live = _bars()
-    try:
-        with stack(database, tmp_path, history + live, len(history), redis_server=server) as s:
-            s.register(BOT, "rr", "shortseller", CONFIG, redis_db=5)
-            server.stop()
-            proc = spawn_bot(s, BOT)
-            try:
-                time.sleep(4)
-                assert proc.poll() is None  # waiting, not dead
-                server.start()
-                client = s.bot_redis(BOT)
-                wait(lambda: client.exists(redis_keys.heartbeat(BOT)), timeout=60,
-                     what="the bot to start")  # fmt: skip
-                server.stop()
-                s.ex.control.advance(MINUTE)  # a decision that waits for Redis
-                time.sleep(3)
-                assert proc.poll() is None
-                proc.send_signal(signal.SIGTERM)
-                out, _ = proc.communicate(timeout=15)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.communicate()
-    finally:
+    with _stack_on_its_own_redis(database, tmp_path) as (s, server):
         server.stop()
+        proc = spawn_bot(s, BOT)
+        try:
+            time.sleep(4)
+            assert proc.poll() is None  # waiting, not dead
+            server.start()
+            client = s.bot_redis(BOT)
+            wait(lambda: client.exists(redis_keys.heartbeat(BOT)), timeout=60,
+                 what="the bot to start")  # fmt: skip
+            server.stop()
+            s.ex.control.advance(MINUTE)  # a decision that waits for Redis
+            time.sleep(3)
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
     assert out.count(f"bot {BOT}: Redis unreachable") == 2, out  # one per outage
