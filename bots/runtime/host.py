@@ -417,7 +417,7 @@ class BotHost:
         self.wait_for_redis(stop)
         try:
             self._run(stop)
-        except redis.ConnectionError as exc:
+        except redis.RedisError as exc:  # a wait given up: refused, or CLUSTERDOWN
             if not stop.is_set():
                 raise
             log.warning("bot %s stopped while waiting for Redis (%s)", self.reg.bot_id, exc)

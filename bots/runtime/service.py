@@ -109,7 +109,7 @@ def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None
     host.wait_for_redis(stop)
     try:
         host.redis.ping()
-    except redis.ConnectionError:
+    except redis.RedisError:
         if stop.is_set():
             return
         raise
