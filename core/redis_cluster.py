@@ -100,6 +100,14 @@ class Cluster(_Breakable, RedisCluster):
         except RedisClusterException as exc:
             self._raise_if_unreachable(exc)
             raise
+        except AttributeError as exc:
+            # redis-py 6.4 asks a node for a command's keys (XREADGROUP's, for one); when
+            # another thread's failed rediscovery has just emptied the node map, it asks
+            # None instead. That is the unreachable cluster too, seen from a second thread.
+            if "'NoneType' object has no attribute" not in str(exc):
+                raise
+            self.broken = True
+            raise redis.ConnectionError(f"redis cluster unreachable: {exc}") from exc
 
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
         return _Pipeline(super().pipeline(transaction, shard_hint), self)  # type: ignore[no-untyped-call]

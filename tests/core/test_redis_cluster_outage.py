@@ -133,3 +133,28 @@ def test_a_waiting_client_waits_for_the_cluster_and_goes_on(tmp_path: Path) -> N
         give_up.set()
         client.close()
         server.stop()
+
+
+def test_a_command_racing_another_thread_s_failure_is_a_connection_error(tmp_path: Path) -> None:
+    """When a command fails to reach a node, redis-py drops that node's connection
+    (``redis_connection = None``) and rediscovers, in the failing thread. A second
+    thread sending XREADGROUP meanwhile asks that node for the command's keys and got
+    ``AttributeError``, which no ``except redis.RedisError`` catches: in one run of the
+    test above, the stream read's thread died of it. Here that moment is set up by hand."""
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port(), cluster=True)
+    server.start()
+    settings: Any = SimpleNamespace(redis=RedisSettings(
+        host=server.host, port=server.port, password=server.password, cluster=True
+    ))  # fmt: skip
+    client = redis_client(settings, socket_timeout=1)
+    try:
+        client.xgroup_create("commands:a", "bot", id="$", mkstream=True)
+        server.stop()
+        client._real().get_default_node().redis_connection = None  # what the other did
+        with pytest.raises(redis.ConnectionError, match="unreachable"):
+            client.xreadgroup("bot", "a", {"commands:a": ">"}, block=10)
+        server.start()
+        assert client.xreadgroup("bot", "a", {"commands:a": ">"}, block=10) == []
+    finally:
+        client.close()
+        server.stop()
