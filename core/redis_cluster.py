@@ -101,9 +101,10 @@ class Cluster(_Breakable, RedisCluster):
             self._raise_if_unreachable(exc)
             raise
         except AttributeError as exc:
-            # redis-py 6.4 asks a node for a command's keys (XREADGROUP's, for one); when
-            # another thread's failed rediscovery has just emptied the node map, it asks
-            # None instead. That is the unreachable cluster too, seen from a second thread.
+            # redis-py 6.4 asks a node for some commands' keys (XREADGROUP's, for one).
+            # A thread whose command failed on that node sets its connection to None
+            # before rediscovering, and a second thread then asks None: the unreachable
+            # cluster too, seen from another thread.
             if "'NoneType' object has no attribute" not in str(exc):
                 raise
             self.broken = True
