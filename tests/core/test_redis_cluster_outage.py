@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -44,14 +44,23 @@ def _calls(client: Any) -> dict[str, Callable[[], Any]]:
     }
 
 
-def test_an_unreachable_cluster_is_a_connection_error_until_it_is_back(tmp_path: Path) -> None:
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[tuple[RedisServer, Any]]:
+    """A one-node cluster of the test's own (which it may stop), and settings that reach
+    it: the clients read only the Redis group of the settings."""
     server = RedisServer(run_dir=tmp_path / "redis", port=free_port(), cluster=True)
     server.start()
-    settings_redis = RedisSettings(
+    settings = SimpleNamespace(redis=RedisSettings(
         host=server.host, port=server.port, password=server.password, cluster=True
-    )
-    # The clients read only the Redis group of the settings.
-    settings: Any = SimpleNamespace(redis=settings_redis)
+    ))  # fmt: skip
+    try:
+        yield server, settings
+    finally:
+        server.stop()
+
+
+def test_an_unreachable_cluster_is_a_connection_error_until_it_is_back(node) -> None:
+    server, settings = node
     client = redis_client(settings, socket_timeout=1)
     aclient = async_redis_client(settings, socket_timeout=1)
     loop = asyncio.new_event_loop()
@@ -87,10 +96,9 @@ def test_an_unreachable_cluster_is_a_connection_error_until_it_is_back(tmp_path:
         loop.run_until_complete(aclient.aclose())
         loop.close()
         client.close()
-        server.stop()
 
 
-def test_a_waiting_client_waits_for_the_cluster_and_goes_on(tmp_path: Path) -> None:
+def test_a_waiting_client_waits_for_the_cluster_and_goes_on(node) -> None:
     """A bot's client (``wait_for_redis``) on a cluster: every kind of call made while
     the cluster is down waits, and answers once it is back. Before, a cluster client
     was left as it was, and a bot's decision died of the first failed call."""
@@ -98,11 +106,7 @@ def test_a_waiting_client_waits_for_the_cluster_and_goes_on(tmp_path: Path) -> N
 
     from core.redis_client import wait_for_redis
 
-    server = RedisServer(run_dir=tmp_path / "redis", port=free_port(), cluster=True)
-    server.start()
-    settings: Any = SimpleNamespace(redis=RedisSettings(
-        host=server.host, port=server.port, password=server.password, cluster=True
-    ))  # fmt: skip
+    server, settings = node
     client = redis_client(settings, socket_timeout=1)
     give_up = threading.Event()
     wait_for_redis(client, "bot a", give_up)
@@ -132,20 +136,15 @@ def test_a_waiting_client_waits_for_the_cluster_and_goes_on(tmp_path: Path) -> N
     finally:
         give_up.set()
         client.close()
-        server.stop()
 
 
-def test_a_command_racing_another_thread_s_failure_is_a_connection_error(tmp_path: Path) -> None:
+def test_a_command_racing_another_thread_s_failure_is_a_connection_error(node) -> None:
     """When a command fails to reach a node, redis-py drops that node's connection
     (``redis_connection = None``) and rediscovers, in the failing thread. A second
     thread sending XREADGROUP meanwhile asks that node for the command's keys and got
     ``AttributeError``, which no ``except redis.RedisError`` catches: in one run of the
     test above, the stream read's thread died of it. Here that moment is set up by hand."""
-    server = RedisServer(run_dir=tmp_path / "redis", port=free_port(), cluster=True)
-    server.start()
-    settings: Any = SimpleNamespace(redis=RedisSettings(
-        host=server.host, port=server.port, password=server.password, cluster=True
-    ))  # fmt: skip
+    server, settings = node
     client = redis_client(settings, socket_timeout=1)
     try:
         client.xgroup_create("commands:a", "bot", id="$", mkstream=True)
@@ -157,4 +156,3 @@ def test_a_command_racing_another_thread_s_failure_is_a_connection_error(tmp_pat
         assert client.xreadgroup("bot", "a", {"commands:a": ">"}, block=10) == []
     finally:
         client.close()
-        server.stop()
