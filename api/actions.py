@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
+import redis
 from aiohttp import web
 
 from api import drift_ack
@@ -195,17 +196,38 @@ async def _execute(ctx: ApiContext, token: TokenInfo, item: Pending) -> web.Resp
 
 
 async def sweep_expired(ctx: ApiContext) -> int:
-    """Audit every confirmation that lapsed unconfirmed; returns how many."""
+    """Audit every confirmation that lapsed unconfirmed; returns how many.
+
+    Taking a lapsed confirmation removes it from the due set, so one that could not be
+    audited (the database is away) is put back: the next round records it."""
     lapsed = await ctx.confirmations.expired()
-    for item in lapsed:
-        await ctx.auditor.record(_item_entry(item, "expired", "not confirmed in time"))
+    for done, item in enumerate(lapsed):
+        try:
+            await ctx.auditor.record(_item_entry(item, "expired", "not confirmed in time"))
+        except BaseException:
+            await ctx.confirmations.put_back(lapsed[done:])
+            raise
     return len(lapsed)
 
 
 async def sweep_forever(ctx: ApiContext) -> None:
+    away: str | None = None  # what was unreachable, while it is: one warning per outage
     while True:
         await asyncio.sleep(ctx.confirm_sweep_seconds)
         try:
             await sweep_expired(ctx)
-        except Exception:  # the database is away: the next round records them
+        except (redis.RedisError, psycopg.Error) as exc:  # expected while a service restarts
+            if away is None:
+                away = "Redis" if isinstance(exc, redis.RedisError) else "the database"
+                log.warning(
+                    "could not record expired confirmations: %s unreachable (%s); "
+                    "trying again every %gs",
+                    away, type(exc).__name__, ctx.confirm_sweep_seconds,
+                )  # fmt: skip
+            continue
+        except Exception:  # a bug, not an outage: its traceback, and the next round
             log.exception("could not record expired confirmations")
+            continue
+        if away is not None:
+            log.info("%s answers again; expired confirmations are recorded", away)
+            away = None

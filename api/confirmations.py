@@ -121,6 +121,12 @@ class RedisConfirmations:
         removed = await self._redis.zrem(redis_keys.API_CONFIRMATIONS_DUE, item.token)
         return bool(removed)
 
+    async def put_back(self, items: list[Pending]) -> None:
+        """Make ``items`` due again: their expiry was taken but could not be recorded."""
+        if items:
+            due = {item.token: item.expires_at.timestamp() for item in items}
+            await self._redis.zadd(redis_keys.API_CONFIRMATIONS_DUE, due, nx=True)
+
     async def expired(self) -> list[Pending]:
         """Lapsed confirmations whose expiry nobody recorded yet; each is returned to one
         caller only. The key stays (a late confirmation gets "expired")."""
