@@ -167,6 +167,12 @@ class ConfirmationBook:
                 del self._pending[token]
         return fresh
 
+    def put_back(self, items: list[Pending]) -> None:
+        """Make ``items`` due again: :meth:`expired` returned them, but their expiry could
+        not be recorded."""
+        for item in items:
+            item.expired_recorded = False
+
     def mark_expiry_recorded(self, item: Pending) -> bool:
         """True the first time (the caller then audits the expiry)."""
         if item.expired_recorded:

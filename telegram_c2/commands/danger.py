@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
+import psycopg
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
@@ -341,8 +342,17 @@ async def on_button(c2: C2, update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 async def sweep_expired(c2: C2, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Audit every confirmation that lapsed unanswered, and say so in its chat."""
-    for item in c2.confirmations.expired():
-        await c2.audit.record(_entry(item, "expired", "not confirmed in time"))
+    lapsed = c2.confirmations.expired()  # marks them recorded: put back what is not
+    for done, item in enumerate(lapsed):
+        try:
+            await c2.audit.record(_entry(item, "expired", "not confirmed in time"))
+        except psycopg.Error as exc:  # the database is away: the next round records them
+            c2.confirmations.put_back(lapsed[done:])
+            log.warning(
+                "could not record %d expired confirmation(s): the database is unreachable "
+                "(%s); the next sweep tries again", len(lapsed) - done, type(exc).__name__,
+            )  # fmt: skip
+            return
         if item.message_id is not None:
             try:
                 await context.bot.edit_message_text(

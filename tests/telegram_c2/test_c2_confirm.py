@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 
 import pytest
 from c2_harness import ADMIN, STRANGER, add_bot, audit_rows, run, running_c2, wait_audit
 
 from core import redis_keys
+from core.operator.audit import Auditor
+from core.operator.db import Database
+from devenv.ports import free_port
 from telegram_c2.commands.danger import CONFIRM, EXPIRED_TEXT, sweep_expired
 
 
@@ -186,3 +191,41 @@ def test_unkill_lifts_the_flag_after_confirmation_and_bots_stay_paused(c2_env) -
         ("unkill", "pending"), ("unkill", "cancelled"),
         ("unkill", "pending"), ("unkill", "confirmed"),
     ]  # fmt: skip
+
+
+def test_an_expiry_the_database_could_not_take_is_recorded_by_the_next_sweep(
+    c2_env, caplog
+) -> None:
+    """Before: the sweep marked the expiry recorded, the audit failed (the job died with a
+    traceback), and no later sweep recorded it."""
+    add_bot(c2_env, "alpha_one", "a1", 3)
+    pgbouncer = c2_env.settings.pgbouncer.model_copy(update={"port": free_port()})
+    away = dataclasses.replace(c2_env.settings, pgbouncer=pgbouncer)  # nothing listens
+
+    async def scenario() -> None:
+        async with running_c2(c2_env) as c2:
+            await c2.send(ADMIN, "/kill")
+            await wait_audit(c2_env, 1)
+            c2.clock.advance(61)
+
+            class Ctx:
+                bot = c2.c2_app_bot
+
+            kept = c2.c2.audit
+            c2.c2.audit = Auditor(Database(away))
+            with caplog.at_level(logging.WARNING, logger="telegram_c2.commands.danger"):
+                await sweep_expired(c2.c2, Ctx())  # type: ignore[arg-type]
+            c2.c2.audit = kept
+            assert [(r.levelname, r.exc_info) for r in caplog.records] == [("WARNING", None)]
+            assert "the database is unreachable" in caplog.records[0].getMessage()
+
+            mark = len(c2.api.calls)
+            await sweep_expired(c2.c2, Ctx())  # type: ignore[arg-type]
+            edit = await c2.api.wait_for(lambda c: c.method == "editMessageText", after=mark)
+            assert edit.params["text"] == EXPIRED_TEXT
+
+    run(scenario())
+    assert [(r["command"], r["outcome"]) for r in audit_rows(c2_env)] == [
+        ("kill", "pending"),
+        ("kill", "expired"),
+    ]
