@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+import redis
 from aiohttp import web
 
 from api import queries
@@ -206,6 +208,12 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                 await out.heartbeat()
     except ConnectionResetError:
         pass  # the client went away; it resumes with Last-Event-ID
+    except (redis.RedisError, psycopg.Error) as exc:  # expected while a service restarts
+        away = "Redis" if isinstance(exc, redis.RedisError) else "the database"
+        log.warning(
+            "event stream ended: %s unreachable (%s); the client resumes with Last-Event-ID",
+            away, type(exc).__name__,
+        )  # fmt: skip
     except Exception:
         log.exception("event stream failed; the client resumes with Last-Event-ID")
     return response

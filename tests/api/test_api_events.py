@@ -4,16 +4,22 @@ the ledger, bot state changes, heartbeats, and resuming with ``Last-Event-ID``."
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from api_harness import add_bot, add_fill, check_reply, make_token, running_api
+from api_harness import RunningApi, add_bot, add_fill, check_reply, make_token, running_api
+from pydantic import SecretStr
 
+from api.context import ApiContext
 from api.routes import PREFIX
+from devenv.ports import free_port
+from devenv.redis_server import RedisServer
 
 INFRA = 15
 
@@ -181,3 +187,37 @@ def test_a_batch_of_fills_does_not_end_between_the_shares_of_one_execution(
         stream.response.close()
     assert len(set(seen)) == 501
     assert ("zz-adl", "alpha_one") in seen and ("zz-adl", "beta_two") in seen
+
+
+def test_a_stream_that_loses_redis_ends_with_one_warning(database, redis, tmp_path, caplog):
+    """Before: the stream's end logged the ConnectionError's whole traceback at ERROR, for
+    every open dashboard, whenever Redis restarted."""
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
+    server.start()
+    own = database.settings.redis.model_copy(
+        update={"host": server.host, "port": server.port, "username": None,
+                "password": SecretStr(server.password or "")}
+    )  # fmt: skip
+    viewer = make_token(database, "wall", "viewer")
+    api = RunningApi(
+        ApiContext(dataclasses.replace(database.settings, redis=own), events_poll_seconds=0.1,
+                   events_heartbeat_seconds=0.2)
+    ).start()  # fmt: skip
+    try:
+        with caplog.at_level(logging.INFO, logger="api.events"):
+            stream = _open(api, viewer)
+            lines = stream.response.iter_lines(decode_unicode=True)
+            assert ": heartbeat" in next(line for line in lines if line)  # streaming
+            server.stop()
+            deadline = time.monotonic() + 10
+            for _ in lines:  # the server ends the stream
+                assert time.monotonic() < deadline, "the stream went on without Redis"
+    finally:
+        api.stop()
+        server.stop()
+    records = [r for r in caplog.records if r.name == "api.events"]
+    assert [(r.levelname, r.exc_info) for r in records] == [("WARNING", None)]
+    assert records[0].getMessage() == (
+        "event stream ended: Redis unreachable (ConnectionError); "
+        "the client resumes with Last-Event-ID"
+    )
