@@ -38,7 +38,7 @@ from core import redis_keys
 from core.config import AccountCredentials, BybitSettings, ListenerSettings, Settings
 from core.ids import AccountName
 from database import bots as registry
-from devenv.redis_server import RedisServer
+from devenv.redis_server import ClusterNodes, RedisServer
 from paper_exchange.testing import RunningExchange, running_exchange
 from websocket_listener.service import Listener
 
@@ -140,6 +140,20 @@ class Fill:
     account: str
 
 
+def _redis_of(server: RedisServer | ClusterNodes) -> dict[str, Any]:
+    """The ``RedisSettings`` fields that point a process at ``server``."""
+    if isinstance(server, RedisServer):
+        return {"host": server.host, "port": server.port, "username": None,
+                "password": SecretStr(server.password or "")}  # fmt: skip
+    seed, *others = server.nodes
+    return {
+        "host": seed.host, "port": seed.port, "username": None,
+        "password": SecretStr(server.password), "cluster": True, "db": 0, "infra_db": 0,
+        # Every node: a process must find the cluster again whichever node dies.
+        "cluster_nodes": [(n.host, n.port) for n in others],
+    }  # fmt: skip
+
+
 class Stack:
     """Exchange + listener + bots over the test's database and Redis."""
 
@@ -150,10 +164,11 @@ class Stack:
         tmp: Path,
         history: int,
         symbols: Sequence[str] = (SYMBOL,),
-        redis_server: RedisServer | None = None,
+        redis_server: RedisServer | ClusterNodes | None = None,
     ) -> None:
         self.database = database
-        #: A Redis of the test's own (which it may stop), else the suite's.
+        #: A Redis (or a Redis Cluster) of the test's own, which it may stop; else the
+        #: suite's.
         self.redis_server = redis_server
         #: Every symbol the market replays; play() waits for each bot's decision on each.
         self.symbols = list(symbols)
@@ -173,12 +188,8 @@ class Stack:
         )
         if redis_server is not None:
             self.settings = dataclasses.replace(
-                self.settings,
-                redis=self.settings.redis.model_copy(update={
-                    "host": redis_server.host, "port": redis_server.port, "username": None,
-                    "password": SecretStr(redis_server.password or ""),
-                }),
-            )  # fmt: skip
+                self.settings, redis=self.settings.redis.model_copy(update=_redis_of(redis_server))
+            )
         self.bots: dict[str, RunningBot] = {}
         self.codes: dict[str, str] = {}
         self.redis_dbs: dict[str, int] = {}
@@ -316,6 +327,13 @@ class Stack:
     # --- what happened ----------------------------------------------------------------
 
     def bot_redis(self, bot_id: str) -> redis_lib.Redis:
+        if isinstance(self.redis_server, ClusterNodes):
+            from redis.cluster import ClusterNode, RedisCluster
+
+            nodes = [ClusterNode(n.host, n.port) for n in self.redis_server.nodes]
+            client = RedisCluster(startup_nodes=nodes, password=self.redis_server.password,
+                                  decode_responses=True, socket_connect_timeout=2)  # fmt: skip
+            return client  # type: ignore[return-value]
         if self.redis_server is not None:
             return self.redis_server.client(self.redis_dbs[bot_id])
         return self.database.redis(self.redis_dbs[bot_id])  # type: ignore[no-any-return]
@@ -392,11 +410,12 @@ def stack(
     *,
     listener: bool = True,
     others: Mapping[str, Sequence[Bar]] | None = None,
-    redis_server: RedisServer | None = None,
+    redis_server: RedisServer | ClusterNodes | None = None,
 ) -> Iterator[Stack]:
     """``bars[:history]`` are closed history when the test starts; the rest play live.
     ``others`` are more symbols' bars, from the same start (a portfolio). With
-    ``redis_server``, the listener and the bots use that Redis instead of the suite's."""
+    ``redis_server``, the listener and the bots use that Redis (or Redis Cluster) instead
+    of the suite's."""
     others = dict(others or {})
     markets = [write_market(tmp_path / f"{SYMBOL}_1.csv", bars)]
     markets += [write_market(tmp_path / f"{sym}_1.csv", b) for sym, b in others.items()]
@@ -430,12 +449,16 @@ def env_for(s: Stack) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     if s.redis_server is not None:
+        own = _redis_of(s.redis_server)
         env.update(
-            REDIS_HOST=s.redis_server.host,
-            REDIS_PORT=str(s.redis_server.port),
-            REDIS_PASSWORD=s.redis_server.password or "",
+            REDIS_HOST=own["host"],
+            REDIS_PORT=str(own["port"]),
+            REDIS_PASSWORD=own["password"].get_secret_value(),
         )
         env.pop("REDIS_USERNAME", None)
+        if own.get("cluster"):
+            nodes = ",".join(f"{host}:{port}" for host, port in own["cluster_nodes"])
+            env.update(REDIS_CLUSTER="true", REDIS_CLUSTER_NODES=nodes, REDIS_INFRA_DB="0")
     env.pop("BOT_ID", None)
     return env
 
