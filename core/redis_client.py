@@ -15,7 +15,8 @@ from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio
-from redis.backoff import NoBackoff
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import AuthenticationError, AuthorizationError, ClusterDownError
 from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
@@ -70,6 +71,7 @@ def redis_client(settings: Settings, db: int | None = None, **overrides: Any) ->
         return cast(
             redis.Redis, redis_cluster.sync_cluster(kwargs, settings.redis.cluster_addresses())
         )
+    kwargs.setdefault("retry", _DefaultRetry())
     # redis-py turns the arguments into its pool's; the pool is then rebuilt as a _Pool
     # with exactly those (a client must wait for Redis when taking a connection too).
     built = redis.Redis(**kwargs).connection_pool
@@ -92,6 +94,7 @@ def async_redis_client(
             redis.asyncio.Redis,
             redis_cluster.async_cluster(kwargs, settings.redis.cluster_addresses()),
         )
+    kwargs.setdefault("retry", _AsyncDefaultRetry())
     return redis.asyncio.Redis(**kwargs)
 
 
@@ -116,6 +119,48 @@ def fail_fast() -> Retry:
 def no_retry() -> Retry:
     """The error at the first failure: for a reader whose own loop tries again."""
     return Retry(NoBackoff(), 0)
+
+
+#: What no retry mends. redis-py counts them as connection errors: with no password, the
+#: first command's ``NOAUTH`` was retried three times with growing pauses (about 7 s
+#: before a service missing ``REDIS_PASSWORD`` said so).
+_NEVER_RETRIED = (AuthenticationError, AuthorizationError)
+
+
+class _DefaultRetry(Retry):
+    """redis-py's default (three more tries, growing random pauses), except for bad
+    credentials and missing rights: those fail at once. Every client without a
+    ``retry=`` of its own gets it."""
+
+    def __init__(self) -> None:
+        super().__init__(ExponentialWithJitterBackoff(base=1, cap=10), 3)
+
+    def call_with_retry(self, do: Callable[[], _T], fail: Callable[[Exception], Any]) -> _T:
+        def failed(error: Exception) -> Any:
+            answer = fail(error)  # redis-py's own handling first (it drops the connection)
+            if isinstance(error, _NEVER_RETRIED):
+                raise error
+            return answer
+
+        return super().call_with_retry(do, failed)
+
+
+class _AsyncDefaultRetry(AsyncRetry):
+    """:class:`_DefaultRetry` for the asyncio clients."""
+
+    def __init__(self) -> None:
+        super().__init__(ExponentialWithJitterBackoff(base=1, cap=10), 3)
+
+    async def call_with_retry(
+        self, do: Callable[[], Awaitable[_T]], fail: Callable[[redis.RedisError], Any]
+    ) -> _T:
+        async def failed(error: redis.RedisError) -> Any:
+            answer = await fail(error)
+            if isinstance(error, _NEVER_RETRIED):
+                raise error
+            return answer
+
+        return await super().call_with_retry(do, failed)
 
 
 #: What :class:`UntilRedisAnswers` waits on.

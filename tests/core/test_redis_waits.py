@@ -3,6 +3,7 @@ against a Redis server of the test's own that it stops and starts again."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -15,7 +16,7 @@ import redis as redis_lib
 from pydantic import SecretStr
 
 from core.config import RedisSettings
-from core.redis_client import redis_client, wait_for_redis
+from core.redis_client import async_redis_client, redis_client, wait_for_redis
 from devenv.ports import free_port
 from devenv.redis_server import RedisServer
 
@@ -104,4 +105,32 @@ def test_a_wrong_password_fails_at_once(server):
     started = time.monotonic()
     with pytest.raises(redis_lib.AuthenticationError):
         client.ping()
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("password", ["wrong", None])
+def test_bad_credentials_fail_at_once_without_the_wait_too(server, password):
+    """Before: with no password, Redis answered the first command ``NOAUTH``, and
+    redis-py's default retry took that for a broken connection: three more tries with
+    growing pauses, so a service, the C2 or a CLI command missing ``REDIS_PASSWORD`` said
+    so only after about 7 s. (A wrong password fails while connecting, at once.)"""
+    settings: Any = SimpleNamespace(redis=RedisSettings(
+        host=server.host, port=server.port, db=0,
+        password=None if password is None else SecretStr(password),
+    ))  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(redis_lib.AuthenticationError):
+        redis_client(settings).get("k")
+    assert time.monotonic() - started < 1
+
+    async def get() -> None:
+        aclient = async_redis_client(settings)
+        try:
+            await aclient.get("k")
+        finally:
+            await aclient.aclose()
+
+    started = time.monotonic()
+    with pytest.raises(redis_lib.AuthenticationError):
+        asyncio.run(get())
     assert time.monotonic() - started < 1
