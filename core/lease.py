@@ -135,11 +135,14 @@ class Lease:
         #: The call still waiting for Redis's answer, if one is.
         self._pending: threading.Thread | None = None
 
-    def _call(self, command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _call(
+        self, command: Callable[..., Any], *args: Any, stoppable: bool = False, **kwargs: Any
+    ) -> Any:
         """``command(*args, **kwargs)``, or :class:`redis.TimeoutError` when Redis has not
         answered within a third of the lease. The call goes on in a daemon thread (a
         client cannot cancel it); while it waits, the next one fails at once rather than
-        add a thread."""
+        add a thread. ``stoppable``: :meth:`release` ends the wait too (a renewal must
+        not hold the holder's exit up for seconds on a Redis that does not answer)."""
         if self._pending is not None and self._pending.is_alive():
             raise redis.TimeoutError("Redis has not answered the previous call yet")
         answer: list[Any] = []
@@ -153,7 +156,11 @@ class Lease:
 
         thread = threading.Thread(target=run, name="lease-call", daemon=True)
         thread.start()
-        thread.join(self.ttl_ms / 3000)
+        deadline = time.monotonic() + self.ttl_ms / 3000
+        while thread.is_alive() and (left := deadline - time.monotonic()) > 0:
+            if stoppable and self._stop.is_set():
+                break
+            thread.join(min(left, 0.1) if stoppable else left)
         if thread.is_alive():
             self._pending = thread
             raise redis.TimeoutError(f"no answer from Redis within {self.ttl_ms / 3000:g} s")
@@ -192,8 +199,9 @@ class Lease:
         while not self._stop.wait(every):
             try:
                 renewed = self._call(
-                    self.redis.eval, _RENEW, 1, self.key, self.token, str(self.ttl_ms)
-                )
+                    self.redis.eval, _RENEW, 1, self.key, self.token, str(self.ttl_ms),
+                    stoppable=True,
+                )  # fmt: skip
                 if not renewed:
                     # Gone: Redis restarted without the key, it expired while Redis was
                     # out of reach, or someone else took it.
@@ -203,6 +211,8 @@ class Lease:
                     if renewed:
                         log.warning("%s: lease had vanished, taken again", self.who)
             except redis.RedisError as exc:
+                if self._stop.is_set():
+                    return  # released while the renewal waited
                 if time.monotonic() - last_renewed < self.ttl_ms / 1000:
                     log.warning("%s: lease renewal failed, retrying: %s", self.who, exc)
                 elif self.lost_when_unreachable:

@@ -167,9 +167,13 @@ class CatchUp:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """No new run from now on; :meth:`stop` waits for the thread."""
         self._stop.set()
         self._wanted.set()
+
+    def stop(self) -> None:
+        self.request_stop()
         self._thread.join(5)
         self._close()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 
@@ -52,14 +53,26 @@ class GroupReader:
         self._group = group
         self._count = count
         self._stop = threading.Event()
+        self._stop_asked_at: float | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """No new read from now on; :meth:`stop` waits for the thread."""
+        if self._stop_asked_at is None:
+            self._stop_asked_at = time.monotonic()
         self._stop.set()
-        self._thread.join(READ_TIMEOUT_SECONDS + 1)
+
+    def stop(self) -> None:
+        """Waits, from the request to stop, as long as a read that Redis answers takes,
+        not for a read sent into a partition to time out: an entry such a read returns
+        late is never handled (the writer is stopping) nor acknowledged, so it stays
+        pending for the next listener. Readers asked together end within that together."""
+        self.request_stop()
+        assert self._stop_asked_at is not None
+        self._thread.join(max(0.0, self._stop_asked_at + BLOCK_MS / 1000 + 1 - time.monotonic()))
 
     def handle(self, entry_id: str, fields: dict[str, str]) -> None:
         raise NotImplementedError

@@ -157,17 +157,28 @@ class Pipeline:
     def put(self, envelope: Envelope) -> None:
         """Thread-safe; never raises (called on pybit's threads); waits at most
         ``put_wait`` seconds while the writer is ``max_queue`` envelopes behind."""
-        if self.queue.qsize() >= self.max_queue:
+        # A writer that has ended (fenced out) never makes space: not worth a wait per
+        # envelope (a catch-up's page of them held a fenced listener's exit up).
+        if self.queue.qsize() >= self.max_queue and self._thread.is_alive():
             self._space.clear()
-            if self.queue.qsize() >= self.max_queue:
+            if self.queue.qsize() >= self.max_queue and self._thread.is_alive():
                 self._space.wait(self._put_wait)
         self.queue.put(envelope)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything enqueued so far is committed or spooled."""
+        """Wait until everything enqueued so far is committed or spooled; False at once
+        once the writer thread has ended (fenced out, or a bug), which nothing enqueued
+        since will ever be. Before, a catch-up waiting here held a fenced listener's
+        exit up for its whole join."""
         barrier = Barrier()
         self.queue.put(barrier)
-        return barrier.done.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not barrier.done.wait(0.1):
+            if not self._thread.is_alive():
+                return barrier.done.is_set()
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return True
 
     def call(self, fn: Callable[[psycopg.Connection[Any]], None]) -> None:
         """Run ``fn(conn)`` on the writer thread, after what is queued; retried while the
@@ -202,6 +213,8 @@ class Pipeline:
             self.fatal = exc
             log.exception("listener writer thread died")
             raise
+        finally:
+            self._space.set()  # nobody waits for space from a writer that has ended
 
     def _loop(self) -> None:
         stopping = False

@@ -26,7 +26,7 @@ from core import redis_cluster, redis_keys
 from core.config import Role, Settings
 from core.db import connect
 from core.lease import DEFAULT_TTL_SECONDS, Lease, LeaseLost, new_token
-from core.redis_client import fail_fast, infra_client, redis_client, stream_fields
+from core.redis_client import fail_fast, infra_client, no_retry, redis_client, stream_fields
 from websocket_listener import ledger_fence, metrics
 from websocket_listener.batch import Committed, Conflict
 from websocket_listener.envelope import Envelope
@@ -51,12 +51,16 @@ SPOOL_STUCK_SECONDS = 30.0
 LEASE_WAIT_LOG_SECONDS = 10.0
 #: Conflicting duplicates already alerted (exec id, what differs): one alert each.
 _ALERTED_MAX = 10_000
-#: The Redis clients of the writer thread (positions, streams, checks) and of the main
-#: loop: a read timeout, and one retry (a pooled connection a Redis restart closed), not
-#: redis-py's default three with backoff. A Redis that drops packets then costs at most
-#: two timeouts per call, not about 27 s: the writer thread goes back to the ledger, and
-#: the main loop goes on noticing a writer that died or was fenced out.
+#: The Redis clients of the writer thread (positions, streams, checks): a read timeout,
+#: and one retry (a pooled connection a Redis restart closed), not redis-py's default
+#: three with backoff. A Redis that drops packets then costs at most two timeouts per
+#: call, not about 27 s: the writer thread goes back to the ledger.
 _FAIL_FAST: dict[str, Any] = {"socket_timeout": 5, "retry": fail_fast()}
+#: The main loop's: its calls (a ping, the status hash) are probes it repeats within
+#: seconds, and what it is for is noticing a writer that died or was fenced out. With
+#: the writer's client it spent up to 10 s per status write on a Redis that drops
+#: packets, and a fenced listener took about 11 s to exit.
+_PROBE: dict[str, Any] = {"socket_timeout": 1, "retry": no_retry()}
 
 
 def _answers(client: redis.Redis) -> bool:
@@ -400,7 +404,7 @@ class Listener:
         gc.freeze()
         # A read timeout: a Redis that drops packets must not hold this loop, which is
         # what notices a dead writer thread (or one fenced out of the ledger).
-        infra = redis_client(self.settings, self.settings.redis.infra_db, **_FAIL_FAST)
+        infra = redis_client(self.settings, self.settings.redis.infra_db, **_PROBE)
         next_check = next_status = 0.0
         while not stop.wait(0.2):
             now = time.monotonic()
@@ -421,6 +425,13 @@ class Listener:
         self.stop()
 
     def stop(self) -> None:
+        # Told first, then waited for: each part may be in the middle of its own I/O (a
+        # socket's close, a REST page, a Redis read into a partition), and waited for one
+        # after another they added up (a listener fenced out while cut from Redis took
+        # about 11 s to exit).
+        for part in (*self.catchups.values(), self.handover, self.claims):
+            if part is not None:
+                part.request_stop()
         for stream in self.streams.values():
             stream.stop()
         for catchup in self.catchups.values():

@@ -94,3 +94,23 @@ def test_a_frozen_redis_counts_as_out_of_reach(server):
     finally:
         os.kill(pid, signal.SIGCONT)
         lease.release()
+
+
+def test_release_does_not_wait_for_a_renewal_a_frozen_redis_holds(server):
+    """Before: release() joined the renewing thread, which was waiting up to a third of
+    the lease (5 s by default) for Redis's answer; a listener fenced out while cut from
+    Redis took that much longer to exit."""
+    lease = Lease(server.client(), "role:lease", "the role", ttl_seconds=15,
+                  lost_when_unreachable=False)  # fmt: skip
+    lease.acquire()
+    pid = server.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(5.5)  # the first renewal (every 5 s) now waits for an answer
+        assert lease._pending is None  # not yet given up on: it is inside its wait
+        started = time.monotonic()
+        lease.release()  # the key cannot be deleted (it expires by itself)
+        assert time.monotonic() - started < 1
+    finally:
+        os.kill(pid, signal.SIGCONT)

@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import time
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +43,7 @@ from tests.websocket_listener.helpers import (
     spawn_listener,
 )
 from trade_sync.handover import hand_over
+from websocket_listener.group_reader import BLOCK_MS, READ_TIMEOUT_SECONDS
 from websocket_listener.service import Listener
 
 FILLS = 2400
@@ -92,12 +94,18 @@ def test_a_listener_cut_from_redis_is_fenced_out_by_the_new_one(database, redis,
                               60)  # fmt: skip
             assert new.poll() is None, (tmp_path / "new.log").read_text()
 
-            # The old one's next batch is refused: it stops, with one line.
-            old.wait(120)
+            # The old one's next batch is refused: it stops, with one line, within
+            # seconds. (Before, about 11 s: its status writes, a catch-up waiting on its
+            # dead writer and its readers each waited out the partition in turn.)
+            assert wait_until(lambda: old.poll() is not None, 120, interval=0.02)
+            exited_at = time.time()
             old_out = (tmp_path / "old.log").read_text()
             assert old.returncode == 74, old_out
             assert f"another listener ({_holder(database)}) took the ledger over" in old_out
             assert "Traceback" not in old_out
+            fenced = next(line for line in old_out.splitlines() if "took the ledger over" in line)
+            fenced_at = datetime.strptime(fenced[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            assert exited_at - fenced_at < 4, f"exited {exited_at - fenced_at:.1f} s after"
 
             # Every execution once; the new listener's Redis is whole.
             produced: set[str] = set()
@@ -161,10 +169,15 @@ def test_the_stream_readers_give_up_on_a_redis_that_drops_packets(database, redi
         partition.cut()
         time.sleep(1.5)  # both readers now wait for replies that will never come
         started = time.monotonic()
-        listener.handover.stop()  # as Listener.stop does (its writer is not started)
+        listener.handover.request_stop()  # as Listener.stop does (its writer is not started)
+        listener.claims.request_stop()
+        listener.handover.stop()
         listener.claims.stop()
+        # Stopping does not wait for a read sent into the partition ...
+        assert time.monotonic() - started < BLOCK_MS / 1000 + 2
+        # ... which fails at its read timeout: the threads end.
         readers = [listener.handover._thread, listener.claims._thread]
-        assert not any(t.is_alive() for t in readers), "a reader still waits on the partition"
-        assert time.monotonic() - started < 20
+        ended = wait_until(lambda: not any(t.is_alive() for t in readers), READ_TIMEOUT_SECONDS + 2)
+        assert ended, "a reader still waits on the partition"
     finally:
         partition.close()
