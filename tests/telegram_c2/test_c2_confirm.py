@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from c2_harness import ADMIN, STRANGER, add_bot, audit_rows, run, running_c2, wait_audit
@@ -94,23 +96,26 @@ def test_flatten_confirmed_after_expiry_does_nothing_and_is_audited(c2_env) -> N
     ]
 
 
+async def _a_lapsed_kill(c2: Any, c2_env: Any) -> Any:
+    """An admin's ``/kill`` left unconfirmed past its minute; returns what the sweeper
+    job is given (PTB's context: only its ``bot`` is read)."""
+    await c2.send(ADMIN, "/kill")
+    await wait_audit(c2_env, 1)
+    c2.clock.advance(61)
+    return SimpleNamespace(bot=c2.c2_app_bot)
+
+
 def test_unanswered_confirmation_expiry_is_swept_and_audited(c2_env) -> None:
     add_bot(c2_env, "alpha_one", "a1", 3)
 
     async def scenario() -> None:
         async with running_c2(c2_env) as c2:
-            await c2.send(ADMIN, "/kill")
-            await wait_audit(c2_env, 1)
-            c2.clock.advance(61)
-
-            class Ctx:
-                bot = c2.c2_app_bot
-
+            sweeper = await _a_lapsed_kill(c2, c2_env)
             mark = len(c2.api.calls)
-            await sweep_expired(c2.c2, Ctx())  # type: ignore[arg-type]
+            await sweep_expired(c2.c2, sweeper)
             edit = await c2.api.wait_for(lambda c: c.method == "editMessageText", after=mark)
             assert edit.params["text"] == EXPIRED_TEXT
-            await sweep_expired(c2.c2, Ctx())  # type: ignore[arg-type]
+            await sweep_expired(c2.c2, sweeper)
 
     run(scenario())
     assert [(r["command"], r["outcome"]) for r in audit_rows(c2_env)] == [
@@ -204,24 +209,18 @@ def test_an_expiry_the_database_could_not_take_is_recorded_by_the_next_sweep(
 
     async def scenario() -> None:
         async with running_c2(c2_env) as c2:
-            await c2.send(ADMIN, "/kill")
-            await wait_audit(c2_env, 1)
-            c2.clock.advance(61)
-
-            class Ctx:
-                bot = c2.c2_app_bot
-
+            sweeper = await _a_lapsed_kill(c2, c2_env)
             kept = c2.c2.audit
             c2.c2.audit = Auditor(Database(away))
             with caplog.at_level(logging.WARNING, logger="telegram_c2.commands.danger"):
-                await sweep_expired(c2.c2, Ctx())  # type: ignore[arg-type]
+                await sweep_expired(c2.c2, sweeper)
             c2.c2.audit = kept
             said = [r for r in caplog.records if r.name == "telegram_c2.commands.danger"]
             assert [(r.levelname, r.exc_info) for r in said] == [("WARNING", None)]
             assert "the database is unreachable" in said[0].getMessage()
 
             mark = len(c2.api.calls)
-            await sweep_expired(c2.c2, Ctx())  # type: ignore[arg-type]
+            await sweep_expired(c2.c2, sweeper)
             edit = await c2.api.wait_for(lambda c: c.method == "editMessageText", after=mark)
             assert edit.params["text"] == EXPIRED_TEXT
 

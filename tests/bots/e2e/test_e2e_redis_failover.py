@@ -26,9 +26,11 @@ from tests.bots.e2e.harness import (
     MINUTE,
     QUICK_SHORTSELLER,
     Stack,
+    assert_entered_once_with_exits,
     bar_start,
     crossing_history,
     flat_bars,
+    just_after_a_heartbeat,
     stack,
     wait,
 )
@@ -57,14 +59,10 @@ def test_a_bot_deciding_through_a_failover_enters_once_and_goes_on(database, tmp
     with _stack_on_a_cluster(database, tmp_path) as (s, nodes):
         bot = s.start_bot(BOT)
         host = bot.host
-        client = s.bot_redis(BOT)
         position_key = redis_keys.position(BotId(BOT), "BTCUSDT")
         slot = int(nodes.seed.client().execute_command("CLUSTER KEYSLOT", position_key))
         victim = nodes.owner(slot)
-        # Just after a heartbeat (every 5 s): the decision thread's next Redis calls are
-        # the decision's, and the primary dies before them.
-        beat = client.get(redis_keys.heartbeat(BotId(BOT)))
-        wait(lambda: client.get(redis_keys.heartbeat(BotId(BOT))) != beat, what="a heartbeat")
+        just_after_a_heartbeat(s, BOT)  # the primary dies before the decision's calls
         decisions = host.decisions
 
         victim.stop(sig=signal.SIGKILL)
@@ -76,14 +74,7 @@ def test_a_bot_deciding_through_a_failover_enters_once_and_goes_on(database, tmp
         replica = nodes.nodes[nodes.count + nodes.primaries.index(victim)]
         assert replica.client().execute_command("INFO", "replication")["role"] == "master"
 
-        s.settle()
-        assert s.qty(BOT) == Decimal("-0.117")  # one entry, not two
-        links = sorted(o["orderLinkId"].split("-")[1] for o in s.orders())
-        assert links == ["en", "sl", "tp"]
-        assert sorted(o["orderLinkId"].split("-")[1] for o in s.open_orders(BOT)) == [
-            "sl",
-            "tp",
-        ]
+        assert_entered_once_with_exits(s, BOT, Decimal("-0.117"))
         # The ledger says the same: the listener came through the failover too.
         assert s.analytics(BOT) is not None and s.analytics(BOT)[0] == Decimal("-0.117")
         s.play(2)  # and it goes on deciding

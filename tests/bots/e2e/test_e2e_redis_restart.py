@@ -25,9 +25,11 @@ from tests.bots.e2e.harness import (
     MINUTE,
     QUICK_SHORTSELLER,
     Stack,
+    assert_entered_once_with_exits,
     bar_start,
     crossing_history,
     flat_bars,
+    just_after_a_heartbeat,
     spawn_bot,
     stack,
     wait,
@@ -60,11 +62,7 @@ def test_a_decision_that_loses_redis_waits_for_it_and_enters_once(database, tmp_
     with _stack_on_its_own_redis(database, tmp_path) as (s, server):
         bot = s.start_bot(BOT)
         host = bot.host
-        client = s.bot_redis(BOT)
-        # Just after a heartbeat (every 5 s): the decision thread's next Redis call is
-        # the decision's, not the next beat's.
-        beat = client.get(redis_keys.heartbeat(BOT))
-        wait(lambda: client.get(redis_keys.heartbeat(BOT)) != beat, what="a heartbeat")
+        just_after_a_heartbeat(s, BOT)
         decisions = host.decisions
 
         server.stop()
@@ -77,14 +75,7 @@ def test_a_decision_that_loses_redis_waits_for_it_and_enters_once(database, tmp_
 
         server.start()
         wait(lambda: host.decided.get("BTCUSDT") == bar_start(20), what="the decision")
-        s.settle()
-        assert s.qty(BOT) == Decimal("-0.117")  # one entry, not two
-        links = sorted(o["orderLinkId"].split("-")[1] for o in s.orders())
-        assert links == ["en", "sl", "tp"]
-        assert sorted(o["orderLinkId"].split("-")[1] for o in s.open_orders(BOT)) == [
-            "sl",
-            "tp",
-        ]
+        assert_entered_once_with_exits(s, BOT, Decimal("-0.117"))
         s.play(2)  # and it goes on deciding
         assert not bot.errors and bot.thread.is_alive()
     waited = [r.getMessage() for r in caplog.records if "waiting for it" in r.getMessage()]
