@@ -39,14 +39,32 @@ DEFAULT_APP = "alpha"
 CONNECT_TIMEOUT = 10
 
 
+#: What a refused connection says when waiting would not mend it: the server (or
+#: PgBouncer) answered, and refused who is asking or what they asked for.
+_NOT_MENDED_BY_WAITING = (
+    "password authentication failed",
+    "sasl authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",
+    "no such database",
+    "no such user",
+    "permission denied",
+)
+
+
 class DatabaseUnavailableError(UserError, psycopg.OperationalError):
     """A connection could not be made; the message names where, never with a password.
 
     Also a ``psycopg.OperationalError``, so a service's reconnect loop treats it like any
-    other connection failure; the CLI prints it as one line.
+    other connection failure; the CLI prints it as one line. ``transient``: False when
+    waiting would not mend it (a wrong password, an unknown database or role).
     """
 
     exit_code = 69  # EX_UNAVAILABLE
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def _application_name() -> str:
@@ -118,7 +136,10 @@ def _unavailable(info: str, exc: Exception) -> DatabaseUnavailableError:
     password = str(conninfo_to_dict(info).get("password") or "")
     # libpq messages span lines ("connection failed: …\nIs the server running…"): keep one.
     detail = " ".join(_mask_text(str(exc), password).split())
-    return DatabaseUnavailableError(f"cannot connect to PostgreSQL as {_describe(info)}: {detail}")
+    transient = not any(words in detail.lower() for words in _NOT_MENDED_BY_WAITING)
+    return DatabaseUnavailableError(
+        f"cannot connect to PostgreSQL as {_describe(info)}: {detail}", transient=transient
+    )
 
 
 def connect(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import redis
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+#: While PostgreSQL does not answer at start, say so this often.
+DB_WAIT_LOG_SECONDS = 60.0
 
 #: The exchange environment each registered mode trades on (``live`` is real money).
 MODE_ENV = {"live": "mainnet", "testnet": "testnet", "demo": "demo", "paper": "paper"}
@@ -98,11 +102,41 @@ def bot_health(host: BotHost, http_host: str, port: int) -> HealthServer:
     )
 
 
+def build_host_once_the_database_answers(
+    settings: Settings, bot_id: str, stop: threading.Event
+) -> BotHost | None:
+    """:func:`build_host`, waiting for PostgreSQL while it cannot be reached (a cluster
+    engine starts services in no order): a warning, again each minute, and a line when it
+    answers. None if ``stop`` is set meanwhile. A refusal that waiting would not mend (a
+    wrong password, an unknown database) is raised at once, as before."""
+    from core.db import DatabaseUnavailableError
+
+    said_at: float | None = None
+    while True:
+        try:
+            host = build_host(settings, bot_id)
+        except DatabaseUnavailableError as exc:
+            if not exc.transient:
+                raise
+            if said_at is None or time.monotonic() - said_at >= DB_WAIT_LOG_SECONDS:
+                log.warning("bot %s: %s; waiting for it", bot_id, exc)
+                said_at = time.monotonic()
+            if stop.wait(1.0):
+                log.warning("bot %s stopped while waiting for PostgreSQL", bot_id)
+                return None
+            continue
+        if said_at is not None:
+            log.info("bot %s: PostgreSQL answers again; starting", bot_id)
+        return host
+
+
 def run_bot(settings: Settings, bot_id: str, stop: threading.Event | None = None) -> None:
     from bots.runtime.lease import BotLease, LeaseLost
 
-    host = build_host(settings, bot_id)
     stop = stop or threading.Event()
+    host = build_host_once_the_database_answers(settings, bot_id, stop)
+    if host is None:
+        return
     lost: list[str] = []
     # A bot started before its Redis (a cluster engine has no start order) waits for it,
     # with a warning, rather than dying at its first call.

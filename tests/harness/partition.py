@@ -16,9 +16,10 @@ from devenv.ports import free_port
 
 
 class Partition:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, listen_port: int | None = None) -> None:
+        """Forwards ``listen_port`` (a free one by default) to ``host:port``."""
         self.target = (host, port)
-        self.port = free_port()
+        self.port = listen_port or free_port()
         self._cut = threading.Event()
         self._server = socket.create_server(("127.0.0.1", self.port), backlog=64)
         self._sockets: list[socket.socket] = [self._server]

@@ -36,7 +36,7 @@ from bots.runtime.host import BotHost
 from bots.runtime.service import build_host
 from core import redis_keys
 from core.config import AccountCredentials, BybitSettings, ListenerSettings, Settings
-from core.ids import AccountName
+from core.ids import AccountName, BotId
 from database import bots as registry
 from devenv.redis_server import ClusterNodes, RedisServer
 from paper_exchange.testing import RunningExchange, running_exchange
@@ -463,12 +463,13 @@ def env_for(s: Stack) -> dict[str, str]:
     return env
 
 
-def spawn_bot(s: Stack, bot_id: str) -> subprocess.Popen[str]:
+def spawn_bot(s: Stack, bot_id: str, **env: str) -> subprocess.Popen[str]:
+    """``alpha run bot BOT_ID`` against this stack; ``env`` overrides its variables."""
     from tests.harness.services import alpha_command
 
     return subprocess.Popen(
         [*alpha_command(), "run", "bot", bot_id],
-        env=env_for(s),
+        env=env_for(s) | env,
         cwd=s.tmp,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -476,3 +477,19 @@ def spawn_bot(s: Stack, bot_id: str) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
+
+
+def just_after_a_heartbeat(s: Stack, bot_id: str) -> None:
+    """Returns as the bot has just written its heartbeat (every 5 s): its decision
+    thread's next Redis calls are then a decision's, not the next beat's."""
+    client = s.bot_redis(bot_id)
+    beat = client.get(redis_keys.heartbeat(BotId(bot_id)))
+    wait(lambda: client.get(redis_keys.heartbeat(BotId(bot_id))) != beat, what="a heartbeat")
+
+
+def assert_entered_once_with_exits(s: Stack, bot_id: str, qty: Decimal) -> None:
+    """One entry of ``qty`` and its stop and take profit, both resting."""
+    s.settle()
+    assert s.qty(bot_id) == qty  # one entry, not two
+    assert sorted(o["orderLinkId"].split("-")[1] for o in s.orders()) == ["en", "sl", "tp"]
+    assert sorted(o["orderLinkId"].split("-")[1] for o in s.open_orders(bot_id)) == ["sl", "tp"]
