@@ -493,3 +493,23 @@ def assert_entered_once_with_exits(s: Stack, bot_id: str, qty: Decimal) -> None:
     assert s.qty(bot_id) == qty  # one entry, not two
     assert sorted(o["orderLinkId"].split("-")[1] for o in s.orders()) == ["en", "sl", "tp"]
     assert sorted(o["orderLinkId"].split("-")[1] for o in s.open_orders(bot_id)) == ["sl", "tp"]
+
+
+@contextlib.contextmanager
+def shortseller_entering_on_the_first_live_bar(
+    database: Any, tmp_path: Path, bot_id: str, code: str, *,
+    redis_server: RedisServer | ClusterNodes, redis_db: int | None,
+) -> Iterator[Stack]:  # fmt: skip
+    """The listener and a :data:`QUICK_SHORTSELLER` on ``redis_server``, which this
+    starts and stops (the test may stop it meanwhile): the bot enters on the first live
+    bar (bar 20 of :func:`crossing_history`), then ten flat bars."""
+    history = crossing_history()
+    live = [(60190, 60190, 59800, 59800), *flat_bars(59800, 10)]
+    redis_server.start()
+    try:
+        with stack(database, tmp_path, history + live, len(history),
+                   redis_server=redis_server) as s:  # fmt: skip
+            s.register(bot_id, code, "shortseller", QUICK_SHORTSELLER, redis_db=redis_db)
+            yield s
+    finally:
+        redis_server.stop()

@@ -11,10 +11,8 @@ calls wait; this proves the bot and the listener come through it whole.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -24,39 +22,23 @@ from core.ids import BotId
 from devenv.redis_server import ClusterNodes
 from tests.bots.e2e.harness import (
     MINUTE,
-    QUICK_SHORTSELLER,
-    Stack,
     assert_entered_once_with_exits,
     bar_start,
-    crossing_history,
-    flat_bars,
     just_after_a_heartbeat,
-    stack,
+    shortseller_entering_on_the_first_live_bar,
     wait,
 )
 
 BOT = "ss_failover"
 
 
-@contextlib.contextmanager
-def _stack_on_a_cluster(database, tmp_path) -> Iterator[tuple[Stack, ClusterNodes]]:
-    """The listener and the bot on a cluster of the test's own; the bot enters on bar 20."""
-    nodes = ClusterNodes(run_dir=tmp_path / "cluster", replicas=1, node_timeout_ms=3000)
-    nodes.start()
-    history = crossing_history()
-    live = [(60190, 60190, 59800, 59800), *flat_bars(59800, 10)]
-    try:
-        with stack(database, tmp_path, history + live, len(history), redis_server=nodes) as s:
-            s.register(BOT, "rf", "shortseller", QUICK_SHORTSELLER, redis_db=None)
-            yield s, nodes
-    finally:
-        nodes.stop()
-
-
 @pytest.mark.slow
 def test_a_bot_deciding_through_a_failover_enters_once_and_goes_on(database, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="core.redis_client")
-    with _stack_on_a_cluster(database, tmp_path) as (s, nodes):
+    nodes = ClusterNodes(run_dir=tmp_path / "cluster", replicas=1, node_timeout_ms=3000)
+    with shortseller_entering_on_the_first_live_bar(
+        database, tmp_path, BOT, "rf", redis_server=nodes, redis_db=None
+    ) as s:
         bot = s.start_bot(BOT)
         host = bot.host
         position_key = redis_keys.position(BotId(BOT), "BTCUSDT")

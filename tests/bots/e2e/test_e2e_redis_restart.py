@@ -9,11 +9,10 @@ goes out once, with its stop and take profit.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from decimal import Decimal
 
 import pytest
@@ -23,15 +22,12 @@ from devenv.ports import free_port
 from devenv.redis_server import RedisServer
 from tests.bots.e2e.harness import (
     MINUTE,
-    QUICK_SHORTSELLER,
     Stack,
     assert_entered_once_with_exits,
     bar_start,
-    crossing_history,
-    flat_bars,
     just_after_a_heartbeat,
+    shortseller_entering_on_the_first_live_bar,
     spawn_bot,
-    stack,
     wait,
 )
 
@@ -41,25 +37,19 @@ BOT = "ss_redis"
 OUTAGE_SECONDS = 5
 
 
-@contextlib.contextmanager
-def _stack_on_its_own_redis(database, tmp_path) -> Iterator[tuple[Stack, RedisServer]]:
-    """The listener and the bot on a Redis of the test's own; the bot enters on bar 20."""
-    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
-    server.start()
-    history = crossing_history()
-    live = [(60190, 60190, 59800, 59800), *flat_bars(59800, 10)]
-    try:
-        with stack(database, tmp_path, history + live, len(history), redis_server=server) as s:
-            s.register(BOT, "rr", "shortseller", QUICK_SHORTSELLER, redis_db=5)
-            yield s, server
-    finally:
-        server.stop()
+def _entering(database, tmp_path, server: RedisServer) -> AbstractContextManager[Stack]:
+    """The listener and the bot on ``server``, a Redis of the test's own; the bot enters
+    on bar 20."""
+    return shortseller_entering_on_the_first_live_bar(
+        database, tmp_path, BOT, "rr", redis_server=server, redis_db=5
+    )
 
 
 @pytest.mark.slow
 def test_a_decision_that_loses_redis_waits_for_it_and_enters_once(database, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="core.redis_client")
-    with _stack_on_its_own_redis(database, tmp_path) as (s, server):
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
+    with _entering(database, tmp_path, server) as s:
         bot = s.start_bot(BOT)
         host = bot.host
         just_after_a_heartbeat(s, BOT)
@@ -90,7 +80,8 @@ def test_alpha_run_bot_waits_for_a_redis_down_at_start_and_stops_cleanly_while_w
     """Under a cluster engine a bot may start before Redis: before, its first call (the
     lease) failed with a traceback. And SIGTERM while a decision waits for Redis ends the
     bot with a warning, exit 0."""
-    with _stack_on_its_own_redis(database, tmp_path) as (s, server):
+    server = RedisServer(run_dir=tmp_path / "redis", port=free_port())
+    with _entering(database, tmp_path, server) as s:
         server.stop()
         proc = spawn_bot(s, BOT)
         try:
