@@ -19,7 +19,6 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
-import redis
 from aiohttp import web
 
 from api import drift_ack
@@ -32,6 +31,7 @@ from core.operator import dangerous
 from core.operator.audit import AuditEntry
 from core.operator.confirm import Outcome, Pending
 from core.operator.registry import UnknownBotError, load_bots, resolve
+from core.outages import unreachable
 
 log = logging.getLogger(__name__)
 
@@ -216,17 +216,17 @@ async def sweep_forever(ctx: ApiContext) -> None:
         await asyncio.sleep(ctx.confirm_sweep_seconds)
         try:
             await sweep_expired(ctx)
-        except (redis.RedisError, psycopg.Error) as exc:  # expected while a service restarts
-            if away is None:
-                away = "Redis" if isinstance(exc, redis.RedisError) else "the database"
+        except Exception as exc:
+            now_away = unreachable(exc)
+            if now_away is None:  # a bug, not an outage: its traceback, and the next round
+                log.exception("could not record expired confirmations")
+            elif away is None:  # expected while a service restarts
+                away = now_away
                 log.warning(
                     "could not record expired confirmations: %s unreachable (%s); "
                     "trying again every %gs",
                     away, type(exc).__name__, ctx.confirm_sweep_seconds,
                 )  # fmt: skip
-            continue
-        except Exception:  # a bug, not an outage: its traceback, and the next round
-            log.exception("could not record expired confirmations")
             continue
         if away is not None:
             log.info("%s answers again; expired confirmations are recorded", away)

@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-import redis
 from aiohttp import web
 
 from api import queries
@@ -39,6 +37,7 @@ from api.context import CONTEXT, ApiContext
 from api.jsonio import dumps
 from core import redis_keys
 from core.ids import BotId
+from core.outages import unreachable
 
 log = logging.getLogger(__name__)
 
@@ -208,12 +207,14 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                 await out.heartbeat()
     except ConnectionResetError:
         pass  # the client went away; it resumes with Last-Event-ID
-    except (redis.RedisError, psycopg.Error) as exc:  # expected while a service restarts
-        away = "Redis" if isinstance(exc, redis.RedisError) else "the database"
-        log.warning(
-            "event stream ended: %s unreachable (%s); the client resumes with Last-Event-ID",
-            away, type(exc).__name__,
-        )  # fmt: skip
-    except Exception:
-        log.exception("event stream failed; the client resumes with Last-Event-ID")
+    except Exception as exc:
+        away = unreachable(exc)
+        if away is None:  # a bug: its traceback
+            log.exception("event stream failed; the client resumes with Last-Event-ID")
+        else:  # expected while a service restarts
+            log.warning(
+                "event stream ended: %s unreachable (%s); the client resumes with "
+                "Last-Event-ID",
+                away, type(exc).__name__,
+            )  # fmt: skip
     return response

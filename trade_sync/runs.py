@@ -2,7 +2,9 @@
 
 Whatever a job raises is caught here. An exchange error (auth, rate limit, outage) is
 classified, reported (row, metric, log, status hash) and puts that account on a
-backoff; the process and the other accounts carry on.
+backoff; the process and the other accounts carry on. Redis or PostgreSQL away (a
+restart) is reported the same way with one warning line; anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from psycopg.types.json import Jsonb
 
 from core.exchange.rest import ErrorInfo, classify
 from core.ids import AccountName
+from core.outages import unreachable
 from core.redis_keys import SYNC_STATUS
 from trade_sync.context import SyncContext
 
@@ -76,17 +79,37 @@ def run_job(
 
 def _failed(ctx: SyncContext, job: str, account: AccountName | None, exc: Exception) -> Outcome:
     info = classify(exc)
-    if info is None:
-        # A bug or an infrastructure failure (DB, Redis): keep the traceback.
+    away = unreachable(exc) if info is None else None
+    details: dict[str, Any] = {}
+    if away is not None:  # a restart: the next run mends it, a warning says so
+        info = ErrorInfo("unavailable", None, f"{away} unreachable ({_short(exc)})")
+        details["away"] = away
+    elif info is None:  # a bug: keep the traceback
         log.exception("%s [%s] failed", job, account or "-")
-        info = ErrorInfo("internal", None, f"{type(exc).__name__}: {str(exc)[:200]}")
+        info = ErrorInfo("internal", None, _short(exc))
     else:
         EXCHANGE_ERRORS.labels(account=str(account or "-"), kind=info.kind).inc()
     delay = ctx.backoff.failed(account, str(info)) if account is not None else 0.0
     line = f"{job} [{account or '-'}]: {info}" + (f" (next try in {delay:.0f}s)" if delay else "")
-    log.error(line)
-    return Outcome(status="error", details={"error": str(info), "kind": info.kind}, lines=[line],
-                   error=info)  # fmt: skip
+    log.log(logging.WARNING if away else logging.ERROR, line)
+    details.update(error=str(info), kind=info.kind)
+    return Outcome(status="error", details=details, lines=[line], error=info)
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _unrecorded(outcome: Outcome, exc: Exception, what: str) -> None:
+    """A run that could not be recorded: said once, not twice when the run itself failed
+    because the same service was away (its warning already said so)."""
+    away = unreachable(exc)
+    if away is None:  # not a restart: worth an operator's look
+        log.error("cannot record %s: %s", what, _short(exc))
+    elif away == outcome.details.get("away"):
+        log.debug("cannot record %s: %s still unreachable", what, away)
+    else:
+        log.warning("cannot record %s: %s unreachable (%s)", what, away, _short(exc))
 
 
 def _record(
@@ -117,7 +140,7 @@ def _record(
                  outcome.checked, outcome.found, Jsonb(outcome.details)),
             )  # fmt: skip
     except Exception as exc:
-        log.error("cannot record %s run in trading.sync_runs: %s", job, exc)
+        _unrecorded(outcome, exc, f"{job} run in trading.sync_runs")
     try:
         summary = {
             "status": outcome.status, "checked": outcome.checked, "found": outcome.found,
@@ -127,4 +150,4 @@ def _record(
             summary["error"] = str(outcome.error)
         ctx.redis.hset(SYNC_STATUS, f"{job}:{account or '-'}", json.dumps(summary))
     except Exception as exc:
-        log.warning("cannot update %s: %s", SYNC_STATUS, type(exc).__name__)
+        _unrecorded(outcome, exc, f"{job} run in {SYNC_STATUS}")

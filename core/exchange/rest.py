@@ -284,7 +284,9 @@ def instruments(http: HTTP, *, category: str = "linear", symbol: str | None = No
 class ErrorInfo:
     """What an operator needs to know about a failed call, without secrets."""
 
-    kind: str  # auth | rate_limit | network | exchange | paging
+    #: auth | rate_limit | network | exchange | paging; trade sync adds internal (a bug)
+    #: and unavailable (Redis or PostgreSQL away)
+    kind: str
     code: int | None
     message: str
 

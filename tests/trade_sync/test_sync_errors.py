@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 
+import pytest
 from sync_helpers import context, sync_env, sync_runs, sync_settings
 
 from core.exchange import make_http
+from devenv.ports import free_port
 from paper_exchange.testing import running_exchange
 from trade_sync.context import AccountBackoff
 from trade_sync.jobs import execution_audit, wallet_snapshot
@@ -90,3 +94,42 @@ def test_rate_limits_are_slept_off_or_reported_and_backed_off(database, redis, t
         statuses = [(r["status"], r["details"].get("kind")) for r in
                     sync_runs(database, execution_audit.NAME)]  # fmt: skip
         assert statuses == [("ok", None), ("error", "rate_limit"), ("ok", None)]
+
+
+@pytest.mark.parametrize("away", ["database", "redis"])
+def test_a_job_that_finds_a_service_away_logs_one_warning_and_no_traceback(
+    database, redis, tmp_path, caplog, away
+) -> None:
+    """Before: ERROR with the whole traceback, then an ERROR line, then one more line
+    because the run could not be recorded (or its status not updated) either: three
+    records for one restart. The rehearsal's PgBouncer restart showed them."""
+    with running_exchange(accounts=ACCOUNTS[:1], seed=26) as ex:
+        settings = sync_settings(database, ex, tmp_path)
+        # An execution the ledger lacks (no listener runs): the audit hands it over.
+        make_http(settings, "main").place_order(
+            category="linear", symbol="BTCUSDT", side="Buy", orderType="Market", qty="0.001"
+        )
+        if away == "database":
+            moved = {"port": free_port()}
+            settings = dataclasses.replace(
+                settings,
+                postgres=settings.postgres.model_copy(update=moved),
+                pgbouncer=settings.pgbouncer.model_copy(update=moved),
+            )
+        else:
+            settings = dataclasses.replace(
+                settings, redis=settings.redis.model_copy(update={"port": free_port()})
+            )
+        ctx = context(settings)
+        with caplog.at_level(logging.DEBUG, logger="trade_sync"):
+            outcome = run_job(ctx, execution_audit.NAME, "main",
+                              lambda: execution_audit.run(ctx, "main"))  # fmt: skip
+    assert outcome is not None and outcome.status == "error"
+    assert outcome.error is not None and outcome.error.kind == "unavailable"
+    said = [r for r in caplog.records
+            if r.name.startswith("trade_sync") and r.levelno >= logging.WARNING]  # fmt: skip
+    assert [(r.levelname, r.exc_info) for r in said] == [("WARNING", None)], [
+        r.getMessage() for r in said
+    ]
+    named = "the database" if away == "database" else "Redis"
+    assert f"execution_audit [main]: unavailable: {named} unreachable" in said[0].getMessage()
