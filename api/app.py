@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from api.routes import PREFIX, ROUTES, Handler
 from api.webhook import PATH as WEBHOOK_PATH
 from api.webhook import receive as receive_webhook
 from core.errors import UserError
+from core.outages import unreachable
 from core.service import run_check
 
 log = logging.getLogger(__name__)
@@ -41,21 +43,52 @@ class AccessLogger(web.AbstractAccessLogger):
         )
 
 
-@web.middleware
-async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+#: What a client is told to wait before it tries again while a service is away.
+RETRY_AFTER_SECONDS = 5
+#: While a service stays away, the warning is repeated at most this often: a dashboard
+#: would otherwise repeat it with every request.
+OUTAGE_WARNING_SECONDS = 60.0
+
+
+def errors_as_json() -> Any:
     """Every failure is ``{"error": …}``: a bad parameter is 400 with one line, an
-    unknown path 404, anything unexpected 500 with its type only (details in the log)."""
-    try:
-        return await handler(request)
-    except UserError as exc:
-        return error(400, str(exc))
-    except web.HTTPException as exc:
-        if exc.status >= 400:
-            return error(exc.status, exc.reason, _allow_header(exc))
-        raise
-    except Exception as exc:
-        log.exception("%s %s failed", request.method, request.path)
-        return error(500, f"internal error ({type(exc).__name__}); see the API's log")
+    unknown path 404, PostgreSQL or Redis away 503 with ``Retry-After`` (one warning a
+    minute in the log), anything unexpected 500 with its type only (details in the log).
+
+    The outage check comes first: the database's connection error is also a
+    ``UserError`` (the CLI prints it as one line), but for a client it is neither its
+    mistake nor something to read (it names the database's host, role and name)."""
+    warned: dict[str, float] = {}
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                return error(exc.status, exc.reason, _allow_header(exc))
+            raise
+        except Exception as exc:
+            away = unreachable(exc)
+            if away is not None:
+                now = time.monotonic()
+                if now - warned.get(away, -OUTAGE_WARNING_SECONDS) >= OUTAGE_WARNING_SECONDS:
+                    warned[away] = now
+                    log.warning(
+                        "%s unreachable (%s: %s); requests that need it are answered 503",
+                        away, type(exc).__name__, str(exc)[:200],
+                    )  # fmt: skip
+                return error(
+                    503,
+                    f"{away} is unreachable; try again shortly",
+                    {"Retry-After": str(RETRY_AFTER_SECONDS)},
+                )
+            if isinstance(exc, UserError):
+                return error(400, str(exc))
+            log.exception("%s %s failed", request.method, request.path)
+            return error(500, f"internal error ({type(exc).__name__}); see the API's log")
+
+    return middleware
 
 
 def _allow_header(exc: web.HTTPException) -> dict[str, str] | None:
@@ -101,7 +134,7 @@ async def openapi_json(request: web.Request) -> web.StreamResponse:
 
 def build_app(ctx: ApiContext) -> web.Application:
     app = web.Application(
-        middlewares=[errors_as_json, auth_middleware(ctx.writer, ctx.limiter, ctx.auditor)]
+        middlewares=[errors_as_json(), auth_middleware(ctx.writer, ctx.limiter, ctx.auditor)]
     )
     app[CONTEXT] = ctx
     app.router.add_get("/healthz", healthz)

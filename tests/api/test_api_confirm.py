@@ -6,23 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 import pytest
-from api_harness import add_bot, audit_rows, check_reply, make_token, running_api
+from api_harness import (
+    add_bot,
+    audit_rows,
+    check_reply,
+    make_token,
+    running_api,
+)
+from harness.services import settings_without
 
 from api import actions
 from api.context import ApiContext
 from api.routes import PREFIX
 from core import redis_keys
 from core.config import Role
-from devenv.ports import free_port
 
 INFRA = 15
 
@@ -235,19 +239,6 @@ def test_on_a_cluster_a_kill_reaches_a_bot_left_with_a_db_of_its_own(
     assert [e[1]["command"] for e in node.xrange("commands:delta_old")] == ["flatten"]
 
 
-def _away(settings: Any, service: str) -> Any:
-    """``settings`` with ``service``'s port moved to one nothing listens on."""
-    if service == "redis":
-        return dataclasses.replace(
-            settings, redis=settings.redis.model_copy(update={"port": free_port()})
-        )
-    return dataclasses.replace(
-        settings,
-        postgres=settings.postgres.model_copy(update={"port": free_port()}),
-        pgbouncer=settings.pgbouncer.model_copy(update={"port": free_port()}),
-    )
-
-
 def test_a_sweep_without_the_database_leaves_the_expiry_for_the_next(
     database, services, redis
 ) -> None:
@@ -259,7 +250,7 @@ def test_a_sweep_without_the_database_leaves_the_expiry_for_the_next(
         up = ApiContext(database.settings, clock=lambda: now)
         await up.confirmations.create("kill", user_id=7, username="api:7:ops")
         later = lambda: now + timedelta(seconds=61)  # noqa: E731
-        down = ApiContext(_away(database.settings, "database"), clock=later)
+        down = ApiContext(settings_without(database.settings, "database"), clock=later)
         with pytest.raises(psycopg.OperationalError):
             await actions.sweep_expired(down)
         back = ApiContext(database.settings, clock=later)
@@ -274,10 +265,10 @@ def test_a_sweep_without_the_database_leaves_the_expiry_for_the_next(
     ]
 
 
-def test_the_sweeper_warns_once_while_redis_is_away(database, caplog) -> None:
+def test_the_sweeper_warns_once_while_redis_issettings_without(database, caplog) -> None:
     """Before: every round logged the ConnectionError's whole traceback at ERROR (seen in
     the rehearsal's Redis restart); an outage is expected and gets one line."""
-    ctx = ApiContext(_away(database.settings, "redis"), confirm_sweep_seconds=0.05)
+    ctx = ApiContext(settings_without(database.settings, "redis"), confirm_sweep_seconds=0.05)
 
     async def sweep_a_while() -> None:
         task = asyncio.create_task(actions.sweep_forever(ctx))

@@ -17,6 +17,7 @@ One :class:`ServiceStack` per pytest session:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import re
@@ -508,4 +509,18 @@ def _postgres(tmp: Path, *, force_private: bool = False) -> tuple[PostgresSettin
     return (
         PostgresSettings(host=private.host, port=private.port, user=private.user, password=None),
         private,
+    )
+
+
+def settings_without(settings: Any, service: str) -> Any:
+    """``settings`` with ``service``'s port (``"redis"`` or ``"database"``) moved to one
+    nothing listens on: the service is away."""
+    if service == "redis":
+        return dataclasses.replace(
+            settings, redis=settings.redis.model_copy(update={"port": free_port()})
+        )
+    return dataclasses.replace(
+        settings,
+        postgres=settings.postgres.model_copy(update={"port": free_port()}),
+        pgbouncer=settings.pgbouncer.model_copy(update={"port": free_port()}),
     )

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 
 import pytest
+from harness.services import settings_without
 from sync_helpers import context, sync_env, sync_runs, sync_settings
 
 from core.exchange import make_http
-from devenv.ports import free_port
 from paper_exchange.testing import running_exchange
 from trade_sync.context import AccountBackoff
 from trade_sync.jobs import execution_audit, wallet_snapshot
@@ -109,18 +108,7 @@ def test_a_job_that_finds_a_service_away_logs_one_warning_and_no_traceback(
         make_http(settings, "main").place_order(
             category="linear", symbol="BTCUSDT", side="Buy", orderType="Market", qty="0.001"
         )
-        if away == "database":
-            moved = {"port": free_port()}
-            settings = dataclasses.replace(
-                settings,
-                postgres=settings.postgres.model_copy(update=moved),
-                pgbouncer=settings.pgbouncer.model_copy(update=moved),
-            )
-        else:
-            settings = dataclasses.replace(
-                settings, redis=settings.redis.model_copy(update={"port": free_port()})
-            )
-        ctx = context(settings)
+        ctx = context(settings_without(settings, away))
         with caplog.at_level(logging.DEBUG, logger="trade_sync"):
             outcome = run_job(ctx, execution_audit.NAME, "main",
                               lambda: execution_audit.run(ctx, "main"))  # fmt: skip
