@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, time, timedelta
 
 from telegram import (
@@ -31,6 +32,7 @@ from telegram.ext import (
 )
 
 from core.errors import ConfigError
+from core.outages import unreachable
 from telegram_c2.access import Level, Rank
 from telegram_c2.alerts import AlertPump, Monitor, daily_summary
 from telegram_c2.channels import Channel, ChannelPump, Timing, build_channels
@@ -139,16 +141,52 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("update handling failed: %s", context.error, exc_info=context.error)
 
 
-async def _post_init(app: Application) -> None:
-    # Before the first poll: alerts raised from now on are ours even if the first
-    # scheduled read comes later.
-    await app.bot_data["alerts"].ensure_group()
+async def _post_init(app: Application, stop: asyncio.Event) -> bool:
+    """Set up before the first poll; ``False`` when stopped while waiting for Redis."""
     channels = app.bot_data["channels"]
-    for pump in channels:
-        await pump.ensure_group()
+
+    async def groups() -> None:
+        # Alerts raised from now on are ours even if the first scheduled read comes later.
+        await app.bot_data["alerts"].ensure_group()
+        for pump in channels:
+            await pump.ensure_group()
+
+    if not await _once_redis_answers(groups, stop):
+        return False
     if channels:  # logged here: logging is configured after the Application is built
         log.info("notify channels: %s", ", ".join(p.channel.label for p in channels))
     await set_menus(app.bot, app.bot_data["c2"])
+    return True
+
+
+#: While Redis is away at start, how often the C2 tries again, and how often it says so.
+REDIS_WAIT_SECONDS = 1.0
+REDIS_WAIT_LOG_SECONDS = 60.0
+
+
+async def _once_redis_answers(step: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:
+    """Run ``step``, waiting for Redis while it is away: a cluster engine starts the C2
+    in no particular order, and exiting would only have it started again and again.
+    ``False`` when ``stop`` was set meanwhile."""
+    loop = asyncio.get_running_loop()
+    said_at: float | None = None
+    while True:
+        try:
+            await step()
+        except Exception as exc:
+            if unreachable(exc) != "Redis":
+                raise
+            if said_at is None or loop.time() - said_at >= REDIS_WAIT_LOG_SECONDS:
+                said_at = loop.time()
+                log.warning("Redis unreachable (%s); waiting for it to start", exc)
+        else:
+            if said_at is not None:
+                log.info("Redis answers again; starting")
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), REDIS_WAIT_SECONDS)
+            log.warning("stopped while waiting for Redis")
+            return False
 
 
 #: Scopes that would show a menu to anyone; they stay empty.
@@ -239,7 +277,8 @@ async def serve(app: Application, stop: asyncio.Event, poll_timeout: float) -> N
     """Run until ``stop`` is set: long-poll updates, run the jobs, then shut down cleanly."""
     async with app:
         # Application.post_init only runs under run_polling(); we drive the loop ourselves.
-        await _post_init(app)
+        if not await _post_init(app, stop):
+            return
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(

@@ -27,6 +27,7 @@ from telegram.ext import ContextTypes
 from core.errors import UserError
 from core.operator.audit import AuditEntry
 from core.operator.registry import Bot, load_bots, resolve
+from core.outages import unreachable
 from telegram_c2 import fmt
 from telegram_c2.access import NEUTRAL_REFUSAL, Level
 from telegram_c2.services import C2
@@ -178,7 +179,7 @@ async def run(
     refused = refusal(c2, update, level)
     if refused:
         reason, reply = refused
-        await c2.audit.record(AuditEntry(outcome="refused", detail=reason, **entry))
+        await _audit(c2, AuditEntry(outcome="refused", detail=reason, **entry))
         if reply:
             await safe_send(message.reply_text(reply))
         return
@@ -187,19 +188,49 @@ async def run(
     answer: str | None = None
     try:
         result = await fn(inv)
-    except UserError as exc:
-        result, answer = Result("refused", str(exc)), str(exc)
     except Exception as exc:
-        log.exception("command /%s failed", name)
-        result = Result("failed", f"{type(exc).__name__}: {exc}")
-        answer = f"/{name} failed ({type(exc).__name__}); see the C2 log."
+        result, answer = _failure(name, exc)
     if inv.recorded:
         if inv.undelivered:
             log.warning("/%s done and audited, but its reply was not delivered", name)
     else:
         detail = _with(result.detail, inv.undelivered)
-        await c2.audit.record(
-            AuditEntry(outcome=result.outcome, detail=detail, bot_id=result.bot_id, **entry)
+        await _audit(
+            c2, AuditEntry(outcome=result.outcome, detail=detail, bot_id=result.bot_id, **entry)
         )
     if answer:
         await safe_send(message.reply_text(answer))
+
+
+def _failure(name: str, exc: Exception) -> tuple[Result, str]:
+    """What a command that raised is audited as, and what its user reads.
+
+    PostgreSQL or Redis away comes first: the database's connection error is also a
+    ``UserError`` (the CLI prints it as one line), but its text names the database's
+    host, role and name, and the user can do nothing about it but try again."""
+    away = unreachable(exc)
+    if away is not None:
+        log.warning("/%s failed: %s unreachable (%s)", name, away, type(exc).__name__)
+        reason = f"{away} unreachable ({type(exc).__name__})"
+        return Result("failed", reason), f"/{name}: {away} is unreachable; try again shortly."
+    if isinstance(exc, UserError):
+        return Result("refused", str(exc)), str(exc)
+    log.exception("command /%s failed", name)
+    reason = f"{type(exc).__name__}: {exc}"
+    return Result("failed", reason), f"/{name} failed ({type(exc).__name__}); see the C2 log."
+
+
+async def _audit(c2: C2, entry: AuditEntry) -> None:
+    """Record ``entry``; with the database away, the log keeps it instead (a warning
+    with who, what and how it ended), and the user still gets the answer."""
+    try:
+        await c2.audit.record(entry)
+    except Exception as exc:
+        away = unreachable(exc)
+        if away is None:
+            raise
+        log.warning(
+            "/%s by user %s (chat %s) %s, not audited: %s unreachable; args %s, detail %s",
+            entry.command, entry.user_id, entry.chat_id, entry.outcome, away,
+            list(entry.args), entry.detail,
+        )  # fmt: skip

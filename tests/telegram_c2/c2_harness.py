@@ -78,7 +78,10 @@ async def running_c2(
     tuning: Tuning = FAST,
     telegram_overrides: dict[str, Any] | None = None,
     clock: FakeClock | None = None,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[Running]:
+    """The C2 polling the fake Bot API, or ended before its first poll (a ``stop`` the
+    test set while it waited for Redis): the body then sees ``api.polls == 0``."""
     api = FakeBotApi(TOKEN)
     base = await api.start()
     telegram = env.settings.telegram.model_copy(
@@ -94,13 +97,13 @@ async def running_c2(
     clock = clock or FakeClock()
     c2 = C2(replace(env.settings, telegram=telegram), clock=clock, tuning=tuning)
     app = build_application(c2)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     task = asyncio.create_task(serve(app, stop, tuning.poll_timeout))
     try:
-        while api.polls == 0:
-            if task.done():
-                task.result()
+        while api.polls == 0 and not task.done():
             await asyncio.sleep(0.02)
+        if task.done():
+            task.result()  # its exception, if it failed
         yield Running(api, c2, clock, app)
     finally:
         stop.set()

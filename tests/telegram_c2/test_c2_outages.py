@@ -1,0 +1,103 @@
+"""A command that meets PostgreSQL or Redis away: the user is told which, in one line,
+and the log has one warning and the audit row the database could not take."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+from typing import Any
+
+from c2_harness import ADMIN, add_bot, audit_rows, run, running_c2
+from harness.partition import Partition
+from harness.services import settings_without
+
+
+def test_a_command_while_the_database_is_away_is_answered_in_one_line(c2_env, caplog) -> None:
+    """Before: the user got no answer at all. The command's failure (libpq's message,
+    with the database's host, port, role and name) was to be audited as ``refused``; that
+    write failed in turn, before the reply, and PTB's error handler logged its
+    traceback."""
+    add_bot(c2_env, "alpha_one", "a1", 3)
+    down = dataclasses.replace(c2_env, database=_Moved(c2_env.database, "database"))
+    named = "the database"
+
+    async def scenario() -> str:
+        async with running_c2(down) as c2:
+            with caplog.at_level(logging.INFO):
+                reply = await c2.send(ADMIN, "/status")
+        return str(reply.params["text"])
+
+    text = run(scenario())
+    assert text == f"/status: {named} is unreachable; try again shortly."
+    said = [
+        r for r in caplog.records
+        if r.name.startswith("telegram_c2") and r.levelno >= logging.WARNING
+    ]  # fmt: skip
+    assert all(r.exc_info is None for r in said), [r.getMessage() for r in said]
+    assert [r.levelname for r in said] == ["WARNING"] * len(said) and said
+    assert f"/status failed: {named} unreachable" in said[0].getMessage()
+    # The row the database could not take is in the log instead, user and outcome.
+    unaudited = [r for r in said if "not audited" in r.getMessage()]
+    assert len(unaudited) == 1, [r.getMessage() for r in said]
+    assert f"user {ADMIN}" in unaudited[0].getMessage()
+    assert "failed" in unaudited[0].getMessage()
+    assert audit_rows(c2_env) == []
+
+
+class _Moved:
+    """A test database whose settings point one service at a port nothing listens on
+    (chosen once, so a test can make something listen there later)."""
+
+    def __init__(self, database: Any, service: str) -> None:
+        self.database = database
+        self.settings = settings_without(database.settings, service)
+
+
+def test_a_c2_started_before_redis_waits_for_it(c2_env, caplog) -> None:
+    """Before: the C2's first Redis call (its consumer groups) raised, and the process
+    ended with a traceback; its restart policy started it again and again."""
+    add_bot(c2_env, "alpha_one", "a1", 3)
+    redis = c2_env.settings.redis
+    moved = _Moved(c2_env.database, "redis")
+    port = moved.settings.redis.port
+    forwarder: list[Partition] = []
+    threading.Timer(3.0, lambda: forwarder.append(Partition(redis.host, redis.port,
+                                                            listen_port=port))).start()  # fmt: skip
+
+    async def scenario() -> str:
+        async with running_c2(dataclasses.replace(c2_env, database=moved)) as c2:
+            reply = await c2.send(ADMIN, "/status")
+        return str(reply.params["text"])
+
+    try:
+        with caplog.at_level(logging.INFO, logger="telegram_c2"):
+            text = run(scenario())
+    finally:
+        for f in forwarder:
+            f.close()
+    assert "alpha_one (a1)" in text, text
+    said = [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.name == "telegram_c2.app" and "Redis" in r.getMessage()]  # fmt: skip
+    assert [level for level, _ in said] == ["WARNING", "INFO"], said
+    assert "waiting for it to start" in said[0][1]
+    assert said[1][1] == "Redis answers again; starting"
+
+
+def test_a_c2_stopped_while_waiting_for_redis_ends_at_once(c2_env, caplog) -> None:
+    moved = _Moved(c2_env.database, "redis")
+
+    async def scenario() -> tuple[int, float]:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.call_later(1.5, stop.set)  # what SIGTERM does (install_async_signal_handlers)
+        began = loop.time()
+        async with running_c2(dataclasses.replace(c2_env, database=moved), stop=stop) as c2:
+            return c2.api.polls, loop.time() - began
+
+    with caplog.at_level(logging.WARNING, logger="telegram_c2"):
+        polls, took = run(scenario())
+    assert polls == 0 and took < 3.5, took
+    said = [r.getMessage() for r in caplog.records if r.name == "telegram_c2.app"]
+    assert said[-1] == "stopped while waiting for Redis", said
