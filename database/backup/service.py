@@ -13,14 +13,17 @@ import logging
 import os
 import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from prometheus_client import Counter, Gauge, Histogram
 
 from core import db, redis_keys
 from core.config import Role, Settings, load_settings
+from core.outages import unreachable
 from core.redis_client import ensure_group, infra_client, sync_reply
 from core.service import HealthServer, configure_logging, install_signal_handlers, secret_values
 from database.backup import job
@@ -41,12 +44,21 @@ DURATION = Histogram(
 )  # fmt: skip
 
 
+#: How long after a nightly backup that could not start (the database away) it is
+#: tried again, as often as it takes; a try once today's is verified does nothing.
+RETRY_SECONDS = 300.0
+RETRY_JOB = "nightly-retry"
+
+
 class BackupService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, retry_seconds: float = RETRY_SECONDS) -> None:
         self.settings = settings
         self.lock = threading.Lock()
         self.alert = job.redis_alert(settings)
         self.consumer = f"backup-{os.getpid()}"
+        self.retry_seconds = retry_seconds
+        #: The alert key of a nightly backup that could not start, until one runs.
+        self._missed: str | None = None
 
     def backup(self, kind: str) -> job.Outcome:
         with self.lock:
@@ -63,11 +75,41 @@ class BackupService:
         log.info("backup %s #%s: %s (%s)", kind, outcome.backup_id, outcome.status, outcome.detail)
         return outcome
 
-    def scheduled(self) -> None:
+    def scheduled(self) -> bool:
+        """The nightly backup; ``False`` when it could not start because the database
+        was away. The first such failure raises a critical alert (nothing else would:
+        no backup row exists yet to fail), and the run that follows resolves it."""
         try:
             self.backup("scheduled")
-        except Exception:  # the scheduler must survive to try tomorrow
-            log.exception("scheduled backup crashed")
+        except Exception as exc:
+            away = unreachable(exc)
+            if away is None:  # a bug: the scheduler must survive to try tomorrow
+                log.exception("scheduled backup crashed")
+                return True
+            log.warning(
+                "nightly backup could not start: %s unreachable (%s); trying again in %gs",
+                away, type(exc).__name__, self.retry_seconds,
+            )  # fmt: skip
+            if self._missed is None:
+                self._missed = f"backup:scheduled:{datetime.now(UTC).date().isoformat()}"
+                self._publish(
+                    severity="critical",
+                    text=f"Nightly backup could not start: {away} unreachable; trying again "
+                    f"every {self.retry_seconds:g}s",
+                )
+            return False
+        if self._missed is not None:
+            self._publish(severity="info", text="Nightly backup ran after all", resolved="1")
+            self._missed = None
+        return True
+
+    def _publish(self, **fields: str) -> None:
+        assert self._missed is not None
+        try:
+            self.alert({"kind": "backup_failed", "key": self._missed,
+                        "at": datetime.now(UTC).isoformat(), **fields})  # fmt: skip
+        except Exception as exc:
+            log.warning("cannot publish the backup alert: %s", type(exc).__name__)
 
     def poll_requests(self, block_ms: int = 1000) -> int:
         """Handle pending ``/backup`` requests; returns how many."""
@@ -96,14 +138,27 @@ class BackupService:
         return True
 
 
+def nightly(service: BackupService, scheduler: BackgroundScheduler) -> Callable[[], None]:
+    """The cron's job: the nightly backup, tried again after ``service.retry_seconds``
+    (a one-off job, :data:`RETRY_JOB`) for as long as the database is away."""
+
+    def run() -> None:
+        if not service.scheduled():
+            at = datetime.now(UTC) + timedelta(seconds=service.retry_seconds)
+            scheduler.add_job(run, DateTrigger(at), id=RETRY_JOB, replace_existing=True,
+                              max_instances=1, misfire_grace_time=3600)  # fmt: skip
+
+    return run
+
+
 def main() -> int:
     settings = load_settings()
     configure_logging(settings.service, "backup", secrets=secret_values(settings))
     service = BackupService(settings)
     scheduler = BackgroundScheduler(timezone=UTC)
     trigger = CronTrigger.from_crontab(settings.backup.cron, timezone=UTC)
-    scheduler.add_job(service.scheduled, trigger, id="nightly", max_instances=1, coalesce=True,
-                      misfire_grace_time=3600)  # fmt: skip
+    scheduler.add_job(nightly(service, scheduler), trigger, id="nightly", max_instances=1,
+                      coalesce=True, misfire_grace_time=3600)  # fmt: skip
     stop = threading.Event()
     install_signal_handlers(stop)
     health = HealthServer.from_settings(settings.service, {"postgres": service.healthy})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -10,11 +12,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+from harness.services import settings_without
 from ledger import Fill, add_bot, insert_fills, insert_funding
 
 from core.config import BackupSettings, Role
 from database.backup import checksums, job, store, verify
-from database.backup.service import BackupService
+from database.backup.service import RETRY_JOB, BackupService, nightly
 
 T0 = datetime(2026, 4, 1, 8, tzinfo=UTC)
 
@@ -223,3 +227,44 @@ def test_checksum_differences_are_reported_per_key() -> None:
     assert checksums.differences({"a": 1, "b": 2}, {"a": 1, "b": 3}) == [
         "b: expected 2, restored 3"
     ]
+
+
+def test_a_nightly_backup_the_database_was_away_for_is_alerted_and_tried_again(
+    database: Any, settings: Any, redis: Any, caplog: Any
+) -> None:
+    """Before: the job's first query failed, the scheduler logged "scheduled backup
+    crashed" with its traceback, nobody was told, and the next try was the next night."""
+    seed(database, n=5)
+    service = BackupService(settings_without(settings, "database"), retry_seconds=0.5)
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="alpha.backup"):
+            nightly(service, scheduler)()
+            retry = scheduler.get_job(RETRY_JOB)
+            assert retry is not None  # the next try, in retry_seconds
+            service.settings = settings  # the database answers again
+            deadline = time.monotonic() + 60
+            while _backups(database) != [("scheduled", "verified")]:
+                assert time.monotonic() < deadline, "the retry never ran"
+                time.sleep(0.2)
+    finally:
+        scheduler.shutdown(wait=True)  # waits for the retry's last step too
+    assert scheduler.get_job(RETRY_JOB) is None
+    said = [r for r in caplog.records if r.name == "alpha.backup"]
+    assert [(r.levelname, r.exc_info) for r in said] == [("WARNING", None)], [
+        r.getMessage() for r in said
+    ]
+    assert "the database unreachable" in said[0].getMessage()
+    alerts = [f for _, f in database.stack.redis(settings.redis.infra_db).xrange("alerts")]
+    today = datetime.now(UTC).date().isoformat()
+    assert [(a["kind"], a["key"], a["severity"], a.get("resolved")) for a in alerts] == [
+        ("backup_failed", f"backup:scheduled:{today}", "critical", None),
+        ("backup_failed", f"backup:scheduled:{today}", "info", "1"),
+    ]
+    assert "could not start: the database unreachable" in alerts[0]["text"]
+
+
+def _backups(database: Any) -> list[tuple[str, str]]:
+    with database.connect(Role.OWNER, True) as conn:
+        return [(r.kind, r.status) for r in store.listing(conn)]
