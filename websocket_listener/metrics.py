@@ -56,7 +56,7 @@ SPOOL_OVERFLOWS = Counter(
     "Envelopes not spooled because the spool was full (recovered by catch-up)",
 )
 QUEUE_DEPTH = Gauge("alpha_listener_queue_depth", "Envelopes received, not yet written or spooled")
-DB_UP = Gauge("alpha_listener_db_up", "1 when the last write reached PostgreSQL")
+DB_UP = Gauge("alpha_listener_db_up", "1 when the writer's last commit or call reached PostgreSQL")
 HANDOVER_ITEMS = Counter(
     "alpha_listener_handover_items_total", "Hand-over entries from trade sync", ["kind"]
 )

@@ -278,11 +278,22 @@ class Pipeline:
             return
         while self._calls:
             try:
-                self._calls[0].fn(self._connection())
+                conn = self._connection()
+                self._calls[0].fn(conn)
             except psycopg.Error as exc:
                 self._database_down(exc)
                 return
             self._calls.pop(0)
+            if not self.db_up:
+                # A quiet account commits nothing for hours: a call that got through says
+                # the database answers just as well. A call need not query, though, and
+                # PgBouncer lets a client log in while PostgreSQL is down: ask the server.
+                try:
+                    conn.execute("SELECT 1")
+                except psycopg.Error as exc:
+                    self._database_down(exc)
+                    return
+                self._reached(conn)
 
     # --- database ----------------------------------------------------------------
 
@@ -347,6 +358,12 @@ class Pipeline:
 
     def _committed(self, conn: psycopg.Connection[Any], committed: Committed) -> None:
         self.last_commit_at = time.time()
+        self._reached(conn)
+        if self._on_commit is not None:
+            self._on_commit(conn, committed)
+
+    def _reached(self, conn: psycopg.Connection[Any]) -> None:
+        """The database answered: ``db_up``, and after an outage its end."""
         self._failing_since = None
         self.last_error = ""
         if not self.db_up:
@@ -357,8 +374,6 @@ class Pipeline:
             log.info("database reachable again")
             if self._on_db_recovered is not None:
                 self._on_db_recovered(conn)
-        if self._on_commit is not None:
-            self._on_commit(conn, committed)
 
     def _database_down(self, exc: BaseException) -> None:
         if self._failing_since is None:

@@ -7,6 +7,7 @@ waits for a first trade (or a first commit) would keep a quiet installation down
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 
@@ -16,6 +17,9 @@ from core.config import AccountCredentials, BybitSettings, ListenerSettings
 from core.ids import AccountName
 from core.service import run_check
 from paper_exchange.testing import running_exchange
+from tests.harness.partition import Partition
+from tests.harness.services import settings_without
+from websocket_listener import metrics
 from websocket_listener.service import Listener
 
 
@@ -64,3 +68,44 @@ def test_quiet_account_is_healthy_and_a_dead_database_is_not(database, redis, tm
         finally:
             stop.set()
             runner.join(timeout=15)
+
+
+def test_a_listener_started_before_the_database_says_when_it_answers(
+    database, redis, tmp_path, caplog
+) -> None:
+    """Before: the first failed call logged "database write failed, spooling", and with
+    nothing traded nothing more was said: no "reachable again", and ``db_up`` stayed 0
+    in ``listener:status`` and the metric until the first fill, though the listener had
+    taken the ledger over and caught up meanwhile."""
+    main = AccountName("main")
+    with running_exchange(accounts=[("main", "hk", "hs")], seed=6) as ex:
+        settings = dataclasses.replace(
+            database.settings,
+            bybit=BybitSettings(env="paper", rest_url=ex.rest_url, ws_url=ex.ws_url),
+            listener=ListenerSettings(spool_dir=tmp_path / "spool"),
+            accounts={main: AccountCredentials(main, SecretStr("hk"), SecretStr("hs"))},
+        )
+        away = settings_without(settings, "database")
+        listener = Listener(away)
+        stop = threading.Event()
+        runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+        forwarders: list[Partition] = []
+        with caplog.at_level(logging.INFO, logger="websocket_listener.pipeline"):
+            runner.start()
+            try:
+                _wait(lambda: listener.pipeline.db_down, what="the failed first call")
+                assert listener.status()["db_up"] == "0"
+                for service in ("pgbouncer", "postgres"):  # the database appears
+                    there, here = getattr(settings, service), getattr(away, service)
+                    forwarders.append(Partition(there.host, there.port, listen_port=here.port))
+                _wait(lambda: listener.status()["db_up"] == "1", 15, "db_up")
+                assert metrics.DB_UP._value.get() == 1
+                assert not listener.pipeline.db_down
+            finally:
+                stop.set()
+                runner.join(timeout=15)
+                for forwarder in forwarders:
+                    forwarder.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "websocket_listener.pipeline"]
+    assert said[0].startswith("database write failed, spooling"), said
+    assert said[-1] == "database reachable again", said
