@@ -179,7 +179,7 @@ async def run(
     refused = refusal(c2, update, level)
     if refused:
         reason, reply = refused
-        await _audit(c2, AuditEntry(outcome="refused", detail=reason, **entry))
+        await audit_or_log(c2, AuditEntry(outcome="refused", detail=reason, **entry))
         if reply:
             await safe_send(message.reply_text(reply))
         return
@@ -195,7 +195,7 @@ async def run(
             log.warning("/%s done and audited, but its reply was not delivered", name)
     else:
         detail = _with(result.detail, inv.undelivered)
-        await _audit(
+        await audit_or_log(
             c2, AuditEntry(outcome=result.outcome, detail=detail, bot_id=result.bot_id, **entry)
         )
     if answer:
@@ -220,7 +220,7 @@ def _failure(name: str, exc: Exception) -> tuple[Result, str]:
     return Result("failed", reason), f"/{name} failed ({type(exc).__name__}); see the C2 log."
 
 
-async def _audit(c2: C2, entry: AuditEntry) -> None:
+async def audit_or_log(c2: C2, entry: AuditEntry) -> None:
     """Record ``entry``; with the database away, the log keeps it instead (a warning
     with who, what and how it ended), and the user still gets the answer."""
     try:

@@ -32,9 +32,10 @@ from core.operator.fill_claims import (
     request_claim_async,
 )
 from core.operator.registry import load_bots
+from core.outages import unreachable
 from telegram_c2 import fmt, ledger
 from telegram_c2.access import Level
-from telegram_c2.commands.base import Command, Invocation, Result, UsageError
+from telegram_c2.commands.base import Command, Invocation, Result, UsageError, audit_or_log
 from telegram_c2.services import C2
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ async def _ackdrift(c2: C2, item: Pending, by: str) -> str:
         waiting = await drift_ack.unacknowledged(conn, scope)
     if not waiting:
         text = f"No unacknowledged open drift left on {scope.describe()}: nothing was done."
-        await c2.audit.record(_entry(item, "confirmed", text))
+        await audit_or_log(c2, _entry(item, "confirmed", text))
         return text
     text = (
         f"Drift acknowledged on {scope.describe()}: {drift_ack.describe(waiting)}."
@@ -201,13 +202,13 @@ async def _assign(c2: C2, item: Pending, by: str) -> str:
     answer = await request_claim_async(c2.redis.infra, exec_id, bot_id, reason, by)
     if answer is None:
         text = no_answer_text(DEFAULT_TIMEOUT_SECONDS).capitalize() + "."
-        await c2.audit.record(_entry(item, "failed", text))
+        await audit_or_log(c2, _entry(item, "failed", text))
     elif answer.ok:
         text = answer.text[:1].upper() + answer.text[1:] + "."
-        await c2.audit.record(_entry(item, "confirmed", text))
+        await audit_or_log(c2, _entry(item, "confirmed", text))
     else:
         text = f"Refused by the listener: {answer.text}."
-        await c2.audit.record(_entry(item, "refused", text))
+        await audit_or_log(c2, _entry(item, "refused", text))
     return text
 
 
@@ -264,7 +265,8 @@ async def refuse_press(c2: C2, update: Update, command: str, detail: str, answer
     query = update.callback_query
     assert query is not None
     chat_id, _, _ = _where(query.message)
-    await c2.audit.record(
+    await audit_or_log(
+        c2,
         AuditEntry(
             command=command,
             outcome="refused",
@@ -273,7 +275,7 @@ async def refuse_press(c2: C2, update: Update, command: str, detail: str, answer
             chat_id=chat_id,
             args=((query.data or "")[:64],),
             detail=detail,
-        )
+        ),
     )
     await _quietly(query.answer(answer))
 
@@ -302,7 +304,7 @@ async def on_button(c2: C2, update: Update, context: ContextTypes.DEFAULT_TYPE) 
         if item is None:
             await refuse_press(c2, update, "cancel", "nothing to cancel", "Nothing to cancel.")
             return
-        await c2.audit.record(_entry(item, "cancelled", "cancel pressed"))
+        await audit_or_log(c2, _entry(item, "cancelled", "cancel pressed"))
         await _quietly(query.answer("Cancelled."))
         await _quietly(query.edit_message_text("Cancelled: nothing was done."))
         return
@@ -312,17 +314,24 @@ async def on_button(c2: C2, update: Update, context: ContextTypes.DEFAULT_TYPE) 
         try:
             text = await _execute(c2, item)
         except Exception as exc:
-            log.exception("confirmed %s failed", item.action)
-            await c2.audit.record(_entry(item, "failed", f"{type(exc).__name__}: {exc}"))
+            away = unreachable(exc)
+            if away is None:  # a bug: its traceback
+                log.exception("confirmed %s failed", item.action)
+                reason, shown = f"{type(exc).__name__}: {exc}", f"({type(exc).__name__})."
+            else:  # the effect and its audit row share a transaction that never began
+                log.warning("confirmed %s failed: %s unreachable", item.action, away)
+                reason = f"{away} unreachable ({type(exc).__name__})"
+                shown = f": {away} is unreachable; try again shortly."
+            await audit_or_log(c2, _entry(item, "failed", reason))
             await _quietly(query.answer("Failed."))
-            await _quietly(query.edit_message_text(f"{item.action} FAILED ({type(exc).__name__})."))
+            await _quietly(query.edit_message_text(f"{item.action} FAILED{shown}"))
             return
         await _quietly(query.answer("Done."))
         await _quietly(query.edit_message_text(text))
     elif outcome is Outcome.EXPIRED:
         assert item is not None
         if c2.confirmations.mark_expiry_recorded(item):
-            await c2.audit.record(_entry(item, "expired", "confirmed after expiry"))
+            await audit_or_log(c2, _entry(item, "expired", "confirmed after expiry"))
         else:  # the sweeper already recorded the expiry; the press is still one row
             await refuse_press(c2, update, "confirm", "expired", "Expired.")
             return

@@ -9,9 +9,12 @@ import logging
 import threading
 from typing import Any
 
-from c2_harness import ADMIN, add_bot, audit_rows, run, running_c2
+from c2_harness import ADMIN, add_bot, audit_rows, run, running_c2, wait_audit
 from harness.partition import Partition
 from harness.services import settings_without
+
+from core.operator.audit import Auditor
+from core.operator.db import Database
 
 
 def test_a_command_while_the_database_is_away_is_answered_in_one_line(c2_env, caplog) -> None:
@@ -101,3 +104,44 @@ def test_a_c2_stopped_while_waiting_for_redis_ends_at_once(c2_env, caplog) -> No
     assert polls == 0 and took < 3.5, took
     said = [r.getMessage() for r in caplog.records if r.name == "telegram_c2.app"]
     assert said[-1] == "stopped while waiting for Redis", said
+
+
+def test_a_confirmation_the_database_is_away_for_is_answered(c2_env, caplog) -> None:
+    """Before: the confirmed effect failed (its audit row could not begin), its failure
+    was to be audited too, that raised, and the user's button press got no answer, the
+    message still asking; PTB's error handler logged the traceback."""
+    add_bot(c2_env, "alpha_one", "a1", 3)
+    away = Database(settings_without(c2_env.settings, "database"))
+
+    async def scenario() -> tuple[str, str]:
+        async with running_c2(c2_env) as c2:
+            ask = await c2.send(ADMIN, "/flatten Alpha_One")
+            await wait_audit(c2_env, 1)  # the pending row, while the database answered
+            confirm = next(
+                b["callback_data"]
+                for row in ask.params["reply_markup"]["inline_keyboard"]
+                for b in row
+                if b["text"] == "Confirm"
+            )
+            ask_id = next(k for k, v in c2.api.sent.items() if v.get("reply_markup"))
+            c2.c2.db, c2.c2.audit = away, Auditor(away)  # the database goes away
+            mark = len(c2.api.calls)
+            with caplog.at_level(logging.INFO):
+                c2.api.press(ADMIN, ask_id, confirm)
+                answer = await c2.api.wait_for(
+                    lambda c: c.method == "answerCallbackQuery", after=mark
+                )
+                edit = await c2.api.wait_for(lambda c: c.method == "editMessageText", after=mark)
+        return str(answer.params.get("text")), str(edit.params["text"])
+
+    answer, edit = run(scenario())
+    assert answer == "Failed."
+    assert edit == "flatten FAILED: the database is unreachable; try again shortly."
+    assert c2_env.redis(3).xlen("commands:alpha_one") == 0
+    said = [
+        r for r in caplog.records
+        if r.name.startswith("telegram_c2") and r.levelno >= logging.WARNING
+    ]  # fmt: skip
+    assert all(r.exc_info is None for r in said), [r.getMessage() for r in said]
+    assert any("not audited" in r.getMessage() for r in said), [r.getMessage() for r in said]
+    assert [(r["command"], r["outcome"]) for r in audit_rows(c2_env)] == [("flatten", "pending")]
