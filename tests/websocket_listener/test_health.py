@@ -32,20 +32,24 @@ def _wait(predicate, timeout=30.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _settings(database, ex, tmp_path):
+    """The test database's settings with the exchange's account ``main`` on them."""
+    main = AccountName("main")
+    return dataclasses.replace(
+        database.settings,
+        bybit=BybitSettings(env="paper", rest_url=ex.rest_url, ws_url=ex.ws_url),
+        listener=ListenerSettings(spool_dir=tmp_path / "spool"),
+        accounts={main: AccountCredentials(main, SecretStr("hk"), SecretStr("hs"))},
+    )
+
+
 def _verdicts(listener: Listener) -> dict[str, tuple[bool, str]]:
     return {name: run_check(check) for name, check in listener.health_checks().items()}
 
 
 def test_quiet_account_is_healthy_and_a_dead_database_is_not(database, redis, tmp_path):
-    main = AccountName("main")
     with running_exchange(accounts=[("main", "hk", "hs")], seed=5) as ex:
-        settings = dataclasses.replace(
-            database.settings,
-            bybit=BybitSettings(env="paper", rest_url=ex.rest_url, ws_url=ex.ws_url),
-            listener=ListenerSettings(spool_dir=tmp_path / "spool"),
-            accounts={main: AccountCredentials(main, SecretStr("hk"), SecretStr("hs"))},
-        )
-        listener = Listener(settings)
+        listener = Listener(_settings(database, ex, tmp_path))
         stop = threading.Event()
         runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
         runner.start()
@@ -77,14 +81,8 @@ def test_a_listener_started_before_the_database_says_when_it_answers(
     nothing traded nothing more was said: no "reachable again", and ``db_up`` stayed 0
     in ``listener:status`` and the metric until the first fill, though the listener had
     taken the ledger over and caught up meanwhile."""
-    main = AccountName("main")
     with running_exchange(accounts=[("main", "hk", "hs")], seed=6) as ex:
-        settings = dataclasses.replace(
-            database.settings,
-            bybit=BybitSettings(env="paper", rest_url=ex.rest_url, ws_url=ex.ws_url),
-            listener=ListenerSettings(spool_dir=tmp_path / "spool"),
-            accounts={main: AccountCredentials(main, SecretStr("hk"), SecretStr("hs"))},
-        )
+        settings = _settings(database, ex, tmp_path)
         away = settings_without(settings, "database")
         listener = Listener(away)
         stop = threading.Event()
