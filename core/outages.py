@@ -1,9 +1,10 @@
 """Which exceptions mean "a service is away", as opposed to "the code is wrong".
 
-Every long-running loop (trade sync's jobs, the API's sweeper and event streams) meets
-Redis and PostgreSQL restarting. Such a failure deserves one warning line naming what is
-away, and the loop tries again; anything else is a bug and keeps its traceback. One
-definition here, so every loop draws the line in the same place.
+Every long-running service meets Redis and PostgreSQL restarting: trade sync's jobs,
+the HTTP API's requests, sweeper and event streams, the C2's commands and presses, the
+nightly backup. Such a failure deserves one warning line naming what is away, an answer
+that says so, and another try; anything else is a bug and keeps its traceback. One
+definition here, so every service draws the line in the same place.
 """
 
 from __future__ import annotations

@@ -317,7 +317,7 @@ async def on_button(c2: C2, update: Update, context: ContextTypes.DEFAULT_TYPE) 
             away = unreachable(exc)
             if away is None:  # a bug: its traceback
                 log.exception("confirmed %s failed", item.action)
-                reason, shown = f"{type(exc).__name__}: {exc}", f"({type(exc).__name__})."
+                reason, shown = f"{type(exc).__name__}: {exc}", f" ({type(exc).__name__})."
             else:  # the effect and its audit row share a transaction that never began
                 log.warning("confirmed %s failed: %s unreachable", item.action, away)
                 reason = f"{away} unreachable ({type(exc).__name__})"
