@@ -151,6 +151,39 @@ def nightly(service: BackupService, scheduler: BackgroundScheduler) -> Callable[
     return run
 
 
+#: While Redis (or, for a requested backup, the database) is away, how often the
+#: requests are read again: a fixed pause, not core.retry's growing one, since one poll
+#: per 5 s is no load and an operator's requested backup should start soon after.
+REQUEST_RETRY_SECONDS = 5.0
+
+
+def serve_requests(
+    service: BackupService, stop: threading.Event, *, pause: float = REQUEST_RETRY_SECONDS
+) -> None:
+    """Run the requested backups until ``stop``. Redis or the database away: one warning
+    when it goes, one line when it is back (scheduled backups run meanwhile); a request
+    not yet done stays pending and is run then."""
+    away: str | None = None
+    while not stop.is_set():
+        try:
+            service.poll_requests()
+        except Exception as exc:
+            now_away = unreachable(exc)
+            if now_away is None:  # a bug: its traceback, and another try
+                log.exception("reading backup requests failed")
+            elif now_away != away:
+                log.warning(
+                    "cannot serve backup requests: %s unreachable (%s); trying again every %gs",
+                    now_away, type(exc).__name__, pause,
+                )  # fmt: skip
+            away = now_away
+            stop.wait(pause)
+            continue
+        if away is not None:
+            log.info("%s answers again; serving backup requests", away)
+            away = None
+
+
 def main() -> int:
     settings = load_settings()
     configure_logging(settings.service, "backup", secrets=secret_values(settings))
@@ -168,15 +201,7 @@ def main() -> int:
     job_next = scheduler.get_job("nightly").next_run_time
     log.info("backup scheduler started: cron %r (UTC), next run %s", settings.backup.cron, job_next)
     try:
-        while not stop.is_set():
-            try:
-                service.poll_requests()
-            except Exception as exc:  # Redis down: scheduled backups still run
-                log.warning("cannot read backup requests: %s", exc)
-                # A fixed pause, not core.retry's growing one: one poll per 5 s is no
-                # load, and an operator's requested backup should start soon after Redis
-                # is back.
-                stop.wait(5)
+        serve_requests(service, stop)
     finally:
         scheduler.shutdown(wait=True)
         health.stop()

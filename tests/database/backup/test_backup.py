@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,7 +19,7 @@ from ledger import Fill, add_bot, insert_fills, insert_funding
 
 from core.config import BackupSettings, Role
 from database.backup import checksums, job, store, verify
-from database.backup.service import RETRY_JOB, BackupService, nightly
+from database.backup.service import RETRY_JOB, BackupService, nightly, serve_requests
 
 T0 = datetime(2026, 4, 1, 8, tzinfo=UTC)
 
@@ -268,3 +269,48 @@ def test_a_nightly_backup_the_database_was_away_for_is_alerted_and_tried_again(
 def _backups(database: Any) -> list[tuple[str, str]]:
     with database.connect(Role.OWNER, True) as conn:
         return [(r.kind, r.status) for r in store.listing(conn)]
+
+
+def test_requests_while_redis_is_away_warn_once_and_are_served_when_it_is_back(
+    database: Any, settings: Any, redis: Any, caplog: Any
+) -> None:
+    """Before: "cannot read backup requests" every 5 s for as long as Redis was away, and
+    no line when it was back."""
+    seed(database, n=3)
+    service = BackupService(settings_without(settings, "redis"))
+    tries: list[float] = []
+    poll = service.poll_requests
+
+    def counted_poll() -> int:
+        tries.append(time.monotonic())
+        return poll(block_ms=100)
+
+    service.poll_requests = counted_poll  # type: ignore[method-assign]
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=serve_requests, args=(service, stop), kwargs={"pause": 0.05}, daemon=True
+    )
+    with caplog.at_level(logging.INFO, logger="alpha.backup"):
+        runner.start()
+        try:
+            deadline = time.monotonic() + 60
+            while len(tries) < 3:
+                assert time.monotonic() < deadline, "serve_requests stopped trying"
+                time.sleep(0.05)
+            service.settings = settings  # Redis answers again
+            infra = database.stack.redis(settings.redis.infra_db)
+            infra.xadd("backup:requests", {"requested_by": "telegram:42", "requested_at": "now"})
+            while _backups(database) != [("manual", "verified")]:
+                assert time.monotonic() < deadline, "the request was never served"
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            runner.join(30)
+    said = [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name == "alpha.backup" and "backup requests" in r.getMessage()
+    ]
+    assert [level for level, _ in said] == ["WARNING", "INFO"], said
+    assert said[0][1].startswith("cannot serve backup requests: Redis unreachable")
+    assert said[1][1] == "Redis answers again; serving backup requests"
