@@ -7,6 +7,7 @@ import threading
 import time
 
 from core.config import Settings
+from core.outages import unreachable
 from core.redis_keys import SYNC_STATUS
 from core.service import HealthServer, configure_logging, run_until_signalled, secret_values
 from trade_sync.context import SyncContext
@@ -61,5 +62,17 @@ def main(settings: Settings, *, stop: threading.Event | None = None) -> int:
             run_until_signalled(stop)
         finally:
             scheduler.shutdown(wait=True)
-            ctx.redis.hset(SYNC_STATUS, "service", "stopped")
+            _say_stopped(ctx)
     return 0
+
+
+def _say_stopped(ctx: SyncContext) -> None:
+    """Mark the service stopped in ``sync:status``; Redis away then is worth a warning,
+    not a traceback and a failed exit (a restart of the whole stack stops Redis too)."""
+    try:
+        ctx.redis.hset(SYNC_STATUS, "service", "stopped")
+    except Exception as exc:
+        away = unreachable(exc)
+        if away is None:
+            raise
+        log.warning("could not mark trade sync stopped in %s: %s unreachable", SYNC_STATUS, away)
