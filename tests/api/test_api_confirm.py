@@ -265,7 +265,7 @@ def test_a_sweep_without_the_database_leaves_the_expiry_for_the_next(
     ]
 
 
-def test_the_sweeper_warns_once_while_redis_issettings_without(database, caplog) -> None:
+def test_the_sweeper_warns_once_while_redis_is_away(database, caplog) -> None:
     """Before: every round logged the ConnectionError's whole traceback at ERROR (seen in
     the rehearsal's Redis restart); an outage is expected and gets one line."""
     ctx = ApiContext(settings_without(database.settings, "redis"), confirm_sweep_seconds=0.05)
