@@ -24,7 +24,7 @@ from aiohttp import web
 from api import drift_ack
 from api.auth import TOKEN_KEY
 from api.context import CONTEXT, PREFIX, ApiContext
-from api.jsonio import error, reply
+from api.jsonio import error, reply, unavailable
 from api.tokens import TokenInfo
 from core.errors import UserError
 from core.operator import dangerous
@@ -189,8 +189,17 @@ async def _execute(ctx: ApiContext, token: TokenInfo, item: Pending) -> web.Resp
             at=ctx.confirmations.clock(),
         )
     except Exception as exc:
-        log.exception("confirmed %s failed", item.action)
-        await ctx.auditor.record(_item_entry(item, "failed", f"{type(exc).__name__}: {exc}"))
+        away = unreachable(exc)
+        if away is None:  # a bug: its traceback
+            log.exception("confirmed %s failed", item.action)
+            reason = f"{type(exc).__name__}: {exc}"
+        else:  # the effect and its audit row share a transaction that did not commit
+            log.warning("confirmed %s failed: %s unreachable", item.action, away)
+            reason = f"{away} unreachable ({type(exc).__name__})"
+        # With the database away this raises too, and the middleware answers 503.
+        await ctx.auditor.record(_item_entry(item, "failed", reason))
+        if away is not None:
+            return unavailable(f"{item.action} failed: {away} is unreachable; try again shortly")
         return error(500, f"{item.action} failed ({type(exc).__name__}); see the API's log")
     return reply({"action": done.action, "bot_id": done.bot_id, "detail": done.detail})
 

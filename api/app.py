@@ -15,7 +15,7 @@ from api import actions, dashboard, openapi
 from api.auth import TOKEN_KEY
 from api.auth import middleware as auth_middleware
 from api.context import CONTEXT, ApiContext
-from api.jsonio import error, reply
+from api.jsonio import error, reply, unavailable
 from api.routes import PREFIX, ROUTES, Handler
 from api.webhook import PATH as WEBHOOK_PATH
 from api.webhook import receive as receive_webhook
@@ -43,8 +43,6 @@ class AccessLogger(web.AbstractAccessLogger):
         )
 
 
-#: What a client is told to wait before it tries again while a service is away.
-RETRY_AFTER_SECONDS = 5
 #: While a service stays away, the warning is repeated at most this often: a dashboard
 #: would otherwise repeat it with every request.
 OUTAGE_WARNING_SECONDS = 60.0
@@ -78,11 +76,7 @@ def errors_as_json() -> Any:
                         "%s unreachable (%s: %s); requests that need it are answered 503",
                         away, type(exc).__name__, str(exc)[:200],
                     )  # fmt: skip
-                return error(
-                    503,
-                    f"{away} is unreachable; try again shortly",
-                    {"Retry-After": str(RETRY_AFTER_SECONDS)},
-                )
+                return unavailable(f"{away} is unreachable; try again shortly")
             if isinstance(exc, UserError):
                 return error(400, str(exc))
             log.exception("%s %s failed", request.method, request.path)

@@ -36,6 +36,15 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> w
     return reply({"error": {"status": status, "message": message}}, status, headers)
 
 
+#: What a client is told to wait before it tries again while a service is away.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(message: str) -> web.Response:
+    """503 with ``Retry-After``: a service the request needs is away (a restart)."""
+    return error(503, message, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 async def read_object(
     request: web.Request, max_bytes: int, shape: str, allowed: tuple[str, ...]
 ) -> dict[str, Any]:

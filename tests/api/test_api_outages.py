@@ -11,6 +11,8 @@ from harness.services import settings_without
 
 from api.context import ApiContext
 from api.routes import PREFIX
+from core.operator.audit import Auditor
+from core.operator.db import Database as OperatorDatabase
 
 
 @pytest.mark.parametrize("away", ["database", "redis"])
@@ -40,3 +42,31 @@ def test_a_request_while_a_service_is_away_is_503_with_retry_after(
         r.getMessage() for r in said
     ]  # one warning for the outage, not one per request
     assert f"{named} unreachable" in said[0].getMessage()
+
+
+def test_a_confirmation_that_meets_the_database_away_is_503_without_a_traceback(
+    database, redis, caplog
+) -> None:
+    """The database goes away between the token check and the effect. Before: the
+    effect's failure logged its whole traceback at ERROR before the middleware answered
+    (the audit of that failure raised in turn)."""
+    add_bot(database, "alpha_one", "aa1", redis_db=3)
+    admin = make_token(database, "ops", "admin")
+    api = RunningApi(ApiContext(database.settings)).start()
+    try:
+        asked = api.post(f"{PREFIX}/bots/aa1/flatten", admin)
+        assert asked.status_code == 202, asked.text
+        # The token check keeps its own handle on the database; the action's go away.
+        away = OperatorDatabase(settings_without(database.settings, "database"))
+        api.ctx.writer, api.ctx.auditor = away, Auditor(away)
+        with caplog.at_level(logging.INFO):
+            done = api.post(asked.json()["confirm"], admin)
+    finally:
+        api.stop()
+    assert (done.status_code, done.headers.get("Retry-After")) == (503, "5"), done.text
+    # Its "failed" row could not be written either: the middleware's answer.
+    assert done.json()["error"]["message"] == "the database is unreachable; try again shortly"
+    said = [r for r in caplog.records if r.name.startswith("api") and r.levelno >= logging.WARNING]
+    assert all(r.exc_info is None for r in said), [r.getMessage() for r in said]
+    assert said, "the outage was not logged"
+    assert database.redis(3).xlen("commands:alpha_one") == 0
