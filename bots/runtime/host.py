@@ -81,6 +81,7 @@ from core.errors import UserError
 from core.instruments import Instrument
 from core.notify import settings_of
 from core.orders import OrderBook, OrderManager, new_intent_id
+from core.outages import unreachable
 from core.redis_client import stream_fields, sync_reply, wait_for_redis
 from core.risk import BotState, RiskGate, split_config
 from core.strategy import (
@@ -549,8 +550,15 @@ class BotHost:
             plan = reloading.plan(
                 self.reg, load_registration(self.settings, self.reg.bot_id), self.strategy
             )
-        except UserError as exc:
-            answer = f"refused: {exc}"
+        except Exception as exc:
+            away = unreachable(exc)  # a connection refused: not the operator's mistake
+            if away is None and not isinstance(exc, UserError):
+                raise
+            if away is None:
+                answer = f"refused: {exc}"
+            else:  # libpq's message names the database's address: the log has it, not the reply
+                log.warning("reload: %s unreachable (%s)", away, exc)
+                answer = f"refused: {away} is unreachable; nothing applied"
         else:
             if plan.restart:
                 answer = "needs restart: " + "; ".join(plan.restart)

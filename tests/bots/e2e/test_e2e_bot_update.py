@@ -5,6 +5,7 @@ live and the CLI says the bot needs a restart. Every reload is audited."""
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 
 from core import redis_keys
@@ -13,6 +14,7 @@ from core.ids import BotId
 from tests.bots.e2e.harness import SYMBOL, stack
 from tests.bots.e2e.test_e2e_loss_limits import _bars
 from tests.bots.e2e.test_e2e_restart import CONFIG
+from tests.harness.services import settings_without
 
 BOT = "ss_update"
 
@@ -89,3 +91,25 @@ def test_symbols_join_and_leave_a_running_bot(database, redis, tmp_path):
                 (BOT, SYMBOL),
             ).fetchone()
         assert held == (0,)
+
+
+def test_a_reload_the_bots_database_is_away_for_is_refused_without_its_address(
+    database, redis, tmp_path, caplog
+):
+    """The bot re-reads its registration to reload; with its database away it answers in
+    the operator's words (the CLI's, the C2's and the API's reply) without libpq's
+    message, which names the database's host, port and role, and keeps running."""
+    history, live = _bars()
+    with stack(database, tmp_path, history + live, len(history)) as s:
+        s.register(BOT, "su1", "shortseller", CONFIG | {"cooldown_minutes": 0}, redis_db=1)
+        bot = s.start_bot(BOT)
+        bot.host.settings = settings_without(bot.host.settings, "database")
+        away_port = str(bot.host.settings.pgbouncer.port)
+        with caplog.at_level(logging.WARNING, logger="bots.runtime.host"):
+            out = _update(database, "--config", json.dumps({"margin_pct": "3.5"}))
+        assert f"{BOT} (running) did not apply it: refused: the database is unreachable" in out
+        assert away_port not in out and "connection" not in out.lower(), out
+        warned = [r.getMessage() for r in caplog.records if r.name == "bots.runtime.host"]
+        assert any("reload" in m and "the database" in m for m in warned), warned
+        assert bot.thread.is_alive() and not bot.errors
+        assert bot.host.strategy.config.margin_pct != Decimal("3.5")
