@@ -31,7 +31,7 @@ from core.operator import dangerous
 from core.operator.audit import AuditEntry
 from core.operator.confirm import Outcome, Pending
 from core.operator.registry import UnknownBotError, load_bots, resolve
-from core.outages import unreachable
+from core.outages import OutageNotice, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -220,23 +220,17 @@ async def sweep_expired(ctx: ApiContext) -> int:
 
 
 async def sweep_forever(ctx: ApiContext) -> None:
-    away: str | None = None  # what was unreachable, while it is: one warning per outage
+    outage = OutageNotice(
+        log, "could not record expired confirmations",
+        resumed="expired confirmations are recorded",
+        retry=f"; trying again every {ctx.confirm_sweep_seconds:g}s",
+    )  # fmt: skip
     while True:
         await asyncio.sleep(ctx.confirm_sweep_seconds)
         try:
             await sweep_expired(ctx)
         except Exception as exc:
-            now_away = unreachable(exc)
-            if now_away is None:  # a bug, not an outage: its traceback, and the next round
+            if outage.failed(exc) is None:  # a bug: its traceback, and the next round
                 log.exception("could not record expired confirmations")
-            elif away is None:  # expected while a service restarts
-                away = now_away
-                log.warning(
-                    "could not record expired confirmations: %s unreachable (%s); "
-                    "trying again every %gs",
-                    away, type(exc).__name__, ctx.confirm_sweep_seconds,
-                )  # fmt: skip
             continue
-        if away is not None:
-            log.info("%s answers again; expired confirmations are recorded", away)
-            away = None
+        outage.answered()

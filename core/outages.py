@@ -9,6 +9,9 @@ definition here, so every service draws the line in the same place.
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import psycopg
 import redis
 from redis.exceptions import ClusterDownError, TryAgainError
@@ -38,3 +41,45 @@ def unreachable(exc: BaseException) -> str | None:
     if isinstance(exc, psycopg.OperationalError):
         return "the database"
     return None
+
+
+class OutageNotice:
+    """What a loop that meets an outage on every try says about it: one warning when a
+    service goes away (``"<doing>: Redis unreachable (ConnectionError)<retry>"``) and one
+    line when it answers again (``"Redis answers again; <resumed>"``), not a line a try.
+
+    Thread-safe: trade sync's jobs share theirs across the scheduler's threads."""
+
+    def __init__(self, log: logging.Logger, doing: str, *, resumed: str, retry: str = "") -> None:
+        self._log, self._doing, self._resumed, self._retry = log, doing, resumed, retry
+        self._away: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def away(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._away)
+
+    def failed(self, exc: BaseException, *, quiet: bool = False) -> str | None:
+        """The service ``exc`` says is away, warned about if it was not already (or
+        ``quiet``: another line said so); ``None`` for anything else, which the caller
+        logs with its traceback."""
+        away = unreachable(exc)
+        if away is None:
+            return None
+        with self._lock:
+            new = away not in self._away
+            self._away.add(away)
+        if new and not quiet:
+            self._log.warning(
+                "%s: %s unreachable (%s)%s", self._doing, away, type(exc).__name__, self._retry
+            )
+        return away
+
+    def answered(self, service: str | None = None) -> None:
+        """A try succeeded: ``service`` (every one, if ``None``) answers again."""
+        with self._lock:
+            back = sorted(self._away if service is None else self._away & {service})
+            self._away.difference_update(back)
+        for name in back:
+            self._log.info("%s answers again; %s", name, self._resumed)

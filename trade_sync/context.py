@@ -9,6 +9,7 @@ pin a server connection for nothing).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from core.errors import UserError
 from core.exchange import rest
 from core.exchange.client import make_http
 from core.ids import AccountName
+from core.outages import OutageNotice
 from core.redis_client import infra_client
 from core.retry import Jitter, backoff_delay
 
@@ -76,6 +78,13 @@ class AccountBackoff:
             self._state.pop(account, None)
 
 
+def _record_notice(where: str) -> OutageNotice:
+    return OutageNotice(
+        logging.getLogger("trade_sync.runs"), f"cannot record runs in {where}",
+        resumed=f"runs are recorded in {where}",
+    )  # fmt: skip
+
+
 @dataclass
 class SyncContext:
     settings: Settings
@@ -91,6 +100,9 @@ class SyncContext:
     #: fill the listener has not written yet is late, not missing.
     books_grace: timedelta = timedelta(minutes=2)
     backoff: AccountBackoff = field(default_factory=AccountBackoff)
+    #: The records kept after each run (trade_sync/runs.py): one warning per outage each.
+    runs_outage: OutageNotice = field(default_factory=lambda: _record_notice("trading.sync_runs"))
+    status_outage: OutageNotice = field(default_factory=lambda: _record_notice("sync:status"))
     _redis: redis.Redis | None = None
     _handed: dict[str, float] = field(default_factory=dict)
     _handed_lock: threading.Lock = field(default_factory=threading.Lock)

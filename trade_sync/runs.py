@@ -22,7 +22,7 @@ from psycopg.types.json import Jsonb
 
 from core.exchange.rest import ErrorInfo, classify
 from core.ids import AccountName
-from core.outages import unreachable
+from core.outages import OutageNotice, unreachable
 from core.redis_keys import SYNC_STATUS
 from trade_sync.context import SyncContext
 
@@ -100,16 +100,13 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
-def _unrecorded(outcome: Outcome, exc: Exception, what: str) -> None:
-    """A run that could not be recorded: said once, not twice when the run itself failed
-    because the same service was away (its warning already said so)."""
-    away = unreachable(exc)
-    if away is None:  # not a restart: worth an operator's look
+def _unrecorded(notice: OutageNotice, outcome: Outcome, exc: Exception, what: str) -> None:
+    """A run that could not be recorded: a service away is said once per outage, and not
+    at all when the run itself failed because the same service was away (its warning
+    said so); anything else is worth an operator's look each time."""
+    same = unreachable(exc) == outcome.details.get("away")
+    if notice.failed(exc, quiet=same) is None:
         log.error("cannot record %s: %s", what, _short(exc))
-    elif away == outcome.details.get("away"):
-        log.debug("cannot record %s: %s still unreachable", what, away)
-    else:
-        log.warning("cannot record %s: %s unreachable (%s)", what, away, _short(exc))
 
 
 def _record(
@@ -140,7 +137,9 @@ def _record(
                  outcome.checked, outcome.found, Jsonb(outcome.details)),
             )  # fmt: skip
     except Exception as exc:
-        _unrecorded(outcome, exc, f"{job} run in trading.sync_runs")
+        _unrecorded(ctx.runs_outage, outcome, exc, f"{job} run in trading.sync_runs")
+    else:
+        ctx.runs_outage.answered()
     try:
         summary = {
             "status": outcome.status, "checked": outcome.checked, "found": outcome.found,
@@ -150,4 +149,6 @@ def _record(
             summary["error"] = str(outcome.error)
         ctx.redis.hset(SYNC_STATUS, f"{job}:{account or '-'}", json.dumps(summary))
     except Exception as exc:
-        _unrecorded(outcome, exc, f"{job} run in {SYNC_STATUS}")
+        _unrecorded(ctx.status_outage, outcome, exc, f"{job} run in {SYNC_STATUS}")
+    else:
+        ctx.status_outage.answered()

@@ -23,7 +23,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from core import db, redis_keys
 from core.config import Role, Settings, load_settings
-from core.outages import unreachable
+from core.outages import OutageNotice, unreachable
 from core.redis_client import ensure_group, infra_client, sync_reply
 from core.service import HealthServer, configure_logging, install_signal_handlers, secret_values
 from database.backup import job
@@ -163,25 +163,19 @@ def serve_requests(
     """Run the requested backups until ``stop``. Redis or the database away: one warning
     when it goes, one line when it is back (scheduled backups run meanwhile); a request
     not yet done stays pending and is run then."""
-    away: str | None = None
+    outage = OutageNotice(
+        log, "cannot serve backup requests", resumed="serving backup requests",
+        retry=f"; trying again every {pause:g}s",
+    )  # fmt: skip
     while not stop.is_set():
         try:
             service.poll_requests()
         except Exception as exc:
-            now_away = unreachable(exc)
-            if now_away is None:  # a bug: its traceback, and another try
+            if outage.failed(exc) is None:  # a bug: its traceback, and another try
                 log.exception("reading backup requests failed")
-            elif now_away != away:
-                log.warning(
-                    "cannot serve backup requests: %s unreachable (%s); trying again every %gs",
-                    now_away, type(exc).__name__, pause,
-                )  # fmt: skip
-            away = now_away
             stop.wait(pause)
             continue
-        if away is not None:
-            log.info("%s answers again; serving backup requests", away)
-            away = None
+        outage.answered()
 
 
 def main() -> int:

@@ -121,3 +121,27 @@ def test_a_job_that_finds_a_service_away_logs_one_warning_and_no_traceback(
     ]
     named = "the database" if away == "database" else "Redis"
     assert f"execution_audit [main]: unavailable: {named} unreachable" in said[0].getMessage()
+
+
+def test_runs_whose_status_redis_cannot_take_warn_once_per_outage(
+    database, redis, tmp_path, caplog
+) -> None:
+    """A job that needs no Redis (the wallet snapshot) goes on while Redis restarts; only
+    its line in ``sync:status`` cannot be written. Before: a warning every run, every
+    job, for as long as Redis was away, and nothing when it was back."""
+    with running_exchange(accounts=ACCOUNTS[:1], seed=27) as ex:
+        settings = sync_settings(database, ex, tmp_path)
+        ctx = context(settings_without(settings, "redis"))
+        with caplog.at_level(logging.INFO, logger="trade_sync"):
+            for _ in range(3):
+                outcome = run_job(ctx, wallet_snapshot.NAME, "main",
+                                  lambda: wallet_snapshot.run(ctx, "main"))  # fmt: skip
+                assert outcome is not None and outcome.status == "ok"
+            ctx.settings, ctx._redis = settings, None  # Redis answers again
+            run_job(ctx, wallet_snapshot.NAME, "main", lambda: wallet_snapshot.run(ctx, "main"))
+    said = [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.name == "trade_sync.runs"]  # fmt: skip
+    assert [level for level, _ in said] == ["WARNING", "INFO"], said
+    assert said[0][1].startswith("cannot record runs in sync:status: Redis unreachable")
+    assert said[1][1] == "Redis answers again; runs are recorded in sync:status"
+    assert [r["status"] for r in sync_runs(database, wallet_snapshot.NAME)] == ["ok"] * 4
