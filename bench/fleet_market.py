@@ -1,7 +1,9 @@
-"""Production bots in a fleet on a moving market (issue 19): many of each bundled type,
-each with the parameters production registers, trading at once.
+"""Production bots in a fleet on a moving market, trading at once (issue 19).
+
+Many of each bundled type, each with the parameters production registers:
 
     .venv/bin/python bench/fleet_market.py [--groups 5] [--days 16] [--speed 3600] [--seed 1]
+                                           [--types T,...] [--log-level L] [--fills-csv F]
 
 ``bench/fleet.py`` measures fifty bots' reactions on a flat market that only its
 ``benchflip`` bots answer: the production types there act on 5-, 15- and 240-minute bars
@@ -44,6 +46,7 @@ import threading
 import time
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import bot_stack  # bench/bot_stack.py
@@ -65,12 +68,15 @@ def production_bots() -> dict[str, dict[str, str]]:
     return found
 
 
-def fleet(groups: int) -> list[dict[str, Any]]:
-    """``groups`` copies of the production bots: id, link code, account, registration."""
+def fleet(groups: int, types: set[str] | None = None) -> list[dict[str, Any]]:
+    """``groups`` copies of the production bots (of ``types``, or all): id, link code,
+    account, registration."""
     out = []
     for g in range(1, groups + 1):
         for _bot_id, flags in sorted(production_bots().items()):
             kind = flags["type"]
+            if types is not None and kind not in types:
+                continue
             shared = flags["account"] == "main"  # ShortSeller and LXAlgo share theirs
             out.append({
                 "bot_id": f"{kind}_{g:03d}", "code": f"{flags['code'][:2]}{g}",
@@ -208,6 +214,13 @@ def main() -> int:
                         help="simulated seconds per real second (default 3600, the"
                         " rehearsal's)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=1, help="market seed (default 1)")
+    parser.add_argument("--types", help="only these bot types, comma-separated (default all)")
+    parser.add_argument("--log-level", default="WARNING",
+                        help="the alpha processes' log level (default WARNING); with"
+                        " BENCH_KEEP_LOGS=DIR their logs are kept there")  # fmt: skip
+    parser.add_argument("--fills-csv", type=Path, metavar="FILE",
+                        help="write every trade share in the ledger here, in ledger"
+                        " order")  # fmt: skip
     args = parser.parse_args()
     if args.groups < 1 or args.days <= 0 or args.speed <= 0:
         parser.error("--groups at least 1; --days and --speed positive")
@@ -218,7 +231,10 @@ def main() -> int:
     from tests.harness.services import ServiceStack
 
     load = os.getloadavg()
-    members = fleet(args.groups)
+    types = set(args.types.split(",")) if args.types else None
+    members = fleet(args.groups, types)
+    if not members:
+        parser.error(f"--types: none of {sorted(types or ())} is a production bot type")
     names = sorted({m["account"] for m in members})
     keys = {name: (f"{name}-key", f"{name}-secret") for name in names}
     stack = ServiceStack.start()
@@ -245,7 +261,7 @@ def main() -> int:
             "BYBIT_REST_URL": exchange.rest_url,
             "BYBIT_WS_URL": exchange.ws_url,
             "LISTENER_SPOOL_DIR": str(stack.tmp / "spool"),
-            "ALPHA_LOG_LEVEL": "WARNING",
+            "ALPHA_LOG_LEVEL": args.log_level,
         }
         for name, (key, secret) in keys.items():
             env[f"BYBIT_ACCOUNT_{name.upper()}_API_KEY"] = key
@@ -323,12 +339,17 @@ def main() -> int:
             key=lambda f: f["order"],
         )  # fmt: skip
         trips = round_trips(fills)
+        if args.fills_csv is not None:
+            args.fills_csv.write_text("bot_id,symbol,side,exec_qty,exec_time,seq\n" + "".join(
+                f"{f['bot_id']},{f['symbol']},{f['side']},{f['exec_qty']},"
+                f"{f['order'][0].isoformat()},{f['order'][1]}\n" for f in fills))  # fmt: skip
         per_bot = Counter(r["bot_id"] for r in fills)
         kinds = {m["bot_id"]: m["type"] for m in members}
         print(f"machine: {os.cpu_count()} CPUs, load average before the run "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
-        print(f"fleet: {len(members)} 'alpha run bot' processes ({args.groups} of each "
-              f"production type, the production registration) on {len(names)} accounts; "
+        print(f"fleet: {len(members)} 'alpha run bot' processes ({args.groups} of each of "
+              f"{', '.join(sorted(set(kinds.values())))}, as production registers them) on "
+              f"{len(names)} accounts; "
               f"one 'alpha run listener'; every bot up {started:.1f} s after the spawn"
               )  # fmt: skip
         print(f"market: scenario 'production', seed {args.seed}, {args.days:g} days at "
