@@ -269,6 +269,7 @@ class BotHost:
                 # candles are the bot's clock (an empty universe must still be refreshed).
                 followed = [*self.universe.current, *self.ledger.held(), *self.strategy.symbols]
                 self.symbols = list(dict.fromkeys(followed))
+            self._add_instruments(self.symbols)
             resting = self.orders.reconcile(self.symbols)
             history = self._warm_up()
             if self.reg.initial_capital is None:
@@ -315,9 +316,13 @@ class BotHost:
         self._stream.start()
 
     def _refresh_universe(self) -> None:
-        joined = [s for s in self.universe.refresh(self.now) if s not in self.symbols]
+        self.universe.refresh(self.now)
+        # Every universe symbol not followed yet, not only those that joined just now: one
+        # whose rules or warm-up failed last time is taken up again.
+        joined = [s for s in self.universe.current if s not in self.symbols]
         if not joined:
             return
+        self._add_instruments(joined)
         self._warm_up(joined)
         self.symbols += joined
         self._subscribe()
@@ -620,9 +625,15 @@ class BotHost:
         return "applied: " + ", ".join(plan.changes)
 
     def _add_instruments(self, symbols: list[str]) -> None:
+        """The exchange's rules (quantity step, tick, minimums) of the ``symbols`` the
+        host has none for yet. The service fetched the registered symbols' only; a symbol
+        a universe refresh, a reload or a held position brings must not be sized by the
+        permissive fallback, which the exchange refuses (10001) or, worse, accepts."""
         from core.exchange.rest import instruments as fetch_instruments
 
-        wanted = set(symbols)
+        wanted = {s for s in symbols if s not in self.orders.instruments}
+        if not wanted:
+            return
         for item in fetch_instruments(self.http):
             if item["symbol"] in wanted:
                 self.orders.instruments[item["symbol"]] = Instrument.from_bybit(item)

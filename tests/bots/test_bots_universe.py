@@ -147,3 +147,23 @@ def test_no_entry_outside_the_universe(database, redis, tmp_path) -> None:
             ]
             == []
         )
+
+
+def test_a_symbol_the_universe_adds_trades_by_its_own_rules(database, redis, tmp_path) -> None:
+    """Registered on BTCUSDT only, the bot's universe takes LTCUSDT in (its turnover is
+    above the minimum) and LTCUSDT pumps. LTCUSDT's quantity step is 0.1 and its tick
+    0.01: the host fetched the rules of the registered symbols only, so the entry went out
+    at the permissive fallback's 0.001 step and the exchange refused it (10001 "Qty
+    invalid"), as it did for every symbol LXAlgo's production universe added."""
+    btc = flat_bars(60000, 25 + 6)
+    history = flat_bars(80, 25, volume=20000)  # 80 × 20,000 a minute: 40 M in 25 minutes
+    live = [(80, "81.8", 80, "81.8", 200000), *flat_bars("81.8", 5, volume=20000)]
+    with stack(database, tmp_path, btc, 25, others={"LTCUSDT": history + live}) as s:
+        config = CONFIG | {"symbols": ["BTCUSDT"]}
+        s.register("lx_joined", "lx3", "lxalgo", config, redis_db=2)
+        bot = s.start_bot("lx_joined")
+        assert "LTCUSDT" in bot.host.universe.current
+        s.play(3)
+        assert s.qty("lx_joined", "LTCUSDT") == Decimal("7.3")  # 600 / 81.8x, 0.1 step
+        stop = next(o for o in s.open_orders("lx_joined") if "-sl-" in o["orderLinkId"])
+        assert Decimal(stop["triggerPrice"]) % Decimal("0.01") == 0  # LTCUSDT's tick
