@@ -23,7 +23,11 @@ and Redis (the test harness starts them).
 Measured:
 
 1. **trading**: per bot, fills and round trips (a position from flat back to flat, the
-   rehearsal's count), summed per type;
+   rehearsal's count), summed per type; and **protection**: from each entry's first fill
+   to the bot's stop at the exchange, in market minutes (how far the market moved on
+   while the bot reacted: at a compressed clock, on a loaded machine, a price can run
+   through the stop's level first, and the bot then closes at market), with the loss
+   limits in force at the end;
 2. **exactly once**: every execution the exchange made for these accounts (its own
    record, ``/paper/dump``) is in the ledger once (``trading.fills`` or
    ``trading.funding``) and the ledger has nothing else;
@@ -168,6 +172,40 @@ def exactly_once(made: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]
     return problems
 
 
+def stop_lag(dumps: list[dict[str, Any]]) -> dict[str, list[tuple[int, bool]]]:
+    """Per bot link code, for each entry order that filled: market milliseconds from its
+    first fill to the bot's next stop order at the exchange, and whether that was a stop
+    resting at its trigger (``True``) or a market exit (``False``: the exchange refused
+    the stop because the price had already passed it, 110092/110093, and the bot closed
+    instead). From the exchange's own record: its execution and order times are market
+    time, so the figure says how far the market moved on while the bot reacted, whatever
+    the clock's speed. Bots that never rest a stop are left out."""
+    out: dict[str, list[tuple[int, bool]]] = {}
+    for dump in dumps:
+        first_fill: dict[str, int] = {}
+        for row in dump["executions"]:
+            link = str(row.get("orderLinkId") or "")
+            if link.split("-")[1:2] == ["en"] and row.get("execType", "Trade") == "Trade":
+                t = int(row["execTime"])
+                first_fill[link] = min(t, first_fill.get(link, t))
+        stops: dict[str, list[tuple[int, bool]]] = {}
+        for order in dump["orders"]:
+            code, role = [*str(order["orderLinkId"]).split("-"), "", ""][:2]
+            if role == "sl":
+                resting = Decimal(str(order["triggerPrice"] or "0")) > 0
+                stops.setdefault(code, []).append((int(order["createdTime"]), resting))
+        for code, placed in stops.items():
+            if not any(resting for _, resting in placed):
+                continue  # closes at market by design (no stop at the exchange)
+            placed.sort()
+            fills = sorted(t for link, t in first_fill.items() if link.startswith(f"{code}-"))
+            for t in fills:
+                after = next((p for p in placed if p[0] >= t), None)
+                if after is not None:
+                    out.setdefault(code, []).append((after[0] - t, after[1]))
+    return out
+
+
 def write_cost(stack: Any, dbname: str, n: int) -> list[float]:
     """ms of a one-row INSERT and COMMIT through PgBouncer: the raw cost of the write."""
     with stack.connect(dbname, "owner", direct=True) as conn:
@@ -225,6 +263,7 @@ def main() -> int:
     if args.groups < 1 or args.days <= 0 or args.speed <= 0:
         parser.error("--groups at least 1; --days and --speed positive")
 
+    from bots.runtime.loss_limits import risk_key
     from core import redis_keys
     from deploy.rehearsal.checks import round_trips
     from paper_exchange.testing import spawn_exchange
@@ -310,10 +349,8 @@ def main() -> int:
                for k, v in before.items()}  # fmt: skip
         machine = 100 * (machine_busy() - machine_before) / move
 
-        made: dict[str, dict[str, Any]] = {}  # exec id → the exchange's own row
-        for name in names:
-            for row in exchange.control.dump(name)["executions"]:
-                made[row["execId"]] = row
+        dumps = [exchange.control.dump(name) for name in names]
+        made = {row["execId"]: row for d in dumps for row in d["executions"]}
 
         def caught_up() -> bool:
             return set(made) <= set(ledger(stack, dbname))
@@ -364,6 +401,23 @@ def main() -> int:
                   f"(median {statistics.median(counts):g}, fewest {min(counts)}); "
                   f"{sum(per_bot[b] for b in ids)}; per bot: "
                   + " ".join(str(c) for c in counts))  # fmt: skip
+        halts = {b: shared.hget(risk_key(b), "halt") for b in kinds}
+        lags = stop_lag(dumps)
+        codes = {m["code"]: m["bot_id"] for m in members}
+        print("protection, per type: entry fill → the bot's stop at the exchange, in market"
+              " minutes (the market's move while the bot reacted; the real time is that ÷"
+              " the speed); stops the price had already passed, closed at market instead;"
+              " loss limits in force at the end")  # fmt: skip
+        for kind in sorted(set(kinds.values())):
+            mine = [lag for code, v in lags.items() if kinds[codes[code]] == kind for lag in v]
+            held = Counter(h for b, h in halts.items() if kinds[b] == kind and h)
+            minutes = [ms / 60_000 for ms, _ in mine]
+            print(f"    {kind:11} " + (
+                f"{summary(minutes).replace(' ms', ' min')}; passed: "
+                f"{sum(not resting for _, resting in mine)} of {len(mine)}"
+                if mine else "rests no stop at the exchange"
+            ) + "; halted: " + (", ".join(f"{n} on {h}" for h, n in sorted(held.items()))
+                                or "none"))  # fmt: skip
         funding = sum(1 for r in rows.values() if r["funding"])
         print(f"exactly once: {len(made)} executions at the exchange ({len(made) - funding} "
               f"trades, {funding} funding; {shared_rows} of them split between the bots "
