@@ -322,8 +322,19 @@ class BotHost:
         joined = [s for s in self.universe.current if s not in self.symbols]
         if not joined:
             return
-        self._add_instruments(joined)
-        self._warm_up(joined)
+        try:
+            self._add_instruments(joined)
+            self._warm_up(joined)  # feeds the strategy only once every history is read
+        except Exception as exc:
+            from core.exchange.rest import classify
+
+            info = classify(exc)
+            if info is None:
+                raise
+            log.warning("bot %s: %s not followed yet (exchange unreachable or refusing: %s);"
+                        " tried again at the next refresh", self.reg.bot_id,
+                        ",".join(joined), info)  # fmt: skip
+            return
         self.symbols += joined
         self._subscribe()
 

@@ -4,6 +4,7 @@ the real paper exchange and Redis; and the host refusing entries outside it."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from pybit.unified_trading import HTTP
 
 from bots.lxalgo.strategy import LXAlgo
 from bots.runtime.notify import Notifier
+from bots.runtime.service import build_host
 from bots.runtime.universe import Universe
 from core import redis_keys
 from core.ids import BotId
@@ -167,3 +169,31 @@ def test_a_symbol_the_universe_adds_trades_by_its_own_rules(database, redis, tmp
         assert s.qty("lx_joined", "LTCUSDT") == Decimal("7.3")  # 600 / 81.8x, 0.1 step
         stop = next(o for o in s.open_orders("lx_joined") if "-sl-" in o["orderLinkId"])
         assert Decimal(stop["triggerPrice"]) % Decimal("0.01") == 0  # LTCUSDT's tick
+
+
+def test_a_refresh_the_exchange_fails_leaves_the_symbol_for_the_next_one(
+    database, redis, tmp_path, caplog
+) -> None:
+    """A universe refresh whose new symbol's history cannot be read: the bot goes on and
+    takes the symbol up at the next refresh. Before, the exchange's error escaped the
+    refresh and ended the bot."""
+    btc = flat_bars(60000, 31)
+    ltc = flat_bars(80, 31, volume=20000)
+    with stack(database, tmp_path, btc, 25, others={"LTCUSDT": ltc}) as s:
+        s.register("lx_retry", "lx4", "lxalgo", CONFIG | {"symbols": ["BTCUSDT"]}, redis_db=2)
+        host = build_host(s.settings, "lx_retry")
+        host._stream_factory = None  # no public stream: this test calls the host itself
+        host.start()
+        assert "LTCUSDT" in host.symbols
+        # As if LTCUSDT had joined after the start: not followed, no rules yet.
+        host.symbols.remove("LTCUSDT")
+        del host.orders.instruments["LTCUSDT"]
+        s.ex.control.post("/paper/faults/rest", count=1, ret_code=10016, path="/v5/market/kline")
+        with caplog.at_level(logging.WARNING):
+            host._refresh_universe()
+        assert "LTCUSDT" not in host.symbols
+        assert "LTCUSDT not followed yet" in caplog.text
+        host._refresh_universe()
+        assert "LTCUSDT" in host.symbols
+        assert host.orders.instruments["LTCUSDT"].qty_step == Decimal("0.1")
+        host.close()
