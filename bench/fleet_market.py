@@ -415,7 +415,7 @@ def main() -> int:
             print(f"    {kind:11} " + (
                 f"{summary(minutes).replace(' ms', ' min')}; passed: "
                 f"{sum(not resting for _, resting in mine)} of {len(mine)}"
-                if mine else "rests no stop at the exchange"
+                if mine else "no stop placed"
             ) + "; halted: " + (", ".join(f"{n} on {h}" for h, n in sorted(held.items()))
                                 or "none"))  # fmt: skip
         funding = sum(1 for r in rows.values() if r["funding"])
