@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, time, timedelta
+from typing import Any
 
 from telegram import (
     Bot,
@@ -32,7 +33,7 @@ from telegram.ext import (
 )
 
 from core.errors import ConfigError
-from core.outages import unreachable
+from core.outages import OutageNotice, unreachable
 from telegram_c2.access import Level, Rank
 from telegram_c2.alerts import AlertPump, Monitor, daily_summary
 from telegram_c2.channels import Channel, ChannelPump, Timing, build_channels
@@ -226,6 +227,28 @@ async def _menu(call: Awaitable[bool], scope: BotCommandScope) -> None:
         log.warning("command menu for %s not set: %s", scope.type, exc)
 
 
+JobCallback = Callable[[ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+def _job(name: str, work: JobCallback) -> JobCallback:
+    """A repeating job that meets Redis or the database away says so in one warning, and
+    in one line when it answers again, instead of a traceback every run (a Redis restart
+    under the alerts job is five a second). Anything else still reaches the error
+    handler with its traceback: it is a bug."""
+    notice = OutageNotice(log, name, resumed=f"{name} resumed", retry="; tried again every run")
+
+    async def callback(context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await work(context)
+        except Exception as exc:
+            if notice.failed(exc) is None:
+                raise
+        else:
+            notice.answered()
+
+    return callback
+
+
 def _schedule(app: Application, c2: C2) -> None:
     jobs = app.job_queue
     assert jobs is not None, "python-telegram-bot[job-queue] (APScheduler) is required"
@@ -246,11 +269,17 @@ def _schedule(app: Application, c2: C2) -> None:
     async def summary(context: ContextTypes.DEFAULT_TYPE) -> None:
         await pump.send_to_admins(await daily_summary(c2))
 
-    jobs.run_repeating(alerts, tuning.alert_poll_seconds, name="alerts")
-    jobs.run_repeating(monitors, tuning.monitor_seconds, first=tuning.monitor_seconds)
-    jobs.run_repeating(sweep, tuning.expiry_sweep_seconds, name="expiry-sweep")
+    jobs.run_repeating(_job("alerts", alerts), tuning.alert_poll_seconds, name="alerts")
+    jobs.run_repeating(
+        _job("monitors", monitors), tuning.monitor_seconds, first=tuning.monitor_seconds
+    )
+    jobs.run_repeating(
+        _job("expiry sweep", sweep), tuning.expiry_sweep_seconds, name="expiry-sweep"
+    )
     hour, minute = (int(x) for x in c2.settings.telegram.daily_summary_utc.split(":"))
-    jobs.run_daily(summary, time(hour, minute, tzinfo=UTC), name="daily-summary")
+    jobs.run_daily(
+        _job("daily summary", summary), time(hour, minute, tzinfo=UTC), name="daily-summary"
+    )
 
 
 def _schedule_channels(app: Application, c2: C2, channels: list[Channel]) -> None:
@@ -270,7 +299,8 @@ def _schedule_channels(app: Application, c2: C2, channels: list[Channel]) -> Non
         async def deliver(context: ContextTypes.DEFAULT_TYPE, pump: ChannelPump = pump) -> None:
             await pump.poll_once()
 
-        jobs.run_repeating(deliver, tuning.alert_poll_seconds, name=f"notify {pump.channel.label}")
+        label = f"notify {pump.channel.label}"
+        jobs.run_repeating(_job(label, deliver), tuning.alert_poll_seconds, name=label)
 
 
 async def serve(app: Application, stop: asyncio.Event, poll_timeout: float) -> None:

@@ -36,6 +36,18 @@ class Partition:
             except OSError:
                 pass
 
+    def stop(self) -> None:
+        """What a stopped server looks like: open connections end (the process reads
+        EOF), new ones are refused. :meth:`close` alone leaves a connection whose pump
+        thread is in ``recv`` open on Linux, which looks like a partition instead."""
+        self._cut.set()
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # the listening socket, or one already closed
+        self.close()
+
     def _accept(self) -> None:
         while not self._cut.is_set():
             try:

@@ -145,3 +145,46 @@ def test_a_confirmation_the_database_is_away_for_is_answered(c2_env, caplog) -> 
     assert all(r.exc_info is None for r in said), [r.getMessage() for r in said]
     assert any("not audited" in r.getMessage() for r in said), [r.getMessage() for r in said]
     assert [(r["command"], r["outcome"]) for r in audit_rows(c2_env)] == [("flatten", "pending")]
+
+
+def test_redis_restarting_under_the_alert_pump_is_said_once_and_alerts_resume(
+    c2_env, caplog
+) -> None:
+    """Before: every poll of the alerts stream while Redis was away (every
+    ``alert_poll_seconds``) reached PTB's error handler, which logged "update handling
+    failed: Error 111 connecting to …" with its traceback, seen in the rehearsal's log when
+    Redis restarted. Now the job says once that Redis is away and once that it answers."""
+    redis = c2_env.settings.redis
+    moved = _Moved(c2_env.database, "redis")
+    port = moved.settings.redis.port
+    forwarder = [Partition(redis.host, redis.port, listen_port=port)]
+
+    async def scenario() -> str:
+        async with running_c2(dataclasses.replace(c2_env, database=moved)) as c2:
+            with caplog.at_level(logging.INFO, logger="telegram_c2"):
+                forwarder[0].stop()  # Redis stops: connections end, new ones are refused
+                await asyncio.sleep(2.0)  # ten polls of the alerts stream
+                forwarder.append(Partition(redis.host, redis.port, listen_port=port))
+                c2_env.redis(15).xadd("alerts", {"kind": "backup", "text": "backup failed"})
+                sent = await c2.api.wait_for(
+                    lambda c: c.method == "sendMessage" and "backup failed" in c.params["text"]
+                )
+                for _ in range(50):  # the run that delivered it says so once it has acked
+                    if any("answers again" in r.getMessage() for r in caplog.records):
+                        break
+                    await asyncio.sleep(0.1)
+        return str(sent.params["text"])
+
+    try:
+        text = run(scenario())
+    finally:
+        for f in forwarder:
+            f.close()
+    assert "backup failed" in text
+    said = [r for r in caplog.records if r.name.startswith("telegram_c2")]
+    assert all(r.exc_info is None for r in said), [r.getMessage() for r in said if r.exc_info]
+    about_redis = [(r.levelname, r.getMessage()) for r in said if "Redis" in r.getMessage()]
+    assert about_redis == [
+        ("WARNING", "alerts: Redis unreachable (ConnectionError); tried again every run"),
+        ("INFO", "Redis answers again; alerts resumed"),
+    ], about_redis
