@@ -19,6 +19,11 @@ from deploy.rehearsal.stack import Event
 
 #: Round trips (flat → position → flat) each bot must complete with production parameters.
 MIN_ROUND_TRIPS = 2
+#: Refusals no market makes legitimate: the request itself was wrong (``10001``: a
+#: quantity off the symbol's step, a price off its tick, a parameter missing) or reused an
+#: ``orderLinkId`` (``110072``). Others (``110007`` margin, ``110092``/``110093`` a stop
+#: the price already passed) are the market's and are only counted.
+MALFORMED = {"10001", "110072"}
 #: A paused bot's order already in flight may still fill just after the pause.
 PAUSE_GRACE_S = 5.0
 LISTENER = "websocket_listener"
@@ -51,7 +56,10 @@ class Observations:
     capital: dict[str, str] = field(default_factory=dict)  # the capital each bot's host used
     risk_alerts: list[dict[str, Any]] = field(default_factory=list)  # risk_halt / risk_lift
     risk_anchors: dict[str, dict[str, str]] = field(default_factory=dict)  # bot:{id}:risk
-    risk_error: str = ""  # why the capital, alerts or anchors could not be read
+    risk_error: str = ""  # why the capital, alerts, anchors or rejections could not be read
+    #: The bots' ``order_rejected`` notifications (bot_id, code, symbol, text); ``None``
+    #: until read.
+    rejections: list[dict[str, str]] | None = None
     risk_grace_s: float = 0.0  # market seconds the host may lag (risk_check.HOST_LAG_S × speed)
     exchange: dict[str, Any] = field(default_factory=dict)  # probes/exchange.py
     redis_positions: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -217,6 +225,24 @@ def check_risk_limits(obs: Observations) -> Check:
         obs.risk_alerts, obs.risk_anchors, timedelta(seconds=obs.risk_grace_s),
     )  # fmt: skip
     return Check("risk limits", ok, detail)
+
+
+def check_refusals(obs: Observations) -> Check:
+    """No order the exchange refused as malformed (:data:`MALFORMED`). A bot that sizes
+    with the wrong instrument rules has every such order refused and never trades it: the
+    round-trip count alone did not show LXAlgo refused in every symbol its universe added."""
+    name = "orders well-formed"
+    if obs.risk_error:
+        return Check(name, False, f"not read: {obs.risk_error}")
+    if obs.rejections is None:
+        return Check(name, False, NOT_VERIFIED)
+    counted = Counter((r.get("bot_id", ""), r.get("code", "")) for r in obs.rejections)
+    shown = ", ".join(f"{bot} {code or '?'}×{n}" for (bot, code), n in sorted(counted.items()))
+    bad = [r for r in obs.rejections if r.get("code") in MALFORMED]
+    if bad:
+        first = bad[0].get("text", "")[:200]
+        return Check(name, False, f"{len(bad)} refused as malformed ({shown}); first: {first}")
+    return Check(name, True, f"none refused as malformed; refused: {shown or 'none'}")
 
 
 def check_faults(obs: Observations) -> list[Check]:
@@ -545,6 +571,7 @@ def evaluate(obs: Observations) -> list[Check]:
         check_registrations(obs),
         check_trading(obs),
         check_risk_limits(obs),
+        check_refusals(obs),
         *check_faults(obs),
         check_backup(obs),
         check_c2(obs),

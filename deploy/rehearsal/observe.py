@@ -241,8 +241,8 @@ def capital(stack: Stack, rows: list[dict[str, Any]], services: list[str]) -> di
 
 
 def risk(stack: Stack, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """``risk_halt``/``risk_lift`` alerts and each bot's ``bot:{id}:risk`` anchors
-    (probes/risk.py, as the C2's Redis user)."""
+    """``risk_halt``/``risk_lift`` alerts, the bots' ``order_rejected`` notifications and
+    each bot's ``bot:{id}:risk`` anchors (probes/risk.py, as the C2's Redis user)."""
     pairs = [f"{row['bot_id']}:{0 if row.get('redis_db') is None else int(row['redis_db'])}"
              for row in rows if row["bot_id"] != "external"]  # fmt: skip
     return dict(json.loads(stack.python("telegram_c2", "risk.py", *pairs)))

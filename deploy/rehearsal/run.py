@@ -179,6 +179,7 @@ class Rehearsal:
             obs.capital = observe.capital(s, obs.bots, checks.bot_services(obs.config))
             risk = observe.risk(s, obs.bots)
             obs.risk_alerts, obs.risk_anchors = risk["alerts"], risk["anchors"]
+            obs.rejections = risk["rejections"]
             obs.risk_grace_s = risk_check.HOST_LAG_S * self.opts.speed
         except (StackError, json.JSONDecodeError, KeyError) as exc:
             obs.risk_error = str(exc)[:300]

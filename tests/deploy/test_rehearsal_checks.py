@@ -471,6 +471,44 @@ def test_risk_limits_fail_without_limits_or_capital() -> None:
     assert checks.check_risk_limits(obs).detail == "not read: probe failed"
 
 
+def _refused(bot_id: str, code: str, symbol: str = "LINKUSDT") -> dict[str, str]:
+    return {"bot_id": bot_id, "code": code, "symbol": symbol,
+            "text": f"{bot_id}: order rejected by the exchange (entry Buy 1.2 {symbol}): "
+                    f"{code}: reason"}  # fmt: skip
+
+
+def test_orders_refused_by_the_market_pass_and_counted() -> None:
+    obs = checks.Observations(config={}, rejections=[
+        _refused("orderblock_001", "110007"), _refused("orderblock_001", "110007"),
+        _refused("orderblock_001", "110093", "BTCUSDT"),
+    ])  # fmt: skip
+    check = checks.check_refusals(obs)
+    assert check.ok, check.detail
+    assert check.detail == (
+        "none refused as malformed; refused: orderblock_001 110007×2, orderblock_001 110093×1"
+    )
+    assert checks.check_refusals(checks.Observations(config={}, rejections=[])).detail == (
+        "none refused as malformed; refused: none"
+    )
+
+
+def test_an_order_refused_as_malformed_fails_and_names_it() -> None:
+    """What the rehearsal did not see: LXAlgo sized every symbol its universe added with
+    the fallback instrument rules, and each entry was refused ``10001: Qty invalid``."""
+    obs = checks.Observations(config={}, rejections=[
+        _refused("lxalgo_001", "10001"), _refused("orderblock_001", "110007"),
+        _refused("lxalgo_001", "10001", "AVAXUSDT"),
+    ])  # fmt: skip
+    check = checks.check_refusals(obs)
+    assert not check.ok
+    assert check.detail.startswith(
+        "2 refused as malformed (lxalgo_001 10001×2, orderblock_001 110007×1); first: "
+        "lxalgo_001: order rejected by the exchange (entry Buy 1.2 LINKUSDT)"
+    ), check.detail
+    obs.rejections, obs.risk_error = None, "probe failed"
+    assert checks.check_refusals(obs).detail == "not read: probe failed"
+
+
 def test_a_rehearsal_stopped_before_verification_passes_nothing_it_did_not_see() -> None:
     """A CI run once stopped two minutes in (a fault step's command failed): the stack
     had come up in order and healthy, nothing else was read, and yet "production

@@ -18,8 +18,10 @@ from bots.runtime.notify import Notifier
 from core import redis_keys
 from core.config import Role
 from core.notify import settings_of
+from core.orders import Outcome, Result
 from core.redis_client import stream_fields
 from core.risk import RiskLimits
+from core.strategy import EnterMarket
 from deploy.rehearsal import observe, risk_check
 from tests.database.analytics.ledger import add_bot
 from tests.harness.services import Database, ServiceStack
@@ -27,7 +29,7 @@ from tests.harness.services import Database, ServiceStack
 PROBE = Path(__file__).resolve().parents[2] / "deploy/rehearsal/probes/risk.py"
 
 
-def test_the_probe_reads_the_hosts_halt_lift_and_anchors(
+def test_the_probe_reads_the_hosts_halt_lift_rejections_and_anchors(
     redis: redis_lib.Redis, services: ServiceStack
 ) -> None:
     infra, bot_db = services.redis(15), services.redis(1)
@@ -41,6 +43,10 @@ def test_the_probe_reads_the_hosts_halt_lift_and_anchors(
     infra.xadd(redis_keys.ALERTS, {"kind": "trade_entry", "bot_id": "ss_001", "text": "in"})
     limits.observe(day + timedelta(hours=1), Decimal(940))  # −6 %: halted
     limits.observe(day + timedelta(days=1), Decimal(940))  # the next UTC day lifts it
+    entry = EnterMarket("i1", "LINKUSDT", "Buy", Decimal("1.2345"))
+    notifier.order_rejected(
+        Result(Outcome.REJECTED, entry, "ss1-en-1-1", "10001: Qty invalid", None, 10001)
+    )
     kwargs = redis.connection_pool.connection_kwargs
     *user, password = kwargs["credential_provider"].get_credentials()
     env = {**os.environ, "REDIS_HOST": str(kwargs["host"]), "REDIS_PORT": str(kwargs["port"]),
@@ -58,6 +64,11 @@ def test_the_probe_reads_the_hosts_halt_lift_and_anchors(
     assert "daily loss 6.00% from 1000 at 00:00 UTC ≥ 5%" in seen["alerts"][0]["text"]
     assert [a["market_time"] for a in seen["alerts"]] == [
         "2026-01-01T01:00:00+00:00", "2026-01-02T00:00:00+00:00"]  # fmt: skip
+    assert seen["rejections"] == [{
+        "bot_id": "ss_001", "code": "10001", "symbol": "LINKUSDT",
+        "text": "ss_001: order rejected by the exchange (EnterMarket Buy 1.2345 LINKUSDT):"
+                " 10001: Qty invalid",
+    }]  # fmt: skip
     assert seen["anchors"]["ss_001"]["day"] == "2026-01-02"
     assert seen["anchors"]["ss_001"]["halt"] == ""
     (halt,) = risk_check.halts(seen["alerts"])["ss_001"]

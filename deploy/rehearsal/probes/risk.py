@@ -1,8 +1,9 @@
 # Run inside the C2's container by the rehearsal (`python - BOT_ID:DB …`), as the C2's
 # Redis user, which may read the `alerts` stream and every `bot:*` key (docs/redis.md#access):
 # the `risk_halt`/`risk_lift` alerts (their market time, and the wall-clock epoch of the
-# stream id for their order) and each bot's
-# loss-limit anchors `bot:{id}:risk`, as JSON.
+# stream id for their order), the bots' `order_rejected` notifications (which orders the
+# exchange refused, with its retCode) and each bot's loss-limit anchors `bot:{id}:risk`,
+# as JSON.
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ def client(db):
 
 
 alerts = []
+rejections = []
 infra = client(os.environ.get("REDIS_INFRA_DB", "15"))
 last = "-"
 while True:
@@ -37,6 +39,15 @@ while True:
                     "at": int(entry_id.split("-")[0]) / 1000,
                 }
             )
+        if fields.get("kind") == "order_rejected":
+            rejections.append(
+                {
+                    "bot_id": fields.get("bot_id", ""),
+                    "code": fields.get("code", ""),
+                    "symbol": fields.get("symbol", ""),
+                    "text": fields.get("text", ""),
+                }
+            )
     if len(page) < 1000:
         break
     last = "(" + page[-1][0]
@@ -44,4 +55,4 @@ anchors = {}
 for pair in sys.argv[1:]:
     bot_id, db = pair.rsplit(":", 1)
     anchors[bot_id] = client(db).hgetall(f"bot:{bot_id}:risk")
-print(json.dumps({"alerts": alerts, "anchors": anchors}, sort_keys=True))
+print(json.dumps({"alerts": alerts, "anchors": anchors, "rejections": rejections}, sort_keys=True))
