@@ -10,6 +10,12 @@ from core.config import Settings
 from core.redis_client import async_redis_client
 from core.redis_cluster import CLUSTER_DB
 
+#: Seconds an operator's Redis call waits for its reply. Every call here is a small read
+#: or write, never a blocking read; without a limit, a partition (packets dropped, no
+#: reset) held a C2 command or an HTTP request for as long as TCP retransmits, about 15
+#: minutes, with no answer. With redis-py's retries the caller hears within half a minute.
+READ_TIMEOUT = 5.0
+
 
 class RedisPool:
     def __init__(self, settings: Settings) -> None:
@@ -26,7 +32,9 @@ class RedisPool:
             # its id, harmless, so that a /kill over every bot never stops halfway.
             chosen = CLUSTER_DB
         if chosen not in self._clients:
-            self._clients[chosen] = async_redis_client(self._settings, chosen)
+            self._clients[chosen] = async_redis_client(
+                self._settings, chosen, socket_timeout=READ_TIMEOUT
+            )
         return self._clients[chosen]
 
     @property

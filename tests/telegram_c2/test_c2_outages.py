@@ -188,3 +188,33 @@ def test_redis_restarting_under_the_alert_pump_is_said_once_and_alerts_resume(
         ("WARNING", "alerts: Redis unreachable (ConnectionError); tried again every run"),
         ("INFO", "Redis answers again; alerts resumed"),
     ], about_redis
+
+
+def test_a_command_while_redis_is_cut_off_is_answered_within_a_minute(c2_env, caplog) -> None:
+    """A partition, not a stop: Redis's packets stop arriving and nothing says so. Before,
+    the C2's clients had no read timeout and ``/status`` waited as long as TCP
+    retransmits (about 15 minutes on Linux) with no answer to the user."""
+    add_bot(c2_env, "alpha_one", "a1", 3)
+    redis = c2_env.settings.redis
+    moved = _Moved(c2_env.database, "redis")
+    cable = Partition(redis.host, redis.port, listen_port=moved.settings.redis.port)
+
+    async def scenario() -> tuple[str, float]:
+        async with running_c2(dataclasses.replace(c2_env, database=moved)) as c2:
+            first = await c2.send(ADMIN, "/status")  # connections open, through the cable
+            assert "alpha_one (a1)" in str(first.params["text"])
+            cable.cut()
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            with caplog.at_level(logging.WARNING, logger="telegram_c2"):
+                mark = len(c2.api.calls)
+                c2.api.message(ADMIN, "/status")
+                reply = await c2.api.reply_to(ADMIN, after=mark, timeout=90)
+            return str(reply.params["text"]), loop.time() - began
+
+    try:
+        text, took = run(scenario(), timeout=150)
+    finally:
+        cable.close()
+    assert text == "/status: Redis is unreachable; try again shortly.", text
+    assert took < 60, took
