@@ -11,6 +11,7 @@ from paper_exchange.engine.models import Account, Order
 from paper_exchange.engine.numbers import ZERO, fmt, parse_bool, parse_decimal, parse_int
 from paper_exchange.engine.selfmatch import parse_smp_type
 from paper_exchange.engine.state import EngineState, new_id, require_linear
+from paper_exchange.engine.tpsl import check_full_mode, check_sides, parse_trigger_by
 from paper_exchange.engine.views import available_balance
 
 LINK_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,36}")
@@ -75,6 +76,21 @@ class OrderEntry(EngineState):
         stop_loss = _optional_price(p.get("stopLoss"), inst, "stopLoss")
         if reduce_only and (take_profit or stop_loss):
             raise params_error("reduceOnly order can not have TP/SL")
+        tp_by = sl_by = ""
+        if take_profit or stop_loss:  # the position's TP/SL once this fills (tpsl.py)
+            check_full_mode(p)
+            tp_by = parse_trigger_by(p, "tpTriggerBy")
+            sl_by = parse_trigger_by(p, "slTriggerBy")
+            # Each against the price it will trigger on: a limit order's own price, a
+            # conditional order's trigger, or now the last, mark or index price.
+            for kind_by, tp, sl in ((tp_by, take_profit, ZERO), (sl_by, ZERO, stop_loss)):
+                if tp or sl:
+                    by = kind_by or "LastPrice"
+                    base = trigger_price or (
+                        price if order_type == "Limit" else self.trigger_ref(inst.symbol, by)
+                    )
+                    check_sides(side == "Buy", base, tp or None, sl or None, None, None,
+                                inst, by if order_type == "Market" else "LastPrice")  # fmt: skip
 
         ref_price = price if order_type == "Limit" else (trigger_price or last)
         pos = acct.position(inst.symbol)
@@ -125,6 +141,8 @@ class OrderEntry(EngineState):
             last_price_on_created=last,
             take_profit=take_profit,
             stop_loss=stop_loss,
+            tp_trigger_by=tp_by,
+            sl_trigger_by=sl_by,
             stop_order_type="Stop" if trigger_price else "UNKNOWN",
             smp_type=smp_type,
         )

@@ -35,8 +35,12 @@ class Order:
     created: int
     updated: int
     last_price_on_created: Decimal
+    #: The order's own TP/SL (``Full`` mode): set as the position's when it fills, each
+    #: triggering on its own price type ("" for LastPrice).
     take_profit: Decimal = ZERO
     stop_loss: Decimal = ZERO
+    tp_trigger_by: str = ""
+    sl_trigger_by: str = ""
     cum_qty: Decimal = ZERO
     cum_value: Decimal = ZERO
     cum_fee: Decimal = ZERO

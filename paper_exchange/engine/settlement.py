@@ -49,6 +49,8 @@ class Settlement(EngineState):
             closedSize=inst.qty_str(closed),
         )
         acct.ledger.append(row, now)
+        if order.take_profit or order.stop_loss:
+            self._attach_stops(order)
         return row
 
     @staticmethod

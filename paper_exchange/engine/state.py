@@ -153,6 +153,9 @@ class EngineState:
     def _sync_stops(self, acct: Account, symbol: str) -> None:
         raise NotImplementedError
 
+    def _attach_stops(self, order: Order) -> None:
+        raise NotImplementedError
+
     def _trail(self, symbol: str, price: Decimal) -> None:
         raise NotImplementedError
 

@@ -8,10 +8,14 @@ closes. The paper exchange does the same, so a triggered stop goes through the o
 conditional-order path (``matching``): its ``order`` updates, ``execution`` rows and the
 position and wallet pushes reach the private stream like any other fill.
 
+An order may carry its own ``takeProfit``/``stopLoss`` (``order/create``): in ``Full``
+mode, Bybit's default, they become the position's TP/SL when the order fills, as if
+``trading-stop`` had been called at that instant (:meth:`PositionStops._attach_stops`).
+
 Only ``tpslMode=Full`` is implemented; ``Partial`` is refused with a clear 10001 rather
-than half-supported. A take profit or stop loss triggers on the price its trigger type
-names (LastPrice, MarkPrice or IndexPrice, ``marks``); a trailing stop follows the last
-price.
+than half-supported, on ``trading-stop`` and on an order alike. A take profit or stop
+loss triggers on the price its trigger type names (LastPrice, MarkPrice or IndexPrice,
+``marks``); a trailing stop follows the last price.
 """
 
 from __future__ import annotations
@@ -36,20 +40,13 @@ class PositionStops(EngineState):
     def trading_stop(self, acct: Account, p: dict[str, object]) -> dict[str, object]:
         require_linear(p)
         inst = self.instrument(p.get("symbol"))
-        mode = p.get("tpslMode")
-        if mode in (None, ""):
+        if p.get("tpslMode") in (None, ""):
             raise params_error("tpslMode is required")
-        if mode == "Partial":
-            raise params_error("tpslMode Partial is not supported by the paper exchange")
-        if mode != "Full":
-            raise params_error(f"tpslMode invalid: {mode}")
+        check_full_mode(p)
         if parse_int(p.get("positionIdx"), "positionIdx", 0) != 0:
             raise params_error("position idx not match position mode")
-        for name in ("tpOrderType", "slOrderType"):
-            if p.get(name) not in (None, "", "Market"):
-                raise params_error(f"{name} must be Market when tpslMode is Full")
-        tp_by = _trigger_by(p, "tpTriggerBy")
-        sl_by = _trigger_by(p, "slTriggerBy")
+        tp_by = parse_trigger_by(p, "tpTriggerBy")
+        sl_by = parse_trigger_by(p, "slTriggerBy")
         pos = acct.position(inst.symbol)
         if pos.size == 0:
             raise params_error("can not set tp/sl/ts for zero position")
@@ -58,7 +55,7 @@ class PositionStops(EngineState):
         trailing = _price(p, "trailingStop", inst)
         active = _price(p, "activePrice", inst)
         last = self.prices[inst.symbol]
-        _check_sides(pos, last, take_profit, stop_loss, trailing, active, inst)
+        check_sides(pos.size > 0, last, take_profit, stop_loss, trailing, active, inst)
 
         changed = False
         if take_profit is not None:
@@ -76,6 +73,27 @@ class PositionStops(EngineState):
         pos.updated = self.now()
         self._publish_position(acct, inst.symbol, force=True)
         return {}
+
+    def _attach_stops(self, order: Order) -> None:
+        """``order`` filled (some of it) carrying its own TP/SL: they become the
+        position's, sized to all of it, while the position is on the order's side (an
+        order that only reduced or closed it leaves nothing to protect)."""
+        acct = order.account
+        pos = acct.position(order.symbol)
+        if pos.size == 0 or (pos.size > 0) != (order.sign > 0):
+            return
+        inst = self.instruments[order.symbol]
+        changed = False
+        if order.take_profit:
+            changed |= self._set_stop(
+                acct, pos, inst, TAKE_PROFIT, order.take_profit, order.tp_trigger_by
+            )
+        if order.stop_loss:
+            changed |= self._set_stop(
+                acct, pos, inst, STOP_LOSS, order.stop_loss, order.sl_trigger_by
+            )
+        if changed:
+            pos.updated = self.now()
 
     # -- keeping the stops in step with the position -------------------------------------
 
@@ -232,7 +250,19 @@ def _trail_trigger(order: Order) -> Decimal:
     return base + order.trail_distance
 
 
-def _trigger_by(p: dict[str, object], name: str) -> str:
+def check_full_mode(p: dict[str, object]) -> None:
+    """``tpslMode`` (absent: ``Full``, Bybit's default) and the order types it allows."""
+    mode = p.get("tpslMode")
+    if mode == "Partial":
+        raise params_error("tpslMode Partial is not supported by the paper exchange")
+    if mode not in (None, "", "Full"):
+        raise params_error(f"tpslMode invalid: {mode}")
+    for name in ("tpOrderType", "slOrderType"):
+        if p.get(name) not in (None, "", "Market"):
+            raise params_error(f"{name} must be Market when tpslMode is Full")
+
+
+def parse_trigger_by(p: dict[str, object], name: str) -> str:
     value = p.get(name)
     if value in (None, ""):
         return ""
@@ -258,15 +288,17 @@ def _price(p: dict[str, object], name: str, inst: Instrument) -> Decimal | None:
     return price
 
 
-def _check_sides(
-    pos: Position, last: Decimal, tp: Decimal | None, sl: Decimal | None,
+def check_sides(
+    long: bool, last: Decimal, tp: Decimal | None, sl: Decimal | None,
     trailing: Decimal | None, active: Decimal | None, inst: Instrument,
+    by: str = "LastPrice",
 ) -> None:  # fmt: skip
     """Bybit's 10001 texts: a stop on the wrong side of the price it would trigger on
-    (the prices are plain decimals here; Bybit prints them scaled by 1e4 or 1e8)."""
-    long = pos.size > 0
+    (the prices are plain decimals here; Bybit prints them scaled by 1e4 or 1e8).
+    ``long``: the position is (or, for an order's own TP/SL, will be) long; ``last``:
+    the price of type ``by`` the stop is compared with."""
     side = "Buy" if long else "Sell"
-    base = f"base_price:{inst.price_str(last)}??LastPrice"
+    base = f"base_price:{inst.price_str(last)}??{by}"
     if tp and (tp <= last if long else tp >= last):
         word = "higher" if long else "lower"
         raise ApiError(
