@@ -6,7 +6,9 @@ Configured under ``"risk"`` in the registration (:class:`core.risk.RiskLimits`):
   equity seen after 00:00 UTC) halts entries until the next UTC day;
 * ``max_drawdown_pct`` — equity down this much from its highest value halts entries until
   an operator lifts it (``reset-risk`` on the bot's command stream), which also restarts
-  the peak from the equity at that moment.
+  the peak from the equity at that moment. A daily halt in force becomes a drawdown halt
+  the moment the drawdown crosses its limit too, with an alert of its own, so the
+  operator learns the day's halt will not end by itself.
 
 The host feeds equity on every closed candle and every fill, so a loss counts whether or
 not the strategy has a signal. A halt blocks entries only — stops, take profits and exits
@@ -110,25 +112,41 @@ class LossLimits:
             self._peak = equity
             self.state["peak"] = str(equity)
             self._dirty = True
-        if not self.state.get("halt"):
+        halt = self.state.get("halt")
+        if not halt:
             checked = (equity, self._peak, self._day_open)
             if checked != self._clear:
                 self._check(equity)
                 if not self.state.get("halt"):
                     self._clear = checked
+        elif halt == DAILY:
+            # The day's halt ends at midnight; a drawdown past its limit meanwhile needs
+            # an operator. Said now, not when the next day would have lifted the first.
+            drawdown = self._drawdown(equity)
+            if drawdown is not None:
+                self._halt(DRAWDOWN, drawdown, escalation=True)
         if self._dirty:
             self._save()
 
-    def _check(self, equity: Decimal) -> None:
-        day_open, peak = self._day_open, self._peak
-        assert day_open is not None and peak is not None  # observe() set both
+    def _drawdown(self, equity: Decimal) -> str | None:
+        """The drawdown halt's reason, if ``equity`` is past its limit."""
+        peak = self._peak
+        assert peak is not None  # observe() set it
         # Both limits are above zero (RiskLimits): no loss, no halt, no division.
         if self.drawdown_pct is not None and peak > 0 and equity < peak:
             down = (peak - equity) / peak * HUNDRED
             if down >= self.drawdown_pct:
-                self._halt(DRAWDOWN, f"drawdown {down:.2f}% from the peak {peak} ≥ "
-                           f"{self.drawdown_pct}% (lifted by an operator)")  # fmt: skip
-                return
+                return (f"drawdown {down:.2f}% from the peak {peak} ≥ {self.drawdown_pct}%"
+                        " (lifted by an operator)")  # fmt: skip
+        return None
+
+    def _check(self, equity: Decimal) -> None:
+        day_open = self._day_open
+        assert day_open is not None  # observe() set it
+        drawdown = self._drawdown(equity)
+        if drawdown is not None:
+            self._halt(DRAWDOWN, drawdown)
+            return
         if self.daily_pct is not None and day_open > 0 and equity < day_open:
             down = (day_open - equity) / day_open * HUNDRED
             if down >= self.daily_pct:
@@ -164,14 +182,16 @@ class LossLimits:
         if self.redis is not None:
             self.redis.hset(self.key, mapping=self.state)
 
-    def _halt(self, rule: str, detail: str) -> None:
+    def _halt(self, rule: str, detail: str, *, escalation: bool = False) -> None:
+        """``escalation``: a halt already in force becomes this one (its own alert)."""
         self._dirty = True
         self.halts += 1
         self.state["halt"] = rule
         self.state["halt_detail"] = detail
-        log.warning("bot %s: entries halted: %s", self.bot_id, detail)
+        said = "entries stay halted" if escalation else "entries halted"
+        log.warning("bot %s: %s: %s", self.bot_id, said, detail)
         if self.notify is not None:
-            self.notify.risk_halt(detail, self._now)
+            self.notify.risk_halt(detail, self._now, escalation=escalation)
 
     def _lift(self, why: str) -> None:
         detail = self.state.get("halt_detail", "")

@@ -230,11 +230,17 @@ class Notifier:
             reason=intent.reason.label, order_link_id=result.link_id or "",
         )  # fmt: skip
 
-    def risk_halt(self, detail: str, at: datetime | None = None) -> None:
+    def risk_halt(
+        self, detail: str, at: datetime | None = None, *, escalation: bool = False
+    ) -> None:
         """``at``: the market time of the halt (the candle or fill that crossed the
-        limit), so a halt can be placed among the ledger's fills, which are in that time."""
-        self._emit(kinds.RISK_HALT, f"{kinds.RISK_HALT}:{self.bot_id}",
-                   f"{self.bot_id}: entries halted: {detail}", resolved="0",
+        limit), so a halt can be placed among the ledger's fills, which are in that time.
+        ``escalation``: the halt in force became this stricter one (a daily halt, then
+        the drawdown past its limit). It is its own incident: under the halt's key the C2
+        would count it as a repeat of the halt it already sent, and not send it."""
+        key = f"{kinds.RISK_HALT}:{self.bot_id}" + (":escalated" if escalation else "")
+        said = "entries stay halted" if escalation else "entries halted"
+        self._emit(kinds.RISK_HALT, key, f"{self.bot_id}: {said}: {detail}", resolved="0",
                    **_market_time(at))  # fmt: skip
 
     def risk_lift(self, why: str, at: datetime | None = None) -> None:

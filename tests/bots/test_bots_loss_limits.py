@@ -77,6 +77,32 @@ def test_a_drawdown_from_the_peak_halts_until_an_operator_lifts_it(redis) -> Non
         "2024-03-08T00:00:00+00:00", "2024-03-13T00:30:00+00:00"]  # fmt: skip
 
 
+def test_a_drawdown_during_the_days_halt_escalates_it_at_once(redis) -> None:
+    """Before: while the daily halt was in force the drawdown was not judged; the alert
+    said the halt would lift at midnight, and the drawdown halt came only when it did
+    (seen in the fleet bench: "daily loss 7.19 %" on a trade that went on to lose 25 %)."""
+    watch, alerts = limits(redis, max_daily_loss_pct="5", max_drawdown_pct="10")
+    watch.observe(DAY, D(10_000))
+    watch.observe(DAY + timedelta(hours=2), D(9_400))  # −6 %: the day's halt
+    assert watch.halted is not None and "daily loss 6.00%" in watch.halted
+    watch.observe(DAY + timedelta(hours=3), D(9_100))  # −9 %: still the day's
+    assert "daily loss" in (watch.halted or "")
+    watch.observe(DAY + timedelta(hours=4), D(8_950))  # −10.5 % from the peak
+    assert watch.halted is not None and "drawdown 10.50%" in watch.halted
+    watch.observe(DAY + timedelta(hours=5), D(8_900))
+    watch.observe(DAY + timedelta(days=1), D(8_900))  # midnight does not lift it
+    assert watch.halted is not None and "drawdown" in watch.halted
+    assert [(a["kind"], a["key"], a["market_time"]) for a in alerts] == [
+        ("risk_halt", "risk_halt:b1", "2024-03-04T02:00:00+00:00"),
+        # Its own incident: under the first one's key the C2 would fold it into that.
+        ("risk_halt", "risk_halt:b1:escalated", "2024-03-04T04:00:00+00:00"),
+    ]
+    assert alerts[1]["text"] == ("b1: entries stay halted: drawdown 10.50% from the peak "
+                                 "10000 ≥ 10% (lifted by an operator)")  # fmt: skip
+    watch.reset(D(8_900), "admin", DAY + timedelta(days=1, hours=1))
+    assert watch.halted is None and alerts[-1]["kind"] == "risk_lift"
+
+
 def test_no_limits_configured_writes_nothing(redis) -> None:
     watch, alerts = limits(redis)
     watch.observe(DAY, D(10_000))
