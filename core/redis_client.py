@@ -271,6 +271,18 @@ def _already_exists(exc: redis.ResponseError) -> bool:
     return "BUSYGROUP" in str(exc)
 
 
+def group_lost(exc: BaseException) -> bool:
+    """A consumer group read failed because the stream or its group is gone: Redis lost
+    its data (restarted without it, failed over to a replica behind, was flushed), or
+    the key was deleted under a blocked read (``UNBLOCKED``). A reader then creates the
+    group again from ``"0"``: every entry the stream holds now came after the loss (the
+    listener appends again what it committed since), and none was delivered yet."""
+    text = str(exc)
+    return isinstance(exc, redis.ResponseError) and (
+        text.startswith("NOGROUP") or text.startswith("UNBLOCKED")
+    )
+
+
 def ensure_group(client: redis.Redis, stream: str, group: str, *, start: str) -> None:
     """Creates consumer group ``group`` on ``stream`` (and the stream) from ``start`` —
     ``"0"`` to read what is already there, ``"$"`` for what comes next — or keeps the

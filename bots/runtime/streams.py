@@ -22,7 +22,7 @@ from redis.typing import KeyT, StreamIdT
 
 from core import redis_keys
 from core.ids import BotId
-from core.redis_client import ensure_group, sync_reply
+from core.redis_client import ensure_group, group_lost, sync_reply
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,16 @@ def read_streams(
         try:
             batches = sync_reply(bot_redis.xreadgroup(GROUP, bot_id, streams, count=100, block=500))
         except redis.RedisError as exc:
+            if group_lost(exc):
+                log.warning("the bot's consumer group is gone (Redis lost its data?): "
+                            "created again, reading what the streams hold now (%s)",
+                            str(exc).split(" ", 1)[0])  # fmt: skip
+                try:
+                    for name in names:
+                        ensure_group(bot_redis, str(name), GROUP, start="0")
+                    continue
+                except redis.RedisError as again:
+                    exc = again
             log.warning("redis stream read failed, retrying: %s", exc)
             # A fixed short pause rather than core.retry's growing one: the bot's own
             # fills (a stop that just filled) wait behind this read, and a bot backed

@@ -45,6 +45,34 @@ def test_new_fills_and_commands_reach_the_queue_by_kind(redis):
     ]
 
 
+def test_a_redis_that_lost_its_data_is_read_again_from_what_it_holds(redis, caplog):
+    """Redis restarted without its data (a lost volume, a failover to a replica behind,
+    a flush): the streams and the bot's consumer group were gone. Before, every read
+    failed ``NOGROUP`` once a second, forever: the fills the listener appended again
+    after rebuilding (an entry the bot must place its stop for) and the operators'
+    commands never reached the bot until it was restarted."""
+    ensure_groups(redis, BOT)
+    events: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+    thread = _reader(redis, events, stop)
+    try:
+        before = redis.xadd(redis_keys.fills_stream(BOT), {"exec_id": "e1"})
+        assert events.get(timeout=5) == ("fill", (before, {"exec_id": "e1"}))
+        redis.flushdb()
+        # The listener appends again every fill since the loss, before the reader's
+        # next read can make the stream: that entry must not be skipped.
+        again = redis.xadd(redis_keys.fills_stream(BOT), {"exec_id": "e2"})
+        command = redis.xadd(redis_keys.commands_stream(BOT), {"command": "pause"})
+        got = sorted([events.get(timeout=5), events.get(timeout=5)])
+    finally:
+        stop.set()
+        thread.join(5)
+    assert got == [("command", (command, {"command": "pause"})),
+                   ("fill", (again, {"exec_id": "e2"}))]  # fmt: skip
+    said = [r.getMessage() for r in caplog.records if r.name == "bots.runtime.streams"]
+    assert said and all("consumer group" in m for m in said), said
+
+
 def test_fills_read_but_never_acknowledged_come_back_as_pending(redis):
     ensure_groups(redis, BOT)
     stream = redis_keys.fills_stream(BOT)
