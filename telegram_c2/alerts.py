@@ -37,13 +37,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis.asyncio
 from telegram import Bot as TgBot
 from telegram.error import RetryAfter, TelegramError
 
 from core import redis_keys
 from core.notify import KINDS as NOTIFY_KINDS
 from core.operator.registry import load_bots
-from core.redis_client import ensure_group_async
+from core.redis_client import ensure_group_async, group_lost
 from core.retry import Jitter, backoff_delay
 from telegram_c2 import fmt, ledger
 from telegram_c2.services import C2
@@ -240,15 +241,7 @@ class AlertPump:
 
     async def _waiting(self) -> list[tuple[str, dict[str, str]]]:
         """Our pending entries (undelivered or held back), oldest first, then new ones."""
-        infra = self.c2.redis.infra
-        out: list[tuple[str, dict[str, str]]] = []
-        for start in ("0", ">"):
-            reply: Any = await infra.xreadgroup(
-                GROUP, self.consumer, {redis_keys.ALERTS: start}, count=READ_COUNT
-            )
-            for _stream, entries in reply or []:
-                out += [(entry_id, fields or {}) for entry_id, fields in entries]
-        return out
+        return await waiting(self.c2.redis.infra, GROUP, self.consumer)
 
     async def poll_once(self) -> int:
         """Deliver what is waiting; returns how many entries were acknowledged."""
@@ -349,6 +342,33 @@ class AlertPump:
         if incident and incident.suppressed:
             line += f" ({incident.suppressed} repeat(s) suppressed)"
         return line
+
+
+async def waiting(
+    infra: redis.asyncio.Redis, group: str, consumer: str, *, recreated: bool = False
+) -> list[tuple[str, dict[str, str]]]:
+    """``consumer``'s pending entries of the alerts stream, oldest first, then new ones.
+
+    A group Redis lost with its data (``NOGROUP``: restarted without it, failed over to
+    a replica behind, flushed) is created again from the stream's start: what the stream
+    holds then was raised after the loss and never delivered. Before, every poll failed
+    on it until the C2 was restarted, and no alert reached anyone."""
+    out: list[tuple[str, dict[str, str]]] = []
+    for start in ("0", ">"):
+        try:
+            reply: Any = await infra.xreadgroup(
+                group, consumer, {redis_keys.ALERTS: start}, count=READ_COUNT
+            )
+        except redis.ResponseError as exc:
+            if recreated or not group_lost(exc):
+                raise
+            log.warning("alerts: consumer group %s is gone (Redis lost its data?): created "
+                        "again, delivering what the stream holds now", group)  # fmt: skip
+            await ensure_group_async(infra, redis_keys.ALERTS, group, start="0")
+            return await waiting(infra, group, consumer, recreated=True)
+        for _stream, entries in reply or []:
+            out += [(entry_id, fields or {}) for entry_id, fields in entries]
+    return out
 
 
 def _order(entry_id: str) -> tuple[int, int]:

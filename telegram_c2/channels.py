@@ -33,7 +33,6 @@ import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import apprise
 import redis.asyncio
@@ -48,15 +47,13 @@ from core.retry import Jitter, backoff_delay
 from telegram_c2.alerts import _critical as is_critical
 from telegram_c2.alerts import _notification as is_trade_notification
 from telegram_c2.alerts import _resolved as is_resolved
-from telegram_c2.alerts import alert_line, incident_key
+from telegram_c2.alerts import alert_line, incident_key, waiting
 
 log = logging.getLogger(__name__)
 
 #: Discord refuses messages over 2000 characters, the shortest limit of the usual
 #: channels; a message stops before it (the rest waits for the next one).
 MAX_TEXT = 1900
-#: Entries read per poll (pending ones, then new ones).
-READ_COUNT = 200
 GROUP_PREFIX = "notify-"
 #: The consumer in each channel's group (see ``ChannelPump.__init__``).
 CONSUMER = "c2"
@@ -198,14 +195,7 @@ class ChannelPump:
         return f"{line} ({repeats} repeat(s) suppressed)" if repeats else line
 
     async def _waiting(self) -> list[tuple[str, dict[str, str]]]:
-        out: list[tuple[str, dict[str, str]]] = []
-        for start in ("0", ">"):
-            reply: Any = await self.infra.xreadgroup(
-                self.channel.group, self.consumer, {redis_keys.ALERTS: start}, count=READ_COUNT
-            )
-            for _stream, entries in reply or []:
-                out += [(entry_id, fields or {}) for entry_id, fields in entries]
-        return out
+        return await waiting(self.infra, self.channel.group, self.consumer)
 
     async def poll_once(self) -> int:
         """Send what is waiting; returns how many entries were acknowledged.

@@ -218,3 +218,33 @@ def test_a_command_while_redis_is_cut_off_is_answered_within_a_minute(c2_env, ca
         cable.close()
     assert text == "/status: Redis is unreachable; try again shortly.", text
     assert took < 60, took
+
+
+def test_alerts_flow_again_after_redis_lost_its_data(c2_env, caplog) -> None:
+    """Redis came back without its data (a lost volume, a failover to a replica behind,
+    a flush): the alerts stream and the C2's consumer group were gone. Before, every
+    poll failed ``NOGROUP`` (with a traceback, five a second) and no alert reached an
+    admin again until the C2 was restarted."""
+    infra = c2_env.redis(15)
+
+    async def scenario() -> str:
+        async with running_c2(c2_env) as c2:
+            infra.xadd("alerts", {"kind": "backup", "text": "first alert"})
+            await c2.api.wait_for(
+                lambda c: c.method == "sendMessage" and "first alert" in c.params["text"]
+            )
+            with caplog.at_level(logging.WARNING, logger="telegram_c2"):
+                infra.flushdb()
+                infra.xadd("alerts", {"kind": "drift", "text": "raised after the loss"})
+                sent = await c2.api.wait_for(
+                    lambda c: c.method == "sendMessage" and "after the loss" in c.params["text"]
+                )
+        return str(sent.params["text"])
+
+    assert "raised after the loss" in run(scenario())
+    said = [r for r in caplog.records if r.name.startswith("telegram_c2")]
+    assert all(r.exc_info is None for r in said), [r.getMessage() for r in said if r.exc_info]
+    assert [r.getMessage() for r in said] == [
+        "alerts: consumer group c2 is gone (Redis lost its data?): created again, "
+        "delivering what the stream holds now"
+    ]
