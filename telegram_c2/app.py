@@ -235,7 +235,7 @@ def _job(name: str, work: JobCallback) -> JobCallback:
     in one line when it answers again, instead of a traceback every run (a Redis restart
     under the alerts job is five a second). Anything else still reaches the error
     handler with its traceback: it is a bug."""
-    notice = OutageNotice(log, name, resumed=f"{name} resumed", retry="; tried again every run")
+    notice = OutageNotice(log, name, resumed=f"{name} resumed", retry="; tried again next run")
 
     async def callback(context: ContextTypes.DEFAULT_TYPE) -> None:
         try:

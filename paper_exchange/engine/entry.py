@@ -83,14 +83,17 @@ class OrderEntry(EngineState):
             sl_by = parse_trigger_by(p, "slTriggerBy")
             # Each against the price it will trigger on: a limit order's own price, a
             # conditional order's trigger, or now the last, mark or index price.
+            now_priced = order_type == "Market" and not trigger_price
             for kind_by, tp, sl in ((tp_by, take_profit, ZERO), (sl_by, ZERO, stop_loss)):
                 if tp or sl:
-                    by = kind_by or "LastPrice"
-                    base = trigger_price or (
-                        price if order_type == "Limit" else self.trigger_ref(inst.symbol, by)
+                    by = (kind_by or "LastPrice") if now_priced else "LastPrice"
+                    base = (
+                        self.trigger_ref(inst.symbol, by)
+                        if now_priced
+                        else (trigger_price or price)
                     )
                     check_sides(side == "Buy", base, tp or None, sl or None, None, None,
-                                inst, by if order_type == "Market" else "LastPrice")  # fmt: skip
+                                inst, by)  # fmt: skip
 
         ref_price = price if order_type == "Limit" else (trigger_price or last)
         pos = acct.position(inst.symbol)

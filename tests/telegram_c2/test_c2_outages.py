@@ -185,7 +185,7 @@ def test_redis_restarting_under_the_alert_pump_is_said_once_and_alerts_resume(
     assert all(r.exc_info is None for r in said), [r.getMessage() for r in said if r.exc_info]
     about_redis = [(r.levelname, r.getMessage()) for r in said if "Redis" in r.getMessage()]
     assert about_redis == [
-        ("WARNING", "alerts: Redis unreachable (ConnectionError); tried again every run"),
+        ("WARNING", "alerts: Redis unreachable (ConnectionError); tried again next run"),
         ("INFO", "Redis answers again; alerts resumed"),
     ], about_redis
 
