@@ -17,6 +17,8 @@ lift announces ``risk_lift``, which ends that incident in the C2.
 
 The anchors live in the bot's Redis (``bot:{id}:risk``), so a restart keeps the day's
 opening equity and the peak instead of starting them again from the equity at restart.
+While a halt is in force they are written on every observation, so a Redis that lost its
+data holds the halt again by the next candle.
 A backtest runs this same class with no Redis and no notifier (``bots/backtest/rules.py``):
 the anchors then live in memory for the run.
 """
@@ -119,12 +121,18 @@ class LossLimits:
                 self._check(equity)
                 if not self.state.get("halt"):
                     self._clear = checked
-        elif halt == DAILY:
-            # The day's halt ends at midnight; a drawdown past its limit meanwhile needs
-            # an operator. Said now, not when the next day would have lifted the first.
-            drawdown = self._drawdown(equity)
-            if drawdown is not None:
-                self._halt(DRAWDOWN, drawdown, escalation=True)
+        else:
+            if halt == DAILY:
+                # The day's halt ends at midnight; a drawdown past its limit meanwhile
+                # needs an operator. Said now, not when the next day would have lifted it.
+                drawdown = self._drawdown(equity)
+                if drawdown is not None:
+                    self._halt(DRAWDOWN, drawdown, escalation=True)
+            # Written again on every observation while halted: a Redis that lost its data
+            # would otherwise hold no halt for a restarted process to find, and a halt
+            # only an operator may lift would be gone. Entries are blocked meanwhile; an
+            # HSET a candle is nothing to a halted bot.
+            self._dirty = True
         if self._dirty:
             self._save()
 

@@ -103,6 +103,24 @@ def test_a_drawdown_during_the_days_halt_escalates_it_at_once(redis) -> None:
     assert watch.halted is None and alerts[-1]["kind"] == "risk_lift"
 
 
+def test_a_halt_outlives_redis_losing_its_data_and_a_restart(redis) -> None:
+    """Redis came back without its data (a lost volume, a failover to a replica behind)
+    and the bot restarted: its anchors had been written only when they changed, so the
+    new process found none and a drawdown halt, which only an operator may lift, was
+    gone; the bot entered again. A halted bot now writes its anchors on every
+    observation: entries are blocked anyway, and one HSET a candle costs nothing."""
+    watch, _ = limits(redis, max_drawdown_pct="10")
+    watch.observe(DAY, D(10_000))
+    watch.observe(DAY + timedelta(hours=1), D(8_900))  # −11 %: halted
+    assert watch.halted is not None
+    redis.flushdb()
+    watch.observe(DAY + timedelta(hours=1, minutes=1), D(8_900))  # the next candle
+    again, _ = limits(redis, max_drawdown_pct="10")  # the restarted process
+    again.observe(DAY + timedelta(hours=1, minutes=2), D(8_900))
+    assert again.halted is not None and "drawdown 11.00%" in again.halted
+    assert redis.hget(risk_key("b1"), "peak") == "10000"
+
+
 def test_no_limits_configured_writes_nothing(redis) -> None:
     watch, alerts = limits(redis)
     watch.observe(DAY, D(10_000))
