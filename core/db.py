@@ -37,6 +37,18 @@ MASK = "**********"
 DEFAULT_APP = "alpha"
 #: Give up quickly on an unreachable server; callers that want to wait retry themselves.
 CONNECT_TIMEOUT = 10
+#: A connection whose packets stop arriving (a partition: nothing resets it) fails after
+#: 15 s with data unacknowledged, or after 10 + 3 × 5 s of unanswered keepalives while
+#: idle. Without them a query waited as long as TCP retransmits, about 15 minutes, and
+#: the listener wrote nothing, not even its spool, meanwhile. A slow query is not cut
+#: short: the server's kernel acknowledges the request and answers the probes.
+TCP_LIVENESS = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,  # milliseconds
+}
 
 
 #: What a refused connection says when waiting would not mend it: the server (or
@@ -106,6 +118,7 @@ def conninfo(
         "user": user,
         "application_name": application_name or _application_name(),
         "connect_timeout": CONNECT_TIMEOUT,
+        **TCP_LIVENESS,
     }
     if password:
         params["password"] = password
@@ -261,6 +274,7 @@ def engine(
     connect_args: dict[str, Any] = {
         "application_name": application_name or _application_name(),
         "connect_timeout": CONNECT_TIMEOUT,
+        **TCP_LIVENESS,
     }
     if not direct:
         connect_args["prepare_threshold"] = None
