@@ -127,7 +127,7 @@ async def _new_fills(ctx: ApiContext, cursor: Cursor) -> list[dict[str, Any]]:
 
 async def _new_alerts(ctx: ApiContext, cursor: Cursor, block_ms: int) -> list[dict[str, Any]]:
     """Waits up to ``block_ms`` for alerts after the cursor: the stream's pace."""
-    reply = await ctx.redis.infra.xread(
+    reply = await ctx.redis.infra_waiting(block_ms / 1000).xread(
         {redis_keys.ALERTS: cursor.alert}, count=100, block=block_ms
     )
     items: list[dict[str, Any]] = []

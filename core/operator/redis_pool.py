@@ -10,10 +10,11 @@ from core.config import Settings
 from core.redis_client import async_redis_client
 from core.redis_cluster import CLUSTER_DB
 
-#: Seconds an operator's Redis call waits for its reply. Every call here is a small read
-#: or write, never a blocking read; without a limit, a partition (packets dropped, no
-#: reset) held a C2 command or an HTTP request for as long as TCP retransmits, about 15
-#: minutes, with no answer. With redis-py's retries the caller hears within half a minute.
+#: Seconds an operator's Redis call waits for its reply. Without a limit, a partition
+#: (packets dropped, no reset) held a C2 command or an HTTP request for as long as TCP
+#: retransmits, about 15 minutes, with no answer; with redis-py's retries the caller now
+#: hears within half a minute. A call that blocks on purpose (BLPOP, XREAD BLOCK) takes
+#: its client from :meth:`RedisPool.infra_waiting`, whose limit is its wait plus this.
 READ_TIMEOUT = 5.0
 
 
@@ -21,6 +22,8 @@ class RedisPool:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._clients: dict[int, redis.asyncio.Redis] = {}
+        #: Clients for blocking calls on the infra DB, by the longest wait they serve.
+        self._waiting: dict[float, redis.asyncio.Redis] = {}
 
     def db(self, number: int | None) -> redis.asyncio.Redis:
         """The client for a bot's ``redis_db`` (``None``: ``redis_keys.SHARED_DB``, where
@@ -41,7 +44,20 @@ class RedisPool:
     def infra(self) -> redis.asyncio.Redis:
         return self.db(self._settings.redis.infra_db)
 
+    def infra_waiting(self, seconds: float) -> redis.asyncio.Redis:
+        """A client of the infra DB for a call that blocks up to ``seconds`` (a claim's
+        answer, the API's event stream): on :attr:`infra`, a wait longer than
+        ``READ_TIMEOUT`` would be taken for Redis being away."""
+        if seconds not in self._waiting:
+            self._waiting[seconds] = async_redis_client(
+                self._settings,
+                CLUSTER_DB if self._settings.redis.cluster else self._settings.redis.infra_db,
+                socket_timeout=seconds + READ_TIMEOUT,
+            )
+        return self._waiting[seconds]
+
     async def close(self) -> None:
-        for client in self._clients.values():
+        for client in [*self._clients.values(), *self._waiting.values()]:
             await client.aclose()
         self._clients.clear()
+        self._waiting.clear()

@@ -199,7 +199,9 @@ async def _assign(c2: C2, item: Pending, by: str) -> str:
     """The listener applies the claim (it alone writes the ledger); the audit row,
     written after its answer, says what it answered."""
     exec_id, bot_id, reason = item.args[0], item.args[1], " ".join(item.args[2:])
-    answer = await request_claim_async(c2.redis.infra, exec_id, bot_id, reason, by)
+    answer = await request_claim_async(
+        c2.redis.infra_waiting(DEFAULT_TIMEOUT_SECONDS), exec_id, bot_id, reason, by
+    )
     if answer is None:
         text = no_answer_text(DEFAULT_TIMEOUT_SECONDS).capitalize() + "."
         await audit_or_log(c2, _entry(item, "failed", text))
