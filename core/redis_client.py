@@ -9,6 +9,7 @@ ISO times, JSON), and takes its address, ACL user and password from ``REDIS_*``.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
@@ -30,6 +31,21 @@ log = logging.getLogger(__name__)
 
 #: Fail fast on a dead server instead of hanging a service's loop; callers retry.
 SOCKET_TIMEOUT = 10.0
+
+#: The connection's own liveness, for every client (``socket_keepalive_options``, set at
+#: the TCP level): behind a partition that drops packets, a command whose bytes are not
+#: acknowledged fails after ``TCP_USER_TIMEOUT``, and a connection idle in a read that
+#: waits on purpose (a bot's XREADGROUP BLOCK, BLPOP) probes after ``TCP_KEEPIDLE`` and
+#: fails when the probes go unanswered: within about 25 s either way, where TCP alone
+#: retransmits for about 15 minutes and an idle read waits for ever. Trade sync, the
+#: bots and the backup have no read timeout (a bot blocks on purpose), so this is what
+#: tells them; PostgreSQL's connections have the same figures (``core.db.TCP_LIVENESS``).
+KEEPALIVE_OPTIONS = {
+    socket.TCP_KEEPIDLE: 10,
+    socket.TCP_KEEPINTVL: 5,
+    socket.TCP_KEEPCNT: 3,
+    socket.TCP_USER_TIMEOUT: 15_000,  # milliseconds
+}
 
 
 def _kwargs(settings: Settings, db: int | None) -> dict[str, Any]:
@@ -55,6 +71,8 @@ def _kwargs(settings: Settings, db: int | None) -> dict[str, Any]:
         ),
         "decode_responses": True,
         "socket_connect_timeout": SOCKET_TIMEOUT,
+        "socket_keepalive": True,
+        "socket_keepalive_options": KEEPALIVE_OPTIONS,
         "health_check_interval": 30,
     }
 
@@ -163,8 +181,14 @@ class _AsyncDefaultRetry(AsyncRetry):
         return await super().call_with_retry(do, failed)
 
 
-#: What :class:`UntilRedisAnswers` waits on.
-_WAITED_ON: tuple[type[Exception], ...] = (redis.ConnectionError, ClusterDownError)
+#: What :class:`UntilRedisAnswers` waits on. A timeout is among them because the clients
+#: it serves have no read timeout: theirs is a connect that timed out (nothing sent) or
+#: a connection the kernel gave up on (``KEEPALIVE_OPTIONS``), both an unreachable Redis.
+_WAITED_ON: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ClusterDownError,
+)
 
 
 class UntilRedisAnswers(Retry):
@@ -174,9 +198,12 @@ class UntilRedisAnswers(Retry):
     acts. Waiting where the call failed is what makes this safe: the decision goes on
     from that call, and nothing before it (an order already sent) is done twice.
 
-    Retried: a refused, reset or closed connection, and a Redis still loading its data
-    after a restart. Not retried: a wrong password or a missing right (waiting would not
-    mend them), and a timeout. A command whose connection broke before its reply may have
+    Retried: a refused, reset or closed connection, a connect that timed out or a
+    connection the kernel gave up on (behind a partition that drops packets), and a
+    Redis still loading its data after a restart. Not retried: a wrong password or a
+    missing right (waiting would not mend them). Only for a client without a read
+    timeout (``socket_timeout``), so that a timeout means Redis is out of reach, never a
+    slow reply. A command whose connection broke before its reply may have
     run, and is then run twice: a bot's writes are idempotent but for its appends (an
     alert, a reply to a command), which can then come twice; the one write whose repeat
     would matter recognises it (bots/runtime/fills.py).
