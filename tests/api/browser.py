@@ -43,9 +43,15 @@ def start_chromium(width: int = 1200, height: int = 900) -> Any:
 
 
 def wait_for(driver: Any, condition: Callable[[Any], Any], what: str) -> Any:
+    """Until ``condition`` holds (or ``WAIT_SECONDS``). An element the condition found a
+    moment before may have been replaced since (the page re-renders on its live events
+    and after each action): that is asked again, not a failure."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message=what)
+    return WebDriverWait(
+        driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition, message=what)
 
 
 def screenshot(driver: Any, name: str, fallback: Path) -> Path:

@@ -179,6 +179,22 @@ def test_the_fleet_table_shows_each_bots_numbers_as_the_views_have_them(
     ]
 
 
+def _shows(driver: Any, state: str, message: str) -> None:
+    """The bot's page shows ``state``, the control that changes it (only that one
+    enabled) and ``message``."""
+    paused = state == "paused"
+
+    def shown(d: Any) -> bool:
+        return (
+            _by_id(d, "bot-state").text == state
+            and _by_id(d, "resume").is_enabled() == paused
+            and _by_id(d, "pause").is_enabled() != paused
+            and _by_id(d, "message").text == message
+        )
+
+    wait_for(driver, shown, f"state {state}, its control and {message!r}")
+
+
 def test_an_admin_pauses_and_resumes_a_bot_from_its_page(
     database, services, redis, driver, tmp_path
 ) -> None:
@@ -192,17 +208,17 @@ def test_an_admin_pauses_and_resumes_a_bot_from_its_page(
         assert pause.is_displayed() and pause.is_enabled() and not resume.is_enabled()
 
         pause.click()
-        wait_for(driver, lambda d: _by_id(d, "bot-state").text == "paused", "state paused")
-        assert _by_id(driver, "message").text == "alpha_one: paused"
+        # The live event and the POST's answer arrive in either order: the state, the
+        # controls and the message are each waited for.
+        _shows(driver, "paused", "alpha_one: paused")
         assert services.redis(3).get("bot:alpha_one:state") == "paused"
         assert _sql(database, "SELECT status FROM trading.bots WHERE bot_id = 'alpha_one'") == [
             ("paused",)
         ]
-        assert _by_id(driver, "resume").is_enabled() and not _by_id(driver, "pause").is_enabled()
         screenshot(driver, "dashboard-bot-admin.png", tmp_path)
 
         _by_id(driver, "resume").click()
-        wait_for(driver, lambda d: _by_id(d, "bot-state").text == "running", "state running")
+        _shows(driver, "running", "alpha_one: running")
         assert services.redis(3).get("bot:alpha_one:state") == "running"
 
         # Back on the fleet, on a phone-sized screen.
