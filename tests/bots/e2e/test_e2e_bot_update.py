@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from decimal import Decimal
 
 from core import redis_keys
 from core.config import Role
 from core.ids import BotId
-from tests.bots.e2e.harness import SYMBOL, stack
+from core.operator.bot_reload import Reload, request_reload
+from tests.bots.e2e.harness import SYMBOL, stack, wait
 from tests.bots.e2e.test_e2e_loss_limits import _bars
 from tests.bots.e2e.test_e2e_restart import CONFIG
 from tests.harness.services import settings_without
@@ -113,3 +115,44 @@ def test_a_reload_the_bots_database_is_away_for_is_refused_without_its_address(
         assert any("reload" in m and "the database" in m for m in warned), warned
         assert bot.thread.is_alive() and not bot.errors
         assert bot.host.strategy.config.margin_pct != Decimal("3.5")
+
+
+def test_a_reload_whose_connection_drops_mid_read_is_refused_and_the_bot_runs_on(
+    database, redis, tmp_path, caplog
+):
+    """The other way the database can be away: the connection is made, then dropped in
+    the middle of the registration's read (a bare ``OperationalError``, not a refused
+    connect). Made to happen: the table is locked, so the read waits at the server, and
+    its backend is terminated there. Before: the error escaped the command handler and
+    ended the bot."""
+    history, live = _bars()
+    with stack(database, tmp_path, history + live, len(history)) as s:
+        s.register(BOT, "su1", "shortseller", CONFIG | {"cooldown_minutes": 0}, redis_db=1)
+        bot = s.start_bot(BOT)
+        admin = database.connect("admin", autocommit=True)
+        locker = database.connect("admin")
+        try:
+            locker.execute("LOCK TABLE trading.bots IN ACCESS EXCLUSIVE MODE")
+            own = database.redis(1)  # the bot's DB: its command stream and replies
+            answers: list[Reload] = []
+            asking = threading.Thread(
+                target=lambda: answers.append(request_reload(own, BotId(BOT), "test", "c-drop"))
+            )
+            asking.start()
+            reading = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'" \
+                " AND query LIKE 'SELECT % FROM trading.bots WHERE bot_id = %'"  # fmt: skip
+            pids = wait(lambda: admin.execute(reading).fetchall(), what="the read waits")
+            with caplog.at_level(logging.WARNING, logger="bots.runtime.host"):
+                for (pid,) in pids:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                asking.join(30)
+        finally:
+            locker.rollback()
+            locker.close()
+            admin.close()
+        assert [a.answer for a in answers] == [
+            "refused: the database is unreachable; nothing applied"
+        ]
+        warned = [r.getMessage() for r in caplog.records if r.name == "bots.runtime.host"]
+        assert any("reload: the database unreachable" in m for m in warned), warned
+        assert bot.thread.is_alive() and not bot.errors
