@@ -40,11 +40,17 @@ SOCKET_TIMEOUT = 10.0
 #: retransmits for about 15 minutes and an idle read waits for ever. Trade sync, the
 #: bots and the backup have no read timeout (a bot blocks on purpose), so this is what
 #: tells them; PostgreSQL's connections have the same figures (``core.db.TCP_LIVENESS``).
+#: Linux's names; a platform without one of them (macOS has no ``TCP_USER_TIMEOUT``)
+#: keeps its own default for it.
 KEEPALIVE_OPTIONS = {
-    socket.TCP_KEEPIDLE: 10,
-    socket.TCP_KEEPINTVL: 5,
-    socket.TCP_KEEPCNT: 3,
-    socket.TCP_USER_TIMEOUT: 15_000,  # milliseconds
+    getattr(socket, name): value
+    for name, value in (
+        ("TCP_KEEPIDLE", 10),
+        ("TCP_KEEPINTVL", 5),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", 15_000),  # milliseconds
+    )
+    if hasattr(socket, name)
 }
 
 
