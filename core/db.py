@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from core import liveness
 from core.config import Role, Settings
 from core.errors import UserError
 
@@ -37,17 +38,15 @@ MASK = "**********"
 DEFAULT_APP = "alpha"
 #: Give up quickly on an unreachable server; callers that want to wait retry themselves.
 CONNECT_TIMEOUT = 10
-#: A connection whose packets stop arriving (a partition: nothing resets it) fails after
-#: 15 s with data unacknowledged, or after 10 + 3 × 5 s of unanswered keepalives while
-#: idle. Without them a query waited as long as TCP retransmits, about 15 minutes, and
-#: the listener wrote nothing, not even its spool, meanwhile. A slow query is not cut
-#: short: the server's kernel acknowledges the request and answers the probes.
+#: A connection whose packets stop arriving (a partition: nothing resets it) fails within
+#: seconds (``core.liveness``). Without it a query waited as long as TCP retransmits,
+#: about 15 minutes, and the listener wrote nothing, not even its spool, meanwhile.
 TCP_LIVENESS = {
     "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 15_000,  # milliseconds
+    "keepalives_idle": liveness.KEEPALIVE_IDLE_S,
+    "keepalives_interval": liveness.KEEPALIVE_INTERVAL_S,
+    "keepalives_count": liveness.KEEPALIVE_COUNT,
+    "tcp_user_timeout": liveness.USER_TIMEOUT_MS,
 }
 
 

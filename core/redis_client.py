@@ -22,7 +22,7 @@ from redis.exceptions import AuthenticationError, AuthorizationError, ClusterDow
 from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
-from core import redis_cluster
+from core import liveness, redis_cluster
 from core.config import Settings
 
 _T = TypeVar("_T")
@@ -32,23 +32,18 @@ log = logging.getLogger(__name__)
 #: Fail fast on a dead server instead of hanging a service's loop; callers retry.
 SOCKET_TIMEOUT = 10.0
 
-#: The connection's own liveness, for every client (``socket_keepalive_options``, set at
-#: the TCP level): behind a partition that drops packets, a command whose bytes are not
-#: acknowledged fails after ``TCP_USER_TIMEOUT``, and a connection idle in a read that
-#: waits on purpose (a bot's XREADGROUP BLOCK, BLPOP) probes after ``TCP_KEEPIDLE`` and
-#: fails when the probes go unanswered: within about 25 s either way, where TCP alone
-#: retransmits for about 15 minutes and an idle read waits for ever. Trade sync, the
-#: bots and the backup have no read timeout (a bot blocks on purpose), so this is what
-#: tells them; PostgreSQL's connections have the same figures (``core.db.TCP_LIVENESS``).
-#: Linux's names; a platform without one of them (macOS has no ``TCP_USER_TIMEOUT``)
-#: keeps its own default for it.
+#: The connection's own liveness (``core.liveness``), for every client: trade sync, the
+#: bots and the backup have no read timeout (a bot's stream read blocks on purpose), so
+#: behind a partition this is what tells them. Set at the TCP level with redis-py's
+#: ``socket_keepalive_options``, under Linux's names; a platform without one of them
+#: (macOS has no ``TCP_USER_TIMEOUT``) keeps its own default for it.
 KEEPALIVE_OPTIONS = {
     getattr(socket, name): value
     for name, value in (
-        ("TCP_KEEPIDLE", 10),
-        ("TCP_KEEPINTVL", 5),
-        ("TCP_KEEPCNT", 3),
-        ("TCP_USER_TIMEOUT", 15_000),  # milliseconds
+        ("TCP_KEEPIDLE", liveness.KEEPALIVE_IDLE_S),
+        ("TCP_KEEPINTVL", liveness.KEEPALIVE_INTERVAL_S),
+        ("TCP_KEEPCNT", liveness.KEEPALIVE_COUNT),
+        ("TCP_USER_TIMEOUT", liveness.USER_TIMEOUT_MS),
     )
     if hasattr(socket, name)
 }
