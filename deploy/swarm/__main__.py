@@ -45,11 +45,23 @@ def main(argv: list[str] | None = None) -> int:
             "one with nothing lost (deploy/swarm/node_loss.py; not run by CI)"
         ),
     )
+    parser.add_argument(
+        "--partition",
+        action="store_true",
+        help=(
+            "with --second-node: cut the second node's link instead of killing it (a "
+            "partition: its listener lives on, cut off, while Swarm starts another here), "
+            "then bring the link back; the node must stop the replaced tasks and the "
+            "ledger hold every execution once"
+        ),
+    )
     add_run_options(parser, project="alpha-swarm", out=".run/swarm",
                     keep="leave the stack, its volumes and the swarm for inspection")  # fmt: skip
     args = parser.parse_args(argv)
     if args.before <= 0 or args.after < 0 or args.speed <= 0:
         parser.error("--before and --speed must be positive, --after not negative")
+    if args.partition and not args.second_node:
+        parser.error("--partition needs --second-node")
     run = prove_two_nodes if args.second_node else prove
     return run(
         Options(
@@ -61,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             no_build=args.no_build,
             project=args.project,
             out=args.out,
+            partition=args.partition,
         )
     )
 

@@ -8,11 +8,15 @@ to run on the worker, the bots trade, and then the worker dies: every process of
 SIGKILLed at once. Swarm has to notice the node is down and start its tasks — the
 listener among them — on the manager, with nothing lost: the same ledger check as the
 single-node proof, against every execution the exchange reports.
+
+With ``--partition`` the worker is cut off instead (its link down) while everything on
+it lives on, then joined again: the tasks Swarm replaced meanwhile must stop there.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from deploy.rehearsal import images, observe
 from deploy.rehearsal.run import say
@@ -38,6 +42,8 @@ from deploy.swarm.swarm_stack import (
 
 #: How long the listener may take to move to the manager after the worker dies.
 RESCHEDULE_SECONDS = 300
+#: How long a worker whose link came back may take to stop the tasks Swarm replaced.
+REJOIN_SECONDS = 180
 
 
 class ClusterStack(SwarmStack):
@@ -87,13 +93,27 @@ class NodeLoss(Proof):
         )
 
     def lose_worker(self, worker: str) -> bool:
+        return self._tasks_move(worker, "lost", second_node.lose, "SIGKILL to its {} processes")
+
+    def partition_worker(self, worker: str) -> bool:
+        """The worker is cut off, not dead: its listener lives on behind the partition
+        while Swarm starts another on the manager. Then the link comes back."""
+        old = second_node.running_containers(f"{self.stack.project}_{LISTENER}.")
+        if not self._tasks_move(worker, "cut off", second_node.cut, "its link down{}"):
+            return False
+        return self._rejoin(worker, old)
+
+    def _tasks_move(self, worker: str, what: str, disrupt: Callable[[], object], how: str) -> bool:
+        """``disrupt`` the worker; its tasks must run healthy on the manager, and the
+        ledger grow again."""
         before = self.fills()
-        if not self.check("bots traded before the node loss", before > 0, f"{before} fills"):
+        if not self.check(f"bots traded before the node was {what}", before > 0,
+                          f"{before} fills"):  # fmt: skip
             return False
         moved = self.stack.on_node(worker)
         lost = time.time()
-        killed = second_node.lose()
-        say(f"second node lost: SIGKILL to its {killed} processes")
+        done = disrupt()
+        say(f"second node {what}: " + how.format("" if done is None else done))
         down_at = 0.0
         while time.time() - lost < RESCHEDULE_SECONDS:
             state = run([DOCKER, "node", "inspect", worker, "--format", "{{.Status.State}}"])
@@ -110,8 +130,8 @@ class NodeLoss(Proof):
         back = time.time()
         bad = [s for s in moved if not self.stack.healthy(s)]
         self.measured.append(
-            f"node lost → manager sees it down: {down_at - lost:.0f} s; → every task of it "
-            f"healthy on the manager: {back - lost:.0f} s"
+            f"node {what} → manager sees it down: {down_at - lost:.0f} s; → every task of "
+            f"it healthy on the manager: {back - lost:.0f} s"
             if down_at
             else "the manager never saw the node down"
         )
@@ -121,10 +141,10 @@ class NodeLoss(Proof):
         except StackError:
             pass
         self.check(
-            "the lost node's tasks run on the manager",
+            f"the {what} node's tasks run on the manager",
             bool(down_at) and not bad and bool(local),
             f"{len(moved)} services ({', '.join(moved)}) healthy here {back - lost:.0f} s "
-            f"after the loss; the listener is container {local[:12]}"
+            f"after the node was {what}; the listener is container {local[:12]}"
             if down_at and not bad and local
             else f"still not healthy after {back - lost:.0f} s: {', '.join(bad) or LISTENER}",
         )
@@ -136,6 +156,46 @@ class NodeLoss(Proof):
             "ledger growing again",
             True,
             f"a new fill {time.time() - back:.0f} s after the moved tasks were healthy",
+        )
+
+    def _rejoin(self, worker: str, old_listener: list[str]) -> bool:
+        """The link back: the node must be ready again and stop the tasks Swarm replaced,
+        the old listener among them, which must not have written meanwhile (its lease
+        and the ledger's writer row are the new one's: ``verify`` checks the ledger)."""
+        healed = time.time()
+        second_node.heal()
+        say("the link to the second node is back")
+        ready_at = stopped_at = 0.0
+        running: list[str] = []
+        while time.time() - healed < REJOIN_SECONDS:
+            state = run([DOCKER, "node", "inspect", worker, "--format", "{{.Status.State}}"])
+            if not ready_at and state.strip() == "ready":
+                ready_at = time.time()
+                say(f"the manager sees the node ready after {ready_at - healed:.0f} s")
+            try:
+                running = second_node.running_containers(f"{self.stack.project}_")
+            except StackError:
+                running = ["(its engine does not answer)"]
+            if ready_at and not running:
+                stopped_at = time.time()
+                break
+            time.sleep(2)
+        self.measured.append(
+            f"link back → node ready: {ready_at - healed:.0f} s; → the replaced tasks "
+            f"stopped there: {stopped_at - healed:.0f} s"
+            if stopped_at
+            else f"link back: node {'ready' if ready_at else 'not ready'}, still running "
+            f"there after {REJOIN_SECONDS} s: {', '.join(running)}"
+        )
+        for name in old_listener:
+            self.measured.append("the old listener: " + second_node.how_it_ended(name))
+        return self.check(
+            "the rejoined node stops the replaced tasks",
+            bool(stopped_at),
+            f"ready {ready_at - healed:.0f} s after the link came back, nothing of the "
+            f"stack running there {stopped_at - healed:.0f} s after"
+            if stopped_at
+            else f"still running there after {REJOIN_SECONDS} s: {', '.join(running)}",
         )
 
 
@@ -166,7 +226,8 @@ def prove_two_nodes(opts: Options) -> int:
         create_secrets(secret_values(env))
         proof = attempt.proof = NodeLoss(opts, stack, env)
         if proof.deploy() and proof.listener_on_worker(worker):
-            proof.course(lambda: proof.lose_worker(worker))
+            disrupt = proof.partition_worker if opts.partition else proof.lose_worker
+            proof.course(lambda: disrupt(worker))
 
     attempt = Attempt(
         opts, stack, out,

@@ -48,6 +48,9 @@ class Options:
     no_build: bool
     project: str
     out: str
+    #: With the second node: cut its link (a partition), then heal it, instead of
+    #: killing it.
+    partition: bool = False
 
 
 def deployed_secrets() -> list[str]:

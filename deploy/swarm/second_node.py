@@ -153,6 +153,41 @@ def lose() -> int:
     return killed
 
 
+def cut() -> None:
+    """A partition: the link between this host and the node goes down (a pulled cable).
+    Every process of the node lives on, cut off from the manager, the data node and the
+    exchange; nothing tells either side, each finds out by its own timeouts."""
+    _sh("ip", "link", "set", HOST_IF, "down")
+
+
+def heal() -> None:
+    """The link comes back: the node reaches the manager again, and Swarm tells it which
+    of its tasks were replaced meanwhile."""
+    _sh("ip", "link", "set", HOST_IF, "up")
+
+
+def running_containers(name_part: str) -> list[str]:
+    """Names of the node's running containers whose name contains ``name_part``."""
+    out = node_docker("ps", "--filter", f"name={name_part}", "--format", "{{.Names}}")
+    return out.split()
+
+
+def how_it_ended(container: str, lines: int = 3) -> str:
+    """A container of the node: its exit code and its last log lines (both streams: the
+    services log to stderr)."""
+    done = subprocess.run(
+        [DOCKER, "-H", f"unix://{SOCKET}", "logs", "--tail", str(lines), container],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    said = " | ".join(line[:240] for line in (done.stdout + done.stderr).splitlines())
+    try:
+        code = node_docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}",
+                           container).strip()  # fmt: skip
+    except StackError as exc:
+        code = str(exc)
+    return f"{container} ({code}): {said}"
+
+
 def remove(node_id: str | None) -> None:
     """Everything ``start`` and ``join`` made, whatever state it is in: the node's
     processes, its entry in the swarm, its mounts, files, link and namespace."""
