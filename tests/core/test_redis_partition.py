@@ -79,19 +79,21 @@ def test_calls_behind_a_partition_fail_within_seconds_and_a_bot_waits_it_out(
     threads[0].start()
     time.sleep(0.5)  # BLPOP is at the server: its connection is idle, as a bot's read is
     caplog.set_level(logging.WARNING, logger="core.redis_client")
-    _iptables("-I", forwarder.port)
     try:
-        threads[1].start()
-        threads[2].start()
-        for thread in threads[:2]:
-            thread.join(WAIT_S)
-        assert not any(t.is_alive() for t in threads[:2]), f"still waiting after {WAIT_S} s"
-        assert threads[2].is_alive(), outcomes[2]  # the bot still waits for Redis
+        _iptables("-I", forwarder.port)
+        try:
+            threads[1].start()
+            threads[2].start()
+            for thread in threads[:2]:
+                thread.join(WAIT_S)
+            assert not any(t.is_alive() for t in threads[:2]), f"still waiting after {WAIT_S} s"
+            assert threads[2].is_alive(), outcomes[2]  # the bot still waits for Redis
+        finally:
+            _iptables("-D", forwarder.port)
+        threads[2].join(WAIT_S)
     finally:
-        _iptables("-D", forwarder.port)
-    threads[2].join(WAIT_S)
-    give_up.set()  # a wait that did not end by now ends here, failing the test below
-    forwarder.close()
+        give_up.set()  # a wait that did not end by now ends here, failing the test below
+        forwarder.close()
     for outcome in outcomes[:2]:
         assert isinstance(outcome.get("error"), redis.ConnectionError | redis.TimeoutError)
         assert outcome["took"] < 40, outcome

@@ -136,7 +136,8 @@ def test_a_reload_whose_connection_drops_mid_read_is_refused_and_the_bot_runs_on
             own = database.redis(1)  # the bot's DB: its command stream and replies
             answers: list[Reload] = []
             asking = threading.Thread(
-                target=lambda: answers.append(request_reload(own, BotId(BOT), "test", "c-drop"))
+                target=lambda: answers.append(request_reload(own, BotId(BOT), "test", "c-drop")),
+                daemon=True,
             )
             asking.start()
             reading = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'" \
